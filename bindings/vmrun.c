@@ -1,0 +1,96 @@
+/* vmrun.c: the `vmrun` module: version, the null sentinel, structured errors, deliberate
+ * globals, exit and runtime statistics. Glue over runtime/errors.h, luaval.h and sched.h. */
+#include <lauxlib.h>
+#include <string.h>
+
+#include "bindings.h"
+#include "errors.h"
+#include "luaval.h"
+#include "scheduler.h"
+#include "vmrun.h"
+
+/* vmrun.error(kind, message [, fields]) -- raises a vmrun.Error {kind=, message=, ...fields}.
+ * The message gets the caller's file:line. Raises a usage error on bad arguments. */
+static int l_vmrun_error(lua_State *L) {
+  const char *kind = luaL_checkstring(L, 1);
+  const char *message = luaL_checkstring(L, 2);
+  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+  luaL_where(L, 1);
+  vr_error_push(L, kind, "%s%s", lua_tostring(L, -1), message);
+  if (lua_istable(L, 3)) {
+    lua_pushnil(L);
+    while (lua_next(L, 3) != 0) {
+      if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "kind") != 0 &&
+          strcmp(lua_tostring(L, -2), "message") != 0) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+      } else {
+        lua_pop(L, 1);
+      }
+    }
+  }
+  return lua_error(L);
+}
+
+/* vmrun.is_error(v [, kind]) -> boolean: v is a vmrun.Error (of that kind). */
+static int l_vmrun_is_error(lua_State *L) {
+  const char *kind = vr_error_kind(L, 1);
+  const char *want = luaL_optstring(L, 2, NULL);
+  lua_pushboolean(L, kind != NULL && (want == NULL || strcmp(kind, want) == 0));
+  return 1;
+}
+
+/* vmrun.global(name, value) -- defines a global on purpose (no new-global warning). */
+static int l_vmrun_global(lua_State *L) {
+  luaL_checkstring(L, 1);
+  lua_settop(L, 2);
+  lua_pushglobaltable(L);
+  lua_insert(L, 1);
+  lua_rawset(L, 1);
+  return 0;
+}
+
+/* vmrun.exit([code]) -- ends the run with code (default 0) after cancelling every task and
+ * running their cleanup; same as os.exit. Does not return. */
+static int l_vmrun_exit(lua_State *L) {
+  lua_Integer code = luaL_optinteger(L, 1, 0);
+  vr_error_push(L, "exit", "vmrun.exit(%d)", (int)code);
+  vr_error_set_integer(L, "status", code);
+  return lua_error(L);
+}
+
+/* vmrun.stats() -> {tasks=, waiting=, timers=, real_pending=, memory_kb=}
+ * Live tasks, waiting tasks, pending clock timers, real I/O in flight, Lua heap size. */
+static int l_vmrun_stats(lua_State *L) {
+  vr_sched *s = vr_sched_of(L);
+  vr_sched_stats st;
+  memset(&st, 0, sizeof st);
+  if (s) vr_sched_stats_get(s, &st);
+  lua_createtable(L, 0, 5);
+  lua_pushinteger(L, st.tasks);
+  lua_setfield(L, -2, "tasks");
+  lua_pushinteger(L, st.waiting);
+  lua_setfield(L, -2, "waiting");
+  lua_pushinteger(L, (lua_Integer)st.timers);
+  lua_setfield(L, -2, "timers");
+  lua_pushinteger(L, st.real_pending);
+  lua_setfield(L, -2, "real_pending");
+  lua_pushinteger(L, lua_gc(L, LUA_GCCOUNT, 0));
+  lua_setfield(L, -2, "memory_kb");
+  return 1;
+}
+
+static const luaL_Reg vmrun_funcs[] = {
+    {"error", l_vmrun_error},   {"is_error", l_vmrun_is_error}, {"global", l_vmrun_global},
+    {"exit", l_vmrun_exit},     {"stats", l_vmrun_stats},       {NULL, NULL},
+};
+
+int luaopen_vmrun(lua_State *L) {
+  luaL_newlib(L, vmrun_funcs);
+  lua_pushstring(L, vr_version());
+  lua_setfield(L, -2, "version");
+  vr_null_push(L);
+  lua_setfield(L, -2, "null");
+  return 1;
+}

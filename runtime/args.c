@@ -1,0 +1,135 @@
+/* args.c: durations, sizes and option-table checks (see args.h). */
+#include "args.h"
+
+#include <ctype.h>
+#include <lauxlib.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int vr_parse_duration(const char *text, double *seconds) {
+  const char *p = text;
+  double total = 0;
+  int parts = 0;
+  while (isspace((unsigned char)*p)) p++;
+  if (*p == '\0') return -1;
+  while (*p != '\0' && !isspace((unsigned char)*p)) {
+    char *end;
+    double value, unit;
+    if (!isdigit((unsigned char)*p) && *p != '.') return -1;
+    value = strtod(p, &end);
+    if (end == p || !isfinite(value) || value < 0) return -1;
+    p = end;
+    if (strncmp(p, "ms", 2) == 0) {
+      unit = 0.001;
+      p += 2;
+    } else if (*p == 's') {
+      unit = 1;
+      p++;
+    } else if (*p == 'm') {
+      unit = 60;
+      p++;
+    } else if (*p == 'h') {
+      unit = 3600;
+      p++;
+    } else if (*p == 'd') {
+      unit = 86400;
+      p++;
+    } else if (*p == '\0' || isspace((unsigned char)*p)) {
+      if (parts > 0) return -1; /* "1h30" is ambiguous */
+      unit = 1;
+    } else {
+      return -1;
+    }
+    total += value * unit;
+    parts++;
+  }
+  while (isspace((unsigned char)*p)) p++;
+  if (*p != '\0' || !isfinite(total)) return -1;
+  *seconds = total;
+  return 0;
+}
+
+int vr_parse_size(const char *text, size_t *bytes) {
+  char *end;
+  double value = strtod(text, &end), mult = 1;
+  if (end == text || !isfinite(value) || value < 0) return -1;
+  switch (toupper((unsigned char)*end)) {
+  case '\0': break;
+  case 'K': mult = 1024.0; end++; break;
+  case 'M': mult = 1024.0 * 1024; end++; break;
+  case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+  default: return -1;
+  }
+  if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0 || strcmp(end, "b") == 0) end += strlen(end);
+  if (*end != '\0' || value * mult > 1e18) return -1;
+  *bytes = (size_t)(value * mult);
+  return 0;
+}
+
+double vr_check_duration(lua_State *L, int idx, const char *what) {
+  double secs;
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    secs = lua_tonumber(L, idx);
+    if (!isfinite(secs) || secs < 0) {
+      luaL_error(L, "bad duration %s for %s: expected a number of seconds >= 0",
+                 lua_tostring(L, idx), what);
+    }
+    return secs;
+  }
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    if (vr_parse_duration(lua_tostring(L, idx), &secs) == 0) return secs;
+    luaL_error(L, "bad duration '%s' for %s: expected seconds or a string like \"90s\", \"20m\", "
+                  "\"2h\", \"1h30m\"",
+               lua_tostring(L, idx), what);
+  }
+  luaL_error(L, "bad duration for %s: expected seconds or a string like \"20m\", got %s", what,
+             luaL_typename(L, idx));
+  return 0;
+}
+
+double vr_opt_duration(lua_State *L, int idx, const char *what, double dflt) {
+  if (lua_isnoneornil(L, idx)) return dflt;
+  return vr_check_duration(L, idx, what);
+}
+
+double vr_check_timeout_arg(lua_State *L, int idx, double dflt) {
+  double secs;
+  if (lua_type(L, idx) != LUA_TTABLE) return vr_opt_duration(L, idx, "timeout", dflt);
+  {
+    static const char *const allowed[] = {"timeout", NULL};
+    vr_check_options(L, idx, "wait", allowed);
+  }
+  lua_getfield(L, idx, "timeout");
+  secs = vr_opt_duration(L, -1, "timeout", dflt);
+  lua_pop(L, 1);
+  return secs;
+}
+
+void vr_check_options(lua_State *L, int idx, const char *fname, const char *const allowed[]) {
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TTABLE) return;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    int i, known = 0;
+    if (lua_type(L, -2) == LUA_TSTRING) {
+      const char *key = lua_tostring(L, -2);
+      for (i = 0; allowed[i] != NULL; i++) {
+        if (strcmp(allowed[i], key) == 0) known = 1;
+      }
+    }
+    if (!known) {
+      luaL_Buffer b;
+      luaL_buffinit(L, &b);
+      for (i = 0; allowed[i] != NULL; i++) {
+        if (i > 0) luaL_addstring(&b, ", ");
+        luaL_addstring(&b, allowed[i]);
+      }
+      luaL_pushresult(&b);
+      lua_pushvalue(L, -3);
+      luaL_error(L, "unknown option '%s' for %s (expected one of: %s)", luaL_tolstring(L, -1, NULL),
+                 fname, lua_tostring(L, -2));
+    }
+    lua_pop(L, 1);
+  }
+}

@@ -1,0 +1,27 @@
+/* args.h: argument helpers shared by the bindings: durations, sizes and option tables.
+ * The vr_check_* functions raise Lua errors naming the caller's file:line; vr_parse_* do not
+ * touch Lua and return -1 on bad input. */
+#ifndef VMRUN_ARGS_H
+#define VMRUN_ARGS_H
+
+#include <lua.h>
+#include <stddef.h>
+
+/* "90", "90s", "1.5m", "20m", "2h", "1h30m", "500ms", "2d" -> seconds. */
+int vr_parse_duration(const char *text, double *seconds);
+/* "512", "512K", "64M", "1G", "64MiB" -> bytes. */
+int vr_parse_size(const char *text, size_t *bytes);
+
+/* A duration argument: a non-negative number of seconds or a duration string. Raises
+ * "bad duration 'x' for <what>: ..." */
+double vr_check_duration(lua_State *L, int idx, const char *what);
+/* Optional duration (nil/none gives dflt). */
+double vr_opt_duration(lua_State *L, int idx, const char *what, double dflt);
+/* A timeout given as a duration or as an options table {timeout=}; dflt when absent. */
+double vr_check_timeout_arg(lua_State *L, int idx, double dflt);
+
+/* Raises "unknown option 'x' for <fname> (expected one of: a, b, c)" if the table at idx has a
+ * key that is not in the NULL-terminated list. */
+void vr_check_options(lua_State *L, int idx, const char *fname, const char *const allowed[]);
+
+#endif

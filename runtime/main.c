@@ -1,0 +1,135 @@
+/* main.c: the vmrun command line. Parses vmrun's own options (they come before the playbook;
+ * everything after the playbook belongs to it), creates a host (vmrun.h) and runs the playbook,
+ * a -e string, or `vmrun test` specs. Usage errors exit 2 with one line naming the option. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "vmrun.h"
+
+static const char usage_text[] =
+    "usage: vmrun [options] PLAYBOOK [ARGS...]\n"
+    "       vmrun [options] -e CODE [ARGS...]\n"
+    "       vmrun [options] test SPEC.lua...\n"
+    "\n"
+    "Runs a Lua maintenance playbook. Options of the playbook itself come after PLAYBOOK.\n"
+    "\n"
+    "options:\n"
+    "  -e CODE                 run CODE instead of a playbook file\n"
+    "  -v, --verbose           also write debug log lines\n"
+    "  -q, --quiet             write only warnings and errors\n"
+    "  --log-format text|json  log line format on stderr (default text)\n"
+    "  --timeout DURATION      wall-clock limit for the whole run (\"90s\", \"20m\", \"2h\");\n"
+    "                          when reached, tasks are cancelled, cleanup runs, exit code 3\n"
+    "  --max-memory SIZE       limit of the Lua heap (\"512M\", \"2G\")\n"
+    "  --real-time             use the real clock (default: the simulator's virtual clock)\n"
+    "  --dev-runtime DIR       load the stdlib-lua modules from DIR instead of the binary\n"
+    "  --version               print the version and exit\n"
+    "  -h, --help              print this help and exit\n"
+    "\n"
+    "exit codes: 0 ok, 1 playbook failed, 2 usage or input error, 3 timeout, 130 interrupted\n";
+
+static int usage_error(const char *fmt, const char *arg) {
+  fprintf(stderr, "vmrun: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, " (see vmrun --help)\n");
+  return VMRUN_EXIT_USAGE;
+}
+
+/* Matches "--name VALUE" and "--name=VALUE"; advances *i past the value. Returns the value,
+ * NULL when argv[*i] is not this option, or "" after reporting a missing value (*missing = 1). */
+static const char *option_value(int argc, char **argv, int *i, const char *name, int *missing) {
+  size_t n = strlen(name);
+  if (strncmp(argv[*i], name, n) != 0) return NULL;
+  if (argv[*i][n] == '=') return argv[*i] + n + 1;
+  if (argv[*i][n] != '\0') return NULL;
+  if (*i + 1 >= argc) {
+    *missing = 1;
+    return "";
+  }
+  (*i)++;
+  return argv[*i];
+}
+
+int main(int argc, char **argv) {
+  vr_host_config cfg;
+  vr_host *host;
+  const char *code = NULL;
+  int i, missing = 0, rc, run_tests = 0;
+  vr_host_config_init(&cfg);
+  cfg.handle_signals = 1;
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i], *v;
+    if (a[0] != '-' || strcmp(a, "-") == 0) break;
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+      fputs(usage_text, stdout);
+      return 0;
+    }
+    if (strcmp(a, "--version") == 0) {
+      printf("vmrun %s (%s)\n", vr_version(), LUA_RELEASE);
+      return 0;
+    }
+    if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+      cfg.log_level = VR_LOG_DEBUG;
+    } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+      cfg.log_level = VR_LOG_WARN;
+    } else if (strcmp(a, "--real-time") == 0) {
+      cfg.real_time = 1;
+    } else if (strcmp(a, "-e") == 0) {
+      if (i + 1 >= argc) return usage_error("option '%s' needs CODE", a);
+      code = argv[++i];
+      i++;
+      break;
+    } else if ((v = option_value(argc, argv, &i, "--log-format", &missing)) != NULL) {
+      if (missing) return usage_error("option '%s' needs a value: text or json", a);
+      if (strcmp(v, "json") == 0) {
+        cfg.log_json = 1;
+      } else if (strcmp(v, "text") != 0) {
+        return usage_error("bad value '%s' for --log-format: expected text or json", v);
+      }
+    } else if ((v = option_value(argc, argv, &i, "--timeout", &missing)) != NULL) {
+      if (missing) return usage_error("option '%s' needs a DURATION like 90s, 20m or 2h", a);
+      if (vr_parse_duration(v, &cfg.timeout) != 0 || cfg.timeout <= 0) {
+        return usage_error("bad duration '%s' for --timeout: expected e.g. 90s, 20m, 2h", v);
+      }
+    } else if ((v = option_value(argc, argv, &i, "--max-memory", &missing)) != NULL) {
+      if (missing) return usage_error("option '%s' needs a SIZE like 512M", a);
+      if (vr_parse_size(v, &cfg.max_memory) != 0 || cfg.max_memory < (1u << 20)) {
+        return usage_error("bad size '%s' for --max-memory: expected e.g. 64M, 512M, 2G (>= 1M)",
+                           v);
+      }
+    } else if ((v = option_value(argc, argv, &i, "--dev-runtime", &missing)) != NULL) {
+      if (missing) return usage_error("option '%s' needs a DIR", a);
+      cfg.dev_runtime = v;
+    } else {
+      return usage_error("unknown option '%s'", a);
+    }
+  }
+  if (code == NULL && i < argc && strcmp(argv[i], "test") == 0) {
+    run_tests = 1;
+    i++;
+    if (i >= argc) return usage_error("%s needs at least one SPEC.lua file", "vmrun test");
+  }
+  if (code == NULL && !run_tests && i >= argc) {
+    fputs(usage_text, stderr);
+    return VMRUN_EXIT_USAGE;
+  }
+  cfg.host_argc = i - (code != NULL);
+  cfg.host_argv = argv;
+  host = vr_host_new(&cfg);
+  if (host == NULL) return VMRUN_EXIT_FAILED;
+  if (run_tests) {
+    rc = vr_host_run_specs(host, argc - i, argv + i);
+  } else if (code != NULL) {
+    rc = vr_host_run_string(host, code, "=(command line)", argc - i, argv + i);
+  } else {
+    rc = vr_host_run_file(host, argv[i], argc - i - 1, argv + i + 1);
+  }
+  vr_host_free(host);
+  return rc;
+}
