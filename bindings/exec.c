@@ -11,7 +11,7 @@
 #include "process.h"
 #include "scheduler.h"
 
-#define EXEC_BOX_MT "vmrun.exec.Request"
+#define EXEC_BOX_MT   "vmrun.exec.Request"
 #define KILL_GRACE_MS 5000
 
 typedef struct exec_req {
@@ -162,8 +162,9 @@ static int l_exec_run(lua_State *L) {
       int known = 0;
       for (i = 0; allowed[i]; i++) known |= strcmp(allowed[i], k) == 0;
       if (known) continue;
-      return luaL_error(L, "unknown option '%s' for exec.run (expected one of: timeout, env, cwd, "
-                           "stdin, check)",
+      return luaL_error(L,
+                        "unknown option '%s' for exec.run (expected one of: timeout, env, cwd, "
+                        "stdin, check)",
                         k);
     }
     return luaL_error(L, "exec.run: unexpected key %s in the argv table",
@@ -228,7 +229,7 @@ static int l_exec_run(lua_State *L) {
   }
   lua_settop(L, 2);
   if (s == NULL) return luaL_error(L, "exec.run: no scheduler in this Lua state");
-  vr_await_check(L, "exec.run"); /* fail before starting anything */
+  vr_await_check(L, "exec.run");          /* fail before starting anything */
   b = lua_newuserdatauv(L, sizeof *b, 0); /* 3 */
   b->req = NULL;
   luaL_setmetatable(L, EXEC_BOX_MT);

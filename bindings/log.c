@@ -70,7 +70,8 @@ static int log_at(lua_State *L, vr_log_level level) {
   size_t msglen;
   const char *msg;
   if (!vr_log_enabled(log, level)) return 0;
-  msg = luaL_tolstring(L, 1, &msglen); /* index 3 when fields are given */
+  lua_settop(L, 2);
+  msg = luaL_tolstring(L, 1, &msglen); /* index 3 */
   if (lua_isnoneornil(L, 2)) {
     vr_log_emit(log, level, msg, msglen, NULL, NULL);
     return 0;

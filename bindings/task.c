@@ -189,8 +189,8 @@ static int all_k(lua_State *L, int status, lua_KContext ctx) {
   if (op->status != VR_OP_DONE) { /* timeout or cancellation: stop the others first */
     for (i = 1; i <= n; i++) {
       lua_rawgeti(L, 3, i);
-      vr_task_cancel(check_task(L, -1), op->status == VR_OP_TIMEOUT ? "task.all timed out"
-                                                                    : "task.all was cancelled");
+      vr_task_cancel(check_task(L, -1),
+                     op->status == VR_OP_TIMEOUT ? "task.all timed out" : "task.all was cancelled");
       lua_pop(L, 1);
     }
   }
@@ -241,7 +241,7 @@ static int l_task_all(lua_State *L) {
   }
   lua_settop(L, 2);
   n = (int)lua_rawlen(L, 1);
-  lua_createtable(L, n, 0); /* 3: the handles */
+  lua_createtable(L, n, 0);                                                     /* 3: the handles */
   targets = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *targets, 0); /* 4 */
   for (i = 1; i <= n; i++) {
     lua_rawgeti(L, 1, i);

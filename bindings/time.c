@@ -25,8 +25,8 @@ static int l_time_now(lua_State *L) {
  * Raises on a non-number. */
 static int l_time_format(lua_State *L) {
   char buf[40];
-  double t = lua_isnoneornil(L, 1) ? (double)vr_clock_now(clock_of(L)) / 1000.0
-                                   : luaL_checknumber(L, 1);
+  double t =
+      lua_isnoneornil(L, 1) ? (double)vr_clock_now(clock_of(L)) / 1000.0 : luaL_checknumber(L, 1);
   if (!isfinite(t) || t < 0) return luaL_argerror(L, 1, "time must be >= 0");
   vr_clock_format((uint64_t)(t * 1000.0 + 0.5), buf, sizeof buf);
   lua_pushstring(L, buf);

@@ -82,8 +82,8 @@ static int l_vmrun_stats(lua_State *L) {
 }
 
 static const luaL_Reg vmrun_funcs[] = {
-    {"error", l_vmrun_error},   {"is_error", l_vmrun_is_error}, {"global", l_vmrun_global},
-    {"exit", l_vmrun_exit},     {"stats", l_vmrun_stats},       {NULL, NULL},
+    {"error", l_vmrun_error}, {"is_error", l_vmrun_is_error}, {"global", l_vmrun_global},
+    {"exit", l_vmrun_exit},   {"stats", l_vmrun_stats},       {NULL, NULL},
 };
 
 int luaopen_vmrun(lua_State *L) {

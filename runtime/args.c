@@ -55,11 +55,22 @@ int vr_parse_size(const char *text, size_t *bytes) {
   double value = strtod(text, &end), mult = 1;
   if (end == text || !isfinite(value) || value < 0) return -1;
   switch (toupper((unsigned char)*end)) {
-  case '\0': break;
-  case 'K': mult = 1024.0; end++; break;
-  case 'M': mult = 1024.0 * 1024; end++; break;
-  case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
-  default: return -1;
+  case '\0':
+    break;
+  case 'K':
+    mult = 1024.0;
+    end++;
+    break;
+  case 'M':
+    mult = 1024.0 * 1024;
+    end++;
+    break;
+  case 'G':
+    mult = 1024.0 * 1024 * 1024;
+    end++;
+    break;
+  default:
+    return -1;
   }
   if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0 || strcmp(end, "b") == 0) end += strlen(end);
   if (*end != '\0' || value * mult > 1e18) return -1;
@@ -79,8 +90,9 @@ double vr_check_duration(lua_State *L, int idx, const char *what) {
   }
   if (lua_type(L, idx) == LUA_TSTRING) {
     if (vr_parse_duration(lua_tostring(L, idx), &secs) == 0) return secs;
-    luaL_error(L, "bad duration '%s' for %s: expected seconds or a string like \"90s\", \"20m\", "
-                  "\"2h\", \"1h30m\"",
+    luaL_error(L,
+               "bad duration '%s' for %s: expected seconds or a string like \"90s\", \"20m\", "
+               "\"2h\", \"1h30m\"",
                lua_tostring(L, idx), what);
   }
   luaL_error(L, "bad duration for %s: expected seconds or a string like \"20m\", got %s", what,

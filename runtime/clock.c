@@ -102,7 +102,8 @@ static void fire_due(vr_clock *c, uint64_t now) {
     t->cb(t);
   }
   for (i = 0; i < c->nsources; i++) {
-    if (c->sources[i].next_due(c->sources[i].ctx) <= now) c->sources[i].advance(c->sources[i].ctx, now);
+    if (c->sources[i].next_due(c->sources[i].ctx) <= now)
+      c->sources[i].advance(c->sources[i].ctx, now);
   }
 }
 

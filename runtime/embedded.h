@@ -7,10 +7,10 @@
 #include <stddef.h>
 
 typedef struct vr_embedded_module {
-  const char *name;      /* "vmrun.log" */
-  const char *path;      /* "vmrun/log.lua", relative to stdlib-lua/ */
-  const char *source;    /* the file's bytes (NUL-terminated) */
-  size_t length;         /* without the NUL */
+  const char *name;   /* "vmrun.log" */
+  const char *path;   /* "vmrun/log.lua", relative to stdlib-lua/ */
+  const char *source; /* the file's bytes (NUL-terminated) */
+  size_t length;      /* without the NUL */
 } vr_embedded_module;
 
 extern const vr_embedded_module vr_embedded_modules[];

@@ -42,11 +42,11 @@ void vr_error_push(lua_State *L, const char *kind, const char *fmt, ...) {
 
 int vr_error_raise(lua_State *L, const char *kind, const char *fmt, ...) {
   va_list ap;
-  luaL_where(L, 1);                         /* "file:line: " of the Lua caller, or "" */
+  luaL_where(L, 1); /* "file:line: " of the Lua caller, or "" */
   va_start(ap, fmt);
-  lua_pushvfstring(L, fmt, ap);             /* stack: where, text */
+  lua_pushvfstring(L, fmt, ap); /* stack: where, text */
   va_end(ap);
-  lua_concat(L, 2);                         /* stack: message */
+  lua_concat(L, 2); /* stack: message */
   vr_error_push(L, kind, "%s", lua_tostring(L, -1));
   if (lua_getfield(L, -2, "message") == LUA_TSTRING) { /* keep `where` also as a field */
     luaL_where(L, 1);

@@ -89,9 +89,10 @@ static int host_panic(lua_State *L) {
 
 /* os.execute / io.popen replacement: raises, pointing at exec.run. */
 static int no_shell(lua_State *L) {
-  return vr_error_raise(L, "usage", "%s is not available in vmrun: run host commands with "
-                                    "exec.run{\"prog\", \"arg\", ...} (an argv array, never a "
-                                    "shell string)",
+  return vr_error_raise(L, "usage",
+                        "%s is not available in vmrun: run host commands with "
+                        "exec.run{\"prog\", \"arg\", ...} (an argv array, never a "
+                        "shell string)",
                         lua_tostring(L, lua_upvalueindex(1)));
 }
 
@@ -170,10 +171,11 @@ static int global_index(lua_State *L) {
   {
     int d1 = push_near_name(L, lua_upvalueindex(1), name, 3);
     int d2 = push_near_name(L, 1, name, d1 > 0 ? d1 : 3);
-    if (d2 > 0) return luaL_error(L, "undefined global '%s' (did you mean '%s'?)", name,
-                                  lua_tostring(L, -1));
-    if (d1 > 0) return luaL_error(L, "undefined global '%s' (did you mean '%s'?)", name,
-                                  lua_tostring(L, d2 > 0 ? -2 : -1));
+    if (d2 > 0)
+      return luaL_error(L, "undefined global '%s' (did you mean '%s'?)", name, lua_tostring(L, -1));
+    if (d1 > 0)
+      return luaL_error(L, "undefined global '%s' (did you mean '%s'?)", name,
+                        lua_tostring(L, d2 > 0 ? -2 : -1));
   }
   return luaL_error(L, "undefined global '%s'", name);
 }
@@ -524,8 +526,7 @@ int vr_host_run_file(vr_host *h, const char *path, int argc, char **argv) {
   return run(h, &a);
 }
 
-int vr_host_run_string(vr_host *h, const char *code, const char *chunkname, int argc,
-                       char **argv) {
+int vr_host_run_string(vr_host *h, const char *code, const char *chunkname, int argc, char **argv) {
   run_args a;
   memset(&a, 0, sizeof a);
   a.code = code;

@@ -6,7 +6,7 @@
 #include <lua.h>
 
 typedef struct vr_builtin_module {
-  const char *name;   /* require() name */
+  const char *name; /* require() name */
   lua_CFunction open;
   const char *global; /* global that loads it on first use, or NULL */
 } vr_builtin_module;

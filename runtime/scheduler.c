@@ -1,5 +1,5 @@
-/* scheduler.c: the task scheduler (see scheduler.h): coroutines resumed from a libuv idle handle, ops
- * completed by callbacks, joins, cancellation, the instruction-count hook, signals, the
+/* scheduler.c: the task scheduler (see scheduler.h): coroutines resumed from a libuv idle handle,
+ * ops completed by callbacks, joins, cancellation, the instruction-count hook, signals, the
  * whole-run timeout, deadlock detection and the report of an unobserved failure.
  *
  * Callbacks never resume Lua; only on_idle (via run_task) does, and uv_run itself is called
@@ -148,11 +148,16 @@ int vr_task_finished(const vr_task *t) {
 
 const char *vr_task_status(const vr_task *t) {
   switch (t->state) {
-  case T_NEW: return "new";
-  case T_READY: return "ready";
-  case T_RUNNING: return "running";
-  case T_WAITING: return "waiting";
-  case T_DONE: return t->ok ? "done" : (t->cancelled ? "cancelled" : "failed");
+  case T_NEW:
+    return "new";
+  case T_READY:
+    return "ready";
+  case T_RUNNING:
+    return "running";
+  case T_WAITING:
+    return "waiting";
+  case T_DONE:
+    return t->ok ? "done" : (t->cancelled ? "cancelled" : "failed");
   }
   return "unknown";
 }
@@ -320,8 +325,7 @@ static int await_checked(lua_State *L, vr_task *t, vr_op *op, const char *what, 
   op->timeout = timeout;
   t->waiting = op;
   if (timeout >= 0) {
-    vr_timer_start(t->s->clock, &op->deadline, (uint64_t)(timeout * 1000.0 + 0.5), on_deadline,
-                   op);
+    vr_timer_start(t->s->clock, &op->deadline, (uint64_t)(timeout * 1000.0 + 0.5), on_deadline, op);
   }
   return lua_yieldk(L, 0, ctx, k);
 }
@@ -590,7 +594,7 @@ vr_task *vr_task_spawn(lua_State *L, int nargs, const char *where) {
   }
   t = calloc(1, sizeof *t);
   if (t == NULL) luaL_error(L, "task.spawn: out of memory");
-  co = lua_newthread(L);                  /* stack: fn, args..., co */
+  co = lua_newthread(L);                      /* stack: fn, args..., co */
   t->co_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* stack: fn, args... */
   t->co = co;
   t->s = s;
@@ -633,7 +637,8 @@ void vr_task_cancel(vr_task *t, const char *reason) {
   }
 }
 
-/* --- run-wide cancellation, timeout, signals --------------------------------------------------- */
+/* --- run-wide cancellation, timeout, signals ---------------------------------------------------
+ */
 
 static void on_grace(uv_timer_t *handle) {
   vr_sched *s = handle->data;
@@ -683,8 +688,9 @@ static void on_signal_handler(int sig) {
 
 static void handle_interrupt(vr_sched *s) {
   if (s->cancelling && s->exit_code == VR_EXIT_INTERRUPTED) return;
-  fprintf(stderr, "\nvmrun: interrupted; cancelling %d task(s) and running their cleanup "
-                  "(interrupt again to exit at once)\n",
+  fprintf(stderr,
+          "\nvmrun: interrupted; cancelling %d task(s) and running their cleanup "
+          "(interrupt again to exit at once)\n",
           s->live);
   vr_sched_cancel_all(s, "interrupted by signal", VR_EXIT_INTERRUPTED);
 }
@@ -717,12 +723,14 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
   if (s->deadline_hr != 0 && now >= s->deadline_hr && !s->cancelling) on_run_timeout(s->run_timer);
   if (t->cancel_pending) {
     deliver_cancel(L, t);
-  } else if (L == t->co && lua_isyieldable(L) && now - s->burst_start > VR_SCHED_BURST_MS * 1000000u) {
+  } else if (L == t->co && lua_isyieldable(L) &&
+             now - s->burst_start > VR_SCHED_BURST_MS * 1000000u) {
     lua_yield(L, 0);
   }
 }
 
-/* --- life cycle ---------------------------------------------------------------------------------- */
+/* --- life cycle ----------------------------------------------------------------------------------
+ */
 
 static void *handle_new(size_t size, vr_sched *s) {
   uv_handle_t *h = calloc(1, size);

@@ -38,12 +38,12 @@ typedef enum {
 
 /* One pending wait, owned by the binding that started it (often embedded in a larger struct). */
 struct vr_op {
-  vr_task *task;          /* the waiting task while pending */
+  vr_task *task; /* the waiting task while pending */
   vr_op_status status;
   void (*cancel)(vr_op *op); /* stops the work on timeout or cancellation; may be NULL; must not
                                 raise, resume or free memory the continuation still reads */
-  const char *what;       /* "task.sleep": names the wait in errors and deadlock reports */
-  double timeout;         /* seconds (< 0: none), for messages */
+  const char *what;          /* "task.sleep": names the wait in errors and deadlock reports */
+  double timeout;            /* seconds (< 0: none), for messages */
   vr_timer deadline;
 };
 

@@ -24,10 +24,10 @@
 extern "C" {
 #endif
 
-#define VMRUN_EXIT_OK 0
-#define VMRUN_EXIT_FAILED 1      /* the playbook failed */
-#define VMRUN_EXIT_USAGE 2       /* usage or input error (bad option, missing file, syntax) */
-#define VMRUN_EXIT_TIMEOUT 3     /* --timeout reached, or an unhandled timeout error */
+#define VMRUN_EXIT_OK          0
+#define VMRUN_EXIT_FAILED      1   /* the playbook failed */
+#define VMRUN_EXIT_USAGE       2   /* usage or input error (bad option, missing file, syntax) */
+#define VMRUN_EXIT_TIMEOUT     3   /* --timeout reached, or an unhandled timeout error */
 #define VMRUN_EXIT_INTERRUPTED 130 /* SIGINT / SIGTERM */
 
 typedef struct vr_host vr_host;
@@ -63,8 +63,7 @@ int vr_host_register_module(vr_host *h, const char *name, lua_CFunction open, co
 /* Runs a playbook file (text only) or a string as task 0 with args as `...` and in `arg`. Returns
  * a VMRUN_EXIT_* code. */
 int vr_host_run_file(vr_host *h, const char *path, int argc, char **argv);
-int vr_host_run_string(vr_host *h, const char *code, const char *chunkname, int argc,
-                       char **argv);
+int vr_host_run_string(vr_host *h, const char *code, const char *chunkname, int argc, char **argv);
 
 /* Runs the Lua spec files (`vmrun test`): 0 when every spec passed. */
 int vr_host_run_specs(vr_host *h, int nfiles, char **files);
