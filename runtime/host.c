@@ -237,7 +237,7 @@ static int dev_runtime_searcher(lua_State *L) {
   char rel[512];
   size_t i;
   int k;
-  for (i = 0; name[i] && i < sizeof rel - 1; i++) rel[i] = name[i] == '.' ? '/' : name[i];
+  for (i = 0; i < sizeof rel - 1 && name[i]; i++) rel[i] = name[i] == '.' ? '/' : name[i];
   rel[i] = '\0';
   for (k = 0; k < 2; k++) {
     const char *path = lua_pushfstring(L, "%s/%s%s", dir, rel, suffixes[k]);

@@ -721,7 +721,9 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
   now = uv_hrtime();
   if (signal_count > 0 && signal_sched == s) handle_interrupt(s);
   if (s->deadline_hr != 0 && now >= s->deadline_hr && !s->cancelling) on_run_timeout(s->run_timer);
-  if (t->cancel_pending) {
+  if (t->cancel_pending && L != t->co) { /* a coroutine of the task's own: keep it pending */
+    vr_error_raise(L, "cancelled", "cancelled: %s", t->cancel_reason);
+  } else if (t->cancel_pending) {
     deliver_cancel(L, t);
   } else if (L == t->co && lua_isyieldable(L) &&
              now - s->burst_start > VR_SCHED_BURST_MS * 1000000u) {
