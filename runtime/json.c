@@ -374,12 +374,11 @@ int vr_json_decode(lua_State *L, const char *text, size_t len, vr_codec_error *e
   err->message[0] = '\0';
   err->line = err->column = 0;
   if (len >= 3 && p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) p += 3; /* UTF-8 BOM */
+  memset(&d, 0, sizeof d);
   d.L = L;
   d.text = p;
   d.end = end;
   d.err = err;
-  d.scratch = NULL;
-  d.scratch_cap = 0;
   if (!lua_checkstack(L, 8)) {
     dec_fail(&d, p, "Lua stack overflow");
     return 0;

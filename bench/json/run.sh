@@ -30,6 +30,10 @@ if ! lua5.4 -e 'require("cjson")' 2>/dev/null; then
   exit 2
 fi
 
+if ldd "$vmrun" 2>/dev/null | grep -q libasan; then
+  echo "warning: $vmrun is built with AddressSanitizer; its numbers are not representative" >&2
+fi
+
 mkdir -p "$dir"
 if [ ! -s "$input" ]; then
   echo "generating $input ..."
