@@ -3,9 +3,11 @@
  * Lua shapes (see luaval.h): null is the null sentinel, objects and arrays are tables tagged with
  * their shape, integral numbers that fit int64 are Lua integers, other numbers are floats,
  * strings are kept byte for byte (resourceVersion stays a string).
- * Decoders push exactly one value on success and nothing on failure; they never raise except
- * Lua memory errors. Encoders detect cycles, cap depth (VR_CODEC_MAX_DEPTH) and refuse mixed or
- * sparse tables, NaN and infinities, naming the offending path ("$.spec.items[3]"). */
+ * Decoders and encoders return 1 with exactly one value pushed, or 0 with nothing pushed and
+ * *err filled (err may be NULL); they never raise except Lua memory errors. Encoders detect
+ * cycles, cap depth (VR_CODEC_MAX_DEPTH) and refuse mixed or sparse tables, naming the offending
+ * path ("$.spec.items[3]", 1-based like Lua); JSON refuses NaN and infinities, YAML writes them
+ * as .nan and .inf. YAML output is always block style (opts->pretty is ignored). */
 #ifndef VMRUN_CODEC_H
 #define VMRUN_CODEC_H
 
