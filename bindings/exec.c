@@ -106,8 +106,8 @@ static int exec_k(lua_State *L, int status, lua_KContext ctx) {
       vr_error_push(L, "exec", "'%s' exited with status %d%s", lua_tostring(L, -1),
                     (int)res->status, n ? ": " : "");
     } else {
-      vr_error_push(L, "exec", "'%s' was killed by signal %d", lua_tostring(L, -1),
-                    res->term_signal);
+      vr_error_push(L, "exec", "'%s' was killed by signal %d%s", lua_tostring(L, -1),
+                    res->term_signal, n ? ": " : "");
     }
     if (n) { /* the first line of stderr says why */
       lua_getfield(L, -1, "message");

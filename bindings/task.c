@@ -1,6 +1,6 @@
-/* task.c: the `task` module (vmrun.task): spawn, sleep, yield, all, current, and the vmrun.Task
- * handle (wait, cancel, status, id). Glue only: argument checks, then runtime/sched.h; it never
- * resumes a coroutine itself. */
+/* task.c: the `task` module (vmrun.task): spawn, sleep, yield, all, current, list, and the
+ * vmrun.Task handle (wait, cancel, status, id). Glue only: argument checks, then
+ * runtime/sched.h; it never resumes a coroutine itself. */
 #include <lauxlib.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,7 +127,7 @@ static int l_task_wait(lua_State *L) {
   vr_task *t = check_task(L, 1);
   double timeout = vr_check_timeout_arg(L, 2, -1);
   lua_settop(L, 1);
-  return vr_task_join(L, &t, 1, 1, timeout, task_wait_k, 0);
+  return vr_task_join(L, "t:wait", &t, 1, 1, timeout, task_wait_k, 0);
 }
 
 /* t:cancel([reason]) -- requests cancellation: t gets vmrun.Error kind "cancelled" at its current
@@ -263,7 +263,26 @@ static int l_task_all(lua_State *L) {
     lua_newtable(L);
     return 1;
   }
-  return vr_task_join(L, targets, n, 1, timeout, all_k, (lua_KContext)n);
+  return vr_task_join(L, "task.all", targets, n, 1, timeout, all_k, (lua_KContext)n);
+}
+
+/* task.list() -> {vmrun.Task...}: every unfinished task (the caller included), oldest first.
+ * For leak checks and debugging; the handles keep finished tasks' results readable. */
+static int l_task_list(lua_State *L) {
+  vr_sched *s = vr_sched_of(L);
+  vr_task **tasks;
+  int n, i;
+  if (s == NULL) return luaL_error(L, "task.list: no scheduler in this Lua state");
+  n = vr_sched_live_tasks(s, NULL, 0);
+  tasks = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *tasks, 0);
+  n = vr_sched_live_tasks(s, tasks, n);
+  lua_createtable(L, n, 0);
+  for (i = 0; i < n; i++) {
+    vr_task_ref(tasks[i]);
+    push_handle(L, tasks[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
 }
 
 static const luaL_Reg task_methods[] = {
@@ -274,8 +293,13 @@ static const luaL_Reg task_methods[] = {
 };
 
 static const luaL_Reg task_funcs[] = {
-    {"spawn", l_task_spawn}, {"sleep", l_task_sleep},     {"yield", l_task_yield},
-    {"all", l_task_all},     {"current", l_task_current}, {NULL, NULL},
+    {"spawn", l_task_spawn},
+    {"sleep", l_task_sleep},
+    {"yield", l_task_yield},
+    {"all", l_task_all},
+    {"current", l_task_current},
+    {"list", l_task_list},
+    {NULL, NULL},
 };
 
 int luaopen_vmrun_task(lua_State *L) {

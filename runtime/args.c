@@ -7,6 +7,28 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A plain decimal number at p: digits with an optional fraction ("90", "1.5", ".5"); no sign,
+ * exponent, hex, "inf" or "nan" (strtod alone accepts "0x10" and "1e3"). Returns the number of
+ * bytes read, 0 when there is no number. */
+static size_t parse_decimal(const char *p, double *value) {
+  char buf[64];
+  size_t n = 0, digits = 0;
+  int dot = 0;
+  while (isdigit((unsigned char)p[n]) || (p[n] == '.' && !dot)) {
+    if (p[n] == '.') {
+      dot = 1;
+    } else {
+      digits++;
+    }
+    n++;
+  }
+  if (digits == 0 || n >= sizeof buf) return 0;
+  memcpy(buf, p, n);
+  buf[n] = '\0';
+  *value = strtod(buf, NULL);
+  return isfinite(*value) ? n : 0;
+}
+
 int vr_parse_duration(const char *text, double *seconds) {
   const char *p = text;
   double total = 0;
@@ -14,12 +36,10 @@ int vr_parse_duration(const char *text, double *seconds) {
   while (isspace((unsigned char)*p)) p++;
   if (*p == '\0') return -1;
   while (*p != '\0' && !isspace((unsigned char)*p)) {
-    char *end;
     double value, unit;
-    if (!isdigit((unsigned char)*p) && *p != '.') return -1;
-    value = strtod(p, &end);
-    if (end == p || !isfinite(value) || value < 0) return -1;
-    p = end;
+    size_t n = parse_decimal(p, &value);
+    if (n == 0) return -1;
+    p += n;
     if (strncmp(p, "ms", 2) == 0) {
       unit = 0.001;
       p += 2;
@@ -51,11 +71,16 @@ int vr_parse_duration(const char *text, double *seconds) {
 }
 
 int vr_parse_size(const char *text, size_t *bytes) {
-  char *end;
-  double value = strtod(text, &end), mult = 1;
-  if (end == text || !isfinite(value) || value < 0) return -1;
+  const char *end = text;
+  double value, mult = 1;
+  size_t n;
+  while (isspace((unsigned char)*end)) end++;
+  n = parse_decimal(end, &value);
+  if (n == 0) return -1;
+  end += n;
   switch (toupper((unsigned char)*end)) {
   case '\0':
+  case 'B': /* "100B": plain bytes, the suffix is read below */
     break;
   case 'K':
     mult = 1024.0;

@@ -7,9 +7,10 @@
 #include <lua.h>
 #include <stddef.h>
 
-/* "90", "90s", "1.5m", "20m", "2h", "1h30m", "500ms", "2d" -> seconds. */
+/* "90", "90s", "1.5m", "20m", "2h", "1h30m", "500ms", "2d" -> seconds. Numbers are plain
+ * decimals: no sign, exponent or hex. */
 int vr_parse_duration(const char *text, double *seconds);
-/* "512", "512K", "64M", "1G", "64MiB" -> bytes. */
+/* "512", "100B", "512K", "64M", "1G", "64MiB", "64MB" -> bytes. */
 int vr_parse_size(const char *text, size_t *bytes);
 
 /* A duration argument: a non-negative number of seconds or a duration string. Raises

@@ -245,6 +245,10 @@ int vr_clock_jump(vr_clock *c) {
   return 1;
 }
 
+void vr_clock_fire_due(vr_clock *c) {
+  if (c->virtual_time && c->real_pending == 0) fire_due(c, c->vnow);
+}
+
 void vr_clock_format(uint64_t t, char *buf, size_t len) {
   time_t secs = (time_t)(t / 1000u);
   struct tm tm;

@@ -64,6 +64,11 @@ int vr_clock_real_pending(const vr_clock *clock);
  * pending. In real time it returns 0. */
 int vr_clock_jump(vr_clock *clock);
 
+/* Virtual time with no real I/O pending: fires the timers and source events already due (at or
+ * before now) without moving time, so that zero-delay waits (task.yield) complete while other
+ * tasks stay runnable. No-op otherwise (a libuv timer fires them). */
+void vr_clock_fire_due(vr_clock *clock);
+
 /* Formats t (ms since the epoch) as RFC 3339 UTC with milliseconds: 2026-11-25T17:20:00.000Z. */
 void vr_clock_format(uint64_t t, char *buf, size_t len);
 

@@ -48,7 +48,7 @@ int vr_error_raise(lua_State *L, const char *kind, const char *fmt, ...) {
   va_end(ap);
   lua_concat(L, 2); /* stack: message */
   vr_error_push(L, kind, "%s", lua_tostring(L, -1));
-  if (lua_getfield(L, -2, "message") == LUA_TSTRING) { /* keep `where` also as a field */
+  if (lua_getfield(L, -1, "message") == LUA_TSTRING) { /* keep `where` also as a field */
     luaL_where(L, 1);
     if (lua_rawlen(L, -1) > 2) {
       lua_pushlstring(L, lua_tostring(L, -1), lua_rawlen(L, -1) - 2); /* strip ": " */

@@ -460,8 +460,9 @@ static int host_run(lua_State *L) {
   lua_rawset(L, -3);
   lua_pop(L, 2);
   if (a->path) {
-    set_package_path(L, a->path);
-    status = luaL_loadfilex(L, a->path, "t");
+    int from_stdin = strcmp(a->path, "-") == 0;
+    set_package_path(L, from_stdin ? "./-" : a->path);
+    status = luaL_loadfilex(L, from_stdin ? NULL : a->path, "t"); /* "-": the playbook on stdin */
     if (status == LUA_ERRFILE) {
       const char *msg = lua_tostring(L, -1);
       if (strncmp(msg, "cannot open ", 12) == 0) msg += 12;

@@ -73,6 +73,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     if (n != NULL) {
       b->data = n;
       b->cap = ncap;
+      b->data[b->len] = '\0'; /* stays a C string even when nothing is read into it */
     }
   }
   (void)suggested;

@@ -67,13 +67,14 @@ struct vr_sched {
   int live;
   int next_id;
   vr_task *running;
-  uint64_t burst_start;
   uint64_t deadline_hr; /* --timeout as uv_hrtime() value, 0: none */
   char timeout_label[64];
   int exit_code; /* -1 until decided */
   int cancelling;
   int abandoned;
-  vr_task *failure; /* first unobserved failure (referenced) */
+  int interrupted;   /* the first SIGINT/SIGTERM was handled */
+  char progname[64]; /* prefix of the scheduler's messages */
+  vr_task *failure;  /* first unobserved failure (referenced) */
   int more_failures;
   char cancel_reason[160];
 };
@@ -345,9 +346,9 @@ vr_op *vr_join_op(lua_State *L) {
   return t ? &t->join.op : NULL;
 }
 
-int vr_task_join(lua_State *L, vr_task **targets, int n, int fail_fast, double timeout,
-                 lua_KFunction k, lua_KContext ctx) {
-  vr_task *t = await_check(L, "task.wait");
+int vr_task_join(lua_State *L, const char *what, vr_task **targets, int n, int fail_fast,
+                 double timeout, lua_KFunction k, lua_KContext ctx) {
+  vr_task *t = await_check(L, what);
   join_state *j = &t->join;
   int i, pending = 0, failed = 0;
   for (i = 0; i < n; i++) {
@@ -376,7 +377,7 @@ int vr_task_join(lua_State *L, vr_task **targets, int n, int fail_fast, double t
     }
   }
   j->n = n;
-  return await_checked(L, t, &j->op, "task.wait", timeout, k, ctx);
+  return await_checked(L, t, &j->op, what, timeout, k, ctx);
 }
 
 int vr_task_push_results(lua_State *L, vr_task *t) {
@@ -544,7 +545,6 @@ static void run_task(vr_sched *s, vr_task *t) {
   if (t->state == T_NEW) nargs = t->nargs + 1; /* fn and its arguments, for task_entry */
   t->state = T_RUNNING;
   s->running = t;
-  s->burst_start = uv_hrtime();
   status = lua_resume(t->co, s->L, nargs, &nres);
   s->running = NULL;
   if (status == LUA_YIELD) {
@@ -581,6 +581,7 @@ static void on_idle(uv_idle_t *handle) {
     if (t->state != T_DONE) run_task(s, t);
     if (was_last) break;
   }
+  vr_clock_fire_due(s->clock); /* task.yield() under virtual time, even beside a busy task */
   if (s->ready_head == NULL) uv_idle_stop(handle);
 }
 
@@ -642,8 +643,8 @@ void vr_task_cancel(vr_task *t, const char *reason) {
 
 static void on_grace(uv_timer_t *handle) {
   vr_sched *s = handle->data;
-  fprintf(stderr, "vmrun: %d task(s) still running %ds after cancellation; exiting without them\n",
-          s->live, GRACE_SECONDS);
+  fprintf(stderr, "%s: %d task(s) still running %ds after cancellation; exiting without them\n",
+          s->progname, s->live, GRACE_SECONDS);
   s->abandoned = 1;
   uv_stop(s->loop);
 }
@@ -664,7 +665,8 @@ void vr_sched_cancel_all(vr_sched *s, const char *reason, int exit_code) {
 static void on_run_timeout(uv_timer_t *handle) {
   vr_sched *s = handle->data;
   if (s->cancelling) return;
-  fprintf(stderr, "vmrun: %s reached; cancelling %d task(s)\n", s->timeout_label, s->live);
+  fprintf(stderr, "%s: %s reached; cancelling %d task(s)\n", s->progname, s->timeout_label,
+          s->live);
   vr_sched_cancel_all(s, s->timeout_label, VR_EXIT_TIMEOUT);
 }
 
@@ -672,14 +674,18 @@ void vr_sched_set_timeout(vr_sched *s, double seconds, const char *label) {
   uint64_t ms = (uint64_t)(seconds * 1000.0 + 0.5);
   snprintf(s->timeout_label, sizeof s->timeout_label, "%s", label);
   s->deadline_hr = uv_hrtime() + ms * 1000000u;
+  uv_update_time(s->loop); /* the loop's time is stale before uv_run: do not fire early */
   uv_timer_start(s->run_timer, on_run_timeout, ms, 0);
 }
 
 static void on_signal_handler(int sig) {
-  static const char msg[] = "\nvmrun: interrupted again; exiting now\n";
+  static const char msg[] = ": interrupted again; exiting now\n";
   (void)sig;
   if (++signal_count >= 2) {
-    ssize_t rc = write(STDERR_FILENO, msg, sizeof msg - 1);
+    const char *name = signal_sched ? signal_sched->progname : "vmrun";
+    ssize_t rc = write(STDERR_FILENO, "\n", 1);
+    rc = write(STDERR_FILENO, name, strlen(name)); /* strlen is async-signal-safe */
+    rc = write(STDERR_FILENO, msg, sizeof msg - 1);
     (void)rc;
     _exit(VR_EXIT_INTERRUPTED);
   }
@@ -687,11 +693,12 @@ static void on_signal_handler(int sig) {
 }
 
 static void handle_interrupt(vr_sched *s) {
-  if (s->cancelling && s->exit_code == VR_EXIT_INTERRUPTED) return;
+  if (s->interrupted) return; /* once: the hook sees signal_count > 0 at every tick */
+  s->interrupted = 1;
   fprintf(stderr,
-          "\nvmrun: interrupted; cancelling %d task(s) and running their cleanup "
+          "\n%s: interrupted; cancelling %d task(s) and running their cleanup "
           "(interrupt again to exit at once)\n",
-          s->live);
+          s->progname, s->live);
   vr_sched_cancel_all(s, "interrupted by signal", VR_EXIT_INTERRUPTED);
 }
 
@@ -710,7 +717,9 @@ int vr_sched_handle_signals(vr_sched *s) {
   return 0;
 }
 
-/* Instruction-count hook: interrupts, the whole-run deadline and fairness for CPU-bound tasks. */
+/* Instruction-count hook: signals, the whole-run deadline and cancellation reach a CPU-bound
+ * task. It never yields: tasks are cooperative, so code between two waits runs without other
+ * tasks interleaving (a read-modify-write of a shared table needs no lock). */
 static void count_hook(lua_State *L, lua_Debug *ar) {
   vr_sched *s;
   vr_task *t;
@@ -725,9 +734,6 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
     vr_error_raise(L, "cancelled", "cancelled: %s", t->cancel_reason);
   } else if (t->cancel_pending) {
     deliver_cancel(L, t);
-  } else if (L == t->co && lua_isyieldable(L) &&
-             now - s->burst_start > VR_SCHED_BURST_MS * 1000000u) {
-    lua_yield(L, 0);
   }
 }
 
@@ -747,6 +753,7 @@ vr_sched *vr_sched_new(lua_State *L, uv_loop_t *loop, vr_clock *clock) {
   s->loop = loop;
   s->clock = clock;
   s->exit_code = -1;
+  snprintf(s->progname, sizeof s->progname, "vmrun");
   s->idle = handle_new(sizeof *s->idle, s);
   s->signal_async = handle_new(sizeof *s->signal_async, s);
   s->run_timer = handle_new(sizeof *s->run_timer, s);
@@ -766,6 +773,9 @@ vr_sched *vr_sched_new(lua_State *L, uv_loop_t *loop, vr_clock *clock) {
   uv_unref((uv_handle_t *)s->run_timer);
   uv_timer_init(loop, s->grace_timer);
   uv_unref((uv_handle_t *)s->grace_timer);
+  /* lua_newthread copies the main thread's extra space into every new coroutine: make it NULL,
+   * so that coroutines a script creates itself are not taken for tasks (vr_task_of). */
+  *(vr_task **)lua_getextraspace(L) = NULL;
   lua_pushlightuserdata(L, s);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &sched_key);
   lua_sethook(L, count_hook, LUA_MASKCOUNT, 1000);
@@ -820,6 +830,18 @@ void vr_sched_stats_get(vr_sched *s, vr_sched_stats *out) {
   out->real_pending = vr_clock_real_pending(s->clock);
 }
 
+int vr_sched_live_tasks(vr_sched *s, vr_task **out, int max) {
+  vr_task *t, *last = NULL;
+  int n = 0;
+  for (t = s->tasks; t != NULL; t = t->next) last = t; /* the list is newest first */
+  for (t = last; t != NULL; t = t->prev) {
+    if (t->state == T_DONE) continue;
+    if (n < max) out[n] = t;
+    n++;
+  }
+  return n;
+}
+
 /* Where a suspended task waits: its innermost Lua frame. */
 static void task_where(vr_task *t, char *buf, size_t len) {
   lua_Debug ar;
@@ -835,7 +857,7 @@ static void task_where(vr_task *t, char *buf, size_t len) {
 
 static void report_deadlock(vr_sched *s) {
   vr_task *t;
-  fprintf(stderr, "vmrun: deadlock: every task is waiting and nothing can wake them:\n");
+  fprintf(stderr, "%s: deadlock: every task is waiting and nothing can wake them:\n", s->progname);
   for (t = s->tasks; t != NULL; t = t->next) {
     char where[200];
     if (t->state == T_DONE) continue;
@@ -867,6 +889,7 @@ static void report_failure(vr_sched *s, const char *progname) {
 
 int vr_sched_run(vr_sched *s, const char *progname) {
   int deadlocks = 0;
+  snprintf(s->progname, sizeof s->progname, "%s", progname);
   for (;;) {
     uv_run(s->loop, UV_RUN_DEFAULT);
     if (s->abandoned) break;

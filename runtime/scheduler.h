@@ -98,8 +98,8 @@ void vr_op_complete(vr_op *op);
 /* Waits until every target is finished or one of them failed (fail_fast) or the timeout passes.
  * The targets must stay referenced by the caller's stack during the wait. In k, call
  * vr_op_finish on vr_join_op(L). */
-int vr_task_join(lua_State *L, vr_task **targets, int n, int fail_fast, double timeout,
-                 lua_KFunction k, lua_KContext ctx);
+int vr_task_join(lua_State *L, const char *what, vr_task **targets, int n, int fail_fast,
+                 double timeout, lua_KFunction k, lua_KContext ctx);
 vr_op *vr_join_op(lua_State *L);
 /* For a finished task: pushes its results onto L (returns how many) or, when it failed, pushes
  * its error and returns -1. */
@@ -118,7 +118,8 @@ int vr_sched_handle_signals(vr_sched *s);
  * exit code. */
 int vr_sched_run(vr_sched *s, const char *progname);
 
-/* Counts for leak checks: live tasks other than `except` (may be NULL), clock timers. */
+/* Counts for leak checks: live (unfinished) tasks, the waiting ones among them, clock timers,
+ * real I/O in flight. */
 typedef struct vr_sched_stats {
   int tasks;
   int waiting;
@@ -126,8 +127,8 @@ typedef struct vr_sched_stats {
   int real_pending;
 } vr_sched_stats;
 void vr_sched_stats_get(vr_sched *s, vr_sched_stats *out);
-
-/* The instruction-count hook's budget before a CPU-bound task is made to yield (ms). */
-#define VR_SCHED_BURST_MS 20
+/* The unfinished tasks, oldest first: stores up to max of them in out (which may be NULL when
+ * max is 0) and returns how many there are. For leak checks (task.list). */
+int vr_sched_live_tasks(vr_sched *s, vr_task **out, int max);
 
 #endif
