@@ -1,0 +1,686 @@
+/* store.c: the simulator's object store (see store.h). Objects are wrapped in reference-counted
+ * immutable records shared by the store and its event log; indexes are string hash maps. */
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "strmap.h"
+
+#define SEP "\x1f" /* separates the parts of composite keys */
+
+typedef struct stored {
+  cJSON *json;
+  int refs;
+  char *kind_key; /* "group/kind" */
+  char *ns;       /* "" for cluster-scoped objects */
+  char *node;     /* the node index value, or NULL */
+} stored;
+
+typedef struct event {
+  vr_watch_type type;
+  uint64_t rv;
+  stored *obj;
+} event;
+
+struct vr_store_watch {
+  char *kind_key;
+  char *ns; /* NULL: all namespaces */
+  vr_watch_cb cb;
+  void *ctx;
+  int dead;
+  vr_store_watch *next;
+};
+
+struct vr_store {
+  vr_strmap kinds;      /* kind_key -> vr_strmap* ("ns" SEP "name" -> stored*) */
+  vr_strmap node_index; /* kind_key SEP node -> vr_strmap* ("ns" SEP "name" -> stored*) */
+  uint64_t rv;
+  uint64_t rng;
+  event *log;
+  size_t log_cap, log_len, log_start; /* ring buffer */
+  vr_store_watch *watches;
+  int notifying;
+  uint64_t (*now_ms)(void *ctx);
+  void *clock_ctx;
+};
+
+static void set_error(vr_store_error *err, int status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_error(vr_store_error *err, int status, const char *reason, const char *fmt, ...) {
+  va_list ap;
+  if (err == NULL) return;
+  err->status = status;
+  snprintf(err->reason, sizeof err->reason, "%s", reason);
+  va_start(ap, fmt);
+  vsnprintf(err->message, sizeof err->message, fmt, ap);
+  va_end(ap);
+}
+
+static void clear_error(vr_store_error *err) {
+  if (err == NULL) return;
+  err->status = 0;
+  err->reason[0] = '\0';
+  err->message[0] = '\0';
+}
+
+static void stored_unref(stored *o) {
+  if (o == NULL || --o->refs > 0) return;
+  cJSON_Delete(o->json);
+  free(o->kind_key);
+  free(o->ns);
+  free(o->node);
+  free(o);
+}
+
+/* --- identity ------------------------------------------------------------------------------ */
+
+void vr_api_group(const char *api_version, char *buf, size_t len) {
+  const char *slash = api_version ? strchr(api_version, '/') : NULL;
+  size_t n = slash ? (size_t)(slash - api_version) : 0;
+  if (n >= len) n = len - 1;
+  memcpy(buf, api_version ? api_version : "", n);
+  buf[n] = '\0';
+}
+
+int vr_kind_cluster_scoped(const char *group, const char *kind) {
+  static const char *const scoped[] = {
+      "/Node",
+      "/Namespace",
+      "/PersistentVolume",
+      "storage.k8s.io/StorageClass",
+      "scheduling.k8s.io/PriorityClass",
+      "apiextensions.k8s.io/CustomResourceDefinition",
+      "rbac.authorization.k8s.io/ClusterRole",
+      "rbac.authorization.k8s.io/ClusterRoleBinding",
+      "migrations.kubevirt.io/MigrationPolicy",
+      "nodemaintenance.medik8s.io/NodeMaintenance",
+      "machineconfiguration.openshift.io/MachineConfigPool",
+      NULL,
+  };
+  char key[256];
+  int i;
+  snprintf(key, sizeof key, "%s/%s", group, kind);
+  for (i = 0; scoped[i]; i++) {
+    if (strcmp(scoped[i], key) == 0) return 1;
+  }
+  return 0;
+}
+
+static const char *string_at(const cJSON *obj, const char *a, const char *b) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, a);
+  if (b != NULL) v = cJSON_GetObjectItemCaseSensitive(v, b);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* The node an object is indexed under: Pods by spec.nodeName, VMIs by status.nodeName. */
+static const char *node_of(const char *kind_key, const cJSON *obj) {
+  if (strcmp(kind_key, "/Pod") == 0) return string_at(obj, "spec", "nodeName");
+  if (strcmp(kind_key, "kubevirt.io/VirtualMachineInstance") == 0) {
+    return string_at(obj, "status", "nodeName");
+  }
+  return NULL;
+}
+
+static int valid_name(const char *name) {
+  size_t n = strlen(name), i;
+  if (n == 0 || n > 253) return 0;
+  for (i = 0; i < n; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return 0;
+  }
+  return name[0] != '-' && name[0] != '.' && name[n - 1] != '-' && name[n - 1] != '.';
+}
+
+static uint64_t next_random(vr_store *s) {
+  uint64_t x = s->rng; /* xorshift64* */
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  s->rng = x;
+  return x * 2685821657736338717ull;
+}
+
+static void set_string(cJSON *obj, const char *key, const char *value) {
+  cJSON *v = cJSON_CreateString(value);
+  if (v == NULL) return;
+  if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
+    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v);
+  } else {
+    cJSON_AddItemToObject(obj, key, v);
+  }
+}
+
+/* Checks the identity of obj and fills group/kind/ns/name; fixes the namespace. 0 or -1. */
+static int identity(cJSON *obj, char *group, size_t glen, const char **kind, const char **ns,
+                    const char **name, vr_store_error *err) {
+  cJSON *meta;
+  const char *api_version = string_at(obj, "apiVersion", NULL);
+  *kind = string_at(obj, "kind", NULL);
+  if (!cJSON_IsObject(obj)) {
+    set_error(err, 422, "Invalid", "the object is not a JSON/YAML mapping");
+    return -1;
+  }
+  if (api_version == NULL || *kind == NULL || (*kind)[0] == '\0') {
+    set_error(err, 422, "Invalid", "%s is missing", api_version == NULL ? "apiVersion" : "kind");
+    return -1;
+  }
+  meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+  if (!cJSON_IsObject(meta)) {
+    set_error(err, 422, "Invalid", "%s: metadata is missing", *kind);
+    return -1;
+  }
+  vr_api_group(api_version, group, glen);
+  *name = string_at(meta, "name", NULL);
+  if (vr_kind_cluster_scoped(group, *kind)) {
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
+    *ns = "";
+  } else {
+    *ns = string_at(meta, "namespace", NULL);
+    if (*ns == NULL || (*ns)[0] == '\0') {
+      set_string(meta, "namespace", "default");
+      *ns = string_at(meta, "namespace", NULL);
+    }
+    if (*ns == NULL || !valid_name(*ns)) {
+      set_error(err, 422, "Invalid", "%s: metadata.namespace '%s' is not a valid name", *kind,
+                *ns ? *ns : "");
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static void object_key(char *buf, size_t len, const char *ns, const char *name) {
+  snprintf(buf, len, "%s" SEP "%s", ns, name);
+}
+
+static vr_strmap *submap(vr_strmap *m, const char *key, int create) {
+  vr_strmap *sub = vr_strmap_get(m, key);
+  if (sub != NULL || !create) return sub;
+  sub = calloc(1, sizeof *sub);
+  if (sub == NULL) return NULL;
+  vr_strmap_init(sub);
+  if (vr_strmap_put(m, key, sub) != 0) {
+    free(sub);
+    return NULL;
+  }
+  return sub;
+}
+
+/* --- events --------------------------------------------------------------------------------- */
+
+static void reap_watches(vr_store *s) {
+  vr_store_watch **p = &s->watches;
+  while (*p) {
+    vr_store_watch *w = *p;
+    if (w->dead) {
+      *p = w->next;
+      free(w->kind_key);
+      free(w->ns);
+      free(w);
+    } else {
+      p = &w->next;
+    }
+  }
+}
+
+static int watch_wants(const vr_store_watch *w, const stored *o) {
+  return !w->dead && strcmp(w->kind_key, o->kind_key) == 0 &&
+         (w->ns == NULL || strcmp(w->ns, o->ns) == 0);
+}
+
+static void emit(vr_store *s, vr_watch_type type, stored *o) {
+  event *e;
+  vr_store_watch *w;
+  if (s->log_len == s->log_cap) { /* overwrite the oldest */
+    stored_unref(s->log[s->log_start].obj);
+    s->log_start = (s->log_start + 1) % s->log_cap;
+    s->log_len--;
+  }
+  e = &s->log[(s->log_start + s->log_len) % s->log_cap];
+  e->type = type;
+  e->rv = s->rv;
+  e->obj = o;
+  o->refs++;
+  s->log_len++;
+  s->notifying++;
+  for (w = s->watches; w != NULL; w = w->next) {
+    if (watch_wants(w, o)) w->cb(w->ctx, type, o->json, s->rv);
+  }
+  if (--s->notifying == 0) reap_watches(s);
+}
+
+/* --- life cycle --------------------------------------------------------------------------- */
+
+vr_store *vr_store_new(uint64_t seed, size_t event_log) {
+  vr_store *s = calloc(1, sizeof *s);
+  if (s == NULL) return NULL;
+  s->log_cap = event_log ? event_log : 4096;
+  s->log = calloc(s->log_cap, sizeof *s->log);
+  if (s->log == NULL) {
+    free(s);
+    return NULL;
+  }
+  vr_strmap_init(&s->kinds);
+  vr_strmap_init(&s->node_index);
+  s->rng = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+  if (s->rng == 0) s->rng = 1;
+  return s;
+}
+
+static void free_submaps(vr_strmap *m, int unref_objects) {
+  size_t pos = 0, p2;
+  void *sub;
+  while (vr_strmap_next(m, &pos, NULL, &sub)) {
+    void *o;
+    p2 = 0;
+    while (unref_objects && vr_strmap_next(sub, &p2, NULL, &o)) stored_unref(o);
+    vr_strmap_clear(sub);
+    free(sub);
+  }
+  vr_strmap_clear(m);
+}
+
+void vr_store_free(vr_store *s) {
+  size_t i;
+  if (s == NULL) return;
+  for (i = 0; i < s->log_len; i++) stored_unref(s->log[(s->log_start + i) % s->log_cap].obj);
+  free(s->log);
+  free_submaps(&s->kinds, 1);
+  free_submaps(&s->node_index, 0);
+  while (s->watches) {
+    vr_store_watch *w = s->watches;
+    s->watches = w->next;
+    free(w->kind_key);
+    free(w->ns);
+    free(w);
+  }
+  free(s);
+}
+
+void vr_store_set_clock(vr_store *s, uint64_t (*now_ms)(void *ctx), void *ctx) {
+  s->now_ms = now_ms;
+  s->clock_ctx = ctx;
+}
+
+uint64_t vr_store_revision(const vr_store *s) {
+  return s->rv;
+}
+
+/* --- writes ----------------------------------------------------------------------------------- */
+
+static void index_add(vr_store *s, stored *o, const char *okey) {
+  char key[600];
+  vr_strmap *members;
+  if (o->node == NULL) return;
+  snprintf(key, sizeof key, "%s" SEP "%s", o->kind_key, o->node);
+  members = submap(&s->node_index, key, 1);
+  if (members) vr_strmap_put(members, okey, o);
+}
+
+static void index_remove(vr_store *s, stored *o, const char *okey) {
+  char key[600];
+  vr_strmap *members;
+  if (o->node == NULL) return;
+  snprintf(key, sizeof key, "%s" SEP "%s", o->kind_key, o->node);
+  members = submap(&s->node_index, key, 0);
+  if (members) vr_strmap_remove(members, okey);
+}
+
+static void stamp(vr_store *s, cJSON *meta) {
+  char buf[64];
+  s->rv++;
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->rv);
+  set_string(meta, "resourceVersion", buf);
+}
+
+/* Wraps obj (owned) as a stored record; NULL when out of memory (obj freed). */
+static stored *wrap(cJSON *obj, const char *kind_key, const char *ns) {
+  stored *o = calloc(1, sizeof *o);
+  const char *node;
+  if (o == NULL) {
+    cJSON_Delete(obj);
+    return NULL;
+  }
+  o->json = obj;
+  o->refs = 1;
+  o->kind_key = strdup(kind_key);
+  o->ns = strdup(ns);
+  node = node_of(kind_key, obj);
+  o->node = node && node[0] ? strdup(node) : NULL;
+  if (o->kind_key == NULL || o->ns == NULL) {
+    stored_unref(o);
+    return NULL;
+  }
+  return o;
+}
+
+int vr_store_create(vr_store *s, cJSON *obj, const cJSON **out, vr_store_error *err) {
+  char group[128], kind_key[300], okey[600], generated[300];
+  const char *kind, *ns, *name;
+  cJSON *meta;
+  vr_strmap *objects;
+  stored *o;
+  clear_error(err);
+  if (identity(obj, group, sizeof group, &kind, &ns, &name, err) != 0) goto fail;
+  meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+  if (name == NULL) {
+    const char *prefix = string_at(meta, "generateName", NULL);
+    if (prefix == NULL) {
+      set_error(err, 422, "Invalid", "%s: metadata.name is missing", kind);
+      goto fail;
+    }
+    do {
+      static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+      char suffix[6];
+      int i;
+      for (i = 0; i < 5; i++) suffix[i] = alphabet[next_random(s) % (sizeof alphabet - 1)];
+      suffix[5] = '\0';
+      snprintf(generated, sizeof generated, "%.240s%s", prefix, suffix);
+      snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
+      object_key(okey, sizeof okey, ns, generated);
+      objects = submap(&s->kinds, kind_key, 0);
+    } while (objects && vr_strmap_get(objects, okey));
+    set_string(meta, "name", generated);
+    name = string_at(meta, "name", NULL);
+  }
+  if (name == NULL || !valid_name(name)) {
+    set_error(err, 422, "Invalid",
+              "%s: metadata.name '%s' is not a valid name (lower-case letters, digits, '-' and "
+              "'.', at most 253)",
+              kind, name ? name : "");
+    goto fail;
+  }
+  snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
+  object_key(okey, sizeof okey, ns, name);
+  objects = submap(&s->kinds, kind_key, 1);
+  if (objects == NULL) {
+    set_error(err, 500, "InternalError", "out of memory");
+    goto fail;
+  }
+  if (vr_strmap_get(objects, okey)) {
+    set_error(err, 409, "AlreadyExists", "%s \"%s\" already exists%s%s", kind, name,
+              ns[0] ? " in namespace " : "", ns);
+    goto fail;
+  }
+  if (string_at(meta, "uid", NULL) == NULL) {
+    char uid[40];
+    uint64_t a = next_random(s), b = next_random(s);
+    snprintf(uid, sizeof uid, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32),
+             (unsigned)(a >> 16) & 0xffffu, (unsigned)a & 0xfffu,
+             (unsigned)((b >> 48) & 0x3fffu) | 0x8000u,
+             (unsigned long long)(b & 0xffffffffffffull));
+    set_string(meta, "uid", uid);
+  }
+  if (string_at(meta, "creationTimestamp", NULL) == NULL) {
+    char ts[32];
+    time_t secs = (time_t)((s->now_ms ? s->now_ms(s->clock_ctx) : 0) / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    set_string(meta, "creationTimestamp", ts);
+  }
+  stamp(s, meta);
+  o = wrap(obj, kind_key, ns);
+  if (o == NULL || vr_strmap_put(objects, okey, o) != 0) {
+    if (o) stored_unref(o);
+    set_error(err, 500, "InternalError", "out of memory");
+    return -1;
+  }
+  index_add(s, o, okey);
+  if (out) *out = o->json;
+  emit(s, VR_WATCH_ADDED, o);
+  return 0;
+fail:
+  cJSON_Delete(obj);
+  return -1;
+}
+
+int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **out,
+                     vr_store_error *err) {
+  char group[128], kind_key[300], okey[600];
+  const char *kind, *ns, *name, *want;
+  cJSON *meta;
+  vr_strmap *objects;
+  stored *old, *o;
+  clear_error(err);
+  if (identity(obj, group, sizeof group, &kind, &ns, &name, err) != 0) goto fail;
+  if (name == NULL) {
+    set_error(err, 422, "Invalid", "%s: metadata.name is missing", kind);
+    goto fail;
+  }
+  snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
+  object_key(okey, sizeof okey, ns, name);
+  objects = submap(&s->kinds, kind_key, 0);
+  old = objects ? vr_strmap_get(objects, okey) : NULL;
+  if (old == NULL) {
+    set_error(err, 404, "NotFound", "%s \"%s\" not found", kind, name);
+    goto fail;
+  }
+  meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+  want = string_at(meta, "resourceVersion", NULL);
+  if (check_rv && want != NULL &&
+      strcmp(want, string_at(old->json, "metadata", "resourceVersion")) != 0) {
+    set_error(err, 409, "Conflict",
+              "Operation cannot be fulfilled on %s \"%s\": the object has been modified; please "
+              "apply your changes to the latest version and try again",
+              kind, name);
+    goto fail;
+  }
+  set_string(meta, "uid", string_at(old->json, "metadata", "uid"));
+  set_string(meta, "creationTimestamp", string_at(old->json, "metadata", "creationTimestamp"));
+  stamp(s, meta);
+  o = wrap(obj, kind_key, ns);
+  if (o == NULL) {
+    set_error(err, 500, "InternalError", "out of memory");
+    return -1;
+  }
+  index_remove(s, old, okey);
+  vr_strmap_put(objects, okey, o); /* replaces an existing key: no allocation */
+  index_add(s, o, okey);
+  stored_unref(old);
+  if (out) *out = o->json;
+  emit(s, VR_WATCH_MODIFIED, o);
+  return 0;
+fail:
+  cJSON_Delete(obj);
+  return -1;
+}
+
+int vr_store_delete(vr_store *s, const char *group, const char *kind, const char *ns,
+                    const char *name, vr_store_error *err) {
+  char kind_key[300], okey[600], buf[64];
+  vr_strmap *objects;
+  stored *o, *gone;
+  cJSON *meta;
+  clear_error(err);
+  if (vr_kind_cluster_scoped(group, kind) || ns == NULL) ns = "";
+  snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
+  object_key(okey, sizeof okey, ns, name);
+  objects = submap(&s->kinds, kind_key, 0);
+  o = objects ? vr_strmap_remove(objects, okey) : NULL;
+  if (o == NULL) {
+    set_error(err, 404, "NotFound", "%s \"%s\" not found", kind, name);
+    return -1;
+  }
+  index_remove(s, o, okey);
+  s->rv++; /* the deleted object carries the deletion's resourceVersion, as in Kubernetes */
+  gone = wrap(cJSON_Duplicate(o->json, 1), o->kind_key, o->ns); /* earlier events keep theirs */
+  stored_unref(o);
+  if (gone == NULL || gone->json == NULL) {
+    if (gone) stored_unref(gone);
+    set_error(err, 500, "InternalError", "out of memory");
+    return -1;
+  }
+  meta = cJSON_GetObjectItemCaseSensitive(gone->json, "metadata");
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->rv);
+  set_string(meta, "resourceVersion", buf);
+  emit(s, VR_WATCH_DELETED, gone);
+  stored_unref(gone);
+  return 0;
+}
+
+/* --- reads ------------------------------------------------------------------------------------ */
+
+const cJSON *vr_store_get(const vr_store *s, const char *group, const char *kind, const char *ns,
+                          const char *name) {
+  char kind_key[300], okey[600];
+  vr_strmap *objects;
+  stored *o;
+  if (vr_kind_cluster_scoped(group, kind) || ns == NULL) ns = "";
+  snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
+  object_key(okey, sizeof okey, ns, name);
+  objects = vr_strmap_get(&s->kinds, kind_key);
+  o = objects ? vr_strmap_get(objects, okey) : NULL;
+  return o ? o->json : NULL;
+}
+
+static int compare_objects(const void *a, const void *b) {
+  const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
+  const char *nx = string_at(x, "metadata", "namespace"),
+             *ny = string_at(y, "metadata", "namespace");
+  int c = strcmp(nx ? nx : "", ny ? ny : "");
+  return c ? c : strcmp(string_at(x, "metadata", "name"), string_at(y, "metadata", "name"));
+}
+
+size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
+                     const char *node, const cJSON ***items) {
+  char key[600];
+  vr_strmap *objects;
+  size_t pos = 0, n = 0;
+  void *v;
+  const cJSON **out;
+  snprintf(key, sizeof key, "%s/%s", group, kind);
+  if (node != NULL) {
+    char nkey[900];
+    snprintf(nkey, sizeof nkey, "%s" SEP "%s", key, node);
+    objects = vr_strmap_get(&s->node_index, nkey);
+  } else {
+    objects = vr_strmap_get(&s->kinds, key);
+  }
+  out = malloc(((objects ? vr_strmap_count(objects) : 0) + 1) * sizeof *out);
+  if (out == NULL) return (size_t)-1;
+  while (objects && vr_strmap_next(objects, &pos, NULL, &v)) {
+    stored *o = v;
+    if (ns != NULL && ns[0] != '\0' && strcmp(o->ns, ns) != 0) continue;
+    out[n++] = o->json;
+  }
+  qsort(out, n, sizeof *out, compare_objects);
+  *items = out;
+  return n;
+}
+
+/* --- watches ---------------------------------------------------------------------------------- */
+
+vr_store_watch *vr_store_watch_start(vr_store *s, const char *group, const char *kind,
+                                     const char *ns, uint64_t from_rv, vr_watch_cb cb, void *ctx,
+                                     vr_store_error *err) {
+  vr_store_watch *w = calloc(1, sizeof *w);
+  char kind_key[300];
+  size_t i;
+  clear_error(err);
+  if (w == NULL) {
+    set_error(err, 500, "InternalError", "out of memory");
+    return NULL;
+  }
+  snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
+  w->kind_key = strdup(kind_key);
+  w->ns = ns && ns[0] ? strdup(ns) : NULL;
+  w->cb = cb;
+  w->ctx = ctx;
+  if (w->kind_key == NULL || (ns && ns[0] && w->ns == NULL)) {
+    free(w->kind_key);
+    free(w->ns);
+    free(w);
+    set_error(err, 500, "InternalError", "out of memory");
+    return NULL;
+  }
+  if (from_rv != 0 && from_rv < s->rv) {
+    /* every event after from_rv must still be in the log */
+    uint64_t oldest = s->log_len ? s->log[s->log_start].rv : s->rv + 1;
+    if (from_rv + 1 < oldest) {
+      set_error(err, 410, "Expired", "too old resource version: %llu (%llu)",
+                (unsigned long long)from_rv, (unsigned long long)(oldest - 1));
+      free(w->kind_key);
+      free(w->ns);
+      free(w);
+      return NULL;
+    }
+    s->notifying++;
+    for (i = 0; i < s->log_len; i++) {
+      event *e = &s->log[(s->log_start + i) % s->log_cap];
+      if (e->rv > from_rv && watch_wants(w, e->obj)) cb(ctx, e->type, e->obj->json, e->rv);
+    }
+    if (--s->notifying == 0) reap_watches(s);
+  }
+  w->next = s->watches;
+  s->watches = w;
+  return w;
+}
+
+void vr_store_watch_stop(vr_store *s, vr_store_watch *w) {
+  w->dead = 1;
+  if (s->notifying == 0) reap_watches(s);
+}
+
+/* --- loading cluster files ------------------------------------------------------------------- */
+
+static int load_one(vr_store *s, cJSON *obj, const char *filename, int line, const char *where,
+                    vr_store_error *err) {
+  char what[300];
+  const char *kind = string_at(obj, "kind", NULL), *name = string_at(obj, "metadata", "name");
+  const char *ns = string_at(obj, "metadata", "namespace");
+  snprintf(what, sizeof what, "%s %s%s%s", kind ? kind : "object", ns ? ns : "", ns ? "/" : "",
+           name ? name : "(no name)");
+  if (vr_store_create(s, obj, NULL, err) == 0) return 0;
+  {
+    char msg[sizeof err->message];
+    snprintf(msg, sizeof msg, "%.120s:%d: %.40s%.120s: %.200s", filename, line, where, what,
+             err->message);
+    memcpy(err->message, msg, sizeof msg);
+  }
+  return -1;
+}
+
+int vr_store_load_yaml(vr_store *s, const char *text, size_t len, const char *filename,
+                       vr_store_error *err) {
+  vr_codec_error cerr;
+  int *lines = NULL;
+  cJSON *docs = vr_yaml_to_cjson(text, len, &lines, &cerr);
+  int i, ndocs, rc = 0;
+  clear_error(err);
+  if (docs == NULL) {
+    set_error(err, 422, "Invalid", "%s:%d:%d: %s", filename, cerr.line, cerr.column, cerr.message);
+    return -1;
+  }
+  ndocs = cJSON_GetArraySize(docs);
+  for (i = 0; i < ndocs && rc == 0; i++) {
+    cJSON *doc = cJSON_DetachItemFromArray(docs, 0);
+    const char *kind = string_at(doc, "kind", NULL);
+    cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+    int line = lines ? lines[i] : 0;
+    if (!cJSON_IsObject(doc)) {
+      set_error(err, 422, "Invalid", "%s:%d: a document is not a mapping", filename, line);
+      cJSON_Delete(doc);
+      rc = -1;
+    } else if (kind && strcmp(kind, "List") == 0 && cJSON_IsArray(items)) {
+      int k = 0;
+      while (rc == 0 && cJSON_GetArraySize(items) > 0) {
+        char where[64];
+        snprintf(where, sizeof where, "item %d of the List: ", ++k);
+        rc = load_one(s, cJSON_DetachItemFromArray(items, 0), filename, line, where, err);
+      }
+      cJSON_Delete(doc);
+    } else {
+      rc = load_one(s, doc, filename, line, "", err);
+    }
+  }
+  cJSON_Delete(docs);
+  free(lines);
+  return rc;
+}

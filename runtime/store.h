@@ -1,0 +1,90 @@
+/* store.h: the simulator's object store: Kubernetes-shaped objects (cJSON trees) keyed by API
+ * group, kind, namespace and name, with a global resourceVersion bumped on every write, uids and
+ * creation timestamps, a node index (Pods by spec.nodeName, VMIs by status.nodeName), and an
+ * event log that feeds watches and lets them resume from a resourceVersion (410 Expired when it
+ * has been overwritten), as the Kubernetes API server does.
+ *
+ * Stored objects are immutable: readers get const pointers that stay valid until the next write
+ * to the same object; writers hand in a whole new tree (copy, change, replace). Watch callbacks
+ * run synchronously inside the write that caused them and must not write to the store. Nothing
+ * here knows Lua, HTTP or KubeVirt behaviour; it never aborts on bad input. */
+#ifndef VMRUN_STORE_H
+#define VMRUN_STORE_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct vr_store vr_store;
+typedef struct vr_store_watch vr_store_watch;
+
+/* HTTP-style status of a store operation, with the Kubernetes reason. */
+typedef struct vr_store_error {
+  int status;      /* 0 ok, 404, 409, 410, 422, 500 */
+  char reason[32]; /* "NotFound", "AlreadyExists", "Conflict", "Expired", "Invalid", ... */
+  char message[512];
+} vr_store_error;
+
+typedef enum { VR_WATCH_ADDED, VR_WATCH_MODIFIED, VR_WATCH_DELETED } vr_watch_type;
+
+typedef void (*vr_watch_cb)(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv);
+
+/* seed makes uids and generated names deterministic; event_log is how many recent events are
+ * kept for watches that resume (0: 4096). */
+vr_store *vr_store_new(uint64_t seed, size_t event_log);
+void vr_store_free(vr_store *s);
+/* The clock used for creationTimestamp (ms since the epoch); default: 0 (1970-01-01). */
+void vr_store_set_clock(vr_store *s, uint64_t (*now_ms)(void *ctx), void *ctx);
+
+/* The current resourceVersion (of the last write). */
+uint64_t vr_store_revision(const vr_store *s);
+
+/* The API group of an apiVersion ("v1" -> "", "kubevirt.io/v1" -> "kubevirt.io") into buf. */
+void vr_api_group(const char *api_version, char *buf, size_t len);
+/* 1 for the cluster-scoped kinds vmrun knows (Node, Namespace, StorageClass, MigrationPolicy,
+ * NodeMaintenance, ...), 0 otherwise. */
+int vr_kind_cluster_scoped(const char *group, const char *kind);
+
+/* Creates obj (the store takes ownership in every case). Sets metadata.uid, resourceVersion and
+ * creationTimestamp when absent (resourceVersion always), metadata.namespace "default" for
+ * namespaced kinds without one, and a name from metadata.generateName. 409 AlreadyExists,
+ * 422 Invalid (not an object, no apiVersion/kind/name, bad name). *stored (may be NULL) gets the
+ * stored object. */
+int vr_store_create(vr_store *s, cJSON *obj, const cJSON **stored, vr_store_error *err);
+
+/* Replaces the object with obj's identity (takes ownership in every case), keeping its uid and
+ * creationTimestamp. With check_rv, obj's metadata.resourceVersion must equal the stored one
+ * (409 Conflict otherwise). 404 when it does not exist, 422 when obj is invalid. */
+int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **stored,
+                     vr_store_error *err);
+
+/* Deletes an object (namespace NULL or "" for cluster-scoped kinds). 404 when absent. */
+int vr_store_delete(vr_store *s, const char *group, const char *kind, const char *ns,
+                    const char *name, vr_store_error *err);
+
+/* The stored object or NULL. */
+const cJSON *vr_store_get(const vr_store *s, const char *group, const char *kind, const char *ns,
+                          const char *name);
+
+/* Objects of a kind, optionally only in namespace ns and only on node (through the node index;
+ * Pods and VMIs). *items (caller frees the array, not the objects) is sorted by namespace and
+ * name. Returns the count, or (size_t)-1 when out of memory. */
+size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
+                     const char *node, const cJSON ***items);
+
+/* Watches a kind (ns NULL: every namespace). from_rv 0: only future events; otherwise the
+ * retained events after from_rv are replayed first (synchronously, through cb); 410 Expired
+ * when events after from_rv are no longer retained. NULL on error. */
+vr_store_watch *vr_store_watch_start(vr_store *s, const char *group, const char *kind,
+                                     const char *ns, uint64_t from_rv, vr_watch_cb cb, void *ctx,
+                                     vr_store_error *err);
+void vr_store_watch_stop(vr_store *s, vr_store_watch *w);
+
+/* Loads a Kubernetes YAML stream (multi-document, or kind: List documents) into the store.
+ * Errors name the file, the document's line and the object ("cluster.yaml:42: Pod default/web:
+ * metadata.name is missing"); on error the objects of the stream that were already created stay
+ * (call on an empty store and discard it on failure). Returns 0 or -1. */
+int vr_store_load_yaml(vr_store *s, const char *text, size_t len, const char *filename,
+                       vr_store_error *err);
+
+#endif

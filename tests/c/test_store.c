@@ -1,0 +1,295 @@
+/* test_store.c: the simulator's object store: identity and validation, resourceVersions, uids
+ * and generated names per seed, the node index following spec.nodeName / status.nodeName,
+ * optimistic concurrency, deletion, watches with resume and 410 Expired, and loading cluster
+ * files (multi-document and kind: List) with errors naming file and line. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "store.h"
+
+static cJSON *parse(const char *json) {
+  cJSON *obj = cJSON_Parse(json);
+  if (obj == NULL) fprintf(stderr, "bad test JSON: %s\n", json);
+  return obj;
+}
+
+static const char *meta(const cJSON *obj, const char *field) {
+  const cJSON *v =
+      cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"), field);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static cJSON *pod(const char *ns, const char *name, const char *node) {
+  char buf[512];
+  snprintf(buf, sizeof buf,
+           "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\"%s%s%s},"
+           "\"spec\":{%s%s%s}}",
+           name, ns ? ",\"namespace\":\"" : "", ns ? ns : "", ns ? "\"" : "",
+           node ? "\"nodeName\":\"" : "", node ? node : "", node ? "\"" : "");
+  return parse(buf);
+}
+
+typedef struct recorder {
+  char log[4096];
+} recorder;
+
+static void record(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  recorder *r = ctx;
+  static const char *const names[] = {"ADDED", "MODIFIED", "DELETED"};
+  size_t n = strlen(r->log);
+  snprintf(r->log + n, sizeof r->log - n, "%s %s %llu;", names[type], meta(obj, "name"),
+           (unsigned long long)rv);
+}
+
+static uint64_t fixed_clock(void *ctx) {
+  (void)ctx;
+  return 1764091200000ull; /* 2025-11-25T17:20:00Z */
+}
+
+static void test_create_get_list(void) {
+  vr_store *s = vr_store_new(1, 0);
+  vr_store_error err;
+  const cJSON *stored, **items;
+  size_t n;
+  vr_store_set_clock(s, fixed_clock, NULL);
+  CHECK(vr_store_create(s, pod(NULL, "web-b", "node1"), &stored, &err) == 0);
+  CHECK_STR(meta(stored, "namespace"), "default");
+  CHECK_STR(meta(stored, "resourceVersion"), "1");
+  CHECK_STR(meta(stored, "creationTimestamp"), "2025-11-25T17:20:00Z");
+  CHECK(strlen(meta(stored, "uid")) == 36 && meta(stored, "uid")[14] == '4');
+  CHECK(vr_store_create(s, pod("default", "web-a", "node2"), NULL, &err) == 0);
+  CHECK(vr_store_create(s, pod("kube-system", "dns", "node1"), NULL, &err) == 0);
+  CHECK(vr_store_revision(s) == 3);
+  CHECK(vr_store_get(s, "", "Pod", "default", "web-a") != NULL);
+  CHECK(vr_store_get(s, "", "Pod", "kube-system", "web-a") == NULL);
+  n = vr_store_list(s, "", "Pod", NULL, NULL, &items);
+  CHECK(n == 3);
+  CHECK_STR(meta(items[0], "name"), "web-a"); /* sorted by namespace, then name */
+  CHECK_STR(meta(items[1], "name"), "web-b");
+  CHECK_STR(meta(items[2], "name"), "dns");
+  free(items);
+  n = vr_store_list(s, "", "Pod", NULL, "node1", &items);
+  CHECK(n == 2);
+  free(items);
+  n = vr_store_list(s, "", "Pod", "default", "node1", &items);
+  CHECK(n == 1 && strcmp(meta(items[0], "name"), "web-b") == 0);
+  free(items);
+  n = vr_store_list(s, "", "Node", NULL, NULL, &items);
+  CHECK(n == 0);
+  free(items);
+
+  /* errors */
+  CHECK(vr_store_create(s, pod("default", "web-a", NULL), NULL, &err) == -1);
+  CHECK(err.status == 409);
+  CHECK_STR(err.reason, "AlreadyExists");
+  CHECK_STR(err.message, "Pod \"web-a\" already exists in namespace default");
+  CHECK(vr_store_create(s, pod(NULL, "Bad_Name", NULL), NULL, &err) == -1);
+  CHECK(err.status == 422);
+  CHECK_CONTAINS(err.message, "metadata.name 'Bad_Name' is not a valid name");
+  CHECK(vr_store_create(s, parse("{\"kind\":\"Pod\",\"metadata\":{\"name\":\"x\"}}"), NULL, &err) ==
+        -1);
+  CHECK_STR(err.message, "apiVersion is missing");
+  CHECK(vr_store_create(s, parse("[1,2]"), NULL, &err) == -1);
+  CHECK(err.status == 422);
+  CHECK(vr_store_create(s, parse("{\"apiVersion\":\"v1\",\"kind\":\"Pod\"}"), NULL, &err) == -1);
+  CHECK_STR(err.message, "Pod: metadata is missing");
+  CHECK(vr_store_revision(s) == 3); /* failed writes do not bump the revision */
+  vr_store_free(s);
+}
+
+static void test_scope_and_generate_name(void) {
+  vr_store *a = vr_store_new(42, 0), *b = vr_store_new(42, 0);
+  vr_store_error err;
+  const cJSON *x, *y;
+  CHECK(vr_store_create(a,
+                        parse("{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{"
+                              "\"name\":\"node1\",\"namespace\":\"default\"}}"),
+                        &x, &err) == 0);
+  CHECK(meta(x, "namespace") == NULL); /* cluster-scoped */
+  CHECK(vr_store_get(a, "", "Node", NULL, "node1") == x);
+  CHECK(vr_store_get(a, "", "Node", "whatever", "node1") == x);
+  CHECK(vr_store_create(b,
+                        parse("{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{"
+                              "\"name\":\"node1\"}}"),
+                        &y, &err) == 0);
+  CHECK_STR(meta(x, "uid"), meta(y, "uid")); /* same seed, same uids */
+  CHECK(vr_store_create(a,
+                        parse("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":"
+                              "\"VirtualMachineInstanceMigration\",\"metadata\":{"
+                              "\"generateName\":\"evacuation-\"}}"),
+                        &x, &err) == 0);
+  CHECK(strncmp(meta(x, "name"), "evacuation-", 11) == 0 && strlen(meta(x, "name")) == 16);
+  CHECK(vr_kind_cluster_scoped("migrations.kubevirt.io", "MigrationPolicy"));
+  CHECK(!vr_kind_cluster_scoped("kubevirt.io", "VirtualMachine"));
+  {
+    char group[64];
+    vr_api_group("kubevirt.io/v1", group, sizeof group);
+    CHECK_STR(group, "kubevirt.io");
+    vr_api_group("v1", group, sizeof group);
+    CHECK_STR(group, "");
+  }
+  vr_store_free(a);
+  vr_store_free(b);
+}
+
+static void test_replace_and_index(void) {
+  vr_store *s = vr_store_new(1, 0);
+  vr_store_error err;
+  const cJSON *stored, **items;
+  cJSON *copy;
+  size_t n;
+  char uid[64];
+  CHECK(vr_store_create(s,
+                        parse("{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":"
+                              "\"VirtualMachineInstance\",\"metadata\":{\"name\":\"vm1\","
+                              "\"namespace\":\"prod\"},\"status\":{\"nodeName\":\"n1\"}}"),
+                        &stored, &err) == 0);
+  snprintf(uid, sizeof uid, "%s", meta(stored, "uid"));
+  n = vr_store_list(s, "kubevirt.io", "VirtualMachineInstance", NULL, "n1", &items);
+  CHECK(n == 1);
+  free(items);
+  /* migrate: status.nodeName changes, the index follows */
+  copy = cJSON_Duplicate(stored, 1);
+  cJSON_ReplaceItemInObject(cJSON_GetObjectItem(copy, "status"), "nodeName",
+                            cJSON_CreateString("n2"));
+  cJSON_DeleteItemFromObject(cJSON_GetObjectItem(copy, "metadata"), "uid");
+  CHECK(vr_store_replace(s, copy, 1, &stored, &err) == 0);
+  CHECK_STR(meta(stored, "uid"), uid);
+  CHECK_STR(meta(stored, "resourceVersion"), "2");
+  n = vr_store_list(s, "kubevirt.io", "VirtualMachineInstance", NULL, "n1", &items);
+  CHECK(n == 0);
+  free(items);
+  n = vr_store_list(s, "kubevirt.io", "VirtualMachineInstance", NULL, "n2", &items);
+  CHECK(n == 1);
+  free(items);
+  /* a stale resourceVersion is a conflict */
+  copy = cJSON_Duplicate(stored, 1);
+  cJSON_ReplaceItemInObject(cJSON_GetObjectItem(copy, "metadata"), "resourceVersion",
+                            cJSON_CreateString("1"));
+  CHECK(vr_store_replace(s, copy, 1, NULL, &err) == -1);
+  CHECK(err.status == 409);
+  CHECK_STR(err.reason, "Conflict");
+  CHECK(vr_store_revision(s) == 2);
+  /* replacing something that does not exist */
+  CHECK(vr_store_replace(s, pod("prod", "nope", NULL), 0, NULL, &err) == -1);
+  CHECK(err.status == 404);
+  /* delete */
+  CHECK(vr_store_delete(s, "kubevirt.io", "VirtualMachineInstance", "prod", "vm1", &err) == 0);
+  CHECK(vr_store_revision(s) == 3);
+  CHECK(vr_store_get(s, "kubevirt.io", "VirtualMachineInstance", "prod", "vm1") == NULL);
+  n = vr_store_list(s, "kubevirt.io", "VirtualMachineInstance", NULL, "n2", &items);
+  CHECK(n == 0);
+  free(items);
+  CHECK(vr_store_delete(s, "kubevirt.io", "VirtualMachineInstance", "prod", "vm1", &err) == -1);
+  CHECK(err.status == 404);
+  CHECK_STR(err.message, "VirtualMachineInstance \"vm1\" not found");
+  vr_store_free(s);
+}
+
+static void test_watch(void) {
+  vr_store *s = vr_store_new(1, 4);
+  vr_store_error err;
+  recorder all, prod, resumed, late;
+  vr_store_watch *w_all, *w_prod, *w;
+  memset(&all, 0, sizeof all);
+  memset(&prod, 0, sizeof prod);
+  memset(&resumed, 0, sizeof resumed);
+  memset(&late, 0, sizeof late);
+  w_all = vr_store_watch_start(s, "", "Pod", NULL, 0, record, &all, &err);
+  w_prod = vr_store_watch_start(s, "", "Pod", "prod", 0, record, &prod, &err);
+  CHECK(w_all && w_prod);
+  CHECK(vr_store_create(s, pod("prod", "a", NULL), NULL, &err) == 0);     /* rv 1 */
+  CHECK(vr_store_create(s, pod("dev", "b", NULL), NULL, &err) == 0);      /* rv 2 */
+  CHECK(vr_store_replace(s, pod("prod", "a", "n1"), 0, NULL, &err) == 0); /* rv 3 */
+  CHECK(vr_store_delete(s, "", "Pod", "dev", "b", &err) == 0);            /* rv 4 */
+  CHECK_STR(all.log, "ADDED a 1;ADDED b 2;MODIFIED a 3;DELETED b 4;");
+  CHECK_STR(prod.log, "ADDED a 1;MODIFIED a 3;");
+  /* resume after rv 2: the retained events after it are replayed */
+  w = vr_store_watch_start(s, "", "Pod", NULL, 2, record, &resumed, &err);
+  CHECK(w != NULL);
+  CHECK_STR(resumed.log, "MODIFIED a 3;DELETED b 4;");
+  vr_store_watch_stop(s, w);
+  /* the log keeps 4 events: after two more writes, resuming from rv 1 is too old */
+  CHECK(vr_store_create(s, pod("prod", "c", NULL), NULL, &err) == 0); /* rv 5 */
+  CHECK(vr_store_create(s, pod("prod", "d", NULL), NULL, &err) == 0); /* rv 6 */
+  CHECK(vr_store_watch_start(s, "", "Pod", NULL, 1, record, &late, &err) == NULL);
+  CHECK(err.status == 410);
+  CHECK_STR(err.reason, "Expired");
+  w = vr_store_watch_start(s, "", "Pod", NULL, 2, record, &late, &err); /* oldest kept: rv 3 */
+  CHECK(w != NULL);
+  CHECK_STR(late.log, "MODIFIED a 3;DELETED b 4;ADDED c 5;ADDED d 6;");
+  vr_store_watch_stop(s, w_prod);
+  CHECK(vr_store_create(s, pod("prod", "e", NULL), NULL, &err) == 0);
+  CHECK_CONTAINS(all.log, "ADDED e 7;");
+  CHECK(strstr(prod.log, "ADDED e") == NULL);
+  vr_store_free(s); /* frees the remaining watches */
+}
+
+static void test_load_yaml(void) {
+  static const char cluster[] = "apiVersion: v1\n"
+                                "kind: Node\n"
+                                "metadata:\n"
+                                "  name: worker-1\n"
+                                "---\n"
+                                "apiVersion: v1\n"
+                                "kind: List\n"
+                                "items:\n"
+                                "- apiVersion: v1\n"
+                                "  kind: Pod\n"
+                                "  metadata: {name: p1, namespace: prod}\n"
+                                "  spec: {nodeName: worker-1}\n"
+                                "- apiVersion: kubevirt.io/v1\n"
+                                "  kind: VirtualMachine\n"
+                                "  metadata: {name: vm1}\n";
+  static const char broken[] = "apiVersion: v1\n"
+                               "kind: Node\n"
+                               "metadata: {name: a}\n"
+                               "---\n"
+                               "apiVersion: v1\n"
+                               "kind: Pod\n"
+                               "metadata: {namespace: prod}\n";
+  static const char bad_yaml[] = "apiVersion: v1\nkind: [\n";
+  vr_store *s = vr_store_new(1, 0);
+  vr_store_error err;
+  const cJSON **items;
+  size_t n;
+  CHECK(vr_store_load_yaml(s, cluster, sizeof cluster - 1, "demo.yaml", &err) == 0);
+  CHECK(vr_store_get(s, "", "Node", NULL, "worker-1") != NULL);
+  CHECK(vr_store_get(s, "", "Pod", "prod", "p1") != NULL);
+  CHECK(vr_store_get(s, "kubevirt.io", "VirtualMachine", "default", "vm1") != NULL);
+  n = vr_store_list(s, "", "Pod", NULL, "worker-1", &items);
+  CHECK(n == 1);
+  free(items);
+  vr_store_free(s);
+
+  s = vr_store_new(1, 0);
+  CHECK(vr_store_load_yaml(s, broken, sizeof broken - 1, "broken.yaml", &err) == -1);
+  CHECK_STR(err.message, "broken.yaml:4: Pod prod/(no name): Pod: metadata.name is missing");
+  vr_store_free(s);
+
+  s = vr_store_new(1, 0);
+  CHECK(vr_store_load_yaml(s, bad_yaml, sizeof bad_yaml - 1, "bad.yaml", &err) == -1);
+  CHECK_CONTAINS(err.message, "bad.yaml:");
+  CHECK(err.status == 422);
+  vr_store_free(s);
+
+  s = vr_store_new(1, 0);
+  {
+    static const char dup[] = "apiVersion: v1\nkind: List\nitems:\n"
+                              "- {apiVersion: v1, kind: Node, metadata: {name: a}}\n"
+                              "- {apiVersion: v1, kind: Node, metadata: {name: a}}\n";
+    CHECK(vr_store_load_yaml(s, dup, sizeof dup - 1, "dup.yaml", &err) == -1);
+    CHECK_STR(err.message, "dup.yaml:1: item 2 of the List: Node a: Node \"a\" already exists");
+  }
+  vr_store_free(s);
+}
+
+int main(void) {
+  test_create_get_list();
+  test_scope_and_generate_name();
+  test_replace_and_index();
+  test_watch();
+  test_load_yaml();
+  return CHECK_DONE();
+}
