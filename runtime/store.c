@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "kinds.h"
 #include "strmap.h"
 
 #define SEP "\x1f" /* separates the parts of composite keys */
@@ -89,25 +90,21 @@ void vr_api_group(const char *api_version, char *buf, size_t len) {
 }
 
 int vr_kind_cluster_scoped(const char *group, const char *kind) {
-  static const char *const scoped[] = {
-      "/Node",
-      "/Namespace",
-      "/PersistentVolume",
-      "storage.k8s.io/StorageClass",
-      "scheduling.k8s.io/PriorityClass",
+  static const char *const other_scoped[] = {
+      /* cluster-scoped kinds outside the kinds table */
       "apiextensions.k8s.io/CustomResourceDefinition",
       "rbac.authorization.k8s.io/ClusterRole",
       "rbac.authorization.k8s.io/ClusterRoleBinding",
-      "migrations.kubevirt.io/MigrationPolicy",
-      "nodemaintenance.medik8s.io/NodeMaintenance",
-      "machineconfiguration.openshift.io/MachineConfigPool",
       NULL,
   };
   char key[256];
+  const vr_kind_info *known;
   int i;
   snprintf(key, sizeof key, "%s/%s", group, kind);
-  for (i = 0; scoped[i]; i++) {
-    if (strcmp(scoped[i], key) == 0) return 1;
+  known = vr_kind_lookup(key);
+  if (known != NULL) return !known->namespaced;
+  for (i = 0; other_scoped[i]; i++) {
+    if (strcmp(other_scoped[i], key) == 0) return 1;
   }
   return 0;
 }
