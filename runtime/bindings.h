@@ -11,5 +11,15 @@ int luaopen_vmrun_log(lua_State *L);
 int luaopen_vmrun_json(lua_State *L);
 int luaopen_vmrun_yaml(lua_State *L);
 int luaopen_vmrun_exec(lua_State *L);
+int luaopen_vmrun_sim(lua_State *L);
+int luaopen_vmrun_cluster(lua_State *L);
+
+/* Shared by the cluster bindings (bindings/sim.c). */
+struct vr_sim;
+struct vr_store_error;
+/* The run's simulated cluster; NULL before sim.load, or raises a usage error when required. */
+struct vr_sim *vr_lua_sim(lua_State *L, int require_loaded);
+/* Pushes a store error as a vmrun.Error (kind from the HTTP status, caller's file:line). */
+void vr_push_store_error(lua_State *L, const struct vr_store_error *err, const char *resource);
 
 #endif

@@ -5,10 +5,18 @@
 #include "bindings.h"
 
 const vr_builtin_module vr_builtin_modules[] = {
-    {"vmrun", luaopen_vmrun, "vmrun"},          {"vmrun.task", luaopen_vmrun_task, "task"},
-    {"vmrun.time", luaopen_vmrun_time, "time"}, {"vmrun.log", luaopen_vmrun_log, "log"},
-    {"vmrun.json", luaopen_vmrun_json, "json"}, {"vmrun.yaml", luaopen_vmrun_yaml, "yaml"},
-    {"vmrun.exec", luaopen_vmrun_exec, "exec"}, {NULL, NULL, NULL},
+    /* clang-format off */
+    {"vmrun", luaopen_vmrun, "vmrun"},
+    {"vmrun.task", luaopen_vmrun_task, "task"},
+    {"vmrun.time", luaopen_vmrun_time, "time"},
+    {"vmrun.log", luaopen_vmrun_log, "log"},
+    {"vmrun.json", luaopen_vmrun_json, "json"},
+    {"vmrun.yaml", luaopen_vmrun_yaml, "yaml"},
+    {"vmrun.exec", luaopen_vmrun_exec, "exec"},
+    {"vmrun.sim", luaopen_vmrun_sim, "sim"},
+    {"vmrun.cluster", luaopen_vmrun_cluster, "cluster"},
+    {NULL, NULL, NULL},
+    /* clang-format on */
 };
 
 const vr_lua_global vr_lua_globals[] = {

@@ -1,0 +1,427 @@
+/* cluster.c: the raw resource API of the `cluster` module (vmrun.cluster) over the simulated
+ * cluster: get, list, create, replace, delete and watch on Kubernetes-shaped tables, and the
+ * vmrun.Watch class. Objects cross as fresh Lua tables (JSON shapes: null sentinel, tagged
+ * objects and arrays); the store keeps its own copies. Glue over runtime/store.h; waiting goes
+ * through the scheduler. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "bindings.h"
+#include "codec.h"
+#include "errors.h"
+#include "kinds.h"
+#include "luaval.h"
+#include "scheduler.h"
+#include "sim.h"
+#include "store.h"
+
+#define VR_WATCH_MT "vmrun.Watch"
+
+typedef struct kind_ref {
+  char group[128];
+  char kind[128];
+  int cluster_scoped;
+} kind_ref;
+
+/* Resolves the kind argument at idx (may raise). */
+static void check_kind(lua_State *L, int idx, kind_ref *k) {
+  char err[256];
+  const char *name = luaL_checkstring(L, idx);
+  if (vr_kind_resolve(name, k->group, sizeof k->group, k->kind, sizeof k->kind, err, sizeof err) !=
+      0) {
+    vr_error_raise(L, "usage", "%s", err);
+  }
+  k->cluster_scoped = vr_kind_cluster_scoped(k->group, k->kind);
+}
+
+/* The (namespace, name) arguments at idx, idx+1; cluster-scoped kinds take (name) alone. */
+static void check_object_name(lua_State *L, int idx, const kind_ref *k, const char **ns,
+                              const char **name, const char *fname) {
+  if (k->cluster_scoped && lua_isnoneornil(L, idx + 1)) {
+    *ns = NULL;
+    *name = luaL_checkstring(L, idx);
+    return;
+  }
+  if (lua_isnoneornil(L, idx + 1)) {
+    vr_error_raise(L, "usage", "%s: %s is namespaced: %s(\"%s\", namespace, name)", fname, k->kind,
+                   fname, k->kind);
+  }
+  *ns = k->cluster_scoped ? NULL : luaL_optstring(L, idx, "default");
+  *name = luaL_checkstring(L, idx + 1);
+}
+
+static void push_object(lua_State *L, const cJSON *obj) {
+  vr_json_push_cjson(L, obj);
+}
+
+/* The Lua table at idx as a new cJSON tree (may raise with the encoder's message). */
+static cJSON *check_object(lua_State *L, int idx, const char *fname) {
+  vr_codec_error err;
+  cJSON *obj;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  obj = vr_json_to_cjson(L, idx, &err);
+  if (obj == NULL)
+    vr_error_raise(L, "usage", "%s: the object cannot be stored: %s", fname, err.message);
+  return obj;
+}
+
+static void resource_name(char *buf, size_t len, const char *kind, const char *ns,
+                          const char *name) {
+  snprintf(buf, len, "%s %s%s%s", kind, ns ? ns : "", ns ? "/" : "", name ? name : "");
+}
+
+/* cluster.get(kind, namespace, name) / cluster.get(kind, name) for cluster-scoped kinds
+ *   -> object table | nil when absent
+ * kind is a kind, plural or short name ("Pod", "vmis", "vmim") or "group/Kind". Raises a usage
+ * error on an unknown kind or a missing namespace, "usage" when no cluster is loaded. */
+static int l_cluster_get(lua_State *L) {
+  kind_ref k;
+  const char *ns, *name;
+  const cJSON *obj;
+  vr_sim *sim;
+  check_kind(L, 1, &k);
+  check_object_name(L, 2, &k, &ns, &name, "cluster.get");
+  sim = vr_lua_sim(L, 1);
+  obj = vr_store_get(vr_sim_store(sim), k.group, k.kind, ns, name);
+  if (obj == NULL) return 0;
+  push_object(L, obj);
+  return 1;
+}
+
+/* cluster.list(kind [, {namespace=, node=}]) -> array of objects, sorted by namespace and name.
+ * node selects through the node index (Pods by spec.nodeName, VMIs by status.nodeName). Raises
+ * on an unknown kind or option. */
+static int l_cluster_list(lua_State *L) {
+  static const char *const allowed[] = {"namespace", "node", NULL};
+  kind_ref k;
+  const char *ns = NULL, *node = NULL;
+  const cJSON **items;
+  size_t n, i;
+  vr_sim *sim;
+  check_kind(L, 1, &k);
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    vr_check_options(L, 2, "cluster.list", allowed);
+    lua_getfield(L, 2, "namespace");
+    ns = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, 2, "node");
+    node = luaL_optstring(L, -1, NULL);
+  }
+  sim = vr_lua_sim(L, 1);
+  n = vr_store_list(vr_sim_store(sim), k.group, k.kind, ns, node, &items);
+  if (n == (size_t)-1) return luaL_error(L, "cluster.list: out of memory");
+  lua_createtable(L, (int)n, 0);
+  for (i = 0; i < n; i++) {
+    push_object(L, items[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  free((void *)items);
+  vr_shape_set(L, -1, VR_SHAPE_ARRAY);
+  return 1;
+}
+
+static int write_result(lua_State *L, int rc, const cJSON *stored, const vr_store_error *err,
+                        const char *resource) {
+  if (rc != 0) {
+    vr_push_store_error(L, err, resource);
+    return lua_error(L);
+  }
+  push_object(L, stored);
+  return 1;
+}
+
+static void object_resource(lua_State *L, int idx, char *buf, size_t len) {
+  const char *kind, *ns, *name;
+  lua_getfield(L, idx, "kind");
+  kind = lua_tostring(L, -1);
+  lua_getfield(L, idx, "metadata");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "namespace");
+    ns = lua_tostring(L, -1);
+    lua_getfield(L, -2, "name");
+    name = lua_tostring(L, -1);
+    resource_name(buf, len, kind ? kind : "object", ns, name);
+    lua_pop(L, 2);
+  } else {
+    resource_name(buf, len, kind ? kind : "object", NULL, NULL);
+  }
+  lua_pop(L, 2);
+}
+
+/* cluster.create(object) -> the stored object (with uid, resourceVersion, creationTimestamp)
+ * Raises vmrun.Error kind "already_exists" (status 409) or "input" (422: no apiVersion, kind or
+ * name, invalid name), with resource = "Kind namespace/name". */
+static int l_cluster_create(lua_State *L) {
+  char resource[300];
+  vr_store_error err;
+  const cJSON *stored = NULL;
+  vr_sim *sim = vr_lua_sim(L, 1); /* first: it may raise, and obj must not leak */
+  cJSON *obj;
+  int rc;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  object_resource(L, 1, resource, sizeof resource);
+  obj = check_object(L, 1, "cluster.create"); /* last: nothing raises after it */
+  rc = vr_store_create(vr_sim_store(sim), obj, &stored, &err);
+  return write_result(L, rc, stored, &err, resource);
+}
+
+/* cluster.replace(object) -> the stored object
+ * Replaces the whole object. When object.metadata.resourceVersion is set it must be the current
+ * one (optimistic concurrency). Raises kind "conflict" (409), "not_found" (404), "input" (422). */
+static int l_cluster_replace(lua_State *L) {
+  char resource[300];
+  vr_store_error err;
+  const cJSON *stored = NULL;
+  vr_sim *sim = vr_lua_sim(L, 1); /* first: it may raise, and obj must not leak */
+  cJSON *obj;
+  int rc;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  object_resource(L, 1, resource, sizeof resource);
+  obj = check_object(L, 1, "cluster.replace"); /* last: nothing raises after it */
+  rc = vr_store_replace(vr_sim_store(sim), obj, 1, &stored, &err);
+  return write_result(L, rc, stored, &err, resource);
+}
+
+/* cluster.delete(kind, namespace, name) / cluster.delete(kind, name) -> true
+ * Raises kind "not_found" (404) when the object does not exist. */
+static int l_cluster_delete(lua_State *L) {
+  char resource[300];
+  kind_ref k;
+  const char *ns, *name;
+  vr_store_error err;
+  vr_sim *sim;
+  check_kind(L, 1, &k);
+  check_object_name(L, 2, &k, &ns, &name, "cluster.delete");
+  sim = vr_lua_sim(L, 1);
+  if (vr_store_delete(vr_sim_store(sim), k.group, k.kind, ns, name, &err) != 0) {
+    resource_name(resource, sizeof resource, k.kind, ns, name);
+    vr_push_store_error(L, &err, resource);
+    return lua_error(L);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* --- watches ------------------------------------------------------------------------------ */
+
+typedef struct watch_event {
+  vr_watch_type type;
+  uint64_t rv;
+  cJSON *obj;
+  struct watch_event *next;
+} watch_event;
+
+typedef struct watch_ud {
+  vr_op op; /* the pending w:next() */
+  vr_store *store;
+  vr_store_watch *watch;
+  watch_event *head, *tail;
+  int dropped; /* events lost to memory exhaustion */
+  double timeout;
+  int closed;
+} watch_ud;
+
+static void on_watch_event(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  watch_ud *w = ctx;
+  watch_event *e = calloc(1, sizeof *e);
+  if (e == NULL || (e->obj = cJSON_Duplicate(obj, 1)) == NULL) {
+    free(e);
+    w->dropped++;
+  } else {
+    e->type = type;
+    e->rv = rv;
+    if (w->tail) {
+      w->tail->next = e;
+    } else {
+      w->head = e;
+    }
+    w->tail = e;
+  }
+  vr_op_complete(&w->op); /* no-op unless a task waits in w:next() */
+}
+
+static void watch_close(watch_ud *w) {
+  if (w->watch) vr_store_watch_stop(w->store, w->watch);
+  w->watch = NULL;
+  w->closed = 1;
+  while (w->head) {
+    watch_event *e = w->head;
+    w->head = e->next;
+    cJSON_Delete(e->obj);
+    free(e);
+  }
+  w->tail = NULL;
+}
+
+static watch_ud *check_watch(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, VR_WATCH_MT);
+}
+
+/* Pushes the first queued event as {type=, object=, resource_version=}; 0 when none. */
+static int pop_event(lua_State *L, watch_ud *w) {
+  static const char *const names[] = {"ADDED", "MODIFIED", "DELETED"};
+  watch_event *e = w->head;
+  if (e == NULL) return 0;
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, names[e->type]);
+  lua_setfield(L, -2, "type");
+  push_object(L, e->obj);
+  lua_setfield(L, -2, "object");
+  lua_pushfstring(L, "%I", (lua_Integer)e->rv);
+  lua_setfield(L, -2, "resource_version");
+  w->head = e->next;
+  if (w->head == NULL) w->tail = NULL;
+  cJSON_Delete(e->obj);
+  free(e);
+  return 1;
+}
+
+static int watch_next_k(lua_State *L, int status, lua_KContext ctx) {
+  watch_ud *w = check_watch(L, 1);
+  (void)status;
+  (void)ctx;
+  if (w->op.status == VR_OP_TIMEOUT) { /* no event in time: the iteration ends */
+    w->op.status = VR_OP_IDLE;
+    lua_pushnil(L);
+    lua_pushliteral(L, "timeout");
+    return 2;
+  }
+  vr_op_finish(L, &w->op); /* raises on cancellation */
+  if (pop_event(L, w)) return 1;
+  lua_pushnil(L);
+  lua_pushliteral(L, "closed");
+  return 2;
+}
+
+/* w:next([timeout]) -> event | nil, "timeout" | nil, "closed"
+ * The next event {type="ADDED"|"MODIFIED"|"DELETED", object=, resource_version=}, waiting (the
+ * task yields) until one arrives or the timeout (default: the watch's own) passes. Also the
+ * iterator: `for ev in cluster.watch("Pod") do ... end` ends at the timeout. Raises when the
+ * task is cancelled. */
+static int l_watch_next(lua_State *L) {
+  watch_ud *w = check_watch(L, 1);
+  double timeout = vr_opt_duration(L, 2, "watch timeout", w->timeout);
+  lua_settop(L, 1);
+  if (w->dropped) {
+    w->dropped = 0;
+    return vr_error_raise(L, "internal", "watch: events were lost (out of memory)");
+  }
+  if (pop_event(L, w)) return 1;
+  if (w->closed) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "closed");
+    return 2;
+  }
+  w->op.cancel = NULL;
+  return vr_await(L, &w->op, "watch:next", timeout, watch_next_k, 0);
+}
+
+/* __call(w, state, control): lets a watch drive a generic for loop. */
+static int watch_call(lua_State *L) {
+  lua_settop(L, 1);
+  return l_watch_next(L);
+}
+
+/* w:close() -- stops the watch; queued events are dropped. Idempotent. */
+static int l_watch_close(lua_State *L) {
+  watch_close(check_watch(L, 1));
+  return 0;
+}
+
+static int watch_gc(lua_State *L) {
+  watch_close(check_watch(L, 1));
+  return 0;
+}
+
+/* cluster.watch(kind [, {namespace=, since=, timeout=}]) -> vmrun.Watch
+ * Events of a kind from now on, or after resourceVersion `since` (replaying retained events;
+ * raises kind "expired" (410) when they are gone: list again). timeout ends the iteration when
+ * no event arrives for that long (default: wait forever). */
+static int l_cluster_watch(lua_State *L) {
+  static const char *const allowed[] = {"namespace", "since", "timeout", NULL};
+  kind_ref k;
+  const char *ns = NULL;
+  uint64_t since = 0;
+  double timeout = -1;
+  vr_store_error err;
+  watch_ud *w;
+  vr_sim *sim;
+  char resource[300];
+  check_kind(L, 1, &k);
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    vr_check_options(L, 2, "cluster.watch", allowed);
+    lua_getfield(L, 2, "namespace");
+    ns = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, 2, "since");
+    if (!lua_isnil(L, -1)) {
+      lua_Integer rv;
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        char *end;
+        rv = (lua_Integer)strtoll(lua_tostring(L, -1), &end, 10);
+        if (*end != '\0')
+          return vr_error_raise(L, "usage", "cluster.watch: bad since '%s'", lua_tostring(L, -1));
+      } else {
+        rv = luaL_checkinteger(L, -1);
+      }
+      if (rv < 0) return vr_error_raise(L, "usage", "cluster.watch: since must be >= 0");
+      since = (uint64_t)rv;
+    }
+    lua_getfield(L, 2, "timeout");
+    timeout = vr_opt_duration(L, -1, "cluster.watch timeout", -1);
+  }
+  sim = vr_lua_sim(L, 1);
+  w = lua_newuserdatauv(L, sizeof *w, 0);
+  memset(w, 0, sizeof *w);
+  w->store = vr_sim_store(sim);
+  w->timeout = timeout;
+  w->closed = 1; /* until started: __gc has nothing to stop */
+  luaL_setmetatable(L, VR_WATCH_MT);
+  w->closed = 0;
+  w->watch = vr_store_watch_start(w->store, k.group, k.kind, ns, since, on_watch_event, w, &err);
+  if (w->watch == NULL) {
+    watch_close(w);
+    resource_name(resource, sizeof resource, k.kind, ns, NULL);
+    vr_push_store_error(L, &err, resource);
+    return lua_error(L);
+  }
+  return 1;
+}
+
+/* cluster.revision() -> string: the cluster's current resourceVersion (for watch{since=}). */
+static int l_cluster_revision(lua_State *L) {
+  vr_sim *sim = vr_lua_sim(L, 1);
+  lua_pushfstring(L, "%I", (lua_Integer)vr_store_revision(vr_sim_store(sim)));
+  return 1;
+}
+
+static const luaL_Reg watch_methods[] = {
+    {"next", l_watch_next},
+    {"close", l_watch_close},
+    {NULL, NULL},
+};
+
+static const luaL_Reg cluster_funcs[] = {
+    {"get", l_cluster_get},           {"list", l_cluster_list},
+    {"create", l_cluster_create},     {"replace", l_cluster_replace},
+    {"delete", l_cluster_delete},     {"watch", l_cluster_watch},
+    {"revision", l_cluster_revision}, {NULL, NULL},
+};
+
+int luaopen_vmrun_cluster(lua_State *L) {
+  if (luaL_newmetatable(L, VR_WATCH_MT)) {
+    luaL_newlib(L, watch_methods);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, watch_call);
+    lua_setfield(L, -2, "__call");
+    lua_pushcfunction(L, watch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, watch_gc);
+    lua_setfield(L, -2, "__close");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, cluster_funcs);
+  return 1;
+}

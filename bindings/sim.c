@@ -1,0 +1,151 @@
+/* sim.c: the `sim` module (vmrun.sim): the simulated cluster of this run: load a cluster file,
+ * read the simulated clock. Also owns the run's vr_sim (runtime/sim.h) for the other bindings
+ * (vr_lua_sim). Glue only. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings.h"
+#include "errors.h"
+#include "scheduler.h"
+#include "sim.h"
+#include "store.h"
+
+#define SIM_BOX_MT "vmrun.sim.Box"
+
+static const char sim_key = 's';
+
+typedef struct sim_box {
+  vr_sim *sim;
+} sim_box;
+
+static int box_gc(lua_State *L) {
+  sim_box *b = luaL_checkudata(L, 1, SIM_BOX_MT);
+  vr_sim_free(b->sim);
+  b->sim = NULL;
+  return 0;
+}
+
+vr_sim *vr_lua_sim(lua_State *L, int require_loaded) {
+  sim_box *b;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &sim_key);
+  b = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if ((b == NULL || b->sim == NULL) && require_loaded) {
+    vr_error_raise(L, "usage",
+                   "no cluster is loaded: call sim.load(\"cluster.yaml\") with a Kubernetes YAML "
+                   "file (a multi-document manifest or the List that kubectl get -o yaml prints)");
+  }
+  return b ? b->sim : NULL;
+}
+
+/* Pushes the error of a store operation as a vmrun.Error (kind from the status). */
+void vr_push_store_error(lua_State *L, const vr_store_error *err, const char *resource) {
+  const char *kind;
+  switch (err->status) {
+  case 404:
+    kind = "not_found";
+    break;
+  case 409:
+    kind = strcmp(err->reason, "AlreadyExists") == 0 ? "already_exists" : "conflict";
+    break;
+  case 410:
+    kind = "expired";
+    break;
+  case 400:
+  case 422:
+    kind = "input";
+    break;
+  default:
+    kind = "internal";
+    break;
+  }
+  luaL_where(L, 1);
+  vr_error_push(L, kind, "%s%s", lua_tostring(L, -1), err->message);
+  lua_remove(L, -2);
+  vr_error_set_integer(L, "status", err->status);
+  vr_error_set_string(L, "reason", err->reason);
+  if (resource) vr_error_set_string(L, "resource", resource);
+}
+
+/* sim.load(path) -> {kinds...}: loads a cluster file (Kubernetes YAML: multi-document or a List)
+ * as this run's simulated cluster and returns how many objects of each kind it holds
+ * ({Node = 12, Pod = 140, ...}). Raises vmrun.Error kind "input" naming the file and line on a
+ * malformed file or object (exit code 2 when unhandled), "usage" when a cluster is already
+ * loaded. */
+static int l_sim_load(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  vr_sched *s = vr_sched_of(L);
+  vr_store_error err;
+  sim_box *b;
+  vr_sim *sim;
+  const char *kinds[] = {"Node",
+                         "Pod",
+                         "VirtualMachine",
+                         "VirtualMachineInstance",
+                         "PersistentVolumeClaim",
+                         "PodDisruptionBudget",
+                         NULL};
+  const char *groups[] = {"", "", "kubevirt.io", "kubevirt.io", "", "policy", NULL};
+  int i;
+  if (vr_lua_sim(L, 0) != NULL) {
+    return vr_error_raise(L, "usage", "sim.load: a cluster is already loaded (%s)",
+                          vr_sim_source(vr_lua_sim(L, 0)));
+  }
+  if (s == NULL) return luaL_error(L, "sim.load: no scheduler in this Lua state");
+  b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->sim = NULL;
+  luaL_setmetatable(L, SIM_BOX_MT);
+  sim = vr_sim_new(vr_sched_clock(s), 1);
+  if (sim == NULL) return luaL_error(L, "sim.load: out of memory");
+  if (vr_sim_load_file(sim, path, &err) != 0) {
+    vr_sim_free(sim);
+    vr_push_store_error(L, &err, path);
+    return lua_error(L);
+  }
+  b->sim = sim;
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &sim_key);
+  lua_newtable(L);
+  for (i = 0; kinds[i]; i++) {
+    const cJSON **items;
+    size_t n = vr_store_list(vr_sim_store(sim), groups[i], kinds[i], NULL, NULL, &items);
+    if (n == (size_t)-1) return luaL_error(L, "sim.load: out of memory");
+    free((void *)items);
+    lua_pushinteger(L, (lua_Integer)n);
+    lua_setfield(L, -2, kinds[i]);
+  }
+  return 1;
+}
+
+/* sim.clock() -> number: the simulated time in seconds since the epoch (the run's clock). */
+static int l_sim_clock(lua_State *L) {
+  vr_sched *s = vr_sched_of(L);
+  if (s == NULL) return luaL_error(L, "sim.clock: no clock in this Lua state");
+  lua_pushnumber(L, (double)vr_clock_now(vr_sched_clock(s)) / 1000.0);
+  return 1;
+}
+
+/* sim.source() -> string|nil: the path of the loaded cluster file, nil before sim.load. */
+static int l_sim_source(lua_State *L) {
+  vr_sim *sim = vr_lua_sim(L, 0);
+  if (sim == NULL) return 0;
+  lua_pushstring(L, vr_sim_source(sim));
+  return 1;
+}
+
+static const luaL_Reg sim_funcs[] = {
+    {"load", l_sim_load},
+    {"clock", l_sim_clock},
+    {"source", l_sim_source},
+    {NULL, NULL},
+};
+
+int luaopen_vmrun_sim(lua_State *L) {
+  if (luaL_newmetatable(L, SIM_BOX_MT)) {
+    lua_pushcfunction(L, box_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, sim_funcs);
+  return 1;
+}

@@ -1,0 +1,90 @@
+---@meta vmrun.cluster
+error('Cannot require a meta file')
+
+-- LuaLS annotations for the `cluster` module (bindings/cluster.c): the raw resource API.
+
+---The `cluster` module: Kubernetes-shaped objects of this run's cluster as plain tables. Kinds
+---are named by kind, plural or short name (`"Pod"`, `"vmis"`, `"vmim"`) or as `"group/Kind"`
+---for kinds vmrun does not know. Every function raises `vmrun.Error{kind="usage"}` when no
+---cluster is loaded (see `sim.load`). A global loaded on first use; also `require("vmrun.cluster")`.
+cluster = {}
+
+---A Kubernetes object: `apiVersion`, `kind`, `metadata`, `spec`, `status`, ...
+---@alias vmrun.Object table
+
+---An event of a watch.
+---@class vmrun.WatchEvent
+---@field type "ADDED"|"MODIFIED"|"DELETED"
+---@field object vmrun.Object the object after the change (its last state for DELETED)
+---@field resource_version string
+
+---@class vmrun.ListOptions
+---@field namespace? string only this namespace
+---@field node? string only objects on this node (Pods by spec.nodeName, VMIs by status.nodeName)
+
+---@class vmrun.WatchOptions
+---@field namespace? string only this namespace
+---@field since? string|integer replay the retained events after this resourceVersion
+---@field timeout? vmrun.Duration end the iteration when no event arrives for this long
+
+---The object, or nil when it does not exist. Cluster-scoped kinds take `(kind, name)`.
+---Raises a usage error for an unknown kind or a namespaced kind without a namespace.
+---@param kind string
+---@param namespace string
+---@param name? string
+---@return vmrun.Object|nil
+function cluster.get(kind, namespace, name) end
+
+---The objects of a kind, sorted by namespace and name.
+---@param kind string
+---@param opts? vmrun.ListOptions
+---@return vmrun.Object[]
+function cluster.list(kind, opts) end
+
+---Creates an object; returns it as stored (uid, resourceVersion, creationTimestamp set).
+---Raises kind `"already_exists"` (status 409) or `"input"` (422) with `resource = "Kind ns/name"`.
+---@param object vmrun.Object
+---@return vmrun.Object
+function cluster.create(object) end
+
+---Replaces a whole object. A set `metadata.resourceVersion` must be the current one. Raises kind
+---`"conflict"` (409), `"not_found"` (404) or `"input"` (422).
+---@param object vmrun.Object
+---@return vmrun.Object
+function cluster.replace(object) end
+
+---Deletes an object. Cluster-scoped kinds take `(kind, name)`. Raises kind `"not_found"` (404).
+---@param kind string
+---@param namespace string
+---@param name? string
+---@return true
+function cluster.delete(kind, namespace, name) end
+
+---Watches a kind. Use as an iterator (`for ev in cluster.watch("Pod", {timeout = "5m"}) do`) or
+---call `w:next()`. Raises kind `"expired"` (410) when `since` is older than the retained events.
+---@param kind string
+---@param opts? vmrun.WatchOptions
+---@return vmrun.Watch
+function cluster.watch(kind, opts) end
+
+---The cluster's current resourceVersion (for `cluster.watch(kind, {since = ...})`).
+---@return string
+function cluster.revision() end
+
+---A watch on a kind: a queue of events filled as the cluster changes.
+---@class vmrun.Watch
+local Watch = {}
+
+---The next event, waiting for one (the task yields) until the timeout (default: the watch's).
+---Returns `nil, "timeout"` when none came in time, `nil, "closed"` after `w:close()`. Raises kind
+---`"cancelled"` when the task is cancelled.
+---@async
+---@param timeout? vmrun.Duration
+---@return vmrun.WatchEvent|nil event
+---@return "timeout"|"closed"|nil why
+function Watch:next(timeout) end
+
+---Stops the watch and drops queued events. Idempotent; also done by `<close>` and the collector.
+function Watch:close() end
+
+return cluster

@@ -1,0 +1,27 @@
+---@meta vmrun.sim
+error('Cannot require a meta file')
+
+-- LuaLS annotations for the `sim` module (bindings/sim.c).
+
+---The `sim` module: this run's simulated cluster. A global loaded on first use; also
+---`require("vmrun.sim")`.
+sim = {}
+
+---Loads a cluster file as this run's simulated cluster: Kubernetes YAML, either a multi-document
+---manifest or the `List` that `kubectl get ... -o yaml` prints. Returns how many objects of the
+---main kinds it holds (`{Node = 12, Pod = 140, VirtualMachine = 80, ...}`). Raises
+---`vmrun.Error{kind="input"}` naming the file, line and object on a malformed file (exit code 2
+---when unhandled), kind `"usage"` when a cluster is already loaded.
+---@param path string
+---@return table<string, integer> counts
+function sim.load(path) end
+
+---The simulated time in seconds since the epoch (the run's clock; same as `time.now()`).
+---@return number
+function sim.clock() end
+
+---The path of the loaded cluster file, or nil before `sim.load`.
+---@return string|nil
+function sim.source() end
+
+return sim

@@ -1,0 +1,169 @@
+-- cluster_spec.lua: the simulated cluster's raw resource API (sim.load, cluster.get/list/
+-- create/replace/delete/watch/revision) on tests/lua/fixtures/small_cluster.yaml, and bad
+-- cluster files failing with file, line and object (exit code 2).
+local helpers = require("spec_helpers")
+
+local fixtures = (os.getenv("VMRUN_SOURCE_DIR") or ".") .. "/tests/lua/fixtures/"
+
+describe("sim.load", function()
+  it("loads a List and single documents and counts the main kinds", function()
+    local counts = sim.load(fixtures .. "small_cluster.yaml")
+    expect(counts).to_equal({ Node = 2, Pod = 2, VirtualMachine = 1, VirtualMachineInstance = 1,
+      PersistentVolumeClaim = 0, PodDisruptionBudget = 0 })
+    expect(sim.source()).to_match("small_cluster%.yaml$")
+    expect(function() sim.load(fixtures .. "small_cluster.yaml") end)
+      .to_fail_with("usage", "a cluster is already loaded")
+  end)
+
+  it("reports a malformed file with its name and line, exit code 2", function()
+    local dir, remove = helpers.tmpdir()
+    local _ <close> = setmetatable({}, { __close = remove })
+    helpers.write_file(dir .. "/bad.yaml", "apiVersion: v1\nkind: Node\nmetadata: {name: a}\n"
+      .. "---\napiVersion: v1\nkind: Pod\nmetadata: {namespace: x}\n")
+    local r = helpers.vmrun({ "-e", ("sim.load(%q)"):format(dir .. "/bad.yaml") })
+    expect(r.status).to_be(2)
+    expect(r.stderr).to_contain("bad.yaml:4: Pod x/(no name): Pod: metadata.name is missing")
+    helpers.write_file(dir .. "/syntax.yaml", "apiVersion: v1\nkind: [\n")
+    r = helpers.vmrun({ "-e", ("sim.load(%q)"):format(dir .. "/syntax.yaml") })
+    expect(r.status).to_be(2)
+    expect(r.stderr).to_contain("syntax.yaml:")
+    r = helpers.vmrun({ "-e", ("sim.load(%q)"):format(dir .. "/missing.yaml") })
+    expect(r.status).to_be(2)
+    expect(r.stderr).to_contain("cannot read cluster file")
+  end)
+
+  it("refuses the cluster API before a cluster is loaded (a usage error, exit code 2)", function()
+    local r = helpers.vmrun({ "-e", "cluster.get('Node', 'x')" })
+    expect(r.status).to_be(2)
+    expect(r.stderr).to_contain("no cluster is loaded")
+  end)
+end)
+
+describe("cluster.get", function()
+  it("finds objects by kind, plural, short name and group/Kind", function()
+    expect(cluster.get("Node", "worker-1").metadata.labels["topology.kubernetes.io/zone"])
+      .to_be("zone-a")
+    expect(cluster.get("vmi", "prod", "db").status.nodeName).to_be("worker-1")
+    expect(cluster.get("virtualmachines", "prod", "db").spec.runStrategy).to_be("Always")
+    expect(cluster.get("example.com/Widget", "prod", "w1").spec.size).to_be(3)
+    expect(cluster.get("Pod", "prod", "nope")).to_be_nil()
+  end)
+
+  it("returns JSON-shaped tables: integers, empty objects and arrays kept", function()
+    local w = cluster.get("example.com/Widget", "prod", "w1")
+    expect(math.type(w.spec.size)).to_be("integer")
+    expect(json.encode(w.spec)).to_be('{"empty":{},"list":[],"size":3}')
+    expect(w.metadata.resourceVersion).to_be_a("string")
+    expect(#w.metadata.uid).to_be(36)
+  end)
+
+  it("rejects unknown kinds and missing namespaces", function()
+    expect(function() cluster.get("Podd", "x") end)
+      .to_fail_with("usage", "unknown kind 'Podd' (did you mean 'Pod'?)")
+    expect(function() cluster.get("Pod", "web-1") end)
+      .to_fail_with("usage", "Pod is namespaced")
+  end)
+end)
+
+describe("cluster.list", function()
+  it("lists sorted by namespace and name, by namespace and through the node index", function()
+    local names = {}
+    for _, p in ipairs(cluster.list("Pod")) do names[#names + 1] = p.metadata.name end
+    expect(names).to_equal({ "virt-launcher-db-abcde", "web-1" })
+    expect(#cluster.list("Pod", { node = "worker-2" })).to_be(1)
+    expect(#cluster.list("vmis", { node = "worker-1" })).to_be(1)
+    expect(#cluster.list("vmis", { node = "worker-2" })).to_be(0)
+    expect(#cluster.list("Pod", { namespace = "kube-system" })).to_be(0)
+    expect(json.encode(cluster.list("PersistentVolumeClaim"))).to_be("[]")
+  end)
+
+  it("rejects unknown options", function()
+    expect(function() cluster.list("Pod", { nodes = "worker-1" }) end)
+      .to_fail("unknown option 'nodes' for cluster.list")
+  end)
+end)
+
+describe("cluster.create, replace and delete", function()
+  it("creates with uid, resourceVersion and the simulated creation time", function()
+    local before = tonumber(cluster.revision())
+    local p = cluster.create({ apiVersion = "v1", kind = "Pod",
+      metadata = { name = "new-pod", namespace = "prod" }, spec = { nodeName = "worker-2" } })
+    expect(tonumber(p.metadata.resourceVersion)).to_be(before + 1)
+    expect(p.metadata.creationTimestamp)
+      .to_be((time.format(math.floor(time.now())):gsub("%.000Z", "Z")))
+    expect(#cluster.list("Pod", { node = "worker-2" })).to_be(2)
+    local err = expect(function() cluster.create(p) end).to_fail_with("already_exists")
+    expect(err.status).to_be(409)
+    expect(err.resource).to_be("Pod prod/new-pod")
+    err = expect(function() cluster.create({ apiVersion = "v1", kind = "Pod", metadata = {} }) end)
+      .to_fail_with("input", "metadata.name is missing")
+    expect(err.status).to_be(422)
+  end)
+
+  it("replaces with optimistic concurrency and keeps the uid", function()
+    local p = cluster.get("Pod", "prod", "new-pod")
+    p.spec.nodeName = "worker-1"
+    local stored = cluster.replace(p)
+    expect(stored.metadata.uid).to_be(p.metadata.uid)
+    expect(#cluster.list("Pod", { node = "worker-1" })).to_be(2)
+    local err = expect(function() cluster.replace(p) end).to_fail_with("conflict")
+    expect(err.status).to_be(409)
+    p.metadata.resourceVersion = nil -- no version: last write wins
+    expect(cluster.replace(p).spec.nodeName).to_be("worker-1")
+  end)
+
+  it("deletes and reports what is not there", function()
+    expect(cluster.delete("Pod", "prod", "new-pod")).to_be(true)
+    expect(cluster.get("Pod", "prod", "new-pod")).to_be_nil()
+    local err = expect(function() cluster.delete("Pod", "prod", "new-pod") end)
+      .to_fail_with("not_found", 'Pod "new%-pod" not found')
+    expect(err.status).to_be(404)
+  end)
+end)
+
+describe("cluster.watch", function()
+  it("delivers events to a waiting task in order, and ends at its timeout", function()
+    local w <close> = cluster.watch("Pod", { namespace = "prod", timeout = "1m" })
+    local writer = task.spawn(function()
+      task.sleep(10)
+      cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "a", namespace = "prod" } })
+      cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "b", namespace = "dev" } })
+      local a = cluster.get("Pod", "prod", "a")
+      a.metadata.labels = { x = "1" }
+      cluster.replace(a)
+      cluster.delete("Pod", "prod", "a")
+    end)
+    local t0 = time.now()
+    local seen = {}
+    for ev in w do seen[#seen + 1] = ev.type .. " " .. ev.object.metadata.name end
+    expect(seen).to_equal({ "ADDED a", "MODIFIED a", "DELETED a" })
+    expect(time.now() - t0).to_be(70) -- 10 s until the writes, then the 1 min timeout
+    writer:wait()
+  end, { timeout = "5m" })
+
+  it("resumes from a resourceVersion and reports expired ones", function()
+    local since = cluster.revision()
+    cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "c", namespace = "prod" } })
+    local w <close> = cluster.watch("Pod", { since = since, timeout = 1 })
+    local ev = w:next()
+    expect(ev.type).to_be("ADDED")
+    expect(ev.object.metadata.name).to_be("c")
+    expect(tonumber(ev.resource_version)).to_be(tonumber(since) + 1)
+    local none, why = w:next()
+    expect(none).to_be_nil()
+    expect(why).to_be("timeout")
+    w:close()
+    none, why = w:next()
+    expect(why).to_be("closed")
+    cluster.delete("Pod", "prod", "c")
+  end)
+
+  it("raises kind 'expired' for a resourceVersion older than the retained events", function()
+    for i = 1, 4100 do -- more writes than the event log keeps
+      cluster.create({ apiVersion = "v1", kind = "ConfigMap",
+        metadata = { name = "cm-" .. i, namespace = "prod" } })
+    end
+    local err = expect(function() cluster.watch("Pod", { since = 1 }) end).to_fail_with("expired")
+    expect(err.status).to_be(410)
+  end)
+end)
