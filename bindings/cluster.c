@@ -14,6 +14,7 @@
 #include "kinds.h"
 #include "luaval.h"
 #include "scheduler.h"
+#include "selector.h"
 #include "sim.h"
 #include "store.h"
 
@@ -90,15 +91,79 @@ static int l_cluster_get(lua_State *L) {
   return 1;
 }
 
-/* cluster.list(kind [, {namespace=, node=}]) -> array of objects, sorted by namespace and name.
- * node selects through the node index (Pods by spec.nodeName, VMIs by status.nodeName). Raises
- * on an unknown kind or option. */
-static int l_cluster_list(lua_State *L) {
-  static const char *const allowed[] = {"namespace", "node", NULL};
-  kind_ref k;
-  const char *ns = NULL, *node = NULL;
+typedef struct selector_box { /* owns what a listing allocates, in case pushing raises */
+  vr_label_selector *labels;
+  vr_field_selector *fields;
   const cJSON **items;
+} selector_box;
+
+static int selector_box_gc(lua_State *L) {
+  selector_box *b = lua_touserdata(L, 1);
+  vr_label_selector_free(b->labels);
+  vr_field_selector_free(b->fields);
+  free((void *)b->items);
+  b->labels = NULL;
+  b->fields = NULL;
+  b->items = NULL;
+  return 0;
+}
+
+/* Pushes a box owning the parsed selectors of opts.selector / opts.field (may raise). */
+static selector_box *push_selectors(lua_State *L, const char *label_text, const char *field_text,
+                                    const char *fname) {
+  char err[VR_SELECTOR_ERRLEN];
+  selector_box *b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->labels = NULL;
+  b->fields = NULL;
+  b->items = NULL;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, selector_box_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  if (label_text && (b->labels = vr_label_selector_parse(label_text, err, sizeof err)) == NULL) {
+    vr_error_raise(L, "usage", "%s: %s", fname, err);
+  }
+  if (field_text && (b->fields = vr_field_selector_parse(field_text, err, sizeof err)) == NULL) {
+    vr_error_raise(L, "usage", "%s: %s", fname, err);
+  }
+  return b;
+}
+
+static int object_selected(const cJSON *obj, const selector_box *b) {
+  if (b->labels != NULL) {
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
+    if (!vr_label_selector_matches(b->labels, labels)) return 0;
+  }
+  return b->fields == NULL || vr_field_selector_matches(b->fields, obj);
+}
+
+/* The node a field selector pins through the node index ("spec.nodeName=x" for Pods,
+ * "status.nodeName=x" for VMIs), or NULL. */
+static const char *indexed_node(const kind_ref *k, const selector_box *b) {
+  if (b->fields == NULL) return NULL;
+  if (strcmp(k->group, "") == 0 && strcmp(k->kind, "Pod") == 0) {
+    return vr_field_selector_requires(b->fields, "spec.nodeName");
+  }
+  if (strcmp(k->group, "kubevirt.io") == 0 && strcmp(k->kind, "VirtualMachineInstance") == 0) {
+    return vr_field_selector_requires(b->fields, "status.nodeName");
+  }
+  return NULL;
+}
+
+/* cluster.list(kind [, {namespace=, node=, selector=, field=}]) -> array of objects
+ * Sorted by namespace and name. node selects through the node index (Pods by spec.nodeName,
+ * VMIs by status.nodeName); selector is a label selector ("app=web,tier!=db", "env in (a,b)",
+ * "!gpu"), field a field selector ("status.phase=Running,metadata.name!=x"), as in kubectl.
+ * Raises a usage error on an unknown kind or option or a malformed selector. */
+static int l_cluster_list(lua_State *L) {
+  static const char *const allowed[] = {"namespace", "node", "selector", "field", NULL};
+  kind_ref k;
+  const char *ns = NULL, *node = NULL, *label_text = NULL, *field_text = NULL, *pinned;
+  const cJSON **items;
+  selector_box *b;
   size_t n, i;
+  lua_Integer out = 0;
   vr_sim *sim;
   check_kind(L, 1, &k);
   if (!lua_isnoneornil(L, 2)) {
@@ -108,15 +173,29 @@ static int l_cluster_list(lua_State *L) {
     ns = luaL_optstring(L, -1, NULL);
     lua_getfield(L, 2, "node");
     node = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, 2, "selector");
+    label_text = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, 2, "field");
+    field_text = luaL_optstring(L, -1, NULL);
   }
   sim = vr_lua_sim(L, 1);
-  n = vr_store_list(vr_sim_store(sim), k.group, k.kind, ns, node, &items);
+  b = push_selectors(L, label_text, field_text, "cluster.list");
+  pinned = indexed_node(&k, b);
+  if (node != NULL && pinned != NULL && strcmp(node, pinned) != 0) {
+    lua_createtable(L, 0, 0); /* node= and the field selector disagree: nothing matches */
+    vr_shape_set(L, -1, VR_SHAPE_ARRAY);
+    return 1;
+  }
+  n = vr_store_list(vr_sim_store(sim), k.group, k.kind, ns, node ? node : pinned, &items);
   if (n == (size_t)-1) return luaL_error(L, "cluster.list: out of memory");
+  b->items = items;
   lua_createtable(L, (int)n, 0);
   for (i = 0; i < n; i++) {
+    if (!object_selected(items[i], b)) continue;
     push_object(L, items[i]);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
+    lua_rawseti(L, -2, ++out);
   }
+  b->items = NULL;
   free((void *)items);
   vr_shape_set(L, -1, VR_SHAPE_ARRAY);
   return 1;

@@ -21,6 +21,8 @@ cluster = {}
 ---@class vmrun.ListOptions
 ---@field namespace? string only this namespace
 ---@field node? string only objects on this node (Pods by spec.nodeName, VMIs by status.nodeName)
+---@field selector? string a label selector as kubectl -l takes it: `"app=web,tier!=db"`, `"env in (a, b)"`, `"!gpu"`
+---@field field? string a field selector: `"spec.nodeName=worker-1,status.phase!=Running"`
 
 ---@class vmrun.WatchOptions
 ---@field namespace? string only this namespace
@@ -35,7 +37,8 @@ cluster = {}
 ---@return vmrun.Object|nil
 function cluster.get(kind, namespace, name) end
 
----The objects of a kind, sorted by namespace and name.
+---The objects of a kind, sorted by namespace and name. Raises a usage error on an unknown kind or
+---option or a malformed selector (the message gives the column).
 ---@param kind string
 ---@param opts? vmrun.ListOptions
 ---@return vmrun.Object[]

@@ -167,3 +167,38 @@ describe("cluster.watch", function()
     expect(err.status).to_be(410)
   end)
 end)
+
+describe("cluster.list selectors", function()
+  it("filters by label selector as kubectl -l does", function()
+    local names = function(list)
+      local out = {}
+      for _, o in ipairs(list) do out[#out + 1] = o.metadata.name end
+      return out
+    end
+    expect(names(cluster.list("Node", { selector = "topology.kubernetes.io/zone=zone-b" })))
+      .to_equal({ "worker-2" })
+    expect(names(cluster.list("Node", { selector = "topology.kubernetes.io/zone in (zone-a, zone-b)" })))
+      .to_equal({ "worker-1", "worker-2" })
+    expect(names(cluster.list("Node", { selector = "node-role.kubernetes.io/worker,!gpu" })))
+      .to_equal({ "worker-1", "worker-2" })
+    expect(names(cluster.list("Pod", { selector = "kubevirt.io=virt-launcher" })))
+      .to_equal({ "virt-launcher-db-abcde" })
+  end)
+
+  it("filters by field selector, using the node index for spec.nodeName", function()
+    local pods = cluster.list("Pod", { field = "spec.nodeName=worker-1" })
+    expect(#pods).to_be(1)
+    expect(pods[1].metadata.name).to_be("virt-launcher-db-abcde")
+    expect(#cluster.list("Pod", { field = "spec.nodeName=worker-1", node = "worker-2" })).to_be(0)
+    expect(#cluster.list("vmi", { field = "status.phase=Running" })).to_be(1)
+    expect(#cluster.list("vmi", { field = "status.phase!=Running" })).to_be(0)
+    expect(#cluster.list("Pod", { field = "metadata.name=web-1,metadata.namespace=prod" })).to_be(1)
+  end)
+
+  it("rejects malformed selectors with the column", function()
+    expect(function() cluster.list("Pod", { selector = "app=,=x" }) end)
+      .to_fail_with("usage", "cluster.list: labelSelector:")
+    expect(function() cluster.list("Pod", { field = "spec.nodeName" }) end)
+      .to_fail_with("usage", "cluster.list: ")
+  end)
+end)
