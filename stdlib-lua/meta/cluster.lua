@@ -56,6 +56,22 @@ function cluster.create(object) end
 ---@return vmrun.Object
 function cluster.replace(object) end
 
+---@class vmrun.PatchOptions
+---@field type? "strategic"|"merge"|"json" default "strategic" for known kinds (as kubectl), "merge" for others
+
+---Patches an object and returns it as stored. Cluster-scoped kinds take `(kind, name, patch,
+---opts)`. `"json"` patches are arrays of RFC 6902 operations, applied all or nothing. A
+---`metadata.resourceVersion` in the patch is a precondition. Raises kind `"not_found"` (404),
+---`"input"` (400 malformed patch, 422 a patch that does not apply or changes kind, name or
+---namespace) or `"conflict"` (409).
+---@param kind string
+---@param namespace string
+---@param name string|table
+---@param patch? table
+---@param opts? vmrun.PatchOptions
+---@return vmrun.Object
+function cluster.patch(kind, namespace, name, patch, opts) end
+
 ---Deletes an object. Cluster-scoped kinds take `(kind, name)`. Raises kind `"not_found"` (404).
 ---@param kind string
 ---@param namespace string

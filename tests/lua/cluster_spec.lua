@@ -202,3 +202,56 @@ describe("cluster.list selectors", function()
       .to_fail_with("usage", "cluster.list: ")
   end)
 end)
+
+describe("cluster.patch", function()
+  it("cordons and uncordons a node with kubectl's strategic merge patches", function()
+    local n = cluster.patch("Node", "worker-1", { spec = { unschedulable = true } })
+    expect(n.spec.unschedulable).to_be(true)
+    expect(cluster.get("Node", "worker-1").spec.unschedulable).to_be(true)
+    n = cluster.patch("Node", "worker-1", { spec = { unschedulable = json.null } })
+    expect(n.spec.unschedulable).to_be_nil()
+  end)
+
+  it("merges labels and annotations, deletes with null", function()
+    cluster.patch("Pod", "prod", "web-1", { metadata = { labels = { a = "1", b = "2" } } },
+      { type = "merge" })
+    local p = cluster.patch("Pod", "prod", "web-1", { metadata = { labels = { a = json.null } } })
+    expect(p.metadata.labels).to_equal({ b = "2" })
+  end)
+
+  it("applies JSON patches atomically", function()
+    local p = cluster.patch("Pod", "prod", "web-1", {
+      { op = "add", path = "/metadata/annotations", value = { ["vmrun.io/x"] = "y" } },
+      { op = "test", path = "/spec/nodeName", value = "worker-2" },
+    }, { type = "json" })
+    expect(p.metadata.annotations["vmrun.io/x"]).to_be("y")
+    local before = cluster.get("Pod", "prod", "web-1").metadata.resourceVersion
+    local err = expect(function()
+      cluster.patch("Pod", "prod", "web-1", {
+        { op = "remove", path = "/metadata/annotations" },
+        { op = "test", path = "/spec/nodeName", value = "elsewhere" },
+      }, { type = "json" })
+    end).to_fail_with("input", "Pod prod/web%-1: op 1 %(test /spec/nodeName%)")
+    expect(err.status).to_be(422)
+    expect(cluster.get("Pod", "prod", "web-1").metadata.resourceVersion).to_be(before)
+  end)
+
+  it("merges containers by name (strategic) and keeps identity", function()
+    local p = cluster.patch("Pod", "prod", "web-1",
+      { spec = { containers = { { name = "sidecar", image = "envoy" } } } })
+    expect(#p.spec.containers).to_be(2)
+    expect(function()
+      cluster.patch("Pod", "prod", "web-1", { metadata = { name = "other" } })
+    end).to_fail_with("input", "cannot change the kind, name or namespace")
+  end)
+
+  it("checks a resourceVersion precondition and reports what is missing", function()
+    expect(function()
+      cluster.patch("Pod", "prod", "web-1", { metadata = { resourceVersion = "1" } })
+    end).to_fail_with("conflict")
+    expect(function() cluster.patch("Pod", "prod", "nope", { spec = {} }) end)
+      .to_fail_with("not_found")
+    expect(function() cluster.patch("Pod", "prod", "web-1", {}, { type = "yaml" }) end)
+      .to_fail_with("usage", "bad type 'yaml'")
+  end)
+end)
