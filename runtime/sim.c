@@ -1,4 +1,7 @@
-/* sim.c: the simulated cluster's container (see sim.h). */
+/* sim.c: the simulated cluster's container (see sim.h): the store, the work queues that drive
+ * the controllers, and timed events on the run's clock. Store watches only queue keys; a
+ * zero-delay clock timer then runs the controllers, so every controller sees a consistent store
+ * and never runs inside another write. Deterministic: keys are processed in sorted order. */
 #include "sim.h"
 
 #include <stdio.h>
@@ -6,13 +9,9 @@
 #include <string.h>
 
 #include "luaval.h"
+#include "sim_internal.h"
 
-struct vr_sim {
-  vr_store *store;
-  vr_clock *clock;
-  uint64_t seed;
-  char *source;
-};
+#define MAX_ROUNDS 1000 /* controller rounds per work pass before yielding to the clock */
 
 static uint64_t sim_now(void *ctx) {
   return vr_clock_now(((vr_sim *)ctx)->clock);
@@ -20,6 +19,7 @@ static uint64_t sim_now(void *ctx) {
 
 vr_sim *vr_sim_new(vr_clock *clock, uint64_t seed) {
   vr_sim *sim = calloc(1, sizeof *sim);
+  int i;
   if (sim == NULL) return NULL;
   sim->store = vr_store_new(seed, 0);
   if (sim->store == NULL) {
@@ -28,12 +28,26 @@ vr_sim *vr_sim_new(vr_clock *clock, uint64_t seed) {
   }
   sim->clock = clock;
   sim->seed = seed;
+  sim->rng = seed * 0xD1B54A32D192ED03ull + 0x8BB84B93962EACC9ull;
+  for (i = 0; i < SIM_QUEUES; i++) vr_strmap_init(&sim->queues[i]);
   vr_store_set_clock(sim->store, sim_now, sim);
   return sim;
 }
 
 void vr_sim_free(vr_sim *sim) {
+  int i;
   if (sim == NULL) return;
+  vr_timer_stop(sim->clock, &sim->work_timer);
+  while (sim->events) {
+    sim_event *e = sim->events;
+    sim->events = e->next;
+    vr_timer_stop(sim->clock, &e->timer);
+    free(e);
+  }
+  for (i = 0; i < 4; i++) {
+    if (sim->watches[i]) vr_store_watch_stop(sim->store, sim->watches[i]);
+  }
+  for (i = 0; i < SIM_QUEUES; i++) vr_strmap_clear(&sim->queues[i]);
   vr_store_free(sim->store);
   free(sim->source);
   free(sim);
@@ -55,6 +69,225 @@ const char *vr_sim_source(const vr_sim *sim) {
   return sim->source;
 }
 
+uint64_t sim_random(vr_sim *sim) {
+  uint64_t x = sim->rng;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  sim->rng = x;
+  return x * 2685821657736338717ull;
+}
+
+/* --- cJSON helpers -------------------------------------------------------------------------- */
+
+const cJSON *sim_path(const cJSON *obj, const char *dotted) {
+  char part[128];
+  const char *p = dotted;
+  while (obj != NULL && *p) {
+    size_t n = strcspn(p, ".");
+    if (n >= sizeof part) return NULL;
+    memcpy(part, p, n);
+    part[n] = '\0';
+    obj = cJSON_GetObjectItemCaseSensitive(obj, part);
+    p += n;
+    if (*p == '.') p++;
+  }
+  return obj;
+}
+
+const char *sim_string(const cJSON *obj, const char *dotted) {
+  const cJSON *v = sim_path(obj, dotted);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+void sim_set(cJSON *obj, const char *dotted, cJSON *item) {
+  char part[128];
+  const char *p = dotted;
+  if (item == NULL) return;
+  for (;;) {
+    size_t n = strcspn(p, ".");
+    cJSON *next;
+    if (n >= sizeof part) {
+      cJSON_Delete(item);
+      return;
+    }
+    memcpy(part, p, n);
+    part[n] = '\0';
+    p += n;
+    if (*p == '\0') {
+      if (cJSON_GetObjectItemCaseSensitive(obj, part)) {
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, part, item);
+      } else {
+        cJSON_AddItemToObject(obj, part, item);
+      }
+      return;
+    }
+    p++;
+    next = cJSON_GetObjectItemCaseSensitive(obj, part);
+    if (!cJSON_IsObject(next)) {
+      cJSON_DeleteItemFromObjectCaseSensitive(obj, part);
+      next = cJSON_AddObjectToObject(obj, part);
+      if (next == NULL) {
+        cJSON_Delete(item);
+        return;
+      }
+    }
+    obj = next;
+  }
+}
+
+/* --- work queues ----------------------------------------------------------------------------- */
+
+static int compare_keys(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Runs one controller over the keys queued so far (sorted); returns how many it ran. */
+static size_t run_queue(vr_sim *sim, int q) {
+  vr_strmap taken = sim->queues[q];
+  size_t n = vr_strmap_count(&taken), i = 0, pos = 0;
+  const char *key;
+  char **keys;
+  vr_strmap_init(&sim->queues[q]);
+  if (n == 0) {
+    vr_strmap_clear(&taken);
+    return 0;
+  }
+  keys = malloc(n * sizeof *keys);
+  if (keys == NULL) {
+    sim->queues[q] = taken; /* try again on the next pass */
+    return 0;
+  }
+  while (vr_strmap_next(&taken, &pos, &key, NULL)) keys[i++] = (char *)key;
+  qsort(keys, n, sizeof *keys, compare_keys);
+  for (i = 0; i < n; i++) {
+    const char *sep = strchr(keys[i], SIM_SEP[0]);
+    char ns[254];
+    size_t len = sep ? (size_t)(sep - keys[i]) : 0;
+    if (sep == NULL || len >= sizeof ns) continue;
+    memcpy(ns, keys[i], len);
+    ns[len] = '\0';
+    if (q == SIM_Q_VM) {
+      sim_reconcile_vm(sim, ns, sep + 1);
+    } else {
+      sim_reconcile_vmi(sim, ns, sep + 1);
+    }
+  }
+  free(keys);
+  vr_strmap_clear(&taken);
+  return n;
+}
+
+static void on_work(vr_timer *timer) {
+  vr_sim *sim = timer->data;
+  int round;
+  sim->work_armed = 0;
+  for (round = 0; round < MAX_ROUNDS; round++) {
+    size_t ran = 0;
+    int q;
+    for (q = 0; q < SIM_QUEUES; q++) ran += run_queue(sim, q);
+    if (ran == 0) break;
+  }
+}
+
+void sim_enqueue(vr_sim *sim, int queue, const char *ns, const char *name) {
+  char key[520];
+  snprintf(key, sizeof key, "%s" SIM_SEP "%s", ns ? ns : "", name);
+  if (vr_strmap_put(&sim->queues[queue], key, (void *)1) != 0) return;
+  if (!sim->work_armed) {
+    sim->work_armed = 1;
+    vr_timer_start(sim->clock, &sim->work_timer, 0, on_work, sim);
+  }
+}
+
+static void on_event(vr_timer *timer) {
+  sim_event *e = timer->data;
+  vr_sim *sim = e->sim;
+  if (e->prev) {
+    e->prev->next = e->next;
+  } else {
+    sim->events = e->next;
+  }
+  if (e->next) e->next->prev = e->prev;
+  e->fn(sim, e->ns, e->name);
+  free(e);
+}
+
+void sim_after(vr_sim *sim, uint64_t delay_ms, sim_event_fn fn, const char *ns, const char *name) {
+  sim_event *e = calloc(1, sizeof *e);
+  if (e == NULL) return;
+  e->sim = sim;
+  e->fn = fn;
+  snprintf(e->ns, sizeof e->ns, "%s", ns ? ns : "");
+  snprintf(e->name, sizeof e->name, "%s", name);
+  e->next = sim->events;
+  if (sim->events) sim->events->prev = e;
+  sim->events = e;
+  vr_timer_start(sim->clock, &e->timer, delay_ms, on_event, e);
+}
+
+/* --- watches: changes queue the controllers ----------------------------------------------------
+ */
+
+static void on_vm(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  (void)type;
+  (void)rv;
+  sim_enqueue(ctx, SIM_Q_VM, sim_string(obj, "metadata.namespace"),
+              sim_string(obj, "metadata.name"));
+}
+
+static void on_vmi(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  const char *ns = sim_string(obj, "metadata.namespace"), *name = sim_string(obj, "metadata.name");
+  (void)rv;
+  sim_enqueue(ctx, SIM_Q_VMI, ns, name);
+  if (type != VR_WATCH_ADDED) sim_enqueue(ctx, SIM_Q_VM, ns, name); /* the owning VM, if any */
+}
+
+/* A node changed (capacity freed, uncordoned, labels): pending VMIs may fit now. */
+static void on_node(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  vr_sim *sim = ctx;
+  const cJSON **items;
+  size_t n, i;
+  (void)type;
+  (void)obj;
+  (void)rv;
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL, NULL, &items);
+  if (n == (size_t)-1) return;
+  for (i = 0; i < n; i++) {
+    if (sim_string(items[i], "status.nodeName") == NULL) {
+      sim_enqueue(sim, SIM_Q_VMI, sim_string(items[i], "metadata.namespace"),
+                  sim_string(items[i], "metadata.name"));
+    }
+  }
+  free((void *)items);
+}
+
+/* Starts the controllers: watches, and a first pass over every VM and VMI. */
+static int sim_start(vr_sim *sim, vr_store_error *err) {
+  const cJSON **items;
+  size_t n, i;
+  sim->watches[0] =
+      vr_store_watch_start(sim->store, "kubevirt.io", "VirtualMachine", NULL, 0, on_vm, sim, err);
+  sim->watches[1] = vr_store_watch_start(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL,
+                                         0, on_vmi, sim, err);
+  sim->watches[2] = vr_store_watch_start(sim->store, "", "Node", NULL, 0, on_node, sim, err);
+  if (!sim->watches[0] || !sim->watches[1] || !sim->watches[2]) return -1;
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachine", NULL, NULL, &items);
+  for (i = 0; n != (size_t)-1 && i < n; i++) {
+    sim_enqueue(sim, SIM_Q_VM, sim_string(items[i], "metadata.namespace"),
+                sim_string(items[i], "metadata.name"));
+  }
+  if (n != (size_t)-1) free((void *)items);
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL, NULL, &items);
+  for (i = 0; n != (size_t)-1 && i < n; i++) {
+    sim_enqueue(sim, SIM_Q_VMI, sim_string(items[i], "metadata.namespace"),
+                sim_string(items[i], "metadata.name"));
+  }
+  if (n != (size_t)-1) free((void *)items);
+  sim->started = 1;
+  return 0;
+}
+
 int vr_sim_load_file(vr_sim *sim, const char *path, vr_store_error *err) {
   char msg[300];
   size_t len;
@@ -71,6 +304,7 @@ int vr_sim_load_file(vr_sim *sim, const char *path, vr_store_error *err) {
   if (rc == 0) {
     free(sim->source);
     sim->source = strdup(path);
+    if (!sim->started) rc = sim_start(sim, err);
   }
   return rc;
 }

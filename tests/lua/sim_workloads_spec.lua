@@ -1,0 +1,130 @@
+-- sim_workloads_spec.lua: the simulator's workload controllers on
+-- tests/lua/fixtures/workloads_cluster.yaml: run strategies (reference §3.5), scheduling filters
+-- and scoring (§6.1-§6.3), virt-launcher pods, VM printable status, rescheduling when a node
+-- frees up, and determinism for a seed.
+local helpers = require("spec_helpers")
+
+local fixture = (os.getenv("VMRUN_SOURCE_DIR") or ".") .. "/tests/lua/fixtures/workloads_cluster.yaml"
+sim.load(fixture)
+
+local function vmi(name) return cluster.get("vmi", "prod", name) end
+local function vm(name) return cluster.get("vm", "prod", name) end
+local function launcher(name)
+  local pods = cluster.list("Pod", { namespace = "prod", selector = "vm.kubevirt.io/name=" .. name })
+  return pods[1], #pods
+end
+
+describe("run strategies (§3.5)", function()
+  it("starts Always, RerunOnFailure and running:true VMs, leaves Halted and Manual off", function()
+    task.sleep(10) -- past the launcher pods' start time
+    expect(vmi("web").status.phase).to_be("Running")
+    expect(vmi("rerun").status.phase).to_be("Running")
+    expect(vmi("legacy").status.phase).to_be("Running")
+    expect(vmi("off")).to_be_nil()
+    expect(vmi("manual")).to_be_nil()
+    expect(vm("web").status.printableStatus).to_be("Running")
+    expect(vm("web").status.ready).to_be(true)
+    expect(vm("off").status.printableStatus).to_be("Stopped")
+  end)
+
+  it("makes the VMI from the template, owned by the VM", function()
+    local i = vmi("web")
+    expect(i.metadata.labels.app).to_be("web")
+    expect(i.metadata.ownerReferences[1].kind).to_be("VirtualMachine")
+    expect(i.metadata.ownerReferences[1].uid).to_be(vm("web").metadata.uid)
+    expect(i.spec.domain.resources.requests.memory).to_be("2Gi")
+  end)
+
+  it("restarts a failed VMI for RerunOnFailure, a finished one for Always", function()
+    local i = vmi("rerun")
+    i.status.phase = "Failed"
+    local old_uid = i.metadata.uid
+    cluster.replace(i)
+    task.sleep(10)
+    expect(vmi("rerun").metadata.uid).never.to_be(old_uid)
+    expect(vmi("rerun").status.phase).to_be("Running")
+    i = vmi("web")
+    i.status.phase = "Succeeded"
+    old_uid = i.metadata.uid
+    cluster.replace(i)
+    task.sleep(10)
+    expect(vmi("web").metadata.uid).never.to_be(old_uid)
+  end)
+
+  it("keeps a RerunOnFailure VM stopped after a clean shutdown (kubevirt#9823)", function()
+    local i = vmi("rerun")
+    i.status.phase = "Succeeded"
+    cluster.replace(i)
+    task.sleep(10)
+    expect(vmi("rerun").status.phase).to_be("Succeeded")
+    expect(vm("rerun").status.printableStatus).to_be("Stopped")
+  end)
+
+  it("stops a running VM whose strategy becomes Halted", function()
+    cluster.patch("vm", "prod", "legacy", { spec = { running = false } })
+    task.sleep(1)
+    expect(vmi("legacy")).to_be_nil()
+    expect(vm("legacy").status.printableStatus).to_be("Stopped")
+  end)
+end)
+
+describe("scheduling (§6.1-§6.3)", function()
+  it("honours nodeSelector and tolerations, and skips cordoned nodes", function()
+    expect(vmi("db").status.nodeName).to_be("worker-2") -- tolerates the taint, zone b
+    expect(vmi("web").status.nodeName).to_be("worker-1") -- not tolerating worker-2's taint
+  end)
+
+  it("leaves a VMI that fits nowhere Pending with the scheduler's reasons", function()
+    local i = vmi("big")
+    expect(i.status.phase).to_be("Pending")
+    expect(i.status.nodeName).to_be_nil()
+    local c = i.status.conditions[1]
+    expect(c.type).to_be("PodScheduled")
+    expect(c.reason).to_be("Unschedulable")
+    expect(c.message).to_be("0/3 nodes are available: 1 node(s) were unschedulable, 1 node(s) "
+      .. "had untolerated taint, 1 node(s) had insufficient cpu or memory.")
+    expect(vm("big").status.printableStatus).to_be("ErrorUnschedulable")
+  end)
+
+  it("schedules the pending VMI once a node with room is uncordoned", function()
+    cluster.patch("Node", "worker-3", { spec = { unschedulable = json.null } })
+    task.sleep(10)
+    expect(vmi("big").status.nodeName).to_be("worker-3")
+    expect(vmi("big").status.phase).to_be("Running")
+  end)
+end)
+
+describe("virt-launcher pods", function()
+  it("runs one per VMI on its node, with KubeVirt's labels, owner and emptyDirs", function()
+    local pod, count = launcher("db")
+    expect(count).to_be(1)
+    expect(pod.metadata.name).to_match("^virt%-launcher%-db%-%w%w%w%w%w$")
+    expect(pod.spec.nodeName).to_be("worker-2")
+    expect(pod.status.phase).to_be("Running")
+    expect(pod.metadata.labels["kubevirt.io"]).to_be("virt-launcher")
+    expect(pod.metadata.labels["kubevirt.io/created-by"]).to_be(vmi("db").metadata.uid)
+    expect(pod.metadata.annotations["kubevirt.io/domain"]).to_be("db")
+    expect(pod.metadata.ownerReferences[1].controller).to_be(true)
+    expect(#pod.spec.volumes).to_be(6)
+    expect(pod.spec.volumes[1].emptyDir).to_equal({})
+    expect(pod.spec.containers[1].resources.requests.memory).to_be(tostring(16 * 1024 * 1024 * 1024))
+  end)
+
+  it("gives a VMI loaded as running its pod at once", function()
+    local pod = launcher("standalone")
+    expect(pod.status.phase).to_be("Running")
+    expect(pod.spec.nodeName).to_be("worker-1")
+  end)
+end)
+
+describe("determinism", function()
+  it("names pods and uids the same way on every run", function()
+    local script = ("sim.load(%q) task.sleep(10) "
+      .. "for _, p in ipairs(cluster.list('Pod')) do print(p.metadata.name, p.metadata.uid) end")
+      :format(fixture)
+    local a = helpers.vmrun({ "-e", script, check = true })
+    local b = helpers.vmrun({ "-e", script, check = true })
+    expect(a.stdout).to_be(b.stdout)
+    expect(#helpers.lines(a.stdout)).to_be(5)
+  end)
+end)
