@@ -275,6 +275,22 @@ static int l_cluster_delete(lua_State *L) {
   check_kind(L, 1, &k);
   check_object_name(L, 2, &k, &ns, &name, "cluster.delete");
   sim = vr_lua_sim(L, 1);
+  if (strcmp(k.group, "") == 0 && strcmp(k.kind, "Pod") == 0) { /* graceful, as the API server */
+    lua_Integer grace = -1;
+    if (lua_type(L, 4) == LUA_TTABLE) {
+      static const char *const allowed[] = {"grace_period", NULL};
+      vr_check_options(L, 4, "cluster.delete", allowed);
+      lua_getfield(L, 4, "grace_period");
+      grace = luaL_optinteger(L, -1, -1);
+    }
+    if (vr_sim_delete_pod(sim, ns, name, grace, &err) != 0) {
+      resource_name(resource, sizeof resource, k.kind, ns, name);
+      vr_push_store_error(L, &err, resource);
+      return lua_error(L);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+  }
   if (vr_store_delete(vr_sim_store(sim), k.group, k.kind, ns, name, &err) != 0) {
     resource_name(resource, sizeof resource, k.kind, ns, name);
     vr_push_store_error(L, &err, resource);
@@ -377,6 +393,81 @@ static int l_cluster_patch(lua_State *L) {
   }
   rc = vr_store_replace(vr_sim_store(sim), doc, 1, &stored, &err);
   return write_result(L, rc, stored, &err, resource);
+}
+
+/* Runs an eviction; pushes true, or (with raise = 0) nil and the error. */
+static int evict(lua_State *L, int raise) {
+  static const char *const allowed[] = {"dry_run", "grace_period", "annotations", NULL};
+  const char *ns = luaL_checkstring(L, 1), *name = luaL_checkstring(L, 2);
+  int dry_run = 0;
+  char resource[300];
+  vr_store_error err;
+  vr_codec_error cerr;
+  cJSON *eviction = NULL;
+  vr_sim *sim;
+  int rc;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    vr_check_options(L, 3, raise ? "cluster.evict" : "cluster.try_evict", allowed);
+    lua_getfield(L, 3, "dry_run");
+    dry_run = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  sim = vr_lua_sim(L, 1);
+  lua_createtable(L, 0, 2); /* the Eviction body: metadata.annotations, deleteOptions */
+  if (!lua_isnoneornil(L, 3)) {
+    lua_getfield(L, 3, "annotations");
+    if (!lua_isnil(L, -1)) {
+      luaL_checktype(L, -1, LUA_TTABLE);
+      lua_createtable(L, 0, 1);
+      lua_insert(L, -2);
+      lua_setfield(L, -2, "annotations");
+      lua_setfield(L, -2, "metadata");
+    } else {
+      lua_pop(L, 1);
+    }
+    lua_getfield(L, 3, "grace_period");
+    if (!lua_isnil(L, -1)) {
+      lua_Integer grace = luaL_checkinteger(L, -1);
+      if (grace < 0) return vr_error_raise(L, "usage", "cluster.evict: grace_period must be >= 0");
+      lua_createtable(L, 0, 1);
+      lua_pushinteger(L, grace);
+      lua_setfield(L, -2, "gracePeriodSeconds");
+      lua_setfield(L, -3, "deleteOptions");
+    }
+    lua_pop(L, 1);
+  }
+  eviction = vr_json_to_cjson(L, -1, &cerr);
+  if (eviction == NULL) return vr_error_raise(L, "usage", "cluster.evict: %s", cerr.message);
+  rc = vr_sim_evict(sim, ns, name, eviction, dry_run, &err);
+  cJSON_Delete(eviction);
+  if (rc == 0) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  resource_name(resource, sizeof resource, "Pod", ns, name);
+  if (raise) {
+    vr_push_store_error(L, &err, resource);
+    return lua_error(L);
+  }
+  lua_pushnil(L);
+  vr_push_store_error(L, &err, resource);
+  return 2;
+}
+
+/* cluster.evict(namespace, pod [, {dry_run=, grace_period=, annotations=}]) -> true
+ * POSTs the pod's eviction: KubeVirt's webhook first (a virt-launcher pod of a LiveMigrate VM is
+ * never evicted: the VMI is marked for evacuation and the answer is 429 "Eviction triggered
+ * evacuation of VMI ..."), then the PodDisruptionBudgets; on success the pod is deleted
+ * gracefully. Raises kind "too_many_requests" (429: KubeVirt's messages, or reason
+ * "DisruptionBudget"), "not_found" (404), "internal" (500: more than one budget). */
+static int l_cluster_evict(lua_State *L) {
+  return evict(L, 1);
+}
+
+/* cluster.try_evict(namespace, pod [, opts]) -> true | nil, err: the same without raising. */
+static int l_cluster_try_evict(lua_State *L) {
+  return evict(L, 0);
 }
 
 /* --- watches ------------------------------------------------------------------------------ */
@@ -579,9 +670,19 @@ static const luaL_Reg watch_methods[] = {
 };
 
 static const luaL_Reg cluster_funcs[] = {
-    {"get", l_cluster_get},         {"list", l_cluster_list},         {"create", l_cluster_create},
-    {"replace", l_cluster_replace}, {"patch", l_cluster_patch},       {"delete", l_cluster_delete},
-    {"watch", l_cluster_watch},     {"revision", l_cluster_revision}, {NULL, NULL},
+    /* clang-format off */
+    {"get", l_cluster_get},
+    {"list", l_cluster_list},
+    {"create", l_cluster_create},
+    {"replace", l_cluster_replace},
+    {"patch", l_cluster_patch},
+    {"delete", l_cluster_delete},
+    {"evict", l_cluster_evict},
+    {"try_evict", l_cluster_try_evict},
+    {"watch", l_cluster_watch},
+    {"revision", l_cluster_revision},
+    {NULL, NULL},
+    /* clang-format on */
 };
 
 int luaopen_vmrun_cluster(lua_State *L) {

@@ -52,6 +52,12 @@ void vr_push_store_error(lua_State *L, const vr_store_error *err, const char *re
   case 410:
     kind = "expired";
     break;
+  case 429:
+    kind = "too_many_requests";
+    break;
+  case 403:
+    kind = "forbidden";
+    break;
   case 400:
   case 422:
     kind = "input";

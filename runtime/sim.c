@@ -262,6 +262,16 @@ static void on_node(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv
   free((void *)items);
 }
 
+/* A virt-launcher pod went away: its VMI learns of it. */
+static void on_pod(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  const cJSON *ann =
+      cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.annotations"), "kubevirt.io/domain");
+  (void)rv;
+  if (type == VR_WATCH_DELETED && cJSON_IsString(ann)) {
+    sim_enqueue(ctx, SIM_Q_VMI, sim_string(obj, "metadata.namespace"), ann->valuestring);
+  }
+}
+
 /* Starts the controllers: watches, and a first pass over every VM and VMI. */
 static int sim_start(vr_sim *sim, vr_store_error *err) {
   const cJSON **items;
@@ -271,7 +281,9 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
   sim->watches[1] = vr_store_watch_start(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL,
                                          0, on_vmi, sim, err);
   sim->watches[2] = vr_store_watch_start(sim->store, "", "Node", NULL, 0, on_node, sim, err);
-  if (!sim->watches[0] || !sim->watches[1] || !sim->watches[2]) return -1;
+  sim->watches[3] = vr_store_watch_start(sim->store, "", "Pod", NULL, 0, on_pod, sim, err);
+  if (!sim->watches[0] || !sim->watches[1] || !sim->watches[2] || !sim->watches[3]) return -1;
+  sim_adopt_loaded(sim);
   n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachine", NULL, NULL, &items);
   for (i = 0; n != (size_t)-1 && i < n; i++) {
     sim_enqueue(sim, SIM_Q_VM, sim_string(items[i], "metadata.namespace"),

@@ -4,6 +4,7 @@
 #ifndef VMRUN_SIM_H
 #define VMRUN_SIM_H
 
+#include <cjson/cJSON.h>
 #include <stdint.h>
 
 #include "clock.h"
@@ -22,6 +23,18 @@ uint64_t vr_sim_seed(const vr_sim *sim);
 /* Loads a cluster file (Kubernetes YAML) into the store. On error (err filled, messages name
  * the file and line) the simulator must be discarded. Returns 0 or -1. */
 int vr_sim_load_file(vr_sim *sim, const char *path, vr_store_error *err);
+/* POST pods/<name>/eviction (reference §4.3) with KubeVirt's eviction webhook in front (§3.2).
+ * eviction is the Eviction body (metadata.annotations, deleteOptions.gracePeriodSeconds; may be
+ * NULL). Returns 0 when the pod is being deleted (or would be, with dry_run); -1 with err:
+ * 404, 429 (KubeVirt's messages, or reason "DisruptionBudget"), 500 (several budgets). */
+int vr_sim_evict(vr_sim *sim, const char *ns, const char *name, const cJSON *eviction, int dry_run,
+                 vr_store_error *err);
+/* Deletes a pod gracefully: deletionTimestamp now, gone after its stop time (a virt-launcher
+ * pod: the guest shuts down and the VMI ends Succeeded) capped by the grace period (seconds; -1:
+ * the pod's own, default 30). 404 when absent; 0 when it is already being deleted. */
+int vr_sim_delete_pod(vr_sim *sim, const char *ns, const char *name, long long grace_seconds,
+                      vr_store_error *err);
+
 /* The path of the loaded cluster file, or NULL. */
 const char *vr_sim_source(const vr_sim *sim);
 

@@ -35,9 +35,9 @@ struct vr_sim {
   vr_strmap queues[SIM_QUEUES]; /* "ns" SEP "name" -> (void *)1 */
   vr_timer work_timer;
   int work_armed;
-  vr_store_watch *watches[4];
-  sim_event *events; /* pending timed events */
-  int started;       /* controllers attached */
+  vr_store_watch *watches[4]; /* VM, VMI, Node, Pod */
+  sim_event *events;          /* pending timed events */
+  int started;                /* controllers attached */
 };
 
 #define SIM_SEP "\x1f"
@@ -51,6 +51,12 @@ uint64_t sim_random(vr_sim *sim);
 /* Controllers (sim_workloads.c). */
 void sim_reconcile_vm(vr_sim *sim, const char *ns, const char *name);
 void sim_reconcile_vmi(vr_sim *sim, const char *ns, const char *name);
+
+/* 1 when the VMI can live-migrate, else 0 with KubeVirt's reason and message (§3.6). */
+int sim_vmi_live_migratable(vr_sim *sim, const cJSON *vmi, char *reason, size_t rlen, char *message,
+                            size_t mlen);
+/* Gives VMIs loaded with a node their virt-launcher pods (at load, before the controllers). */
+void sim_adopt_loaded(vr_sim *sim);
 
 /* Small cJSON helpers. */
 const cJSON *sim_path(const cJSON *obj, const char *dotted); /* "spec.template.spec" */

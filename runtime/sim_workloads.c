@@ -300,6 +300,19 @@ static void create_launcher(vr_sim *sim, const cJSON *vmi, int running) {
   vr_store_create(sim->store, pod, NULL, &err);
 }
 
+/* Ready and LiveMigratable (§3.6) on a running VMI (a modified copy). */
+static void set_running_conditions(vr_sim *sim, cJSON *vmi) {
+  char reason[64], message[400];
+  cJSON *conditions = cJSON_CreateArray();
+  cJSON_AddItemToArray(conditions, condition("Ready", "True", NULL, NULL));
+  if (sim_vmi_live_migratable(sim, vmi, reason, sizeof reason, message, sizeof message)) {
+    cJSON_AddItemToArray(conditions, condition("LiveMigratable", "True", NULL, NULL));
+  } else {
+    cJSON_AddItemToArray(conditions, condition("LiveMigratable", "False", reason, message));
+  }
+  sim_set(vmi, "status.conditions", conditions);
+}
+
 /* The launcher pod started: pod Running, VMI Running. */
 static void launcher_started(vr_sim *sim, const char *ns, const char *name) {
   const cJSON *vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns, name);
@@ -317,11 +330,7 @@ static void launcher_started(vr_sim *sim, const char *ns, const char *name) {
   }
   copy = cJSON_Duplicate(vmi, 1);
   sim_set(copy, "status.phase", cJSON_CreateString("Running"));
-  {
-    cJSON *conditions = cJSON_CreateArray();
-    cJSON_AddItemToArray(conditions, condition("Ready", "True", NULL, NULL));
-    sim_set(copy, "status.conditions", conditions);
-  }
+  set_running_conditions(sim, copy);
   save(sim, copy);
 }
 
@@ -367,11 +376,56 @@ void sim_reconcile_vmi(vr_sim *sim, const char *ns, const char *name) {
     sim_after(sim, pod_start_ms(vmi), launcher_started, ns, name);
     return;
   }
-  if (launcher_pod(sim, vmi) == NULL) { /* loaded from a file without its pod */
-    int running = phase == NULL || strcmp(phase, "Running") == 0;
-    create_launcher(sim, vmi, running);
-    if (!running) sim_after(sim, pod_start_ms(vmi), launcher_started, ns, name);
+  if (launcher_pod(sim, vmi) == NULL) { /* its pod is gone: the VM went down with it */
+    cJSON *copy = cJSON_Duplicate(vmi, 1);
+    cJSON *conditions = cJSON_CreateArray();
+    cJSON_AddItemToArray(conditions, condition("Ready", "False", "PodTerminating",
+                                               "virt-launcher pod has been deleted"));
+    sim_set(copy, "status.phase", cJSON_CreateString("Failed"));
+    sim_set(copy, "status.conditions", conditions);
+    save(sim, copy);
   }
+}
+
+void sim_adopt_loaded(vr_sim *sim) {
+  const cJSON **items;
+  size_t n, i;
+  /* the kubelet labels every node with its name */
+  n = vr_store_list(sim->store, "", "Node", NULL, NULL, &items);
+  for (i = 0; n != (size_t)-1 && i < n; i++) {
+    const cJSON *labels = sim_path(items[i], "metadata.labels");
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(labels, "kubernetes.io/hostname"))) {
+      cJSON *copy = cJSON_Duplicate(items[i], 1);
+      cJSON *l = (cJSON *)sim_path(copy, "metadata.labels");
+      if (!cJSON_IsObject(l)) {
+        cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)sim_path(copy, "metadata"), "labels");
+        l = cJSON_AddObjectToObject((cJSON *)sim_path(copy, "metadata"), "labels");
+      }
+      cJSON_AddStringToObject(l, "kubernetes.io/hostname", sim_string(copy, "metadata.name"));
+      save(sim, copy);
+    }
+  }
+  if (n != (size_t)-1) free((void *)items);
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL, NULL, &items);
+  if (n == (size_t)-1) return;
+  for (i = 0; i < n; i++) {
+    const cJSON *vmi = items[i];
+    const char *phase = sim_string(vmi, "status.phase");
+    int running = phase == NULL || strcmp(phase, "Running") == 0;
+    if (sim_string(vmi, "status.nodeName") == NULL) continue;
+    if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) continue;
+    if (launcher_pod(sim, vmi) == NULL) create_launcher(sim, vmi, running);
+    if (running && sim_path(vmi, "status.conditions") == NULL) {
+      cJSON *copy = cJSON_Duplicate(vmi, 1);
+      sim_set(copy, "status.phase", cJSON_CreateString("Running"));
+      set_running_conditions(sim, copy);
+      save(sim, copy);
+    } else if (!running) {
+      sim_after(sim, pod_start_ms(vmi), launcher_started, sim_string(vmi, "metadata.namespace"),
+                sim_string(vmi, "metadata.name"));
+    }
+  }
+  free((void *)items);
 }
 
 /* --- VM controller (run strategies, reference §3.5) ----------------------------------------- */

@@ -72,12 +72,44 @@ function cluster.replace(object) end
 ---@return vmrun.Object
 function cluster.patch(kind, namespace, name, patch, opts) end
 
----Deletes an object. Cluster-scoped kinds take `(kind, name)`. Raises kind `"not_found"` (404).
+---Deletes an object. Cluster-scoped kinds take `(kind, name)`. Pods are deleted gracefully, as
+---the API server does: `deletionTimestamp` now, gone when their containers stopped (a
+---virt-launcher pod: its guest shut down and the VMI ended Succeeded), at most `grace_period`
+---seconds later (default: the pod's `terminationGracePeriodSeconds`, else 30). Raises kind
+---`"not_found"` (404).
 ---@param kind string
 ---@param namespace string
 ---@param name? string
+---@param opts? {grace_period?: integer}
 ---@return true
-function cluster.delete(kind, namespace, name) end
+function cluster.delete(kind, namespace, name, opts) end
+
+---@class vmrun.EvictOptions
+---@field dry_run? boolean check only: nothing changes
+---@field grace_period? integer deleteOptions.gracePeriodSeconds
+---@field annotations? table<string, string> annotations of the Eviction (e.g. `requested-by`)
+
+---Evicts a pod (POST pods/eviction). KubeVirt's webhook answers first: a virt-launcher pod of a
+---LiveMigrate VM is never evicted, its VMI is marked for evacuation and the answer is 429
+---`Eviction triggered evacuation of VMI "ns/name"` (then `Evacuation in progress: ...`); a
+---LiveMigrate VM that cannot migrate gets 429 `VMI <name> is configured with an eviction strategy
+---but is not live-migratable`. Then the PodDisruptionBudgets: 429 `Cannot evict pod as it would
+---violate the pod's disruption budget.` (reason `"DisruptionBudget"`), 500 with more than one
+---budget. On success the pod is deleted gracefully. Raises kind `"too_many_requests"` (429),
+---`"not_found"` (404) or `"internal"` (500).
+---@param namespace string
+---@param pod string
+---@param opts? vmrun.EvictOptions
+---@return true
+function cluster.evict(namespace, pod, opts) end
+
+---Like `cluster.evict`, but returns `nil, err` instead of raising.
+---@param namespace string
+---@param pod string
+---@param opts? vmrun.EvictOptions
+---@return true|nil ok
+---@return vmrun.Error|nil err
+function cluster.try_evict(namespace, pod, opts) end
 
 ---Watches a kind. Use as an iterator (`for ev in cluster.watch("Pod", {timeout = "5m"}) do`) or
 ---call `w:next()`. Raises kind `"expired"` (410) when `since` is older than the retained events.

@@ -112,12 +112,20 @@ describe("cluster.create, replace and delete", function()
     expect(cluster.replace(p).spec.nodeName).to_be("worker-1")
   end)
 
-  it("deletes and reports what is not there", function()
-    expect(cluster.delete("Pod", "prod", "new-pod")).to_be(true)
+  it("deletes pods gracefully (deletionTimestamp, then gone) and reports what is not there", function()
+    expect(cluster.delete("Pod", "prod", "new-pod", { grace_period = 1 })).to_be(true)
+    local p = cluster.get("Pod", "prod", "new-pod")
+    expect(p.metadata.deletionTimestamp).to_be_a("string")
+    expect(p.metadata.deletionGracePeriodSeconds).to_be(1)
+    task.sleep(1)
     expect(cluster.get("Pod", "prod", "new-pod")).to_be_nil()
     local err = expect(function() cluster.delete("Pod", "prod", "new-pod") end)
-      .to_fail_with("not_found", 'Pod "new%-pod" not found')
+      .to_fail_with("not_found", 'pods "new%-pod" not found')
     expect(err.status).to_be(404)
+    cluster.create({ apiVersion = "kubevirt.io/v1", kind = "VirtualMachineInstanceMigration",
+      metadata = { name = "m", namespace = "prod" }, spec = { vmiName = "nope" } })
+    expect(cluster.delete("vmim", "prod", "m")).to_be(true) -- other kinds: at once
+    expect(cluster.get("vmim", "prod", "m")).to_be_nil()
   end)
 end)
 
@@ -136,8 +144,9 @@ describe("cluster.watch", function()
     local t0 = time.now()
     local seen = {}
     for ev in w do seen[#seen + 1] = ev.type .. " " .. ev.object.metadata.name end
-    expect(seen).to_equal({ "ADDED a", "MODIFIED a", "DELETED a" })
-    expect(time.now() - t0).to_be(70) -- 10 s until the writes, then the 1 min timeout
+    -- the pod's deletion is graceful: deletionTimestamp set, then gone 2 s later
+    expect(seen).to_equal({ "ADDED a", "MODIFIED a", "MODIFIED a", "DELETED a" })
+    expect(time.now() - t0).to_be(72) -- 10 s, 2 s until the pod is gone, then 1 min timeout
     writer:wait()
   end, { timeout = "5m" })
 

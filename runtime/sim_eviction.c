@@ -1,0 +1,376 @@
+/* sim_eviction.c: pod eviction and deletion in the simulator: the pods/eviction subresource
+ * (reference kubevirt-migration.md §4.3) with KubeVirt's eviction webhook in front of it (§3.2,
+ * HEAD behaviour), PodDisruptionBudgets computed from the pods they select (including the
+ * maxUnavailable-on-VM-pods trap, §4.3 and §8 row 5), graceful pod deletion (a virt-launcher pod
+ * going away shuts its VM down, §3.5), and the VMI LiveMigratable condition (§3.6). Runs inside
+ * binding calls or the simulator's work loop; never calls Lua. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "migration_config.h"
+#include "selector.h"
+#include "sim_internal.h"
+
+#define POD_STOP_MS       2000  /* an ordinary pod's containers exit this long after SIGTERM */
+#define GUEST_SHUTDOWN_MS 10000 /* default sim.vmrun.io/shutdown-seconds of a VM's guest */
+
+static void set_error(vr_store_error *err, int status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_error(vr_store_error *err, int status, const char *reason, const char *fmt, ...) {
+  va_list ap;
+  err->status = status;
+  snprintf(err->reason, sizeof err->reason, "%s", reason);
+  va_start(ap, fmt);
+  vsnprintf(err->message, sizeof err->message, fmt, ap);
+  va_end(ap);
+}
+
+static const char *label(const cJSON *obj, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.labels"), key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const char *annotation(const cJSON *obj, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.annotations"), key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int is_launcher(const cJSON *pod) {
+  const char *l = label(pod, "kubevirt.io");
+  return l && strcmp(l, "virt-launcher") == 0;
+}
+
+static int phase_is(const cJSON *obj, const char *phase) {
+  const char *p = sim_string(obj, "status.phase");
+  return p && strcmp(p, phase) == 0;
+}
+
+/* --- LiveMigratable (§3.6) ---------------------------------------------------------------------
+ */
+
+/* 1 when the VMI can live-migrate; else 0 with KubeVirt's reason and message. */
+int sim_vmi_live_migratable(vr_sim *sim, const cJSON *vmi, char *reason, size_t rlen, char *message,
+                            size_t mlen) {
+  const cJSON *spec = sim_path(vmi, "spec"), *iface, *net, *vol;
+  const char *ns = sim_string(vmi, "metadata.namespace");
+  const cJSON *pod_network = NULL;
+  cJSON_ArrayForEach(net, sim_path(spec, "networks")) {
+    if (sim_path(net, "pod") != NULL) pod_network = net;
+  }
+  cJSON_ArrayForEach(iface, sim_path(spec, "domain.devices.interfaces")) {
+    const char *name = sim_string(iface, "name");
+    const char *net_name = pod_network ? sim_string(pod_network, "name") : NULL;
+    if (sim_path(iface, "bridge") != NULL && name && net_name && strcmp(name, net_name) == 0 &&
+        annotation(vmi, "kubevirt.io/allow-pod-bridge-network-live-migration") == NULL) {
+      snprintf(reason, rlen, "InterfaceNotLiveMigratable");
+      snprintf(message, mlen,
+               "cannot migrate VMI which does not use masquerade, bridge with "
+               "kubevirt.io/allow-pod-bridge-network-live-migration VM annotation or a migratable "
+               "plugin to connect to the pod network");
+      return 0;
+    }
+  }
+  if (cJSON_GetArraySize(sim_path(spec, "domain.devices.hostDevices")) > 0 ||
+      cJSON_GetArraySize(sim_path(spec, "domain.devices.gpus")) > 0) {
+    snprintf(reason, rlen, "HostDeviceNotLiveMigratable");
+    snprintf(message, mlen, "VMI uses a PCI host devices");
+    return 0;
+  }
+  cJSON_ArrayForEach(vol, sim_path(spec, "volumes")) {
+    const char *claim = sim_string(vol, "persistentVolumeClaim.claimName");
+    const cJSON *pvc, *mode;
+    int rwx = 0;
+    if (claim == NULL) claim = sim_string(vol, "dataVolume.name");
+    if (claim == NULL) continue;
+    pvc = vr_store_get(sim->store, "", "PersistentVolumeClaim", ns, claim);
+    cJSON_ArrayForEach(mode, sim_path(pvc, "spec.accessModes")) {
+      if (cJSON_IsString(mode) && strcmp(mode->valuestring, "ReadWriteMany") == 0) rwx = 1;
+    }
+    if (!rwx) {
+      snprintf(reason, rlen, "DisksNotLiveMigratable");
+      snprintf(message, mlen,
+               "cannot migrate VMI: PVC %s is not shared, live migration requires that all PVCs "
+               "must be shared (using ReadWriteMany access mode)",
+               claim);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* --- deletion -----------------------------------------------------------------------------------
+ */
+
+static uint64_t annotation_ms(const cJSON *obj, const char *key, uint64_t dflt) {
+  const char *v = annotation(obj, key);
+  double secs;
+  if (v == NULL) return dflt;
+  secs = atof(v);
+  return secs < 0 ? 0 : (uint64_t)(secs * 1000.0 + 0.5);
+}
+
+/* The pod is gone: remove it; a virt-launcher pod's VMI ends Succeeded (the guest shut down). */
+static void pod_gone(vr_sim *sim, const char *ns, const char *name) {
+  const cJSON *pod = vr_store_get(sim->store, "", "Pod", ns, name);
+  vr_store_error err;
+  if (pod == NULL || sim_path(pod, "metadata.deletionTimestamp") == NULL) return;
+  if (is_launcher(pod)) {
+    const char *vmi_name = annotation(pod, "kubevirt.io/domain");
+    const cJSON *vmi =
+        vmi_name ? vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns, vmi_name)
+                 : NULL;
+    const char *uid = label(pod, "kubevirt.io/created-by");
+    if (vmi != NULL && uid && strcmp(uid, sim_string(vmi, "metadata.uid")) == 0 &&
+        !phase_is(vmi, "Succeeded") && !phase_is(vmi, "Failed")) {
+      cJSON *copy = cJSON_Duplicate(vmi, 1);
+      sim_set(copy, "status.phase", cJSON_CreateString("Succeeded"));
+      vr_store_replace(sim->store, copy, 0, NULL, &err);
+    }
+  }
+  vr_store_delete(sim->store, "", "Pod", ns, name, &err);
+}
+
+int vr_sim_delete_pod(vr_sim *sim, const char *ns, const char *name, long long grace_seconds,
+                      vr_store_error *err) {
+  const cJSON *pod = vr_store_get(sim->store, "", "Pod", ns, name);
+  cJSON *copy;
+  char ts[40];
+  uint64_t delay;
+  if (pod == NULL) {
+    set_error(err, 404, "NotFound", "pods \"%s\" not found", name);
+    return -1;
+  }
+  if (sim_path(pod, "metadata.deletionTimestamp") != NULL) return 0; /* already going */
+  if (grace_seconds < 0) {
+    const cJSON *g = sim_path(pod, "spec.terminationGracePeriodSeconds");
+    grace_seconds = cJSON_IsNumber(g) ? (long long)g->valuedouble : 30;
+  }
+  delay = is_launcher(pod) ? annotation_ms(pod, "sim.vmrun.io/shutdown-seconds", GUEST_SHUTDOWN_MS)
+                           : annotation_ms(pod, "sim.vmrun.io/stop-seconds", POD_STOP_MS);
+  if (phase_is(pod, "Succeeded") || phase_is(pod, "Failed") || phase_is(pod, "Pending")) delay = 0;
+  if (delay > (uint64_t)grace_seconds * 1000u) delay = (uint64_t)grace_seconds * 1000u;
+  vr_clock_format(vr_clock_now(sim->clock), ts, sizeof ts);
+  memmove(ts + 19, ts + 23, strlen(ts + 23) + 1); /* RFC 3339 seconds, as the API server writes */
+  copy = cJSON_Duplicate(pod, 1);
+  sim_set(copy, "metadata.deletionTimestamp", cJSON_CreateString(ts));
+  sim_set(copy, "metadata.deletionGracePeriodSeconds", cJSON_CreateNumber((double)grace_seconds));
+  if (vr_store_replace(sim->store, copy, 0, NULL, err) != 0) return -1;
+  sim_after(sim, delay, pod_gone, ns, name);
+  return 0;
+}
+
+/* --- PodDisruptionBudgets (§4.3) ---------------------------------------------------------------
+ */
+
+static int pod_healthy(const cJSON *pod) {
+  const cJSON *c;
+  if (!phase_is(pod, "Running") || sim_path(pod, "metadata.deletionTimestamp")) return 0;
+  cJSON_ArrayForEach(c, sim_path(pod, "status.conditions")) {
+    const char *type = sim_string(c, "type"), *status = sim_string(c, "status");
+    if (type && strcmp(type, "Ready") == 0) return status && strcmp(status, "True") == 0;
+  }
+  return 1; /* Running without conditions: Ready */
+}
+
+static int owned_by_scalable(const cJSON *pod) {
+  const cJSON *o;
+  cJSON_ArrayForEach(o, sim_path(pod, "metadata.ownerReferences")) {
+    const char *kind = sim_string(o, "kind");
+    if (cJSON_IsTrue(sim_path(o, "controller")) && kind &&
+        (strcmp(kind, "ReplicaSet") == 0 || strcmp(kind, "StatefulSet") == 0 ||
+         strcmp(kind, "ReplicationController") == 0 || strcmp(kind, "Deployment") == 0))
+      return 1;
+  }
+  return 0;
+}
+
+/* How many more pods the PDB lets go now (< 0 never happens; 0 blocks). */
+static long long disruptions_allowed(vr_sim *sim, const cJSON *pdb, const char *ns) {
+  char err[VR_SELECTOR_ERRLEN];
+  const cJSON *sel = sim_path(pdb, "spec.selector");
+  vr_label_selector *ls = vr_label_selector_from_json(sel, err, sizeof err);
+  const cJSON **pods, *min = sim_path(pdb, "spec.minAvailable");
+  const cJSON *max = sim_path(pdb, "spec.maxUnavailable");
+  long long expected = 0, healthy = 0, desired = 0, disrupted = 0;
+  int scalable = 1;
+  size_t n, i;
+  if (ls == NULL) return 0;
+  n = vr_store_list(sim->store, "", "Pod", ns, NULL, &pods);
+  for (i = 0; n != (size_t)-1 && i < n; i++) {
+    if (!vr_label_selector_matches(ls, sim_path(pods[i], "metadata.labels"))) continue;
+    if (phase_is(pods[i], "Succeeded") || phase_is(pods[i], "Failed")) continue;
+    expected++;
+    if (pod_healthy(pods[i])) healthy++;
+    if (!owned_by_scalable(pods[i])) scalable = 0;
+    if (cJSON_GetObjectItemCaseSensitive(sim_path(pdb, "status.disruptedPods"),
+                                         sim_string(pods[i], "metadata.name")) &&
+        sim_path(pods[i], "metadata.deletionTimestamp") == NULL)
+      disrupted++;
+  }
+  if (n != (size_t)-1) free((void *)pods);
+  vr_label_selector_free(ls);
+  if (cJSON_IsNumber(min)) {
+    desired = (long long)min->valuedouble;
+  } else if (cJSON_IsString(min) || max != NULL) {
+    /* a percentage or maxUnavailable needs the pods' controller's /scale: VMI pods have none,
+     * so the budget allows nothing (kubevirt/kubevirt#18063) */
+    if (!scalable || expected == 0) return 0;
+    if (cJSON_IsNumber(max)) {
+      desired = expected - (long long)max->valuedouble;
+    } else {
+      const char *text = cJSON_IsString(min) ? min->valuestring : max->valuestring;
+      long long pct = atoll(text);
+      if (cJSON_IsString(min)) {
+        desired = (expected * pct + 99) / 100;
+      } else {
+        desired = expected - expected * pct / 100;
+      }
+    }
+  }
+  healthy -= disrupted;
+  return healthy - desired > 0 ? healthy - desired : 0;
+}
+
+/* --- eviction ------------------------------------------------------------------------------------
+ */
+
+/* KubeVirt's eviction webhook (§3.2, HEAD): 0 = allow, -1 = denied (429 in err). */
+static int kubevirt_webhook(vr_sim *sim, const cJSON *pod, const cJSON *eviction, int dry_run,
+                            vr_store_error *err) {
+  const char *ns = sim_string(pod, "metadata.namespace"), *vmi_name;
+  const cJSON *vmi, **kvs;
+  vr_migration_config cfg;
+  vr_eviction_strategy strategy;
+  char reason[64], message[400], cerr[VR_MC_ERRLEN];
+  size_t n;
+  int migratable;
+  const char *evac;
+  if (!is_launcher(pod) || phase_is(pod, "Succeeded") || phase_is(pod, "Failed")) return 0;
+  vmi_name = annotation(pod, "kubevirt.io/domain");
+  if (vmi_name == NULL) return 0;
+  vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns, vmi_name);
+  if (vmi == NULL) {
+    set_error(err, 429, "TooManyRequests", "virtualmachineinstances.kubevirt.io \"%s\" not found",
+              vmi_name);
+    return -1;
+  }
+  n = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kvs);
+  if (n == (size_t)-1) n = 0, kvs = NULL;
+  vr_migration_config_cluster(n ? kvs[0] : NULL, NULL, &cfg, cerr, sizeof cerr);
+  free((void *)kvs);
+  if (vr_vmi_eviction_strategy(&cfg, vmi, &strategy, NULL, 0, cerr, sizeof cerr) != 0) return 0;
+  if (strategy == VR_EVICTION_NONE) return 0;
+  migratable = sim_vmi_live_migratable(sim, vmi, reason, sizeof reason, message, sizeof message);
+  if (strategy == VR_EVICTION_LIVE_MIGRATE && !migratable) {
+    set_error(err, 429, "TooManyRequests",
+              "VMI %s is configured with an eviction strategy but is not live-migratable",
+              vmi_name);
+    return -1;
+  }
+  if (strategy == VR_EVICTION_LIVE_MIGRATE_IF_POSSIBLE && !migratable) return 0;
+  evac = sim_string(vmi, "status.evacuationNodeName");
+  if (evac != NULL && evac[0] != '\0') {
+    set_error(err, 429, "TooManyRequests",
+              "Evacuation in progress: Eviction triggered evacuation of VMI \"%s/%s\"", ns,
+              vmi_name);
+    return -1;
+  }
+  if (sim_string(vmi, "status.nodeName") == NULL || sim_string(pod, "spec.nodeName") == NULL ||
+      strcmp(sim_string(vmi, "status.nodeName"), sim_string(pod, "spec.nodeName")) != 0) {
+    set_error(err, 429, "TooManyRequests", "Eviction request for target Pod");
+    return -1;
+  }
+  if (!dry_run) {
+    cJSON *copy = cJSON_Duplicate(vmi, 1);
+    const char *by = annotation(eviction, "requested-by");
+    vr_store_error werr;
+    sim_set(copy, "status.evacuationNodeName",
+            cJSON_CreateString(sim_string(pod, "spec.nodeName")));
+    if (by && strcmp(by, "sigs.k8s.io/descheduler") == 0) {
+      cJSON *ann = (cJSON *)sim_path(copy, "metadata.annotations");
+      if (ann == NULL)
+        ann = cJSON_AddObjectToObject((cJSON *)sim_path(copy, "metadata"), "annotations");
+      cJSON_DeleteItemFromObjectCaseSensitive(ann, "kubevirt.io/eviction-source");
+      cJSON_AddStringToObject(ann, "kubevirt.io/eviction-source", "descheduler");
+    }
+    if (vr_store_replace(sim->store, copy, 0, NULL, &werr) != 0) {
+      set_error(err, 429, "TooManyRequests", "kubevirt failed marking the vmi for eviction: %s",
+                werr.message);
+      return -1;
+    }
+  }
+  set_error(err, 429, "TooManyRequests", "Eviction triggered evacuation of VMI \"%s/%s\"", ns,
+            vmi_name);
+  return -1;
+}
+
+int vr_sim_evict(vr_sim *sim, const char *ns, const char *name, const cJSON *eviction, int dry_run,
+                 vr_store_error *err) {
+  const cJSON *pod = vr_store_get(sim->store, "", "Pod", ns, name), **pdbs, *match = NULL;
+  const cJSON *grace = sim_path(eviction, "deleteOptions.gracePeriodSeconds");
+  long long grace_seconds = cJSON_IsNumber(grace) ? (long long)grace->valuedouble : -1;
+  size_t n, i;
+  int matches = 0;
+  err->status = 0;
+  if (pod == NULL) {
+    set_error(err, 404, "NotFound", "pods \"%s\" not found", name);
+    return -1;
+  }
+  if (kubevirt_webhook(sim, pod, eviction, dry_run, err) != 0) return -1;
+  if (phase_is(pod, "Succeeded") || phase_is(pod, "Failed") || phase_is(pod, "Pending") ||
+      sim_path(pod, "metadata.deletionTimestamp") != NULL) {
+    return dry_run ? 0 : vr_sim_delete_pod(sim, ns, name, grace_seconds, err);
+  }
+  n = vr_store_list(sim->store, "policy", "PodDisruptionBudget", ns, NULL, &pdbs);
+  for (i = 0; n != (size_t)-1 && i < n; i++) {
+    char serr[VR_SELECTOR_ERRLEN];
+    const cJSON *sel = sim_path(pdbs[i], "spec.selector");
+    vr_label_selector *ls;
+    if (sel == NULL || (cJSON_IsObject(sel) && sel->child == NULL)) continue; /* matches nothing */
+    ls = vr_label_selector_from_json(sel, serr, sizeof serr);
+    if (ls && vr_label_selector_matches(ls, sim_path(pod, "metadata.labels"))) {
+      matches++;
+      match = pdbs[i];
+    }
+    vr_label_selector_free(ls);
+  }
+  if (matches > 1) {
+    free((void *)pdbs);
+    set_error(err, 500, "InternalError",
+              "This pod has more than one PodDisruptionBudget, which the eviction subresource "
+              "does not support.");
+    return -1;
+  }
+  if (match != NULL) {
+    const char *pdb_name = sim_string(match, "metadata.name");
+    long long allowed = disruptions_allowed(sim, match, ns);
+    if (allowed <= 0) {
+      free((void *)pdbs);
+      set_error(err, 429, "TooManyRequests",
+                "Cannot evict pod as it would violate the pod's disruption budget.");
+      snprintf(err->reason, sizeof err->reason, "DisruptionBudget");
+      (void)pdb_name;
+      return -1;
+    }
+    if (!dry_run) { /* record the disruption on the budget */
+      cJSON *copy = cJSON_Duplicate(match, 1);
+      char ts[40];
+      vr_store_error werr;
+      vr_clock_format(vr_clock_now(sim->clock), ts, sizeof ts);
+      memmove(ts + 19, ts + 23, strlen(ts + 23) + 1);
+      if (sim_path(copy, "status.disruptedPods") == NULL) {
+        sim_set(copy, "status.disruptedPods", cJSON_CreateObject());
+      }
+      cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)sim_path(copy, "status.disruptedPods"),
+                                              name);
+      cJSON_AddStringToObject((cJSON *)sim_path(copy, "status.disruptedPods"), name, ts);
+      sim_set(copy, "status.disruptionsAllowed", cJSON_CreateNumber((double)(allowed - 1)));
+      vr_store_replace(sim->store, copy, 0, NULL, &werr);
+    }
+  }
+  free((void *)pdbs);
+  return dry_run ? 0 : vr_sim_delete_pod(sim, ns, name, grace_seconds, err);
+}
