@@ -44,9 +44,10 @@ void vr_sim_free(vr_sim *sim) {
     vr_timer_stop(sim->clock, &e->timer);
     free(e);
   }
-  for (i = 0; i < 4; i++) {
+  for (i = 0; i < 5; i++) {
     if (sim->watches[i]) vr_store_watch_stop(sim->store, sim->watches[i]);
   }
+  sim_free_migrations(sim);
   for (i = 0; i < SIM_QUEUES; i++) vr_strmap_clear(&sim->queues[i]);
   vr_store_free(sim->store);
   free(sim->source);
@@ -142,6 +143,32 @@ static int compare_keys(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static vr_sim *sorting_sim; /* for the qsort comparator below; the simulator is single-threaded */
+
+static const cJSON *vmim_of_key(const char *key) {
+  const char *sep = strchr(key, SIM_SEP[0]);
+  char ns[254];
+  size_t len = sep ? (size_t)(sep - key) : 0;
+  if (sep == NULL || len >= sizeof ns) return NULL;
+  memcpy(ns, key, len);
+  ns[len] = '\0';
+  return vr_store_get(sorting_sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns,
+                      sep + 1);
+}
+
+static int compare_migrations(const void *a, const void *b) {
+  const char *ka = *(char *const *)a, *kb = *(char *const *)b;
+  int c = sim_vmim_order(vmim_of_key(ka), vmim_of_key(kb));
+  return c ? c : strcmp(ka, kb);
+}
+
+/* VMIMs go by priority, then age (the migration queue's order, §2.4), then key. */
+static void sort_migrations(vr_sim *sim, char **keys, size_t n) {
+  sorting_sim = sim;
+  qsort(keys, n, sizeof *keys, compare_migrations);
+  sorting_sim = NULL;
+}
+
 /* Runs one controller over the keys queued so far (sorted); returns how many it ran. */
 static size_t run_queue(vr_sim *sim, int q) {
   vr_strmap taken = sim->queues[q];
@@ -160,6 +187,7 @@ static size_t run_queue(vr_sim *sim, int q) {
   }
   while (vr_strmap_next(&taken, &pos, &key, NULL)) keys[i++] = (char *)key;
   qsort(keys, n, sizeof *keys, compare_keys);
+  if (q == SIM_Q_VMIM) sort_migrations(sim, keys, n);
   for (i = 0; i < n; i++) {
     const char *sep = strchr(keys[i], SIM_SEP[0]);
     char ns[254];
@@ -169,8 +197,10 @@ static size_t run_queue(vr_sim *sim, int q) {
     ns[len] = '\0';
     if (q == SIM_Q_VM) {
       sim_reconcile_vm(sim, ns, sep + 1);
-    } else {
+    } else if (q == SIM_Q_VMI) {
       sim_reconcile_vmi(sim, ns, sep + 1);
+    } else {
+      sim_reconcile_vmim(sim, ns, sep + 1);
     }
   }
   free(keys);
@@ -262,6 +292,18 @@ static void on_node(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv
   free((void *)items);
 }
 
+static void on_vmim(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  const char *ns = sim_string(obj, "metadata.namespace");
+  const char *vmi = sim_string(obj, "spec.vmiName");
+  const char *phase = sim_string(obj, "status.phase");
+  (void)rv;
+  sim_enqueue(ctx, SIM_Q_VMIM, ns, sim_string(obj, "metadata.name"));
+  if (vmi && (type == VR_WATCH_DELETED ||
+              (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)))) {
+    sim_enqueue(ctx, SIM_Q_VMI, ns, vmi); /* evacuation may need a new attempt */
+  }
+}
+
 /* A virt-launcher pod went away: its VMI learns of it. */
 static void on_pod(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
   const cJSON *ann =
@@ -282,7 +324,11 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
                                          0, on_vmi, sim, err);
   sim->watches[2] = vr_store_watch_start(sim->store, "", "Node", NULL, 0, on_node, sim, err);
   sim->watches[3] = vr_store_watch_start(sim->store, "", "Pod", NULL, 0, on_pod, sim, err);
-  if (!sim->watches[0] || !sim->watches[1] || !sim->watches[2] || !sim->watches[3]) return -1;
+  sim->watches[4] = vr_store_watch_start(
+      sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, 0, on_vmim, sim, err);
+  if (!sim->watches[0] || !sim->watches[1] || !sim->watches[2] || !sim->watches[3] ||
+      !sim->watches[4])
+    return -1;
   sim_adopt_loaded(sim);
   n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachine", NULL, NULL, &items);
   for (i = 0; n != (size_t)-1 && i < n; i++) {

@@ -123,8 +123,13 @@ static void pod_gone(vr_sim *sim, const char *ns, const char *name) {
         vmi_name ? vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns, vmi_name)
                  : NULL;
     const char *uid = label(pod, "kubevirt.io/created-by");
+    const char *vmi_node = vmi ? sim_string(vmi, "status.nodeName") : NULL;
+    const char *pod_node = sim_string(pod, "spec.nodeName");
+    /* only the VMI's live pod takes the guest down; an old source or target pod does not */
     if (vmi != NULL && uid && strcmp(uid, sim_string(vmi, "metadata.uid")) == 0 &&
-        !phase_is(vmi, "Succeeded") && !phase_is(vmi, "Failed")) {
+        !phase_is(pod, "Succeeded") && !phase_is(pod, "Failed") && vmi_node && pod_node &&
+        strcmp(vmi_node, pod_node) == 0 && !phase_is(vmi, "Succeeded") &&
+        !phase_is(vmi, "Failed")) {
       cJSON *copy = cJSON_Duplicate(vmi, 1);
       sim_set(copy, "status.phase", cJSON_CreateString("Succeeded"));
       vr_store_replace(sim->store, copy, 0, NULL, &err);

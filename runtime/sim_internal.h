@@ -12,9 +12,10 @@
 #include "store.h"
 #include "strmap.h"
 
-enum { SIM_Q_VM, SIM_Q_VMI, SIM_QUEUES };
+enum { SIM_Q_VM, SIM_Q_VMI, SIM_Q_VMIM, SIM_QUEUES };
 
 typedef struct sim_event sim_event;
+typedef struct sim_migration sim_migration;
 typedef void (*sim_event_fn)(vr_sim *sim, const char *ns, const char *name);
 
 struct sim_event {
@@ -35,9 +36,11 @@ struct vr_sim {
   vr_strmap queues[SIM_QUEUES]; /* "ns" SEP "name" -> (void *)1 */
   vr_timer work_timer;
   int work_armed;
-  vr_store_watch *watches[4]; /* VM, VMI, Node, Pod */
-  sim_event *events;          /* pending timed events */
-  int started;                /* controllers attached */
+  vr_store_watch *watches[5]; /* VM, VMI, Node, Pod, VMIM */
+  sim_migration *migrations;  /* running migrations (sim_migration.c) */
+  uint64_t migration_generation;
+  sim_event *events; /* pending timed events */
+  int started;       /* controllers attached */
 };
 
 #define SIM_SEP "\x1f"
@@ -57,6 +60,34 @@ int sim_vmi_live_migratable(vr_sim *sim, const cJSON *vmi, char *reason, size_t 
                             size_t mlen);
 /* Gives VMIs loaded with a node their virt-launcher pods (at load, before the controllers). */
 void sim_adopt_loaded(vr_sim *sim);
+
+/* Shared by the controllers (sim_workloads.c). */
+/* The scheduler's node for a VMI's pod (never `exclude`), or NULL with the reasons in why. */
+const cJSON *sim_pick_node(vr_sim *sim, const cJSON *vmi, const char *exclude, char *why,
+                           size_t whylen);
+/* Creates a virt-launcher pod for the VMI on node (NULL: not scheduled), Running or Pending;
+ * migration_uid labels a migration target pod. name_out (may be NULL) gets its name. */
+void sim_create_launcher(vr_sim *sim, const cJSON *vmi, const char *node, int running,
+                         const char *migration_uid, char *name_out, size_t name_len);
+/* The VMI's live virt-launcher pod on its node, or NULL. */
+const cJSON *sim_launcher_pod(vr_sim *sim, const cJSON *vmi);
+/* Replaces an object with a modified copy (owned); errors are dropped: controllers retry. */
+void sim_save(vr_sim *sim, cJSON *copy);
+cJSON *sim_condition(const char *type, const char *status, const char *reason, const char *message);
+uint64_t sim_pod_start_ms(const cJSON *vmi);
+int64_t sim_vmi_memory(const cJSON *vmi);
+
+/* Migrations (sim_migration.c). */
+void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name);
+/* Queues every Pending VMIM (a migration slot may be free). */
+void sim_requeue_pending(vr_sim *sim);
+/* Creates the evacuation VMIM of a VMI marked by an eviction, after its backoff (§3.3). */
+void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi);
+void sim_requeue_vmi_event(vr_sim *sim, const char *ns, const char *name);
+/* Processing order of VMIMs: priority, then creation time (< 0: a first). */
+int sim_vmim_order(const cJSON *a, const cJSON *b);
+/* Frees the running migrations (simulator teardown). */
+void sim_free_migrations(vr_sim *sim);
 
 /* Small cJSON helpers. */
 const cJSON *sim_path(const cJSON *obj, const char *dotted); /* "spec.template.spec" */

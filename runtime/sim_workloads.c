@@ -38,7 +38,7 @@ static int64_t quantity_item(const cJSON *item, int scale) {
 
 /* What a VMI asks for: requests.memory (or domain.memory.guest), requests.cpu (or the vCPU
  * topology, one core each). */
-static requests vmi_requests(const cJSON *vmi) {
+static requests vmi_requests(const cJSON *vmi) { /* see sim_vmi_memory */
   requests r;
   const cJSON *domain = sim_path(vmi, "spec.domain");
   const cJSON *cpu = sim_path(domain, "cpu");
@@ -106,7 +106,8 @@ static requests node_free(vr_sim *sim, const cJSON *node) {
 
 /* The scheduler's choice for a VMI, or NULL with the reasons in why ("0/3 nodes are available:
  * 1 node(s) were unschedulable, 2 node(s) had untolerated taint"). */
-static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, char *why, size_t whylen) {
+const cJSON *sim_pick_node(vr_sim *sim, const cJSON *vmi, const char *exclude, char *why,
+                           size_t whylen) {
   const cJSON *spec = sim_path(vmi, "spec");
   const cJSON *tolerations = sim_path(spec, "tolerations");
   requests want = vmi_requests(vmi);
@@ -127,6 +128,10 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, char *why, size_t w
     long long pref;
     double score;
     int m;
+    if (exclude != NULL && strcmp(exclude, sim_string(node, "metadata.name")) == 0) {
+      selector++; /* the target pod's anti-affinity to the source node (§2.4) */
+      continue;
+    }
     if (!node_ready(node)) {
       not_ready++;
       continue;
@@ -206,10 +211,14 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, char *why, size_t w
   return best;
 }
 
+int64_t sim_vmi_memory(const cJSON *vmi) {
+  return vmi_requests(vmi).memory;
+}
+
 /* --- VMI controller ------------------------------------------------------------------------- */
 
-static cJSON *condition(const char *type, const char *status, const char *reason,
-                        const char *message) {
+cJSON *sim_condition(const char *type, const char *status, const char *reason,
+                     const char *message) {
   cJSON *c = cJSON_CreateObject();
   cJSON_AddStringToObject(c, "type", type);
   cJSON_AddStringToObject(c, "status", status);
@@ -220,12 +229,12 @@ static cJSON *condition(const char *type, const char *status, const char *reason
 
 /* Replaces the object (a modified copy); store errors are not expected here and are dropped:
  * the next reconcile retries from the store's state. */
-static void save(vr_sim *sim, cJSON *copy) {
+void sim_save(vr_sim *sim, cJSON *copy) {
   vr_store_error err;
   vr_store_replace(sim->store, copy, 0, NULL, &err);
 }
 
-static const cJSON *launcher_pod(vr_sim *sim, const cJSON *vmi) {
+const cJSON *sim_launcher_pod(vr_sim *sim, const cJSON *vmi) {
   const char *uid = sim_string(vmi, "metadata.uid"), *node = sim_string(vmi, "status.nodeName");
   const cJSON **pods, *found = NULL;
   size_t n, i;
@@ -244,7 +253,8 @@ static const cJSON *launcher_pod(vr_sim *sim, const cJSON *vmi) {
 }
 
 /* The virt-launcher pod of a VMI on its node (phase Pending until started, or Running). */
-static void create_launcher(vr_sim *sim, const cJSON *vmi, int running) {
+void sim_create_launcher(vr_sim *sim, const cJSON *vmi, const char *node, int running,
+                         const char *migration_uid, char *name_out, size_t name_len) {
   static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
   const char *ns = sim_string(vmi, "metadata.namespace"), *name = sim_string(vmi, "metadata.name");
   requests want = vmi_requests(vmi);
@@ -277,7 +287,11 @@ static void create_launcher(vr_sim *sim, const cJSON *vmi, int running) {
   cJSON_AddBoolToObject(owner, "controller", 1);
   cJSON_AddBoolToObject(owner, "blockOwnerDeletion", 1);
   cJSON_AddItemToArray(owners, owner);
-  sim_set(pod, "spec.nodeName", cJSON_CreateString(sim_string(vmi, "status.nodeName")));
+  cJSON_AddObjectToObject(pod, "spec");
+  if (node != NULL) sim_set(pod, "spec.nodeName", cJSON_CreateString(node));
+  if (migration_uid != NULL)
+    cJSON_AddStringToObject(labels, "kubevirt.io/migrationJobUID", migration_uid);
+  if (name_out != NULL) snprintf(name_out, name_len, "%s", pod_name);
   container = cJSON_CreateObject();
   cJSON_AddStringToObject(container, "name", "compute");
   cJSON_AddStringToObject(container, "image", "quay.io/kubevirt/virt-launcher");
@@ -285,10 +299,8 @@ static void create_launcher(vr_sim *sim, const cJSON *vmi, int running) {
   sim_set(container, "resources.requests.cpu", cJSON_CreateString(buf));
   snprintf(buf, sizeof buf, "%lld", (long long)want.memory);
   sim_set(container, "resources.requests.memory", cJSON_CreateString(buf));
-  cJSON_AddItemToArray(
-      cJSON_AddArrayToObject(sim_path(pod, "spec") ? (cJSON *)sim_path(pod, "spec") : pod,
-                             "containers"),
-      container);
+  cJSON_AddItemToArray(cJSON_AddArrayToObject((cJSON *)sim_path(pod, "spec"), "containers"),
+                       container);
   volumes = cJSON_AddArrayToObject((cJSON *)sim_path(pod, "spec"), "volumes");
   for (i = 0; volume_names[i]; i++) { /* virt-launcher pods always have emptyDirs (§4.1) */
     cJSON *v = cJSON_CreateObject();
@@ -304,11 +316,11 @@ static void create_launcher(vr_sim *sim, const cJSON *vmi, int running) {
 static void set_running_conditions(vr_sim *sim, cJSON *vmi) {
   char reason[64], message[400];
   cJSON *conditions = cJSON_CreateArray();
-  cJSON_AddItemToArray(conditions, condition("Ready", "True", NULL, NULL));
+  cJSON_AddItemToArray(conditions, sim_condition("Ready", "True", NULL, NULL));
   if (sim_vmi_live_migratable(sim, vmi, reason, sizeof reason, message, sizeof message)) {
-    cJSON_AddItemToArray(conditions, condition("LiveMigratable", "True", NULL, NULL));
+    cJSON_AddItemToArray(conditions, sim_condition("LiveMigratable", "True", NULL, NULL));
   } else {
-    cJSON_AddItemToArray(conditions, condition("LiveMigratable", "False", reason, message));
+    cJSON_AddItemToArray(conditions, sim_condition("LiveMigratable", "False", reason, message));
   }
   sim_set(vmi, "status.conditions", conditions);
 }
@@ -322,19 +334,19 @@ static void launcher_started(vr_sim *sim, const char *ns, const char *name) {
   if (vmi == NULL) return;
   phase = sim_string(vmi, "status.phase");
   if (phase == NULL || strcmp(phase, "Scheduled") != 0) return;
-  pod = launcher_pod(sim, vmi);
+  pod = sim_launcher_pod(sim, vmi);
   if (pod != NULL) {
     copy = cJSON_Duplicate(pod, 1);
     sim_set(copy, "status.phase", cJSON_CreateString("Running"));
-    save(sim, copy);
+    sim_save(sim, copy);
   }
   copy = cJSON_Duplicate(vmi, 1);
   sim_set(copy, "status.phase", cJSON_CreateString("Running"));
   set_running_conditions(sim, copy);
-  save(sim, copy);
+  sim_save(sim, copy);
 }
 
-static uint64_t pod_start_ms(const cJSON *vmi) {
+uint64_t sim_pod_start_ms(const cJSON *vmi) {
   const cJSON *ann = sim_path(vmi, "metadata.annotations");
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(ann, "sim.vmrun.io/pod-start-seconds");
   double secs = cJSON_IsString(v) ? atof(v->valuestring) : LAUNCHER_START_MS / 1000.0;
@@ -350,16 +362,17 @@ void sim_reconcile_vmi(vr_sim *sim, const char *ns, const char *name) {
   if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) return;
   if (node_name == NULL) { /* schedule it */
     char why[512];
-    const cJSON *node = pick_node(sim, vmi, why, sizeof why);
+    const cJSON *node = sim_pick_node(sim, vmi, NULL, why, sizeof why);
     cJSON *copy = cJSON_Duplicate(vmi, 1), *conditions = cJSON_CreateArray();
     if (node == NULL) {
       const char *old = sim_string(vmi, "status.conditions");
       (void)old;
       sim_set(copy, "status.phase", cJSON_CreateString("Pending"));
-      cJSON_AddItemToArray(conditions, condition("PodScheduled", "False", "Unschedulable", why));
+      cJSON_AddItemToArray(conditions,
+                           sim_condition("PodScheduled", "False", "Unschedulable", why));
       sim_set(copy, "status.conditions", conditions);
       if (!cJSON_Compare(copy, vmi, 1)) {
-        save(sim, copy);
+        sim_save(sim, copy);
       } else {
         cJSON_Delete(copy);
       }
@@ -369,21 +382,25 @@ void sim_reconcile_vmi(vr_sim *sim, const char *ns, const char *name) {
     sim_set(copy, "status.nodeName", cJSON_CreateString(sim_string(node, "metadata.name")));
     sim_set(copy, "status.phase", cJSON_CreateString("Scheduled"));
     cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)sim_path(copy, "status"), "conditions");
-    save(sim, copy);
+    sim_save(sim, copy);
     vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns, name);
     if (vmi == NULL) return;
-    create_launcher(sim, vmi, 0);
-    sim_after(sim, pod_start_ms(vmi), launcher_started, ns, name);
+    sim_create_launcher(sim, vmi, sim_string(vmi, "status.nodeName"), 0, NULL, NULL, 0);
+    sim_after(sim, sim_pod_start_ms(vmi), launcher_started, ns, name);
     return;
   }
-  if (launcher_pod(sim, vmi) == NULL) { /* its pod is gone: the VM went down with it */
+  if (phase && strcmp(phase, "Running") == 0 && sim_launcher_pod(sim, vmi) != NULL) {
+    sim_evacuate_vmi(sim, vmi); /* marked by an eviction: migrate it away (§3.3) */
+    return;
+  }
+  if (sim_launcher_pod(sim, vmi) == NULL) { /* its pod is gone: the VM went down with it */
     cJSON *copy = cJSON_Duplicate(vmi, 1);
     cJSON *conditions = cJSON_CreateArray();
-    cJSON_AddItemToArray(conditions, condition("Ready", "False", "PodTerminating",
-                                               "virt-launcher pod has been deleted"));
+    cJSON_AddItemToArray(conditions, sim_condition("Ready", "False", "PodTerminating",
+                                                   "virt-launcher pod has been deleted"));
     sim_set(copy, "status.phase", cJSON_CreateString("Failed"));
     sim_set(copy, "status.conditions", conditions);
-    save(sim, copy);
+    sim_save(sim, copy);
   }
 }
 
@@ -402,7 +419,7 @@ void sim_adopt_loaded(vr_sim *sim) {
         l = cJSON_AddObjectToObject((cJSON *)sim_path(copy, "metadata"), "labels");
       }
       cJSON_AddStringToObject(l, "kubernetes.io/hostname", sim_string(copy, "metadata.name"));
-      save(sim, copy);
+      sim_save(sim, copy);
     }
   }
   if (n != (size_t)-1) free((void *)items);
@@ -414,14 +431,15 @@ void sim_adopt_loaded(vr_sim *sim) {
     int running = phase == NULL || strcmp(phase, "Running") == 0;
     if (sim_string(vmi, "status.nodeName") == NULL) continue;
     if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) continue;
-    if (launcher_pod(sim, vmi) == NULL) create_launcher(sim, vmi, running);
+    if (sim_launcher_pod(sim, vmi) == NULL)
+      sim_create_launcher(sim, vmi, sim_string(vmi, "status.nodeName"), running, NULL, NULL, 0);
     if (running && sim_path(vmi, "status.conditions") == NULL) {
       cJSON *copy = cJSON_Duplicate(vmi, 1);
       sim_set(copy, "status.phase", cJSON_CreateString("Running"));
       set_running_conditions(sim, copy);
-      save(sim, copy);
+      sim_save(sim, copy);
     } else if (!running) {
-      sim_after(sim, pod_start_ms(vmi), launcher_started, sim_string(vmi, "metadata.namespace"),
+      sim_after(sim, sim_pod_start_ms(vmi), launcher_started, sim_string(vmi, "metadata.namespace"),
                 sim_string(vmi, "metadata.name"));
     }
   }
@@ -473,7 +491,7 @@ static void set_vm_status(vr_sim *sim, const cJSON *vm, const char *printable, i
   copy = cJSON_Duplicate(vm, 1);
   sim_set(copy, "status.printableStatus", cJSON_CreateString(printable));
   sim_set(copy, "status.ready", cJSON_CreateBool(ready));
-  save(sim, copy);
+  sim_save(sim, copy);
 }
 
 void sim_reconcile_vm(vr_sim *sim, const char *ns, const char *name) {

@@ -1,0 +1,731 @@
+/* sim_migration.c: live migration in the simulator (reference kubevirt-migration.md §2-§3): the
+ * evacuation controller (VMIs marked by an eviction get a kubevirt-evacuation VMIM, with the
+ * 20/40/80 s backoff after failures, §3.3, §2.4), the migration controller (VMIM phases with
+ * their timestamps, §2.2; the parallel limits counted as KubeVirt counts them, priorities and
+ * requeue delays, §2.4; target pods kept off the source node, the 5-minute unschedulable
+ * timeout; abort by deletion; garbage collection of finished VMIMs, §2.1) and the running
+ * migrations stepped through the pre-copy model (runtime/migration_model.h, §7.2) with the NIC
+ * bandwidth of the source and target nodes shared by the migrations using it. Runs from the
+ * simulator's work loop and timed events only; never calls Lua. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "migration_config.h"
+#include "migration_model.h"
+#include "sim_internal.h"
+
+#define NIC_DEFAULT             "1250Mi" /* 10 Gbit/s */
+#define DIRTY_RATE_DEFAULT      "8Mi"
+#define HANDOFF_MS              1000 /* each of Scheduled -> PreparingTarget -> TargetReady -> Running */
+#define UNSCHEDULABLE_TIMEOUT_S 300 /* defaultUnschedulablePendingTimeoutSeconds (§2.2) */
+#define GC_KEEP                 5   /* finalized VMIMs kept per VMI (§2.1) */
+#define EVACUATION_BACKOFF_S    20  /* first backoff; doubles per further failure (§2.4) */
+
+struct sim_migration {
+  char ns[254], name[254], vmi[254];
+  char uid[64];
+  char source[254], target[254], target_pod[300];
+  vr_mig_state st;
+  double bandwidth;
+  uint64_t last_ms;
+  uint64_t generation; /* of the pending model event */
+  sim_migration *next;
+};
+
+static const char *priority_names[] = {"system-critical", "user-triggered", "system-maintenance"};
+
+static int priority_of(const cJSON *vmim) {
+  const char *p = sim_string(vmim, "spec.priority");
+  if (p == NULL) return 0;
+  if (strcmp(p, priority_names[0]) == 0) return 100;
+  if (strcmp(p, priority_names[1]) == 0) return 50;
+  if (strcmp(p, priority_names[2]) == 0) return 20;
+  return 0;
+}
+
+/* Requeue delay by priority (HEAD, §2.4). */
+static uint64_t requeue_ms(int priority) {
+  return priority >= 100 ? 1000 : priority >= 50 ? 3000 : 5000;
+}
+
+static void timestamp(vr_sim *sim, char *buf, size_t len) {
+  vr_clock_format(vr_clock_now(sim->clock), buf, len);
+  if (strlen(buf) >= 24) memmove(buf + 19, buf + 23, strlen(buf + 23) + 1); /* whole seconds */
+}
+
+/* Seconds since the epoch of an RFC 3339 UTC timestamp ("2026-11-25T18:00:00Z"), 0 if bad. */
+static int64_t parse_timestamp(const char *text) {
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  if (text == NULL || sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                             &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+    return 0;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return (int64_t)timegm(&tm);
+}
+
+static int phase_is(const cJSON *obj, const char *phase) {
+  const char *p = sim_string(obj, "status.phase");
+  return p && strcmp(p, phase) == 0;
+}
+
+static int vmim_final(const cJSON *vmim) {
+  return phase_is(vmim, "Succeeded") || phase_is(vmim, "Failed");
+}
+
+/* Phases that count toward the parallel limits (IsRunning, §2.2). */
+static int vmim_running(const cJSON *vmim) {
+  static const char *running[] = {"Scheduling",  "Scheduled", "PreparingTarget",
+                                  "TargetReady", "Running",   NULL};
+  const char *p = sim_string(vmim, "status.phase");
+  int i;
+  for (i = 0; p && running[i]; i++) {
+    if (strcmp(p, running[i]) == 0) return 1;
+  }
+  return 0;
+}
+
+static int64_t quantity_or(const char *text, const char *dflt) {
+  int64_t v = 0;
+  char err[128];
+  if (text == NULL || vr_quantity_parse(text, 0, &v, err, sizeof err) != 0) {
+    vr_quantity_parse(dflt, 0, &v, err, sizeof err);
+  }
+  return v;
+}
+
+static const char *annotation(const cJSON *obj, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.annotations"), key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Sets status.phase and appends to phaseTransitionTimestamps (a modified copy). */
+static void set_phase(vr_sim *sim, cJSON *vmim, const char *phase) {
+  char ts[40];
+  cJSON *list = (cJSON *)sim_path(vmim, "status.phaseTransitionTimestamps"), *entry;
+  timestamp(sim, ts, sizeof ts);
+  sim_set(vmim, "status.phase", cJSON_CreateString(phase));
+  if (!cJSON_IsArray(list)) {
+    sim_set(vmim, "status.phaseTransitionTimestamps", cJSON_CreateArray());
+    list = (cJSON *)sim_path(vmim, "status.phaseTransitionTimestamps");
+  }
+  entry = cJSON_CreateObject();
+  cJSON_AddStringToObject(entry, "phase", phase);
+  cJSON_AddStringToObject(entry, "phaseTransitionTimestamp", ts);
+  cJSON_AddItemToArray(list, entry);
+}
+
+static void vmim_fail(vr_sim *sim, const cJSON *vmim, const char *reason) {
+  cJSON *copy = cJSON_Duplicate(vmim, 1), *conditions = cJSON_CreateArray();
+  set_phase(sim, copy, "Failed");
+  cJSON_AddItemToArray(conditions, sim_condition("Failed", "True", "MigrationFailed", reason));
+  sim_set(copy, "status.conditions", conditions);
+  sim_save(sim, copy);
+}
+
+/* The cluster-wide settings (KubeVirt and HyperConverged CRs). */
+static void cluster_config(vr_sim *sim, vr_migration_config *cfg) {
+  const cJSON **kv = NULL, **hco = NULL;
+  size_t nkv = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kv);
+  size_t nhco = vr_store_list(sim->store, "hco.kubevirt.io", "HyperConverged", NULL, NULL, &hco);
+  char err[VR_MC_ERRLEN];
+  if (nkv == (size_t)-1) nkv = 0, kv = NULL;
+  if (nhco == (size_t)-1) nhco = 0, hco = NULL;
+  if (vr_migration_config_cluster(nkv ? kv[0] : NULL, nhco ? hco[0] : NULL, cfg, err, sizeof err) !=
+      0) {
+    vr_migration_config_cluster(NULL, NULL, cfg, err, sizeof err); /* defaults on a bad CR */
+  }
+  free((void *)kv);
+  free((void *)hco);
+}
+
+static int64_t num(const vr_mc_value *v, int64_t dflt) {
+  return v && v->set ? (int64_t)v->num : dflt;
+}
+
+/* --- running migrations and bandwidth --------------------------------------------------------- */
+
+static sim_migration *find_migration(vr_sim *sim, const char *ns, const char *name) {
+  sim_migration *m;
+  for (m = sim->migrations; m; m = m->next) {
+    if (strcmp(m->ns, ns) == 0 && strcmp(m->name, name) == 0) return m;
+  }
+  return NULL;
+}
+
+static double node_nic(vr_sim *sim, const char *node_name) {
+  const cJSON *node = vr_store_get(sim->store, "", "Node", NULL, node_name);
+  return (double)quantity_or(annotation(node, "sim.vmrun.io/nic-bandwidth"), NIC_DEFAULT);
+}
+
+static void on_model_event(vr_sim *sim, const char *ns, const char *name);
+
+/* Brings every running migration to now at its old bandwidth, shares the node links anew and
+ * schedules each one's next model event. */
+static void relink(vr_sim *sim) {
+  uint64_t now = vr_clock_now(sim->clock);
+  sim_migration *m, *o;
+  for (m = sim->migrations; m; m = m->next) {
+    if (now > m->last_ms) vr_mig_advance(&m->st, (double)(now - m->last_ms) / 1000.0, m->bandwidth);
+    m->last_ms = now;
+  }
+  for (m = sim->migrations; m; m = m->next) {
+    int out = 0, in = 0;
+    double share, next;
+    for (o = sim->migrations; o; o = o->next) {
+      if (strcmp(o->source, m->source) == 0) out++;
+      if (strcmp(o->target, m->target) == 0) in++;
+    }
+    share = node_nic(sim, m->source) / out;
+    if (node_nic(sim, m->target) / in < share) share = node_nic(sim, m->target) / in;
+    m->bandwidth = share;
+    m->generation = ++sim->migration_generation;
+    next = vr_mig_finished(&m->st) ? 0 : vr_mig_next_event(&m->st, m->bandwidth);
+    if (isfinite(next)) {
+      char key[64];
+      snprintf(key, sizeof key, "%llu", (unsigned long long)m->generation);
+      sim_after(sim, (uint64_t)ceil(next * 1000.0), on_model_event, m->ns, key);
+    }
+  }
+}
+
+static void remove_migration(vr_sim *sim, sim_migration *gone) {
+  sim_migration **p = &sim->migrations;
+  while (*p && *p != gone) p = &(*p)->next;
+  if (*p) *p = gone->next;
+  free(gone);
+}
+
+/* Writes the VMI's status.migrationState from the model (a modified copy). */
+static void fill_migration_state(vr_sim *sim, cJSON *vmi, const sim_migration *m, int final) {
+  vr_mig_status status;
+  char ts[40];
+  cJSON *ms = cJSON_CreateObject();
+  const cJSON *old = sim_path(vmi, "status.migrationState");
+  vr_mig_get_status(&m->st, &status);
+  timestamp(sim, ts, sizeof ts);
+  cJSON_AddStringToObject(ms, "migrationUid", m->uid);
+  cJSON_AddStringToObject(ms, "sourceNode", m->source);
+  cJSON_AddStringToObject(ms, "targetNode", m->target);
+  cJSON_AddStringToObject(ms, "targetPod", m->target_pod);
+  cJSON_AddStringToObject(ms, "mode", status.mode_name);
+  cJSON_AddStringToObject(ms, "startTimestamp",
+                          sim_string(old, "startTimestamp") ? sim_string(old, "startTimestamp")
+                                                            : ts);
+  if (final) {
+    cJSON_AddStringToObject(ms, "endTimestamp", ts);
+    cJSON_AddBoolToObject(ms, "completed", status.result == VR_MIG_COMPLETED);
+    if (status.result == VR_MIG_FAILED) {
+      cJSON_AddBoolToObject(ms, "failed", 1);
+      if (status.failure_reason)
+        cJSON_AddStringToObject(ms, "failureReason", status.failure_reason);
+      if (status.abort_status) cJSON_AddStringToObject(ms, "abortStatus", status.abort_status);
+    }
+  }
+  cJSON_AddNumberToObject(ms, "dataTotalBytes", (double)status.data_total);
+  cJSON_AddNumberToObject(ms, "dataProcessedBytes", (double)status.data_processed);
+  cJSON_AddNumberToObject(ms, "dataRemainingBytes", (double)status.data_remaining);
+  sim_set(vmi, "status.migrationState", ms);
+}
+
+/* The end of a migration: the VMI moves (or stays), pods and the VMIM follow. */
+static void finish(vr_sim *sim, sim_migration *m, const char *abort_reason) {
+  const cJSON *vmi =
+      vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", m->ns, m->vmi);
+  const cJSON *vmim =
+      vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", m->ns, m->name);
+  vr_mig_status status;
+  vr_store_error err;
+  int ok;
+  vr_mig_get_status(&m->st, &status);
+  ok = abort_reason == NULL && status.result == VR_MIG_COMPLETED;
+  if (abort_reason != NULL) {
+    m->st.result = VR_MIG_FAILED;
+    snprintf(m->st.reason, sizeof m->st.reason, "%s", abort_reason);
+  }
+  if (vmi != NULL) {
+    cJSON *copy = cJSON_Duplicate(vmi, 1);
+    const cJSON *source_pod = sim_launcher_pod(sim, vmi);
+    fill_migration_state(sim, copy, m, 1);
+    if (abort_reason != NULL) {
+      sim_set(copy, "status.migrationState.abortRequested", cJSON_CreateBool(1));
+      sim_set(copy, "status.migrationState.abortStatus", cJSON_CreateString("Succeeded"));
+    }
+    if (ok) {
+      cJSON *status_obj = (cJSON *)sim_path(copy, "status");
+      sim_set(copy, "status.nodeName", cJSON_CreateString(m->target));
+      cJSON_DeleteItemFromObjectCaseSensitive(status_obj, "evacuationNodeName");
+      sim_set(copy, "status.migrationTransport", cJSON_CreateString("Unix"));
+      if (sim_path(copy, "metadata.annotations")) {
+        cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)sim_path(copy, "metadata.annotations"),
+                                                "kubevirt.io/eviction-source");
+      }
+      if (source_pod != NULL) { /* the source virt-launcher exits */
+        cJSON *pod = cJSON_Duplicate(source_pod, 1);
+        sim_set(pod, "status.phase", cJSON_CreateString("Succeeded"));
+        sim_save(sim, pod);
+      }
+    }
+    sim_save(sim, copy);
+  }
+  if (!ok) vr_sim_delete_pod(sim, m->ns, m->target_pod, 0, &err);
+  if (vmim != NULL) {
+    cJSON *copy = cJSON_Duplicate(vmim, 1);
+    vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", m->ns, m->vmi);
+    if (vmi && sim_path(vmi, "status.migrationState")) {
+      sim_set(copy, "status.migrationState",
+              cJSON_Duplicate(sim_path(vmi, "status.migrationState"), 1));
+    }
+    set_phase(sim, copy, ok ? "Succeeded" : "Failed");
+    sim_save(sim, copy);
+  }
+  remove_migration(sim, m);
+  relink(sim);
+  sim_requeue_pending(sim); /* a slot is free (reEnqueueHighestPriorityPendingMigrations) */
+}
+
+static void on_model_event(vr_sim *sim, const char *ns, const char *key) {
+  uint64_t generation = strtoull(key, NULL, 10);
+  sim_migration *m;
+  for (m = sim->migrations; m; m = m->next) {
+    if (m->generation == generation && strcmp(m->ns, ns) == 0) break;
+  }
+  if (m == NULL) return; /* superseded by a relink */
+  relink(sim);
+  for (m = sim->migrations; m; m = m->next) {
+    if (vr_mig_finished(&m->st)) {
+      char vmi_name[254];
+      snprintf(vmi_name, sizeof vmi_name, "%s", m->vmi);
+      finish(sim, m, NULL);
+      sim_enqueue(sim, SIM_Q_VMI, ns, vmi_name);
+      return; /* finish relinked; the others got new events */
+    }
+  }
+}
+
+/* The handoff is done: the migration starts running (VMIM Running, model started). */
+static void start_running(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
+  vr_migration_config cluster, cfg;
+  vr_mig_inputs in;
+  sim_migration *m = calloc(1, sizeof *m);
+  const cJSON **policies = NULL;
+  size_t npolicies;
+  char err[VR_MC_ERRLEN];
+  cJSON *copy;
+  int64_t memory = sim_vmi_memory(vmi);
+  if (m == NULL) return;
+  cluster_config(sim, &cluster);
+  npolicies =
+      vr_store_list(sim->store, "migrations.kubevirt.io", "MigrationPolicy", NULL, NULL, &policies);
+  if (npolicies == (size_t)-1) npolicies = 0, policies = NULL;
+  if (vr_migration_config_for_vmi(
+          &cluster, policies, npolicies, vmi,
+          vr_store_get(sim->store, "", "Namespace", NULL, sim_string(vmi, "metadata.namespace")),
+          &cfg, err, sizeof err) != 0) {
+    cfg = cluster;
+  }
+  free((void *)policies);
+  memset(&in, 0, sizeof in);
+  in.memory_bytes = memory > 0 ? (uint64_t)memory : 0;
+  in.working_set_bytes = (uint64_t)quantity_or(annotation(vmi, "sim.vmrun.io/working-set"), "0");
+  if (in.working_set_bytes == 0) in.working_set_bytes = in.memory_bytes / 4;
+  in.dirty_rate =
+      (double)quantity_or(annotation(vmi, "sim.vmrun.io/dirty-rate"), DIRTY_RATE_DEFAULT);
+  in.vfio = cJSON_GetArraySize(sim_path(vmi, "spec.domain.devices.hostDevices")) > 0 ||
+            cJSON_GetArraySize(sim_path(vmi, "spec.domain.devices.gpus")) > 0;
+  in.config.completion_timeout_per_gib = num(&cfg.completion_timeout_per_gib, 150);
+  in.config.progress_timeout = num(&cfg.progress_timeout, 150);
+  in.config.allow_auto_converge = (int)num(&cfg.allow_auto_converge, 0);
+  in.config.allow_post_copy = (int)num(&cfg.allow_post_copy, 0);
+  in.config.allow_workload_disruption = vr_mig_resolve_awd(
+      cfg.allow_workload_disruption.set ? (int)cfg.allow_workload_disruption.num : -1,
+      in.config.allow_post_copy);
+  in.config.bandwidth_per_migration = (uint64_t)num(&cfg.bandwidth_per_migration, 0);
+  if (vr_mig_init(&m->st, &in) != 0) {
+    free(m);
+    vmim_fail(sim, vmim, "the simulator cannot model this VMI's migration");
+    return;
+  }
+  snprintf(m->ns, sizeof m->ns, "%s", sim_string(vmim, "metadata.namespace"));
+  snprintf(m->name, sizeof m->name, "%s", sim_string(vmim, "metadata.name"));
+  snprintf(m->vmi, sizeof m->vmi, "%s", sim_string(vmi, "metadata.name"));
+  snprintf(m->uid, sizeof m->uid, "%s", sim_string(vmim, "metadata.uid"));
+  snprintf(m->source, sizeof m->source, "%s", sim_string(vmi, "status.nodeName"));
+  snprintf(m->target, sizeof m->target, "%s", annotation(vmim, "sim.vmrun.io/target-node"));
+  snprintf(m->target_pod, sizeof m->target_pod, "%s", annotation(vmim, "sim.vmrun.io/target-pod"));
+  m->last_ms = vr_clock_now(sim->clock);
+  m->next = sim->migrations;
+  sim->migrations = m;
+  copy = cJSON_Duplicate(vmi, 1);
+  fill_migration_state(sim, copy, m, 0);
+  sim_save(sim, copy);
+  copy = cJSON_Duplicate(vmim, 1);
+  set_phase(sim, copy, "Running");
+  sim_save(sim, copy);
+  relink(sim);
+}
+
+/* Scheduled -> PreparingTarget -> TargetReady -> Running, a second apart. */
+static void handoff(vr_sim *sim, const char *ns, const char *name) {
+  const cJSON *vmim =
+      vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, name);
+  const cJSON *vmi;
+  const char *next;
+  cJSON *copy;
+  if (vmim == NULL) return;
+  vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns,
+                     sim_string(vmim, "spec.vmiName"));
+  if (vmi == NULL || phase_is(vmi, "Succeeded") || phase_is(vmi, "Failed")) {
+    vmim_fail(sim, vmim, "the VMI is gone or no longer running");
+    return;
+  }
+  if (phase_is(vmim, "Scheduled")) {
+    next = "PreparingTarget";
+  } else if (phase_is(vmim, "PreparingTarget")) {
+    next = "TargetReady";
+  } else if (phase_is(vmim, "TargetReady")) {
+    start_running(sim, vmim, vmi);
+    return;
+  } else {
+    return;
+  }
+  copy = cJSON_Duplicate(vmim, 1);
+  set_phase(sim, copy, next);
+  sim_save(sim, copy);
+  sim_after(sim, HANDOFF_MS, handoff, ns, name);
+}
+
+/* The target pod started. */
+static void target_started(vr_sim *sim, const char *ns, const char *name) {
+  const cJSON *vmim =
+      vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, name);
+  const cJSON *pod;
+  cJSON *copy;
+  if (vmim == NULL || !phase_is(vmim, "Scheduling")) return;
+  pod = vr_store_get(sim->store, "", "Pod", ns, annotation(vmim, "sim.vmrun.io/target-pod"));
+  if (pod == NULL) {
+    vmim_fail(sim, vmim, "target pod is gone");
+    return;
+  }
+  copy = cJSON_Duplicate(pod, 1);
+  sim_set(copy, "status.phase", cJSON_CreateString("Running"));
+  sim_save(sim, copy);
+  copy = cJSON_Duplicate(vmim, 1);
+  set_phase(sim, copy, "Scheduled");
+  sim_save(sim, copy);
+  sim_after(sim, HANDOFF_MS, handoff, ns, name);
+}
+
+/* --- the migration controller ----------------------------------------------------------------- */
+
+/* 1 when the limits leave room for a migration out of source_node (§2.4). */
+static int within_limits(vr_sim *sim, const char *source_node, const vr_migration_config *cfg) {
+  const cJSON **vmims;
+  size_t n, i;
+  int64_t running = 0, outbound = 0;
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, NULL,
+                    &vmims);
+  if (n == (size_t)-1) return 0;
+  for (i = 0; i < n; i++) {
+    const cJSON *vmi;
+    const char *node, *src;
+    if (!vmim_running(vmims[i])) continue;
+    running++;
+    vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance",
+                       sim_string(vmims[i], "metadata.namespace"),
+                       sim_string(vmims[i], "spec.vmiName"));
+    node = sim_string(vmi, "status.nodeName");
+    src = sim_string(vmi, "status.migrationState.sourceNode");
+    if ((node && strcmp(node, source_node) == 0) || (src && strcmp(src, source_node) == 0))
+      outbound++;
+  }
+  free((void *)vmims);
+  return running < num(&cfg->parallel_migrations_per_cluster, 5) &&
+         outbound < num(&cfg->parallel_outbound_migrations_per_node, 2);
+}
+
+static void requeue_later(vr_sim *sim, const char *ns, const char *name, uint64_t ms);
+
+static void reconcile_pending(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
+  const char *ns = sim_string(vmim, "metadata.namespace"),
+             *name = sim_string(vmim, "metadata.name");
+  const char *source = sim_string(vmi, "status.nodeName");
+  vr_migration_config cfg;
+  const cJSON *node;
+  char why[512], pod_name[300];
+  cJSON *copy, *ann;
+  cluster_config(sim, &cfg);
+  if (source == NULL || !within_limits(sim, source, &cfg)) {
+    requeue_later(sim, ns, name, requeue_ms(priority_of(vmim)));
+    return;
+  }
+  node = sim_pick_node(sim, vmi, source, why, sizeof why);
+  sim_create_launcher(sim, vmi, node ? sim_string(node, "metadata.name") : NULL, 0,
+                      sim_string(vmim, "metadata.uid"), pod_name, sizeof pod_name);
+  copy = cJSON_Duplicate(vmim, 1);
+  ann = (cJSON *)sim_path(copy, "metadata.annotations");
+  if (!cJSON_IsObject(ann)) {
+    cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)sim_path(copy, "metadata"), "annotations");
+    ann = cJSON_AddObjectToObject((cJSON *)sim_path(copy, "metadata"), "annotations");
+  }
+  cJSON_AddStringToObject(ann, "sim.vmrun.io/target-pod", pod_name);
+  if (node)
+    cJSON_AddStringToObject(ann, "sim.vmrun.io/target-node", sim_string(node, "metadata.name"));
+  set_phase(sim, copy, "Scheduling");
+  if (node == NULL) {
+    cJSON *conditions = cJSON_CreateArray();
+    cJSON_AddItemToArray(conditions, sim_condition("PodScheduled", "False", "Unschedulable", why));
+    sim_set(copy, "status.conditions", conditions);
+  }
+  sim_save(sim, copy);
+  if (node != NULL) {
+    sim_after(sim, sim_pod_start_ms(vmi), target_started, ns, name);
+  } else {
+    requeue_later(sim, ns, name, 5000);
+  }
+}
+
+/* A target pod that could not be placed: try again; fail after five minutes (§2.2). */
+static void reconcile_unscheduled(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
+  const char *ns = sim_string(vmim, "metadata.namespace"),
+             *name = sim_string(vmim, "metadata.name");
+  const char *pod_name = annotation(vmim, "sim.vmrun.io/target-pod");
+  const cJSON *pod = pod_name ? vr_store_get(sim->store, "", "Pod", ns, pod_name) : NULL, *node;
+  const cJSON *list = sim_path(vmim, "status.phaseTransitionTimestamps"), *last;
+  char why[512];
+  vr_store_error err;
+  if (pod == NULL) {
+    vmim_fail(sim, vmim, "target pod is gone");
+    return;
+  }
+  node = sim_pick_node(sim, vmi, sim_string(vmi, "status.nodeName"), why, sizeof why);
+  if (node != NULL) {
+    cJSON *copy = cJSON_Duplicate(pod, 1), *vcopy = cJSON_Duplicate(vmim, 1);
+    sim_set(copy, "spec.nodeName", cJSON_CreateString(sim_string(node, "metadata.name")));
+    sim_save(sim, copy);
+    cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)sim_path(vcopy, "status"), "conditions");
+    cJSON_AddStringToObject((cJSON *)sim_path(vcopy, "metadata.annotations"),
+                            "sim.vmrun.io/target-node", sim_string(node, "metadata.name"));
+    sim_save(sim, vcopy);
+    sim_after(sim, sim_pod_start_ms(vmi), target_started, ns, name);
+    return;
+  }
+  last = cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1);
+  if ((int64_t)(vr_clock_now(sim->clock) / 1000u) -
+          parse_timestamp(sim_string(last, "phaseTransitionTimestamp")) >=
+      UNSCHEDULABLE_TIMEOUT_S) {
+    vr_sim_delete_pod(sim, ns, pod_name, 0, &err);
+    vmim_fail(sim, vmim, "target pod was unschedulable for 5 minutes");
+    sim_enqueue(sim, SIM_Q_VMI, ns, sim_string(vmi, "metadata.name"));
+    return;
+  }
+  requeue_later(sim, ns, name, 5000);
+}
+
+/* Keeps the GC_KEEP most recent finished VMIMs of a VMI (§2.1). */
+static void garbage_collect(vr_sim *sim, const char *ns, const char *vmi_name) {
+  const cJSON **vmims;
+  size_t n, i, finals = 0;
+  vr_store_error err;
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, NULL, &vmims);
+  if (n == (size_t)-1) return;
+  for (i = 0; i < n; i++) {
+    const char *v = sim_string(vmims[i], "spec.vmiName");
+    if (v && strcmp(v, vmi_name) == 0 && vmim_final(vmims[i])) finals++;
+  }
+  /* oldest first by resourceVersion of creation order: names sort arbitrarily, use the uid-free
+   * creationTimestamp then name */
+  while (finals > GC_KEEP) {
+    const cJSON *oldest = NULL;
+    for (i = 0; i < n; i++) {
+      const char *v = sim_string(vmims[i], "spec.vmiName");
+      if (vmims[i] == NULL || !v || strcmp(v, vmi_name) != 0 || !vmim_final(vmims[i])) continue;
+      if (oldest == NULL || strcmp(sim_string(vmims[i], "metadata.creationTimestamp"),
+                                   sim_string(oldest, "metadata.creationTimestamp")) < 0)
+        oldest = vmims[i];
+    }
+    if (oldest == NULL) break;
+    for (i = 0; i < n; i++) {
+      if (vmims[i] == oldest) vmims[i] = NULL;
+    }
+    vr_store_delete(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns,
+                    sim_string(oldest, "metadata.name"), &err);
+    finals--;
+  }
+  free((void *)vmims);
+}
+
+void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name) {
+  const cJSON *vmim =
+      vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, name);
+  const cJSON *vmi;
+  sim_migration *running = find_migration(sim, ns, name);
+  if (vmim == NULL) { /* deleted: abort a running migration (§2.2) */
+    if (running != NULL) {
+      char vmi_name[254];
+      snprintf(vmi_name, sizeof vmi_name, "%s", running->vmi);
+      finish(sim, running,
+             "Live migration aborted: its VirtualMachineInstanceMigration was deleted");
+      sim_enqueue(sim, SIM_Q_VMI, ns, vmi_name);
+    }
+    return;
+  }
+  if (vmim_final(vmim)) {
+    garbage_collect(sim, ns, sim_string(vmim, "spec.vmiName"));
+    return;
+  }
+  vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns,
+                     sim_string(vmim, "spec.vmiName"));
+  if (vmi == NULL || phase_is(vmi, "Succeeded") || phase_is(vmi, "Failed")) {
+    if (running) finish(sim, running, "the VMI is gone");
+    vmim_fail(sim, vmim, "Migration failed because the VMI is gone or not running");
+    return;
+  }
+  if (sim_path(vmim, "status.phase") == NULL || phase_is(vmim, "")) {
+    const cJSON **others;
+    size_t n, i;
+    int busy = 0;
+    n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, NULL,
+                      &others);
+    for (i = 0; n != (size_t)-1 && i < n; i++) {
+      const char *v = sim_string(others[i], "spec.vmiName");
+      if (others[i] != vmim && v && strcmp(v, sim_string(vmi, "metadata.name")) == 0 &&
+          sim_path(others[i], "status.phase") && !vmim_final(others[i]) && !phase_is(others[i], ""))
+        busy = 1;
+    }
+    if (n != (size_t)-1) free((void *)others);
+    if (busy) {
+      vmim_fail(sim, vmim, "another migration job is in progress");
+    } else {
+      cJSON *copy = cJSON_Duplicate(vmim, 1);
+      set_phase(sim, copy, "Pending");
+      sim_save(sim, copy);
+    }
+    return;
+  }
+  if (phase_is(vmim, "Pending")) {
+    reconcile_pending(sim, vmim, vmi);
+  } else if (phase_is(vmim, "Scheduling") && annotation(vmim, "sim.vmrun.io/target-node") == NULL) {
+    reconcile_unscheduled(sim, vmim, vmi);
+  }
+}
+
+static void requeue_event(vr_sim *sim, const char *ns, const char *name) {
+  sim_enqueue(sim, SIM_Q_VMIM, ns, name);
+}
+
+static void requeue_later(vr_sim *sim, const char *ns, const char *name, uint64_t ms) {
+  sim_after(sim, ms, requeue_event, ns, name);
+}
+
+void sim_requeue_pending(vr_sim *sim) {
+  const cJSON **vmims;
+  size_t n, i;
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, NULL,
+                    &vmims);
+  if (n == (size_t)-1) return;
+  for (i = 0; i < n; i++) {
+    if (phase_is(vmims[i], "Pending")) {
+      sim_enqueue(sim, SIM_Q_VMIM, sim_string(vmims[i], "metadata.namespace"),
+                  sim_string(vmims[i], "metadata.name"));
+    }
+  }
+  free((void *)vmims);
+}
+
+int sim_vmim_order(const cJSON *a, const cJSON *b) {
+  int pa = a ? priority_of(a) : 0, pb = b ? priority_of(b) : 0;
+  const char *ta, *tb;
+  if (pa != pb) return pa > pb ? -1 : 1;
+  ta = a ? sim_string(a, "metadata.creationTimestamp") : NULL;
+  tb = b ? sim_string(b, "metadata.creationTimestamp") : NULL;
+  if (ta && tb && strcmp(ta, tb) != 0) return strcmp(ta, tb);
+  return 0;
+}
+
+/* --- the evacuation controller (§3.3) ------------------------------------------------------------
+ */
+
+void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi) {
+  const char *ns = sim_string(vmi, "metadata.namespace"), *name = sim_string(vmi, "metadata.name");
+  const char *evac = sim_string(vmi, "status.evacuationNodeName");
+  const char *node = sim_string(vmi, "status.nodeName");
+  const cJSON **vmims, *last_failed = NULL;
+  vr_migration_config cfg;
+  vr_eviction_strategy strategy;
+  char err[VR_MC_ERRLEN], reason[64], message[400];
+  size_t n, i;
+  int failures = 0, active = 0;
+  cJSON *vmim, *meta, *ann;
+  vr_store_error serr;
+  if (evac == NULL || evac[0] == '\0' || node == NULL || strcmp(evac, node) != 0) return;
+  if (!phase_is(vmi, "Running")) return;
+  cluster_config(sim, &cfg);
+  if (vr_vmi_eviction_strategy(&cfg, vmi, &strategy, NULL, 0, err, sizeof err) != 0) return;
+  if (!sim_vmi_live_migratable(sim, vmi, reason, sizeof reason, message, sizeof message)) return;
+  if (!vr_migrate_on_eviction(strategy, 1)) return;
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, NULL, &vmims);
+  if (n == (size_t)-1) return;
+  for (i = 0; i < n; i++) {
+    const char *v = sim_string(vmims[i], "spec.vmiName");
+    if (v == NULL || strcmp(v, name) != 0) continue;
+    if (!vmim_final(vmims[i])) active = 1;
+  }
+  /* backoff: failed evacuation VMIMs since the last success (§2.4) */
+  for (i = 0; i < n; i++) {
+    const char *v = sim_string(vmims[i], "spec.vmiName");
+    if (v == NULL || strcmp(v, name) != 0 ||
+        annotation(vmims[i], "kubevirt.io/evacuationMigration") == NULL)
+      continue;
+    if (phase_is(vmims[i], "Succeeded")) {
+      failures = 0;
+      last_failed = NULL;
+    } else if (phase_is(vmims[i], "Failed")) {
+      failures++;
+      if (last_failed == NULL || strcmp(sim_string(vmims[i], "metadata.creationTimestamp"),
+                                        sim_string(last_failed, "metadata.creationTimestamp")) >= 0)
+        last_failed = vmims[i];
+    }
+  }
+  free((void *)vmims);
+  if (active) return;
+  if (failures > 0 && last_failed != NULL) {
+    const cJSON *list = sim_path(last_failed, "status.phaseTransitionTimestamps");
+    const char *failed_at = sim_string(cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1),
+                                       "phaseTransitionTimestamp");
+    int64_t backoff = (int64_t)EVACUATION_BACKOFF_S << (failures - 1 > 20 ? 20 : failures - 1);
+    int64_t t0 = parse_timestamp(failed_at), now = (int64_t)(vr_clock_now(sim->clock) / 1000u);
+    if (now < t0 + backoff) {
+      sim_after(sim, (uint64_t)(t0 + backoff - now) * 1000u, sim_requeue_vmi_event, ns, name);
+      return;
+    }
+  }
+  vmim = cJSON_CreateObject();
+  cJSON_AddStringToObject(vmim, "apiVersion", "kubevirt.io/v1");
+  cJSON_AddStringToObject(vmim, "kind", "VirtualMachineInstanceMigration");
+  meta = cJSON_AddObjectToObject(vmim, "metadata");
+  cJSON_AddStringToObject(meta, "generateName", "kubevirt-evacuation-");
+  cJSON_AddStringToObject(meta, "namespace", ns);
+  ann = cJSON_AddObjectToObject(meta, "annotations");
+  cJSON_AddStringToObject(ann, "kubevirt.io/evacuationMigration", evac);
+  cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "labels"), "kubevirt.io/vmi-name", name);
+  sim_set(vmim, "spec.vmiName", cJSON_CreateString(name));
+  sim_set(vmim, "spec.priority", cJSON_CreateString("system-critical"));
+  vr_store_create(sim->store, vmim, NULL, &serr);
+}
+
+void sim_requeue_vmi_event(vr_sim *sim, const char *ns, const char *name) {
+  sim_enqueue(sim, SIM_Q_VMI, ns, name);
+}
+
+void sim_free_migrations(vr_sim *sim) {
+  while (sim->migrations) {
+    sim_migration *m = sim->migrations;
+    sim->migrations = m->next;
+    free(m);
+  }
+}
