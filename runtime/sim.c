@@ -243,9 +243,10 @@ static void on_event(vr_timer *timer) {
   free(e);
 }
 
-void sim_after(vr_sim *sim, uint64_t delay_ms, sim_event_fn fn, const char *ns, const char *name) {
+sim_event *sim_after(vr_sim *sim, uint64_t delay_ms, sim_event_fn fn, const char *ns,
+                     const char *name) {
   sim_event *e = calloc(1, sizeof *e);
-  if (e == NULL) return;
+  if (e == NULL) return NULL;
   e->sim = sim;
   e->fn = fn;
   snprintf(e->ns, sizeof e->ns, "%s", ns ? ns : "");
@@ -254,6 +255,19 @@ void sim_after(vr_sim *sim, uint64_t delay_ms, sim_event_fn fn, const char *ns, 
   if (sim->events) sim->events->prev = e;
   sim->events = e;
   vr_timer_start(sim->clock, &e->timer, delay_ms, on_event, e);
+  return e;
+}
+
+void sim_cancel(vr_sim *sim, sim_event *e) {
+  if (e == NULL) return;
+  vr_timer_stop(sim->clock, &e->timer);
+  if (e->prev) {
+    e->prev->next = e->next;
+  } else {
+    sim->events = e->next;
+  }
+  if (e->next) e->next->prev = e->prev;
+  free(e);
 }
 
 /* --- watches: changes queue the controllers ----------------------------------------------------

@@ -47,8 +47,11 @@ struct vr_sim {
 
 /* Queues ns/name for a controller and arms the work timer (safe inside watch callbacks). */
 void sim_enqueue(vr_sim *sim, int queue, const char *ns, const char *name);
-/* Runs fn(sim, ns, name) after delay_ms of simulated time. */
-void sim_after(vr_sim *sim, uint64_t delay_ms, sim_event_fn fn, const char *ns, const char *name);
+/* Runs fn(sim, ns, name) after delay_ms of simulated time; the event (NULL when out of memory)
+ * is valid until it fires or is cancelled. */
+sim_event *sim_after(vr_sim *sim, uint64_t delay_ms, sim_event_fn fn, const char *ns,
+                     const char *name);
+void sim_cancel(vr_sim *sim, sim_event *e);
 uint64_t sim_random(vr_sim *sim);
 
 /* Controllers (sim_workloads.c). */

@@ -32,6 +32,7 @@ struct sim_migration {
   double bandwidth;
   uint64_t last_ms;
   uint64_t generation; /* of the pending model event */
+  sim_event *event;    /* the pending model event, or NULL */
   sim_migration *next;
 };
 
@@ -184,17 +185,20 @@ static void relink(vr_sim *sim) {
     if (node_nic(sim, m->target) / in < share) share = node_nic(sim, m->target) / in;
     m->bandwidth = share;
     m->generation = ++sim->migration_generation;
+    sim_cancel(sim, m->event);
+    m->event = NULL;
     next = vr_mig_finished(&m->st) ? 0 : vr_mig_next_event(&m->st, m->bandwidth);
     if (isfinite(next)) {
       char key[64];
       snprintf(key, sizeof key, "%llu", (unsigned long long)m->generation);
-      sim_after(sim, (uint64_t)ceil(next * 1000.0), on_model_event, m->ns, key);
+      m->event = sim_after(sim, (uint64_t)ceil(next * 1000.0), on_model_event, m->ns, key);
     }
   }
 }
 
 static void remove_migration(vr_sim *sim, sim_migration *gone) {
   sim_migration **p = &sim->migrations;
+  sim_cancel(sim, gone->event);
   while (*p && *p != gone) p = &(*p)->next;
   if (*p) *p = gone->next;
   free(gone);
@@ -295,6 +299,7 @@ static void on_model_event(vr_sim *sim, const char *ns, const char *key) {
     if (m->generation == generation && strcmp(m->ns, ns) == 0) break;
   }
   if (m == NULL) return; /* superseded by a relink */
+  m->event = NULL;       /* it fired; the event frees itself */
   relink(sim);
   for (m = sim->migrations; m; m = m->next) {
     if (vr_mig_finished(&m->st)) {
