@@ -379,3 +379,90 @@ int vr_sim_evict(vr_sim *sim, const char *ns, const char *name, const cJSON *evi
   free((void *)pdbs);
   return dry_run ? 0 : vr_sim_delete_pod(sim, ns, name, grace_seconds, err);
 }
+
+/* --- node reboot --------------------------------------------------------------------------------
+ */
+
+#define REBOOT_DEFAULT_MS 300000 /* default sim.vmrun.io/reboot-seconds */
+
+static void set_node_ready(vr_sim *sim, const cJSON *node, int ready) {
+  cJSON *copy = cJSON_Duplicate(node, 1), *conditions = cJSON_CreateArray(), *c;
+  char ts[40];
+  int found = 0;
+  vr_clock_format(vr_clock_now(sim->clock), ts, sizeof ts);
+  memmove(ts + 19, ts + 23, strlen(ts + 23) + 1);
+  cJSON_ArrayForEach(c, sim_path(node, "status.conditions")) {
+    const char *type = sim_string(c, "type");
+    cJSON *dup = cJSON_Duplicate(c, 1);
+    if (type && strcmp(type, "Ready") == 0) {
+      found = 1;
+      cJSON_Delete(dup);
+      dup = sim_condition("Ready", ready ? "True" : "False",
+                          ready ? "KubeletReady" : "KubeletNotReady",
+                          ready ? "kubelet is posting ready status" : "node is rebooting");
+      cJSON_AddStringToObject(dup, "lastTransitionTime", ts);
+    }
+    cJSON_AddItemToArray(conditions, dup);
+  }
+  if (!found) {
+    c = sim_condition("Ready", ready ? "True" : "False", ready ? "KubeletReady" : "KubeletNotReady",
+                      ready ? "kubelet is posting ready status" : "node is rebooting");
+    cJSON_AddStringToObject(c, "lastTransitionTime", ts);
+    cJSON_AddItemToArray(conditions, c);
+  }
+  sim_set(copy, "status.conditions", conditions);
+  if (ready) {
+    char boot_id[40];
+    snprintf(boot_id, sizeof boot_id, "%016llx", (unsigned long long)sim_random(sim));
+    sim_set(copy, "status.nodeInfo.bootID", cJSON_CreateString(boot_id));
+  }
+  sim_save(sim, copy);
+}
+
+static void node_back(vr_sim *sim, const char *ns, const char *name) {
+  const cJSON *node = vr_store_get(sim->store, "", "Node", NULL, name);
+  (void)ns;
+  if (node != NULL) set_node_ready(sim, node, 1);
+}
+
+int vr_sim_reboot_node(vr_sim *sim, const char *name, vr_store_error *err) {
+  const cJSON *node = vr_store_get(sim->store, "", "Node", NULL, name), **pods;
+  size_t n, i;
+  uint64_t duration;
+  if (node == NULL) {
+    set_error(err, 404, "NotFound", "nodes \"%s\" not found", name);
+    return -1;
+  }
+  duration = annotation_ms(node, "sim.vmrun.io/reboot-seconds", REBOOT_DEFAULT_MS);
+  set_node_ready(sim, node, 0);
+  /* the guests on the node are lost: their VMIs fail, the launcher pods are gone */
+  n = vr_store_list(sim->store, "", "Pod", NULL, name, &pods);
+  for (i = 0; n != (size_t)-1 && i < n; i++) {
+    const char *ns = sim_string(pods[i], "metadata.namespace");
+    char pod_name[300];
+    vr_store_error derr;
+    if (!is_launcher(pods[i]) || phase_is(pods[i], "Succeeded") || phase_is(pods[i], "Failed"))
+      continue;
+    snprintf(pod_name, sizeof pod_name, "%s", sim_string(pods[i], "metadata.name"));
+    {
+      const char *vmi_name = annotation(pods[i], "kubevirt.io/domain");
+      const cJSON *vmi =
+          vmi_name ? vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns, vmi_name)
+                   : NULL;
+      const char *vmi_node = vmi ? sim_string(vmi, "status.nodeName") : NULL;
+      if (vmi && vmi_node && strcmp(vmi_node, name) == 0 && !phase_is(vmi, "Succeeded") &&
+          !phase_is(vmi, "Failed")) {
+        cJSON *copy = cJSON_Duplicate(vmi, 1), *conditions = cJSON_CreateArray();
+        cJSON_AddItemToArray(
+            conditions, sim_condition("Ready", "False", "NodeUnresponsive", "the node rebooted"));
+        sim_set(copy, "status.phase", cJSON_CreateString("Failed"));
+        sim_set(copy, "status.conditions", conditions);
+        sim_save(sim, copy);
+      }
+    }
+    vr_store_delete(sim->store, "", "Pod", ns, pod_name, &derr);
+  }
+  if (n != (size_t)-1) free((void *)pods);
+  sim_after(sim, duration, node_back, "", name);
+  return 0;
+}

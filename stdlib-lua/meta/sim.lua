@@ -24,4 +24,12 @@ function sim.clock() end
 ---@return string|nil
 function sim.source() end
 
+---Reboots a simulated node: NotReady at once, the VMs on it are lost (their VMIs fail; run
+---strategies restart them elsewhere), Ready again with a new `status.nodeInfo.bootID` after the
+---node's `sim.vmrun.io/reboot-seconds` annotation (default 300). Raises kind `"not_found"` for an
+---unknown node.
+---@param node string
+---@return true
+function sim.reboot(node) end
+
 return sim

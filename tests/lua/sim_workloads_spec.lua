@@ -128,3 +128,25 @@ describe("determinism", function()
     expect(#helpers.lines(a.stdout)).to_be(5)
   end)
 end)
+
+describe("node reboot", function()
+  local function ready(node)
+    for _, c in ipairs(cluster.get("Node", node).status.conditions or {}) do
+      if c.type == "Ready" then return c.status end
+    end
+  end
+
+  it("loses the VMs on the node, restarts them elsewhere, and comes back Ready", function()
+    expect(vmi("web").status.nodeName).to_be("worker-1")
+    expect(sim.reboot("worker-1")).to_be(true)
+    expect(ready("worker-1")).to_be("False")
+    expect(vmi("standalone").status.phase).to_be("Failed") -- no VM to restart it
+    task.sleep(10)
+    expect(vmi("web").status.phase).to_be("Running")
+    expect(vmi("web").status.nodeName).to_be("worker-3") -- not the NotReady node
+    task.sleep("5m")
+    expect(ready("worker-1")).to_be("True")
+    expect(cluster.get("Node", "worker-1").status.nodeInfo.bootID).to_match("^%x+$")
+    expect(function() sim.reboot("worker-9") end).to_fail_with("not_found")
+  end, { timeout = "10m" })
+end)
