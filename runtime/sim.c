@@ -30,6 +30,8 @@ vr_sim *vr_sim_new(vr_clock *clock, uint64_t seed) {
   sim->seed = seed;
   sim->rng = seed * 0xD1B54A32D192ED03ull + 0x8BB84B93962EACC9ull;
   for (i = 0; i < SIM_QUEUES; i++) vr_strmap_init(&sim->queues[i]);
+  vr_strmap_init(&sim->pod_usage);
+  vr_strmap_init(&sim->node_usage);
   vr_store_set_clock(sim->store, sim_now, sim);
   return sim;
 }
@@ -48,6 +50,7 @@ void vr_sim_free(vr_sim *sim) {
     if (sim->watches[i]) vr_store_watch_stop(sim->store, sim->watches[i]);
   }
   sim_free_migrations(sim);
+  sim_free_accounting(sim);
   for (i = 0; i < SIM_QUEUES; i++) vr_strmap_clear(&sim->queues[i]);
   vr_store_free(sim->store);
   free(sim->source);
@@ -323,6 +326,7 @@ static void on_pod(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv)
   const cJSON *ann =
       cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.annotations"), "kubevirt.io/domain");
   (void)rv;
+  sim_account_pod(ctx, type == VR_WATCH_DELETED, obj);
   if (type == VR_WATCH_DELETED && cJSON_IsString(ann)) {
     sim_enqueue(ctx, SIM_Q_VMI, sim_string(obj, "metadata.namespace"), ann->valuestring);
   }
@@ -338,6 +342,9 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
                                          0, on_vmi, sim, err);
   sim->watches[2] = vr_store_watch_start(sim->store, "", "Node", NULL, 0, on_node, sim, err);
   sim->watches[3] = vr_store_watch_start(sim->store, "", "Pod", NULL, 0, on_pod, sim, err);
+  n = vr_store_list(sim->store, "", "Pod", NULL, NULL, &items); /* the loaded pods' requests */
+  for (i = 0; n != (size_t)-1 && i < n; i++) sim_account_pod(sim, 0, items[i]);
+  if (n != (size_t)-1) free((void *)items);
   sim->watches[4] = vr_store_watch_start(
       sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, 0, on_vmim, sim, err);
   if (!sim->watches[0] || !sim->watches[1] || !sim->watches[2] || !sim->watches[3] ||

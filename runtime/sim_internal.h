@@ -38,6 +38,8 @@ struct vr_sim {
   int work_armed;
   vr_store_watch *watches[5]; /* VM, VMI, Node, Pod, VMIM */
   sim_migration *migrations;  /* running migrations (sim_migration.c) */
+  vr_strmap pod_usage;        /* "ns" SEP "name" -> the pod's node and requests */
+  vr_strmap node_usage;       /* node -> summed requests of its live pods */
   uint64_t migration_generation;
   sim_event *events; /* pending timed events */
   int started;       /* controllers attached */
@@ -79,6 +81,10 @@ void sim_save(vr_sim *sim, cJSON *copy);
 cJSON *sim_condition(const char *type, const char *status, const char *reason, const char *message);
 uint64_t sim_pod_start_ms(const cJSON *vmi);
 int64_t sim_vmi_memory(const cJSON *vmi);
+
+/* Keeps the per-node request totals up to date for a pod change (safe in watch callbacks). */
+void sim_account_pod(vr_sim *sim, int deleted, const cJSON *pod);
+void sim_free_accounting(vr_sim *sim);
 
 /* Migrations (sim_migration.c). */
 void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name);

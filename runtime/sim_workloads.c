@@ -79,28 +79,81 @@ static int node_ready(const cJSON *node) {
 }
 
 /* Free resources of a node: allocatable (or capacity) minus the requests of its pods. */
+/* --- resource accounting: requests of the live pods on each node, kept up to date from the pod
+ * watch so that scheduling does not rescan every pod (sim_account_pod). */
+
+typedef struct pod_usage {
+  char node[254];
+  requests req;
+} pod_usage;
+
+static requests *node_usage(vr_sim *sim, const char *node, int create) {
+  requests *u = vr_strmap_get(&sim->node_usage, node);
+  if (u != NULL || !create) return u;
+  u = calloc(1, sizeof *u);
+  if (u != NULL && vr_strmap_put(&sim->node_usage, node, u) != 0) {
+    free(u);
+    u = NULL;
+  }
+  return u;
+}
+
+void sim_account_pod(vr_sim *sim, int deleted, const cJSON *pod) {
+  char key[520];
+  const char *node = sim_string(pod, "spec.nodeName");
+  pod_usage *old;
+  snprintf(key, sizeof key, "%s" SIM_SEP "%s", sim_string(pod, "metadata.namespace"),
+           sim_string(pod, "metadata.name"));
+  old = vr_strmap_remove(&sim->pod_usage, key);
+  if (old != NULL) { /* take its previous contribution back */
+    requests *u = node_usage(sim, old->node, 0);
+    if (u) {
+      u->cpu_milli -= old->req.cpu_milli;
+      u->memory -= old->req.memory;
+    }
+    free(old);
+  }
+  if (deleted || node == NULL || pod_terminal(pod)) return;
+  old = calloc(1, sizeof *old);
+  if (old == NULL) return;
+  snprintf(old->node, sizeof old->node, "%s", node);
+  old->req = pod_requests(pod);
+  if (vr_strmap_put(&sim->pod_usage, key, old) != 0) {
+    free(old);
+    return;
+  }
+  {
+    requests *u = node_usage(sim, node, 1);
+    if (u) {
+      u->cpu_milli += old->req.cpu_milli;
+      u->memory += old->req.memory;
+    }
+  }
+}
+
+void sim_free_accounting(vr_sim *sim) {
+  size_t pos = 0;
+  void *v;
+  while (vr_strmap_next(&sim->pod_usage, &pos, NULL, &v)) free(v);
+  pos = 0;
+  while (vr_strmap_next(&sim->node_usage, &pos, NULL, &v)) free(v);
+  vr_strmap_clear(&sim->pod_usage);
+  vr_strmap_clear(&sim->node_usage);
+}
+
+/* Free resources of a node: allocatable (or capacity) minus the requests of its live pods. */
 static requests node_free(vr_sim *sim, const cJSON *node) {
   requests r;
-  const cJSON **pods;
-  const char *name = sim_string(node, "metadata.name");
   const cJSON *alloc = sim_path(node, "status.allocatable");
-  size_t n, i;
+  const requests *used = node_usage(sim, sim_string(node, "metadata.name"), 0);
   if (alloc == NULL) alloc = sim_path(node, "status.capacity");
-  r.cpu_milli = alloc ? quantity_item(sim_path(alloc, "cpu"), -3) : 0;
-  r.memory = alloc ? quantity_item(sim_path(alloc, "memory"), 0) : 0;
   if (alloc == NULL) { /* a node file without resources: treat as unlimited */
     r.cpu_milli = INT64_MAX / 4;
     r.memory = INT64_MAX / 4;
+    return r;
   }
-  n = vr_store_list(sim->store, "", "Pod", NULL, name, &pods);
-  for (i = 0; n != (size_t)-1 && i < n; i++) {
-    requests p;
-    if (pod_terminal(pods[i])) continue;
-    p = pod_requests(pods[i]);
-    r.cpu_milli -= p.cpu_milli;
-    r.memory -= p.memory;
-  }
-  if (n != (size_t)-1) free((void *)pods);
+  r.cpu_milli = quantity_item(sim_path(alloc, "cpu"), -3) - (used ? used->cpu_milli : 0);
+  r.memory = quantity_item(sim_path(alloc, "memory"), 0) - (used ? used->memory : 0);
   return r;
 }
 
