@@ -230,10 +230,8 @@ static void object_resource(lua_State *L, int idx, char *buf, size_t len) {
   lua_pop(L, 2);
 }
 
-/* cluster.create(object) -> the stored object (with uid, resourceVersion, creationTimestamp)
- * Raises vmrun.Error kind "already_exists" (status 409) or "input" (422: no apiVersion, kind or
- * name, invalid name), with resource = "Kind namespace/name". */
-static int l_cluster_create(lua_State *L) {
+/* Stores the object at index 1: created, or replaced (with optimistic concurrency). */
+static int write_object(lua_State *L, int replace) {
   char resource[300];
   vr_store_error err;
   const cJSON *stored = NULL;
@@ -242,30 +240,30 @@ static int l_cluster_create(lua_State *L) {
   int rc;
   luaL_checktype(L, 1, LUA_TTABLE);
   object_resource(L, 1, resource, sizeof resource);
-  obj = check_object(L, 1, "cluster.create"); /* last: nothing raises after it */
-  rc = vr_store_create(vr_sim_store(sim), obj, &stored, &err);
+  obj =
+      check_object(L, 1, replace ? "cluster.replace" : "cluster.create"); /* nothing raises after */
+  rc = replace ? vr_store_replace(vr_sim_store(sim), obj, 1, &stored, &err)
+               : vr_store_create(vr_sim_store(sim), obj, &stored, &err);
   return write_result(L, rc, stored, &err, resource);
+}
+
+/* cluster.create(object) -> the stored object (with uid, resourceVersion, creationTimestamp)
+ * Raises vmrun.Error kind "already_exists" (status 409) or "input" (422: no apiVersion, kind or
+ * name, invalid name), with resource = "Kind namespace/name". */
+static int l_cluster_create(lua_State *L) {
+  return write_object(L, 0);
 }
 
 /* cluster.replace(object) -> the stored object
  * Replaces the whole object. When object.metadata.resourceVersion is set it must be the current
  * one (optimistic concurrency). Raises kind "conflict" (409), "not_found" (404), "input" (422). */
 static int l_cluster_replace(lua_State *L) {
-  char resource[300];
-  vr_store_error err;
-  const cJSON *stored = NULL;
-  vr_sim *sim = vr_lua_sim(L, 1); /* first: it may raise, and obj must not leak */
-  cJSON *obj;
-  int rc;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  object_resource(L, 1, resource, sizeof resource);
-  obj = check_object(L, 1, "cluster.replace"); /* last: nothing raises after it */
-  rc = vr_store_replace(vr_sim_store(sim), obj, 1, &stored, &err);
-  return write_result(L, rc, stored, &err, resource);
+  return write_object(L, 1);
 }
 
-/* cluster.delete(kind, namespace, name) / cluster.delete(kind, name) -> true
- * Raises kind "not_found" (404) when the object does not exist. */
+/* cluster.delete(kind, namespace, name [, {grace_period=}]) / cluster.delete(kind, name) -> true
+ * Pods are deleted gracefully (deletionTimestamp now, gone when stopped, at most grace_period s
+ * later); other kinds at once. Raises kind "not_found" (404) when the object does not exist. */
 static int l_cluster_delete(lua_State *L) {
   char resource[300];
   kind_ref k;

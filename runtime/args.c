@@ -170,3 +170,24 @@ void vr_check_options(lua_State *L, int idx, const char *fname, const char *cons
     lua_pop(L, 1);
   }
 }
+
+int vr_edit_distance(const char *a, const char *b, int ignore_case) {
+  int row[64], i, j, la = (int)strlen(a), lb = (int)strlen(b);
+  if (la > 63 || lb > 63) return 99;
+  for (j = 0; j <= lb; j++) row[j] = j;
+  for (i = 1; i <= la; i++) {
+    int prev = row[0];
+    row[0] = i;
+    for (j = 1; j <= lb; j++) {
+      int ca = (unsigned char)a[i - 1], cb = (unsigned char)b[j - 1];
+      int cost = ignore_case ? tolower(ca) != tolower(cb) : ca != cb;
+      int best = row[j] + 1, tmp;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      if (prev + cost < best) best = prev + cost;
+      tmp = row[j];
+      row[j] = best;
+      prev = tmp;
+    }
+  }
+  return row[lb];
+}

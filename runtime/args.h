@@ -25,4 +25,8 @@ double vr_check_timeout_arg(lua_State *L, int idx, double dflt);
  * key that is not in the NULL-terminated list. */
 void vr_check_options(lua_State *L, int idx, const char *fname, const char *const allowed[]);
 
+/* Levenshtein distance of two names up to 63 bytes (99 for longer ones), for "did you mean"
+ * suggestions. */
+int vr_edit_distance(const char *a, const char *b, int ignore_case);
+
 #endif

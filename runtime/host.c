@@ -110,26 +110,6 @@ static int os_exit_graceful(lua_State *L) {
   return lua_error(L);
 }
 
-/* Small edit distance for "did you mean" hints (names up to 63 bytes). */
-static int edit_distance(const char *a, const char *b) {
-  int row[64], i, j, la = (int)strlen(a), lb = (int)strlen(b);
-  if (la > 63 || lb > 63) return 99;
-  for (j = 0; j <= lb; j++) row[j] = j;
-  for (i = 1; i <= la; i++) {
-    int prev = row[0], tmp;
-    row[0] = i;
-    for (j = 1; j <= lb; j++) {
-      int best = row[j] + 1;
-      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-      if (prev + (a[i - 1] != b[j - 1]) < best) best = prev + (a[i - 1] != b[j - 1]);
-      tmp = row[j];
-      row[j] = best;
-      prev = tmp;
-    }
-  }
-  return row[lb];
-}
-
 /* Finds a near name among the keys of the table at idx; pushes it or nothing. */
 static int push_near_name(lua_State *L, int idx, const char *name, int best) {
   int found = 0;
@@ -138,7 +118,7 @@ static int push_near_name(lua_State *L, int idx, const char *name, int best) {
   while (lua_next(L, idx) != 0) {
     lua_pop(L, 1);
     if (lua_type(L, -1) == LUA_TSTRING) {
-      int d = edit_distance(name, lua_tostring(L, -1));
+      int d = vr_edit_distance(name, lua_tostring(L, -1), 0);
       if (d < best) {
         best = d;
         if (found) lua_remove(L, -2);

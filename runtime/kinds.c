@@ -1,6 +1,8 @@
 /* kinds.c: the table of API resources vmrun knows (see kinds.h). */
 #include "kinds.h"
 
+#include "args.h"
+
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -71,26 +73,6 @@ const vr_kind_info *vr_kind_lookup(const char *name) {
   return NULL;
 }
 
-/* Edit distance of two short strings, case-insensitive (for suggestions). */
-static int distance(const char *a, const char *b) {
-  int row[64], i, j, la = (int)strlen(a), lb = (int)strlen(b);
-  if (la > 63 || lb > 63) return 99;
-  for (j = 0; j <= lb; j++) row[j] = j;
-  for (i = 1; i <= la; i++) {
-    int prev = row[0];
-    row[0] = i;
-    for (j = 1; j <= lb; j++) {
-      int cost = (a[i - 1] | 32) != (b[j - 1] | 32), best = row[j] + 1, tmp;
-      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
-      if (prev + cost < best) best = prev + cost;
-      tmp = row[j];
-      row[j] = best;
-      prev = tmp;
-    }
-  }
-  return row[lb];
-}
-
 int vr_kind_resolve(const char *name, char *group, size_t glen, char *kind, size_t klen, char *err,
                     size_t errlen) {
   const vr_kind_info *k = name ? vr_kind_lookup(name) : NULL;
@@ -114,7 +96,7 @@ int vr_kind_resolve(const char *name, char *group, size_t glen, char *kind, size
     int i, best = 3;
     const char *near = NULL;
     for (i = 0; name && vr_known_kinds[i].kind; i++) {
-      int d = distance(name, vr_known_kinds[i].kind);
+      int d = vr_edit_distance(name, vr_known_kinds[i].kind, 1);
       if (d < best) {
         best = d;
         near = vr_known_kinds[i].kind;

@@ -104,6 +104,21 @@ const char *sim_string(const cJSON *obj, const char *dotted) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+const char *sim_annotation(const cJSON *obj, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.annotations"), key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int sim_phase_is(const cJSON *obj, const char *phase) {
+  const char *p = sim_string(obj, "status.phase");
+  return p && strcmp(p, phase) == 0;
+}
+
+void sim_timestamp(vr_sim *sim, char *buf, size_t len) {
+  vr_clock_format(vr_clock_now(sim->clock), buf, len);
+  if (strlen(buf) >= 24) memmove(buf + 19, buf + 23, strlen(buf + 23) + 1); /* whole seconds */
+}
+
 void sim_set(cJSON *obj, const char *dotted, cJSON *item) {
   char part[128];
   const char *p = dotted;

@@ -33,19 +33,9 @@ static const char *label(const cJSON *obj, const char *key) {
   return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static const char *annotation(const cJSON *obj, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.annotations"), key);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static int is_launcher(const cJSON *pod) {
   const char *l = label(pod, "kubevirt.io");
   return l && strcmp(l, "virt-launcher") == 0;
-}
-
-static int phase_is(const cJSON *obj, const char *phase) {
-  const char *p = sim_string(obj, "status.phase");
-  return p && strcmp(p, phase) == 0;
 }
 
 /* --- LiveMigratable (§3.6) ---------------------------------------------------------------------
@@ -64,7 +54,7 @@ int sim_vmi_live_migratable(vr_sim *sim, const cJSON *vmi, char *reason, size_t 
     const char *name = sim_string(iface, "name");
     const char *net_name = pod_network ? sim_string(pod_network, "name") : NULL;
     if (sim_path(iface, "bridge") != NULL && name && net_name && strcmp(name, net_name) == 0 &&
-        annotation(vmi, "kubevirt.io/allow-pod-bridge-network-live-migration") == NULL) {
+        sim_annotation(vmi, "kubevirt.io/allow-pod-bridge-network-live-migration") == NULL) {
       snprintf(reason, rlen, "InterfaceNotLiveMigratable");
       snprintf(message, mlen,
                "cannot migrate VMI which does not use masquerade, bridge with "
@@ -105,7 +95,7 @@ int sim_vmi_live_migratable(vr_sim *sim, const cJSON *vmi, char *reason, size_t 
  */
 
 static uint64_t annotation_ms(const cJSON *obj, const char *key, uint64_t dflt) {
-  const char *v = annotation(obj, key);
+  const char *v = sim_annotation(obj, key);
   double secs;
   if (v == NULL) return dflt;
   secs = atof(v);
@@ -118,7 +108,7 @@ static void pod_gone(vr_sim *sim, const char *ns, const char *name) {
   vr_store_error err;
   if (pod == NULL || sim_path(pod, "metadata.deletionTimestamp") == NULL) return;
   if (is_launcher(pod)) {
-    const char *vmi_name = annotation(pod, "kubevirt.io/domain");
+    const char *vmi_name = sim_annotation(pod, "kubevirt.io/domain");
     const cJSON *vmi =
         vmi_name ? vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns, vmi_name)
                  : NULL;
@@ -127,9 +117,9 @@ static void pod_gone(vr_sim *sim, const char *ns, const char *name) {
     const char *pod_node = sim_string(pod, "spec.nodeName");
     /* only the VMI's live pod takes the guest down; an old source or target pod does not */
     if (vmi != NULL && uid && strcmp(uid, sim_string(vmi, "metadata.uid")) == 0 &&
-        !phase_is(pod, "Succeeded") && !phase_is(pod, "Failed") && vmi_node && pod_node &&
-        strcmp(vmi_node, pod_node) == 0 && !phase_is(vmi, "Succeeded") &&
-        !phase_is(vmi, "Failed")) {
+        !sim_phase_is(pod, "Succeeded") && !sim_phase_is(pod, "Failed") && vmi_node && pod_node &&
+        strcmp(vmi_node, pod_node) == 0 && !sim_phase_is(vmi, "Succeeded") &&
+        !sim_phase_is(vmi, "Failed")) {
       cJSON *copy = cJSON_Duplicate(vmi, 1);
       sim_set(copy, "status.phase", cJSON_CreateString("Succeeded"));
       vr_store_replace(sim->store, copy, 0, NULL, &err);
@@ -155,10 +145,10 @@ int vr_sim_delete_pod(vr_sim *sim, const char *ns, const char *name, long long g
   }
   delay = is_launcher(pod) ? annotation_ms(pod, "sim.vmrun.io/shutdown-seconds", GUEST_SHUTDOWN_MS)
                            : annotation_ms(pod, "sim.vmrun.io/stop-seconds", POD_STOP_MS);
-  if (phase_is(pod, "Succeeded") || phase_is(pod, "Failed") || phase_is(pod, "Pending")) delay = 0;
+  if (sim_phase_is(pod, "Succeeded") || sim_phase_is(pod, "Failed") || sim_phase_is(pod, "Pending"))
+    delay = 0;
   if (delay > (uint64_t)grace_seconds * 1000u) delay = (uint64_t)grace_seconds * 1000u;
-  vr_clock_format(vr_clock_now(sim->clock), ts, sizeof ts);
-  memmove(ts + 19, ts + 23, strlen(ts + 23) + 1); /* RFC 3339 seconds, as the API server writes */
+  sim_timestamp(sim, ts, sizeof ts);
   copy = cJSON_Duplicate(pod, 1);
   sim_set(copy, "metadata.deletionTimestamp", cJSON_CreateString(ts));
   sim_set(copy, "metadata.deletionGracePeriodSeconds", cJSON_CreateNumber((double)grace_seconds));
@@ -172,7 +162,7 @@ int vr_sim_delete_pod(vr_sim *sim, const char *ns, const char *name, long long g
 
 static int pod_healthy(const cJSON *pod) {
   const cJSON *c;
-  if (!phase_is(pod, "Running") || sim_path(pod, "metadata.deletionTimestamp")) return 0;
+  if (!sim_phase_is(pod, "Running") || sim_path(pod, "metadata.deletionTimestamp")) return 0;
   cJSON_ArrayForEach(c, sim_path(pod, "status.conditions")) {
     const char *type = sim_string(c, "type"), *status = sim_string(c, "status");
     if (type && strcmp(type, "Ready") == 0) return status && strcmp(status, "True") == 0;
@@ -206,7 +196,7 @@ static long long disruptions_allowed(vr_sim *sim, const cJSON *pdb, const char *
   n = vr_store_list(sim->store, "", "Pod", ns, NULL, &pods);
   for (i = 0; n != (size_t)-1 && i < n; i++) {
     if (!vr_label_selector_matches(ls, sim_path(pods[i], "metadata.labels"))) continue;
-    if (phase_is(pods[i], "Succeeded") || phase_is(pods[i], "Failed")) continue;
+    if (sim_phase_is(pods[i], "Succeeded") || sim_phase_is(pods[i], "Failed")) continue;
     expected++;
     if (pod_healthy(pods[i])) healthy++;
     if (!owned_by_scalable(pods[i])) scalable = 0;
@@ -253,8 +243,8 @@ static int kubevirt_webhook(vr_sim *sim, const cJSON *pod, const cJSON *eviction
   size_t n;
   int migratable;
   const char *evac;
-  if (!is_launcher(pod) || phase_is(pod, "Succeeded") || phase_is(pod, "Failed")) return 0;
-  vmi_name = annotation(pod, "kubevirt.io/domain");
+  if (!is_launcher(pod) || sim_phase_is(pod, "Succeeded") || sim_phase_is(pod, "Failed")) return 0;
+  vmi_name = sim_annotation(pod, "kubevirt.io/domain");
   if (vmi_name == NULL) return 0;
   vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns, vmi_name);
   if (vmi == NULL) {
@@ -290,7 +280,7 @@ static int kubevirt_webhook(vr_sim *sim, const cJSON *pod, const cJSON *eviction
   }
   if (!dry_run) {
     cJSON *copy = cJSON_Duplicate(vmi, 1);
-    const char *by = annotation(eviction, "requested-by");
+    const char *by = sim_annotation(eviction, "requested-by");
     vr_store_error werr;
     sim_set(copy, "status.evacuationNodeName",
             cJSON_CreateString(sim_string(pod, "spec.nodeName")));
@@ -325,8 +315,8 @@ int vr_sim_evict(vr_sim *sim, const char *ns, const char *name, const cJSON *evi
     return -1;
   }
   if (kubevirt_webhook(sim, pod, eviction, dry_run, err) != 0) return -1;
-  if (phase_is(pod, "Succeeded") || phase_is(pod, "Failed") || phase_is(pod, "Pending") ||
-      sim_path(pod, "metadata.deletionTimestamp") != NULL) {
+  if (sim_phase_is(pod, "Succeeded") || sim_phase_is(pod, "Failed") ||
+      sim_phase_is(pod, "Pending") || sim_path(pod, "metadata.deletionTimestamp") != NULL) {
     return dry_run ? 0 : vr_sim_delete_pod(sim, ns, name, grace_seconds, err);
   }
   n = vr_store_list(sim->store, "policy", "PodDisruptionBudget", ns, NULL, &pdbs);
@@ -364,8 +354,7 @@ int vr_sim_evict(vr_sim *sim, const char *ns, const char *name, const cJSON *evi
       cJSON *copy = cJSON_Duplicate(match, 1);
       char ts[40];
       vr_store_error werr;
-      vr_clock_format(vr_clock_now(sim->clock), ts, sizeof ts);
-      memmove(ts + 19, ts + 23, strlen(ts + 23) + 1);
+      sim_timestamp(sim, ts, sizeof ts);
       if (sim_path(copy, "status.disruptedPods") == NULL) {
         sim_set(copy, "status.disruptedPods", cJSON_CreateObject());
       }
@@ -389,8 +378,7 @@ static void set_node_ready(vr_sim *sim, const cJSON *node, int ready) {
   cJSON *copy = cJSON_Duplicate(node, 1), *conditions = cJSON_CreateArray(), *c;
   char ts[40];
   int found = 0;
-  vr_clock_format(vr_clock_now(sim->clock), ts, sizeof ts);
-  memmove(ts + 19, ts + 23, strlen(ts + 23) + 1);
+  sim_timestamp(sim, ts, sizeof ts);
   cJSON_ArrayForEach(c, sim_path(node, "status.conditions")) {
     const char *type = sim_string(c, "type");
     cJSON *dup = cJSON_Duplicate(c, 1);
@@ -441,17 +429,18 @@ int vr_sim_reboot_node(vr_sim *sim, const char *name, vr_store_error *err) {
     const char *ns = sim_string(pods[i], "metadata.namespace");
     char pod_name[300];
     vr_store_error derr;
-    if (!is_launcher(pods[i]) || phase_is(pods[i], "Succeeded") || phase_is(pods[i], "Failed"))
+    if (!is_launcher(pods[i]) || sim_phase_is(pods[i], "Succeeded") ||
+        sim_phase_is(pods[i], "Failed"))
       continue;
     snprintf(pod_name, sizeof pod_name, "%s", sim_string(pods[i], "metadata.name"));
     {
-      const char *vmi_name = annotation(pods[i], "kubevirt.io/domain");
+      const char *vmi_name = sim_annotation(pods[i], "kubevirt.io/domain");
       const cJSON *vmi =
           vmi_name ? vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns, vmi_name)
                    : NULL;
       const char *vmi_node = vmi ? sim_string(vmi, "status.nodeName") : NULL;
-      if (vmi && vmi_node && strcmp(vmi_node, name) == 0 && !phase_is(vmi, "Succeeded") &&
-          !phase_is(vmi, "Failed")) {
+      if (vmi && vmi_node && strcmp(vmi_node, name) == 0 && !sim_phase_is(vmi, "Succeeded") &&
+          !sim_phase_is(vmi, "Failed")) {
         cJSON *copy = cJSON_Duplicate(vmi, 1), *conditions = cJSON_CreateArray();
         cJSON_AddItemToArray(
             conditions, sim_condition("Ready", "False", "NodeUnresponsive", "the node rebooted"));

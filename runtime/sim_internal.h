@@ -101,6 +101,10 @@ void sim_free_migrations(vr_sim *sim);
 /* Small cJSON helpers. */
 const cJSON *sim_path(const cJSON *obj, const char *dotted); /* "spec.template.spec" */
 const char *sim_string(const cJSON *obj, const char *dotted);
+const char *sim_annotation(const cJSON *obj, const char *key); /* metadata.annotations[key] */
+int sim_phase_is(const cJSON *obj, const char *phase);         /* status.phase == phase */
+/* The run's time as the API server writes timestamps: RFC 3339, whole seconds, UTC. */
+void sim_timestamp(vr_sim *sim, char *buf, size_t len);
 /* Sets obj.<dotted> (creating objects on the way) to item (owned). */
 void sim_set(cJSON *obj, const char *dotted, cJSON *item);
 

@@ -52,11 +52,6 @@ static uint64_t requeue_ms(int priority) {
   return priority >= 100 ? 1000 : priority >= 50 ? 3000 : 5000;
 }
 
-static void timestamp(vr_sim *sim, char *buf, size_t len) {
-  vr_clock_format(vr_clock_now(sim->clock), buf, len);
-  if (strlen(buf) >= 24) memmove(buf + 19, buf + 23, strlen(buf + 23) + 1); /* whole seconds */
-}
-
 /* Seconds since the epoch of an RFC 3339 UTC timestamp ("2026-11-25T18:00:00Z"), 0 if bad. */
 static int64_t parse_timestamp(const char *text) {
   struct tm tm;
@@ -69,13 +64,8 @@ static int64_t parse_timestamp(const char *text) {
   return (int64_t)timegm(&tm);
 }
 
-static int phase_is(const cJSON *obj, const char *phase) {
-  const char *p = sim_string(obj, "status.phase");
-  return p && strcmp(p, phase) == 0;
-}
-
 static int vmim_final(const cJSON *vmim) {
-  return phase_is(vmim, "Succeeded") || phase_is(vmim, "Failed");
+  return sim_phase_is(vmim, "Succeeded") || sim_phase_is(vmim, "Failed");
 }
 
 /* Phases that count toward the parallel limits (IsRunning, §2.2). */
@@ -99,16 +89,11 @@ static int64_t quantity_or(const char *text, const char *dflt) {
   return v;
 }
 
-static const char *annotation(const cJSON *obj, const char *key) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.annotations"), key);
-  return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 /* Sets status.phase and appends to phaseTransitionTimestamps (a modified copy). */
 static void set_phase(vr_sim *sim, cJSON *vmim, const char *phase) {
   char ts[40];
   cJSON *list = (cJSON *)sim_path(vmim, "status.phaseTransitionTimestamps"), *entry;
-  timestamp(sim, ts, sizeof ts);
+  sim_timestamp(sim, ts, sizeof ts);
   sim_set(vmim, "status.phase", cJSON_CreateString(phase));
   if (!cJSON_IsArray(list)) {
     sim_set(vmim, "status.phaseTransitionTimestamps", cJSON_CreateArray());
@@ -160,7 +145,7 @@ static sim_migration *find_migration(vr_sim *sim, const char *ns, const char *na
 
 static double node_nic(vr_sim *sim, const char *node_name) {
   const cJSON *node = vr_store_get(sim->store, "", "Node", NULL, node_name);
-  return (double)quantity_or(annotation(node, "sim.vmrun.io/nic-bandwidth"), NIC_DEFAULT);
+  return (double)quantity_or(sim_annotation(node, "sim.vmrun.io/nic-bandwidth"), NIC_DEFAULT);
 }
 
 static void on_model_event(vr_sim *sim, const char *ns, const char *name);
@@ -211,7 +196,7 @@ static void fill_migration_state(vr_sim *sim, cJSON *vmi, const sim_migration *m
   cJSON *ms = cJSON_CreateObject();
   const cJSON *old = sim_path(vmi, "status.migrationState");
   vr_mig_get_status(&m->st, &status);
-  timestamp(sim, ts, sizeof ts);
+  sim_timestamp(sim, ts, sizeof ts);
   cJSON_AddStringToObject(ms, "migrationUid", m->uid);
   cJSON_AddStringToObject(ms, "sourceNode", m->source);
   cJSON_AddStringToObject(ms, "targetNode", m->target);
@@ -336,10 +321,11 @@ static void start_running(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
   free((void *)policies);
   memset(&in, 0, sizeof in);
   in.memory_bytes = memory > 0 ? (uint64_t)memory : 0;
-  in.working_set_bytes = (uint64_t)quantity_or(annotation(vmi, "sim.vmrun.io/working-set"), "0");
+  in.working_set_bytes =
+      (uint64_t)quantity_or(sim_annotation(vmi, "sim.vmrun.io/working-set"), "0");
   if (in.working_set_bytes == 0) in.working_set_bytes = in.memory_bytes / 4;
   in.dirty_rate =
-      (double)quantity_or(annotation(vmi, "sim.vmrun.io/dirty-rate"), DIRTY_RATE_DEFAULT);
+      (double)quantity_or(sim_annotation(vmi, "sim.vmrun.io/dirty-rate"), DIRTY_RATE_DEFAULT);
   in.vfio = cJSON_GetArraySize(sim_path(vmi, "spec.domain.devices.hostDevices")) > 0 ||
             cJSON_GetArraySize(sim_path(vmi, "spec.domain.devices.gpus")) > 0;
   in.config.completion_timeout_per_gib = num(&cfg.completion_timeout_per_gib, 150);
@@ -360,8 +346,9 @@ static void start_running(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
   snprintf(m->vmi, sizeof m->vmi, "%s", sim_string(vmi, "metadata.name"));
   snprintf(m->uid, sizeof m->uid, "%s", sim_string(vmim, "metadata.uid"));
   snprintf(m->source, sizeof m->source, "%s", sim_string(vmi, "status.nodeName"));
-  snprintf(m->target, sizeof m->target, "%s", annotation(vmim, "sim.vmrun.io/target-node"));
-  snprintf(m->target_pod, sizeof m->target_pod, "%s", annotation(vmim, "sim.vmrun.io/target-pod"));
+  snprintf(m->target, sizeof m->target, "%s", sim_annotation(vmim, "sim.vmrun.io/target-node"));
+  snprintf(m->target_pod, sizeof m->target_pod, "%s",
+           sim_annotation(vmim, "sim.vmrun.io/target-pod"));
   m->last_ms = vr_clock_now(sim->clock);
   m->next = sim->migrations;
   sim->migrations = m;
@@ -384,15 +371,15 @@ static void handoff(vr_sim *sim, const char *ns, const char *name) {
   if (vmim == NULL) return;
   vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns,
                      sim_string(vmim, "spec.vmiName"));
-  if (vmi == NULL || phase_is(vmi, "Succeeded") || phase_is(vmi, "Failed")) {
+  if (vmi == NULL || sim_phase_is(vmi, "Succeeded") || sim_phase_is(vmi, "Failed")) {
     vmim_fail(sim, vmim, "the VMI is gone or no longer running");
     return;
   }
-  if (phase_is(vmim, "Scheduled")) {
+  if (sim_phase_is(vmim, "Scheduled")) {
     next = "PreparingTarget";
-  } else if (phase_is(vmim, "PreparingTarget")) {
+  } else if (sim_phase_is(vmim, "PreparingTarget")) {
     next = "TargetReady";
-  } else if (phase_is(vmim, "TargetReady")) {
+  } else if (sim_phase_is(vmim, "TargetReady")) {
     start_running(sim, vmim, vmi);
     return;
   } else {
@@ -410,8 +397,8 @@ static void target_started(vr_sim *sim, const char *ns, const char *name) {
       vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, name);
   const cJSON *pod;
   cJSON *copy;
-  if (vmim == NULL || !phase_is(vmim, "Scheduling")) return;
-  pod = vr_store_get(sim->store, "", "Pod", ns, annotation(vmim, "sim.vmrun.io/target-pod"));
+  if (vmim == NULL || !sim_phase_is(vmim, "Scheduling")) return;
+  pod = vr_store_get(sim->store, "", "Pod", ns, sim_annotation(vmim, "sim.vmrun.io/target-pod"));
   if (pod == NULL) {
     vmim_fail(sim, vmim, "target pod is gone");
     return;
@@ -498,7 +485,7 @@ static void reconcile_pending(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) 
 static void reconcile_unscheduled(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
   const char *ns = sim_string(vmim, "metadata.namespace"),
              *name = sim_string(vmim, "metadata.name");
-  const char *pod_name = annotation(vmim, "sim.vmrun.io/target-pod");
+  const char *pod_name = sim_annotation(vmim, "sim.vmrun.io/target-pod");
   const cJSON *pod = pod_name ? vr_store_get(sim->store, "", "Pod", ns, pod_name) : NULL, *node;
   const cJSON *list = sim_path(vmim, "status.phaseTransitionTimestamps"), *last;
   char why[512];
@@ -585,12 +572,12 @@ void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name) {
   }
   vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns,
                      sim_string(vmim, "spec.vmiName"));
-  if (vmi == NULL || phase_is(vmi, "Succeeded") || phase_is(vmi, "Failed")) {
+  if (vmi == NULL || sim_phase_is(vmi, "Succeeded") || sim_phase_is(vmi, "Failed")) {
     if (running) finish(sim, running, "the VMI is gone");
     vmim_fail(sim, vmim, "Migration failed because the VMI is gone or not running");
     return;
   }
-  if (sim_path(vmim, "status.phase") == NULL || phase_is(vmim, "")) {
+  if (sim_path(vmim, "status.phase") == NULL || sim_phase_is(vmim, "")) {
     const cJSON **others;
     size_t n, i;
     int busy = 0;
@@ -599,7 +586,8 @@ void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name) {
     for (i = 0; n != (size_t)-1 && i < n; i++) {
       const char *v = sim_string(others[i], "spec.vmiName");
       if (others[i] != vmim && v && strcmp(v, sim_string(vmi, "metadata.name")) == 0 &&
-          sim_path(others[i], "status.phase") && !vmim_final(others[i]) && !phase_is(others[i], ""))
+          sim_path(others[i], "status.phase") && !vmim_final(others[i]) &&
+          !sim_phase_is(others[i], ""))
         busy = 1;
     }
     if (n != (size_t)-1) free((void *)others);
@@ -612,9 +600,10 @@ void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name) {
     }
     return;
   }
-  if (phase_is(vmim, "Pending")) {
+  if (sim_phase_is(vmim, "Pending")) {
     reconcile_pending(sim, vmim, vmi);
-  } else if (phase_is(vmim, "Scheduling") && annotation(vmim, "sim.vmrun.io/target-node") == NULL) {
+  } else if (sim_phase_is(vmim, "Scheduling") &&
+             sim_annotation(vmim, "sim.vmrun.io/target-node") == NULL) {
     reconcile_unscheduled(sim, vmim, vmi);
   }
 }
@@ -634,7 +623,7 @@ void sim_requeue_pending(vr_sim *sim) {
                     &vmims);
   if (n == (size_t)-1) return;
   for (i = 0; i < n; i++) {
-    if (phase_is(vmims[i], "Pending")) {
+    if (sim_phase_is(vmims[i], "Pending")) {
       sim_enqueue(sim, SIM_Q_VMIM, sim_string(vmims[i], "metadata.namespace"),
                   sim_string(vmims[i], "metadata.name"));
     }
@@ -668,7 +657,7 @@ void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi) {
   cJSON *vmim, *meta, *ann;
   vr_store_error serr;
   if (evac == NULL || evac[0] == '\0' || node == NULL || strcmp(evac, node) != 0) return;
-  if (!phase_is(vmi, "Running")) return;
+  if (!sim_phase_is(vmi, "Running")) return;
   cluster_config(sim, &cfg);
   if (vr_vmi_eviction_strategy(&cfg, vmi, &strategy, NULL, 0, err, sizeof err) != 0) return;
   if (!sim_vmi_live_migratable(sim, vmi, reason, sizeof reason, message, sizeof message)) return;
@@ -684,12 +673,12 @@ void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi) {
   for (i = 0; i < n; i++) {
     const char *v = sim_string(vmims[i], "spec.vmiName");
     if (v == NULL || strcmp(v, name) != 0 ||
-        annotation(vmims[i], "kubevirt.io/evacuationMigration") == NULL)
+        sim_annotation(vmims[i], "kubevirt.io/evacuationMigration") == NULL)
       continue;
-    if (phase_is(vmims[i], "Succeeded")) {
+    if (sim_phase_is(vmims[i], "Succeeded")) {
       failures = 0;
       last_failed = NULL;
-    } else if (phase_is(vmims[i], "Failed")) {
+    } else if (sim_phase_is(vmims[i], "Failed")) {
       failures++;
       if (last_failed == NULL || strcmp(sim_string(vmims[i], "metadata.creationTimestamp"),
                                         sim_string(last_failed, "metadata.creationTimestamp")) >= 0)
