@@ -51,6 +51,7 @@ void vr_sim_free(vr_sim *sim) {
   }
   sim_free_migrations(sim);
   sim_free_accounting(sim);
+  sim_node_cache_clear(sim);
   for (i = 0; i < SIM_QUEUES; i++) vr_strmap_clear(&sim->queues[i]);
   vr_store_free(sim->store);
   free(sim->source);
@@ -313,6 +314,7 @@ static void on_node(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv
   (void)type;
   (void)obj;
   (void)rv;
+  sim_node_cache_clear(sim);
   n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL, NULL, &items);
   if (n == (size_t)-1) return;
   for (i = 0; i < n; i++) {

@@ -16,6 +16,7 @@ enum { SIM_Q_VM, SIM_Q_VMI, SIM_Q_VMIM, SIM_QUEUES };
 
 typedef struct sim_event sim_event;
 typedef struct sim_migration sim_migration;
+typedef struct sim_node_cache sim_node_cache;
 typedef void (*sim_event_fn)(vr_sim *sim, const char *ns, const char *name);
 
 struct sim_event {
@@ -40,6 +41,7 @@ struct vr_sim {
   sim_migration *migrations;  /* running migrations (sim_migration.c) */
   vr_strmap pod_usage;        /* "ns" SEP "name" -> the pod's node and requests */
   vr_strmap node_usage;       /* node -> summed requests of its live pods */
+  sim_node_cache *node_cache; /* sorted nodes for scheduling; NULL after a node changed */
   uint64_t migration_generation;
   sim_event *events; /* pending timed events */
   int started;       /* controllers attached */
@@ -85,6 +87,8 @@ int64_t sim_vmi_memory(const cJSON *vmi);
 /* Keeps the per-node request totals up to date for a pod change (safe in watch callbacks). */
 void sim_account_pod(vr_sim *sim, int deleted, const cJSON *pod);
 void sim_free_accounting(vr_sim *sim);
+/* Drops the scheduler's node cache (a node changed). */
+void sim_node_cache_clear(vr_sim *sim);
 
 /* Migrations (sim_migration.c). */
 void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name);

@@ -141,19 +141,68 @@ void sim_free_accounting(vr_sim *sim) {
   vr_strmap_clear(&sim->node_usage);
 }
 
-/* Free resources of a node: allocatable (or capacity) minus the requests of its live pods. */
-static requests node_free(vr_sim *sim, const cJSON *node) {
-  requests r;
-  const cJSON *alloc = sim_path(node, "status.allocatable");
-  const requests *used = node_usage(sim, sim_string(node, "metadata.name"), 0);
-  if (alloc == NULL) alloc = sim_path(node, "status.capacity");
-  if (alloc == NULL) { /* a node file without resources: treat as unlimited */
-    r.cpu_milli = INT64_MAX / 4;
-    r.memory = INT64_MAX / 4;
-    return r;
+/* The nodes sorted by name with their parsed allocatable resources, rebuilt after any node
+ * changed (the node watch clears it), so scheduling does not re-list and re-parse per VMI. */
+struct sim_node_cache {
+  size_t count;
+  const cJSON **nodes;
+  requests *alloc;
+  char *ready; /* node_ready() of each */
+};
+
+void sim_node_cache_clear(vr_sim *sim) {
+  if (sim->node_cache == NULL) return;
+  free((void *)sim->node_cache->nodes);
+  free(sim->node_cache->alloc);
+  free(sim->node_cache->ready);
+  free(sim->node_cache);
+  sim->node_cache = NULL;
+}
+
+static sim_node_cache *node_cache(vr_sim *sim) {
+  sim_node_cache *c;
+  size_t i;
+  if (sim->node_cache != NULL) return sim->node_cache;
+  c = calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  c->count = vr_store_list(sim->store, "", "Node", NULL, NULL, &c->nodes);
+  if (c->count == (size_t)-1) {
+    free(c);
+    return NULL;
   }
-  r.cpu_milli = quantity_item(sim_path(alloc, "cpu"), -3) - (used ? used->cpu_milli : 0);
-  r.memory = quantity_item(sim_path(alloc, "memory"), 0) - (used ? used->memory : 0);
+  c->alloc = calloc(c->count + 1, sizeof *c->alloc);
+  c->ready = calloc(c->count + 1, 1);
+  if (c->alloc == NULL || c->ready == NULL) {
+    free((void *)c->nodes);
+    free(c->alloc);
+    free(c->ready);
+    free(c);
+    return NULL;
+  }
+  for (i = 0; i < c->count; i++) {
+    const cJSON *alloc = sim_path(c->nodes[i], "status.allocatable");
+    c->ready[i] = (char)node_ready(c->nodes[i]);
+    if (alloc == NULL) alloc = sim_path(c->nodes[i], "status.capacity");
+    if (alloc == NULL) { /* a node file without resources: treat as unlimited */
+      c->alloc[i].cpu_milli = INT64_MAX / 4;
+      c->alloc[i].memory = INT64_MAX / 4;
+    } else {
+      c->alloc[i].cpu_milli = quantity_item(sim_path(alloc, "cpu"), -3);
+      c->alloc[i].memory = quantity_item(sim_path(alloc, "memory"), 0);
+    }
+  }
+  sim->node_cache = c;
+  return c;
+}
+
+/* Free resources of the i-th cached node: allocatable minus the requests of its live pods. */
+static requests node_free(vr_sim *sim, const sim_node_cache *c, size_t i) {
+  requests r = c->alloc[i];
+  const requests *used = node_usage(sim, sim_string(c->nodes[i], "metadata.name"), 0);
+  if (used != NULL) {
+    r.cpu_milli -= used->cpu_milli;
+    r.memory -= used->memory;
+  }
   return r;
 }
 
@@ -169,11 +218,13 @@ const cJSON *sim_pick_node(vr_sim *sim, const cJSON *vmi, const char *exclude, c
   size_t n, i;
   int unschedulable = 0, selector = 0, tainted = 0, resources = 0, not_ready = 0, bad = 0;
   char err[256] = "";
-  n = vr_store_list(sim->store, "", "Node", NULL, NULL, &nodes);
-  if (n == (size_t)-1) {
+  sim_node_cache *cache = node_cache(sim);
+  if (cache == NULL) {
     snprintf(why, whylen, "out of memory");
     return NULL;
   }
+  nodes = cache->nodes;
+  n = cache->count;
   for (i = 0; i < n; i++) {
     const cJSON *node = nodes[i];
     vr_toleration_result taints;
@@ -185,7 +236,7 @@ const cJSON *sim_pick_node(vr_sim *sim, const cJSON *vmi, const char *exclude, c
       selector++; /* the target pod's anti-affinity to the source node (§2.4) */
       continue;
     }
-    if (!node_ready(node)) {
+    if (!cache->ready[i]) {
       not_ready++;
       continue;
     }
@@ -219,7 +270,7 @@ const cJSON *sim_pick_node(vr_sim *sim, const cJSON *vmi, const char *exclude, c
       tainted++;
       continue;
     }
-    avail = node_free(sim, node);
+    avail = node_free(sim, cache, i);
     if (avail.cpu_milli < want.cpu_milli || avail.memory < want.memory) {
       resources++;
       continue;
@@ -260,7 +311,6 @@ const cJSON *sim_pick_node(vr_sim *sim, const cJSON *vmi, const char *exclude, c
       if (used < whylen) snprintf(why + used, whylen - used, ".");
     }
   }
-  free((void *)nodes);
   return best;
 }
 
