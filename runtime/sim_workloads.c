@@ -376,11 +376,25 @@ void sim_create_launcher(vr_sim *sim, const cJSON *vmi, const char *node, int ru
   meta = cJSON_AddObjectToObject(pod, "metadata");
   cJSON_AddStringToObject(meta, "name", pod_name);
   cJSON_AddStringToObject(meta, "namespace", ns);
-  labels = cJSON_AddObjectToObject(meta, "labels");
+  /* KubeVirt copies the VMI's labels to its pod (so PDBs and selectors on them work) */
+  labels = sim_path(vmi, "metadata.labels") ? cJSON_Duplicate(sim_path(vmi, "metadata.labels"), 1)
+                                            : cJSON_CreateObject();
+  cJSON_AddItemToObject(meta, "labels", labels);
+  cJSON_DeleteItemFromObjectCaseSensitive(labels, "kubevirt.io");
+  cJSON_DeleteItemFromObjectCaseSensitive(labels, "kubevirt.io/created-by");
+  cJSON_DeleteItemFromObjectCaseSensitive(labels, "vm.kubevirt.io/name");
   cJSON_AddStringToObject(labels, "kubevirt.io", "virt-launcher");
   cJSON_AddStringToObject(labels, "kubevirt.io/created-by", sim_string(vmi, "metadata.uid"));
   cJSON_AddStringToObject(labels, "vm.kubevirt.io/name", name);
-  cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "annotations"), "kubevirt.io/domain", name);
+  {
+    cJSON *ann = cJSON_AddObjectToObject(meta, "annotations");
+    const cJSON *a;
+    cJSON_AddStringToObject(ann, "kubevirt.io/domain", name);
+    cJSON_ArrayForEach(a, sim_path(vmi, "metadata.annotations")) { /* the simulation facts */
+      if (a->string && strncmp(a->string, "sim.vmrun.io/", 13) == 0 && cJSON_IsString(a))
+        cJSON_AddStringToObject(ann, a->string, a->valuestring);
+    }
+  }
   owners = cJSON_AddArrayToObject(meta, "ownerReferences");
   owner = cJSON_CreateObject();
   cJSON_AddStringToObject(owner, "apiVersion", "kubevirt.io/v1");
@@ -391,6 +405,11 @@ void sim_create_launcher(vr_sim *sim, const cJSON *vmi, const char *node, int ru
   cJSON_AddBoolToObject(owner, "blockOwnerDeletion", 1);
   cJSON_AddItemToArray(owners, owner);
   cJSON_AddObjectToObject(pod, "spec");
+  { /* the VMI's grace (default 30 s) + 30 s, as KubeVirt's pod template (§3.5) */
+    const cJSON *grace = sim_path(vmi, "spec.terminationGracePeriodSeconds");
+    double g = cJSON_IsNumber(grace) ? grace->valuedouble : 30;
+    sim_set(pod, "spec.terminationGracePeriodSeconds", cJSON_CreateNumber(g + 30));
+  }
   if (node != NULL) sim_set(pod, "spec.nodeName", cJSON_CreateString(node));
   if (migration_uid != NULL)
     cJSON_AddStringToObject(labels, "kubevirt.io/migrationJobUID", migration_uid);

@@ -108,6 +108,8 @@ describe("virt-launcher pods", function()
     expect(#pod.spec.volumes).to_be(6)
     expect(pod.spec.volumes[1].emptyDir).to_equal({})
     expect(pod.spec.containers[1].resources.requests.memory).to_be(tostring(16 * 1024 * 1024 * 1024))
+    expect(pod.spec.terminationGracePeriodSeconds).to_be(60) -- the VMI's 30 s + 30 s
+    expect(launcher("web").metadata.labels.app).to_be("web") -- the VMI's labels are copied
   end)
 
   it("gives a VMI loaded as running its pod at once", function()
