@@ -32,6 +32,7 @@ vr_sim *vr_sim_new(vr_clock *clock, uint64_t seed) {
   for (i = 0; i < SIM_QUEUES; i++) vr_strmap_init(&sim->queues[i]);
   vr_strmap_init(&sim->pod_usage);
   vr_strmap_init(&sim->node_usage);
+  vr_strmap_init(&sim->limits_outbound);
   vr_store_set_clock(sim->store, sim_now, sim);
   return sim;
 }
@@ -302,6 +303,7 @@ static void on_vm(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) 
 static void on_vmi(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
   const char *ns = sim_string(obj, "metadata.namespace"), *name = sim_string(obj, "metadata.name");
   (void)rv;
+  ((vr_sim *)ctx)->limits_valid = 0;
   sim_enqueue(ctx, SIM_Q_VMI, ns, name);
   if (type != VR_WATCH_ADDED) sim_enqueue(ctx, SIM_Q_VM, ns, name); /* the owning VM, if any */
 }
@@ -331,6 +333,7 @@ static void on_vmim(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv
   const char *vmi = sim_string(obj, "spec.vmiName");
   const char *phase = sim_string(obj, "status.phase");
   (void)rv;
+  ((vr_sim *)ctx)->limits_valid = 0;
   sim_enqueue(ctx, SIM_Q_VMIM, ns, sim_string(obj, "metadata.name"));
   if (vmi && (type == VR_WATCH_DELETED ||
               (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)))) {

@@ -42,6 +42,9 @@ struct vr_sim {
   vr_strmap pod_usage;        /* "ns" SEP "name" -> the pod's node and requests */
   vr_strmap node_usage;       /* node -> summed requests of its live pods */
   sim_node_cache *node_cache; /* sorted nodes for scheduling; NULL after a node changed */
+  int limits_valid;           /* the counts below are current (cleared by VMIM/VMI changes) */
+  int64_t limits_running;     /* migrations holding a slot */
+  vr_strmap limits_outbound;  /* node -> (intptr_t) migrations out of it */
   uint64_t migration_generation;
   sim_event *events; /* pending timed events */
   int started;       /* controllers attached */

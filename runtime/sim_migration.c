@@ -415,28 +415,46 @@ static void target_started(vr_sim *sim, const char *ns, const char *name) {
 /* --- the migration controller ----------------------------------------------------------------- */
 
 /* 1 when the limits leave room for a migration out of source_node (§2.4). */
-static int within_limits(vr_sim *sim, const char *source_node, const vr_migration_config *cfg) {
+/* Recounts the migrations that hold a slot (IsRunning, §2.2), in total and per node (by the
+ * VMI's node or its migration's source node, §2.4); kept until a VMIM or VMI changes. */
+static void count_migrations(vr_sim *sim) {
   const cJSON **vmims;
   size_t n, i;
-  int64_t running = 0, outbound = 0;
+  vr_strmap_clear(&sim->limits_outbound);
+  sim->limits_running = 0;
   n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, NULL,
                     &vmims);
-  if (n == (size_t)-1) return 0;
+  if (n == (size_t)-1) return; /* stays invalid: counted again next time */
   for (i = 0; i < n; i++) {
     const cJSON *vmi;
     const char *node, *src;
     if (!vmim_running(vmims[i])) continue;
-    running++;
+    sim->limits_running++;
     vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance",
                        sim_string(vmims[i], "metadata.namespace"),
                        sim_string(vmims[i], "spec.vmiName"));
     node = sim_string(vmi, "status.nodeName");
     src = sim_string(vmi, "status.migrationState.sourceNode");
-    if ((node && strcmp(node, source_node) == 0) || (src && strcmp(src, source_node) == 0))
-      outbound++;
+    if (node) {
+      intptr_t c = (intptr_t)vr_strmap_get(&sim->limits_outbound, node);
+      vr_strmap_put(&sim->limits_outbound, node, (void *)(c + 1));
+    }
+    if (src && (node == NULL || strcmp(src, node) != 0)) {
+      intptr_t c = (intptr_t)vr_strmap_get(&sim->limits_outbound, src);
+      vr_strmap_put(&sim->limits_outbound, src, (void *)(c + 1));
+    }
   }
   free((void *)vmims);
-  return running < num(&cfg->parallel_migrations_per_cluster, 5) &&
+  sim->limits_valid = 1;
+}
+
+/* 1 when the limits leave room for a migration out of source_node (§2.4). */
+static int within_limits(vr_sim *sim, const char *source_node, const vr_migration_config *cfg) {
+  intptr_t outbound;
+  if (!sim->limits_valid) count_migrations(sim);
+  if (!sim->limits_valid) return 0;
+  outbound = (intptr_t)vr_strmap_get(&sim->limits_outbound, source_node);
+  return sim->limits_running < num(&cfg->parallel_migrations_per_cluster, 5) &&
          outbound < num(&cfg->parallel_outbound_migrations_per_node, 2);
 }
 
@@ -717,6 +735,7 @@ void sim_requeue_vmi_event(vr_sim *sim, const char *ns, const char *name) {
 }
 
 void sim_free_migrations(vr_sim *sim) {
+  vr_strmap_clear(&sim->limits_outbound);
   while (sim->migrations) {
     sim_migration *m = sim->migrations;
     sim->migrations = m->next;
