@@ -98,6 +98,8 @@ typedef struct selector_box { /* owns what a listing allocates, in case pushing 
   const cJSON **items;
 } selector_box;
 
+static const char selector_box_key = 'b';
+
 static int selector_box_gc(lua_State *L) {
   selector_box *b = lua_touserdata(L, 1);
   vr_label_selector_free(b->labels);
@@ -113,14 +115,7 @@ static int selector_box_gc(lua_State *L) {
 static selector_box *push_selectors(lua_State *L, const char *label_text, const char *field_text,
                                     const char *fname) {
   char err[VR_SELECTOR_ERRLEN];
-  selector_box *b = lua_newuserdatauv(L, sizeof *b, 0);
-  b->labels = NULL;
-  b->fields = NULL;
-  b->items = NULL;
-  lua_createtable(L, 0, 1);
-  lua_pushcfunction(L, selector_box_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
+  selector_box *b = vr_push_gc_userdata(L, sizeof *b, &selector_box_key, selector_box_gc);
   if (label_text && (b->labels = vr_label_selector_parse(label_text, err, sizeof err)) == NULL) {
     vr_error_raise(L, "usage", "%s: %s", fname, err);
   }

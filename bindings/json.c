@@ -110,18 +110,7 @@ static int filebuf_gc(lua_State *L) {
 static const char filebuf_mt_key = 'f';
 
 static char **push_filebuf(lua_State *L) {
-  char **buf = lua_newuserdatauv(L, sizeof(char *), 0);
-  *buf = NULL;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &filebuf_mt_key) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, filebuf_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &filebuf_mt_key);
-  }
-  lua_setmetatable(L, -2);
-  return buf;
+  return vr_push_gc_userdata(L, sizeof(char *), &filebuf_mt_key, filebuf_gc);
 }
 
 /* json.decode_file(path) -> value

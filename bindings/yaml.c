@@ -115,18 +115,7 @@ static int file_box_gc(lua_State *L) {
 /* Pushes a userdata owning a malloc'd buffer (freed by __gc unless taken back earlier), so that
  * a memory error raised while the buffer is in use does not leak it. */
 static char **push_file_box(lua_State *L) {
-  char **box = lua_newuserdatauv(L, sizeof *box, 0);
-  *box = NULL;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &file_box_key) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, file_box_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &file_box_key);
-  }
-  lua_setmetatable(L, -2);
-  return box;
+  return vr_push_gc_userdata(L, sizeof(char *), &file_box_key, file_box_gc);
 }
 
 /* yaml.decode_file(path [, {all=boolean}]) -> value | array

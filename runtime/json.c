@@ -625,18 +625,8 @@ static int ebox_gc(lua_State *L) {
 
 /* Pushes a new, empty box. May raise (memory). */
 static ebox *ebox_push(lua_State *L) {
-  ebox *b = lua_newuserdatauv(L, sizeof(ebox), 0);
-  memset(b, 0, sizeof *b);
+  ebox *b = vr_push_gc_userdata(L, sizeof(ebox), &ebox_mt_key, ebox_gc);
   b->alloc = lua_getallocf(L, &b->ud);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &ebox_mt_key) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, ebox_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &ebox_mt_key);
-  }
-  lua_setmetatable(L, -2);
   return b;
 }
 

@@ -86,6 +86,21 @@ vr_shape vr_shape_get(lua_State *L, int idx) {
   return shape;
 }
 
+void *vr_push_gc_userdata(lua_State *L, size_t size, const void *key, lua_CFunction gc) {
+  void *ud = lua_newuserdatauv(L, size, 0);
+  memset(ud, 0, size);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+  }
+  lua_setmetatable(L, -2);
+  return ud;
+}
+
 char *vr_read_file(const char *path, size_t *len, char *err, size_t errlen) {
   FILE *f = fopen(path, "rb");
   char *buf = NULL;

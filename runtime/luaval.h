@@ -25,6 +25,11 @@ void vr_shape_set(lua_State *L, int idx, vr_shape shape);
 /* The tag of the table at idx (VR_SHAPE_NONE for untagged tables and non-tables). */
 vr_shape vr_shape_get(lua_State *L, int idx);
 
+/* Pushes a new zero-filled userdata of `size` bytes whose metatable (created once, cached in the
+ * registry under the address `key`) has `gc` as __gc: the owner of C memory that must be freed
+ * even when a Lua error unwinds past it. May raise memory errors. */
+void *vr_push_gc_userdata(lua_State *L, size_t size, const void *key, lua_CFunction gc);
+
 /* Reads a whole file into a malloc'd, NUL-terminated buffer (caller frees). On failure returns
  * NULL and writes "PATH: reason" into err. */
 char *vr_read_file(const char *path, size_t *len, char *err, size_t errlen);

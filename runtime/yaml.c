@@ -1128,17 +1128,7 @@ int vr_yaml_decode(lua_State *L, const char *text, size_t len, int all_documents
     set_error(err, 0, 0, "out of Lua stack space");
     return 0;
   }
-  r = lua_newuserdatauv(L, sizeof *r, 0);
-  memset(r, 0, sizeof *r);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &reader_mt_key) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, reader_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &reader_mt_key);
-  }
-  lua_setmetatable(L, -2);
+  r = vr_push_gc_userdata(L, sizeof *r, &reader_mt_key, reader_gc);
   r->L = L;
   r->base = base;
   r->err = err;
@@ -1703,17 +1693,7 @@ int vr_yaml_encode(lua_State *L, int idx, const vr_encode_opts *opts, vr_codec_e
     set_error(err, 0, 0, "out of Lua stack space");
     return 0;
   }
-  w = lua_newuserdatauv(L, sizeof *w, 0);
-  memset(w, 0, sizeof *w);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &writer_mt_key) == LUA_TNIL) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, writer_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &writer_mt_key);
-  }
-  lua_setmetatable(L, -2);
+  w = vr_push_gc_userdata(L, sizeof *w, &writer_mt_key, writer_gc);
   w->L = L;
   w->base = base;
   w->err = err;
