@@ -401,6 +401,20 @@ typedef struct run_args {
 } run_args;
 
 /* Prepends the playbook's folder (and its lib/) to package.path. */
+/* Lua shortens a chunk name longer than LUA_IDSIZE to "...<tail>" in the messages it makes; a
+ * message about a file the host loaded should name the whole path, so the "...<tail>" prefix of
+ * the message at the top of the stack is put back to `path` when `path` ends with that tail. */
+static void restore_full_path(lua_State *L, const char *path) {
+  const char *msg = lua_tostring(L, -1);
+  const char *colon;
+  size_t tail_len, path_len = strlen(path);
+  if (msg == NULL || strncmp(msg, "...", 3) != 0 || (colon = strchr(msg + 3, ':')) == NULL) return;
+  tail_len = (size_t)(colon - (msg + 3));
+  if (tail_len > path_len || memcmp(path + path_len - tail_len, msg + 3, tail_len) != 0) return;
+  lua_pushfstring(L, "%s%s", path, colon);
+  lua_replace(L, -2);
+}
+
 static void set_package_path(lua_State *L, const char *path) {
   const char *slash = strrchr(path, '/');
   lua_getglobal(L, "package");
@@ -454,6 +468,7 @@ static int host_run(lua_State *L) {
     status = luaL_loadbufferx(L, a->code, strlen(a->code), a->chunkname, "t");
   }
   if (status != LUA_OK) {
+    if (a->path && strcmp(a->path, "-") != 0) restore_full_path(L, a->path);
     fprintf(stderr, "%s: %s\n", h->progname, lua_tostring(L, -1));
     a->exit_code = VR_EXIT_USAGE;
     return 0;

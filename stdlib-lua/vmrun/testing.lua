@@ -771,6 +771,9 @@ local function run_file(path, totals)
   end
   local chunk, err = loadfile(path, "t", spec_env())
   if chunk == nil then
+    -- Lua shortens a long path to "...<tail>" in the message; name the whole file instead.
+    local tail, rest = err:match("^%.%.%.([^:]*)(:.*)$")
+    if tail ~= nil and path:sub(-#tail) == tail then err = path .. rest end
     file_failure({ message = err })
     return
   end

@@ -32,6 +32,10 @@ expect 2 "bad size '12Q' for --max-memory" -- --max-memory 12Q x.lua
 expect 2 'cannot open playbook nope\.lua: No such file' -- nope.lua
 printf 'local x = = 1\n' >"$tmp/syntax.lua"
 expect 2 "syntax\.lua:1: unexpected symbol near '='" -- "$tmp/syntax.lua"
+# a path longer than Lua's 60-character chunk names is still named in full, not "...tail"
+deep="$tmp/a-directory-name-long-enough/that-lua-would-shorten-the-chunk-name"
+mkdir -p "$deep" && cp "$tmp/syntax.lua" "$deep/"
+expect 2 "^vmrun: $deep/syntax\.lua:1: unexpected symbol" -- "$deep/syntax.lua"
 expect 2 "vmrun test needs at least one" -- test
 
 # arguments: after the playbook, as ... and arg
