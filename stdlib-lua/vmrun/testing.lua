@@ -117,7 +117,8 @@ local function spec_where()
     local info = debug.getinfo(level, "Sl")
     if info == nil then return nil end
     if info.source ~= SELF and info.what ~= "C" and info.currentline > 0 then
-      return info.short_src .. ":" .. info.currentline
+      local file = info.source:sub(1, 1) == "@" and info.source:sub(2) or info.short_src
+      return file .. ":" .. info.currentline
     end
     level = level + 1
   end
@@ -683,8 +684,19 @@ local function out(line)
   io.stdout:flush()
 end
 
+-- The spec file being run. Lua shortens a long chunk name to "...<tail>" in error messages and
+-- tracebacks; diagnostics name the whole path instead.
+local running_path
+
+local function full_paths(text)
+  if running_path == nil then return text end
+  return (text:gsub("%.%.%.([^:\n]+):", function(tail)
+    if running_path:sub(-#tail) == tail then return running_path .. ":" end
+  end))
+end
+
 local function diag(text)
-  for line in (tostring(text) .. "\n"):gmatch("(.-)\n") do out("#   " .. line) end
+  for line in (full_paths(tostring(text)) .. "\n"):gmatch("(.-)\n") do out("#   " .. line) end
 end
 
 -- Traceback lines worth showing: not this file's frames, not C glue.
@@ -769,11 +781,9 @@ local function run_file(path, totals)
     out(string.format("not ok %d - %s (the spec file did not load)", totals.n, path))
     report_problem(problem)
   end
+  running_path = path
   local chunk, err = loadfile(path, "t", spec_env())
   if chunk == nil then
-    -- Lua shortens a long path to "...<tail>" in the message; name the whole file instead.
-    local tail, rest = err:match("^%.%.%.([^:]*)(:.*)$")
-    if tail ~= nil and path:sub(-#tail) == tail then err = path .. rest end
     file_failure({ message = err })
     return
   end
