@@ -36,6 +36,7 @@ const vr_kind_info vr_known_kinds[] = {
     {"NodeMaintenance", "nodemaintenance.medik8s.io", "v1beta1", "nodemaintenances", "nm", 0},
     {"MachineConfigPool", "machineconfiguration.openshift.io", "v1", "machineconfigpools", "mcp",
      0},
+    {"Scheduler", "config.openshift.io", "v1", "schedulers", "", 0},
     {NULL, NULL, NULL, NULL, NULL, 0},
 };
 

@@ -875,9 +875,11 @@ static void report_failure(vr_sched *s, const char *progname) {
     lua_getfield(co, -1, "message");
     fprintf(stderr, "%s: %s\n", progname, lua_isstring(co, -1) ? lua_tostring(co, -1) : "error");
     lua_pop(co, 1);
-    lua_getfield(co, -1, "traceback");
-    if (lua_isstring(co, -1)) fprintf(stderr, "%s\n", lua_tostring(co, -1));
-    lua_pop(co, 1);
+    if (kind == NULL || (strcmp(kind, "input") != 0 && strcmp(kind, "decode") != 0)) {
+      lua_getfield(co, -1, "traceback"); /* bad input is named by its message alone */
+      if (lua_isstring(co, -1)) fprintf(stderr, "%s\n", lua_tostring(co, -1));
+      lua_pop(co, 1);
+    }
   } else {
     fprintf(stderr, "%s: %s\n", progname,
             lua_isstring(co, -1) ? lua_tostring(co, -1) : "(error object is not a string)");
@@ -894,8 +896,8 @@ int vr_sched_run(vr_sched *s, const char *progname) {
     uv_run(s->loop, UV_RUN_DEFAULT);
     if (s->abandoned) break;
     if (s->ready_head != NULL) continue;
+    if (s->live == 0) break; /* the simulator's own timers do not keep a finished run going */
     if (vr_clock_jump(s->clock)) continue;
-    if (s->live == 0) break;
     if (deadlocks++ > 0 && s->cancelling) {
       fprintf(stderr, "%s: %d task(s) cannot finish their cleanup; exiting without them\n",
               progname, s->live);

@@ -33,7 +33,10 @@ vr_sim *vr_sim_new(vr_clock *clock, uint64_t seed) {
   vr_strmap_init(&sim->pod_usage);
   vr_strmap_init(&sim->node_usage);
   vr_strmap_init(&sim->limits_outbound);
+  vr_strmap_init(&sim->maintenance);
   vr_store_set_clock(sim->store, sim_now, sim);
+  vr_store_set_admission(sim->store, sim_admit, sim);
+  vr_store_set_finalizer_filter(sim->store, sim_finalizer_done_at_once, sim);
   return sim;
 }
 
@@ -47,11 +50,13 @@ void vr_sim_free(vr_sim *sim) {
     vr_timer_stop(sim->clock, &e->timer);
     free(e);
   }
-  for (i = 0; i < 5; i++) {
+  for (i = 0; i < SIM_WATCHES; i++) {
     if (sim->watches[i]) vr_store_watch_stop(sim->store, sim->watches[i]);
   }
   sim_free_migrations(sim);
+  sim_free_maintenance(sim);
   sim_free_accounting(sim);
+  sim_free_nodes(sim);
   sim_node_cache_clear(sim);
   for (i = 0; i < SIM_QUEUES; i++) vr_strmap_clear(&sim->queues[i]);
   vr_store_free(sim->store);
@@ -215,12 +220,23 @@ static size_t run_queue(vr_sim *sim, int q) {
     if (sep == NULL || len >= sizeof ns) continue;
     memcpy(ns, keys[i], len);
     ns[len] = '\0';
-    if (q == SIM_Q_VM) {
+    switch (q) {
+    case SIM_Q_NODE:
+      sim_reconcile_node(sim, ns, sep + 1);
+      break;
+    case SIM_Q_NM:
+      sim_reconcile_nodemaintenance(sim, ns, sep + 1);
+      break;
+    case SIM_Q_VM:
       sim_reconcile_vm(sim, ns, sep + 1);
-    } else if (q == SIM_Q_VMI) {
+      break;
+    case SIM_Q_VMI:
       sim_reconcile_vmi(sim, ns, sep + 1);
-    } else {
+      if (sim->kubevirt_minor <= 5) sim_reconcile_vmi_budget(sim, ns, sep + 1);
+      break;
+    default:
       sim_reconcile_vmim(sim, ns, sep + 1);
+      break;
     }
   }
   free(keys);
@@ -311,16 +327,24 @@ static void on_vmi(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv)
 /* A node changed (capacity freed, uncordoned, labels): pending VMIs may fit now. */
 static void on_node(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
   vr_sim *sim = ctx;
-  const cJSON **items;
+  const cJSON **items, *t;
   size_t n, i;
+  int tainted = 0;
+  cJSON_ArrayForEach(t, sim_path(obj, "spec.taints")) {
+    const char *effect = sim_string(t, "effect");
+    if (effect && strcmp(effect, "NoSchedule") == 0) tainted = 1;
+  }
   (void)type;
-  (void)obj;
   (void)rv;
   sim_node_cache_clear(sim);
+  sim_enqueue(sim, SIM_Q_NODE, "", sim_string(obj, "metadata.name"));
   n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL, NULL, &items);
   if (n == (size_t)-1) return;
   for (i = 0; i < n; i++) {
-    if (sim_string(items[i], "status.nodeName") == NULL) {
+    const char *on = sim_string(items[i], "status.nodeName");
+    /* unscheduled VMIs, and the node's own when a NoSchedule taint may be KubeVirt's drain
+     * taint (the evacuation controller looks, §3.3) */
+    if (on == NULL || (tainted && strcmp(on, sim_string(obj, "metadata.name")) == 0)) {
       sim_enqueue(sim, SIM_Q_VMI, sim_string(items[i], "metadata.namespace"),
                   sim_string(items[i], "metadata.name"));
     }
@@ -335,7 +359,7 @@ static void on_vmim(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv
   (void)rv;
   ((vr_sim *)ctx)->limits_valid = 0;
   sim_enqueue(ctx, SIM_Q_VMIM, ns, sim_string(obj, "metadata.name"));
-  if (vmi && (type == VR_WATCH_DELETED ||
+  if (vmi && (type == VR_WATCH_DELETED || ((vr_sim *)ctx)->kubevirt_minor <= 5 ||
               (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)))) {
     sim_enqueue(ctx, SIM_Q_VMI, ns, vmi); /* evacuation may need a new attempt */
   }
@@ -347,42 +371,70 @@ static void on_pod(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv)
       cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.annotations"), "kubevirt.io/domain");
   (void)rv;
   sim_account_pod(ctx, type == VR_WATCH_DELETED, obj);
+  if (type != VR_WATCH_DELETED && sim_string(obj, "spec.nodeName")) /* the taint manager (§6.3) */
+    sim_enqueue(ctx, SIM_Q_NODE, SIM_NODE_PODS, sim_string(obj, "spec.nodeName"));
   if (type == VR_WATCH_DELETED && cJSON_IsString(ann)) {
     sim_enqueue(ctx, SIM_Q_VMI, sim_string(obj, "metadata.namespace"), ann->valuestring);
   }
 }
 
+static void on_nodemaintenance(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  const char *api = sim_string(obj, "apiVersion");
+  (void)type;
+  (void)rv;
+  sim_enqueue(ctx, SIM_Q_NM,
+              api && strncmp(api, SIM_NM_GROUP_OLD "/", strlen(SIM_NM_GROUP_OLD) + 1) == 0
+                  ? SIM_NM_GROUP_OLD
+                  : SIM_NM_GROUP,
+              sim_string(obj, "metadata.name"));
+}
+
+/* Queues every object of a kind for its controller (the first pass after loading). */
+static void enqueue_all(vr_sim *sim, int queue, const char *group, const char *kind,
+                        const char *key_ns) {
+  const cJSON **items;
+  size_t n = vr_store_list(sim->store, group, kind, NULL, NULL, &items), i;
+  if (n == (size_t)-1) return;
+  for (i = 0; i < n; i++) {
+    sim_enqueue(sim, queue, key_ns ? key_ns : sim_string(items[i], "metadata.namespace"),
+                sim_string(items[i], "metadata.name"));
+  }
+  free((void *)items);
+}
+
 /* Starts the controllers: watches, and a first pass over every VM and VMI. */
 static int sim_start(vr_sim *sim, vr_store_error *err) {
+  static const struct {
+    int slot;
+    const char *group, *kind;
+    vr_watch_cb fn;
+  } watches[] = {
+      {SIM_W_VM, "kubevirt.io", "VirtualMachine", on_vm},
+      {SIM_W_VMI, "kubevirt.io", "VirtualMachineInstance", on_vmi},
+      {SIM_W_NODE, "", "Node", on_node},
+      {SIM_W_POD, "", "Pod", on_pod},
+      {SIM_W_VMIM, "kubevirt.io", "VirtualMachineInstanceMigration", on_vmim},
+      {SIM_W_NM, SIM_NM_GROUP, "NodeMaintenance", on_nodemaintenance},
+      {SIM_W_NM_OLD, SIM_NM_GROUP_OLD, "NodeMaintenance", on_nodemaintenance},
+  };
   const cJSON **items;
   size_t n, i;
-  sim->watches[0] =
-      vr_store_watch_start(sim->store, "kubevirt.io", "VirtualMachine", NULL, 0, on_vm, sim, err);
-  sim->watches[1] = vr_store_watch_start(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL,
-                                         0, on_vmi, sim, err);
-  sim->watches[2] = vr_store_watch_start(sim->store, "", "Node", NULL, 0, on_node, sim, err);
-  sim->watches[3] = vr_store_watch_start(sim->store, "", "Pod", NULL, 0, on_pod, sim, err);
   n = vr_store_list(sim->store, "", "Pod", NULL, NULL, &items); /* the loaded pods' requests */
   for (i = 0; n != (size_t)-1 && i < n; i++) sim_account_pod(sim, 0, items[i]);
   if (n != (size_t)-1) free((void *)items);
-  sim->watches[4] = vr_store_watch_start(
-      sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, 0, on_vmim, sim, err);
-  if (!sim->watches[0] || !sim->watches[1] || !sim->watches[2] || !sim->watches[3] ||
-      !sim->watches[4])
-    return -1;
+  for (i = 0; i < sizeof watches / sizeof watches[0]; i++) {
+    sim->watches[watches[i].slot] = vr_store_watch_start(
+        sim->store, watches[i].group, watches[i].kind, NULL, 0, watches[i].fn, sim, err);
+    if (sim->watches[watches[i].slot] == NULL) return -1;
+  }
+  sim->kubevirt_minor = sim_kubevirt_minor(sim);
+  sim_drop_budgets(sim);
   sim_adopt_loaded(sim);
-  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachine", NULL, NULL, &items);
-  for (i = 0; n != (size_t)-1 && i < n; i++) {
-    sim_enqueue(sim, SIM_Q_VM, sim_string(items[i], "metadata.namespace"),
-                sim_string(items[i], "metadata.name"));
-  }
-  if (n != (size_t)-1) free((void *)items);
-  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL, NULL, &items);
-  for (i = 0; n != (size_t)-1 && i < n; i++) {
-    sim_enqueue(sim, SIM_Q_VMI, sim_string(items[i], "metadata.namespace"),
-                sim_string(items[i], "metadata.name"));
-  }
-  if (n != (size_t)-1) free((void *)items);
+  enqueue_all(sim, SIM_Q_NODE, "", "Node", "");
+  enqueue_all(sim, SIM_Q_NM, SIM_NM_GROUP, "NodeMaintenance", SIM_NM_GROUP);
+  enqueue_all(sim, SIM_Q_NM, SIM_NM_GROUP_OLD, "NodeMaintenance", SIM_NM_GROUP_OLD);
+  enqueue_all(sim, SIM_Q_VM, "kubevirt.io", "VirtualMachine", NULL);
+  enqueue_all(sim, SIM_Q_VMI, "kubevirt.io", "VirtualMachineInstance", NULL);
   sim->started = 1;
   return 0;
 }
@@ -398,7 +450,7 @@ int vr_sim_load_file(vr_sim *sim, const char *path, vr_store_error *err) {
     snprintf(err->message, sizeof err->message, "cannot read cluster file %s", msg);
     return -1;
   }
-  rc = vr_store_load_yaml(sim->store, text, len, path, err);
+  rc = vr_store_load_yaml(sim->store, text, len, path, sim_load_check, sim, err);
   free(text);
   if (rc == 0) {
     free(sim->source);

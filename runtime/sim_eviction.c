@@ -13,9 +13,6 @@
 #include "selector.h"
 #include "sim_internal.h"
 
-#define POD_STOP_MS       2000  /* an ordinary pod's containers exit this long after SIGTERM */
-#define GUEST_SHUTDOWN_MS 10000 /* default sim.vmrun.io/shutdown-seconds of a VM's guest */
-
 static void set_error(vr_store_error *err, int status, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -94,14 +91,6 @@ int sim_vmi_live_migratable(vr_sim *sim, const cJSON *vmi, char *reason, size_t 
 /* --- deletion -----------------------------------------------------------------------------------
  */
 
-static uint64_t annotation_ms(const cJSON *obj, const char *key, uint64_t dflt) {
-  const char *v = sim_annotation(obj, key);
-  double secs;
-  if (v == NULL) return dflt;
-  secs = atof(v);
-  return secs < 0 ? 0 : (uint64_t)(secs * 1000.0 + 0.5);
-}
-
 /* The pod is gone: remove it; a virt-launcher pod's VMI ends Succeeded (the guest shut down). */
 static void pod_gone(vr_sim *sim, const char *ns, const char *name) {
   const cJSON *pod = vr_store_get(sim->store, "", "Pod", ns, name);
@@ -143,8 +132,8 @@ int vr_sim_delete_pod(vr_sim *sim, const char *ns, const char *name, long long g
     const cJSON *g = sim_path(pod, "spec.terminationGracePeriodSeconds");
     grace_seconds = cJSON_IsNumber(g) ? (long long)g->valuedouble : 30;
   }
-  delay = is_launcher(pod) ? annotation_ms(pod, "sim.vmrun.io/shutdown-seconds", GUEST_SHUTDOWN_MS)
-                           : annotation_ms(pod, "sim.vmrun.io/stop-seconds", POD_STOP_MS);
+  delay = is_launcher(pod) ? sim_annotation_ms(pod, "sim.vmrun.io/shutdown-seconds")
+                           : sim_annotation_ms(pod, "sim.vmrun.io/stop-seconds");
   if (sim_phase_is(pod, "Succeeded") || sim_phase_is(pod, "Failed") || sim_phase_is(pod, "Pending"))
     delay = 0;
   if (delay > (uint64_t)grace_seconds * 1000u) delay = (uint64_t)grace_seconds * 1000u;
@@ -267,6 +256,9 @@ static int kubevirt_webhook(vr_sim *sim, const cJSON *pod, const cJSON *eviction
   }
   if (strategy == VR_EVICTION_LIVE_MIGRATE_IF_POSSIBLE && !migratable) return 0;
   evac = sim_string(vmi, "status.evacuationNodeName");
+  if (evac != NULL && evac[0] != '\0' && sim->kubevirt_minor <= 4) {
+    return 0; /* up to v1.4 a marked VMI's pod is left to its disruption budget (§3.2) */
+  }
   if (evac != NULL && evac[0] != '\0') {
     set_error(err, 429, "TooManyRequests",
               "Evacuation in progress: Eviction triggered evacuation of VMI \"%s/%s\"", ns,
@@ -372,8 +364,6 @@ int vr_sim_evict(vr_sim *sim, const char *ns, const char *name, const cJSON *evi
 /* --- node reboot --------------------------------------------------------------------------------
  */
 
-#define REBOOT_DEFAULT_MS 300000 /* default sim.vmrun.io/reboot-seconds */
-
 static void set_node_ready(vr_sim *sim, const cJSON *node, int ready) {
   cJSON *copy = cJSON_Duplicate(node, 1), *conditions = cJSON_CreateArray(), *c;
   char ts[40];
@@ -421,7 +411,7 @@ int vr_sim_reboot_node(vr_sim *sim, const char *name, vr_store_error *err) {
     set_error(err, 404, "NotFound", "nodes \"%s\" not found", name);
     return -1;
   }
-  duration = annotation_ms(node, "sim.vmrun.io/reboot-seconds", REBOOT_DEFAULT_MS);
+  duration = sim_annotation_ms(node, "sim.vmrun.io/reboot-seconds");
   set_node_ready(sim, node, 0);
   /* the guests on the node are lost: their VMIs fail, the launcher pods are gone */
   n = vr_store_list(sim->store, "", "Pod", NULL, name, &pods);

@@ -12,7 +12,24 @@
 #include "store.h"
 #include "strmap.h"
 
-enum { SIM_Q_VM, SIM_Q_VMI, SIM_Q_VMIM, SIM_QUEUES };
+/* Work queues, run in this order each round. Keys are "ns" SEP "name"; nodes use "" for ns and
+ * NodeMaintenances (cluster-scoped, two API groups) their API group. */
+enum { SIM_Q_NODE, SIM_Q_NM, SIM_Q_VM, SIM_Q_VMI, SIM_Q_VMIM, SIM_QUEUES };
+
+/* The simulator's store watches. */
+enum {
+  SIM_W_VM,
+  SIM_W_VMI,
+  SIM_W_NODE,
+  SIM_W_POD,
+  SIM_W_VMIM,
+  SIM_W_NM,
+  SIM_W_NM_OLD,
+  SIM_WATCHES
+};
+
+#define SIM_NM_GROUP     "nodemaintenance.medik8s.io"  /* NodeMaintenance, current (§5.1) */
+#define SIM_NM_GROUP_OLD "nodemaintenance.kubevirt.io" /* NodeMaintenance, deprecated (§5.1) */
 
 typedef struct sim_event sim_event;
 typedef struct sim_migration sim_migration;
@@ -37,7 +54,7 @@ struct vr_sim {
   vr_strmap queues[SIM_QUEUES]; /* "ns" SEP "name" -> (void *)1 */
   vr_timer work_timer;
   int work_armed;
-  vr_store_watch *watches[5]; /* VM, VMI, Node, Pod, VMIM */
+  vr_store_watch *watches[SIM_WATCHES];
   sim_migration *migrations;  /* running migrations (sim_migration.c) */
   vr_strmap pod_usage;        /* "ns" SEP "name" -> the pod's node and requests */
   vr_strmap node_usage;       /* node -> summed requests of its live pods */
@@ -46,8 +63,12 @@ struct vr_sim {
   int64_t limits_running;     /* migrations holding a slot */
   vr_strmap limits_outbound;  /* node -> (intptr_t) migrations out of it */
   uint64_t migration_generation;
-  sim_event *events; /* pending timed events */
-  int started;       /* controllers attached */
+  vr_strmap maintenance;   /* NodeMaintenance key -> its drain state (sim_maintenance.c) */
+  sim_event *events;       /* pending timed events */
+  size_t sched_next_start; /* the scheduler's rotating search start (sim_workloads.c) */
+  vr_strmap taint_timers;  /* node -> its pending taint-eviction check (sim_nodes.c) */
+  int started;             /* controllers attached */
+  int kubevirt_minor; /* the KubeVirt version whose behaviour applies, read at load (HEAD: 1000) */
 };
 
 #define SIM_SEP "\x1f"
@@ -93,6 +114,32 @@ void sim_free_accounting(vr_sim *sim);
 /* Drops the scheduler's node cache (a node changed). */
 void sim_node_cache_clear(vr_sim *sim);
 
+/* Node lifecycle and taint manager (sim_nodes.c): a node's taints follow spec.unschedulable and
+ * its Ready condition; pods that do not tolerate a NoExecute taint are deleted (§6.3). ns "": the
+ * node changed; SIM_NODE_PODS: a pod on it changed (only the taint manager looks). */
+#define SIM_NODE_PODS "pods"
+void sim_reconcile_node(vr_sim *sim, const char *ns, const char *name);
+/* A copy of tolerations (NULL: none) with what Kubernetes' DefaultTolerationSeconds admission
+ * adds to a pod lacking them: node.kubernetes.io/not-ready and /unreachable, Exists, NoExecute,
+ * tolerationSeconds 300. The caller owns the array. */
+cJSON *sim_default_tolerations(const cJSON *tolerations);
+/* Cancels the taint-eviction checks (simulator teardown; the events themselves are freed there). */
+void sim_free_nodes(vr_sim *sim);
+
+/* NodeMaintenance controller (sim_maintenance.c, §5); group is the CR's API group. */
+void sim_reconcile_nodemaintenance(vr_sim *sim, const char *group, const char *name);
+/* The NodeMaintenance admission webhook (§5.1): on create the node must exist and have no other
+ * NodeMaintenance; spec.nodeName is immutable. 0, or -1 with a 403 in err. */
+int sim_admit_nodemaintenance(vr_sim *sim, const cJSON *old, const cJSON *obj, vr_store_error *err);
+/* Frees the controller's drain states (simulator teardown, after the timed events). */
+void sim_free_maintenance(vr_sim *sim);
+
+/* KubeVirt's disruption-budget controller (sim_disruption.c, §3.2): up to v1.5 a budget per
+ * VMI that migrates on eviction; from v1.6 leftovers are deleted (sim_drop_budgets, at load). */
+int sim_kubevirt_minor(vr_sim *sim);
+void sim_reconcile_vmi_budget(vr_sim *sim, const char *ns, const char *name);
+void sim_drop_budgets(vr_sim *sim);
+
 /* Migrations (sim_migration.c). */
 void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name);
 /* Queues every Pending VMIM (a migration slot may be free). */
@@ -104,6 +151,17 @@ void sim_requeue_vmi_event(vr_sim *sim, const char *ns, const char *name);
 int sim_vmim_order(const cJSON *a, const cJSON *b);
 /* Frees the running migrations (simulator teardown). */
 void sim_free_migrations(vr_sim *sim);
+
+/* Admission and load checks (sim_admission.c): vr_admit_fn and vr_load_check for the store. */
+int sim_admit(void *ctx, const cJSON *old, const cJSON *obj, vr_store_error *err);
+int sim_load_check(void *ctx, const cJSON *obj, vr_store_error *err);
+/* A sim.vmrun.io/ annotation of obj (full key) as milliseconds / bytes; a missing annotation
+ * gives its documented default (bytes: -1 when it has none). Admission has checked the values. */
+uint64_t sim_annotation_ms(const cJSON *obj, const char *key);
+/* 1 for the finalizers of KubeVirt's and Kubernetes' controllers, which the simulator completes
+ * at once (a VM or PVC from a snapshot deletes); 0 for others (NodeMaintenance's, users'). */
+int sim_finalizer_done_at_once(void *ctx, const char *name);
+int64_t sim_annotation_bytes(const cJSON *obj, const char *key);
 
 /* Small cJSON helpers. */
 const cJSON *sim_path(const cJSON *obj, const char *dotted); /* "spec.template.spec" */

@@ -17,8 +17,6 @@
 #include "migration_model.h"
 #include "sim_internal.h"
 
-#define NIC_DEFAULT             "1250Mi" /* 10 Gbit/s */
-#define DIRTY_RATE_DEFAULT      "8Mi"
 #define HANDOFF_MS              1000 /* each of Scheduled -> PreparingTarget -> TargetReady -> Running */
 #define UNSCHEDULABLE_TIMEOUT_S 300 /* defaultUnschedulablePendingTimeoutSeconds (§2.2) */
 #define GC_KEEP                 5   /* finalized VMIMs kept per VMI (§2.1) */
@@ -80,15 +78,6 @@ static int vmim_running(const cJSON *vmim) {
   return 0;
 }
 
-static int64_t quantity_or(const char *text, const char *dflt) {
-  int64_t v = 0;
-  char err[128];
-  if (text == NULL || vr_quantity_parse(text, 0, &v, err, sizeof err) != 0) {
-    vr_quantity_parse(dflt, 0, &v, err, sizeof err);
-  }
-  return v;
-}
-
 /* Sets status.phase and appends to phaseTransitionTimestamps (a modified copy). */
 static void set_phase(vr_sim *sim, cJSON *vmim, const char *phase) {
   char ts[40];
@@ -145,7 +134,7 @@ static sim_migration *find_migration(vr_sim *sim, const char *ns, const char *na
 
 static double node_nic(vr_sim *sim, const char *node_name) {
   const cJSON *node = vr_store_get(sim->store, "", "Node", NULL, node_name);
-  return (double)quantity_or(sim_annotation(node, "sim.vmrun.io/nic-bandwidth"), NIC_DEFAULT);
+  return (double)sim_annotation_bytes(node, "sim.vmrun.io/nic-bandwidth");
 }
 
 static void on_model_event(vr_sim *sim, const char *ns, const char *name);
@@ -306,7 +295,7 @@ static void start_running(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
   size_t npolicies;
   char err[VR_MC_ERRLEN];
   cJSON *copy;
-  int64_t memory = sim_vmi_memory(vmi);
+  int64_t memory = sim_vmi_memory(vmi), working_set;
   if (m == NULL) return;
   cluster_config(sim, &cluster);
   npolicies =
@@ -321,11 +310,9 @@ static void start_running(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
   free((void *)policies);
   memset(&in, 0, sizeof in);
   in.memory_bytes = memory > 0 ? (uint64_t)memory : 0;
-  in.working_set_bytes =
-      (uint64_t)quantity_or(sim_annotation(vmi, "sim.vmrun.io/working-set"), "0");
-  if (in.working_set_bytes == 0) in.working_set_bytes = in.memory_bytes / 4;
-  in.dirty_rate =
-      (double)quantity_or(sim_annotation(vmi, "sim.vmrun.io/dirty-rate"), DIRTY_RATE_DEFAULT);
+  working_set = sim_annotation_bytes(vmi, "sim.vmrun.io/working-set");
+  in.working_set_bytes = working_set > 0 ? (uint64_t)working_set : in.memory_bytes / 4;
+  in.dirty_rate = (double)sim_annotation_bytes(vmi, "sim.vmrun.io/dirty-rate");
   in.vfio = cJSON_GetArraySize(sim_path(vmi, "spec.domain.devices.hostDevices")) > 0 ||
             cJSON_GetArraySize(sim_path(vmi, "spec.domain.devices.gpus")) > 0;
   in.config.completion_timeout_per_gib = num(&cfg.completion_timeout_per_gib, 150);
@@ -662,6 +649,17 @@ int sim_vmim_order(const cJSON *a, const cJSON *b) {
 /* --- the evacuation controller (§3.3) ------------------------------------------------------------
  */
 
+/* 1 when the node has a NoSchedule taint with key (NULL: any key). */
+static int node_tainted(vr_sim *sim, const char *node_name, const char *key) {
+  const cJSON *node = vr_store_get(sim->store, "", "Node", NULL, node_name), *t;
+  cJSON_ArrayForEach(t, sim_path(node, "spec.taints")) {
+    const char *k = sim_string(t, "key"), *effect = sim_string(t, "effect");
+    if (effect && strcmp(effect, "NoSchedule") == 0 && k && (key == NULL || strcmp(k, key) == 0))
+      return 1;
+  }
+  return 0;
+}
+
 void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi) {
   const char *ns = sim_string(vmi, "metadata.namespace"), *name = sim_string(vmi, "metadata.name");
   const char *evac = sim_string(vmi, "status.evacuationNodeName");
@@ -674,9 +672,17 @@ void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi) {
   int failures = 0, active = 0;
   cJSON *vmim, *meta, *ann;
   vr_store_error serr;
-  if (evac == NULL || evac[0] == '\0' || node == NULL || strcmp(evac, node) != 0) return;
-  if (!sim_phase_is(vmi, "Running")) return;
+  int marked = evac != NULL && node != NULL && strcmp(evac, node) == 0;
+  if (node == NULL || !sim_phase_is(vmi, "Running")) return;
+  if (!marked && !node_tainted(sim, node, NULL)) return; /* cheap test first */
   cluster_config(sim, &cfg);
+  if (!marked) { /* nodeDrainTaintKey:NoSchedule on its node evacuates every VMI (§3.3) */
+    if (!node_tainted(sim, node,
+                      cfg.node_drain_taint_key.set ? cfg.node_drain_taint_key.str
+                                                   : "kubevirt.io/drain"))
+      return;
+    evac = node;
+  }
   if (vr_vmi_eviction_strategy(&cfg, vmi, &strategy, NULL, 0, err, sizeof err) != 0) return;
   if (!sim_vmi_live_migratable(sim, vmi, reason, sizeof reason, message, sizeof message)) return;
   if (!vr_migrate_on_eviction(strategy, 1)) return;

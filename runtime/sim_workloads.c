@@ -1,9 +1,13 @@
 /* sim_workloads.c: the simulator's workload controllers: the VirtualMachine controller (run
  * strategies start and stop VMIs), the VMI controller (scheduling and the virt-launcher pod)
- * and the scheduler's node choice (reference kubevirt-migration.md §6: unschedulable nodes,
- * nodeSelector and required node affinity, NoSchedule/NoExecute taints, CPU and memory requests
- * against allocatable; scoring by free memory (LowNodeUtilization), preferred affinity and
- * PreferNoSchedule taints). Runs from the simulator's work loop only; never calls Lua. */
+ * and the scheduler's node choice (reference kubevirt-migration.md §6): filters (unschedulable
+ * nodes, NoSchedule/NoExecute taints, nodeSelector and required node affinity, CPU and memory
+ * requests against allocatable) over a rotating sample of the nodes as kube-scheduler's
+ * percentageOfNodesToScore, and scoring by the OpenShift scheduler profile (LowNodeUtilization,
+ * HighNodeUtilization, NoScoring) with preferred affinity and PreferNoSchedule taints; the
+ * virt-launcher pod's memory request includes KubeVirt's overhead. Runs from the simulator's work
+ * loop only; never calls Lua; never writes Nodes. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +15,6 @@
 #include "migration_config.h"
 #include "selector.h"
 #include "sim_internal.h"
-
-#define LAUNCHER_START_MS 5000 /* default sim.vmrun.io/pod-start-seconds */
 
 typedef struct requests {
   int64_t cpu_milli;
@@ -54,13 +56,106 @@ static requests vmi_requests(const cJSON *vmi) { /* see sim_vmi_memory */
   return r;
 }
 
+/* What a pod asks of its node: the sum of its containers' requests, or the largest init
+ * container's if that is more (init containers run one at a time, before the others), plus the
+ * pod's spec.overhead (RuntimeClass), as the scheduler's NodeResourcesFit counts them. */
 static requests pod_requests(const cJSON *pod) {
-  requests r = {0, 0};
-  const cJSON *c;
+  requests r = {0, 0}, init = {0, 0};
+  const cJSON *c, *overhead = sim_path(pod, "spec.overhead");
   cJSON_ArrayForEach(c, sim_path(pod, "spec.containers")) {
     r.cpu_milli += quantity_item(sim_path(c, "resources.requests.cpu"), -3);
     r.memory += quantity_item(sim_path(c, "resources.requests.memory"), 0);
   }
+  cJSON_ArrayForEach(c, sim_path(pod, "spec.initContainers")) {
+    int64_t cpu = quantity_item(sim_path(c, "resources.requests.cpu"), -3);
+    int64_t memory = quantity_item(sim_path(c, "resources.requests.memory"), 0);
+    if (cpu > init.cpu_milli) init.cpu_milli = cpu;
+    if (memory > init.memory) init.memory = memory;
+  }
+  if (init.cpu_milli > r.cpu_milli) r.cpu_milli = init.cpu_milli;
+  if (init.memory > r.memory) r.memory = init.memory;
+  r.cpu_milli += quantity_item(sim_path(overhead, "cpu"), -3);
+  r.memory += quantity_item(sim_path(overhead, "memory"), 0);
+  return r;
+}
+
+/* --- virt-launcher memory overhead ------------------------------------------------------------
+ * KubeVirt's GetMemoryOverhead (pkg/virt-controller/services, KVM on x86-64): the memory the
+ * virt-launcher pod requests beyond the guest's. */
+
+#define MIB ((int64_t)1024 * 1024)
+
+static int64_t vcpu_count(const cJSON *domain) {
+  const cJSON *cpu = sim_path(domain, "cpu");
+  int64_t n;
+  if (cJSON_IsObject(cpu)) { /* cores x sockets x threads, each at least 1 */
+    static const char *const parts[] = {"cores", "sockets", "threads"};
+    size_t i;
+    n = 1;
+    for (i = 0; i < 3; i++) {
+      const cJSON *v = sim_path(cpu, parts[i]);
+      if (cJSON_IsNumber(v) && v->valuedouble >= 1) n *= (int64_t)v->valuedouble;
+    }
+    return n;
+  }
+  n = quantity_item(sim_path(domain, "resources.limits.cpu"), -3);
+  if (n == 0) n = quantity_item(sim_path(domain, "resources.requests.cpu"), -3);
+  n = (n + 999) / 1000; /* whole CPUs, rounded up */
+  return n < 1 ? 1 : n;
+}
+
+static int has_items(const cJSON *v) {
+  return cJSON_GetArraySize(v) > 0;
+}
+
+static int64_t launcher_overhead(vr_sim *sim, const cJSON *vmi) {
+  const cJSON *domain = sim_path(vmi, "spec.domain"), *devices = sim_path(domain, "devices"), *v;
+  const cJSON **kv = NULL;
+  int64_t memory = vmi_requests(vmi).memory, o;
+  size_t n;
+  /* page tables: one byte per 512 bytes of guest memory (counted in whole kB) */
+  o = (memory + 999) / 1000 * 1000 / 512;
+  o += (25 + 100 + 25 + 40 + 30) * MIB; /* virt-launcher-monitor, virt-launcher, virtlogd,
+                                          virtqemud, qemu */
+  o += 8 * MIB * vcpu_count(domain);    /* per vCPU */
+  o += 8 * MIB;                         /* the IOThread */
+  if (!cJSON_IsFalse(sim_path(devices, "autoattachGraphicsDevice"))) o += 32 * MIB; /* video */
+  if (has_items(sim_path(devices, "hostDevices")) || has_items(sim_path(devices, "gpus")))
+    o += 1024 * MIB; /* VFIO: guest RAM locked plus MMIO space */
+  cJSON_ArrayForEach(v, sim_path(vmi, "spec.volumes")) {
+    if (sim_path(v, "downwardMetrics") != NULL) {
+      o += MIB;
+      break;
+    }
+  }
+  if (sim_path(vmi, "spec.livenessProbe.exec") != NULL) o += 10 * MIB;
+  if (sim_path(vmi, "spec.readinessProbe.exec") != NULL) o += 10 * MIB;
+  if (sim_path(vmi, "spec.livenessProbe.exec") != NULL ||
+      sim_path(vmi, "spec.readinessProbe.exec") != NULL)
+    o += 100 * MIB; /* the virt-probe binary */
+  if (sim_path(domain, "launchSecurity.sev") != NULL ||
+      sim_path(domain, "launchSecurity.snp") != NULL)
+    o += 256 * MIB;
+  if (cJSON_IsObject(sim_path(devices, "tpm")) && !cJSON_IsFalse(sim_path(devices, "tpm.enabled")))
+    o += 53 * MIB; /* swtpm */
+  if (cJSON_IsTrue(sim_path(domain, "cpu.dedicatedCpuPlacement"))) o += 100 * MIB;
+  /* KubeVirt CR spec.configuration.additionalGuestMemoryOverheadRatio multiplies the total */
+  n = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kv);
+  if (n != (size_t)-1 && n > 0) {
+    const char *ratio = sim_string(kv[0], "spec.configuration.additionalGuestMemoryOverheadRatio");
+    double r = ratio ? atof(ratio) : 0;
+    if (r >= 1.0) o += (int64_t)((double)((o + 999) / 1000) * (r - 1.0)) * 1000;
+  }
+  if (n != (size_t)-1) free((void *)kv);
+  return o;
+}
+
+/* What the VMI's virt-launcher pod requests: the VMI's own requests plus the overhead (left out
+ * of the request with spec.domain.resources.overcommitGuestOverhead). */
+static requests launcher_requests(vr_sim *sim, const cJSON *vmi) {
+  requests r = vmi_requests(vmi);
+  if (!cJSON_IsTrue(sim_path(vmi, "spec.domain.resources.overcommitGuestOverhead")))
+    r.memory += launcher_overhead(sim, vmi);
   return r;
 }
 
@@ -78,7 +173,6 @@ static int node_ready(const cJSON *node) {
   return 1; /* a node without conditions in a cluster file counts as Ready */
 }
 
-/* Free resources of a node: allocatable (or capacity) minus the requests of its pods. */
 /* --- resource accounting: requests of the live pods on each node, kept up to date from the pod
  * watch so that scheduling does not rescan every pod (sim_account_pod). */
 
@@ -141,153 +235,416 @@ void sim_free_accounting(vr_sim *sim) {
   vr_strmap_clear(&sim->node_usage);
 }
 
-/* The nodes sorted by name with their parsed allocatable resources, rebuilt after any node
- * changed (the node watch clears it), so scheduling does not re-list and re-parse per VMI. */
+/* --- the scheduler ----------------------------------------------------------------------------
+ * kube-scheduler's cycle for one pod (reference §6): filter the nodes in the scheduler's order
+ * starting from a rotating index until percentageOfNodesToScore of them are found feasible, then
+ * score those by the cluster's scheduler profile and take the best. */
+
+typedef struct cached_node {
+  const char *name;
+  const cJSON *node;
+  const cJSON *taints; /* spec.taints, or NULL */
+  requests alloc;      /* allocatable (or capacity) */
+  requests *used;      /* its entry in sim->node_usage (owned there), or NULL */
+  char ready, unschedulable;
+  char filter_taints; /* has NoSchedule or NoExecute taints */
+  char prefer_taints; /* has PreferNoSchedule taints */
+} cached_node;
+
+/* The nodes in the scheduler's order, with what the filters read parsed once; rebuilt after any
+ * node changed (the node watch clears it). The order is kube-scheduler's node tree: zones
+ * (region and zone labels) in the order of their first node by name, taking one node of each
+ * zone in turn, by name within a zone. */
 struct sim_node_cache {
   size_t count;
-  const cJSON **nodes;
-  requests *alloc;
-  char *ready; /* node_ready() of each */
+  cached_node *nodes;
+  const cJSON **list;   /* the store's list (sorted by name) */
+  cJSON *unschedulable; /* [{key: node.kubernetes.io/unschedulable, effect: NoSchedule}] */
+  /* per distinct node constraint of the VMIs (its JSON text): "R..." -> char[count], whether
+   * each node matches nodeSelector and required affinity; "P..." -> long long[count], each
+   * node's preferred-affinity weight. Owned; most VMIs share a few constraints. */
+  vr_strmap memo;
 };
 
 void sim_node_cache_clear(vr_sim *sim) {
+  size_t pos = 0;
+  void *v;
   if (sim->node_cache == NULL) return;
-  free((void *)sim->node_cache->nodes);
-  free(sim->node_cache->alloc);
-  free(sim->node_cache->ready);
+  while (vr_strmap_next(&sim->node_cache->memo, &pos, NULL, &v)) free(v);
+  vr_strmap_clear(&sim->node_cache->memo);
+  free(sim->node_cache->nodes);
+  free((void *)sim->node_cache->list);
+  cJSON_Delete(sim->node_cache->unschedulable);
   free(sim->node_cache);
   sim->node_cache = NULL;
 }
 
+static const char *label(const cJSON *node, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(sim_path(node, "metadata.labels"), key);
+  return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void cache_node(vr_sim *sim, cached_node *c, const cJSON *node) {
+  const cJSON *alloc = sim_path(node, "status.allocatable"), *t;
+  c->node = node;
+  c->name = sim_string(node, "metadata.name");
+  if (c->name == NULL) c->name = "";
+  c->taints = sim_path(node, "spec.taints");
+  c->ready = (char)node_ready(node);
+  c->unschedulable = (char)cJSON_IsTrue(sim_path(node, "spec.unschedulable"));
+  c->used = node_usage(sim, c->name, 1);
+  cJSON_ArrayForEach(t, c->taints) {
+    const char *effect = sim_string(t, "effect");
+    if (effect && strcmp(effect, "PreferNoSchedule") == 0) {
+      c->prefer_taints = 1;
+    } else {
+      c->filter_taints = 1; /* malformed taints too: the filter reports them */
+    }
+  }
+  if (alloc == NULL) alloc = sim_path(node, "status.capacity");
+  if (alloc == NULL) { /* a node file without resources: treat as unlimited */
+    c->alloc.cpu_milli = INT64_MAX / 4;
+    c->alloc.memory = INT64_MAX / 4;
+  } else {
+    c->alloc.cpu_milli = quantity_item(sim_path(alloc, "cpu"), -3);
+    c->alloc.memory = quantity_item(sim_path(alloc, "memory"), 0);
+  }
+}
+
+/* Fills order[] with the store's node indices in node-tree order (zones interleaved). */
+static int zone_order(const cJSON **list, size_t n, size_t *order) {
+  vr_strmap zones;
+  size_t *zone_of = calloc(n + 1, sizeof *zone_of), *first = NULL, *next = NULL, *cursor = NULL;
+  size_t nzones = 0, i, done = 0;
+  int rc = -1;
+  vr_strmap_init(&zones);
+  if (zone_of == NULL) return -1;
+  for (i = 0; i < n; i++) {
+    char key[600];
+    const char *region = label(list[i], "topology.kubernetes.io/region");
+    const char *zone = label(list[i], "topology.kubernetes.io/zone");
+    void *found;
+    if (region[0] == '\0') region = label(list[i], "failure-domain.beta.kubernetes.io/region");
+    if (zone[0] == '\0') zone = label(list[i], "failure-domain.beta.kubernetes.io/zone");
+    snprintf(key, sizeof key, "%s:\x1f:%s", region, zone);
+    found = vr_strmap_get(&zones, key);
+    if (found == NULL) {
+      found = (void *)(uintptr_t)(++nzones);
+      if (vr_strmap_put(&zones, key, found) != 0) goto out;
+    }
+    zone_of[i] = (size_t)(uintptr_t)found - 1;
+  }
+  /* per zone, its nodes in name order as a linked list: first[z], next[i] */
+  first = malloc((nzones + 1) * sizeof *first);
+  cursor = malloc((nzones + 1) * sizeof *cursor);
+  next = malloc((n + 1) * sizeof *next);
+  if (first == NULL || cursor == NULL || next == NULL) goto out;
+  for (i = 0; i < nzones; i++) first[i] = cursor[i] = SIZE_MAX;
+  for (i = n; i-- > 0;) {
+    next[i] = first[zone_of[i]];
+    first[zone_of[i]] = i;
+  }
+  for (i = 0; i < nzones; i++) cursor[i] = first[i];
+  while (done < n) {
+    for (i = 0; i < nzones; i++) {
+      if (cursor[i] == SIZE_MAX) continue;
+      order[done++] = cursor[i];
+      cursor[i] = next[cursor[i]];
+    }
+  }
+  rc = 0;
+out:
+  vr_strmap_clear(&zones);
+  free(zone_of);
+  free(first);
+  free(next);
+  free(cursor);
+  return rc;
+}
+
 static sim_node_cache *node_cache(vr_sim *sim) {
   sim_node_cache *c;
-  size_t i;
+  size_t *order, i;
   if (sim->node_cache != NULL) return sim->node_cache;
   c = calloc(1, sizeof *c);
   if (c == NULL) return NULL;
-  c->count = vr_store_list(sim->store, "", "Node", NULL, NULL, &c->nodes);
+  c->count = vr_store_list(sim->store, "", "Node", NULL, NULL, &c->list);
   if (c->count == (size_t)-1) {
     free(c);
     return NULL;
   }
-  c->alloc = calloc(c->count + 1, sizeof *c->alloc);
-  c->ready = calloc(c->count + 1, 1);
-  if (c->alloc == NULL || c->ready == NULL) {
-    free((void *)c->nodes);
-    free(c->alloc);
-    free(c->ready);
-    free(c);
+  c->nodes = calloc(c->count + 1, sizeof *c->nodes);
+  order = calloc(c->count + 1, sizeof *order);
+  c->unschedulable =
+      cJSON_Parse("[{\"key\":\"node.kubernetes.io/unschedulable\",\"effect\":\"NoSchedule\"}]");
+  if (c->nodes == NULL || order == NULL || c->unschedulable == NULL ||
+      zone_order(c->list, c->count, order) != 0) {
+    free(order);
+    sim->node_cache = c;
+    sim_node_cache_clear(sim);
     return NULL;
   }
-  for (i = 0; i < c->count; i++) {
-    const cJSON *alloc = sim_path(c->nodes[i], "status.allocatable");
-    c->ready[i] = (char)node_ready(c->nodes[i]);
-    if (alloc == NULL) alloc = sim_path(c->nodes[i], "status.capacity");
-    if (alloc == NULL) { /* a node file without resources: treat as unlimited */
-      c->alloc[i].cpu_milli = INT64_MAX / 4;
-      c->alloc[i].memory = INT64_MAX / 4;
-    } else {
-      c->alloc[i].cpu_milli = quantity_item(sim_path(alloc, "cpu"), -3);
-      c->alloc[i].memory = quantity_item(sim_path(alloc, "memory"), 0);
-    }
-  }
+  for (i = 0; i < c->count; i++) cache_node(sim, &c->nodes[i], c->list[order[i]]);
+  free(order);
   sim->node_cache = c;
   return c;
 }
 
-/* Free resources of the i-th cached node: allocatable minus the requests of its live pods. */
-static requests node_free(vr_sim *sim, const sim_node_cache *c, size_t i) {
-  requests r = c->alloc[i];
-  const requests *used = node_usage(sim, sim_string(c->nodes[i], "metadata.name"), 0);
-  if (used != NULL) {
-    r.cpu_milli -= used->cpu_milli;
-    r.memory -= used->memory;
-  }
-  return r;
+/* The memo key of a constraint: tag, then the JSON text of the parts (NULL when out of memory;
+ * the caller frees it). */
+static char *memo_key(char tag, const cJSON *a, const cJSON *b) {
+  char *ta = a ? cJSON_PrintUnformatted(a) : NULL, *tb = b ? cJSON_PrintUnformatted(b) : NULL;
+  size_t n = (ta ? strlen(ta) : 0) + (tb ? strlen(tb) : 0) + 4;
+  char *key = malloc(n);
+  if (key != NULL) snprintf(key, n, "%c%s\x1f%s", tag, ta ? ta : "", tb ? tb : "");
+  free(ta);
+  free(tb);
+  return key;
 }
 
-/* The scheduler's choice for a VMI, or NULL with the reasons in why ("0/3 nodes are available:
- * 1 node(s) were unschedulable, 2 node(s) had untolerated taint"). */
-const cJSON *sim_pick_node(vr_sim *sim, const cJSON *vmi, const char *exclude, char *why,
-                           size_t whylen) {
+/* Whether each cached node matches the spec's nodeSelector and required node affinity, from the
+ * memo or computed once for all nodes; NULL when the constraint is malformed (the caller then
+ * evaluates node by node, which reports the error) or out of memory. */
+static const char *required_matches(sim_node_cache *c, const cJSON *spec) {
+  char *key = memo_key('R', sim_path(spec, "nodeSelector"),
+                       sim_path(spec, "affinity.nodeAffinity."
+                                      "requiredDuringSchedulingIgnoredDuringExecution"));
+  char *matches;
+  size_t i;
+  if (key == NULL) return NULL;
+  matches = vr_strmap_get(&c->memo, key);
+  if (matches != NULL || (matches = malloc(c->count + 1)) == NULL) {
+    free(key);
+    return matches;
+  }
+  for (i = 0; i < c->count; i++) {
+    int m = vr_node_matches_spec(spec, c->nodes[i].node, NULL, 0);
+    if (m < 0) break;
+    matches[i] = (char)m;
+  }
+  if (i < c->count || vr_strmap_put(&c->memo, key, matches) != 0) {
+    free(matches);
+    matches = NULL;
+  }
+  free(key);
+  return matches;
+}
+
+/* Each cached node's raw preferred-affinity score (0 for a malformed term), memoised. */
+static const long long *preferred_scores(sim_node_cache *c, const cJSON *preferred,
+                                         const cJSON *spec) {
+  char *key = memo_key('P', preferred, NULL);
+  long long *scores;
+  size_t i;
+  if (key == NULL) return NULL;
+  scores = vr_strmap_get(&c->memo, key);
+  if (scores != NULL || (scores = malloc((c->count + 1) * sizeof *scores)) == NULL) {
+    free(key);
+    return scores;
+  }
+  for (i = 0; i < c->count; i++) {
+    long long a = vr_node_preference_score(spec, c->nodes[i].node, NULL, 0);
+    scores[i] = a > 0 ? a : 0;
+  }
+  if (vr_strmap_put(&c->memo, key, scores) != 0) {
+    free(scores);
+    scores = NULL;
+  }
+  free(key);
+  return scores;
+}
+
+/* The scheduler profile: config.openshift.io/v1 Scheduler "cluster", spec.profile. */
+enum { PROFILE_LOW, PROFILE_HIGH, PROFILE_NONE };
+
+static int scheduler_profile(vr_sim *sim) {
+  const cJSON *s = vr_store_get(sim->store, "config.openshift.io", "Scheduler", NULL, "cluster");
+  const char *p = sim_string(s, "spec.profile");
+  if (p && strcmp(p, "HighNodeUtilization") == 0) return PROFILE_HIGH;
+  if (p && strcmp(p, "NoScoring") == 0) return PROFILE_NONE;
+  return PROFILE_LOW; /* the default, also for an unknown value */
+}
+
+/* numFeasibleNodesToFind with percentageOfNodesToScore unset (adaptive): all nodes below 100;
+ * else 50% - nodes/125, at least 5%, at least 100 nodes. */
+static size_t nodes_to_find(size_t n) {
+  size_t pct, want;
+  if (n < 100) return n;
+  pct = n / 125 >= 45 ? 5 : 50 - n / 125;
+  want = n * pct / 100;
+  return want < 100 ? 100 : want;
+}
+
+/* (capacity - requested) * 100 / capacity, or requested * 100 / capacity for most = 1. */
+static int64_t allocation_score(int64_t requested, int64_t capacity, int most) {
+  double s;
+  if (capacity <= 0) return 0;
+  if (requested > capacity) requested = capacity;
+  if (requested < 0) requested = 0;
+  s = most ? (double)requested * 100.0 / (double)capacity
+           : (double)(capacity - requested) * 100.0 / (double)capacity;
+  return (int64_t)s;
+}
+
+static double fraction(int64_t requested, int64_t capacity) {
+  double f = capacity > 0 ? (double)requested / (double)capacity : 1.0;
+  return f > 1.0 ? 1.0 : f < 0 ? 0 : f;
+}
+
+/* Scores the feasible nodes (indices into c->nodes, in search order) and returns the position
+ * of the best; ties go to the first in search order. */
+static size_t best_node(vr_sim *sim, sim_node_cache *c, const size_t *feasible, size_t n,
+                        const cJSON *spec, requests want, int profile) {
+  const cJSON *tolerations = sim_path(spec, "tolerations");
+  const cJSON *preferred =
+      sim_path(spec, "affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution");
+  const long long *memo =
+      cJSON_GetArraySize(preferred) > 0 ? preferred_scores(c, preferred, spec) : NULL;
+  int prefers = cJSON_GetArraySize(preferred) > 0;
+  int64_t *affinity = calloc(n + 1, sizeof *affinity), *taints = calloc(n + 1, sizeof *taints);
+  int64_t max_affinity = 0, max_taints = 0, best_score = -1;
+  size_t k, best = 0;
+  (void)sim;
+  if (affinity == NULL || taints == NULL) {
+    free(affinity);
+    free(taints);
+    return 0;
+  }
+  for (k = 0; k < n; k++) { /* the raw scores to normalise: NodeAffinity, TaintToleration */
+    const cached_node *node = &c->nodes[feasible[k]];
+    if (prefers) {
+      long long a = memo ? memo[feasible[k]] : vr_node_preference_score(spec, node->node, NULL, 0);
+      affinity[k] = a > 0 ? a : 0;
+      if (affinity[k] > max_affinity) max_affinity = affinity[k];
+    }
+    if (node->prefer_taints) {
+      vr_toleration_result r;
+      if (vr_tolerations_check(tolerations, node->taints, VR_TAINT_PREFER_NO_SCHEDULE, &r, NULL,
+                               0) >= 0)
+        taints[k] = (int64_t)r.untolerated;
+      if (taints[k] > max_taints) max_taints = taints[k];
+    }
+  }
+  for (k = 0; k < n; k++) {
+    const cached_node *node = &c->nodes[feasible[k]];
+    requests used = node->used ? *node->used : (requests){0, 0};
+    int64_t cpu = used.cpu_milli + want.cpu_milli, memory = used.memory + want.memory;
+    int64_t score;
+    if (profile == PROFILE_HIGH) { /* NodeResourcesFit MostAllocated, weight 5 */
+      score = 5 * ((allocation_score(cpu, node->alloc.cpu_milli, 1) +
+                    allocation_score(memory, node->alloc.memory, 1)) /
+                   2);
+    } else { /* NodeResourcesFit LeastAllocated and NodeResourcesBalancedAllocation, weight 1 */
+      double d = fraction(cpu, node->alloc.cpu_milli) - fraction(memory, node->alloc.memory);
+      score = (allocation_score(cpu, node->alloc.cpu_milli, 0) +
+               allocation_score(memory, node->alloc.memory, 0)) /
+              2;
+      score += (int64_t)((1.0 - (d < 0 ? -d : d) / 2.0) * 100.0);
+    }
+    /* NodeAffinity (weight 2) and TaintToleration (weight 3), normalised to 0-100 */
+    if (max_affinity > 0) score += 2 * (affinity[k] * 100 / max_affinity);
+    score += 3 * (max_taints > 0 ? 100 - taints[k] * 100 / max_taints : 100);
+    if (score > best_score) {
+      best_score = score;
+      best = k;
+    }
+  }
+  free(affinity);
+  free(taints);
+  return best;
+}
+
+/* The scheduler's choice for a pod of the VMI needing `want`, or NULL with the reasons in why
+ * ("0/3 nodes are available: 1 node(s) were unschedulable, 2 node(s) had untolerated taint"). */
+static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, requests want, const char *exclude,
+                              char *why, size_t whylen) {
   const cJSON *spec = sim_path(vmi, "spec");
   const cJSON *tolerations = sim_path(spec, "tolerations");
-  requests want = vmi_requests(vmi);
-  const cJSON **nodes, *best = NULL;
-  double best_score = -1e300;
-  size_t n, i;
+  int constrained = sim_path(spec, "nodeSelector") != NULL ||
+                    sim_path(spec, "affinity.nodeAffinity."
+                                   "requiredDuringSchedulingIgnoredDuringExecution") != NULL;
   int unschedulable = 0, selector = 0, tainted = 0, resources = 0, not_ready = 0, bad = 0;
-  char err[256] = "";
+  int tolerates_unschedulable, profile = scheduler_profile(sim);
+  size_t n, k, start, to_find, found = 0, processed = 0, *feasible;
+  const cJSON *best = NULL;
+  char err[VR_SELECTOR_ERRLEN] = "";
   sim_node_cache *cache = node_cache(sim);
+  const char *matches;
   if (cache == NULL) {
     snprintf(why, whylen, "out of memory");
     return NULL;
   }
-  nodes = cache->nodes;
   n = cache->count;
-  for (i = 0; i < n; i++) {
-    const cJSON *node = nodes[i];
-    vr_toleration_result taints;
-    requests avail;
-    long long pref;
-    double score;
-    int m;
-    if (exclude != NULL && strcmp(exclude, sim_string(node, "metadata.name")) == 0) {
+  matches = constrained ? required_matches(cache, spec) : NULL;
+  tolerates_unschedulable = vr_tolerations_check(tolerations, cache->unschedulable, VR_TAINT_FILTER,
+                                                 NULL, err, sizeof err);
+  if (tolerates_unschedulable < 0) {
+    snprintf(why, whylen, "the VMI's scheduling constraints are invalid: %s", err);
+    return NULL;
+  }
+  to_find = nodes_to_find(n);
+  feasible = calloc(to_find + 1, sizeof *feasible);
+  if (feasible == NULL) {
+    snprintf(why, whylen, "out of memory");
+    return NULL;
+  }
+  start = n ? sim->sched_next_start % n : 0;
+  for (k = 0; k < n && found < to_find && !bad; k++) {
+    size_t i = (start + k) % n;
+    const cached_node *node = &cache->nodes[i];
+    processed++;
+    if (exclude != NULL && strcmp(exclude, node->name) == 0) {
       selector++; /* the target pod's anti-affinity to the source node (§2.4) */
       continue;
     }
-    if (!cache->ready[i]) {
+    if (!node->ready) {
       not_ready++;
       continue;
     }
-    if (cJSON_IsTrue(sim_path(node, "spec.unschedulable"))) {
-      static const char unsched[] =
-          "[{\"key\":\"node.kubernetes.io/unschedulable\",\"effect\":\"NoSchedule\"}]";
-      cJSON *t = cJSON_Parse(unsched);
-      int ok = vr_tolerations_check(tolerations, t, VR_TAINT_FILTER, &taints, err, sizeof err);
-      cJSON_Delete(t);
-      if (ok != 1) {
-        unschedulable++;
+    if (node->unschedulable && !tolerates_unschedulable) { /* NodeUnschedulable (§6.1) */
+      unschedulable++;
+      continue;
+    }
+    if (node->filter_taints) { /* TaintToleration: NoSchedule and NoExecute (§6.1, §6.3) */
+      int m =
+          vr_tolerations_check(tolerations, node->taints, VR_TAINT_FILTER, NULL, err, sizeof err);
+      if (m < 0) {
+        bad++;
+        break;
+      }
+      if (m == 0) {
+        tainted++;
         continue;
       }
     }
-    m = vr_node_matches_spec(spec, node, err, sizeof err);
-    if (m < 0) {
-      bad++;
-      break;
+    if (constrained) { /* NodeAffinity: nodeSelector and required affinity (§6.1, §6.2) */
+      int m = matches ? matches[i] : vr_node_matches_spec(spec, node->node, err, sizeof err);
+      if (m < 0) {
+        bad++;
+        break;
+      }
+      if (m == 0) {
+        selector++;
+        continue;
+      }
     }
-    if (m == 0) {
-      selector++;
-      continue;
+    { /* NodeResourcesFit */
+      requests used = node->used ? *node->used : (requests){0, 0};
+      if (node->alloc.cpu_milli - used.cpu_milli < want.cpu_milli ||
+          node->alloc.memory - used.memory < want.memory) {
+        resources++;
+        continue;
+      }
     }
-    m = vr_tolerations_check(tolerations, sim_path(node, "spec.taints"), VR_TAINT_FILTER, &taints,
-                             err, sizeof err);
-    if (m < 0) {
-      bad++;
-      break;
-    }
-    if (m == 0) {
-      tainted++;
-      continue;
-    }
-    avail = node_free(sim, cache, i);
-    if (avail.cpu_milli < want.cpu_milli || avail.memory < want.memory) {
-      resources++;
-      continue;
-    }
-    /* LowNodeUtilization: prefer free memory (in GiB), then preferred affinity and fewer
-     * untolerated PreferNoSchedule taints; ties go to the first node by name */
-    pref = vr_node_preference_score(spec, node, err, sizeof err);
-    score = (double)(avail.memory - want.memory) / (1024.0 * 1024 * 1024) + (pref > 0 ? pref : 0);
-    if (vr_tolerations_check(tolerations, sim_path(node, "spec.taints"),
-                             VR_TAINT_PREFER_NO_SCHEDULE, &taints, err, sizeof err) == 0) {
-      score -= 100.0 * taints.untolerated;
-    }
-    if (score > best_score) {
-      best_score = score;
-      best = node;
-    }
+    feasible[found++] = i;
   }
+  if (n > 0) sim->sched_next_start = (start + processed) % n;
+  if (found == 1 || (found > 0 && profile == PROFILE_NONE)) {
+    best = cache->nodes[feasible[0]].node; /* NoScoring: the first feasible node */
+  } else if (found > 1) {
+    best = cache->nodes[feasible[best_node(sim, cache, feasible, found, spec, want, profile)]].node;
+  }
+  free(feasible);
   if (best == NULL) {
     if (bad) {
       snprintf(why, whylen, "the VMI's scheduling constraints are invalid: %s", err);
@@ -312,6 +669,11 @@ const cJSON *sim_pick_node(vr_sim *sim, const cJSON *vmi, const char *exclude, c
     }
   }
   return best;
+}
+
+const cJSON *sim_pick_node(vr_sim *sim, const cJSON *vmi, const char *exclude, char *why,
+                           size_t whylen) {
+  return pick_node(sim, vmi, launcher_requests(sim, vmi), exclude, why, whylen);
 }
 
 int64_t sim_vmi_memory(const cJSON *vmi) {
@@ -360,7 +722,7 @@ void sim_create_launcher(vr_sim *sim, const cJSON *vmi, const char *node, int ru
                          const char *migration_uid, char *name_out, size_t name_len) {
   static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
   const char *ns = sim_string(vmi, "metadata.namespace"), *name = sim_string(vmi, "metadata.name");
-  requests want = vmi_requests(vmi);
+  requests want = launcher_requests(sim, vmi);
   char pod_name[300], buf[64];
   cJSON *pod = cJSON_CreateObject(), *meta, *labels, *owner, *owners, *container, *volumes;
   const char *volume_names[] = {"private",         "public",          "sockets", "libvirt-runtime",
@@ -411,6 +773,13 @@ void sim_create_launcher(vr_sim *sim, const cJSON *vmi, const char *node, int ru
     sim_set(pod, "spec.terminationGracePeriodSeconds", cJSON_CreateNumber(g + 30));
   }
   if (node != NULL) sim_set(pod, "spec.nodeName", cJSON_CreateString(node));
+  /* KubeVirt's pod template carries the VMI's placement; the API server's DefaultTolerationSeconds
+   * admission adds the not-ready/unreachable tolerations (§6.3) */
+  if (sim_path(vmi, "spec.nodeSelector") != NULL)
+    sim_set(pod, "spec.nodeSelector", cJSON_Duplicate(sim_path(vmi, "spec.nodeSelector"), 1));
+  if (sim_path(vmi, "spec.affinity") != NULL)
+    sim_set(pod, "spec.affinity", cJSON_Duplicate(sim_path(vmi, "spec.affinity"), 1));
+  sim_set(pod, "spec.tolerations", sim_default_tolerations(sim_path(vmi, "spec.tolerations")));
   if (migration_uid != NULL)
     cJSON_AddStringToObject(labels, "kubevirt.io/migrationJobUID", migration_uid);
   if (name_out != NULL) snprintf(name_out, name_len, "%s", pod_name);
@@ -469,10 +838,7 @@ static void launcher_started(vr_sim *sim, const char *ns, const char *name) {
 }
 
 uint64_t sim_pod_start_ms(const cJSON *vmi) {
-  const cJSON *ann = sim_path(vmi, "metadata.annotations");
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(ann, "sim.vmrun.io/pod-start-seconds");
-  double secs = cJSON_IsString(v) ? atof(v->valuestring) : LAUNCHER_START_MS / 1000.0;
-  return secs < 0 ? 0 : (uint64_t)(secs * 1000.0 + 0.5);
+  return sim_annotation_ms(vmi, "sim.vmrun.io/pod-start-seconds");
 }
 
 void sim_reconcile_vmi(vr_sim *sim, const char *ns, const char *name) {

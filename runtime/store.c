@@ -48,6 +48,10 @@ struct vr_store {
   int notifying;
   uint64_t (*now_ms)(void *ctx);
   void *clock_ctx;
+  vr_admit_fn admit; /* may refuse creates and replaces (NULL: accept all) */
+  int (*finalizer_done)(void *ctx, const char *name); /* finalizers that never hold a delete */
+  void *finalizer_ctx;
+  void *admit_ctx;
 };
 
 static void set_error(vr_store_error *err, int status, const char *reason, const char *fmt, ...)
@@ -95,6 +99,7 @@ int vr_kind_cluster_scoped(const char *group, const char *kind) {
       "apiextensions.k8s.io/CustomResourceDefinition",
       "rbac.authorization.k8s.io/ClusterRole",
       "rbac.authorization.k8s.io/ClusterRoleBinding",
+      "nodemaintenance.kubevirt.io/NodeMaintenance", /* the deprecated group (reference §5.1) */
       NULL,
   };
   char key[256];
@@ -300,6 +305,11 @@ void vr_store_free(vr_store *s) {
   free(s);
 }
 
+void vr_store_set_admission(vr_store *s, vr_admit_fn admit, void *ctx) {
+  s->admit = admit;
+  s->admit_ctx = ctx;
+}
+
 void vr_store_set_clock(vr_store *s, uint64_t (*now_ms)(void *ctx), void *ctx) {
   s->now_ms = now_ms;
   s->clock_ctx = ctx;
@@ -400,6 +410,7 @@ int vr_store_create(vr_store *s, cJSON *obj, const cJSON **out, vr_store_error *
     set_error(err, 500, "InternalError", "out of memory");
     goto fail;
   }
+  if (s->admit && s->admit(s->admit_ctx, NULL, obj, err) != 0) goto fail;
   if (vr_strmap_get(objects, okey)) {
     set_error(err, 409, "AlreadyExists", "%s \"%s\" already exists%s%s", kind, name,
               ns[0] ? " in namespace " : "", ns);
@@ -441,10 +452,11 @@ fail:
 int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **out,
                      vr_store_error *err) {
   char group[128], kind_key[300], okey[600];
-  const char *kind, *ns, *name, *want;
+  const char *kind, *ns, *name, *want, *deleting;
   cJSON *meta;
   vr_strmap *objects;
   stored *old, *o;
+  int finalized;
   clear_error(err);
   if (identity(obj, group, sizeof group, &kind, &ns, &name, err) != 0) goto fail;
   if (name == NULL) {
@@ -471,6 +483,15 @@ int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **out,
   }
   set_string(meta, "uid", string_at(old->json, "metadata", "uid"));
   set_string(meta, "creationTimestamp", string_at(old->json, "metadata", "creationTimestamp"));
+  if (s->admit && s->admit(s->admit_ctx, old->json, obj, err) != 0) goto fail;
+  /* finalizers: an object being deleted keeps its deletionTimestamp, and goes once an update
+   * empties its finalizers (below; see vr_store_delete) */
+  deleting = string_at(old->json, "metadata", "deletionTimestamp");
+  finalized = deleting != NULL &&
+              cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
+                  cJSON_GetObjectItemCaseSensitive(old->json, "metadata"), "finalizers")) > 0 &&
+              cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(meta, "finalizers")) == 0;
+  if (deleting != NULL) set_string(meta, "deletionTimestamp", deleting);
   stamp(s, meta);
   o = wrap(obj, kind_key, ns);
   if (o == NULL) {
@@ -483,10 +504,32 @@ int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **out,
   stored_unref(old);
   if (out) *out = o->json;
   emit(s, VR_WATCH_MODIFIED, o);
+  /* the last finalizer is gone: the object is removed (a MODIFIED then a DELETED event; *out
+   * stays readable through the event log that holds it) */
+  if (finalized) return vr_store_delete(s, group, kind, ns, name, err);
   return 0;
 fail:
   cJSON_Delete(obj);
   return -1;
+}
+
+/* How many of the object's finalizers hold its deletion. */
+static int holding_finalizers(const vr_store *s, const cJSON *obj) {
+  const cJSON *f;
+  int n = 0;
+  cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(
+                            cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "finalizers")) {
+    if (!cJSON_IsString(f) || s->finalizer_done == NULL ||
+        !s->finalizer_done(s->finalizer_ctx, f->valuestring))
+      n++;
+  }
+  return n;
+}
+
+void vr_store_set_finalizer_filter(vr_store *s, int (*done_at_once)(void *ctx, const char *name),
+                                   void *ctx) {
+  s->finalizer_done = done_at_once;
+  s->finalizer_ctx = ctx;
 }
 
 int vr_store_delete(vr_store *s, const char *group, const char *kind, const char *ns,
@@ -500,11 +543,42 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
   snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
   object_key(okey, sizeof okey, ns, name);
   objects = submap(&s->kinds, kind_key, 0);
-  o = objects ? vr_strmap_remove(objects, okey) : NULL;
+  o = objects ? vr_strmap_get(objects, okey) : NULL;
   if (o == NULL) {
     set_error(err, 404, "NotFound", "%s \"%s\" not found", kind, name);
     return -1;
   }
+  /* finalizers (as the API server): an object that has some only gets metadata.deletionTimestamp
+   * (a MODIFIED event; deleting it again changes nothing); it goes when an update empties its
+   * finalizers (vr_store_replace). Finalizers whose controllers finish at once (the
+   * finalizer filter) do not hold it. */
+  if (holding_finalizers(s, o->json) > 0) {
+    stored *marked;
+    char ts[32];
+    time_t secs = (time_t)((s->now_ms ? s->now_ms(s->clock_ctx) : 0) / 1000);
+    struct tm tm;
+    if (string_at(o->json, "metadata", "deletionTimestamp") != NULL) return 0;
+    marked = wrap(cJSON_Duplicate(o->json, 1), o->kind_key, o->ns);
+    if (marked == NULL || marked->json == NULL) {
+      if (marked) stored_unref(marked);
+      set_error(err, 500, "InternalError", "out of memory");
+      return -1;
+    }
+    gmtime_r(&secs, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    meta = cJSON_GetObjectItemCaseSensitive(marked->json, "metadata");
+    set_string(meta, "deletionTimestamp", ts);
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "deletionGracePeriodSeconds");
+    cJSON_AddNumberToObject(meta, "deletionGracePeriodSeconds", 0);
+    stamp(s, meta);
+    index_remove(s, o, okey);
+    vr_strmap_put(objects, okey, marked); /* replaces an existing key: no allocation */
+    index_add(s, marked, okey);
+    stored_unref(o);
+    emit(s, VR_WATCH_MODIFIED, marked);
+    return 0;
+  }
+  vr_strmap_remove(objects, okey);
   index_remove(s, o, okey);
   s->rv++; /* the deleted object carries the deletion's resourceVersion, as in Kubernetes */
   gone = wrap(cJSON_Duplicate(o->json, 1), o->kind_key, o->ns); /* earlier events keep theirs */
@@ -627,29 +701,72 @@ void vr_store_watch_stop(vr_store *s, vr_store_watch *w) {
 
 /* --- loading cluster files ------------------------------------------------------------------- */
 
-static int load_one(vr_store *s, cJSON *obj, const char *filename, int line, const char *where,
-                    vr_store_error *err) {
-  char what[300];
+/* An object the loader created, for the checks after the whole stream is in. */
+typedef struct loaded {
+  const cJSON *obj;
+  int line;
+  int list_item; /* 1-based position inside a kind: List, or 0 */
+} loaded;
+
+typedef struct load_state {
+  vr_store *s;
+  const char *filename;
+  loaded *items;
+  size_t n, cap;
+} load_state;
+
+/* "Kind ns/name" of an object, for messages. */
+static void describe_object(const cJSON *obj, char *buf, size_t len) {
   const char *kind = string_at(obj, "kind", NULL), *name = string_at(obj, "metadata", "name");
   const char *ns = string_at(obj, "metadata", "namespace");
-  snprintf(what, sizeof what, "%s %s%s%s", kind ? kind : "object", ns ? ns : "", ns ? "/" : "",
+  snprintf(buf, len, "%.100s %.100s%s%.100s", kind ? kind : "object", ns ? ns : "", ns ? "/" : "",
            name ? name : "(no name)");
-  if (vr_store_create(s, obj, NULL, err) == 0) return 0;
-  {
-    char msg[sizeof err->message];
-    snprintf(msg, sizeof msg, "%.120s:%d: %.40s%.120s: %.200s", filename, line, where, what,
-             err->message);
-    memcpy(err->message, msg, sizeof msg);
+}
+
+/* Prefixes err's message with "file:line: [item K of the List: ]Kind ns/name: ". */
+static void name_object(const load_state *ls, const char *what, int line, int list_item,
+                        vr_store_error *err) {
+  char where[64] = "", msg[sizeof err->message];
+  if (list_item > 0) snprintf(where, sizeof where, "item %d of the List: ", list_item);
+  snprintf(msg, sizeof msg, "%.120s:%d: %s%.120s: %.200s", ls->filename, line, where, what,
+           err->message);
+  memcpy(err->message, msg, sizeof msg);
+}
+
+static int load_one(load_state *ls, cJSON *obj, int line, int list_item, vr_store_error *err) {
+  const cJSON *stored_obj;
+  char what[320];
+  if (ls->n == ls->cap) {
+    size_t cap = ls->cap ? ls->cap * 2 : 64;
+    loaded *items = realloc(ls->items, cap * sizeof *items);
+    if (items == NULL) {
+      cJSON_Delete(obj);
+      set_error(err, 500, "InternalError", "out of memory");
+      return -1;
+    }
+    ls->items = items;
+    ls->cap = cap;
   }
-  return -1;
+  describe_object(obj, what, sizeof what); /* the store frees obj when it refuses it */
+  if (vr_store_create(ls->s, obj, &stored_obj, err) != 0) {
+    name_object(ls, what, line, list_item, err);
+    return -1;
+  }
+  ls->items[ls->n].obj = stored_obj;
+  ls->items[ls->n].line = line;
+  ls->items[ls->n].list_item = list_item;
+  ls->n++;
+  return 0;
 }
 
 int vr_store_load_yaml(vr_store *s, const char *text, size_t len, const char *filename,
-                       vr_store_error *err) {
+                       vr_load_check check, void *check_ctx, vr_store_error *err) {
   vr_codec_error cerr;
   int *lines = NULL;
   cJSON *docs = vr_yaml_to_cjson(text, len, &lines, &cerr);
   int i, ndocs, rc = 0;
+  load_state ls = {s, filename, NULL, 0, 0};
+  size_t k;
   clear_error(err);
   if (docs == NULL) {
     set_error(err, 422, "Invalid", "%s:%d:%d: %s", filename, cerr.line, cerr.column, cerr.message);
@@ -666,17 +783,24 @@ int vr_store_load_yaml(vr_store *s, const char *text, size_t len, const char *fi
       cJSON_Delete(doc);
       rc = -1;
     } else if (kind && strcmp(kind, "List") == 0 && cJSON_IsArray(items)) {
-      int k = 0;
+      int item = 0;
       while (rc == 0 && cJSON_GetArraySize(items) > 0) {
-        char where[64];
-        snprintf(where, sizeof where, "item %d of the List: ", ++k);
-        rc = load_one(s, cJSON_DetachItemFromArray(items, 0), filename, line, where, err);
+        rc = load_one(&ls, cJSON_DetachItemFromArray(items, 0), line, ++item, err);
       }
       cJSON_Delete(doc);
     } else {
-      rc = load_one(s, doc, filename, line, "", err);
+      rc = load_one(&ls, doc, line, 0, err);
     }
   }
+  for (k = 0; rc == 0 && check != NULL && k < ls.n; k++) {
+    if (check(check_ctx, ls.items[k].obj, err) != 0) {
+      char what[320];
+      describe_object(ls.items[k].obj, what, sizeof what);
+      name_object(&ls, what, ls.items[k].line, ls.items[k].list_item, err);
+      rc = -1;
+    }
+  }
+  free(ls.items);
   cJSON_Delete(docs);
   free(lines);
   return rc;

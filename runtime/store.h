@@ -36,6 +36,19 @@ void vr_store_free(vr_store *s);
 /* The clock used for creationTimestamp (ms since the epoch); default: 0 (1970-01-01). */
 void vr_store_set_clock(vr_store *s, uint64_t (*now_ms)(void *ctx), void *ctx);
 
+/* Admission: called for every create (old NULL) and replace (old: the stored object) after the
+ * store's own checks and defaulting, before anything changes; obj is the incoming object. Return
+ * 0 to accept, or fill err (a 4xx status and a message naming the field) and return -1 to refuse
+ * the write. It must not write to the store. */
+typedef int (*vr_admit_fn)(void *ctx, const cJSON *old, const cJSON *obj, vr_store_error *err);
+void vr_store_set_admission(vr_store *s, vr_admit_fn admit, void *ctx);
+
+/* Finalizers whose controllers would finish at once (the simulator's stand-ins for KubeVirt's and
+ * Kubernetes' own): done_at_once(name) = 1 means that finalizer does not hold a delete. Without
+ * a filter every finalizer holds, as on an API server. */
+void vr_store_set_finalizer_filter(vr_store *s, int (*done_at_once)(void *ctx, const char *name),
+                                   void *ctx);
+
 /* The current resourceVersion (of the last write). */
 uint64_t vr_store_revision(const vr_store *s);
 
@@ -83,8 +96,11 @@ void vr_store_watch_stop(vr_store *s, vr_store_watch *w);
 /* Loads a Kubernetes YAML stream (multi-document, or kind: List documents) into the store.
  * Errors name the file, the document's line and the object ("cluster.yaml:42: Pod default/web:
  * metadata.name is missing"); on error the objects of the stream that were already created stay
- * (call on an empty store and discard it on failure). Returns 0 or -1. */
+ * (call on an empty store and discard it on failure). When the whole stream is in, check (may
+ * be NULL) is called for each loaded object in file order, for what needs the other objects
+ * (references); its error gets the same file:line and object prefix. Returns 0 or -1. */
+typedef int (*vr_load_check)(void *ctx, const cJSON *obj, vr_store_error *err);
 int vr_store_load_yaml(vr_store *s, const char *text, size_t len, const char *filename,
-                       vr_store_error *err);
+                       vr_load_check check, void *check_ctx, vr_store_error *err);
 
 #endif

@@ -322,6 +322,8 @@ typedef struct yreader {
   int *doc_lines;
   size_t ndocs, docs_cap;
   int doc_line, doc_column;       /* where the current document starts */
+  int root_line;                  /* where its root node starts ("---" may be a line before) */
+  int doc_root_pending;           /* a document started; its root node not yet seen */
   int second_line, second_column; /* where the second non-empty document starts */
   size_t cur_count;               /* the value just completed: its node count and height */
   int cur_height;
@@ -722,7 +724,7 @@ static int attach_document(yreader *r) {
     r->doc_lines = nl;
     r->docs_cap = ncap;
   }
-  r->doc_lines[r->ndocs++] = r->doc_line;
+  r->doc_lines[r->ndocs++] = r->root_line;
   if (r->ndocs == 2) {
     r->second_line = r->doc_line;
     r->second_column = r->doc_column;
@@ -1067,6 +1069,8 @@ static void on_document_start(yreader *r) {
   }
   r->doc_line = mark_line(&r->event.start_mark);
   r->doc_column = mark_column(&r->event.start_mark);
+  r->root_line = r->doc_line;
+  r->doc_root_pending = 1;
 }
 
 static int reader_run(yreader *r, const char *text, size_t len) {
@@ -1082,6 +1086,12 @@ static int reader_run(yreader *r, const char *text, size_t len) {
       return 0;
     }
     r->have_event = 1;
+    if (r->doc_root_pending &&
+        (r->event.type == YAML_ALIAS_EVENT || r->event.type == YAML_SCALAR_EVENT ||
+         r->event.type == YAML_SEQUENCE_START_EVENT || r->event.type == YAML_MAPPING_START_EVENT)) {
+      r->doc_root_pending = 0;
+      r->root_line = mark_line(&r->event.start_mark);
+    }
     switch (r->event.type) {
     case YAML_STREAM_END_EVENT:
       done = 1;

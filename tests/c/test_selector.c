@@ -7,30 +7,13 @@
  * JSON in the tables is written with single quotes, turned into double quotes before parsing
  * (no test value contains a quote). */
 #include "check.h"
+#include "check_json.h"
 #include "selector.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Parses text with ' for ", or returns NULL for NULL. A parse failure fails the test. */
-static cJSON *J(const char *text) {
-  char *copy, *p;
-  cJSON *v;
-  if (text == NULL) return NULL;
-  copy = malloc(strlen(text) + 1);
-  if (copy == NULL) return NULL;
-  strcpy(copy, text);
-  for (p = copy; *p; p++) {
-    if (*p == '\'') *p = '"';
-  }
-  v = cJSON_Parse(copy);
-  if (v == NULL) fprintf(stderr, "bad test JSON: %s\n", text);
-  CHECK(v != NULL);
-  free(copy);
-  return v;
-}
 
 /* ============================================================================================
  * Label selectors, text form

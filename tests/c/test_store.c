@@ -254,7 +254,7 @@ static void test_load_yaml(void) {
   vr_store_error err;
   const cJSON **items;
   size_t n;
-  CHECK(vr_store_load_yaml(s, cluster, sizeof cluster - 1, "demo.yaml", &err) == 0);
+  CHECK(vr_store_load_yaml(s, cluster, sizeof cluster - 1, "demo.yaml", NULL, NULL, &err) == 0);
   CHECK(vr_store_get(s, "", "Node", NULL, "worker-1") != NULL);
   CHECK(vr_store_get(s, "", "Pod", "prod", "p1") != NULL);
   CHECK(vr_store_get(s, "kubevirt.io", "VirtualMachine", "default", "vm1") != NULL);
@@ -264,12 +264,12 @@ static void test_load_yaml(void) {
   vr_store_free(s);
 
   s = vr_store_new(1, 0);
-  CHECK(vr_store_load_yaml(s, broken, sizeof broken - 1, "broken.yaml", &err) == -1);
-  CHECK_STR(err.message, "broken.yaml:4: Pod prod/(no name): Pod: metadata.name is missing");
+  CHECK(vr_store_load_yaml(s, broken, sizeof broken - 1, "broken.yaml", NULL, NULL, &err) == -1);
+  CHECK_STR(err.message, "broken.yaml:5: Pod prod/(no name): Pod: metadata.name is missing");
   vr_store_free(s);
 
   s = vr_store_new(1, 0);
-  CHECK(vr_store_load_yaml(s, bad_yaml, sizeof bad_yaml - 1, "bad.yaml", &err) == -1);
+  CHECK(vr_store_load_yaml(s, bad_yaml, sizeof bad_yaml - 1, "bad.yaml", NULL, NULL, &err) == -1);
   CHECK_CONTAINS(err.message, "bad.yaml:");
   CHECK(err.status == 422);
   vr_store_free(s);
@@ -279,7 +279,7 @@ static void test_load_yaml(void) {
     static const char dup[] = "apiVersion: v1\nkind: List\nitems:\n"
                               "- {apiVersion: v1, kind: Node, metadata: {name: a}}\n"
                               "- {apiVersion: v1, kind: Node, metadata: {name: a}}\n";
-    CHECK(vr_store_load_yaml(s, dup, sizeof dup - 1, "dup.yaml", &err) == -1);
+    CHECK(vr_store_load_yaml(s, dup, sizeof dup - 1, "dup.yaml", NULL, NULL, &err) == -1);
     CHECK_STR(err.message, "dup.yaml:1: item 2 of the List: Node a: Node \"a\" already exists");
   }
   vr_store_free(s);

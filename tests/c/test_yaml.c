@@ -721,7 +721,7 @@ static void test_cjson(void) {
   docs = vr_yaml_to_cjson(manifest, strlen(manifest), &lines, &err);
   CHECK(docs != NULL && cJSON_IsArray(docs) && cJSON_GetArraySize(docs) == 4);
   if (docs != NULL && lines != NULL) {
-    CHECK(lines[0] == 2 && lines[1] == 23 && lines[2] == 54 && lines[3] == 94);
+    CHECK(lines[0] == 2 && lines[1] == 24 && lines[2] == 56 && lines[3] == 95); /* root nodes */
     d = cJSON_GetArrayItem(docs, 1);
     x = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(d, "metadata"), "name");
     CHECK_STR(cJSON_GetStringValue(x), "web-0");
@@ -745,7 +745,7 @@ static void test_cjson(void) {
     docs = vr_yaml_to_cjson(text, strlen(text), &lines, &err);
     CHECK(docs != NULL && cJSON_GetArraySize(docs) == 2);
     if (docs != NULL && lines != NULL) {
-      CHECK(lines[0] == 3 && lines[1] == 9);
+      CHECK(lines[0] == 4 && lines[1] == 10); /* the root nodes, not the "---" */
       s = cJSON_PrintUnformatted(docs);
       CHECK_STR(s, "[{\"a\":[1,2.5,true,null,\"3\",{},[]],\"b\":{\"c\":\"x\"},\"d\":{\"c\":\"x\"},"
                    "\"e\":{\"f\":16,\"c\":\"x\"}},[\"z\"]]");

@@ -22,7 +22,7 @@ describe("sim.load", function()
       .. "---\napiVersion: v1\nkind: Pod\nmetadata: {namespace: x}\n")
     local r = helpers.vmrun({ "-e", ("sim.load(%q)"):format(dir .. "/bad.yaml") })
     expect(r.status).to_be(2)
-    expect(r.stderr).to_contain("bad.yaml:4: Pod x/(no name): Pod: metadata.name is missing")
+    expect(r.stderr).to_contain("bad.yaml:5: Pod x/(no name): Pod: metadata.name is missing")
     helpers.write_file(dir .. "/syntax.yaml", "apiVersion: v1\nkind: [\n")
     r = helpers.vmrun({ "-e", ("sim.load(%q)"):format(dir .. "/syntax.yaml") })
     expect(r.status).to_be(2)
@@ -83,11 +83,18 @@ describe("cluster.list", function()
   end)
 end)
 
+-- A minimal valid pod (the API server requires a container).
+local function pod(name, namespace)
+  return { apiVersion = "v1", kind = "Pod", metadata = { name = name, namespace = namespace },
+    spec = { containers = { { name = "app", image = "app" } } } }
+end
+
 describe("cluster.create, replace and delete", function()
   it("creates with uid, resourceVersion and the simulated creation time", function()
     local before = tonumber(cluster.revision())
     local p = cluster.create({ apiVersion = "v1", kind = "Pod",
-      metadata = { name = "new-pod", namespace = "prod" }, spec = { nodeName = "worker-2" } })
+      metadata = { name = "new-pod", namespace = "prod" },
+      spec = { nodeName = "worker-2", containers = { { name = "app", image = "app" } } } })
     expect(tonumber(p.metadata.resourceVersion)).to_be(before + 1)
     expect(p.metadata.creationTimestamp)
       .to_be((time.format(math.floor(time.now())):gsub("%.000Z", "Z")))
@@ -134,8 +141,8 @@ describe("cluster.watch", function()
     local w <close> = cluster.watch("Pod", { namespace = "prod", timeout = "1m" })
     local writer = task.spawn(function()
       task.sleep(10)
-      cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "a", namespace = "prod" } })
-      cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "b", namespace = "dev" } })
+      cluster.create(pod("a", "prod"))
+      cluster.create(pod("b", "dev"))
       local a = cluster.get("Pod", "prod", "a")
       a.metadata.labels = { x = "1" }
       cluster.replace(a)
@@ -152,7 +159,7 @@ describe("cluster.watch", function()
 
   it("resumes from a resourceVersion and reports expired ones", function()
     local since = cluster.revision()
-    cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "c", namespace = "prod" } })
+    cluster.create(pod("c", "prod"))
     local w <close> = cluster.watch("Pod", { since = since, timeout = 1 })
     local ev = w:next()
     expect(ev.type).to_be("ADDED")

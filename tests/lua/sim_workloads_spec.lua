@@ -107,7 +107,12 @@ describe("virt-launcher pods", function()
     expect(pod.metadata.ownerReferences[1].controller).to_be(true)
     expect(#pod.spec.volumes).to_be(6)
     expect(pod.spec.volumes[1].emptyDir).to_equal({})
-    expect(pod.spec.containers[1].resources.requests.memory).to_be(tostring(16 * 1024 * 1024 * 1024))
+    -- the guest's 16Gi plus KubeVirt's overhead: page tables (16Gi/512, in whole kB), 220Mi of
+    -- processes, 8Mi for its one vCPU, 8Mi IOThread, 32Mi video
+    local mib = 1024 * 1024
+    local overhead = (16 * 1024 * mib + 999) // 1000 * 1000 // 512 + (220 + 8 + 8 + 32) * mib
+    expect(pod.spec.containers[1].resources.requests.memory).to_be(tostring(16 * 1024 * mib
+      + overhead))
     expect(pod.spec.terminationGracePeriodSeconds).to_be(60) -- the VMI's 30 s + 30 s
     expect(launcher("web").metadata.labels.app).to_be("web") -- the VMI's labels are copied
   end)
