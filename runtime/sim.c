@@ -33,6 +33,7 @@ vr_sim *vr_sim_new(vr_clock *clock, uint64_t seed) {
   vr_strmap_init(&sim->pod_usage);
   vr_strmap_init(&sim->node_usage);
   vr_strmap_init(&sim->limits_outbound);
+  vr_strmap_init(&sim->unscheduled);
   vr_strmap_init(&sim->maintenance);
   vr_store_set_clock(sim->store, sim_now, sim);
   vr_store_set_admission(sim->store, sim_admit, sim);
@@ -59,6 +60,7 @@ void vr_sim_free(vr_sim *sim) {
   sim_free_nodes(sim);
   sim_node_cache_clear(sim);
   for (i = 0; i < SIM_QUEUES; i++) vr_strmap_clear(&sim->queues[i]);
+  vr_strmap_clear(&sim->unscheduled);
   vr_store_free(sim->store);
   free(sim->source);
   free(sim);
@@ -316,10 +318,26 @@ static void on_vm(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) 
               sim_string(obj, "metadata.name"));
 }
 
+/* Keeps the set of VMIs waiting for a node (what a node change may let in). */
+static void note_unscheduled(vr_sim *sim, int deleted, const cJSON *vmi) {
+  char key[520];
+  const char *phase = sim_string(vmi, "status.phase");
+  int waiting = !deleted && sim_string(vmi, "status.nodeName") == NULL &&
+                !(phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0));
+  snprintf(key, sizeof key, "%s" SIM_SEP "%s", sim_string(vmi, "metadata.namespace"),
+           sim_string(vmi, "metadata.name"));
+  if (waiting) {
+    vr_strmap_put(&sim->unscheduled, key, (void *)1);
+  } else {
+    vr_strmap_remove(&sim->unscheduled, key);
+  }
+}
+
 static void on_vmi(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
   const char *ns = sim_string(obj, "metadata.namespace"), *name = sim_string(obj, "metadata.name");
   (void)rv;
   ((vr_sim *)ctx)->limits_valid = 0;
+  note_unscheduled(ctx, type == VR_WATCH_DELETED, obj);
   sim_enqueue(ctx, SIM_Q_VMI, ns, name);
   if (type != VR_WATCH_ADDED) sim_enqueue(ctx, SIM_Q_VM, ns, name); /* the owning VM, if any */
 }
@@ -328,7 +346,8 @@ static void on_vmi(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv)
 static void on_node(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
   vr_sim *sim = ctx;
   const cJSON **items, *t;
-  size_t n, i;
+  size_t n, i, pos = 0;
+  const char *key;
   int tainted = 0;
   cJSON_ArrayForEach(t, sim_path(obj, "spec.taints")) {
     const char *effect = sim_string(t, "effect");
@@ -338,16 +357,25 @@ static void on_node(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv
   (void)rv;
   sim_node_cache_clear(sim);
   sim_enqueue(sim, SIM_Q_NODE, "", sim_string(obj, "metadata.name"));
-  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL, NULL, &items);
+  /* the VMIs waiting for a node */
+  while (vr_strmap_next(&sim->unscheduled, &pos, &key, NULL)) {
+    const char *sep = strchr(key, SIM_SEP[0]);
+    char ns[254];
+    size_t len = sep ? (size_t)(sep - key) : 0;
+    if (sep == NULL || len >= sizeof ns) continue;
+    memcpy(ns, key, len);
+    ns[len] = '\0';
+    sim_enqueue(sim, SIM_Q_VMI, ns, sep + 1);
+  }
+  if (!tainted) return;
+  /* the node's own VMIs when a NoSchedule taint may be KubeVirt's drain taint (the evacuation
+   * controller looks, §3.3) */
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL,
+                    sim_string(obj, "metadata.name"), &items);
   if (n == (size_t)-1) return;
   for (i = 0; i < n; i++) {
-    const char *on = sim_string(items[i], "status.nodeName");
-    /* unscheduled VMIs, and the node's own when a NoSchedule taint may be KubeVirt's drain
-     * taint (the evacuation controller looks, §3.3) */
-    if (on == NULL || (tainted && strcmp(on, sim_string(obj, "metadata.name")) == 0)) {
-      sim_enqueue(sim, SIM_Q_VMI, sim_string(items[i], "metadata.namespace"),
-                  sim_string(items[i], "metadata.name"));
-    }
+    sim_enqueue(sim, SIM_Q_VMI, sim_string(items[i], "metadata.namespace"),
+                sim_string(items[i], "metadata.name"));
   }
   free((void *)items);
 }
@@ -429,6 +457,9 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
   }
   sim->kubevirt_minor = sim_kubevirt_minor(sim);
   sim_drop_budgets(sim);
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL, NULL, &items);
+  for (i = 0; n != (size_t)-1 && i < n; i++) note_unscheduled(sim, 0, items[i]);
+  if (n != (size_t)-1) free((void *)items);
   sim_adopt_loaded(sim);
   enqueue_all(sim, SIM_Q_NODE, "", "Node", "");
   enqueue_all(sim, SIM_Q_NM, SIM_NM_GROUP, "NodeMaintenance", SIM_NM_GROUP);

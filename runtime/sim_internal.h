@@ -57,6 +57,7 @@ struct vr_sim {
   vr_store_watch *watches[SIM_WATCHES];
   sim_migration *migrations;  /* running migrations (sim_migration.c) */
   vr_strmap pod_usage;        /* "ns" SEP "name" -> the pod's node and requests */
+  vr_strmap unscheduled;      /* "ns" SEP "name" of the VMIs waiting for a node -> (void *)1 */
   vr_strmap node_usage;       /* node -> summed requests of its live pods */
   sim_node_cache *node_cache; /* sorted nodes for scheduling; NULL after a node changed */
   int limits_valid;           /* the counts below are current (cleared by VMIM/VMI changes) */
