@@ -611,21 +611,26 @@ const cJSON *vr_store_get(const vr_store *s, const char *group, const char *kind
   return o ? o->json : NULL;
 }
 
-static int compare_objects(const void *a, const void *b) {
-  const cJSON *x = *(const cJSON *const *)a, *y = *(const cJSON *const *)b;
-  const char *nx = string_at(x, "metadata", "namespace"),
-             *ny = string_at(y, "metadata", "namespace");
-  int c = strcmp(nx ? nx : "", ny ? ny : "");
-  return c ? c : strcmp(string_at(x, "metadata", "name"), string_at(y, "metadata", "name"));
+/* An object and its map key ("ns" SEP "name"): keys sort as (namespace, name) because SEP sorts
+ * before every character a name may hold. */
+typedef struct keyed {
+  const char *key;
+  const cJSON *json;
+} keyed;
+
+static int compare_keyed(const void *a, const void *b) {
+  return strcmp(((const keyed *)a)->key, ((const keyed *)b)->key);
 }
 
 size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
                      const char *node, const cJSON ***items) {
   char key[600];
   vr_strmap *objects;
-  size_t pos = 0, n = 0;
+  size_t pos = 0, n = 0, i, count;
+  const char *okey;
   void *v;
   const cJSON **out;
+  keyed *sorted;
   snprintf(key, sizeof key, "%s/%s", group, kind);
   if (node != NULL) {
     char nkey[900];
@@ -634,14 +639,23 @@ size_t vr_store_list(const vr_store *s, const char *group, const char *kind, con
   } else {
     objects = vr_strmap_get(&s->kinds, key);
   }
-  out = malloc(((objects ? vr_strmap_count(objects) : 0) + 1) * sizeof *out);
-  if (out == NULL) return (size_t)-1;
-  while (objects && vr_strmap_next(objects, &pos, NULL, &v)) {
+  count = objects ? vr_strmap_count(objects) : 0;
+  out = malloc((count + 1) * sizeof *out);
+  sorted = malloc((count + 1) * sizeof *sorted);
+  if (out == NULL || sorted == NULL) {
+    free(out);
+    free(sorted);
+    return (size_t)-1;
+  }
+  while (objects && vr_strmap_next(objects, &pos, &okey, &v)) {
     stored *o = v;
     if (ns != NULL && ns[0] != '\0' && strcmp(o->ns, ns) != 0) continue;
-    out[n++] = o->json;
+    sorted[n].key = okey;
+    sorted[n++].json = o->json;
   }
-  qsort(out, n, sizeof *out, compare_objects);
+  qsort(sorted, n, sizeof *sorted, compare_keyed);
+  for (i = 0; i < n; i++) out[i] = sorted[i].json;
+  free(sorted);
   *items = out;
   return n;
 }
