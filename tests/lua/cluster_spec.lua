@@ -134,6 +134,23 @@ describe("cluster.create, replace and delete", function()
     expect(cluster.delete("vmim", "prod", "m")).to_be(true) -- other kinds: at once
     expect(cluster.get("vmim", "prod", "m")).to_be_nil()
   end)
+
+  it("holds an object with a foreign finalizer until it is removed, not one of KubeVirt's",
+    function()
+      cluster.create({ apiVersion = "v1", kind = "ConfigMap",
+        metadata = { name = "held", namespace = "prod", finalizers = { "example.com/cleanup" } } })
+      cluster.create({ apiVersion = "v1", kind = "PersistentVolumeClaim",
+        metadata = { name = "claim", namespace = "prod",
+          finalizers = { "kubernetes.io/pvc-protection" } } })
+      cluster.delete("ConfigMap", "prod", "held")
+      cluster.delete("PersistentVolumeClaim", "prod", "claim")
+      expect(cluster.get("PersistentVolumeClaim", "prod", "claim")).to_be_nil()
+      local held = cluster.get("ConfigMap", "prod", "held")
+      expect(held.metadata.deletionTimestamp).to_be_a("string")
+      held.metadata.finalizers = {}
+      cluster.replace(held)
+      expect(cluster.get("ConfigMap", "prod", "held")).to_be_nil()
+    end)
 end)
 
 describe("cluster.watch", function()
