@@ -49,9 +49,9 @@ struct vr_store {
   uint64_t (*now_ms)(void *ctx);
   void *clock_ctx;
   vr_admit_fn admit; /* may refuse creates and replaces (NULL: accept all) */
+  void *admit_ctx;
   int (*finalizer_done)(void *ctx, const char *name); /* finalizers that never hold a delete */
   void *finalizer_ctx;
-  void *admit_ctx;
 };
 
 static void set_error(vr_store_error *err, int status, const char *reason, const char *fmt, ...)
@@ -305,6 +305,27 @@ void vr_store_free(vr_store *s) {
   free(s);
 }
 
+/* The store's clock as the API server writes timestamps: RFC 3339, whole seconds, UTC. */
+static void now_timestamp(const vr_store *s, char *buf, size_t len) {
+  time_t secs = (time_t)((s->now_ms ? s->now_ms(s->clock_ctx) : 0) / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* How many of the object's finalizers hold its deletion (the filter's never do). */
+static int holding_finalizers(const vr_store *s, const cJSON *obj) {
+  const cJSON *f;
+  int n = 0;
+  cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(
+                            cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "finalizers")) {
+    if (!cJSON_IsString(f) || s->finalizer_done == NULL ||
+        !s->finalizer_done(s->finalizer_ctx, f->valuestring))
+      n++;
+  }
+  return n;
+}
+
 void vr_store_set_admission(vr_store *s, vr_admit_fn admit, void *ctx) {
   s->admit = admit;
   s->admit_ctx = ctx;
@@ -427,10 +448,7 @@ int vr_store_create(vr_store *s, cJSON *obj, const cJSON **out, vr_store_error *
   }
   if (string_at(meta, "creationTimestamp", NULL) == NULL) {
     char ts[32];
-    time_t secs = (time_t)((s->now_ms ? s->now_ms(s->clock_ctx) : 0) / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    now_timestamp(s, ts, sizeof ts);
     set_string(meta, "creationTimestamp", ts);
   }
   stamp(s, meta);
@@ -485,12 +503,9 @@ int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **out,
   set_string(meta, "creationTimestamp", string_at(old->json, "metadata", "creationTimestamp"));
   if (s->admit && s->admit(s->admit_ctx, old->json, obj, err) != 0) goto fail;
   /* finalizers: an object being deleted keeps its deletionTimestamp, and goes once an update
-   * empties its finalizers (below; see vr_store_delete) */
+   * removes the last finalizer that holds it (below; see vr_store_delete) */
   deleting = string_at(old->json, "metadata", "deletionTimestamp");
-  finalized = deleting != NULL &&
-              cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(
-                  cJSON_GetObjectItemCaseSensitive(old->json, "metadata"), "finalizers")) > 0 &&
-              cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(meta, "finalizers")) == 0;
+  finalized = deleting != NULL && holding_finalizers(s, obj) == 0;
   if (deleting != NULL) set_string(meta, "deletionTimestamp", deleting);
   stamp(s, meta);
   o = wrap(obj, kind_key, ns);
@@ -511,19 +526,6 @@ int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **out,
 fail:
   cJSON_Delete(obj);
   return -1;
-}
-
-/* How many of the object's finalizers hold its deletion. */
-static int holding_finalizers(const vr_store *s, const cJSON *obj) {
-  const cJSON *f;
-  int n = 0;
-  cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(
-                            cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "finalizers")) {
-    if (!cJSON_IsString(f) || s->finalizer_done == NULL ||
-        !s->finalizer_done(s->finalizer_ctx, f->valuestring))
-      n++;
-  }
-  return n;
 }
 
 void vr_store_set_finalizer_filter(vr_store *s, int (*done_at_once)(void *ctx, const char *name),
@@ -555,8 +557,6 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
   if (holding_finalizers(s, o->json) > 0) {
     stored *marked;
     char ts[32];
-    time_t secs = (time_t)((s->now_ms ? s->now_ms(s->clock_ctx) : 0) / 1000);
-    struct tm tm;
     if (string_at(o->json, "metadata", "deletionTimestamp") != NULL) return 0;
     marked = wrap(cJSON_Duplicate(o->json, 1), o->kind_key, o->ns);
     if (marked == NULL || marked->json == NULL) {
@@ -564,8 +564,7 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
       set_error(err, 500, "InternalError", "out of memory");
       return -1;
     }
-    gmtime_r(&secs, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    now_timestamp(s, ts, sizeof ts);
     meta = cJSON_GetObjectItemCaseSensitive(marked->json, "metadata");
     set_string(meta, "deletionTimestamp", ts);
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "deletionGracePeriodSeconds");
