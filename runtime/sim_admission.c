@@ -283,6 +283,19 @@ int sim_admit(void *ctx, const cJSON *old, const cJSON *obj, vr_store_error *err
                           err) != 0)
       return -1;
     return check_vmi_spec(sim_path(obj, "spec"), "spec", err);
+  } else if ((kubevirt && strcmp(kind, "KubeVirt") == 0) ||
+             (api && strncmp(api, "hco.kubevirt.io/", 16) == 0 &&
+              strcmp(kind, "HyperConverged") == 0)) {
+    /* the migration settings and version must read (reference §1.1, §1.2) */
+    vr_migration_config cfg;
+    char why[VR_MC_ERRLEN];
+    int is_kv = strcmp(kind, "KubeVirt") == 0;
+    if (vr_migration_config_cluster(is_kv ? obj : NULL, is_kv ? NULL : obj, &cfg, why,
+                                    sizeof why) != 0) {
+      /* the message names the object ("KubeVirt ns/name: ..."); the caller names it already */
+      const char *field = strstr(why, ": ");
+      return refuse(err, "%s", strncmp(why, kind, strlen(kind)) == 0 && field ? field + 2 : why);
+    }
   } else if (kubevirt && strcmp(kind, "VirtualMachineInstanceMigration") == 0) {
     if (check_annotations(sim_path(obj, "metadata.annotations"), "metadata.annotations", ON_VMIM,
                           err) != 0)

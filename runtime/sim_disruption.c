@@ -16,14 +16,9 @@
 
 /* The KubeVirt minor version whose behaviour applies (HEAD: a large number). */
 int sim_kubevirt_minor(vr_sim *sim) {
-  const cJSON **kvs;
   vr_migration_config cfg;
-  char err[VR_MC_ERRLEN];
-  size_t n = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kvs);
   int major = 0, minor = 0;
-  if (n == (size_t)-1) return 1000;
-  vr_migration_config_cluster(n ? kvs[0] : NULL, NULL, &cfg, err, sizeof err);
-  free((void *)kvs);
+  sim_cluster_config(sim, &cfg);
   if (sscanf(cfg.kubevirt_version, "v%d.%d", &major, &minor) != 2 || major != 1) return 1000;
   return minor;
 }
@@ -57,18 +52,13 @@ static int migrating(vr_sim *sim, const cJSON *vmi) {
 
 /* Whether the VMI needs a budget: it migrates on eviction (§3.1). */
 static int needs_budget(vr_sim *sim, const cJSON *vmi) {
-  const cJSON **kvs;
   vr_migration_config cfg;
   vr_eviction_strategy strategy;
   char err[VR_MC_ERRLEN], reason[64], message[300];
-  size_t n;
   const char *phase = sim_string(vmi, "status.phase");
   if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) return 0;
   if (sim_path(vmi, "metadata.deletionTimestamp") != NULL) return 0;
-  n = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kvs);
-  if (n == (size_t)-1) return 0;
-  vr_migration_config_cluster(n ? kvs[0] : NULL, NULL, &cfg, err, sizeof err);
-  free((void *)kvs);
+  sim_cluster_config(sim, &cfg);
   if (vr_vmi_eviction_strategy(&cfg, vmi, &strategy, NULL, 0, err, sizeof err) != 0) return 0;
   if (strategy == VR_EVICTION_LIVE_MIGRATE) return 1;
   return strategy == VR_EVICTION_LIVE_MIGRATE_IF_POSSIBLE &&

@@ -225,11 +225,10 @@ static long long disruptions_allowed(vr_sim *sim, const cJSON *pdb, const char *
 static int kubevirt_webhook(vr_sim *sim, const cJSON *pod, const cJSON *eviction, int dry_run,
                             vr_store_error *err) {
   const char *ns = sim_string(pod, "metadata.namespace"), *vmi_name;
-  const cJSON *vmi, **kvs;
+  const cJSON *vmi;
   vr_migration_config cfg;
   vr_eviction_strategy strategy;
   char reason[64], message[400], cerr[VR_MC_ERRLEN];
-  size_t n;
   int migratable;
   const char *evac;
   if (!is_launcher(pod) || sim_phase_is(pod, "Succeeded") || sim_phase_is(pod, "Failed")) return 0;
@@ -241,10 +240,7 @@ static int kubevirt_webhook(vr_sim *sim, const cJSON *pod, const cJSON *eviction
               vmi_name);
     return -1;
   }
-  n = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kvs);
-  if (n == (size_t)-1) n = 0, kvs = NULL;
-  vr_migration_config_cluster(n ? kvs[0] : NULL, NULL, &cfg, cerr, sizeof cerr);
-  free((void *)kvs);
+  sim_cluster_config(sim, &cfg);
   if (vr_vmi_eviction_strategy(&cfg, vmi, &strategy, NULL, 0, cerr, sizeof cerr) != 0) return 0;
   if (strategy == VR_EVICTION_NONE) return 0;
   migratable = sim_vmi_live_migratable(sim, vmi, reason, sizeof reason, message, sizeof message);

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "clock.h"
+#include "migration_config.h"
 #include "sim.h"
 #include "store.h"
 #include "strmap.h"
@@ -142,6 +143,9 @@ void sim_reconcile_vmi_budget(vr_sim *sim, const char *ns, const char *name);
 void sim_drop_budgets(vr_sim *sim);
 
 /* Migrations (sim_migration.c). */
+/* The cluster-wide settings from the KubeVirt and HyperConverged CRs (admission refuses bad
+ * ones; the defaults if they are missing). */
+void sim_cluster_config(vr_sim *sim, vr_migration_config *cfg);
 void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name);
 /* Queues every Pending VMIM (a migration slot may be free). */
 void sim_requeue_pending(vr_sim *sim);

@@ -102,8 +102,7 @@ static void vmim_fail(vr_sim *sim, const cJSON *vmim, const char *reason) {
   sim_save(sim, copy);
 }
 
-/* The cluster-wide settings (KubeVirt and HyperConverged CRs). */
-static void cluster_config(vr_sim *sim, vr_migration_config *cfg) {
+void sim_cluster_config(vr_sim *sim, vr_migration_config *cfg) {
   const cJSON **kv = NULL, **hco = NULL;
   size_t nkv = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kv);
   size_t nhco = vr_store_list(sim->store, "hco.kubevirt.io", "HyperConverged", NULL, NULL, &hco);
@@ -297,7 +296,7 @@ static void start_running(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
   cJSON *copy;
   int64_t memory = sim_vmi_memory(vmi), working_set;
   if (m == NULL) return;
-  cluster_config(sim, &cluster);
+  sim_cluster_config(sim, &cluster);
   npolicies =
       vr_store_list(sim->store, "migrations.kubevirt.io", "MigrationPolicy", NULL, NULL, &policies);
   if (npolicies == (size_t)-1) npolicies = 0, policies = NULL;
@@ -455,7 +454,7 @@ static void reconcile_pending(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) 
   const cJSON *node;
   char why[512], pod_name[300];
   cJSON *copy, *ann;
-  cluster_config(sim, &cfg);
+  sim_cluster_config(sim, &cfg);
   if (source == NULL || !within_limits(sim, source, &cfg)) {
     requeue_later(sim, ns, name, requeue_ms(priority_of(vmim)));
     return;
@@ -675,7 +674,7 @@ void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi) {
   int marked = evac != NULL && node != NULL && strcmp(evac, node) == 0;
   if (node == NULL || !sim_phase_is(vmi, "Running")) return;
   if (!marked && !node_tainted(sim, node, NULL)) return; /* cheap test first */
-  cluster_config(sim, &cfg);
+  sim_cluster_config(sim, &cfg);
   if (!marked) { /* nodeDrainTaintKey:NoSchedule on its node evacuates every VMI (§3.3) */
     if (!node_tainted(sim, node,
                       cfg.node_drain_taint_key.set ? cfg.node_drain_taint_key.str

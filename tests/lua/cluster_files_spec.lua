@@ -93,6 +93,10 @@ local cases = {
     "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: prod}\nspec:\n  containers:\n"
       .. "  - {name: app, resources: {requests: {cpu: lots}}}\n",
     "spec.containers[0].resources.requests.cpu: 'lots' is not a quantity" },
+  { "a KubeVirt CR whose version does not read",
+    "apiVersion: kubevirt.io/v1\nkind: KubeVirt\nmetadata: {name: kubevirt, namespace: kubevirt}\n"
+      .. "spec: {configuration: {}}\nstatus: {observedKubeVirtVersion: banana}\n",
+    "KubeVirt kubevirt/kubevirt: status.observedKubeVirtVersion: 'banana' is not a version" },
   { "a VMI on a node that does not exist, with the closest node",
     vmi(nil, nil, nil, "worker-l"),
     "VirtualMachineInstance prod/vm-a: status.nodeName 'worker-l' names no Node in the file "
