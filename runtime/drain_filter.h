@@ -2,8 +2,9 @@
  * step 4; [KCTL] pkg/drain/filters.go) as pure functions on Kubernetes-shaped pods (cJSON): which
  * pods a drain evicts, which it leaves alone (with or without a warning) and which make the
  * drain fail, with kubectl's exact message texts, and kubectl's summaries of a filtered list.
- * Shared by the simulator's NodeMaintenance controller, the playbook-facing drain and the API
- * server. No Lua, no store, no I/O; the only lookup (does a DaemonSet exist) is a callback. */
+ * Used by the simulator's NodeMaintenance controller (whose fixed options never produce
+ * errors); the summaries are for the playbook-facing drain, which takes kubectl's options. No Lua,
+ * no store, no I/O; the only lookup (does a DaemonSet exist) is a callback. */
 #ifndef VMRUN_DRAIN_FILTER_H
 #define VMRUN_DRAIN_FILTER_H
 

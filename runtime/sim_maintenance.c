@@ -475,9 +475,11 @@ static void requeue_event(vr_sim *sim, const char *group, const char *name) {
 static void reconcile_error(vr_sim *sim, const flavour *f, const cJSON *nm, cJSON *nm_copy,
                             const char *message, uint64_t delay_ms) {
   const char *node = sim_string(nm_copy, "spec.nodeName");
-  const char *name = sim_string(nm, "metadata.name");
-  nm_state *st = state_get(sim, f->group, name, 1);
+  char name[254]; /* nm is replaced below; its strings go with it */
+  nm_state *st;
   pod_list l;
+  snprintf(name, sizeof name, "%s", sim_string(nm, "metadata.name"));
+  st = state_get(sim, f->group, name, 1);
   set_status_str(nm_copy, "lastError", message);
   set_last_update(sim, nm_copy, f);
   if (node != NULL && node[0] != '\0' && pods_for_deletion(sim, node, &l) == 0) {
@@ -560,10 +562,10 @@ static void finish_attempt(vr_sim *sim, const flavour *f, const char *name, nm_s
     } else {
       size_t len = strlen(errors) + 3;
       char *message = malloc(len);
-      if (message != NULL) {
+      if (message != NULL)
         snprintf(message, len, nerrors > 1 ? "[%s]" : "%s", errors); /* utilerrors.Aggregate */
-        reconcile_error(sim, f, nm, cJSON_Duplicate(nm, 1), message, DRAIN_REQUEUE_MS);
-      }
+      reconcile_error(sim, f, nm, cJSON_Duplicate(nm, 1), message ? message : errors,
+                      DRAIN_REQUEUE_MS);
       free(message);
     }
   }
@@ -635,7 +637,13 @@ static void start_attempt(vr_sim *sim, const flavour *f, const char *name, nm_st
   size_t i, n = 0;
   uint64_t now = vr_clock_now(sim->clock);
   st->pods = calloc(l->evict + 1, sizeof *st->pods);
-  if (st->pods == NULL) return;
+  if (st->pods == NULL) {
+    const cJSON *nm = get_nm(sim, f->group, name);
+    if (nm != NULL)
+      reconcile_error(sim, f, nm, cJSON_Duplicate(nm, 1), "out of memory starting a drain",
+                      DRAIN_REQUEUE_MS);
+    return;
+  }
   for (i = 0; i < l->total; i++) {
     nm_pod *p;
     if (!vr_drain_deletes(l->decisions[i])) continue;
@@ -677,10 +685,11 @@ static void reconcile_deletion(vr_sim *sim, const flavour *f, const cJSON *nm) {
 /* Step 1: finalizer and owner reference (one metadata write); the first status. Returns the
  * current CR. */
 static const cJSON *begin(vr_sim *sim, const flavour *f, const cJSON *nm, const cJSON *node) {
-  const char *name = sim_string(nm, "metadata.name");
+  char name[254]; /* nm is replaced below; its strings go with it */
   cJSON *copy = cJSON_Duplicate(nm, 1);
   const cJSON *ref;
   int owned = 0;
+  snprintf(name, sizeof name, "%s", sim_string(nm, "metadata.name"));
   if (!has_string(sim_path(nm, "metadata.finalizers"), FINALIZER)) {
     if (!cJSON_IsArray(sim_path(copy, "metadata.finalizers")))
       sim_set(copy, "metadata.finalizers", cJSON_CreateArray());
@@ -725,6 +734,7 @@ void sim_reconcile_nodemaintenance(vr_sim *sim, const char *group, const char *n
   const flavour *f = flavour_of(group);
   const cJSON *nm = get_nm(sim, group, name), *node;
   const char *node_name;
+  char node_buf[254]; /* begin() replaces nm; the node's name must outlive it */
   nm_state *st;
   cJSON *copy;
   char holder[254], msg[700];
@@ -742,6 +752,10 @@ void sim_reconcile_nodemaintenance(vr_sim *sim, const char *group, const char *n
   if (st == NULL) return;
   if (st->attempting || st->event != NULL) return; /* draining, or waiting to requeue */
   node_name = sim_string(nm, "spec.nodeName");
+  if (node_name != NULL) {
+    snprintf(node_buf, sizeof node_buf, "%s", node_name);
+    node_name = node_buf;
+  }
   node = node_name ? vr_store_get(sim->store, "", "Node", NULL, node_name) : NULL;
   nm = begin(sim, f, nm, node);
   if (nm == NULL) return;
@@ -786,7 +800,7 @@ void sim_reconcile_nodemaintenance(vr_sim *sim, const char *group, const char *n
   set_status_int(copy, "errorOnLeaseCount", 0);
   set_node_maintenance(sim, f, node, 1);            /* step 4 */
   if (pods_for_deletion(sim, node_name, &l) != 0) { /* step 5 */
-    cJSON_Delete(copy);
+    reconcile_error(sim, f, nm, copy, "out of memory listing the node's pods", DRAIN_REQUEUE_MS);
     return;
   }
   if (l.errors != NULL) {
