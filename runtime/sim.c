@@ -399,8 +399,7 @@ static void on_pod(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv)
       cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.annotations"), "kubevirt.io/domain");
   (void)rv;
   sim_account_pod(ctx, type == VR_WATCH_DELETED, obj);
-  if (type != VR_WATCH_DELETED && sim_string(obj, "spec.nodeName")) /* the taint manager (§6.3) */
-    sim_enqueue(ctx, SIM_Q_NODE, SIM_NODE_PODS, sim_string(obj, "spec.nodeName"));
+  if (type != VR_WATCH_DELETED) sim_note_node_pod(ctx, obj); /* the taint manager (§6.3) */
   if (type == VR_WATCH_DELETED && cJSON_IsString(ann)) {
     sim_enqueue(ctx, SIM_Q_VMI, sim_string(obj, "metadata.namespace"), ann->valuestring);
   }
@@ -415,6 +414,14 @@ static void on_nodemaintenance(void *ctx, vr_watch_type type, const cJSON *obj, 
                   ? SIM_NM_GROUP_OLD
                   : SIM_NM_GROUP,
               sim_string(obj, "metadata.name"));
+}
+
+/* The KubeVirt or HyperConverged CR changed: the node cache holds the launcher overhead ratio. */
+static void on_cluster_config(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  (void)type;
+  (void)obj;
+  (void)rv;
+  sim_node_cache_clear(ctx);
 }
 
 /* Queues every object of a kind for its controller (the first pass after loading). */
@@ -444,6 +451,8 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
       {SIM_W_VMIM, "kubevirt.io", "VirtualMachineInstanceMigration", on_vmim},
       {SIM_W_NM, SIM_NM_GROUP, "NodeMaintenance", on_nodemaintenance},
       {SIM_W_NM_OLD, SIM_NM_GROUP_OLD, "NodeMaintenance", on_nodemaintenance},
+      {SIM_W_KUBEVIRT, "kubevirt.io", "KubeVirt", on_cluster_config},
+      {SIM_W_HCO, "hco.kubevirt.io", "HyperConverged", on_cluster_config},
   };
   const cJSON **items;
   size_t n, i;

@@ -26,6 +26,8 @@ enum {
   SIM_W_VMIM,
   SIM_W_NM,
   SIM_W_NM_OLD,
+  SIM_W_KUBEVIRT,
+  SIM_W_HCO,
   SIM_WATCHES
 };
 
@@ -69,6 +71,8 @@ struct vr_sim {
   sim_event *events;       /* pending timed events */
   size_t sched_next_start; /* the scheduler's rotating search start (sim_workloads.c) */
   vr_strmap taint_timers;  /* node -> its pending taint-eviction check (sim_nodes.c) */
+  vr_strmap taint_pods;    /* node -> (vr_strmap *) "ns" SEP "name" of its pods changed since the
+                              taint manager looked (sim_nodes.c) */
   int started;             /* controllers attached */
   int kubevirt_minor; /* the KubeVirt version whose behaviour applies, read at load (HEAD: 1000) */
 };
@@ -113,14 +117,24 @@ int64_t sim_vmi_memory(const cJSON *vmi);
 /* Keeps the per-node request totals up to date for a pod change (safe in watch callbacks). */
 void sim_account_pod(vr_sim *sim, int deleted, const cJSON *pod);
 void sim_free_accounting(vr_sim *sim);
-/* Drops the scheduler's node cache (a node changed). */
+/* Drops the scheduler's node cache (a node, or the KubeVirt or HyperConverged CR, changed: the
+ * cache holds the launcher overhead ratio too). */
 void sim_node_cache_clear(vr_sim *sim);
 
 /* Node lifecycle and taint manager (sim_nodes.c): a node's taints follow spec.unschedulable and
- * its Ready condition; pods that do not tolerate a NoExecute taint are deleted (§6.3). ns "": the
- * node changed; SIM_NODE_PODS: a pod on it changed (only the taint manager looks). */
+ * its conditions (Ready: False/Unknown; a node without a Ready condition is Ready); pods that do
+ * not tolerate a NoExecute taint are deleted (§6.3). ns "": the node changed; SIM_NODE_PODS: pods
+ * on it changed (only the taint manager looks, at the pods sim_note_node_pod noted). */
 #define SIM_NODE_PODS "pods"
 void sim_reconcile_node(vr_sim *sim, const char *ns, const char *name);
+/* Notes a pod that was written for the taint manager of its node and queues the node, when the
+ * node has NoExecute taints (safe in watch callbacks). */
+void sim_note_node_pod(vr_sim *sim, const cJSON *pod);
+/* The node's taints as the node-lifecycle controller is about to leave them (managed taints
+ * added or dropped per the node's state, e.g. not-ready right after Ready turned False), or NULL
+ * when spec.taints already is so. The scheduler filters on these, so that readiness acts only
+ * through the taints (§6.1, §6.3). The caller owns the array. */
+cJSON *sim_node_pending_taints(vr_sim *sim, const cJSON *node);
 /* A copy of tolerations (NULL: none) with what Kubernetes' DefaultTolerationSeconds admission
  * adds to a pod lacking them: node.kubernetes.io/not-ready and /unreachable, Exists, NoExecute,
  * tolerationSeconds 300. The caller owns the array. */

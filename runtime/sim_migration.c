@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "drain_filter.h" /* vr_k8s_time_ms */
 #include "migration_config.h"
 #include "migration_model.h"
 #include "sim_internal.h"
@@ -50,16 +50,10 @@ static uint64_t requeue_ms(int priority) {
   return priority >= 100 ? 1000 : priority >= 50 ? 3000 : 5000;
 }
 
-/* Seconds since the epoch of an RFC 3339 UTC timestamp ("2026-11-25T18:00:00Z"), 0 if bad. */
-static int64_t parse_timestamp(const char *text) {
-  struct tm tm;
-  memset(&tm, 0, sizeof tm);
-  if (text == NULL || sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-                             &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-    return 0;
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return (int64_t)timegm(&tm);
+/* Seconds since the epoch of a timestamp (vr_k8s_time_ms), 0 if it is none. */
+static int64_t timestamp_s(const char *text) {
+  int64_t ms;
+  return vr_k8s_time_ms(text, &ms) == 0 ? ms / 1000 : 0;
 }
 
 static int vmim_final(const cJSON *vmim) {
@@ -512,7 +506,7 @@ static void reconcile_unscheduled(vr_sim *sim, const cJSON *vmim, const cJSON *v
   }
   last = cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1);
   if ((int64_t)(vr_clock_now(sim->clock) / 1000u) -
-          parse_timestamp(sim_string(last, "phaseTransitionTimestamp")) >=
+          timestamp_s(sim_string(last, "phaseTransitionTimestamp")) >=
       UNSCHEDULABLE_TIMEOUT_S) {
     vr_sim_delete_pod(sim, ns, pod_name, 0, &err);
     vmim_fail(sim, vmim, "target pod was unschedulable for 5 minutes");
@@ -715,7 +709,7 @@ void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi) {
     const char *failed_at = sim_string(cJSON_GetArrayItem(list, cJSON_GetArraySize(list) - 1),
                                        "phaseTransitionTimestamp");
     int64_t backoff = (int64_t)EVACUATION_BACKOFF_S << (failures - 1 > 20 ? 20 : failures - 1);
-    int64_t t0 = parse_timestamp(failed_at), now = (int64_t)(vr_clock_now(sim->clock) / 1000u);
+    int64_t t0 = timestamp_s(failed_at), now = (int64_t)(vr_clock_now(sim->clock) / 1000u);
     if (now < t0 + backoff) {
       sim_after(sim, (uint64_t)(t0 + backoff - now) * 1000u, sim_requeue_vmi_event, ns, name);
       return;

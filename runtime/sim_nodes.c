@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drain_filter.h" /* vr_k8s_time_ms */
 #include "selector.h"
 #include "sim_internal.h"
 
@@ -76,22 +77,6 @@ static size_t managed_index(const char *key, const char *effect) {
   return MANAGED;
 }
 
-/* RFC 3339 UTC ("2025-01-02T03:04:05Z", fraction and offset ignored) to ms since the epoch;
- * -1 when unreadable. */
-static int64_t parse_time_ms(const char *text) {
-  int y, mo, d, h, mi, s;
-  int64_t yy, era, yoe, doy, doe, days;
-  if (text == NULL || sscanf(text, "%d-%d-%dT%d:%d:%d", &y, &mo, &d, &h, &mi, &s) != 6) return -1;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31) return -1;
-  yy = (int64_t)y - (mo <= 2); /* days from civil (proleptic Gregorian) */
-  era = (yy >= 0 ? yy : yy - 399) / 400;
-  yoe = yy - era * 400;
-  doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  days = era * 146097 + doe - 719468;
-  return ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)s * 1000;
-}
-
 /* --- node-lifecycle controller: the taints ---------------------------------------------------- */
 
 static cJSON *new_taint(const char *key, const char *effect, const char *ts) {
@@ -102,13 +87,14 @@ static cJSON *new_taint(const char *key, const char *effect, const char *ts) {
   return t;
 }
 
-/* Brings the managed taints in line with the node's state; writes the node only on a change. */
-static void sync_taints(vr_sim *sim, const cJSON *node) {
+/* The managed taints brought in line with the node's state, new ones stamped now (sim_internal.h).
+ */
+cJSON *sim_node_pending_taints(vr_sim *sim, const cJSON *node) {
   const cJSON *taints = sim_path(node, "spec.taints"), *t;
   int present[MANAGED] = {0}, change = 0;
   size_t i;
   char ts[40];
-  cJSON *copy, *out;
+  cJSON *out;
   cJSON_ArrayForEach(t, taints) {
     const char *key = sim_string(t, "key"), *effect = sim_string(t, "effect");
     i = managed_index(key, effect);
@@ -122,7 +108,7 @@ static void sync_taints(vr_sim *sim, const cJSON *node) {
   for (i = 0; i < MANAGED; i++) {
     if (wanted(node, i) && !present[i]) change = 1;
   }
-  if (!change) return;
+  if (!change) return NULL;
   sim_timestamp(sim, ts, sizeof ts);
   memset(present, 0, sizeof present);
   out = cJSON_CreateArray();
@@ -141,6 +127,13 @@ static void sync_taints(vr_sim *sim, const cJSON *node) {
     if (wanted(node, i) && !present[i])
       cJSON_AddItemToArray(out, new_taint(managed[i].key, managed[i].effect, ts));
   }
+  return out;
+}
+
+/* Brings the managed taints in line with the node's state; writes the node only on a change. */
+static void sync_taints(vr_sim *sim, const cJSON *node) {
+  cJSON *copy, *out = sim_node_pending_taints(sim, node);
+  if (out == NULL) return;
   copy = cJSON_Duplicate(node, 1);
   if (cJSON_GetArraySize(out) == 0) {
     cJSON_Delete(out);
@@ -153,20 +146,25 @@ static void sync_taints(vr_sim *sim, const cJSON *node) {
 
 /* --- taint manager ---------------------------------------------------------------------------- */
 
+/* The DefaultTolerationSeconds admission plugin's test for key: does a toleration cover it with
+ * NoExecute (key and effect only; an empty one covers all)? */
+static int has_default_toleration(const cJSON *tolerations, const char *key) {
+  const cJSON *t;
+  cJSON_ArrayForEach(t, tolerations) {
+    const char *k = sim_string(t, "key"), *effect = sim_string(t, "effect");
+    if ((k == NULL || k[0] == '\0' || strcmp(k, key) == 0) &&
+        (effect == NULL || effect[0] == '\0' || strcmp(effect, "NoExecute") == 0))
+      return 1;
+  }
+  return 0;
+}
+
 cJSON *sim_default_tolerations(const cJSON *tolerations) {
   static const char *const keys[] = {TAINT_NOT_READY, TAINT_UNREACHABLE};
   cJSON *out = cJSON_IsArray(tolerations) ? cJSON_Duplicate(tolerations, 1) : cJSON_CreateArray();
-  const cJSON *t;
   size_t k;
   for (k = 0; k < 2; k++) {
-    int has = 0;
-    cJSON_ArrayForEach(t, tolerations) { /* the admission plugin's test: key and effect only */
-      const char *key = sim_string(t, "key"), *effect = sim_string(t, "effect");
-      if ((key == NULL || key[0] == '\0' || strcmp(key, keys[k]) == 0) &&
-          (effect == NULL || effect[0] == '\0' || strcmp(effect, "NoExecute") == 0))
-        has = 1;
-    }
-    if (!has) {
+    if (!has_default_toleration(tolerations, keys[k])) {
       cJSON *d = cJSON_CreateObject();
       cJSON_AddStringToObject(d, "key", keys[k]);
       cJSON_AddStringToObject(d, "operator", "Exists");
@@ -178,29 +176,73 @@ cJSON *sim_default_tolerations(const cJSON *tolerations) {
   return out;
 }
 
+/* A node's NoExecute taints, read once per check. */
 typedef struct no_execute {
-  cJSON *single; /* a one-taint array, owned */
-  int64_t added; /* timeAdded, ms */
+  cJSON *single;   /* a one-taint array, owned */
+  int64_t added;   /* timeAdded, ms */
+  const char *key; /* not-ready or unreachable (the admission's defaults apply), else NULL */
 } no_execute;
 
+typedef struct no_execute_set {
+  no_execute *items;
+  size_t n;
+} no_execute_set;
+
+static void free_no_execute(no_execute_set *set) {
+  size_t i;
+  for (i = 0; i < set->n; i++) cJSON_Delete(set->items[i].single);
+  free(set->items);
+  set->items = NULL;
+  set->n = 0;
+}
+
+/* Fills set with the node's NoExecute taints; 0 (set->n may be 0), or -1 when out of memory. */
+static int load_no_execute(const cJSON *node, int64_t now, no_execute_set *set) {
+  const cJSON *t;
+  size_t count = 0;
+  set->items = NULL;
+  set->n = 0;
+  cJSON_ArrayForEach(t, sim_path(node, "spec.taints")) {
+    if (str_eq(sim_string(t, "effect"), "NoExecute")) count++;
+  }
+  if (count == 0) return 0;
+  set->items = calloc(count, sizeof *set->items);
+  if (set->items == NULL) return -1;
+  cJSON_ArrayForEach(t, sim_path(node, "spec.taints")) {
+    no_execute *x;
+    const char *key = sim_string(t, "key");
+    if (!str_eq(sim_string(t, "effect"), "NoExecute")) continue;
+    x = &set->items[set->n++];
+    if (vr_k8s_time_ms(sim_string(t, "timeAdded"), &x->added) != 0) x->added = now;
+    x->key = str_eq(key, TAINT_NOT_READY) || str_eq(key, TAINT_UNREACHABLE) ? key : NULL;
+    x->single = cJSON_CreateArray();
+    cJSON_AddItemToArray(x->single, cJSON_Duplicate(t, 1));
+  }
+  return 0;
+}
+
 /* When the pod must go (ms since the epoch; INT64_MIN: at once), or -1 when it may stay. A pod
- * whose tolerations are malformed is left alone. */
-static int64_t pod_deadline(const cJSON *pod, const no_execute *taints, size_t n) {
-  cJSON *tolerations = sim_default_tolerations(sim_path(pod, "spec.tolerations"));
+ * whose tolerations are malformed is left alone. A pod lacking a not-ready/unreachable NoExecute
+ * toleration is judged as the DefaultTolerationSeconds admission would have admitted it, without
+ * copying its tolerations (sim_default_tolerations). */
+static int64_t pod_deadline(const cJSON *pod, const no_execute_set *set) {
+  const cJSON *tolerations = sim_path(pod, "spec.tolerations");
   int64_t deadline = -1;
   size_t i;
-  for (i = 0; i < n; i++) {
+  for (i = 0; i < set->n; i++) {
     vr_toleration_result r;
     int64_t at;
-    if (vr_tolerations_check(tolerations, taints[i].single, VR_TAINT_NO_EXECUTE, &r, NULL, 0) < 0) {
-      deadline = -1;
-      break;
-    }
-    if (r.evict_after < 0) continue;
-    at = r.evict_after == 0 ? INT64_MIN : taints[i].added + (int64_t)r.evict_after * 1000;
+    long long after;
+    if (vr_tolerations_check(tolerations, set->items[i].single, VR_TAINT_NO_EXECUTE, &r, NULL, 0) <
+        0)
+      return -1;
+    after = r.evict_after;
+    if (set->items[i].key != NULL && !has_default_toleration(tolerations, set->items[i].key))
+      after = DEFAULT_TOLERATION_SECONDS; /* nothing else of the pod's can tolerate it */
+    if (after < 0) continue;
+    at = after == 0 ? INT64_MIN : set->items[i].added + (int64_t)after * 1000;
     if (deadline == -1 || at < deadline) deadline = at;
   }
-  cJSON_Delete(tolerations);
   return deadline;
 }
 
@@ -215,38 +257,39 @@ static void cancel_timer(vr_sim *sim, const char *node) {
   if (e != NULL) sim_cancel(sim, e);
 }
 
+/* Arms the node's check for `at` unless one is due earlier (or, replace: in any case). */
+static void arm_timer(vr_sim *sim, const char *node, int64_t at, int64_t now, int replace) {
+  sim_event *e = vr_strmap_get(&sim->taint_timers, node);
+  if (e != NULL && !replace && (int64_t)e->timer.due <= at) return;
+  cancel_timer(sim, node);
+  e = sim_after(sim, (uint64_t)(at - now), taint_timer, "", node);
+  if (e != NULL && vr_strmap_put(&sim->taint_timers, node, e) != 0) sim_cancel(sim, e);
+}
+
+static void free_pod_set(vr_strmap *set) {
+  if (set == NULL) return;
+  vr_strmap_clear(set);
+  free(set);
+}
+
 /* Deletes the pods on the node that its NoExecute taints evict now; arms a check for the next
  * tolerationSeconds deadline. */
 static void taint_manager(vr_sim *sim, const cJSON *node, const char *name) {
-  const cJSON *t, **pods;
-  no_execute *taints;
-  size_t n = 0, count = 0, npods, i;
-  int64_t now = (int64_t)vr_clock_now(sim->clock), next = -1, fallback = now;
+  const cJSON **pods;
+  no_execute_set set;
+  size_t npods, i;
+  int64_t now = (int64_t)vr_clock_now(sim->clock), next = -1;
   char(*doomed)[2][254] = NULL;
   size_t ndoomed = 0;
   cancel_timer(sim, name);
-  cJSON_ArrayForEach(t, sim_path(node, "spec.taints")) {
-    if (str_eq(sim_string(t, "effect"), "NoExecute")) count++;
-  }
-  if (count == 0) return;
-  taints = calloc(count, sizeof *taints);
-  if (taints == NULL) return;
-  cJSON_ArrayForEach(t, sim_path(node, "spec.taints")) {
-    int64_t added;
-    if (!str_eq(sim_string(t, "effect"), "NoExecute")) continue;
-    added = parse_time_ms(sim_string(t, "timeAdded"));
-    taints[n].added = added < 0 ? fallback : added;
-    taints[n].single = cJSON_CreateArray();
-    cJSON_AddItemToArray(taints[n].single, cJSON_Duplicate(t, 1));
-    n++;
-  }
+  if (load_no_execute(node, now, &set) != 0 || set.n == 0) return;
   npods = vr_store_list(sim->store, "", "Pod", NULL, name, &pods);
   if (npods != (size_t)-1) {
     doomed = calloc(npods + 1, sizeof *doomed);
     for (i = 0; doomed != NULL && i < npods; i++) {
       int64_t at;
       if (sim_path(pods[i], "metadata.deletionTimestamp") != NULL) continue;
-      at = pod_deadline(pods[i], taints, n);
+      at = pod_deadline(pods[i], &set);
       if (at == -1) continue;
       if (at <= now) { /* names copied: deleting rewrites the pods listed */
         snprintf(doomed[ndoomed][0], sizeof doomed[0][0], "%s",
@@ -260,17 +303,54 @@ static void taint_manager(vr_sim *sim, const cJSON *node, const char *name) {
     }
     free((void *)pods);
   }
-  for (i = 0; i < n; i++) cJSON_Delete(taints[i].single);
-  free(taints);
+  free_no_execute(&set);
   for (i = 0; i < ndoomed; i++) {
     vr_store_error err;
     vr_sim_delete_pod(sim, doomed[i][0], doomed[i][1], -1, &err);
   }
   free(doomed);
-  if (next != -1) {
-    sim_event *e = sim_after(sim, (uint64_t)(next - now), taint_timer, "", name);
-    if (e != NULL && vr_strmap_put(&sim->taint_timers, name, e) != 0) sim_cancel(sim, e);
+  if (next != -1) arm_timer(sim, name, next, now, 1);
+}
+
+/* The taint manager for the pods of the node noted since it last looked (sim_note_node_pod):
+ * only those are checked, and the node's pending check moves earlier if one of them is due
+ * sooner. */
+static void taint_manager_pods(vr_sim *sim, const cJSON *node, const char *name) {
+  vr_strmap *pending = vr_strmap_remove(&sim->taint_pods, name);
+  no_execute_set set;
+  int64_t now = (int64_t)vr_clock_now(sim->clock), next = -1;
+  size_t pos = 0;
+  const char *key;
+  if (pending == NULL) return;
+  if (load_no_execute(node, now, &set) != 0 || set.n == 0) {
+    free_pod_set(pending);
+    return;
   }
+  while (vr_strmap_next(pending, &pos, &key, NULL)) {
+    const char *sep = strchr(key, SIM_SEP[0]);
+    char ns[254];
+    size_t len = sep ? (size_t)(sep - key) : 0;
+    const cJSON *pod;
+    int64_t at;
+    if (sep == NULL || len >= sizeof ns) continue;
+    memcpy(ns, key, len);
+    ns[len] = '\0';
+    pod = vr_store_get(sim->store, "", "Pod", ns, sep + 1);
+    if (pod == NULL || !str_eq(sim_string(pod, "spec.nodeName"), name) ||
+        sim_path(pod, "metadata.deletionTimestamp") != NULL)
+      continue;
+    at = pod_deadline(pod, &set);
+    if (at == -1) continue;
+    if (at <= now) {
+      vr_store_error err;
+      vr_sim_delete_pod(sim, ns, sep + 1, -1, &err); /* the key stays valid: pending owns it */
+    } else if (next == -1 || at < next) {
+      next = at;
+    }
+  }
+  free_no_execute(&set);
+  free_pod_set(pending);
+  if (next != -1) arm_timer(sim, name, next, now, 0);
 }
 
 static int has_no_execute(const cJSON *node) {
@@ -281,14 +361,39 @@ static int has_no_execute(const cJSON *node) {
   return 0;
 }
 
+void sim_note_node_pod(vr_sim *sim, const cJSON *pod) {
+  const char *node_name = sim_string(pod, "spec.nodeName");
+  const cJSON *node;
+  vr_strmap *set;
+  char key[520];
+  if (node_name == NULL || sim_path(pod, "metadata.deletionTimestamp") != NULL) return;
+  node = vr_store_get(sim->store, "", "Node", NULL, node_name);
+  if (node == NULL || !has_no_execute(node)) return; /* a new NoExecute taint checks them all */
+  set = vr_strmap_get(&sim->taint_pods, node_name);
+  if (set == NULL) {
+    set = calloc(1, sizeof *set);
+    if (set == NULL) return;
+    vr_strmap_init(set);
+    if (vr_strmap_put(&sim->taint_pods, node_name, set) != 0) {
+      free(set);
+      return;
+    }
+  }
+  snprintf(key, sizeof key, "%s" SIM_SEP "%s", sim_string(pod, "metadata.namespace"),
+           sim_string(pod, "metadata.name"));
+  if (vr_strmap_put(set, key, (void *)1) != 0) return;
+  sim_enqueue(sim, SIM_Q_NODE, SIM_NODE_PODS, node_name);
+}
+
 void sim_reconcile_node(vr_sim *sim, const char *ns, const char *name) {
   const cJSON *node = vr_store_get(sim->store, "", "Node", NULL, name);
-  if (node == NULL) {
-    cancel_timer(sim, name);
+  if (str_eq(ns, SIM_NODE_PODS) && node != NULL) { /* pods changed: only NoExecute taints matter */
+    taint_manager_pods(sim, node, name);
     return;
   }
-  if (str_eq(ns, SIM_NODE_PODS)) { /* a pod arrived or changed: only NoExecute taints matter */
-    if (has_no_execute(node)) taint_manager(sim, node, name);
+  free_pod_set(vr_strmap_remove(&sim->taint_pods, name)); /* the full check covers them */
+  if (node == NULL) {
+    cancel_timer(sim, name);
     return;
   }
   sync_taints(sim, node);
@@ -297,5 +402,9 @@ void sim_reconcile_node(vr_sim *sim, const char *ns, const char *name) {
 }
 
 void sim_free_nodes(vr_sim *sim) {
+  size_t pos = 0;
+  void *v;
+  while (vr_strmap_next(&sim->taint_pods, &pos, NULL, &v)) free_pod_set(v);
+  vr_strmap_clear(&sim->taint_pods);
   vr_strmap_clear(&sim->taint_timers);
 }

@@ -108,11 +108,28 @@ static int has_items(const cJSON *v) {
   return cJSON_GetArraySize(v) > 0;
 }
 
-static int64_t launcher_overhead(vr_sim *sim, const cJSON *vmi) {
-  const cJSON *domain = sim_path(vmi, "spec.domain"), *devices = sim_path(domain, "devices"), *v;
+/* The KubeVirt CR's spec.configuration.additionalGuestMemoryOverheadRatio (1: none). It is not
+ * one of the HyperConverged fields of §1.2: under HCO it reaches the KubeVirt CR through the
+ * kubevirt.kubevirt.io/jsonpatch annotation, so the KubeVirt CR is where it is read (as
+ * migration_config.h reads the fields HCO does not expose). Read at node-cache build; the
+ * KubeVirt and HyperConverged watches clear the cache. */
+static double overhead_ratio(vr_sim *sim) {
   const cJSON **kv = NULL;
+  size_t n = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kv);
+  double r = 1.0;
+  if (n == (size_t)-1) return r;
+  if (n > 0) {
+    const char *ratio = sim_string(kv[0], "spec.configuration.additionalGuestMemoryOverheadRatio");
+    if (ratio != NULL && atof(ratio) >= 1.0) r = atof(ratio);
+  }
+  free((void *)kv);
+  return r;
+}
+
+/* ratio: overhead_ratio's. */
+static int64_t launcher_overhead(const cJSON *vmi, double ratio) {
+  const cJSON *domain = sim_path(vmi, "spec.domain"), *devices = sim_path(domain, "devices"), *v;
   int64_t memory = vmi_requests(vmi).memory, o;
-  size_t n;
   /* page tables: one byte per 512 bytes of guest memory (counted in whole kB) */
   o = (memory + 999) / 1000 * 1000 / 512;
   o += (25 + 100 + 25 + 40 + 30) * MIB; /* virt-launcher-monitor, virt-launcher, virtlogd,
@@ -140,37 +157,24 @@ static int64_t launcher_overhead(vr_sim *sim, const cJSON *vmi) {
     o += 53 * MIB; /* swtpm */
   if (cJSON_IsTrue(sim_path(domain, "cpu.dedicatedCpuPlacement"))) o += 100 * MIB;
   /* KubeVirt CR spec.configuration.additionalGuestMemoryOverheadRatio multiplies the total */
-  n = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kv);
-  if (n != (size_t)-1 && n > 0) {
-    const char *ratio = sim_string(kv[0], "spec.configuration.additionalGuestMemoryOverheadRatio");
-    double r = ratio ? atof(ratio) : 0;
-    if (r >= 1.0) o += (int64_t)((double)((o + 999) / 1000) * (r - 1.0)) * 1000;
-  }
-  if (n != (size_t)-1) free((void *)kv);
+  if (ratio > 1.0) o += (int64_t)((double)((o + 999) / 1000) * (ratio - 1.0)) * 1000;
   return o;
 }
+
+static double cached_overhead_ratio(vr_sim *sim);
 
 /* What the VMI's virt-launcher pod requests: the VMI's own requests plus the overhead (left out
  * of the request with spec.domain.resources.overcommitGuestOverhead). */
 static requests launcher_requests(vr_sim *sim, const cJSON *vmi) {
   requests r = vmi_requests(vmi);
   if (!cJSON_IsTrue(sim_path(vmi, "spec.domain.resources.overcommitGuestOverhead")))
-    r.memory += launcher_overhead(sim, vmi);
+    r.memory += launcher_overhead(vmi, cached_overhead_ratio(sim));
   return r;
 }
 
 static int pod_terminal(const cJSON *pod) {
   const char *phase = sim_string(pod, "status.phase");
   return phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0);
-}
-
-static int node_ready(const cJSON *node) {
-  const cJSON *c;
-  cJSON_ArrayForEach(c, sim_path(node, "status.conditions")) {
-    const char *type = sim_string(c, "type"), *status = sim_string(c, "status");
-    if (type && strcmp(type, "Ready") == 0) return status && strcmp(status, "True") == 0;
-  }
-  return 1; /* a node without conditions in a cluster file counts as Ready */
 }
 
 /* --- resource accounting: requests of the live pods on each node, kept up to date from the pod
@@ -243,23 +247,25 @@ void sim_free_accounting(vr_sim *sim) {
 typedef struct cached_node {
   const char *name;
   const cJSON *node;
-  const cJSON *taints; /* spec.taints, or NULL */
+  const cJSON *taints; /* spec.taints, or owned_taints, or NULL */
+  cJSON *owned_taints; /* the taints the node-lifecycle controller is about to set, or NULL */
   requests alloc;      /* allocatable (or capacity) */
   requests *used;      /* its entry in sim->node_usage (owned there), or NULL */
-  char ready, unschedulable;
+  char unschedulable;
   char filter_taints; /* has NoSchedule or NoExecute taints */
   char prefer_taints; /* has PreferNoSchedule taints */
 } cached_node;
 
 /* The nodes in the scheduler's order, with what the filters read parsed once; rebuilt after any
- * node changed (the node watch clears it). The order is kube-scheduler's node tree: zones
- * (region and zone labels) in the order of their first node by name, taking one node of each
- * zone in turn, by name within a zone. */
+ * node or KubeVirt/HyperConverged CR changed (their watches clear it). The order is
+ * kube-scheduler's node tree: zones (region and zone labels) in the order of their first node by
+ * name, taking one node of each zone in turn, by name within a zone. */
 struct sim_node_cache {
   size_t count;
   cached_node *nodes;
-  const cJSON **list;   /* the store's list (sorted by name) */
-  cJSON *unschedulable; /* [{key: node.kubernetes.io/unschedulable, effect: NoSchedule}] */
+  const cJSON **list;    /* the store's list (sorted by name) */
+  cJSON *unschedulable;  /* [{key: node.kubernetes.io/unschedulable, effect: NoSchedule}] */
+  double overhead_ratio; /* the KubeVirt CR's, read at build (overhead_ratio) */
   /* per distinct node constraint of the VMIs (its JSON text): "R..." -> char[count], whether
    * each node matches nodeSelector and required affinity; "P..." -> long long[count], each
    * node's preferred-affinity weight. Owned; most VMIs share a few constraints. */
@@ -267,11 +273,13 @@ struct sim_node_cache {
 };
 
 void sim_node_cache_clear(vr_sim *sim) {
-  size_t pos = 0;
+  size_t pos = 0, i;
   void *v;
   if (sim->node_cache == NULL) return;
   while (vr_strmap_next(&sim->node_cache->memo, &pos, NULL, &v)) free(v);
   vr_strmap_clear(&sim->node_cache->memo);
+  for (i = 0; sim->node_cache->nodes != NULL && i < sim->node_cache->count; i++)
+    cJSON_Delete(sim->node_cache->nodes[i].owned_taints);
   free(sim->node_cache->nodes);
   free((void *)sim->node_cache->list);
   cJSON_Delete(sim->node_cache->unschedulable);
@@ -289,8 +297,10 @@ static void cache_node(vr_sim *sim, cached_node *c, const cJSON *node) {
   c->node = node;
   c->name = sim_string(node, "metadata.name");
   if (c->name == NULL) c->name = "";
-  c->taints = sim_path(node, "spec.taints");
-  c->ready = (char)node_ready(node);
+  /* readiness, pressure and cordon act through the node-lifecycle taints only (§6.1, §6.3); a
+   * node whose state changed before that controller ran is judged by the taints it will get */
+  c->owned_taints = sim_node_pending_taints(sim, node);
+  c->taints = c->owned_taints ? c->owned_taints : sim_path(node, "spec.taints");
   c->unschedulable = (char)cJSON_IsTrue(sim_path(node, "spec.unschedulable"));
   c->used = node_usage(sim, c->name, 1);
   cJSON_ArrayForEach(t, c->taints) {
@@ -386,8 +396,15 @@ static sim_node_cache *node_cache(vr_sim *sim) {
   }
   for (i = 0; i < c->count; i++) cache_node(sim, &c->nodes[i], c->list[order[i]]);
   free(order);
+  c->overhead_ratio = overhead_ratio(sim);
   sim->node_cache = c;
   return c;
+}
+
+/* The overhead ratio, from the node cache (read at its build) or, without one, from the CR. */
+static double cached_overhead_ratio(vr_sim *sim) {
+  sim_node_cache *c = node_cache(sim);
+  return c != NULL ? c->overhead_ratio : overhead_ratio(sim);
 }
 
 /* The memo key of a constraint: tag, then the JSON text of the parts (NULL when out of memory;
@@ -493,8 +510,8 @@ static double fraction(int64_t requested, int64_t capacity) {
 
 /* Scores the feasible nodes (indices into c->nodes, in search order) and returns the position
  * of the best; ties go to the first in search order. */
-static size_t best_node(vr_sim *sim, sim_node_cache *c, const size_t *feasible, size_t n,
-                        const cJSON *spec, requests want, int profile) {
+static size_t best_node(sim_node_cache *c, const size_t *feasible, size_t n, const cJSON *spec,
+                        requests want, int profile) {
   const cJSON *tolerations = sim_path(spec, "tolerations");
   const cJSON *preferred =
       sim_path(spec, "affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution");
@@ -504,7 +521,6 @@ static size_t best_node(vr_sim *sim, sim_node_cache *c, const size_t *feasible, 
   int64_t *affinity = calloc(n + 1, sizeof *affinity), *taints = calloc(n + 1, sizeof *taints);
   int64_t max_affinity = 0, max_taints = 0, best_score = -1;
   size_t k, best = 0;
-  (void)sim;
   if (affinity == NULL || taints == NULL) {
     free(affinity);
     free(taints);
@@ -563,7 +579,7 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, requests want, cons
   int constrained = sim_path(spec, "nodeSelector") != NULL ||
                     sim_path(spec, "affinity.nodeAffinity."
                                    "requiredDuringSchedulingIgnoredDuringExecution") != NULL;
-  int unschedulable = 0, selector = 0, tainted = 0, resources = 0, not_ready = 0, bad = 0;
+  int unschedulable = 0, selector = 0, tainted = 0, resources = 0, bad = 0;
   int tolerates_unschedulable, profile = scheduler_profile(sim);
   size_t n, k, start, to_find, found = 0, processed = 0, *feasible;
   const cJSON *best = NULL;
@@ -595,10 +611,6 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, requests want, cons
     processed++;
     if (exclude != NULL && strcmp(exclude, node->name) == 0) {
       selector++; /* the target pod's anti-affinity to the source node (§2.4) */
-      continue;
-    }
-    if (!node->ready) {
-      not_ready++;
       continue;
     }
     if (node->unschedulable && !tolerates_unschedulable) { /* NodeUnschedulable (§6.1) */
@@ -642,7 +654,7 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, requests want, cons
   if (found == 1 || (found > 0 && profile == PROFILE_NONE)) {
     best = cache->nodes[feasible[0]].node; /* NoScoring: the first feasible node */
   } else if (found > 1) {
-    best = cache->nodes[feasible[best_node(sim, cache, feasible, found, spec, want, profile)]].node;
+    best = cache->nodes[feasible[best_node(cache, feasible, found, spec, want, profile)]].node;
   }
   free(feasible);
   if (best == NULL) {
@@ -655,11 +667,10 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, requests want, cons
       } reasons[] = {{unschedulable, "node(s) were unschedulable"},
                      {selector, "node(s) didn't match Pod's node affinity/selector"},
                      {tainted, "node(s) had untolerated taint"},
-                     {resources, "node(s) had insufficient cpu or memory"},
-                     {not_ready, "node(s) were not ready"}};
+                     {resources, "node(s) had insufficient cpu or memory"}};
       size_t used = (size_t)snprintf(why, whylen, "0/%zu nodes are available", n);
       int r, first = 1;
-      for (r = 0; r < 5 && used < whylen; r++) {
+      for (r = 0; r < 4 && used < whylen; r++) {
         if (reasons[r].count == 0) continue;
         used += (size_t)snprintf(why + used, whylen - used, "%s %d %s", first ? ":" : ",",
                                  reasons[r].count, reasons[r].text);
