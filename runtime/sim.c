@@ -33,6 +33,8 @@ vr_sim *vr_sim_new(vr_clock *clock, uint64_t seed) {
   vr_strmap_init(&sim->pod_usage);
   vr_strmap_init(&sim->node_usage);
   vr_strmap_init(&sim->limits_outbound);
+  vr_strmap_init(&sim->vmims_running);
+  vr_strmap_init(&sim->vmims_pending);
   vr_strmap_init(&sim->unscheduled);
   vr_strmap_init(&sim->maintenance);
   vr_store_set_clock(sim->store, sim_now, sim);
@@ -386,6 +388,7 @@ static void on_vmim(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv
   const char *phase = sim_string(obj, "status.phase");
   (void)rv;
   ((vr_sim *)ctx)->limits_valid = 0;
+  sim_note_vmim(ctx, type == VR_WATCH_DELETED, obj);
   sim_enqueue(ctx, SIM_Q_VMIM, ns, sim_string(obj, "metadata.name"));
   if (vmi && (type == VR_WATCH_DELETED || ((vr_sim *)ctx)->kubevirt_minor <= 5 ||
               (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)))) {
@@ -422,6 +425,7 @@ static void on_cluster_config(void *ctx, vr_watch_type type, const cJSON *obj, u
   (void)obj;
   (void)rv;
   sim_node_cache_clear(ctx);
+  sim_cluster_config_changed(ctx);
 }
 
 /* Queues every object of a kind for its controller (the first pass after loading). */
@@ -469,12 +473,17 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
   n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL, NULL, &items);
   for (i = 0; n != (size_t)-1 && i < n; i++) note_unscheduled(sim, 0, items[i]);
   if (n != (size_t)-1) free((void *)items);
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, NULL,
+                    &items);
+  for (i = 0; n != (size_t)-1 && i < n; i++) sim_note_vmim(sim, 0, items[i]);
+  if (n != (size_t)-1) free((void *)items);
   sim_adopt_loaded(sim);
   enqueue_all(sim, SIM_Q_NODE, "", "Node", "");
   enqueue_all(sim, SIM_Q_NM, SIM_NM_GROUP, "NodeMaintenance", SIM_NM_GROUP);
   enqueue_all(sim, SIM_Q_NM, SIM_NM_GROUP_OLD, "NodeMaintenance", SIM_NM_GROUP_OLD);
   enqueue_all(sim, SIM_Q_VM, "kubevirt.io", "VirtualMachine", NULL);
   enqueue_all(sim, SIM_Q_VMI, "kubevirt.io", "VirtualMachineInstance", NULL);
+  enqueue_all(sim, SIM_Q_VMIM, "kubevirt.io", "VirtualMachineInstanceMigration", NULL);
   sim->started = 1;
   return 0;
 }

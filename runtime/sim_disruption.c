@@ -37,14 +37,14 @@ static int kubevirt_budget_of(const cJSON *pdb, const char *vmi_uid) {
 static int migrating(vr_sim *sim, const cJSON *vmi) {
   const char *ns = sim_string(vmi, "metadata.namespace"), *name = sim_string(vmi, "metadata.name");
   const cJSON **vmims;
-  size_t n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, NULL,
-                           &vmims),
+  size_t n = name ? vr_store_list_ref(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration",
+                                      ns, name, &vmims)
+                  : (size_t)-1,
          i;
   int found = 0;
   for (i = 0; n != (size_t)-1 && i < n && !found; i++) {
-    const char *target = sim_string(vmims[i], "spec.vmiName");
-    found = target && strcmp(target, name) == 0 && !sim_phase_is(vmims[i], "Succeeded") &&
-            !sim_phase_is(vmims[i], "Failed") && sim_path(vmims[i], "status.phase") != NULL;
+    found = !sim_phase_is(vmims[i], "Succeeded") && !sim_phase_is(vmims[i], "Failed") &&
+            sim_path(vmims[i], "status.phase") != NULL;
   }
   if (n != (size_t)-1) free((void *)vmims);
   return found;

@@ -66,6 +66,8 @@ struct vr_sim {
   int limits_valid;           /* the counts below are current (cleared by VMIM/VMI changes) */
   int64_t limits_running;     /* migrations holding a slot */
   vr_strmap limits_outbound;  /* node -> (intptr_t) migrations out of it */
+  vr_strmap vmims_running;    /* "ns" SEP "name" of VMIMs in a phase that holds a slot -> 1 */
+  vr_strmap vmims_pending;    /* "ns" SEP "name" of VMIMs in phase Pending -> 1 */
   uint64_t migration_generation;
   vr_strmap maintenance;   /* NodeMaintenance key -> its drain state (sim_maintenance.c) */
   sim_event *events;       /* pending timed events */
@@ -74,6 +76,8 @@ struct vr_sim {
   vr_strmap taint_pods;    /* node -> (vr_strmap *) "ns" SEP "name" of its pods changed since the
                               taint manager looked (sim_nodes.c) */
   int started;             /* controllers attached */
+  vr_migration_config *cluster_config; /* sim_cluster_config's last answer once started (NULL
+                                          after a KubeVirt or HyperConverged CR changed) */
   int kubevirt_minor; /* the KubeVirt version whose behaviour applies, read at load (HEAD: 1000) */
 };
 
@@ -113,6 +117,9 @@ void sim_save(vr_sim *sim, cJSON *copy);
 cJSON *sim_condition(const char *type, const char *status, const char *reason, const char *message);
 uint64_t sim_pod_start_ms(const cJSON *vmi);
 int64_t sim_vmi_memory(const cJSON *vmi);
+
+/* Keeps the sets of running and pending VMIMs for a VMIM change (safe in watch callbacks). */
+void sim_note_vmim(vr_sim *sim, int deleted, const cJSON *vmim);
 
 /* Keeps the per-node request totals up to date for a pod change (safe in watch callbacks). */
 void sim_account_pod(vr_sim *sim, int deleted, const cJSON *pod);
@@ -160,6 +167,8 @@ void sim_drop_budgets(vr_sim *sim);
 /* The cluster-wide settings from the KubeVirt and HyperConverged CRs (admission refuses bad
  * ones; the defaults if they are missing). */
 void sim_cluster_config(vr_sim *sim, vr_migration_config *cfg);
+/* Drops the settings sim_cluster_config keeps (a KubeVirt or HyperConverged CR changed). */
+void sim_cluster_config_changed(vr_sim *sim);
 void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name);
 /* Queues every Pending VMIM (a migration slot may be free). */
 void sim_requeue_pending(vr_sim *sim);

@@ -98,9 +98,14 @@ static void vmim_fail(vr_sim *sim, const cJSON *vmim, const char *reason) {
 
 void sim_cluster_config(vr_sim *sim, vr_migration_config *cfg) {
   const cJSON **kv = NULL, **hco = NULL;
-  size_t nkv = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kv);
-  size_t nhco = vr_store_list(sim->store, "hco.kubevirt.io", "HyperConverged", NULL, NULL, &hco);
+  size_t nkv, nhco;
   char err[VR_MC_ERRLEN];
+  if (sim->cluster_config != NULL) {
+    *cfg = *sim->cluster_config;
+    return;
+  }
+  nkv = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kv);
+  nhco = vr_store_list(sim->store, "hco.kubevirt.io", "HyperConverged", NULL, NULL, &hco);
   if (nkv == (size_t)-1) nkv = 0, kv = NULL;
   if (nhco == (size_t)-1) nhco = 0, hco = NULL;
   if (vr_migration_config_cluster(nkv ? kv[0] : NULL, nhco ? hco[0] : NULL, cfg, err, sizeof err) !=
@@ -109,6 +114,14 @@ void sim_cluster_config(vr_sim *sim, vr_migration_config *cfg) {
   }
   free((void *)kv);
   free((void *)hco);
+  /* kept once the controllers watch the CRs (on_cluster_config drops it) */
+  if (sim->started && (sim->cluster_config = malloc(sizeof *cfg)) != NULL)
+    *sim->cluster_config = *cfg;
+}
+
+void sim_cluster_config_changed(vr_sim *sim) {
+  free(sim->cluster_config);
+  sim->cluster_config = NULL;
 }
 
 static int64_t num(const vr_mc_value *v, int64_t dflt) {
@@ -397,34 +410,59 @@ static void target_started(vr_sim *sim, const char *ns, const char *name) {
 /* 1 when the limits leave room for a migration out of source_node (§2.4). */
 /* Recounts the migrations that hold a slot (IsRunning, §2.2), in total and per node (by the
  * VMI's node or its migration's source node, §2.4); kept until a VMIM or VMI changes. */
+void sim_note_vmim(vr_sim *sim, int deleted, const cJSON *vmim) {
+  char key[520];
+  snprintf(key, sizeof key, "%s" SIM_SEP "%s", sim_string(vmim, "metadata.namespace"),
+           sim_string(vmim, "metadata.name"));
+  if (!deleted && vmim_running(vmim)) {
+    vr_strmap_put(&sim->vmims_running, key, (void *)1);
+  } else {
+    vr_strmap_remove(&sim->vmims_running, key);
+  }
+  if (!deleted && sim_phase_is(vmim, "Pending")) {
+    vr_strmap_put(&sim->vmims_pending, key, (void *)1);
+  } else {
+    vr_strmap_remove(&sim->vmims_pending, key);
+  }
+}
+
+/* Splits a set key "ns" SEP "name" into ns (a buffer) and the name; 0, or -1 when malformed. */
+static int split_key(const char *key, char *ns, size_t nslen, const char **name) {
+  const char *sep = strchr(key, SIM_SEP[0]);
+  size_t len = sep ? (size_t)(sep - key) : 0;
+  if (sep == NULL || len >= nslen) return -1;
+  memcpy(ns, key, len);
+  ns[len] = '\0';
+  *name = sep + 1;
+  return 0;
+}
+
 static void count_migrations(vr_sim *sim) {
-  const cJSON **vmims;
-  size_t n, i;
+  size_t pos = 0;
+  const char *key;
   vr_strmap_clear(&sim->limits_outbound);
   sim->limits_running = 0;
-  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, NULL,
-                    &vmims);
-  if (n == (size_t)-1) return; /* stays invalid: counted again next time */
-  for (i = 0; i < n; i++) {
-    const cJSON *vmi;
-    const char *node, *src;
-    if (!vmim_running(vmims[i])) continue;
+  while (vr_strmap_next(&sim->vmims_running, &pos, &key, NULL)) {
+    const cJSON *vmim, *vmi;
+    const char *node, *src, *name;
+    char ns[254];
+    if (split_key(key, ns, sizeof ns, &name) != 0) continue;
+    vmim = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, name);
+    if (vmim == NULL || !vmim_running(vmim)) continue;
     sim->limits_running++;
-    vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance",
-                       sim_string(vmims[i], "metadata.namespace"),
-                       sim_string(vmims[i], "spec.vmiName"));
+    vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns,
+                       sim_string(vmim, "spec.vmiName"));
     node = sim_string(vmi, "status.nodeName");
     src = sim_string(vmi, "status.migrationState.sourceNode");
     if (node) {
       intptr_t c = (intptr_t)vr_strmap_get(&sim->limits_outbound, node);
-      vr_strmap_put(&sim->limits_outbound, node, (void *)(c + 1));
+      if (vr_strmap_put(&sim->limits_outbound, node, (void *)(c + 1)) != 0) return;
     }
     if (src && (node == NULL || strcmp(src, node) != 0)) {
       intptr_t c = (intptr_t)vr_strmap_get(&sim->limits_outbound, src);
-      vr_strmap_put(&sim->limits_outbound, src, (void *)(c + 1));
+      if (vr_strmap_put(&sim->limits_outbound, src, (void *)(c + 1)) != 0) return;
     }
   }
-  free((void *)vmims);
   sim->limits_valid = 1;
 }
 
@@ -521,19 +559,19 @@ static void garbage_collect(vr_sim *sim, const char *ns, const char *vmi_name) {
   const cJSON **vmims;
   size_t n, i, finals = 0;
   vr_store_error err;
-  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, NULL, &vmims);
+  if (vmi_name == NULL) return;
+  n = vr_store_list_ref(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, vmi_name,
+                        &vmims);
   if (n == (size_t)-1) return;
   for (i = 0; i < n; i++) {
-    const char *v = sim_string(vmims[i], "spec.vmiName");
-    if (v && strcmp(v, vmi_name) == 0 && vmim_final(vmims[i])) finals++;
+    if (vmim_final(vmims[i])) finals++;
   }
   /* oldest first by resourceVersion of creation order: names sort arbitrarily, use the uid-free
    * creationTimestamp then name */
   while (finals > GC_KEEP) {
     const cJSON *oldest = NULL;
     for (i = 0; i < n; i++) {
-      const char *v = sim_string(vmims[i], "spec.vmiName");
-      if (vmims[i] == NULL || !v || strcmp(v, vmi_name) != 0 || !vmim_final(vmims[i])) continue;
+      if (vmims[i] == NULL || !vmim_final(vmims[i])) continue;
       if (oldest == NULL || strcmp(sim_string(vmims[i], "metadata.creationTimestamp"),
                                    sim_string(oldest, "metadata.creationTimestamp")) < 0)
         oldest = vmims[i];
@@ -579,12 +617,10 @@ void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name) {
     const cJSON **others;
     size_t n, i;
     int busy = 0;
-    n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, NULL,
-                      &others);
+    n = vr_store_list_ref(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns,
+                          sim_string(vmi, "metadata.name"), &others);
     for (i = 0; n != (size_t)-1 && i < n; i++) {
-      const char *v = sim_string(others[i], "spec.vmiName");
-      if (others[i] != vmim && v && strcmp(v, sim_string(vmi, "metadata.name")) == 0 &&
-          sim_path(others[i], "status.phase") && !vmim_final(others[i]) &&
+      if (others[i] != vmim && sim_path(others[i], "status.phase") && !vmim_final(others[i]) &&
           !sim_phase_is(others[i], ""))
         busy = 1;
     }
@@ -615,18 +651,12 @@ static void requeue_later(vr_sim *sim, const char *ns, const char *name, uint64_
 }
 
 void sim_requeue_pending(vr_sim *sim) {
-  const cJSON **vmims;
-  size_t n, i;
-  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, NULL,
-                    &vmims);
-  if (n == (size_t)-1) return;
-  for (i = 0; i < n; i++) {
-    if (sim_phase_is(vmims[i], "Pending")) {
-      sim_enqueue(sim, SIM_Q_VMIM, sim_string(vmims[i], "metadata.namespace"),
-                  sim_string(vmims[i], "metadata.name"));
-    }
+  size_t pos = 0;
+  const char *key, *name;
+  char ns[254];
+  while (vr_strmap_next(&sim->vmims_pending, &pos, &key, NULL)) {
+    if (split_key(key, ns, sizeof ns, &name) == 0) sim_enqueue(sim, SIM_Q_VMIM, ns, name);
   }
-  free((void *)vmims);
 }
 
 int sim_vmim_order(const cJSON *a, const cJSON *b) {
@@ -679,19 +709,15 @@ void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi) {
   if (vr_vmi_eviction_strategy(&cfg, vmi, &strategy, NULL, 0, err, sizeof err) != 0) return;
   if (!sim_vmi_live_migratable(sim, vmi, reason, sizeof reason, message, sizeof message)) return;
   if (!vr_migrate_on_eviction(strategy, 1)) return;
-  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, NULL, &vmims);
+  n = vr_store_list_ref(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, name,
+                        &vmims);
   if (n == (size_t)-1) return;
   for (i = 0; i < n; i++) {
-    const char *v = sim_string(vmims[i], "spec.vmiName");
-    if (v == NULL || strcmp(v, name) != 0) continue;
     if (!vmim_final(vmims[i])) active = 1;
   }
   /* backoff: failed evacuation VMIMs since the last success (§2.4) */
   for (i = 0; i < n; i++) {
-    const char *v = sim_string(vmims[i], "spec.vmiName");
-    if (v == NULL || strcmp(v, name) != 0 ||
-        sim_annotation(vmims[i], "kubevirt.io/evacuationMigration") == NULL)
-      continue;
+    if (sim_annotation(vmims[i], "kubevirt.io/evacuationMigration") == NULL) continue;
     if (sim_phase_is(vmims[i], "Succeeded")) {
       failures = 0;
       last_failed = NULL;
@@ -734,7 +760,10 @@ void sim_requeue_vmi_event(vr_sim *sim, const char *ns, const char *name) {
 }
 
 void sim_free_migrations(vr_sim *sim) {
+  sim_cluster_config_changed(sim);
   vr_strmap_clear(&sim->limits_outbound);
+  vr_strmap_clear(&sim->vmims_running);
+  vr_strmap_clear(&sim->vmims_pending);
   while (sim->migrations) {
     sim_migration *m = sim->migrations;
     sim->migrations = m->next;

@@ -714,14 +714,12 @@ const cJSON *sim_launcher_pod(vr_sim *sim, const cJSON *vmi) {
   const char *uid = sim_string(vmi, "metadata.uid"), *node = sim_string(vmi, "status.nodeName");
   const cJSON **pods, *found = NULL;
   size_t n, i;
-  n = vr_store_list(sim->store, "", "Pod", sim_string(vmi, "metadata.namespace"), node, &pods);
+  if (uid == NULL) return NULL;
+  n = vr_store_list_ref(sim->store, "", "Pod", sim_string(vmi, "metadata.namespace"), uid, &pods);
   if (n == (size_t)-1) return NULL;
   for (i = 0; i < n && found == NULL; i++) {
-    const char *created_by = sim_string(pods[i], "metadata.labels.kubevirt.io/created-by");
-    const cJSON *labels = sim_path(pods[i], "metadata.labels");
-    const cJSON *cb = cJSON_GetObjectItemCaseSensitive(labels, "kubevirt.io/created-by");
-    (void)created_by;
-    if (cJSON_IsString(cb) && uid && strcmp(cb->valuestring, uid) == 0 && !pod_terminal(pods[i]))
+    const char *on = sim_string(pods[i], "spec.nodeName");
+    if ((node == NULL || (on != NULL && strcmp(on, node) == 0)) && !pod_terminal(pods[i]))
       found = pods[i];
   }
   free((void *)pods);

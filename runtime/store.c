@@ -20,6 +20,7 @@ typedef struct stored {
   char *kind_key; /* "group/kind" */
   char *ns;       /* "" for cluster-scoped objects */
   char *node;     /* the node index value, or NULL */
+  char *ref;      /* the reference index value, or NULL */
 } stored;
 
 typedef struct event {
@@ -40,6 +41,7 @@ struct vr_store_watch {
 struct vr_store {
   vr_strmap kinds;      /* kind_key -> vr_strmap* ("ns" SEP "name" -> stored*) */
   vr_strmap node_index; /* kind_key SEP node -> vr_strmap* ("ns" SEP "name" -> stored*) */
+  vr_strmap ref_index;  /* kind_key SEP ns SEP ref -> vr_strmap* ("ns" SEP "name" -> stored*) */
   uint64_t rv;
   uint64_t rng;
   event *log;
@@ -80,6 +82,7 @@ static void stored_unref(stored *o) {
   free(o->kind_key);
   free(o->ns);
   free(o->node);
+  free(o->ref);
   free(o);
 }
 
@@ -125,6 +128,20 @@ static const char *node_of(const char *kind_key, const cJSON *obj) {
   if (strcmp(kind_key, "/Pod") == 0) return string_at(obj, "spec", "nodeName");
   if (strcmp(kind_key, "kubevirt.io/VirtualMachineInstance") == 0) {
     return string_at(obj, "status", "nodeName");
+  }
+  return NULL;
+}
+
+/* The VMI an object belongs to, for the reference index: VMIMs by spec.vmiName, Pods by the
+ * kubevirt.io/created-by label (the VMI's uid, on virt-launcher pods). */
+static const char *ref_of(const char *kind_key, const cJSON *obj) {
+  if (strcmp(kind_key, "/Pod") == 0) {
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels");
+    return string_at(labels, "kubevirt.io/created-by", NULL);
+  }
+  if (strcmp(kind_key, "kubevirt.io/VirtualMachineInstanceMigration") == 0) {
+    return string_at(obj, "spec", "vmiName");
   }
   return NULL;
 }
@@ -270,6 +287,7 @@ vr_store *vr_store_new(uint64_t seed, size_t event_log) {
   }
   vr_strmap_init(&s->kinds);
   vr_strmap_init(&s->node_index);
+  vr_strmap_init(&s->ref_index);
   s->rng = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
   if (s->rng == 0) s->rng = 1;
   return s;
@@ -295,6 +313,7 @@ void vr_store_free(vr_store *s) {
   free(s->log);
   free_submaps(&s->kinds, 1);
   free_submaps(&s->node_index, 0);
+  free_submaps(&s->ref_index, 0);
   while (s->watches) {
     vr_store_watch *w = s->watches;
     s->watches = w->next;
@@ -342,22 +361,76 @@ uint64_t vr_store_revision(const vr_store *s) {
 
 /* --- writes ----------------------------------------------------------------------------------- */
 
+static void index_key(char *buf, size_t len, const stored *o, int ref) {
+  if (ref) {
+    snprintf(buf, len, "%s" SEP "%s" SEP "%s", o->kind_key, o->ns, o->ref);
+  } else {
+    snprintf(buf, len, "%s" SEP "%s", o->kind_key, o->node);
+  }
+}
+
+/* Adds o to the node and reference indexes it belongs to. */
 static void index_add(vr_store *s, stored *o, const char *okey) {
-  char key[600];
+  char key[900];
   vr_strmap *members;
-  if (o->node == NULL) return;
-  snprintf(key, sizeof key, "%s" SEP "%s", o->kind_key, o->node);
-  members = submap(&s->node_index, key, 1);
-  if (members) vr_strmap_put(members, okey, o);
+  if (o->node != NULL) {
+    index_key(key, sizeof key, o, 0);
+    members = submap(&s->node_index, key, 1);
+    if (members) vr_strmap_put(members, okey, o);
+  }
+  if (o->ref != NULL) {
+    index_key(key, sizeof key, o, 1);
+    members = submap(&s->ref_index, key, 1);
+    if (members) vr_strmap_put(members, okey, o);
+  }
+}
+
+static void index_drop(vr_strmap *index, const char *key, const char *okey) {
+  vr_strmap *members = submap(index, key, 0);
+  if (members == NULL) return;
+  vr_strmap_remove(members, okey);
+  if (vr_strmap_count(members) == 0) { /* an index entry lives as long as it has members */
+    vr_strmap_remove(index, key);
+    vr_strmap_clear(members);
+    free(members);
+  }
 }
 
 static void index_remove(vr_store *s, stored *o, const char *okey) {
-  char key[600];
+  char key[900];
+  if (o->node != NULL) {
+    index_key(key, sizeof key, o, 0);
+    index_drop(&s->node_index, key, okey);
+  }
+  if (o->ref != NULL) {
+    index_key(key, sizeof key, o, 1);
+    index_drop(&s->ref_index, key, okey);
+  }
+}
+
+static int same_value(const char *a, const char *b) {
+  return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Replaces old by o (same key) in the indexes: in place where the indexed value is unchanged. */
+static void index_move(vr_store *s, stored *old, stored *o, const char *okey) {
+  char key[900];
   vr_strmap *members;
-  if (o->node == NULL) return;
-  snprintf(key, sizeof key, "%s" SEP "%s", o->kind_key, o->node);
-  members = submap(&s->node_index, key, 0);
-  if (members) vr_strmap_remove(members, okey);
+  if (same_value(old->node, o->node) && same_value(old->ref, o->ref)) {
+    if (o->node != NULL) {
+      index_key(key, sizeof key, o, 0);
+      members = submap(&s->node_index, key, 0);
+      if (members) vr_strmap_put(members, okey, o); /* an existing key: no allocation */
+    }
+    if (o->ref != NULL) {
+      index_key(key, sizeof key, o, 1);
+      members = submap(&s->ref_index, key, 0);
+      if (members) vr_strmap_put(members, okey, o);
+    }
+    return;
+  }
+  index_remove(s, old, okey);
+  index_add(s, o, okey);
 }
 
 static void stamp(vr_store *s, cJSON *meta) {
@@ -381,6 +454,8 @@ static stored *wrap(cJSON *obj, const char *kind_key, const char *ns) {
   o->ns = strdup(ns);
   node = node_of(kind_key, obj);
   o->node = node && node[0] ? strdup(node) : NULL;
+  node = ref_of(kind_key, obj);
+  o->ref = node && node[0] ? strdup(node) : NULL;
   if (o->kind_key == NULL || o->ns == NULL) {
     stored_unref(o);
     return NULL;
@@ -513,9 +588,8 @@ int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **out,
     set_error(err, 500, "InternalError", "out of memory");
     return -1;
   }
-  index_remove(s, old, okey);
   vr_strmap_put(objects, okey, o); /* replaces an existing key: no allocation */
-  index_add(s, o, okey);
+  index_move(s, old, o, okey);
   stored_unref(old);
   if (out) *out = o->json;
   emit(s, VR_WATCH_MODIFIED, o);
@@ -570,9 +644,8 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "deletionGracePeriodSeconds");
     cJSON_AddNumberToObject(meta, "deletionGracePeriodSeconds", 0);
     stamp(s, meta);
-    index_remove(s, o, okey);
     vr_strmap_put(objects, okey, marked); /* replaces an existing key: no allocation */
-    index_add(s, marked, okey);
+    index_move(s, o, marked, okey);
     stored_unref(o);
     emit(s, VR_WATCH_MODIFIED, marked);
     return 0;
@@ -621,26 +694,14 @@ static int compare_keyed(const void *a, const void *b) {
   return strcmp(((const keyed *)a)->key, ((const keyed *)b)->key);
 }
 
-size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
-                     const char *node, const cJSON ***items) {
-  char key[600];
-  vr_strmap *objects;
-  size_t pos = 0, n = 0, i, count;
+/* The objects of a map (all of a kind, or an index entry), only those in ns when ns is set,
+ * sorted by key into a new array. */
+static size_t sorted_members(const vr_strmap *objects, const char *ns, const cJSON ***items) {
+  size_t pos = 0, n = 0, i, count = objects ? vr_strmap_count(objects) : 0;
   const char *okey;
   void *v;
-  const cJSON **out;
-  keyed *sorted;
-  snprintf(key, sizeof key, "%s/%s", group, kind);
-  if (node != NULL) {
-    char nkey[900];
-    snprintf(nkey, sizeof nkey, "%s" SEP "%s", key, node);
-    objects = vr_strmap_get(&s->node_index, nkey);
-  } else {
-    objects = vr_strmap_get(&s->kinds, key);
-  }
-  count = objects ? vr_strmap_count(objects) : 0;
-  out = malloc((count + 1) * sizeof *out);
-  sorted = malloc((count + 1) * sizeof *sorted);
+  const cJSON **out = malloc((count + 1) * sizeof *out);
+  keyed *sorted = malloc((count + 1) * sizeof *sorted);
   if (out == NULL || sorted == NULL) {
     free(out);
     free(sorted);
@@ -652,11 +713,31 @@ size_t vr_store_list(const vr_store *s, const char *group, const char *kind, con
     sorted[n].key = okey;
     sorted[n++].json = o->json;
   }
-  qsort(sorted, n, sizeof *sorted, compare_keyed);
+  if (n > 1) qsort(sorted, n, sizeof *sorted, compare_keyed);
   for (i = 0; i < n; i++) out[i] = sorted[i].json;
   free(sorted);
   *items = out;
   return n;
+}
+
+size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
+                     const char *node, const cJSON ***items) {
+  char key[600];
+  snprintf(key, sizeof key, "%s/%s", group, kind);
+  if (node != NULL) {
+    char nkey[900];
+    snprintf(nkey, sizeof nkey, "%s" SEP "%s", key, node);
+    return sorted_members(vr_strmap_get(&s->node_index, nkey), ns, items);
+  }
+  return sorted_members(vr_strmap_get(&s->kinds, key), ns, items);
+}
+
+size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind, const char *ns,
+                         const char *ref, const cJSON ***items) {
+  char key[1200];
+  if (vr_kind_cluster_scoped(group, kind) || ns == NULL) ns = "";
+  snprintf(key, sizeof key, "%s/%s" SEP "%s" SEP "%s", group, kind, ns, ref ? ref : "");
+  return sorted_members(vr_strmap_get(&s->ref_index, key), NULL, items);
 }
 
 /* --- watches ---------------------------------------------------------------------------------- */
@@ -797,7 +878,7 @@ int vr_store_load_yaml(vr_store *s, const char *text, size_t len, const char *fi
       rc = -1;
     } else if (kind && strcmp(kind, "List") == 0 && cJSON_IsArray(items)) {
       int item = 0;
-      while (rc == 0 && cJSON_GetArraySize(items) > 0) {
+      while (rc == 0 && items->child != NULL) { /* counting the array each time is quadratic */
         rc = load_one(&ls, cJSON_DetachItemFromArray(items, 0), line, ++item, err);
       }
       cJSON_Delete(doc);

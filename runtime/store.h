@@ -1,6 +1,7 @@
 /* store.h: the simulator's object store: Kubernetes-shaped objects (cJSON trees) keyed by API
  * group, kind, namespace and name, with a global resourceVersion bumped on every write, uids and
- * creation timestamps, a node index (Pods by spec.nodeName, VMIs by status.nodeName), and an
+ * creation timestamps, a node index (Pods by spec.nodeName, VMIs by status.nodeName), a
+ * reference index (launcher Pods by their VMI's uid, VMIMs by their VMI's name), and an
  * event log that feeds watches and lets them resume from a resourceVersion (410 Expired when it
  * has been overwritten), as the Kubernetes API server does.
  *
@@ -84,6 +85,12 @@ const cJSON *vr_store_get(const vr_store *s, const char *group, const char *kind
  * name. Returns the count, or (size_t)-1 when out of memory. */
 size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
                      const char *node, const cJSON ***items);
+
+/* Objects of a kind in namespace ns that refer to a VMI, through the reference index: Pods whose
+ * kubevirt.io/created-by label is ref (a VMI's uid), VirtualMachineInstanceMigrations whose
+ * spec.vmiName is ref. Sorted and returned as vr_store_list does. */
+size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind, const char *ns,
+                         const char *ref, const cJSON ***items);
 
 /* Watches a kind (ns NULL: every namespace). from_rv 0: only future events; otherwise the
  * retained events after from_rv are replayed first (synchronously, through cb); 410 Expired
