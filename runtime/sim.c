@@ -172,30 +172,38 @@ static int compare_keys(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static vr_sim *sorting_sim; /* for the qsort comparator below; the simulator is single-threaded */
-
-static const cJSON *vmim_of_key(const char *key) {
-  const char *sep = strchr(key, SIM_SEP[0]);
-  char ns[254];
-  size_t len = sep ? (size_t)(sep - key) : 0;
-  if (sep == NULL || len >= sizeof ns) return NULL;
-  memcpy(ns, key, len);
-  ns[len] = '\0';
-  return vr_store_get(sorting_sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns,
-                      sep + 1);
-}
+/* A queued VMIM key with its object, looked up once before sorting. */
+typedef struct queued_vmim {
+  char *key;
+  const cJSON *vmim;
+} queued_vmim;
 
 static int compare_migrations(const void *a, const void *b) {
-  const char *ka = *(char *const *)a, *kb = *(char *const *)b;
-  int c = sim_vmim_order(vmim_of_key(ka), vmim_of_key(kb));
-  return c ? c : strcmp(ka, kb);
+  const queued_vmim *qa = a, *qb = b;
+  int c = sim_vmim_order(qa->vmim, qb->vmim);
+  return c ? c : strcmp(qa->key, qb->key);
 }
 
 /* VMIMs go by priority, then age (the migration queue's order, §2.4), then key. */
 static void sort_migrations(vr_sim *sim, char **keys, size_t n) {
-  sorting_sim = sim;
-  qsort(keys, n, sizeof *keys, compare_migrations);
-  sorting_sim = NULL;
+  queued_vmim *q = malloc((n + 1) * sizeof *q);
+  size_t i;
+  if (q == NULL) return; /* out of memory: key order */
+  for (i = 0; i < n; i++) {
+    const char *sep = strchr(keys[i], SIM_SEP[0]);
+    char ns[254];
+    size_t len = sep ? (size_t)(sep - keys[i]) : 0;
+    q[i].key = keys[i];
+    q[i].vmim = NULL;
+    if (sep == NULL || len >= sizeof ns) continue;
+    memcpy(ns, keys[i], len);
+    ns[len] = '\0';
+    q[i].vmim =
+        vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, sep + 1);
+  }
+  qsort(q, n, sizeof *q, compare_migrations);
+  for (i = 0; i < n; i++) keys[i] = q[i].key;
+  free(q);
 }
 
 /* Runs one controller over the keys queued so far (sorted); returns how many it ran. */
@@ -355,9 +363,12 @@ static void on_node(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv
     const char *effect = sim_string(t, "effect");
     if (effect && strcmp(effect, "NoSchedule") == 0) tainted = 1;
   }
-  (void)type;
   (void)rv;
-  sim_node_cache_clear(sim);
+  if (type == VR_WATCH_MODIFIED) {
+    sim_node_cache_update(sim, obj);
+  } else {
+    sim_node_cache_clear(sim);
+  }
   sim_enqueue(sim, SIM_Q_NODE, "", sim_string(obj, "metadata.name"));
   /* the VMIs waiting for a node */
   while (vr_strmap_next(&sim->unscheduled, &pos, &key, NULL)) {

@@ -127,6 +127,9 @@ void sim_free_accounting(vr_sim *sim);
 /* Drops the scheduler's node cache (a node, or the KubeVirt or HyperConverged CR, changed: the
  * cache holds the launcher overhead ratio too). */
 void sim_node_cache_clear(vr_sim *sim);
+/* A node was modified: its cache entry is refreshed in place when its labels stayed (the memo
+ * and the node order hold), else the cache is dropped. */
+void sim_node_cache_update(vr_sim *sim, const cJSON *node);
 
 /* Node lifecycle and taint manager (sim_nodes.c): a node's taints follow spec.unschedulable and
  * its conditions (Ready: False/Unknown; a node without a Ready condition is Ready); pods that do

@@ -247,23 +247,25 @@ void sim_free_accounting(vr_sim *sim) {
 typedef struct cached_node {
   const char *name;
   const cJSON *node;
-  const cJSON *taints; /* spec.taints, or owned_taints, or NULL */
-  cJSON *owned_taints; /* the taints the node-lifecycle controller is about to set, or NULL */
-  requests alloc;      /* allocatable (or capacity) */
-  requests *used;      /* its entry in sim->node_usage (owned there), or NULL */
+  const cJSON *taints;  /* spec.taints, or owned_taints, or NULL */
+  cJSON *owned_taints;  /* the taints the node-lifecycle controller is about to set, or NULL */
+  requests alloc;       /* allocatable (or capacity) */
+  requests *used;       /* its entry in sim->node_usage (owned there), or NULL */
+  uint64_t labels_hash; /* of metadata.labels: the memo and the order hold while it stays */
   char unschedulable;
   char filter_taints; /* has NoSchedule or NoExecute taints */
   char prefer_taints; /* has PreferNoSchedule taints */
 } cached_node;
 
-/* The nodes in the scheduler's order, with what the filters read parsed once; rebuilt after any
- * node or KubeVirt/HyperConverged CR changed (their watches clear it). The order is
+/* The nodes in the scheduler's order, with what the filters read parsed once. A node whose
+ * labels stay is updated in place (sim_node_cache_update); a node added, deleted or relabelled
+ * and a KubeVirt/HyperConverged CR change rebuild it (their watches clear it). The order is
  * kube-scheduler's node tree: zones (region and zone labels) in the order of their first node by
  * name, taking one node of each zone in turn, by name within a zone. */
 struct sim_node_cache {
   size_t count;
   cached_node *nodes;
-  const cJSON **list;    /* the store's list (sorted by name) */
+  vr_strmap positions;   /* node name -> (uintptr_t) its index in nodes + 1 */
   cJSON *unschedulable;  /* [{key: node.kubernetes.io/unschedulable, effect: NoSchedule}] */
   double overhead_ratio; /* the KubeVirt CR's, read at build (overhead_ratio) */
   /* per distinct node constraint of the VMIs (its JSON text): "R..." -> char[count], whether
@@ -281,7 +283,7 @@ void sim_node_cache_clear(vr_sim *sim) {
   for (i = 0; sim->node_cache->nodes != NULL && i < sim->node_cache->count; i++)
     cJSON_Delete(sim->node_cache->nodes[i].owned_taints);
   free(sim->node_cache->nodes);
-  free((void *)sim->node_cache->list);
+  vr_strmap_clear(&sim->node_cache->positions);
   cJSON_Delete(sim->node_cache->unschedulable);
   free(sim->node_cache);
   sim->node_cache = NULL;
@@ -292,9 +294,28 @@ static const char *label(const cJSON *node, const char *key) {
   return cJSON_IsString(v) ? v->valuestring : "";
 }
 
+/* FNV-1a over the label keys and values in their order. */
+static uint64_t labels_hash(const cJSON *node) {
+  uint64_t h = 1469598103934665603ull;
+  const cJSON *l;
+  cJSON_ArrayForEach(l, sim_path(node, "metadata.labels")) {
+    const char *parts[2] = {l->string ? l->string : "", cJSON_IsString(l) ? l->valuestring : ""};
+    int i;
+    for (i = 0; i < 2; i++) {
+      const unsigned char *p = (const unsigned char *)parts[i];
+      do {
+        h = (h ^ *p) * 1099511628211ull;
+      } while (*p++ != '\0');
+    }
+  }
+  return h;
+}
+
 static void cache_node(vr_sim *sim, cached_node *c, const cJSON *node) {
   const cJSON *alloc = sim_path(node, "status.allocatable"), *t;
+  memset(c, 0, sizeof *c);
   c->node = node;
+  c->labels_hash = labels_hash(node);
   c->name = sim_string(node, "metadata.name");
   if (c->name == NULL) c->name = "";
   /* readiness, pressure and cordon act through the node-lifecycle taints only (§6.1, §6.3); a
@@ -375,12 +396,16 @@ out:
 static sim_node_cache *node_cache(vr_sim *sim) {
   sim_node_cache *c;
   size_t *order, i;
+  const cJSON **list;
   if (sim->node_cache != NULL) return sim->node_cache;
   c = calloc(1, sizeof *c);
   if (c == NULL) return NULL;
-  c->count = vr_store_list(sim->store, "", "Node", NULL, NULL, &c->list);
+  vr_strmap_init(&c->positions);
+  sim->node_cache = c; /* sim_node_cache_clear frees a partial one */
+  c->count = vr_store_list(sim->store, "", "Node", NULL, NULL, &list);
   if (c->count == (size_t)-1) {
-    free(c);
+    c->count = 0;
+    sim_node_cache_clear(sim);
     return NULL;
   }
   c->nodes = calloc(c->count + 1, sizeof *c->nodes);
@@ -388,17 +413,39 @@ static sim_node_cache *node_cache(vr_sim *sim) {
   c->unschedulable =
       cJSON_Parse("[{\"key\":\"node.kubernetes.io/unschedulable\",\"effect\":\"NoSchedule\"}]");
   if (c->nodes == NULL || order == NULL || c->unschedulable == NULL ||
-      zone_order(c->list, c->count, order) != 0) {
+      zone_order(list, c->count, order) != 0) {
     free(order);
-    sim->node_cache = c;
+    free((void *)list);
     sim_node_cache_clear(sim);
     return NULL;
   }
-  for (i = 0; i < c->count; i++) cache_node(sim, &c->nodes[i], c->list[order[i]]);
+  for (i = 0; i < c->count; i++) cache_node(sim, &c->nodes[i], list[order[i]]);
   free(order);
+  free((void *)list);
+  for (i = 0; i < c->count; i++) {
+    if (vr_strmap_put(&c->positions, c->nodes[i].name, (void *)(uintptr_t)(i + 1)) != 0) {
+      sim_node_cache_clear(sim);
+      return NULL;
+    }
+  }
   c->overhead_ratio = overhead_ratio(sim);
-  sim->node_cache = c;
   return c;
+}
+
+void sim_node_cache_update(vr_sim *sim, const cJSON *node) {
+  sim_node_cache *c = sim->node_cache;
+  const char *name = sim_string(node, "metadata.name");
+  uintptr_t at;
+  cached_node *entry;
+  if (c == NULL) return;
+  at = name ? (uintptr_t)vr_strmap_get(&c->positions, name) : 0;
+  entry = at ? &c->nodes[at - 1] : NULL;
+  if (entry == NULL || entry->labels_hash != labels_hash(node)) { /* order or memo may change */
+    sim_node_cache_clear(sim);
+    return;
+  }
+  cJSON_Delete(entry->owned_taints);
+  cache_node(sim, entry, node);
 }
 
 /* The overhead ratio, from the node cache (read at its build) or, without one, from the CR. */

@@ -39,9 +39,10 @@ struct vr_store_watch {
 };
 
 struct vr_store {
-  vr_strmap kinds;      /* kind_key -> vr_strmap* ("ns" SEP "name" -> stored*) */
-  vr_strmap node_index; /* kind_key SEP node -> vr_strmap* ("ns" SEP "name" -> stored*) */
-  vr_strmap ref_index;  /* kind_key SEP ns SEP ref -> vr_strmap* ("ns" SEP "name" -> stored*) */
+  vr_strmap kinds;         /* kind_key -> vr_strmap* ("ns" SEP "name" -> stored*) */
+  vr_strmap node_index;    /* kind_key SEP node -> vr_strmap* ("ns" SEP "name" -> stored*) */
+  vr_strmap ref_index;     /* kind_key SEP ns SEP ref -> vr_strmap* ("ns" SEP "name" -> stored*) */
+  vr_strmap cluster_kinds; /* kind_key -> (void *)1 for the cluster-scoped kinds stored so far */
   uint64_t rv;
   uint64_t rng;
   event *log;
@@ -214,8 +215,27 @@ static int identity(cJSON *obj, char *group, size_t glen, const char **kind, con
   return 0;
 }
 
+/* buf = a sep b, cut to len - 1 characters (keys are built on every read: no printf). */
+static void join(char *buf, size_t len, const char *a, const char *sep, const char *b) {
+  size_t used = 0;
+  const char *parts[3] = {a, sep, b};
+  int i;
+  for (i = 0; i < 3; i++) {
+    size_t n = strlen(parts[i]);
+    if (n > len - 1 - used) n = len - 1 - used;
+    memcpy(buf + used, parts[i], n);
+    used += n;
+  }
+  buf[used] = '\0';
+}
+
 static void object_key(char *buf, size_t len, const char *ns, const char *name) {
-  snprintf(buf, len, "%s" SEP "%s", ns, name);
+  join(buf, len, ns, SEP, name);
+}
+
+/* The namespace a read or delete addresses: "" for a cluster-scoped kind stored so far. */
+static const char *read_namespace(const vr_store *s, const char *kind_key, const char *ns) {
+  return ns == NULL || (ns[0] != '\0' && vr_strmap_get(&s->cluster_kinds, kind_key)) ? "" : ns;
 }
 
 static vr_strmap *submap(vr_strmap *m, const char *key, int create) {
@@ -288,6 +308,7 @@ vr_store *vr_store_new(uint64_t seed, size_t event_log) {
   vr_strmap_init(&s->kinds);
   vr_strmap_init(&s->node_index);
   vr_strmap_init(&s->ref_index);
+  vr_strmap_init(&s->cluster_kinds);
   s->rng = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
   if (s->rng == 0) s->rng = 1;
   return s;
@@ -314,6 +335,7 @@ void vr_store_free(vr_store *s) {
   free_submaps(&s->kinds, 1);
   free_submaps(&s->node_index, 0);
   free_submaps(&s->ref_index, 0);
+  vr_strmap_clear(&s->cluster_kinds);
   while (s->watches) {
     vr_store_watch *w = s->watches;
     s->watches = w->next;
@@ -485,7 +507,7 @@ int vr_store_create(vr_store *s, cJSON *obj, const cJSON **out, vr_store_error *
       for (i = 0; i < 5; i++) suffix[i] = alphabet[next_random(s) % (sizeof alphabet - 1)];
       suffix[5] = '\0';
       snprintf(generated, sizeof generated, "%.240s%s", prefix, suffix);
-      snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
+      join(kind_key, sizeof kind_key, group, "/", kind);
       object_key(okey, sizeof okey, ns, generated);
       objects = submap(&s->kinds, kind_key, 0);
     } while (objects && vr_strmap_get(objects, okey));
@@ -499,10 +521,11 @@ int vr_store_create(vr_store *s, cJSON *obj, const cJSON **out, vr_store_error *
               kind, name ? name : "");
     goto fail;
   }
-  snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
+  join(kind_key, sizeof kind_key, group, "/", kind);
   object_key(okey, sizeof okey, ns, name);
   objects = submap(&s->kinds, kind_key, 1);
-  if (objects == NULL) {
+  if (objects == NULL ||
+      (ns[0] == '\0' && vr_strmap_put(&s->cluster_kinds, kind_key, (void *)1) != 0)) {
     set_error(err, 500, "InternalError", "out of memory");
     goto fail;
   }
@@ -556,7 +579,7 @@ int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **out,
     set_error(err, 422, "Invalid", "%s: metadata.name is missing", kind);
     goto fail;
   }
-  snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
+  join(kind_key, sizeof kind_key, group, "/", kind);
   object_key(okey, sizeof okey, ns, name);
   objects = submap(&s->kinds, kind_key, 0);
   old = objects ? vr_strmap_get(objects, okey) : NULL;
@@ -615,8 +638,8 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
   stored *o, *gone;
   cJSON *meta;
   clear_error(err);
-  if (vr_kind_cluster_scoped(group, kind) || ns == NULL) ns = "";
-  snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
+  join(kind_key, sizeof kind_key, group, "/", kind);
+  ns = read_namespace(s, kind_key, ns);
   object_key(okey, sizeof okey, ns, name);
   objects = submap(&s->kinds, kind_key, 0);
   o = objects ? vr_strmap_get(objects, okey) : NULL;
@@ -675,11 +698,11 @@ const cJSON *vr_store_get(const vr_store *s, const char *group, const char *kind
   char kind_key[300], okey[600];
   vr_strmap *objects;
   stored *o;
-  if (vr_kind_cluster_scoped(group, kind) || ns == NULL) ns = "";
-  snprintf(kind_key, sizeof kind_key, "%s/%s", group, kind);
-  object_key(okey, sizeof okey, ns, name);
+  join(kind_key, sizeof kind_key, group, "/", kind);
   objects = vr_strmap_get(&s->kinds, kind_key);
-  o = objects ? vr_strmap_get(objects, okey) : NULL;
+  if (objects == NULL) return NULL;
+  object_key(okey, sizeof okey, read_namespace(s, kind_key, ns), name);
+  o = vr_strmap_get(objects, okey);
   return o ? o->json : NULL;
 }
 
@@ -734,9 +757,10 @@ size_t vr_store_list(const vr_store *s, const char *group, const char *kind, con
 
 size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind, const char *ns,
                          const char *ref, const cJSON ***items) {
-  char key[1200];
-  if (vr_kind_cluster_scoped(group, kind) || ns == NULL) ns = "";
-  snprintf(key, sizeof key, "%s/%s" SEP "%s" SEP "%s", group, kind, ns, ref ? ref : "");
+  char key[1200], kind_key[300];
+  join(kind_key, sizeof kind_key, group, "/", kind);
+  ns = read_namespace(s, kind_key, ns);
+  snprintf(key, sizeof key, "%s" SEP "%s" SEP "%s", kind_key, ns, ref ? ref : "");
   return sorted_members(vr_strmap_get(&s->ref_index, key), NULL, items);
 }
 
