@@ -175,12 +175,15 @@ static int compare_keys(const void *a, const void *b) {
 /* A queued VMIM key with its object, looked up once before sorting. */
 typedef struct queued_vmim {
   char *key;
-  const cJSON *vmim;
+  int priority;
+  const char *created; /* metadata.creationTimestamp, or NULL */
 } queued_vmim;
 
 static int compare_migrations(const void *a, const void *b) {
   const queued_vmim *qa = a, *qb = b;
-  int c = sim_vmim_order(qa->vmim, qb->vmim);
+  int c = 0;
+  if (qa->priority != qb->priority) return qa->priority > qb->priority ? -1 : 1;
+  if (qa->created && qb->created) c = strcmp(qa->created, qb->created);
   return c ? c : strcmp(qa->key, qb->key);
 }
 
@@ -193,13 +196,16 @@ static void sort_migrations(vr_sim *sim, char **keys, size_t n) {
     const char *sep = strchr(keys[i], SIM_SEP[0]);
     char ns[254];
     size_t len = sep ? (size_t)(sep - keys[i]) : 0;
+    const cJSON *vmim = NULL;
+    if (sep != NULL && len < sizeof ns) {
+      memcpy(ns, keys[i], len);
+      ns[len] = '\0';
+      vmim =
+          vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, sep + 1);
+    }
     q[i].key = keys[i];
-    q[i].vmim = NULL;
-    if (sep == NULL || len >= sizeof ns) continue;
-    memcpy(ns, keys[i], len);
-    ns[len] = '\0';
-    q[i].vmim =
-        vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, sep + 1);
+    q[i].priority = vmim ? sim_vmim_priority(vmim) : 0;
+    q[i].created = vmim ? sim_string(vmim, "metadata.creationTimestamp") : NULL;
   }
   qsort(q, n, sizeof *q, compare_migrations);
   for (i = 0; i < n; i++) keys[i] = q[i].key;

@@ -16,10 +16,10 @@
 
 /* The KubeVirt minor version whose behaviour applies (HEAD: a large number). */
 int sim_kubevirt_minor(vr_sim *sim) {
-  vr_migration_config cfg;
+  const vr_migration_config *cfg;
   int major = 0, minor = 0;
-  sim_cluster_config(sim, &cfg);
-  if (sscanf(cfg.kubevirt_version, "v%d.%d", &major, &minor) != 2 || major != 1) return 1000;
+  cfg = sim_cluster_config(sim);
+  if (sscanf(cfg->kubevirt_version, "v%d.%d", &major, &minor) != 2 || major != 1) return 1000;
   return minor;
 }
 
@@ -52,14 +52,14 @@ static int migrating(vr_sim *sim, const cJSON *vmi) {
 
 /* Whether the VMI needs a budget: it migrates on eviction (§3.1). */
 static int needs_budget(vr_sim *sim, const cJSON *vmi) {
-  vr_migration_config cfg;
+  const vr_migration_config *cfg;
   vr_eviction_strategy strategy;
   char err[VR_MC_ERRLEN], reason[64], message[300];
   const char *phase = sim_string(vmi, "status.phase");
   if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) return 0;
   if (sim_path(vmi, "metadata.deletionTimestamp") != NULL) return 0;
-  sim_cluster_config(sim, &cfg);
-  if (vr_vmi_eviction_strategy(&cfg, vmi, &strategy, NULL, 0, err, sizeof err) != 0) return 0;
+  cfg = sim_cluster_config(sim);
+  if (vr_vmi_eviction_strategy(cfg, vmi, &strategy, NULL, 0, err, sizeof err) != 0) return 0;
   if (strategy == VR_EVICTION_LIVE_MIGRATE) return 1;
   return strategy == VR_EVICTION_LIVE_MIGRATE_IF_POSSIBLE &&
          sim_vmi_live_migratable(sim, vmi, reason, sizeof reason, message, sizeof message);

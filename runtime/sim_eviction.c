@@ -226,7 +226,7 @@ static int kubevirt_webhook(vr_sim *sim, const cJSON *pod, const cJSON *eviction
                             vr_store_error *err) {
   const char *ns = sim_string(pod, "metadata.namespace"), *vmi_name;
   const cJSON *vmi;
-  vr_migration_config cfg;
+  const vr_migration_config *cfg;
   vr_eviction_strategy strategy;
   char reason[64], message[400], cerr[VR_MC_ERRLEN];
   int migratable;
@@ -240,8 +240,8 @@ static int kubevirt_webhook(vr_sim *sim, const cJSON *pod, const cJSON *eviction
               vmi_name);
     return -1;
   }
-  sim_cluster_config(sim, &cfg);
-  if (vr_vmi_eviction_strategy(&cfg, vmi, &strategy, NULL, 0, cerr, sizeof cerr) != 0) return 0;
+  cfg = sim_cluster_config(sim);
+  if (vr_vmi_eviction_strategy(cfg, vmi, &strategy, NULL, 0, cerr, sizeof cerr) != 0) return 0;
   if (strategy == VR_EVICTION_NONE) return 0;
   migratable = sim_vmi_live_migratable(sim, vmi, reason, sizeof reason, message, sizeof message);
   if (strategy == VR_EVICTION_LIVE_MIGRATE && !migratable) {

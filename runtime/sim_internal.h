@@ -76,8 +76,9 @@ struct vr_sim {
   vr_strmap taint_pods;    /* node -> (vr_strmap *) "ns" SEP "name" of its pods changed since the
                               taint manager looked (sim_nodes.c) */
   int started;             /* controllers attached */
-  vr_migration_config *cluster_config; /* sim_cluster_config's last answer once started (NULL
-                                          after a KubeVirt or HyperConverged CR changed) */
+  vr_migration_config cluster_config; /* sim_cluster_config's answer */
+  int cluster_config_valid;           /* it is current: kept once started, until a KubeVirt or
+                                         HyperConverged CR changes */
   int kubevirt_minor; /* the KubeVirt version whose behaviour applies, read at load (HEAD: 1000) */
 };
 
@@ -168,8 +169,8 @@ void sim_drop_budgets(vr_sim *sim);
 
 /* Migrations (sim_migration.c). */
 /* The cluster-wide settings from the KubeVirt and HyperConverged CRs (admission refuses bad
- * ones; the defaults if they are missing). */
-void sim_cluster_config(vr_sim *sim, vr_migration_config *cfg);
+ * ones; the defaults if they are missing). Valid until the next call. */
+const vr_migration_config *sim_cluster_config(vr_sim *sim);
 /* Drops the settings sim_cluster_config keeps (a KubeVirt or HyperConverged CR changed). */
 void sim_cluster_config_changed(vr_sim *sim);
 void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name);
@@ -178,8 +179,9 @@ void sim_requeue_pending(vr_sim *sim);
 /* Creates the evacuation VMIM of a VMI marked by an eviction, after its backoff (§3.3). */
 void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi);
 void sim_requeue_vmi_event(vr_sim *sim, const char *ns, const char *name);
-/* Processing order of VMIMs: priority, then creation time (< 0: a first). */
-int sim_vmim_order(const cJSON *a, const cJSON *b);
+/* A VMIM's queue priority (§2.4): 100 system-critical, 50 user-triggered, 20
+ * system-maintenance, 0 none. */
+int sim_vmim_priority(const cJSON *vmim);
 /* Frees the running migrations (simulator teardown). */
 void sim_free_migrations(vr_sim *sim);
 

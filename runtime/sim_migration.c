@@ -96,14 +96,12 @@ static void vmim_fail(vr_sim *sim, const cJSON *vmim, const char *reason) {
   sim_save(sim, copy);
 }
 
-void sim_cluster_config(vr_sim *sim, vr_migration_config *cfg) {
+const vr_migration_config *sim_cluster_config(vr_sim *sim) {
   const cJSON **kv = NULL, **hco = NULL;
   size_t nkv, nhco;
   char err[VR_MC_ERRLEN];
-  if (sim->cluster_config != NULL) {
-    *cfg = *sim->cluster_config;
-    return;
-  }
+  vr_migration_config *cfg = &sim->cluster_config;
+  if (sim->cluster_config_valid) return cfg;
   nkv = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kv);
   nhco = vr_store_list(sim->store, "hco.kubevirt.io", "HyperConverged", NULL, NULL, &hco);
   if (nkv == (size_t)-1) nkv = 0, kv = NULL;
@@ -114,14 +112,13 @@ void sim_cluster_config(vr_sim *sim, vr_migration_config *cfg) {
   }
   free((void *)kv);
   free((void *)hco);
-  /* kept once the controllers watch the CRs (on_cluster_config drops it) */
-  if (sim->started && (sim->cluster_config = malloc(sizeof *cfg)) != NULL)
-    *sim->cluster_config = *cfg;
+  /* kept once the controllers watch the CRs (on_cluster_config clears it) */
+  sim->cluster_config_valid = sim->started;
+  return cfg;
 }
 
 void sim_cluster_config_changed(vr_sim *sim) {
-  free(sim->cluster_config);
-  sim->cluster_config = NULL;
+  sim->cluster_config_valid = 0;
 }
 
 static int64_t num(const vr_mc_value *v, int64_t dflt) {
@@ -294,7 +291,8 @@ static void on_model_event(vr_sim *sim, const char *ns, const char *key) {
 
 /* The handoff is done: the migration starts running (VMIM Running, model started). */
 static void start_running(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
-  vr_migration_config cluster, cfg;
+  const vr_migration_config *cluster;
+  vr_migration_config cfg;
   vr_mig_inputs in;
   sim_migration *m = calloc(1, sizeof *m);
   const cJSON **policies = NULL;
@@ -303,15 +301,15 @@ static void start_running(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
   cJSON *copy;
   int64_t memory = sim_vmi_memory(vmi), working_set;
   if (m == NULL) return;
-  sim_cluster_config(sim, &cluster);
+  cluster = sim_cluster_config(sim);
   npolicies =
       vr_store_list(sim->store, "migrations.kubevirt.io", "MigrationPolicy", NULL, NULL, &policies);
   if (npolicies == (size_t)-1) npolicies = 0, policies = NULL;
   if (vr_migration_config_for_vmi(
-          &cluster, policies, npolicies, vmi,
+          cluster, policies, npolicies, vmi,
           vr_store_get(sim->store, "", "Namespace", NULL, sim_string(vmi, "metadata.namespace")),
           &cfg, err, sizeof err) != 0) {
-    cfg = cluster;
+    cfg = *cluster;
   }
   free((void *)policies);
   memset(&in, 0, sizeof in);
@@ -482,12 +480,12 @@ static void reconcile_pending(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) 
   const char *ns = sim_string(vmim, "metadata.namespace"),
              *name = sim_string(vmim, "metadata.name");
   const char *source = sim_string(vmi, "status.nodeName");
-  vr_migration_config cfg;
+  const vr_migration_config *cfg;
   const cJSON *node;
   char why[512], pod_name[300];
   cJSON *copy, *ann;
-  sim_cluster_config(sim, &cfg);
-  if (source == NULL || !within_limits(sim, source, &cfg)) {
+  cfg = sim_cluster_config(sim);
+  if (source == NULL || !within_limits(sim, source, cfg)) {
     requeue_later(sim, ns, name, requeue_ms(priority_of(vmim)));
     return;
   }
@@ -659,14 +657,8 @@ void sim_requeue_pending(vr_sim *sim) {
   }
 }
 
-int sim_vmim_order(const cJSON *a, const cJSON *b) {
-  int pa = a ? priority_of(a) : 0, pb = b ? priority_of(b) : 0;
-  const char *ta, *tb;
-  if (pa != pb) return pa > pb ? -1 : 1;
-  ta = a ? sim_string(a, "metadata.creationTimestamp") : NULL;
-  tb = b ? sim_string(b, "metadata.creationTimestamp") : NULL;
-  if (ta && tb && strcmp(ta, tb) != 0) return strcmp(ta, tb);
-  return 0;
+int sim_vmim_priority(const cJSON *vmim) {
+  return priority_of(vmim);
 }
 
 /* --- the evacuation controller (§3.3) ------------------------------------------------------------
@@ -688,7 +680,7 @@ void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi) {
   const char *evac = sim_string(vmi, "status.evacuationNodeName");
   const char *node = sim_string(vmi, "status.nodeName");
   const cJSON **vmims, *last_failed = NULL;
-  vr_migration_config cfg;
+  const vr_migration_config *cfg;
   vr_eviction_strategy strategy;
   char err[VR_MC_ERRLEN], reason[64], message[400];
   size_t n, i;
@@ -698,15 +690,15 @@ void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi) {
   int marked = evac != NULL && node != NULL && strcmp(evac, node) == 0;
   if (node == NULL || !sim_phase_is(vmi, "Running")) return;
   if (!marked && !node_tainted(sim, node, NULL)) return; /* cheap test first */
-  sim_cluster_config(sim, &cfg);
+  cfg = sim_cluster_config(sim);
   if (!marked) { /* nodeDrainTaintKey:NoSchedule on its node evacuates every VMI (§3.3) */
     if (!node_tainted(sim, node,
-                      cfg.node_drain_taint_key.set ? cfg.node_drain_taint_key.str
-                                                   : "kubevirt.io/drain"))
+                      cfg->node_drain_taint_key.set ? cfg->node_drain_taint_key.str
+                                                    : "kubevirt.io/drain"))
       return;
     evac = node;
   }
-  if (vr_vmi_eviction_strategy(&cfg, vmi, &strategy, NULL, 0, err, sizeof err) != 0) return;
+  if (vr_vmi_eviction_strategy(cfg, vmi, &strategy, NULL, 0, err, sizeof err) != 0) return;
   if (!sim_vmi_live_migratable(sim, vmi, reason, sizeof reason, message, sizeof message)) return;
   if (!vr_migrate_on_eviction(strategy, 1)) return;
   n = vr_store_list_ref(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, name,

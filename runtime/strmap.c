@@ -8,12 +8,21 @@
 static char tombstone_key;
 #define TOMBSTONE (&tombstone_key)
 
+/* Eight bytes at a time, then a 64-bit finaliser (the table masks the low bits). */
 static size_t hash_string(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  while (*s) {
-    h ^= (unsigned char)*s++;
-    h *= 1099511628211ull;
+  size_t n = strlen(s);
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n, w;
+  for (; n >= 8; n -= 8, s += 8) {
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
   }
+  w = 0;
+  memcpy(&w, s, n);
+  h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+  h ^= h >> 29;
+  h *= 0xFF51AFD7ED558CCDull;
+  h ^= h >> 32;
   return (size_t)h;
 }
 
