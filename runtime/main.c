@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "json_pool.h"
 #include "vmrun.h"
 
 static const char usage_text[] =
@@ -58,6 +59,7 @@ int main(int argc, char **argv) {
   vr_host *host;
   const char *code = NULL;
   int i, missing = 0, rc, run_tests = 0;
+  vr_json_pool_install(); /* before any cJSON block exists */
   vr_host_config_init(&cfg);
   cfg.handle_signals = 1;
   for (i = 1; i < argc; i++) {
@@ -132,5 +134,6 @@ int main(int argc, char **argv) {
     rc = vr_host_run_file(host, argv[i], argc - i - 1, argv + i + 1);
   }
   vr_host_free(host);
+  vr_json_pool_release();
   return rc;
 }

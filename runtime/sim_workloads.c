@@ -461,8 +461,8 @@ static char *memo_key(char tag, const cJSON *a, const cJSON *b) {
   size_t n = (ta ? strlen(ta) : 0) + (tb ? strlen(tb) : 0) + 4;
   char *key = malloc(n);
   if (key != NULL) snprintf(key, n, "%c%s\x1f%s", tag, ta ? ta : "", tb ? tb : "");
-  free(ta);
-  free(tb);
+  cJSON_free(ta);
+  cJSON_free(tb);
   return key;
 }
 

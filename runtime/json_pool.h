@@ -1,0 +1,34 @@
+/* json_pool.h: a small-block allocator for cJSON. A simulated cluster is tens of millions of
+ * cJSON nodes and short strings that are copied and freed on every status change; the general
+ * malloc spends most of the simulator's time on them (and more again freeing them at exit).
+ * Blocks of up to VR_JSON_POOL_MAX bytes come from 1 MiB arenas of one size class each (no
+ * per-block header) and go back to a per-thread free list; larger ones go to malloc. A pool
+ * block is told from a malloc block by its address (pool blocks are 8 mod 16, malloc's are 16-
+ * aligned), so vr_json_pool_free takes either.
+ *
+ * vr_json_pool_install makes cJSON use the pool (main does, before anything else). It does
+ * nothing in AddressSanitizer builds, or when VMRUN_JSON_POOL=0 is in the environment (for
+ * valgrind), so that memory checkers see every cJSON block. Arena memory is not returned to the
+ * system before vr_json_pool_release. No Lua, no cJSON trees here. */
+#ifndef VMRUN_JSON_POOL_H
+#define VMRUN_JSON_POOL_H
+
+#include <stddef.h>
+
+#define VR_JSON_POOL_MAX 256
+
+/* Makes cJSON allocate from the pool; returns 1 when installed, 0 when left on malloc. */
+int vr_json_pool_install(void);
+/* Puts cJSON back on malloc and unmaps every arena. Only when no pool block is in use any more
+ * (the end of main). */
+void vr_json_pool_release(void);
+
+/* The allocator itself (what the hooks call; usable without installing). alloc returns NULL
+ * when out of memory. */
+void *vr_json_pool_alloc(size_t size);
+void vr_json_pool_free(void *block);
+
+/* Bytes of arena memory mapped so far (for tests and benchmarks). */
+size_t vr_json_pool_mapped(void);
+
+#endif

@@ -1,0 +1,129 @@
+/* test_json_pool.c: unit tests of runtime/json_pool.c, the small-block allocator for cJSON:
+ * size classes and their reuse, telling pool blocks from malloc blocks, blocks freed by another
+ * thread, cJSON trees built, copied, printed and freed through it, and release. The allocator is
+ * called directly (in sanitizer builds vr_json_pool_install leaves cJSON on malloc). */
+#include "check.h"
+#include "json_pool.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARENA ((size_t)1 << 20)
+
+static void *from_other_thread(void *arg) {
+  (void)arg;
+  return vr_json_pool_alloc(48);
+}
+
+int main(void) {
+  void *blocks[VR_JSON_POOL_MAX + 1];
+  size_t size;
+  cJSON_Hooks hooks = {vr_json_pool_alloc, vr_json_pool_free};
+
+  /* every size up to the limit is a pool block (8 mod 16), writable to its full size; larger
+   * ones are malloc blocks (16-aligned) */
+  for (size = 0; size <= VR_JSON_POOL_MAX; size++) {
+    blocks[size] = vr_json_pool_alloc(size);
+    CHECK(blocks[size] != NULL && ((uintptr_t)blocks[size] & 15u) == 8u);
+    if (blocks[size] != NULL) memset(blocks[size], 0xab, size);
+  }
+  {
+    void *big = vr_json_pool_alloc(VR_JSON_POOL_MAX + 1);
+    CHECK(big != NULL && ((uintptr_t)big & 15u) == 0u);
+    if (big != NULL) memset(big, 0xcd, VR_JSON_POOL_MAX + 1);
+    vr_json_pool_free(big);
+  }
+  /* one arena per size class so far (16 classes of 16 bytes) */
+  CHECK(vr_json_pool_mapped() == (VR_JSON_POOL_MAX / 16) * ARENA);
+  for (size = 0; size <= VR_JSON_POOL_MAX; size++) vr_json_pool_free(blocks[size]);
+  vr_json_pool_free(NULL);
+
+  /* a freed block comes back for its own class only, last freed first */
+  {
+    void *a = vr_json_pool_alloc(64), *b = vr_json_pool_alloc(64), *c;
+    CHECK(a != b);
+    vr_json_pool_free(a);
+    c = vr_json_pool_alloc(128);
+    CHECK(c != a);
+    CHECK(vr_json_pool_alloc(60) == a); /* 49..64 bytes share the class */
+    vr_json_pool_free(b);
+    vr_json_pool_free(c);
+    vr_json_pool_free(a);
+  }
+
+  /* blocks never overlap: fill many, check each still holds its own byte */
+  {
+    enum { N = 100000 };
+    unsigned char **many = calloc(N, sizeof *many);
+    int i, intact = 1;
+    CHECK(many != NULL);
+    for (i = 0; many && i < N; i++) {
+      many[i] = vr_json_pool_alloc(16 + (size_t)(i % 3) * 16);
+      if (many[i]) memset(many[i], i & 0xff, 16 + (size_t)(i % 3) * 16);
+    }
+    for (i = 0; many && i < N; i++) {
+      size_t k, n = 16 + (size_t)(i % 3) * 16;
+      for (k = 0; many[i] && k < n; k++) intact &= many[i][k] == (unsigned char)(i & 0xff);
+    }
+    CHECK(intact);
+    for (i = 0; many && i < N; i++) vr_json_pool_free(many[i]);
+    free(many);
+  }
+
+  /* a block from another thread is freed here and reused by this thread */
+  {
+    pthread_t t;
+    void *other = NULL;
+    CHECK(pthread_create(&t, NULL, from_other_thread, NULL) == 0);
+    CHECK(pthread_join(t, &other) == 0);
+    CHECK(other != NULL && ((uintptr_t)other & 15u) == 8u);
+    vr_json_pool_free(other);
+    CHECK(vr_json_pool_alloc(40) == other);
+    vr_json_pool_free(other);
+  }
+
+  /* cJSON through the pool: parse, duplicate, edit, print, delete */
+  cJSON_InitHooks(&hooks);
+  {
+    const char *text = "{\"metadata\":{\"name\":\"vm-1\",\"labels\":{\"app\":\"db\"}},"
+                       "\"spec\":{\"running\":true,\"memory\":\"4Gi\",\"disks\":[1,2,3]}}";
+    cJSON *doc = cJSON_Parse(text), *copy;
+    char *printed;
+    CHECK(doc != NULL);
+    copy = cJSON_Duplicate(doc, 1);
+    CHECK(cJSON_Compare(doc, copy, 1));
+    cJSON_AddStringToObject(cJSON_GetObjectItem(copy, "metadata"), "namespace",
+                            "a-namespace-name-longer-than-the-largest-pool-class-to-go-through-"
+                            "malloc-instead-a-namespace-name-longer-than-the-largest-pool-class-"
+                            "to-go-through-malloc-instead-a-namespace-name-longer-than-the-"
+                            "largest-pool-class-to-go-through-malloc-instead-xxxxxxxxxxxxxxxxxxxx");
+    cJSON_DeleteItemFromObject(doc, "spec");
+    printed = cJSON_PrintUnformatted(doc);
+    if (printed != NULL) {
+      CHECK(strcmp(printed, "{\"metadata\":{\"name\":\"vm-1\",\"labels\":{\"app\":\"db\"}}}") == 0);
+    } else {
+      CHECK(printed != NULL);
+    }
+    cJSON_free(printed);
+    printed = cJSON_PrintUnformatted(copy);
+    CHECK(printed != NULL && strstr(printed, "xxxxxxxx\"") != NULL);
+    cJSON_free(printed);
+    cJSON_Delete(doc);
+    cJSON_Delete(copy);
+  }
+  cJSON_InitHooks(NULL);
+
+  /* release unmaps every arena; the allocator starts over afterwards */
+  vr_json_pool_release();
+  CHECK(vr_json_pool_mapped() == 0);
+  {
+    void *again = vr_json_pool_alloc(24);
+    CHECK(again != NULL && vr_json_pool_mapped() == ARENA);
+    vr_json_pool_free(again);
+    vr_json_pool_release();
+  }
+  return CHECK_DONE();
+}
