@@ -35,6 +35,7 @@ vr_sim *vr_sim_new(vr_clock *clock, uint64_t seed) {
   vr_strmap_init(&sim->limits_outbound);
   vr_strmap_init(&sim->vmims_running);
   vr_strmap_init(&sim->vmims_pending);
+  vr_strmap_init(&sim->vmim_requeues);
   vr_strmap_init(&sim->unscheduled);
   vr_strmap_init(&sim->maintenance);
   vr_store_set_clock(sim->store, sim_now, sim);
@@ -95,17 +96,26 @@ uint64_t sim_random(vr_sim *sim) {
 
 /* --- cJSON helpers -------------------------------------------------------------------------- */
 
+/* The member of obj named by the n characters at name, or NULL. The controllers read a few
+ * fields of big objects millions of times: names are matched in place (first character, then
+ * the rest), without copying them. */
+static const cJSON *member_named(const cJSON *obj, const char *name, size_t n) {
+  const cJSON *member;
+  if (!cJSON_IsObject(obj)) return NULL;
+  for (member = obj->child; member != NULL; member = member->next) {
+    const char *k = member->string;
+    if (k != NULL && k[0] == name[0] && strncmp(k, name, n) == 0 && k[n] == '\0') return member;
+  }
+  return NULL;
+}
+
 const cJSON *sim_path(const cJSON *obj, const char *dotted) {
-  char part[128];
   const char *p = dotted;
   while (obj != NULL && *p) {
-    size_t n = strcspn(p, ".");
-    if (n >= sizeof part) return NULL;
-    memcpy(part, p, n);
-    part[n] = '\0';
-    obj = cJSON_GetObjectItemCaseSensitive(obj, part);
-    p += n;
-    if (*p == '.') p++;
+    const char *end = p;
+    while (*end != '\0' && *end != '.') end++;
+    obj = member_named(obj, p, (size_t)(end - p));
+    p = *end == '.' ? end + 1 : end;
   }
   return obj;
 }
@@ -303,6 +313,7 @@ sim_event *sim_after(vr_sim *sim, uint64_t delay_ms, sim_event_fn fn, const char
   if (e == NULL) return NULL;
   e->sim = sim;
   e->fn = fn;
+  e->due = vr_clock_now(sim->clock) + delay_ms;
   snprintf(e->ns, sizeof e->ns, "%s", ns ? ns : "");
   snprintf(e->name, sizeof e->name, "%s", name);
   e->next = sim->events;

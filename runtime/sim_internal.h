@@ -43,6 +43,7 @@ struct sim_event {
   vr_timer timer;
   vr_sim *sim;
   sim_event_fn fn;
+  uint64_t due; /* virtual ms when it fires */
   char ns[254];
   char name[254];
   sim_event *prev, *next;
@@ -68,6 +69,7 @@ struct vr_sim {
   vr_strmap limits_outbound;  /* node -> (intptr_t) migrations out of it */
   vr_strmap vmims_running;    /* "ns" SEP "name" of VMIMs in a phase that holds a slot -> 1 */
   vr_strmap vmims_pending;    /* "ns" SEP "name" of VMIMs in phase Pending -> 1 */
+  vr_strmap vmim_requeues;    /* "ns" SEP "name" of a VMIM -> its waiting requeue (sim_event *) */
   uint64_t migration_generation;
   vr_strmap maintenance;   /* NodeMaintenance key -> its drain state (sim_maintenance.c) */
   sim_event *events;       /* pending timed events */

@@ -641,11 +641,27 @@ void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name) {
 }
 
 static void requeue_event(vr_sim *sim, const char *ns, const char *name) {
+  char key[520];
+  snprintf(key, sizeof key, "%s" SIM_SEP "%s", ns, name);
+  vr_strmap_remove(&sim->vmim_requeues, key);
   sim_enqueue(sim, SIM_Q_VMIM, ns, name);
 }
 
+/* The work queue's AddAfter: a VMIM waits for one requeue at most, the earliest asked for (a
+ * pending VMIM is reconciled on every freed slot too; without this each of those reconciles
+ * would add a timer of its own). */
 static void requeue_later(vr_sim *sim, const char *ns, const char *name, uint64_t ms) {
-  sim_after(sim, ms, requeue_event, ns, name);
+  char key[520];
+  sim_event *waiting, *e;
+  snprintf(key, sizeof key, "%s" SIM_SEP "%s", ns, name);
+  waiting = vr_strmap_get(&sim->vmim_requeues, key);
+  if (waiting != NULL && waiting->due <= vr_clock_now(sim->clock) + ms) return;
+  if (waiting != NULL) {
+    vr_strmap_remove(&sim->vmim_requeues, key);
+    sim_cancel(sim, waiting);
+  }
+  e = sim_after(sim, ms, requeue_event, ns, name);
+  if (e != NULL) vr_strmap_put(&sim->vmim_requeues, key, e); /* out of memory: not deduplicated */
 }
 
 void sim_requeue_pending(vr_sim *sim) {
@@ -756,6 +772,7 @@ void sim_free_migrations(vr_sim *sim) {
   vr_strmap_clear(&sim->limits_outbound);
   vr_strmap_clear(&sim->vmims_running);
   vr_strmap_clear(&sim->vmims_pending);
+  vr_strmap_clear(&sim->vmim_requeues); /* the events themselves go with sim->events */
   while (sim->migrations) {
     sim_migration *m = sim->migrations;
     sim->migrations = m->next;
