@@ -45,6 +45,7 @@ static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
 static arena *arenas;
 static size_t mapped;
 static int installed;
+static int exiting;
 
 /* A new 1 MiB-aligned arena for blocks of size bytes, or NULL. */
 static arena *new_arena(size_t size) {
@@ -123,10 +124,20 @@ int vr_json_pool_install(void) {
 #endif
 }
 
+int vr_json_pool_begin_exit(void) {
+  exiting = installed;
+  return exiting;
+}
+
+int vr_json_pool_exiting(void) {
+  return exiting;
+}
+
 void vr_json_pool_release(void) {
   arena *a;
   if (installed) cJSON_InitHooks(NULL);
   installed = 0;
+  exiting = 0;
   pthread_mutex_lock(&arenas_lock);
   a = arenas;
   arenas = NULL;

@@ -19,6 +19,14 @@
 
 /* Makes cJSON allocate from the pool; returns 1 when installed, 0 when left on malloc. */
 int vr_json_pool_install(void);
+/* Marks the process as exiting: returns 1 when the pool is installed, and from then on
+ * vr_json_pool_exiting() is 1, telling owners of big cJSON trees (the simulated cluster) that
+ * they need not free them block by block: vr_json_pool_release unmaps them all at once. Blocks
+ * above VR_JSON_POOL_MAX in such trees are left to the process exit. Memory checkers never see
+ * this: they run without the pool. */
+int vr_json_pool_begin_exit(void);
+int vr_json_pool_exiting(void);
+
 /* Puts cJSON back on malloc and unmaps every arena. Only when no pool block is in use any more
  * (the end of main). */
 void vr_json_pool_release(void);

@@ -133,6 +133,7 @@ int main(int argc, char **argv) {
   } else {
     rc = vr_host_run_file(host, argv[i], argc - i - 1, argv + i + 1);
   }
+  vr_json_pool_begin_exit(); /* the cluster's trees go with the pool's arenas, not one by one */
   vr_host_free(host);
   vr_json_pool_release();
   return rc;

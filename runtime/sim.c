@@ -54,6 +54,11 @@ void vr_sim_free(vr_sim *sim) {
     vr_timer_stop(sim->clock, &e->timer);
     free(e);
   }
+  while (sim->spare_events) {
+    sim_event *e = sim->spare_events;
+    sim->spare_events = e->next;
+    free(e);
+  }
   for (i = 0; i < SIM_WATCHES; i++) {
     if (sim->watches[i]) vr_store_watch_stop(sim->store, sim->watches[i]);
   }
@@ -304,13 +309,19 @@ static void on_event(vr_timer *timer) {
   }
   if (e->next) e->next->prev = e->prev;
   e->fn(sim, e->ns, e->name);
-  free(e);
+  e->next = sim->spare_events;
+  sim->spare_events = e;
 }
 
 sim_event *sim_after(vr_sim *sim, uint64_t delay_ms, sim_event_fn fn, const char *ns,
                      const char *name) {
-  sim_event *e = calloc(1, sizeof *e);
-  if (e == NULL) return NULL;
+  sim_event *e = sim->spare_events; /* events are many and short-lived: reuse them */
+  if (e != NULL) {
+    sim->spare_events = e->next;
+    memset(e, 0, sizeof *e);
+  } else if ((e = calloc(1, sizeof *e)) == NULL) {
+    return NULL;
+  }
   e->sim = sim;
   e->fn = fn;
   e->due = vr_clock_now(sim->clock) + delay_ms;
@@ -332,7 +343,8 @@ void sim_cancel(vr_sim *sim, sim_event *e) {
     sim->events = e->next;
   }
   if (e->next) e->next->prev = e->prev;
-  free(e);
+  e->next = sim->spare_events;
+  sim->spare_events = e;
 }
 
 /* --- watches: changes queue the controllers ----------------------------------------------------

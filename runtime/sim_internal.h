@@ -73,6 +73,7 @@ struct vr_sim {
   uint64_t migration_generation;
   vr_strmap maintenance;   /* NodeMaintenance key -> its drain state (sim_maintenance.c) */
   sim_event *events;       /* pending timed events */
+  sim_event *spare_events; /* fired or cancelled ones, for reuse (through next) */
   size_t sched_next_start; /* the scheduler's rotating search start (sim_workloads.c) */
   vr_strmap taint_timers;  /* node -> its pending taint-eviction check (sim_nodes.c) */
   vr_strmap taint_pods;    /* node -> (vr_strmap *) "ns" SEP "name" of its pods changed since the

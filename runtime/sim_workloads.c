@@ -629,6 +629,7 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, requests want, cons
   int unschedulable = 0, selector = 0, tainted = 0, resources = 0, bad = 0;
   int tolerates_unschedulable, profile = scheduler_profile(sim);
   size_t n, k, start, to_find, found = 0, processed = 0, *feasible;
+  uintptr_t excluded; /* the excluded node's position + 1, or 0 */
   const cJSON *best = NULL;
   char err[VR_SELECTOR_ERRLEN] = "";
   sim_node_cache *cache = node_cache(sim);
@@ -652,11 +653,12 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, requests want, cons
     return NULL;
   }
   start = n ? sim->sched_next_start % n : 0;
+  excluded = exclude ? (uintptr_t)vr_strmap_get(&cache->positions, exclude) : 0;
   for (k = 0; k < n && found < to_find && !bad; k++) {
     size_t i = (start + k) % n;
     const cached_node *node = &cache->nodes[i];
     processed++;
-    if (exclude != NULL && strcmp(exclude, node->name) == 0) {
+    if (excluded == i + 1) {
       selector++; /* the target pod's anti-affinity to the source node (§2.4) */
       continue;
     }

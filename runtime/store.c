@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "codec.h"
+#include "json_pool.h"
 #include "kinds.h"
 #include "strmap.h"
 
@@ -79,7 +80,7 @@ static void clear_error(vr_store_error *err) {
 
 static void stored_unref(stored *o) {
   if (o == NULL || --o->refs > 0) return;
-  cJSON_Delete(o->json);
+  if (!vr_json_pool_exiting()) cJSON_Delete(o->json); /* else released with the pool's arenas */
   free(o->kind_key);
   free(o->ns);
   free(o->node);

@@ -108,6 +108,10 @@ void *vr_strmap_remove(vr_strmap *m, const char *key) {
   s->value = NULL;
   m->used--;
   m->dead++;
+  if (m->used == 0) { /* an emptied map gives its table back (iterating it was O(old size)) */
+    free(m->slots);
+    vr_strmap_init(m);
+  }
   return value;
 }
 
