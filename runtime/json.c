@@ -12,6 +12,7 @@
  * integral numbers that fit int64 decode as integers, everything else as floats; encoded paths use
  * Lua's 1-based array indices ("$.items[1]" is items[1] in Lua). Column numbers count bytes. */
 #include "codec.h"
+#include "json_pool.h"
 #include "luaval.h"
 
 #include <lauxlib.h>
@@ -857,7 +858,10 @@ static int enc_attach(encoder *e, cJSON *item) {
       cJSON_Delete(item);
       return enc_fail(e, "object key contains a NUL byte, which cJSON cannot hold");
     }
-    if (cJSON_AddItemToObject(f->node, k->s, item)) return 1;
+    const char *name = vr_json_intern(k->s);
+    if (name ? cJSON_AddItemToObjectCS(f->node, name, item)
+             : cJSON_AddItemToObject(f->node, k->s, item))
+      return 1;
   }
   cJSON_Delete(item);
   return enc_oom(e);

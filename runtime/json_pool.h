@@ -36,6 +36,16 @@ void vr_json_pool_release(void);
 void *vr_json_pool_alloc(size_t size);
 void vr_json_pool_free(void *block);
 
+/* Object member names. A cluster repeats a few hundred names ("metadata", "name", label keys)
+ * millions of times; the converters that build trees from YAML and Lua give members an interned
+ * name (cJSON_AddItemToObjectCS) and cJSON_Duplicate keeps sharing it. Returns the interned copy
+ * of name, or NULL when name is longer than VR_JSON_INTERN_MAX, the table is full
+ * (VR_JSON_INTERN_LIMIT names) or memory is short: the caller then copies the name as usual.
+ * Interned names live until vr_json_pool_release. Thread-safe. */
+#define VR_JSON_INTERN_MAX   128
+#define VR_JSON_INTERN_LIMIT 65536
+const char *vr_json_intern(const char *name);
+
 /* Bytes of arena memory mapped so far (for tests and benchmarks). */
 size_t vr_json_pool_mapped(void);
 

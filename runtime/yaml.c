@@ -28,6 +28,7 @@
  * This file may not raise any other error, call Lua code (all table access is raw, metamethods
  * are never triggered) or keep references to Lua values after returning. */
 #include "codec.h"
+#include "json_pool.h"
 #include "luaval.h"
 
 #include <lauxlib.h>
@@ -804,8 +805,10 @@ static int attach(yreader *r, const yaml_mark_t *mark) {
     lua_rawset(r->L, R_FRAME(r, r->nframes - 1));
   } else {
     cJSON *item = r->cur;
+    const char *name = vr_json_intern(f->key);
     r->cur = NULL;
-    if (!cJSON_AddItemToObject(f->node, f->key, item)) {
+    if (!(name ? cJSON_AddItemToObjectCS(f->node, name, item)
+               : cJSON_AddItemToObject(f->node, f->key, item))) {
       cJSON_Delete(item);
       return fail_oom(r);
     }

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +116,29 @@ int main(void) {
     cJSON_Delete(copy);
   }
   cJSON_InitHooks(NULL);
+
+  /* interned member names: one copy per name, shared by duplicated trees */
+  {
+    char longname[VR_JSON_INTERN_MAX + 2];
+    const char *a = vr_json_intern("metadata"), *b;
+    cJSON *obj = cJSON_CreateObject(), *copy;
+    char buf[16];
+    snprintf(buf, sizeof buf, "meta%s", "data"); /* the same name at another address */
+    b = vr_json_intern(buf);
+    CHECK(a != NULL && a == b && strcmp(a, "metadata") == 0);
+    CHECK(vr_json_intern("spec") != a);
+    memset(longname, 'k', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    CHECK(vr_json_intern(longname) == NULL); /* too long: the caller copies it */
+    longname[VR_JSON_INTERN_MAX] = '\0';
+    CHECK(vr_json_intern(longname) != NULL);
+    cJSON_AddItemToObjectCS(obj, a, cJSON_CreateString("x"));
+    copy = cJSON_Duplicate(obj, 1);
+    CHECK(copy != NULL && copy->child != NULL && copy->child->string == a);
+    cJSON_Delete(obj);
+    cJSON_Delete(copy);
+    CHECK(vr_json_intern("metadata") == a); /* still there after the trees are gone */
+  }
 
   /* release unmaps every arena; the allocator starts over afterwards */
   vr_json_pool_release();
