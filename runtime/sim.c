@@ -202,8 +202,7 @@ static int compare_migrations(const void *a, const void *b) {
   return c ? c : strcmp(qa->key, qb->key);
 }
 
-/* VMIMs go by priority, then age (the migration queue's order, §2.4), then key. */
-static void sort_migrations(vr_sim *sim, char **keys, size_t n) {
+void sim_sort_vmim_keys(vr_sim *sim, char **keys, size_t n) {
   queued_vmim *q = malloc((n + 1) * sizeof *q);
   size_t i;
   if (q == NULL) return; /* out of memory: key order */
@@ -245,7 +244,7 @@ static size_t run_queue(vr_sim *sim, int q) {
   }
   while (vr_strmap_next(&taken, &pos, &key, NULL)) keys[i++] = (char *)key;
   qsort(keys, n, sizeof *keys, compare_keys);
-  if (q == SIM_Q_VMIM) sort_migrations(sim, keys, n);
+  if (q == SIM_Q_VMIM) sim_sort_vmim_keys(sim, keys, n);
   for (i = 0; i < n; i++) {
     const char *sep = strchr(keys[i], SIM_SEP[0]);
     char ns[254];

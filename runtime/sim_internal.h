@@ -177,8 +177,12 @@ const vr_migration_config *sim_cluster_config(vr_sim *sim);
 /* Drops the settings sim_cluster_config keeps (a KubeVirt or HyperConverged CR changed). */
 void sim_cluster_config_changed(vr_sim *sim);
 void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name);
-/* Queues every Pending VMIM (a migration slot may be free). */
+/* A migration finished: queues the highest-priority Pending VMIMs, up to
+ * parallelMigrationsPerCluster of them (reEnqueueHighestPriorityPendingMigrations, §2.4). */
 void sim_requeue_pending(vr_sim *sim);
+/* Sorts "ns" SEP "name" VMIM keys in the migration queue's order: priority, then age, then key
+ * (§2.4). Unsorted when out of memory. */
+void sim_sort_vmim_keys(vr_sim *sim, char **keys, size_t n);
 /* Creates the evacuation VMIM of a VMI marked by an eviction, after its backoff (§3.3). */
 void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi);
 void sim_requeue_vmi_event(vr_sim *sim, const char *ns, const char *name);

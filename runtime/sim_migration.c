@@ -665,12 +665,19 @@ static void requeue_later(vr_sim *sim, const char *ns, const char *name, uint64_
 }
 
 void sim_requeue_pending(vr_sim *sim) {
-  size_t pos = 0;
+  size_t n = vr_strmap_count(&sim->vmims_pending), pos = 0, i = 0, limit;
   const char *key, *name;
-  char ns[254];
-  while (vr_strmap_next(&sim->vmims_pending, &pos, &key, NULL)) {
-    if (split_key(key, ns, sizeof ns, &name) == 0) sim_enqueue(sim, SIM_Q_VMIM, ns, name);
+  char ns[254], **keys;
+  if (n == 0) return;
+  keys = malloc(n * sizeof *keys);
+  if (keys == NULL) return; /* the 1/3/5 s requeues still come */
+  while (i < n && vr_strmap_next(&sim->vmims_pending, &pos, &key, NULL)) keys[i++] = (char *)key;
+  sim_sort_vmim_keys(sim, keys, i);
+  limit = (size_t)num(&sim_cluster_config(sim)->parallel_migrations_per_cluster, 5);
+  for (n = 0; n < i && n < limit; n++) {
+    if (split_key(keys[n], ns, sizeof ns, &name) == 0) sim_enqueue(sim, SIM_Q_VMIM, ns, name);
   }
+  free(keys);
 }
 
 int sim_vmim_priority(const cJSON *vmim) {
