@@ -29,7 +29,10 @@ vr_sim *vr_sim_new(vr_clock *clock, uint64_t seed) {
   sim->clock = clock;
   sim->seed = seed;
   sim->rng = seed * 0xD1B54A32D192ED03ull + 0x8BB84B93962EACC9ull;
-  for (i = 0; i < SIM_QUEUES; i++) vr_strmap_init(&sim->queues[i]);
+  for (i = 0; i < SIM_QUEUES; i++) {
+    vr_strmap_init(&sim->queues[i]);
+    vr_strmap_init(&sim->queue_spares[i]);
+  }
   vr_strmap_init(&sim->pod_usage);
   vr_strmap_init(&sim->node_usage);
   vr_strmap_init(&sim->limits_outbound);
@@ -67,7 +70,10 @@ void vr_sim_free(vr_sim *sim) {
   sim_free_accounting(sim);
   sim_free_nodes(sim);
   sim_node_cache_clear(sim);
-  for (i = 0; i < SIM_QUEUES; i++) vr_strmap_clear(&sim->queues[i]);
+  for (i = 0; i < SIM_QUEUES; i++) {
+    vr_strmap_clear(&sim->queues[i]);
+    vr_strmap_clear(&sim->queue_spares[i]);
+  }
   vr_strmap_clear(&sim->unscheduled);
   vr_store_free(sim->store);
   free(sim->source);
@@ -232,13 +238,12 @@ static size_t run_queue(vr_sim *sim, int q) {
   size_t n = vr_strmap_count(&taken), i = 0, pos = 0;
   const char *key;
   char **keys;
-  vr_strmap_init(&sim->queues[q]);
-  if (n == 0) {
-    vr_strmap_clear(&taken);
-    return 0;
-  }
+  if (n == 0) return 0;
+  sim->queues[q] = sim->queue_spares[q];
+  vr_strmap_init(&sim->queue_spares[q]);
   keys = malloc(n * sizeof *keys);
   if (keys == NULL) {
+    sim->queue_spares[q] = sim->queues[q];
     sim->queues[q] = taken; /* try again on the next pass */
     return 0;
   }
@@ -272,7 +277,8 @@ static size_t run_queue(vr_sim *sim, int q) {
     }
   }
   free(keys);
-  vr_strmap_clear(&taken);
+  vr_strmap_reset(&taken); /* the next run of this queue fills its table again */
+  sim->queue_spares[q] = taken;
   return n;
 }
 
@@ -288,9 +294,27 @@ static void on_work(vr_timer *timer) {
   }
 }
 
+/* dst = src, cut to size - 1 characters (NULL: ""). */
+static void copy_text(char *dst, size_t size, const char *src) {
+  size_t n = src ? strlen(src) : 0;
+  if (n > size - 1) n = size - 1;
+  if (n > 0) memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
+void sim_key(char *buf, size_t len, const char *ns, const char *name) {
+  size_t n;
+  copy_text(buf, len, ns);
+  n = strlen(buf);
+  if (n + 1 < len) {
+    buf[n] = SIM_SEP[0];
+    copy_text(buf + n + 1, len - n - 1, name);
+  }
+}
+
 void sim_enqueue(vr_sim *sim, int queue, const char *ns, const char *name) {
   char key[520];
-  snprintf(key, sizeof key, "%s" SIM_SEP "%s", ns ? ns : "", name);
+  sim_key(key, sizeof key, ns, name);
   if (vr_strmap_put(&sim->queues[queue], key, (void *)1) != 0) return;
   if (!sim->work_armed) {
     sim->work_armed = 1;
@@ -324,8 +348,8 @@ sim_event *sim_after(vr_sim *sim, uint64_t delay_ms, sim_event_fn fn, const char
   e->sim = sim;
   e->fn = fn;
   e->due = vr_clock_now(sim->clock) + delay_ms;
-  snprintf(e->ns, sizeof e->ns, "%s", ns ? ns : "");
-  snprintf(e->name, sizeof e->name, "%s", name);
+  copy_text(e->ns, sizeof e->ns, ns);
+  copy_text(e->name, sizeof e->name, name);
   e->next = sim->events;
   if (sim->events) sim->events->prev = e;
   sim->events = e;
@@ -362,8 +386,7 @@ static void note_unscheduled(vr_sim *sim, int deleted, const cJSON *vmi) {
   const char *phase = sim_string(vmi, "status.phase");
   int waiting = !deleted && sim_string(vmi, "status.nodeName") == NULL &&
                 !(phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0));
-  snprintf(key, sizeof key, "%s" SIM_SEP "%s", sim_string(vmi, "metadata.namespace"),
-           sim_string(vmi, "metadata.name"));
+  sim_key(key, sizeof key, sim_string(vmi, "metadata.namespace"), sim_string(vmi, "metadata.name"));
   if (waiting) {
     vr_strmap_put(&sim->unscheduled, key, (void *)1);
   } else {

@@ -55,7 +55,8 @@ struct vr_sim {
   uint64_t seed;
   uint64_t rng;
   char *source;
-  vr_strmap queues[SIM_QUEUES]; /* "ns" SEP "name" -> (void *)1 */
+  vr_strmap queues[SIM_QUEUES];       /* "ns" SEP "name" -> (void *)1 */
+  vr_strmap queue_spares[SIM_QUEUES]; /* emptied queues whose tables are reused */
   vr_timer work_timer;
   int work_armed;
   vr_store_watch *watches[SIM_WATCHES];
@@ -87,6 +88,9 @@ struct vr_sim {
 
 #define SIM_SEP "\x1f"
 
+/* buf = ns SEP name (NULL parts are ""), cut to len - 1 characters: the key of the work queues
+ * and of the per-object sets. */
+void sim_key(char *buf, size_t len, const char *ns, const char *name);
 /* Queues ns/name for a controller and arms the work timer (safe inside watch callbacks). */
 void sim_enqueue(vr_sim *sim, int queue, const char *ns, const char *name);
 /* Runs fn(sim, ns, name) after delay_ms of simulated time; the event (NULL when out of memory)

@@ -410,8 +410,8 @@ static void target_started(vr_sim *sim, const char *ns, const char *name) {
  * VMI's node or its migration's source node, §2.4); kept until a VMIM or VMI changes. */
 void sim_note_vmim(vr_sim *sim, int deleted, const cJSON *vmim) {
   char key[520];
-  snprintf(key, sizeof key, "%s" SIM_SEP "%s", sim_string(vmim, "metadata.namespace"),
-           sim_string(vmim, "metadata.name"));
+  sim_key(key, sizeof key, sim_string(vmim, "metadata.namespace"),
+          sim_string(vmim, "metadata.name"));
   if (!deleted && vmim_running(vmim)) {
     vr_strmap_put(&sim->vmims_running, key, (void *)1);
   } else {
@@ -438,7 +438,7 @@ static int split_key(const char *key, char *ns, size_t nslen, const char **name)
 static void count_migrations(vr_sim *sim) {
   size_t pos = 0;
   const char *key;
-  vr_strmap_clear(&sim->limits_outbound);
+  vr_strmap_reset(&sim->limits_outbound);
   sim->limits_running = 0;
   while (vr_strmap_next(&sim->vmims_running, &pos, &key, NULL)) {
     const cJSON *vmim, *vmi;
@@ -642,7 +642,7 @@ void sim_reconcile_vmim(vr_sim *sim, const char *ns, const char *name) {
 
 static void requeue_event(vr_sim *sim, const char *ns, const char *name) {
   char key[520];
-  snprintf(key, sizeof key, "%s" SIM_SEP "%s", ns, name);
+  sim_key(key, sizeof key, ns, name);
   vr_strmap_remove(&sim->vmim_requeues, key);
   sim_enqueue(sim, SIM_Q_VMIM, ns, name);
 }
@@ -653,7 +653,7 @@ static void requeue_event(vr_sim *sim, const char *ns, const char *name) {
 static void requeue_later(vr_sim *sim, const char *ns, const char *name, uint64_t ms) {
   char key[520];
   sim_event *waiting, *e;
-  snprintf(key, sizeof key, "%s" SIM_SEP "%s", ns, name);
+  sim_key(key, sizeof key, ns, name);
   waiting = vr_strmap_get(&sim->vmim_requeues, key);
   if (waiting != NULL && waiting->due <= vr_clock_now(sim->clock) + ms) return;
   if (waiting != NULL) {

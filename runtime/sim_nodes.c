@@ -379,8 +379,7 @@ void sim_note_node_pod(vr_sim *sim, const cJSON *pod) {
       return;
     }
   }
-  snprintf(key, sizeof key, "%s" SIM_SEP "%s", sim_string(pod, "metadata.namespace"),
-           sim_string(pod, "metadata.name"));
+  sim_key(key, sizeof key, sim_string(pod, "metadata.namespace"), sim_string(pod, "metadata.name"));
   if (vr_strmap_put(set, key, (void *)1) != 0) return;
   sim_enqueue(sim, SIM_Q_NODE, SIM_NODE_PODS, node_name);
 }

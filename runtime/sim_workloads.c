@@ -200,8 +200,7 @@ void sim_account_pod(vr_sim *sim, int deleted, const cJSON *pod) {
   char key[520];
   const char *node = sim_string(pod, "spec.nodeName");
   pod_usage *old;
-  snprintf(key, sizeof key, "%s" SIM_SEP "%s", sim_string(pod, "metadata.namespace"),
-           sim_string(pod, "metadata.name"));
+  sim_key(key, sizeof key, sim_string(pod, "metadata.namespace"), sim_string(pod, "metadata.name"));
   old = vr_strmap_remove(&sim->pod_usage, key);
   if (old != NULL) { /* take its previous contribution back */
     requests *u = node_usage(sim, old->node, 0);
@@ -265,7 +264,9 @@ typedef struct cached_node {
 struct sim_node_cache {
   size_t count;
   cached_node *nodes;
-  vr_strmap positions;   /* node name -> (uintptr_t) its index in nodes + 1 */
+  vr_strmap positions; /* node name -> (uintptr_t) its index in nodes + 1 */
+  size_t *feasible;    /* scratch space of one scheduling cycle: count + 1 entries each */
+  int64_t *affinity, *taint_counts;
   cJSON *unschedulable;  /* [{key: node.kubernetes.io/unschedulable, effect: NoSchedule}] */
   double overhead_ratio; /* the KubeVirt CR's, read at build (overhead_ratio) */
   /* per distinct node constraint of the VMIs (its JSON text): "R..." -> char[count], whether
@@ -283,6 +284,9 @@ void sim_node_cache_clear(vr_sim *sim) {
   for (i = 0; sim->node_cache->nodes != NULL && i < sim->node_cache->count; i++)
     cJSON_Delete(sim->node_cache->nodes[i].owned_taints);
   free(sim->node_cache->nodes);
+  free(sim->node_cache->feasible);
+  free(sim->node_cache->affinity);
+  free(sim->node_cache->taint_counts);
   vr_strmap_clear(&sim->node_cache->positions);
   cJSON_Delete(sim->node_cache->unschedulable);
   free(sim->node_cache);
@@ -409,11 +413,14 @@ static sim_node_cache *node_cache(vr_sim *sim) {
     return NULL;
   }
   c->nodes = calloc(c->count + 1, sizeof *c->nodes);
+  c->feasible = calloc(c->count + 1, sizeof *c->feasible);
+  c->affinity = calloc(c->count + 1, sizeof *c->affinity);
+  c->taint_counts = calloc(c->count + 1, sizeof *c->taint_counts);
   order = calloc(c->count + 1, sizeof *order);
   c->unschedulable =
       cJSON_Parse("[{\"key\":\"node.kubernetes.io/unschedulable\",\"effect\":\"NoSchedule\"}]");
-  if (c->nodes == NULL || order == NULL || c->unschedulable == NULL ||
-      zone_order(list, c->count, order) != 0) {
+  if (c->nodes == NULL || c->feasible == NULL || c->affinity == NULL || c->taint_counts == NULL ||
+      order == NULL || c->unschedulable == NULL || zone_order(list, c->count, order) != 0) {
     free(order);
     free((void *)list);
     sim_node_cache_clear(sim);
@@ -565,14 +572,11 @@ static size_t best_node(sim_node_cache *c, const size_t *feasible, size_t n, con
   const long long *memo =
       cJSON_GetArraySize(preferred) > 0 ? preferred_scores(c, preferred, spec) : NULL;
   int prefers = cJSON_GetArraySize(preferred) > 0;
-  int64_t *affinity = calloc(n + 1, sizeof *affinity), *taints = calloc(n + 1, sizeof *taints);
+  int64_t *affinity = c->affinity, *taints = c->taint_counts; /* n <= c->count */
   int64_t max_affinity = 0, max_taints = 0, best_score = -1;
   size_t k, best = 0;
-  if (affinity == NULL || taints == NULL) {
-    free(affinity);
-    free(taints);
-    return 0;
-  }
+  memset(affinity, 0, n * sizeof *affinity);
+  memset(taints, 0, n * sizeof *taints);
   for (k = 0; k < n; k++) { /* the raw scores to normalise: NodeAffinity, TaintToleration */
     const cached_node *node = &c->nodes[feasible[k]];
     if (prefers) {
@@ -612,8 +616,6 @@ static size_t best_node(sim_node_cache *c, const size_t *feasible, size_t n, con
       best = k;
     }
   }
-  free(affinity);
-  free(taints);
   return best;
 }
 
@@ -647,11 +649,7 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, requests want, cons
     return NULL;
   }
   to_find = nodes_to_find(n);
-  feasible = calloc(to_find + 1, sizeof *feasible);
-  if (feasible == NULL) {
-    snprintf(why, whylen, "out of memory");
-    return NULL;
-  }
+  feasible = cache->feasible; /* to_find <= n */
   start = n ? sim->sched_next_start % n : 0;
   excluded = exclude ? (uintptr_t)vr_strmap_get(&cache->positions, exclude) : 0;
   for (k = 0; k < n && found < to_find && !bad; k++) {
@@ -705,7 +703,6 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, requests want, cons
   } else if (found > 1) {
     best = cache->nodes[feasible[best_node(cache, feasible, found, spec, want, profile)]].node;
   }
-  free(feasible);
   if (best == NULL) {
     if (bad) {
       snprintf(why, whylen, "the VMI's scheduling constraints are invalid: %s", err);

@@ -39,6 +39,20 @@ void vr_strmap_clear(vr_strmap *m) {
   vr_strmap_init(m);
 }
 
+void vr_strmap_reset(vr_strmap *m) {
+  size_t i;
+  if (m->cap > 1024) { /* clearing a big table costs more than growing a new one */
+    vr_strmap_clear(m);
+    return;
+  }
+  for (i = 0; i < m->cap; i++) {
+    if (m->slots[i].key != NULL && m->slots[i].key != TOMBSTONE) free(m->slots[i].key);
+  }
+  if (m->cap > 0) memset(m->slots, 0, m->cap * sizeof *m->slots);
+  m->used = 0;
+  m->dead = 0;
+}
+
 /* The slot holding key, or NULL. */
 static vr_strmap_slot *find(const vr_strmap *m, const char *key, size_t hash) {
   size_t mask, i;

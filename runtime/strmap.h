@@ -23,6 +23,8 @@ typedef struct vr_strmap {
 void vr_strmap_init(vr_strmap *m);
 /* Frees the keys and the table (not the values). */
 void vr_strmap_clear(vr_strmap *m);
+/* Empties the map; a small table is kept for the next entries (maps refilled over and over). */
+void vr_strmap_reset(vr_strmap *m);
 void *vr_strmap_get(const vr_strmap *m, const char *key);
 /* Sets key to value (replacing an existing value). Returns 0, or -1 when out of memory. */
 int vr_strmap_put(vr_strmap *m, const char *key, void *value);

@@ -53,5 +53,34 @@ int main(void) {
   CHECK(seen == 5000);
   vr_strmap_clear(&m);
   CHECK(vr_strmap_count(&m) == 0 && vr_strmap_get(&m, "key-3") == NULL);
+
+  /* removing the last entry gives the table back, also in the middle of an iteration */
+  vr_strmap_put(&m, "a", (void *)1);
+  vr_strmap_put(&m, "b", (void *)2);
+  pos = 0;
+  seen = 0;
+  while (vr_strmap_next(&m, &pos, &k, NULL)) {
+    char copy[8];
+    snprintf(copy, sizeof copy, "%s", k);
+    vr_strmap_remove(&m, copy);
+    seen++;
+  }
+  CHECK(seen >= 1 && vr_strmap_count(&m) <= 1);
+  vr_strmap_remove(&m, "a");
+  vr_strmap_remove(&m, "b");
+  CHECK(vr_strmap_count(&m) == 0 && m.cap == 0 && m.slots == NULL);
+
+  /* reset empties a small map and keeps its table; a big one is freed */
+  vr_strmap_put(&m, "x", (void *)1);
+  vr_strmap_reset(&m);
+  CHECK(vr_strmap_count(&m) == 0 && m.cap == 16 && vr_strmap_get(&m, "x") == NULL);
+  CHECK(vr_strmap_put(&m, "y", (void *)2) == 0 && vr_strmap_get(&m, "y") == (void *)2);
+  for (i = 0; i < 2000; i++) {
+    snprintf(key, sizeof key, "big-%d", i);
+    vr_strmap_put(&m, key, (void *)1);
+  }
+  vr_strmap_reset(&m);
+  CHECK(vr_strmap_count(&m) == 0 && m.cap == 0);
+  vr_strmap_clear(&m);
   return CHECK_DONE();
 }
