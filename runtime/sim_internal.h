@@ -80,6 +80,8 @@ struct vr_sim {
   vr_strmap taint_pods;    /* node -> (vr_strmap *) "ns" SEP "name" of its pods changed since the
                               taint manager looked (sim_nodes.c) */
   int started;             /* controllers attached */
+  int controller_writes;   /* > 0 while a controller writes an object it built from stored,
+                              admitted ones (sim_save, launcher pods): admission skips its checks */
   vr_migration_config cluster_config; /* sim_cluster_config's answer */
   int cluster_config_valid;           /* it is current: kept once started, until a KubeVirt or
                                          HyperConverged CR changes */

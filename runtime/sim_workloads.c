@@ -753,7 +753,9 @@ cJSON *sim_condition(const char *type, const char *status, const char *reason,
  * the next reconcile retries from the store's state. */
 void sim_save(vr_sim *sim, cJSON *copy) {
   vr_store_error err;
+  sim->controller_writes++;
   vr_store_replace(sim->store, copy, 0, NULL, &err);
+  sim->controller_writes--;
 }
 
 const cJSON *sim_launcher_pod(vr_sim *sim, const cJSON *vmi) {
@@ -855,7 +857,9 @@ void sim_create_launcher(vr_sim *sim, const cJSON *vmi, const char *node, int ru
     cJSON_AddItemToArray(volumes, v);
   }
   sim_set(pod, "status.phase", cJSON_CreateString(running ? "Running" : "Pending"));
+  sim->controller_writes++; /* built from the admitted VMI */
   vr_store_create(sim->store, pod, NULL, &err);
+  sim->controller_writes--;
 }
 
 /* Ready and LiveMigratable (§3.6) on a running VMI (a modified copy). */

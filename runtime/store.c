@@ -177,9 +177,32 @@ static void set_string(cJSON *obj, const char *key, const char *value) {
   }
 }
 
+/* buf = a sep b, cut to len - 1 characters (keys are built on every read: no printf). */
+static void join(char *buf, size_t len, const char *a, const char *sep, const char *b) {
+  size_t used = 0;
+  const char *parts[3] = {a, sep, b};
+  int i;
+  for (i = 0; i < 3; i++) {
+    size_t n = strlen(parts[i]);
+    if (n > len - 1 - used) n = len - 1 - used;
+    memcpy(buf + used, parts[i], n);
+    used += n;
+  }
+  buf[used] = '\0';
+}
+
+/* Whether a kind is cluster-scoped: from the store's sets once it holds the kind. */
+static int kind_scoped(const vr_store *s, const char *group, const char *kind) {
+  char kind_key[300];
+  join(kind_key, sizeof kind_key, group, "/", kind);
+  if (vr_strmap_get(&s->cluster_kinds, kind_key) != NULL) return 1;
+  if (vr_strmap_get(&s->kinds, kind_key) != NULL) return 0;
+  return vr_kind_cluster_scoped(group, kind);
+}
+
 /* Checks the identity of obj and fills group/kind/ns/name; fixes the namespace. 0 or -1. */
-static int identity(cJSON *obj, char *group, size_t glen, const char **kind, const char **ns,
-                    const char **name, vr_store_error *err) {
+static int identity(const vr_store *s, cJSON *obj, char *group, size_t glen, const char **kind,
+                    const char **ns, const char **name, vr_store_error *err) {
   cJSON *meta;
   const char *api_version = string_at(obj, "apiVersion", NULL);
   *kind = string_at(obj, "kind", NULL);
@@ -198,7 +221,7 @@ static int identity(cJSON *obj, char *group, size_t glen, const char **kind, con
   }
   vr_api_group(api_version, group, glen);
   *name = string_at(meta, "name", NULL);
-  if (vr_kind_cluster_scoped(group, *kind)) {
+  if (kind_scoped(s, group, *kind)) {
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "namespace");
     *ns = "";
   } else {
@@ -214,20 +237,6 @@ static int identity(cJSON *obj, char *group, size_t glen, const char **kind, con
     }
   }
   return 0;
-}
-
-/* buf = a sep b, cut to len - 1 characters (keys are built on every read: no printf). */
-static void join(char *buf, size_t len, const char *a, const char *sep, const char *b) {
-  size_t used = 0;
-  const char *parts[3] = {a, sep, b};
-  int i;
-  for (i = 0; i < 3; i++) {
-    size_t n = strlen(parts[i]);
-    if (n > len - 1 - used) n = len - 1 - used;
-    memcpy(buf + used, parts[i], n);
-    used += n;
-  }
-  buf[used] = '\0';
 }
 
 static void object_key(char *buf, size_t len, const char *ns, const char *name) {
@@ -385,10 +394,10 @@ uint64_t vr_store_revision(const vr_store *s) {
 /* --- writes ----------------------------------------------------------------------------------- */
 
 static void index_key(char *buf, size_t len, const stored *o, int ref) {
+  join(buf, len, o->kind_key, SEP, ref ? o->ns : o->node);
   if (ref) {
-    snprintf(buf, len, "%s" SEP "%s" SEP "%s", o->kind_key, o->ns, o->ref);
-  } else {
-    snprintf(buf, len, "%s" SEP "%s", o->kind_key, o->node);
+    size_t n = strlen(buf);
+    join(buf + n, len - n, SEP, o->ref, "");
   }
 }
 
@@ -493,7 +502,7 @@ int vr_store_create(vr_store *s, cJSON *obj, const cJSON **out, vr_store_error *
   vr_strmap *objects;
   stored *o;
   clear_error(err);
-  if (identity(obj, group, sizeof group, &kind, &ns, &name, err) != 0) goto fail;
+  if (identity(s, obj, group, sizeof group, &kind, &ns, &name, err) != 0) goto fail;
   meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
   if (name == NULL) {
     const char *prefix = string_at(meta, "generateName", NULL);
@@ -575,7 +584,7 @@ int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **out,
   stored *old, *o;
   int finalized;
   clear_error(err);
-  if (identity(obj, group, sizeof group, &kind, &ns, &name, err) != 0) goto fail;
+  if (identity(s, obj, group, sizeof group, &kind, &ns, &name, err) != 0) goto fail;
   if (name == NULL) {
     set_error(err, 422, "Invalid", "%s: metadata.name is missing", kind);
     goto fail;

@@ -41,7 +41,7 @@ void vr_strmap_clear(vr_strmap *m) {
 
 void vr_strmap_reset(vr_strmap *m) {
   size_t i;
-  if (m->cap > 1024) { /* clearing a big table costs more than growing a new one */
+  if (m->cap > 128) { /* clearing a big table costs more than growing a new one */
     vr_strmap_clear(m);
     return;
   }
