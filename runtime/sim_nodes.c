@@ -91,22 +91,23 @@ static cJSON *new_taint(const char *key, const char *effect, const char *ts) {
  */
 cJSON *sim_node_pending_taints(vr_sim *sim, const cJSON *node) {
   const cJSON *taints = sim_path(node, "spec.taints"), *t;
-  int present[MANAGED] = {0}, change = 0;
+  int present[MANAGED] = {0}, want[MANAGED], change = 0;
   size_t i;
   char ts[40];
   cJSON *out;
+  for (i = 0; i < MANAGED; i++) want[i] = wanted(node, i);
   cJSON_ArrayForEach(t, taints) {
     const char *key = sim_string(t, "key"), *effect = sim_string(t, "effect");
     i = managed_index(key, effect);
     if (i < MANAGED) {
-      if (!wanted(node, i) || present[i]) change = 1; /* stale, or a duplicate */
+      if (!want[i] || present[i]) change = 1; /* stale, or a duplicate */
       present[i] = 1;
     } else if (str_eq(effect, "NoExecute") && sim_path(t, "timeAdded") == NULL) {
       change = 1;
     }
   }
   for (i = 0; i < MANAGED; i++) {
-    if (wanted(node, i) && !present[i]) change = 1;
+    if (want[i] && !present[i]) change = 1;
   }
   if (!change) return NULL;
   sim_timestamp(sim, ts, sizeof ts);
@@ -116,7 +117,7 @@ cJSON *sim_node_pending_taints(vr_sim *sim, const cJSON *node) {
     const char *key = sim_string(t, "key"), *effect = sim_string(t, "effect");
     cJSON *dup;
     i = managed_index(key, effect);
-    if (i < MANAGED && (!wanted(node, i) || present[i])) continue;
+    if (i < MANAGED && (!want[i] || present[i])) continue;
     if (i < MANAGED) present[i] = 1;
     dup = cJSON_Duplicate(t, 1);
     if (str_eq(effect, "NoExecute") && sim_path(dup, "timeAdded") == NULL)
@@ -124,7 +125,7 @@ cJSON *sim_node_pending_taints(vr_sim *sim, const cJSON *node) {
     cJSON_AddItemToArray(out, dup);
   }
   for (i = 0; i < MANAGED; i++) {
-    if (wanted(node, i) && !present[i])
+    if (want[i] && !present[i])
       cJSON_AddItemToArray(out, new_taint(managed[i].key, managed[i].effect, ts));
   }
   return out;
