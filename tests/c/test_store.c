@@ -1,5 +1,6 @@
 /* test_store.c: the simulator's object store: identity and validation, resourceVersions, uids
  * and generated names per seed, the node index following spec.nodeName / status.nodeName,
+ * the reference index (launcher pods by VMI uid, VMIMs by VMI name), finalizers holding a delete,
  * optimistic concurrency, deletion, watches with resume and 410 Expired, and loading cluster
  * files (multi-document and kind: List) with errors naming file and line. */
 #include <stdlib.h>
@@ -285,8 +286,113 @@ static void test_load_yaml(void) {
   vr_store_free(s);
 }
 
+/* The reference index: launcher pods by their VMI's uid (kubevirt.io/created-by), VMIMs by
+ * spec.vmiName, per namespace, following replaces and deletes. */
+static void test_reference_index(void) {
+  vr_store *s = vr_store_new(1, 0);
+  vr_store_error err;
+  const cJSON **items;
+  size_t n;
+  const char *launcher = "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+                         "\"namespace\":\"%s\",\"labels\":{\"kubevirt.io/created-by\":\"%s\"}}}";
+  const char *vmim = "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":"
+                     "\"VirtualMachineInstanceMigration\",\"metadata\":{\"name\":\"%s\","
+                     "\"namespace\":\"%s\"},\"spec\":{\"vmiName\":\"%s\"}}";
+  char buf[400];
+#define PUT(fmt, a, b, c, create)                                                                  \
+  do {                                                                                             \
+    snprintf(buf, sizeof buf, fmt, a, b, c);                                                       \
+    CHECK((create ? vr_store_create(s, parse(buf), NULL, &err)                                     \
+                  : vr_store_replace(s, parse(buf), 0, NULL, &err)) == 0);                         \
+  } while (0)
+  PUT(launcher, "virt-launcher-a-1", "prod", "uid-a", 1);
+  PUT(launcher, "virt-launcher-a-2", "prod", "uid-a", 1);
+  PUT(launcher, "virt-launcher-b-1", "prod", "uid-b", 1);
+  PUT(launcher, "virt-launcher-a-1", "dev", "uid-a", 1); /* another namespace */
+  PUT(vmim, "m2", "prod", "vm-a", 1);
+  PUT(vmim, "m1", "prod", "vm-a", 1);
+  PUT(vmim, "m3", "prod", "vm-b", 1);
+  n = vr_store_list_ref(s, "", "Pod", "prod", "uid-a", &items);
+  CHECK(n == 2 && strcmp(meta(items[0], "name"), "virt-launcher-a-1") == 0 &&
+        strcmp(meta(items[1], "name"), "virt-launcher-a-2") == 0);
+  free((void *)items);
+  n = vr_store_list_ref(s, "kubevirt.io", "VirtualMachineInstanceMigration", "prod", "vm-a",
+                        &items);
+  CHECK(n == 2 && strcmp(meta(items[0], "name"), "m1") == 0); /* sorted by name */
+  free((void *)items);
+  /* a replace that changes the reference moves the object; one that keeps it stays */
+  PUT(vmim, "m1", "prod", "vm-b", 0);
+  PUT(vmim, "m3", "prod", "vm-b", 0);
+  n = vr_store_list_ref(s, "kubevirt.io", "VirtualMachineInstanceMigration", "prod", "vm-a",
+                        &items);
+  CHECK(n == 1 && strcmp(meta(items[0], "name"), "m2") == 0);
+  free((void *)items);
+  n = vr_store_list_ref(s, "kubevirt.io", "VirtualMachineInstanceMigration", "prod", "vm-b",
+                        &items);
+  CHECK(n == 2);
+  free((void *)items);
+  CHECK(vr_store_delete(s, "", "Pod", "prod", "virt-launcher-a-2", &err) == 0);
+  CHECK(vr_store_delete(s, "", "Pod", "prod", "virt-launcher-a-1", &err) == 0);
+  n = vr_store_list_ref(s, "", "Pod", "prod", "uid-a", &items);
+  CHECK(n == 0);
+  free((void *)items);
+  n = vr_store_list_ref(s, "", "Pod", "dev", "uid-a", &items);
+  CHECK(n == 1);
+  free((void *)items);
+#undef PUT
+  vr_store_free(s);
+}
+
+static int done_at_once(void *ctx, const char *name) {
+  (void)ctx;
+  return strcmp(name, "kubevirt.io/foregroundDeleteVirtualMachine") == 0;
+}
+
+/* Finalizers: a delete only marks the object (deletionTimestamp, a MODIFIED event) while a
+ * finalizer that holds it is left; the update that removes the last one deletes it. Finalizers
+ * the filter completes at once never hold it. */
+static void test_finalizers(void) {
+  vr_store *s = vr_store_new(1, 0);
+  vr_store_error err;
+  recorder r;
+  const cJSON *stored;
+  memset(&r, 0, sizeof r);
+  vr_store_set_clock(s, fixed_clock, NULL);
+  vr_store_set_finalizer_filter(s, done_at_once, NULL);
+  CHECK(vr_store_watch_start(s, "", "ConfigMap", NULL, 0, record, &r, &err) != NULL);
+  CHECK(vr_store_create(s,
+                        parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+                              "\"name\":\"held\",\"finalizers\":[\"example.com/cleanup\","
+                              "\"kubevirt.io/foregroundDeleteVirtualMachine\"]}}"),
+                        NULL, &err) == 0);
+  CHECK(vr_store_create(s,
+                        parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+                              "\"name\":\"free\",\"finalizers\":["
+                              "\"kubevirt.io/foregroundDeleteVirtualMachine\"]}}"),
+                        NULL, &err) == 0);
+  CHECK(vr_store_delete(s, "", "ConfigMap", "default", "held", &err) == 0);
+  stored = vr_store_get(s, "", "ConfigMap", "default", "held");
+  CHECK(stored != NULL);
+  CHECK_STR(meta(stored, "deletionTimestamp"), "2025-11-25T17:20:00Z");
+  CHECK(vr_store_delete(s, "", "ConfigMap", "default", "held", &err) == 0); /* no change */
+  CHECK(vr_store_delete(s, "", "ConfigMap", "default", "free", &err) == 0);
+  CHECK(vr_store_get(s, "", "ConfigMap", "default", "free") == NULL);
+  /* the finalizer's controller is done: the update removing it deletes the object */
+  CHECK(vr_store_replace(s,
+                         parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+                               "\"name\":\"held\",\"finalizers\":["
+                               "\"kubevirt.io/foregroundDeleteVirtualMachine\"]}}"),
+                         0, NULL, &err) == 0);
+  CHECK(vr_store_get(s, "", "ConfigMap", "default", "held") == NULL);
+  CHECK_STR(r.log, "ADDED held 1;ADDED free 2;MODIFIED held 3;DELETED free 4;MODIFIED held 5;"
+                   "DELETED held 6;");
+  vr_store_free(s);
+}
+
 int main(void) {
   test_create_get_list();
+  test_reference_index();
+  test_finalizers();
   test_scope_and_generate_name();
   test_replace_and_index();
   test_watch();
