@@ -1027,7 +1027,9 @@ static void create_vmi(vr_sim *sim, const cJSON *vm) {
                         sim_path(tmpl, "spec") ? cJSON_Duplicate(sim_path(tmpl, "spec"), 1)
                                                : cJSON_CreateObject());
   sim_set(vmi, "status.phase", cJSON_CreateString("Pending"));
+  sim->controller_writes++; /* the template was admitted with its VM (check_vm) */
   vr_store_create(sim->store, vmi, NULL, &err);
+  sim->controller_writes--;
 }
 
 static void set_vm_status(vr_sim *sim, const cJSON *vm, const char *printable, int ready) {

@@ -168,10 +168,15 @@ static uint64_t next_random(vr_store *s) {
 }
 
 static void set_string(cJSON *obj, const char *key, const char *value) {
-  cJSON *v = cJSON_CreateString(value);
+  cJSON *old = cJSON_GetObjectItemCaseSensitive(obj, key), *v;
+  if (cJSON_IsString(old) && old->valuestring != NULL && value != NULL) {
+    /* the common case, on every write: uid and creationTimestamp kept, resourceVersion bumped */
+    if (strcmp(old->valuestring, value) == 0 || cJSON_SetValuestring(old, value) != NULL) return;
+  }
+  v = cJSON_CreateString(value);
   if (v == NULL) return;
-  if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
-    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v);
+  if (old != NULL) {
+    cJSON_ReplaceItemViaPointer(obj, old, v);
   } else {
     cJSON_AddItemToObject(obj, key, v);
   }
