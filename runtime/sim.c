@@ -347,7 +347,6 @@ sim_event *sim_after(vr_sim *sim, uint64_t delay_ms, sim_event_fn fn, const char
   }
   e->sim = sim;
   e->fn = fn;
-  e->due = vr_clock_now(sim->clock) + delay_ms;
   copy_text(e->ns, sizeof e->ns, ns);
   copy_text(e->name, sizeof e->name, name);
   e->next = sim->events;

@@ -43,7 +43,6 @@ struct sim_event {
   vr_timer timer;
   vr_sim *sim;
   sim_event_fn fn;
-  uint64_t due; /* virtual ms when it fires */
   char ns[254];
   char name[254];
   sim_event *prev, *next;

@@ -655,7 +655,7 @@ static void requeue_later(vr_sim *sim, const char *ns, const char *name, uint64_
   sim_event *waiting, *e;
   sim_key(key, sizeof key, ns, name);
   waiting = vr_strmap_get(&sim->vmim_requeues, key);
-  if (waiting != NULL && waiting->due <= vr_clock_now(sim->clock) + ms) return;
+  if (waiting != NULL && waiting->timer.due <= vr_clock_now(sim->clock) + ms) return;
   if (waiting != NULL) {
     vr_strmap_remove(&sim->vmim_requeues, key);
     sim_cancel(sim, waiting);
