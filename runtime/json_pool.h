@@ -7,7 +7,8 @@
  * aligned), so vr_json_pool_free takes either.
  *
  * vr_json_pool_install makes cJSON use the pool (main does, before anything else). It does
- * nothing in AddressSanitizer builds, or when VMRUN_JSON_POOL=0 is in the environment (for
+ * nothing in AddressSanitizer builds (unless VMRUN_JSON_POOL=force: the test that runs the
+ * simulator on the pool there), or when VMRUN_JSON_POOL=0 is in the environment (for
  * valgrind), so that memory checkers see every cJSON block. Arena memory is not returned to the
  * system before vr_json_pool_release. No Lua, no cJSON trees here. */
 #ifndef VMRUN_JSON_POOL_H

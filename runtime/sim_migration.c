@@ -101,9 +101,11 @@ const vr_migration_config *sim_cluster_config(vr_sim *sim) {
   size_t nkv, nhco;
   char err[VR_MC_ERRLEN];
   vr_migration_config *cfg = &sim->cluster_config;
+  int listed;
   if (sim->cluster_config_valid) return cfg;
   nkv = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kv);
   nhco = vr_store_list(sim->store, "hco.kubevirt.io", "HyperConverged", NULL, NULL, &hco);
+  listed = nkv != (size_t)-1 && nhco != (size_t)-1;
   if (nkv == (size_t)-1) nkv = 0, kv = NULL;
   if (nhco == (size_t)-1) nhco = 0, hco = NULL;
   if (vr_migration_config_cluster(nkv ? kv[0] : NULL, nhco ? hco[0] : NULL, cfg, err, sizeof err) !=
@@ -112,8 +114,9 @@ const vr_migration_config *sim_cluster_config(vr_sim *sim) {
   }
   free((void *)kv);
   free((void *)hco);
-  /* kept once the controllers watch the CRs (on_cluster_config clears it) */
-  sim->cluster_config_valid = sim->started;
+  /* kept once the controllers watch the CRs (on_cluster_config clears it); not when a list
+   * ran out of memory (the defaults stand in for this call only) */
+  sim->cluster_config_valid = sim->started && listed;
   return cfg;
 }
 

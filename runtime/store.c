@@ -175,8 +175,8 @@ static void set_string(cJSON *obj, const char *key, const char *value) {
   }
   v = cJSON_CreateString(value);
   if (v == NULL) return;
-  if (old != NULL) {
-    cJSON_ReplaceItemViaPointer(obj, old, v);
+  if (old != NULL) { /* not a string (resourceVersion: 12 in a file): replaced, name and all */
+    cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v);
   } else {
     cJSON_AddItemToObject(obj, key, v);
   }
@@ -398,11 +398,19 @@ uint64_t vr_store_revision(const vr_store *s) {
 
 /* --- writes ----------------------------------------------------------------------------------- */
 
+/* The reference index key: kind_key SEP ns SEP ref. */
+static void ref_key(char *buf, size_t len, const char *kind_key, const char *ns, const char *ref) {
+  size_t n;
+  join(buf, len, kind_key, SEP, ns);
+  n = strlen(buf);
+  join(buf + n, len - n, SEP, ref, "");
+}
+
 static void index_key(char *buf, size_t len, const stored *o, int ref) {
-  join(buf, len, o->kind_key, SEP, ref ? o->ns : o->node);
   if (ref) {
-    size_t n = strlen(buf);
-    join(buf + n, len - n, SEP, o->ref, "");
+    ref_key(buf, len, o->kind_key, o->ns, o->ref);
+  } else {
+    join(buf, len, o->kind_key, SEP, o->node);
   }
 }
 
@@ -772,10 +780,10 @@ size_t vr_store_list(const vr_store *s, const char *group, const char *kind, con
 
 size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind, const char *ns,
                          const char *ref, const cJSON ***items) {
-  char key[1200], kind_key[300];
+  char key[900], kind_key[300]; /* as index_key builds them */
   join(kind_key, sizeof kind_key, group, "/", kind);
   ns = read_namespace(s, kind_key, ns);
-  snprintf(key, sizeof key, "%s" SEP "%s" SEP "%s", kind_key, ns, ref ? ref : "");
+  ref_key(key, sizeof key, kind_key, ns, ref ? ref : "");
   return sorted_members(vr_strmap_get(&s->ref_index, key), NULL, items);
 }
 

@@ -28,8 +28,8 @@ void vr_strmap_reset(vr_strmap *m);
 void *vr_strmap_get(const vr_strmap *m, const char *key);
 /* Sets key to value (replacing an existing value). Returns 0, or -1 when out of memory. */
 int vr_strmap_put(vr_strmap *m, const char *key, void *value);
-/* Removes key; returns its value or NULL. The last removal frees the table (safe while
- * iterating: the iteration then ends). */
+/* Removes key; returns its value or NULL. The last removal frees the table: an iteration
+ * then ends, provided the loop adds nothing afterwards. */
 void *vr_strmap_remove(vr_strmap *m, const char *key);
 size_t vr_strmap_count(const vr_strmap *m);
 /* Iteration: start with *pos = 0; returns 0 at the end. */

@@ -389,8 +389,31 @@ static void test_finalizers(void) {
   vr_store_free(s);
 }
 
+/* Metadata the store writes over a member that is not a string (resourceVersion: 12 in a file)
+ * keeps the member's name. */
+static void test_metadata_not_strings(void) {
+  vr_store *s = vr_store_new(1, 0);
+  vr_store_error err;
+  const cJSON *stored;
+  CHECK(vr_store_create(s,
+                        parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+                              "\"name\":\"n1\",\"resourceVersion\":12,\"uid\":7}}"),
+                        &stored, &err) == 0);
+  CHECK_STR(meta(stored, "resourceVersion"), "1");
+  CHECK(meta(stored, "uid") != NULL && strlen(meta(stored, "uid")) == 36);
+  CHECK(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(stored, "metadata"),
+                                         "") == NULL);
+  CHECK(vr_store_replace(s,
+                         parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+                               "\"name\":\"n1\",\"resourceVersion\":\"1\"}}"),
+                         1, &stored, &err) == 0);
+  CHECK_STR(meta(stored, "resourceVersion"), "2");
+  vr_store_free(s);
+}
+
 int main(void) {
   test_create_get_list();
+  test_metadata_not_strings();
   test_reference_index();
   test_finalizers();
   test_scope_and_generate_name();

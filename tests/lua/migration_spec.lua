@@ -64,6 +64,25 @@ describe("the parallel limits (§2.4)", function()
     expect(pending).to_be(2)
     for i = 3, 6 do expect(wait_final("mig-idle-" .. i).status.phase).to_be("Succeeded") end
   end, { timeout = "5m" })
+
+  it("applies a change of the KubeVirt CR's limits to the next migrations", function()
+    local function limit(n)
+      cluster.patch("KubeVirt", "kubevirt", "kubevirt",
+        { spec = { configuration = { migrations = { parallelMigrationsPerCluster = n } } } })
+    end
+    limit(1)
+    for i = 3, 5 do migrate("idle-" .. i, "limit-" .. i) end
+    task.sleep(6)
+    local running, pending = 0, 0
+    for i = 3, 5 do
+      local phase = vmim("limit-" .. i).status.phase
+      if phase == "Pending" then pending = pending + 1 elseif phase ~= "Succeeded" then running = running + 1 end
+    end
+    expect(running).to_be(1)
+    expect(pending).to_be(2)
+    limit(5)
+    for i = 3, 5 do expect(wait_final("limit-" .. i).status.phase).to_be("Succeeded") end
+  end, { timeout = "5m" })
 end)
 
 describe("the completion timeout (§1.3, §1.4)", function()
