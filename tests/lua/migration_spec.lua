@@ -52,14 +52,20 @@ describe("a VirtualMachineInstanceMigration (§2.2)", function()
 end)
 
 describe("the parallel limits (§2.4)", function()
+  -- How many of the VMIMs prefix..first to prefix..last hold a slot, and how many wait.
+  local function slots(prefix, first, last)
+    local running, pending = 0, 0
+    for i = first, last do
+      local phase = vmim(prefix .. i).status.phase
+      if phase == "Pending" then pending = pending + 1 elseif phase ~= "Succeeded" then running = running + 1 end
+    end
+    return running, pending
+  end
+
   it("runs at most 2 outbound from one node, the others wait in Pending", function()
     for i = 3, 6 do migrate("idle-" .. i) end
     task.sleep(6) -- target pods started for the first ones
-    local running, pending = 0, 0
-    for i = 3, 6 do
-      local phase = vmim("mig-idle-" .. i).status.phase
-      if phase == "Pending" then pending = pending + 1 elseif phase ~= "Succeeded" then running = running + 1 end
-    end
+    local running, pending = slots("mig-idle-", 3, 6)
     expect(running).to_be(2)
     expect(pending).to_be(2)
     for i = 3, 6 do expect(wait_final("mig-idle-" .. i).status.phase).to_be("Succeeded") end
@@ -73,11 +79,7 @@ describe("the parallel limits (§2.4)", function()
     limit(1)
     for i = 3, 5 do migrate("idle-" .. i, "limit-" .. i) end
     task.sleep(6)
-    local running, pending = 0, 0
-    for i = 3, 5 do
-      local phase = vmim("limit-" .. i).status.phase
-      if phase == "Pending" then pending = pending + 1 elseif phase ~= "Succeeded" then running = running + 1 end
-    end
+    local running, pending = slots("limit-", 3, 5)
     expect(running).to_be(1)
     expect(pending).to_be(2)
     limit(5)
