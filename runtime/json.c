@@ -1211,9 +1211,8 @@ static void push_cjson_scalar(lua_State *L, const cJSON *item) {
   }
 }
 
-/* Pushes the tree as Lua values (NULL pushes null; raw items push their text as a string). Raises
- * only memory errors, or a stack overflow for trees nested hundreds of thousands deep. */
-void vr_json_push_cjson(lua_State *L, const cJSON *item) {
+/* vr_json_push_cjson without recursion, for subtrees nested deeper than PUSH_RECURSION_MAX. */
+static void push_cjson_iterative(lua_State *L, const cJSON *item) {
   int top0 = lua_gettop(L), depth = 0;
   const cJSON *node = item;
   luaL_checkstack(L, 8, "cJSON to Lua");
@@ -1271,4 +1270,51 @@ void vr_json_push_cjson(lua_State *L, const cJSON *item) {
 done:
   lua_replace(L, top0 + 1);
   lua_settop(L, top0 + 1);
+}
+
+#define PUSH_RECURSION_MAX 100
+
+/* One value; mts is the stack index of the object metatable, mts + 1 the array one. Recursion
+ * (fewer API calls per member than the iterative walk) down to PUSH_RECURSION_MAX levels. */
+static void push_cjson_value(lua_State *L, const cJSON *node, int mts, int depth) {
+  const cJSON *c;
+  int is_array, n = 0;
+  if (node == NULL || !(cJSON_IsArray(node) || cJSON_IsObject(node))) {
+    push_cjson_scalar(L, node);
+    return;
+  }
+  if (depth >= PUSH_RECURSION_MAX) {
+    push_cjson_iterative(L, node);
+    return;
+  }
+  luaL_checkstack(L, 4, "cJSON to Lua");
+  is_array = cJSON_IsArray(node) != 0;
+  for (c = node->child; c != NULL; c = c->next) n++;
+  lua_createtable(L, is_array ? n : 0, is_array ? 0 : n);
+  lua_pushvalue(L, is_array ? mts + 1 : mts);
+  lua_setmetatable(L, -2);
+  n = 0;
+  for (c = node->child; c != NULL; c = c->next) {
+    if (is_array) {
+      push_cjson_value(L, c, mts, depth + 1);
+      lua_rawseti(L, -2, ++n);
+    } else {
+      lua_pushstring(L, c->string ? c->string : "");
+      push_cjson_value(L, c, mts, depth + 1);
+      lua_rawset(L, -3);
+    }
+  }
+}
+
+/* Pushes the tree as Lua values (NULL pushes null; raw items push their text as a string). Raises
+ * only memory errors, or a stack overflow for trees nested hundreds of thousands deep. */
+void vr_json_push_cjson(lua_State *L, const cJSON *item) {
+  int mts;
+  luaL_checkstack(L, 8, "cJSON to Lua");
+  vr_shape_push_mt(L, VR_SHAPE_OBJECT);
+  vr_shape_push_mt(L, VR_SHAPE_ARRAY);
+  mts = lua_gettop(L) - 1;
+  push_cjson_value(L, item, mts, 0);
+  lua_replace(L, mts); /* the value where the object metatable was */
+  lua_pop(L, 1);
 }

@@ -57,6 +57,25 @@ describe("cluster.get", function()
     expect(#w.metadata.uid).to_be(36)
   end)
 
+  it("returns objects nested hundreds of levels deep intact, arrays and objects alike", function()
+    local deep = {}
+    local at = deep
+    for i = 1, 300 do
+      local next = {}
+      if i % 2 == 0 then at.down = { next, i } else at.down = next end
+      at = next
+    end
+    at.bottom = "here"
+    cluster.create({ apiVersion = "example.com/v1", kind = "Widget",
+      metadata = { name = "deep", namespace = "prod" }, spec = deep })
+    local back = cluster.get("example.com/Widget", "prod", "deep")
+    expect(json.encode(back.spec)).to_be(json.encode(deep))
+    at = back.spec
+    for i = 1, 300 do at = i % 2 == 0 and at.down[1] or at.down end
+    expect(at.bottom).to_be("here")
+    expect(json.encode(back.spec.down.down)).to_match("^%[")
+  end)
+
   it("rejects unknown kinds and missing namespaces", function()
     expect(function() cluster.get("Podd", "x") end)
       .to_fail_with("usage", "unknown kind 'Podd' (did you mean 'Pod'?)")
