@@ -1,8 +1,9 @@
 /* json.c: the JSON codec of codec.h: a single-pass decoder from text straight onto the Lua stack,
  * an encoder from Lua values to JSON text, and the bridges between Lua values and cJSON trees.
  *
- * Rules it keeps: no recursion on the C stack (explicit frame stacks, depth capped at
- * VR_CODEC_MAX_DEPTH); no Lua code runs (tables are read and written raw, metamethods ignored);
+ * Rules it keeps: no unbounded recursion on the C stack (explicit frame stacks, depth capped at
+ * VR_CODEC_MAX_DEPTH; the cJSON-to-Lua bridge recurses at most PUSH_RECURSION_MAX levels, then
+ * walks with a frame stack); no Lua code runs (tables are read and written raw, metamethods ignored);
  * nothing raises except Lua memory errors, and memory that such an error could strand is owned by a
  * userdata with __gc, never by a bare malloc; a failure leaves the Lua stack as it was and
  * describes itself in a vr_codec_error.
