@@ -3,10 +3,10 @@
  *
  * Rules it keeps: no unbounded recursion on the C stack (explicit frame stacks, depth capped at
  * VR_CODEC_MAX_DEPTH; the cJSON-to-Lua bridge recurses at most PUSH_RECURSION_MAX levels, then
- * walks with a frame stack); no Lua code runs (tables are read and written raw, metamethods ignored);
- * nothing raises except Lua memory errors, and memory that such an error could strand is owned by a
- * userdata with __gc, never by a bare malloc; a failure leaves the Lua stack as it was and
- * describes itself in a vr_codec_error.
+ * walks with a frame stack); no Lua code runs (tables are read and written raw, metamethods
+ * ignored); nothing raises except Lua memory errors, and memory that such an error could strand is
+ * owned by a userdata with __gc, never by a bare malloc; a failure leaves the Lua stack as it was
+ * and describes itself in a vr_codec_error.
  *
  * Decisions: strings must be valid UTF-8 when decoded (checked only on bytes >= 0x80, so ASCII
  * costs nothing) but are written byte for byte when encoded; an empty untagged table encodes as {};

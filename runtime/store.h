@@ -33,6 +33,8 @@ typedef void (*vr_watch_cb)(void *ctx, vr_watch_type type, const cJSON *obj, uin
 /* seed makes uids and generated names deterministic; event_log is how many recent events are
  * kept for watches that resume (0: 4096). */
 vr_store *vr_store_new(uint64_t seed, size_t event_log);
+/* Frees the store and everything in it; once vr_json_pool_begin_exit has been called (the
+ * process is ending on the cJSON pool) it leaves all of it to the system instead. */
 void vr_store_free(vr_store *s);
 /* The clock used for creationTimestamp (ms since the epoch); default: 0 (1970-01-01). */
 void vr_store_set_clock(vr_store *s, uint64_t (*now_ms)(void *ctx), void *ctx);
