@@ -2,6 +2,8 @@
 -- evacuate every worker node in turn (cordon, migrate each migratable running VM away with a
 -- VirtualMachineInstanceMigration, wait, uncordon). Prints one line of numbers:
 --   vms=<running VMs> nodes=<workers> migrations=<n> failed=<n> simulated_s=<s> cpu_s=<s>
+--   load_s=<s> start_s=<s> evacuate_s=<s>   (CPU seconds of each phase: sim.load, starting
+--   every VM, the evacuation with the final count)
 -- Usage: vmrun bench/sim-scale/evacuate.lua CLUSTER.yaml [MAX_NODES]
 local path, max_nodes = ...
 assert(path, "usage: vmrun bench/sim-scale/evacuate.lua CLUSTER.yaml [MAX_NODES]")
@@ -9,7 +11,9 @@ max_nodes = tonumber(max_nodes)
 
 local cpu0 = os.clock()
 sim.load(path)
+local cpu_loaded = os.clock()
 task.sleep(60) -- every VM started
+local cpu_started = os.clock()
 local t0 = time.now()
 
 local function migratable(vmi)
@@ -50,6 +54,8 @@ for _, node in ipairs(workers) do
   done = done + 1
 end
 
-print(("vms=%d nodes=%d migrations=%d failed=%d simulated_s=%.0f cpu_s=%.2f"):format(
-  #cluster.list("vmi", { field = "status.phase=Running" }), done, migrations, failed,
-  time.now() - t0, os.clock() - cpu0))
+local running = #cluster.list("vmi", { field = "status.phase=Running" })
+local cpu_end = os.clock()
+print(("vms=%d nodes=%d migrations=%d failed=%d simulated_s=%.0f cpu_s=%.2f load_s=%.2f "
+  .. "start_s=%.2f evacuate_s=%.2f"):format(running, done, migrations, failed, time.now() - t0,
+  cpu_end - cpu0, cpu_loaded - cpu0, cpu_started - cpu_loaded, cpu_end - cpu_started))
