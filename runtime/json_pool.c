@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "strmap.h"
+
 #define ARENA_BYTES ((uintptr_t)1 << 20)
 #define STEP        16 /* size classes are 16, 32, ... VR_JSON_POOL_MAX bytes */
 #define CLASSES     (VR_JSON_POOL_MAX / STEP)
@@ -48,10 +50,9 @@ static size_t mapped;
 static int installed;
 static int exiting;
 
-/* The interned names: an open-addressing set (FNV-1a, linear probing), under its own lock. */
+/* The interned names: name -> its lasting copy, under its own lock. */
 static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
-static char **interned;
-static size_t interned_cap, interned_count;
+static vr_strmap interned;
 
 /* A new 1 MiB-aligned arena for blocks of size bytes, or NULL. */
 static arena *new_arena(size_t size) {
@@ -130,51 +131,18 @@ int vr_json_pool_install(void) {
   return 1;
 }
 
-static size_t name_hash(const char *s, size_t *len) {
-  size_t h = 1469598103934665603ull, n = 0;
-  for (; s[n] != '\0'; n++) h = (h ^ (unsigned char)s[n]) * 1099511628211ull;
-  *len = n;
-  return h;
-}
-
-/* Doubles the set (lock held); 0, or -1 when out of memory. */
-static int intern_grow(void) {
-  size_t cap = interned_cap ? interned_cap * 2 : 1024, i, len;
-  char **table = calloc(cap, sizeof *table);
-  if (table == NULL) return -1;
-  for (i = 0; i < interned_cap; i++) {
-    size_t j;
-    if (interned[i] == NULL) continue;
-    for (j = name_hash(interned[i], &len) & (cap - 1); table[j] != NULL; j = (j + 1) & (cap - 1)) {}
-    table[j] = interned[i];
-  }
-  free(interned);
-  interned = table;
-  interned_cap = cap;
-  return 0;
-}
-
 const char *vr_json_intern(const char *name) {
-  size_t len, h = name_hash(name, &len), i;
-  const char *found = NULL;
+  size_t len = strlen(name);
+  char *found;
   if (len > VR_JSON_INTERN_MAX) return NULL;
   pthread_mutex_lock(&intern_lock);
-  for (i = interned_cap ? h & (interned_cap - 1) : 0; interned_cap && interned[i] != NULL;
-       i = (i + 1) & (interned_cap - 1)) {
-    if (strcmp(interned[i], name) == 0) {
-      found = interned[i];
-      break;
-    }
-  }
-  if (found == NULL && interned_count < VR_JSON_INTERN_LIMIT &&
-      ((interned_count + 1) * 2 <= interned_cap || intern_grow() == 0)) {
-    char *copy = malloc(len + 1);
-    if (copy != NULL) {
-      memcpy(copy, name, len + 1);
-      for (i = h & (interned_cap - 1); interned[i] != NULL; i = (i + 1) & (interned_cap - 1)) {}
-      interned[i] = copy;
-      interned_count++;
-      found = copy;
+  found = vr_strmap_get(&interned, name);
+  if (found == NULL && vr_strmap_count(&interned) < VR_JSON_INTERN_LIMIT &&
+      (found = malloc(len + 1)) != NULL) {
+    memcpy(found, name, len + 1);
+    if (vr_strmap_put(&interned, name, found) != 0) {
+      free(found);
+      found = NULL;
     }
   }
   pthread_mutex_unlock(&intern_lock);
@@ -211,12 +179,11 @@ void vr_json_pool_release(void) {
   }
   memset(&lists, 0, sizeof lists); /* this thread's lists pointed into the arenas */
   pthread_mutex_lock(&intern_lock);
-  while (interned_cap > 0) {
-    interned_cap--;
-    free(interned[interned_cap]);
+  {
+    size_t pos = 0;
+    void *copy;
+    while (vr_strmap_next(&interned, &pos, NULL, &copy)) free(copy);
+    vr_strmap_clear(&interned);
   }
-  free(interned);
-  interned = NULL;
-  interned_count = 0;
   pthread_mutex_unlock(&intern_lock);
 }
