@@ -208,21 +208,30 @@ static int compare_migrations(const void *a, const void *b) {
   return c ? c : strcmp(qa->key, qb->key);
 }
 
+int sim_split_key(const char *key, char *ns, size_t nslen, const char **name) {
+  const char *sep = strchr(key, SIM_SEP[0]);
+  size_t len = sep ? (size_t)(sep - key) : 0;
+  if (sep == NULL || len >= nslen) return -1;
+  memcpy(ns, key, len);
+  ns[len] = '\0';
+  *name = sep + 1;
+  return 0;
+}
+
 void sim_sort_vmim_keys(vr_sim *sim, char **keys, size_t n) {
   queued_vmim *q = malloc((n + 1) * sizeof *q);
   size_t i;
-  if (q == NULL) return; /* out of memory: key order */
+  if (q == NULL) { /* out of memory: key order */
+    qsort(keys, n, sizeof *keys, compare_keys);
+    return;
+  }
   for (i = 0; i < n; i++) {
-    const char *sep = strchr(keys[i], SIM_SEP[0]);
     char ns[254];
-    size_t len = sep ? (size_t)(sep - keys[i]) : 0;
-    const cJSON *vmim = NULL;
-    if (sep != NULL && len < sizeof ns) {
-      memcpy(ns, keys[i], len);
-      ns[len] = '\0';
-      vmim =
-          vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, sep + 1);
-    }
+    const char *name;
+    const cJSON *vmim =
+        sim_split_key(keys[i], ns, sizeof ns, &name) != 0
+            ? NULL
+            : vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, name);
     q[i].key = keys[i];
     q[i].priority = vmim ? sim_vmim_priority(vmim) : 0;
     q[i].created = vmim ? sim_string(vmim, "metadata.creationTimestamp") : NULL;
@@ -248,31 +257,31 @@ static size_t run_queue(vr_sim *sim, int q) {
     return 0;
   }
   while (vr_strmap_next(&taken, &pos, &key, NULL)) keys[i++] = (char *)key;
-  qsort(keys, n, sizeof *keys, compare_keys);
-  if (q == SIM_Q_VMIM) sim_sort_vmim_keys(sim, keys, n);
+  if (q == SIM_Q_VMIM) {
+    sim_sort_vmim_keys(sim, keys, n);
+  } else {
+    qsort(keys, n, sizeof *keys, compare_keys);
+  }
   for (i = 0; i < n; i++) {
-    const char *sep = strchr(keys[i], SIM_SEP[0]);
     char ns[254];
-    size_t len = sep ? (size_t)(sep - keys[i]) : 0;
-    if (sep == NULL || len >= sizeof ns) continue;
-    memcpy(ns, keys[i], len);
-    ns[len] = '\0';
+    const char *name;
+    if (sim_split_key(keys[i], ns, sizeof ns, &name) != 0) continue;
     switch (q) {
     case SIM_Q_NODE:
-      sim_reconcile_node(sim, ns, sep + 1);
+      sim_reconcile_node(sim, ns, name);
       break;
     case SIM_Q_NM:
-      sim_reconcile_nodemaintenance(sim, ns, sep + 1);
+      sim_reconcile_nodemaintenance(sim, ns, name);
       break;
     case SIM_Q_VM:
-      sim_reconcile_vm(sim, ns, sep + 1);
+      sim_reconcile_vm(sim, ns, name);
       break;
     case SIM_Q_VMI:
-      sim_reconcile_vmi(sim, ns, sep + 1);
-      if (sim->kubevirt_minor <= 5) sim_reconcile_vmi_budget(sim, ns, sep + 1);
+      sim_reconcile_vmi(sim, ns, name);
+      if (sim->kubevirt_minor <= 5) sim_reconcile_vmi_budget(sim, ns, name);
       break;
     default:
-      sim_reconcile_vmim(sim, ns, sep + 1);
+      sim_reconcile_vmim(sim, ns, name);
       break;
     }
   }
@@ -422,13 +431,9 @@ static void on_node(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv
   sim_enqueue(sim, SIM_Q_NODE, "", sim_string(obj, "metadata.name"));
   /* the VMIs waiting for a node */
   while (vr_strmap_next(&sim->unscheduled, &pos, &key, NULL)) {
-    const char *sep = strchr(key, SIM_SEP[0]);
     char ns[254];
-    size_t len = sep ? (size_t)(sep - key) : 0;
-    if (sep == NULL || len >= sizeof ns) continue;
-    memcpy(ns, key, len);
-    ns[len] = '\0';
-    sim_enqueue(sim, SIM_Q_VMI, ns, sep + 1);
+    const char *name;
+    if (sim_split_key(key, ns, sizeof ns, &name) == 0) sim_enqueue(sim, SIM_Q_VMI, ns, name);
   }
   if (!tainted) return;
   /* the node's own VMIs when a NoSchedule taint may be KubeVirt's drain taint (the evacuation

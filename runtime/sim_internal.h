@@ -92,6 +92,9 @@ struct vr_sim {
 /* buf = ns SEP name (NULL parts are ""), cut to len - 1 characters: the key of the work queues
  * and of the per-object sets. */
 void sim_key(char *buf, size_t len, const char *ns, const char *name);
+/* Splits such a key into ns (a buffer of nslen) and *name (inside key); 0, or -1 when malformed
+ * or the namespace does not fit. */
+int sim_split_key(const char *key, char *ns, size_t nslen, const char **name);
 /* Queues ns/name for a controller and arms the work timer (safe inside watch callbacks). */
 void sim_enqueue(vr_sim *sim, int queue, const char *ns, const char *name);
 /* Runs fn(sim, ns, name) after delay_ms of simulated time; the event (NULL when out of memory)

@@ -36,7 +36,7 @@ struct sim_migration {
 
 static const char *priority_names[] = {"system-critical", "user-triggered", "system-maintenance"};
 
-static int priority_of(const cJSON *vmim) {
+int sim_vmim_priority(const cJSON *vmim) {
   const char *p = sim_string(vmim, "spec.priority");
   if (p == NULL) return 0;
   if (strcmp(p, priority_names[0]) == 0) return 100;
@@ -408,9 +408,6 @@ static void target_started(vr_sim *sim, const char *ns, const char *name) {
 
 /* --- the migration controller ----------------------------------------------------------------- */
 
-/* 1 when the limits leave room for a migration out of source_node (§2.4). */
-/* Recounts the migrations that hold a slot (IsRunning, §2.2), in total and per node (by the
- * VMI's node or its migration's source node, §2.4); kept until a VMIM or VMI changes. */
 void sim_note_vmim(vr_sim *sim, int deleted, const cJSON *vmim) {
   char key[520];
   sim_key(key, sizeof key, sim_string(vmim, "metadata.namespace"),
@@ -427,17 +424,8 @@ void sim_note_vmim(vr_sim *sim, int deleted, const cJSON *vmim) {
   }
 }
 
-/* Splits a set key "ns" SEP "name" into ns (a buffer) and the name; 0, or -1 when malformed. */
-static int split_key(const char *key, char *ns, size_t nslen, const char **name) {
-  const char *sep = strchr(key, SIM_SEP[0]);
-  size_t len = sep ? (size_t)(sep - key) : 0;
-  if (sep == NULL || len >= nslen) return -1;
-  memcpy(ns, key, len);
-  ns[len] = '\0';
-  *name = sep + 1;
-  return 0;
-}
-
+/* Recounts the migrations that hold a slot (IsRunning, §2.2), in total and per node (by the
+ * VMI's node or its migration's source node, §2.4); kept until a VMIM or VMI changes. */
 static void count_migrations(vr_sim *sim) {
   size_t pos = 0;
   const char *key;
@@ -447,7 +435,7 @@ static void count_migrations(vr_sim *sim) {
     const cJSON *vmim, *vmi;
     const char *node, *src, *name;
     char ns[254];
-    if (split_key(key, ns, sizeof ns, &name) != 0) continue;
+    if (sim_split_key(key, ns, sizeof ns, &name) != 0) continue;
     vmim = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, name);
     if (vmim == NULL || !vmim_running(vmim)) continue;
     sim->limits_running++;
@@ -489,7 +477,7 @@ static void reconcile_pending(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) 
   cJSON *copy, *ann;
   cfg = sim_cluster_config(sim);
   if (source == NULL || !within_limits(sim, source, cfg)) {
-    requeue_later(sim, ns, name, requeue_ms(priority_of(vmim)));
+    requeue_later(sim, ns, name, requeue_ms(sim_vmim_priority(vmim)));
     return;
   }
   node = sim_pick_node(sim, vmi, source, why, sizeof why);
@@ -678,13 +666,9 @@ void sim_requeue_pending(vr_sim *sim) {
   sim_sort_vmim_keys(sim, keys, i);
   limit = (size_t)num(&sim_cluster_config(sim)->parallel_migrations_per_cluster, 5);
   for (n = 0; n < i && n < limit; n++) {
-    if (split_key(keys[n], ns, sizeof ns, &name) == 0) sim_enqueue(sim, SIM_Q_VMIM, ns, name);
+    if (sim_split_key(keys[n], ns, sizeof ns, &name) == 0) sim_enqueue(sim, SIM_Q_VMIM, ns, name);
   }
   free(keys);
-}
-
-int sim_vmim_priority(const cJSON *vmim) {
-  return priority_of(vmim);
 }
 
 /* --- the evacuation controller (§3.3) ------------------------------------------------------------
@@ -778,7 +762,6 @@ void sim_requeue_vmi_event(vr_sim *sim, const char *ns, const char *name) {
 }
 
 void sim_free_migrations(vr_sim *sim) {
-  sim_cluster_config_changed(sim);
   vr_strmap_clear(&sim->limits_outbound);
   vr_strmap_clear(&sim->vmims_running);
   vr_strmap_clear(&sim->vmims_pending);

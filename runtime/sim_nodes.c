@@ -328,15 +328,12 @@ static void taint_manager_pods(vr_sim *sim, const cJSON *node, const char *name)
     return;
   }
   while (vr_strmap_next(pending, &pos, &key, NULL)) {
-    const char *sep = strchr(key, SIM_SEP[0]);
     char ns[254];
-    size_t len = sep ? (size_t)(sep - key) : 0;
+    const char *pod_name;
     const cJSON *pod;
     int64_t at;
-    if (sep == NULL || len >= sizeof ns) continue;
-    memcpy(ns, key, len);
-    ns[len] = '\0';
-    pod = vr_store_get(sim->store, "", "Pod", ns, sep + 1);
+    if (sim_split_key(key, ns, sizeof ns, &pod_name) != 0) continue;
+    pod = vr_store_get(sim->store, "", "Pod", ns, pod_name);
     if (pod == NULL || !str_eq(sim_string(pod, "spec.nodeName"), name) ||
         sim_path(pod, "metadata.deletionTimestamp") != NULL)
       continue;
@@ -344,7 +341,7 @@ static void taint_manager_pods(vr_sim *sim, const cJSON *node, const char *name)
     if (at == -1) continue;
     if (at <= now) {
       vr_store_error err;
-      vr_sim_delete_pod(sim, ns, sep + 1, -1, &err); /* the key stays valid: pending owns it */
+      vr_sim_delete_pod(sim, ns, pod_name, -1, &err); /* the key stays valid: pending owns it */
     } else if (next == -1 || at < next) {
       next = at;
     }

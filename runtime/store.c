@@ -80,7 +80,7 @@ static void clear_error(vr_store_error *err) {
 
 static void stored_unref(stored *o) {
   if (o == NULL || --o->refs > 0) return;
-  if (!vr_json_pool_exiting()) cJSON_Delete(o->json); /* else released with the pool's arenas */
+  cJSON_Delete(o->json);
   free(o->kind_key);
   free(o->ns);
   free(o->node);
@@ -770,14 +770,14 @@ static size_t sorted_members(const vr_strmap *objects, const char *ns, const cJS
 
 size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
                      const char *node, const cJSON ***items) {
-  char key[600];
-  snprintf(key, sizeof key, "%s/%s", group, kind);
+  char kind_key[300];
+  join(kind_key, sizeof kind_key, group, "/", kind);
   if (node != NULL) {
-    char nkey[900];
-    snprintf(nkey, sizeof nkey, "%s" SEP "%s", key, node);
-    return sorted_members(vr_strmap_get(&s->node_index, nkey), ns, items);
+    char key[900]; /* as index_key builds them */
+    join(key, sizeof key, kind_key, SEP, node);
+    return sorted_members(vr_strmap_get(&s->node_index, key), ns, items);
   }
-  return sorted_members(vr_strmap_get(&s->kinds, key), ns, items);
+  return sorted_members(vr_strmap_get(&s->kinds, kind_key), ns, items);
 }
 
 size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind, const char *ns,
