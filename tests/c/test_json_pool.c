@@ -140,6 +140,25 @@ int main(void) {
     CHECK(vr_json_intern("metadata") == a); /* still there after the trees are gone */
   }
 
+  /* the table holds VR_JSON_INTERN_LIMIT names; then new names are left to the caller, known
+   * ones still come back */
+  {
+    char name[32];
+    int i, taken = 0, refused = 0;
+    for (i = 0; i < VR_JSON_INTERN_LIMIT + 10; i++) {
+      snprintf(name, sizeof name, "label-%d", i);
+      if (vr_json_intern(name) != NULL) {
+        taken++;
+      } else {
+        refused++;
+      }
+    }
+    CHECK(refused > 0 && taken < VR_JSON_INTERN_LIMIT);
+    CHECK(vr_json_intern("label-0") != NULL && strcmp(vr_json_intern("label-0"), "label-0") == 0);
+    snprintf(name, sizeof name, "label-%d", VR_JSON_INTERN_LIMIT + 9);
+    CHECK(vr_json_intern(name) == NULL);
+  }
+
   /* release unmaps every arena; the allocator starts over afterwards */
   vr_json_pool_release();
   CHECK(vr_json_pool_mapped() == 0);
