@@ -17,6 +17,7 @@
 #include "codec.h"
 #include "embedded.h"
 #include "errors.h"
+#include "json_pool.h"
 #include "log.h"
 #include "luaval.h"
 #include "modules.h"
@@ -55,12 +56,14 @@ void vr_host_config_init(vr_host_config *cfg) {
   cfg->log_level = VR_LOG_INFO;
 }
 
+/* Lua's allocator: the memory limit, then the small-block pool when main installed it (a
+ * playbook that reads cluster objects makes millions of small tables and strings), else malloc. */
 static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   host_memory *m = ud;
   size_t old = ptr ? osize : 0;
   void *n;
   if (nsize == 0) {
-    free(ptr);
+    vr_json_pool_free(ptr);
     m->used -= old;
     if (m->over && m->used < m->limit) m->over = 0;
     return NULL;
@@ -72,7 +75,11 @@ static void *host_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
       return NULL; /* Lua raises "not enough memory" */
     }
   }
-  n = realloc(ptr, nsize);
+  if (vr_json_pool_installed()) {
+    n = vr_json_pool_realloc(ptr, old, nsize);
+  } else {
+    n = realloc(ptr, nsize);
+  }
   if (n == NULL) return NULL;
   m->used = m->used - old + nsize;
   return n;

@@ -110,6 +110,25 @@ void vr_json_pool_free(void *block) {
   lists.free[cls] = f;
 }
 
+void *vr_json_pool_realloc(void *block, size_t old_size, size_t size) {
+  void *moved;
+  if (block == NULL) return vr_json_pool_alloc(size);
+  if (((uintptr_t)block & 15u) != 8u) { /* a malloc block */
+    if (size > VR_JSON_POOL_MAX) return realloc(block, size);
+  } else if (size <= VR_JSON_POOL_MAX && size > 0 && (size - 1) / STEP == (old_size - 1) / STEP) {
+    return block; /* the same size class */
+  }
+  moved = vr_json_pool_alloc(size);
+  if (moved == NULL) return size <= old_size ? block : NULL; /* a shrink never fails */
+  memcpy(moved, block, old_size < size ? old_size : size);
+  vr_json_pool_free(block);
+  return moved;
+}
+
+int vr_json_pool_installed(void) {
+  return installed;
+}
+
 size_t vr_json_pool_mapped(void) {
   size_t n;
   pthread_mutex_lock(&arenas_lock);

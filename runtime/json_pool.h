@@ -1,12 +1,15 @@
-/* json_pool.h: a small-block allocator for cJSON. A simulated cluster is tens of millions of
- * cJSON nodes and short strings that are copied and freed on every status change; the general
- * malloc spends most of the simulator's time on them (and more again freeing them at exit).
+/* json_pool.h: a small-block allocator for cJSON and Lua. A simulated cluster is tens of
+ * millions of cJSON nodes and short strings that are copied and freed on every status change,
+ * and every object a playbook reads becomes Lua tables and strings that live briefly; the
+ * general malloc spends much of the simulator's time on them (and more again freeing them at
+ * exit).
  * Blocks of up to VR_JSON_POOL_MAX bytes come from 1 MiB arenas of one size class each (no
  * per-block header) and go back to a per-thread free list; larger ones go to malloc. A pool
  * block is told from a malloc block by its address (pool blocks are 8 mod 16, malloc's are 16-
  * aligned), so vr_json_pool_free takes either.
  *
- * vr_json_pool_install makes cJSON use the pool (main does, before anything else). It does
+ * vr_json_pool_install makes cJSON use the pool (main does, before anything else), and the host
+ * then gives Lua's allocator to it as well (blocks are 8-aligned, as Lua needs). It does
  * nothing in AddressSanitizer builds (unless VMRUN_JSON_POOL=force: the test that runs the
  * simulator on the pool there), or when VMRUN_JSON_POOL=0 is in the environment (for
  * valgrind), so that memory checkers see every cJSON block. Arena memory is not returned to the
@@ -36,6 +39,13 @@ void vr_json_pool_release(void);
  * when out of memory. */
 void *vr_json_pool_alloc(size_t size);
 void vr_json_pool_free(void *block);
+/* realloc for callers that know a block's size (Lua's allocator does): a block stays where it
+ * is while its size class holds the new size; otherwise the contents move to a block of the new
+ * size (pool or malloc). Returns NULL only when growing and out of memory (the block is then
+ * left as it was); a shrink that finds no memory returns the block itself. */
+void *vr_json_pool_realloc(void *block, size_t old_size, size_t size);
+/* 1 when vr_json_pool_install has put cJSON on the pool (the host then puts Lua on it too). */
+int vr_json_pool_installed(void);
 
 /* Object member names. A cluster repeats a few hundred names ("metadata", "name", label keys)
  * millions of times; the converters that build trees from YAML and Lua give members an interned

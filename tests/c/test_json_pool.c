@@ -1,6 +1,7 @@
 /* test_json_pool.c: unit tests of runtime/json_pool.c, the small-block allocator for cJSON:
  * size classes and their reuse, telling pool blocks from malloc blocks, blocks freed by another
- * thread, cJSON trees built, copied, printed and freed through it, and release. The allocator is
+ * thread, realloc with a known size (Lua's allocator), cJSON trees built, copied, printed and
+ * freed through it, and release. The allocator is
  * called directly (in sanitizer builds vr_json_pool_install leaves cJSON on malloc). */
 #include "check.h"
 #include "json_pool.h"
@@ -84,6 +85,33 @@ int main(void) {
     vr_json_pool_free(other);
     CHECK(vr_json_pool_alloc(40) == other);
     vr_json_pool_free(other);
+  }
+
+  /* realloc with the old size: in place within a class, contents kept across classes and
+   * between pool and malloc blocks */
+  {
+    unsigned char *p = vr_json_pool_realloc(NULL, 0, 20), *q;
+    size_t i;
+    int kept = 1;
+    CHECK(p != NULL && ((uintptr_t)p & 15u) == 8u);
+    for (i = 0; p && i < 20; i++) p[i] = (unsigned char)i;
+    CHECK(vr_json_pool_realloc(p, 20, 32) == p); /* 17..32 bytes: the same class */
+    q = vr_json_pool_realloc(p, 32, 100);
+    CHECK(q != NULL && q != p && ((uintptr_t)q & 15u) == 8u);
+    for (i = 0; q && i < 20; i++) kept &= q[i] == (unsigned char)i;
+    CHECK(kept);
+    p = vr_json_pool_realloc(q, 100, 5000); /* to malloc */
+    CHECK(p != NULL && ((uintptr_t)p & 15u) == 0u);
+    for (i = 0; p && i < 20; i++) kept &= p[i] == (unsigned char)i;
+    if (p) memset(p + 20, 0x5a, 5000 - 20);
+    q = vr_json_pool_realloc(p, 5000, 9000); /* malloc to malloc */
+    CHECK(q != NULL && ((uintptr_t)q & 15u) == 0u);
+    for (i = 0; q && i < 5000; i++) kept &= q[i] == (i < 20 ? (unsigned char)i : 0x5a);
+    p = vr_json_pool_realloc(q, 9000, 10); /* back to a pool block, shrunk */
+    CHECK(p != NULL && ((uintptr_t)p & 15u) == 8u);
+    for (i = 0; p && i < 10; i++) kept &= p[i] == (unsigned char)i;
+    CHECK(kept);
+    vr_json_pool_free(p);
   }
 
   /* cJSON through the pool: parse, duplicate, edit, print, delete */
