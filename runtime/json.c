@@ -1212,6 +1212,36 @@ static void push_cjson_scalar(lua_State *L, const cJSON *item) {
   }
 }
 
+/* The registry's array of member names as Lua strings, by interned-name number + 1: a cluster
+ * object's names are pushed from it without hashing them again. */
+static const char member_names_key = 'n';
+
+static void push_member_names(lua_State *L) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &member_names_key) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 256, 0);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &member_names_key);
+}
+
+/* The member name of c as a Lua string; names is the stack index of the member-name array. */
+static void push_member_name(lua_State *L, const cJSON *c, int names) {
+  long number;
+  if (c->string == NULL) {
+    lua_pushliteral(L, "");
+    return;
+  }
+  if ((c->type & cJSON_StringIsConst) && (number = vr_json_intern_number(c->string)) >= 0) {
+    if (lua_rawgeti(L, names, number + 1) == LUA_TSTRING) return;
+    lua_pop(L, 1);
+    lua_pushstring(L, c->string);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, names, number + 1);
+    return;
+  }
+  lua_pushstring(L, c->string);
+}
+
 /* vr_json_push_cjson without recursion, for subtrees nested deeper than PUSH_RECURSION_MAX. */
 static void push_cjson_iterative(lua_State *L, const cJSON *item) {
   int top0 = lua_gettop(L), depth = 0;
@@ -1219,6 +1249,7 @@ static void push_cjson_iterative(lua_State *L, const cJSON *item) {
   luaL_checkstack(L, 8, "cJSON to Lua");
   vr_shape_push_mt(L, VR_SHAPE_OBJECT); /* top0+1 */
   vr_shape_push_mt(L, VR_SHAPE_ARRAY);  /* top0+2 */
+  push_member_names(L);                 /* top0+3 */
   for (;;) {
     /* push the value of node */
     if (node != NULL && (cJSON_IsArray(node) || cJSON_IsObject(node))) {
@@ -1254,7 +1285,7 @@ static void push_cjson_iterative(lua_State *L, const cJSON *item) {
         lua_pushinteger(L, i + 1);
         lua_replace(L, -2);
       } else {
-        lua_pushstring(L, cur->string ? cur->string : "");
+        push_member_name(L, cur, top0 + 3);
         lua_insert(L, -2);
         lua_rawset(L, -5); /* stack: t, child, false, key, value */
       }
@@ -1275,7 +1306,8 @@ done:
 
 #define PUSH_RECURSION_MAX 100
 
-/* One value; mts is the stack index of the object metatable, mts + 1 the array one. Recursion
+/* One value; mts is the stack index of the object metatable, mts + 1 the array one, mts + 2 the
+ * member-name array. Recursion
  * (fewer API calls per member than the iterative walk) down to PUSH_RECURSION_MAX levels. */
 static void push_cjson_value(lua_State *L, const cJSON *node, int mts, int depth) {
   const cJSON *c;
@@ -1300,7 +1332,7 @@ static void push_cjson_value(lua_State *L, const cJSON *node, int mts, int depth
       push_cjson_value(L, c, mts, depth + 1);
       lua_rawseti(L, -2, ++n);
     } else {
-      lua_pushstring(L, c->string ? c->string : "");
+      push_member_name(L, c, mts + 2);
       push_cjson_value(L, c, mts, depth + 1);
       lua_rawset(L, -3);
     }
@@ -1314,8 +1346,9 @@ void vr_json_push_cjson(lua_State *L, const cJSON *item) {
   luaL_checkstack(L, 8, "cJSON to Lua");
   vr_shape_push_mt(L, VR_SHAPE_OBJECT);
   vr_shape_push_mt(L, VR_SHAPE_ARRAY);
-  mts = lua_gettop(L) - 1;
+  push_member_names(L);
+  mts = lua_gettop(L) - 2;
   push_cjson_value(L, item, mts, 0);
   lua_replace(L, mts); /* the value where the object metatable was */
-  lua_pop(L, 1);
+  lua_pop(L, 2);
 }

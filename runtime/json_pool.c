@@ -53,6 +53,7 @@ static int exiting;
 /* The interned names: name -> its lasting copy, under its own lock. */
 static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
 static vr_strmap interned;
+static uint32_t next_intern_number; /* never reset: a number means one name for the process */
 
 /* A new 1 MiB-aligned arena for blocks of size bytes, or NULL. */
 static arena *new_arena(size_t size) {
@@ -150,22 +151,41 @@ int vr_json_pool_install(void) {
   return 1;
 }
 
+/* An interned name sits behind this header: its number, and a mark that tells it from other
+ * strings. */
+typedef struct interned_header {
+  uint32_t mark;
+  uint32_t number;
+} interned_header;
+
+#define INTERNED_MARK 0x6e616d65u
+
 const char *vr_json_intern(const char *name) {
   size_t len = strlen(name);
   char *found;
   if (len > VR_JSON_INTERN_MAX) return NULL;
   pthread_mutex_lock(&intern_lock);
   found = vr_strmap_get(&interned, name);
-  if (found == NULL && vr_strmap_count(&interned) < VR_JSON_INTERN_LIMIT &&
-      (found = malloc(len + 1)) != NULL) {
-    memcpy(found, name, len + 1);
-    if (vr_strmap_put(&interned, name, found) != 0) {
-      free(found);
-      found = NULL;
+  if (found == NULL && vr_strmap_count(&interned) < VR_JSON_INTERN_LIMIT) {
+    interned_header *h = malloc(sizeof *h + len + 1);
+    if (h != NULL) {
+      h->mark = INTERNED_MARK;
+      h->number = next_intern_number++;
+      found = (char *)(h + 1);
+      memcpy(found, name, len + 1);
+      if (vr_strmap_put(&interned, name, found) != 0) {
+        free(h);
+        found = NULL;
+      }
     }
   }
   pthread_mutex_unlock(&intern_lock);
   return found;
+}
+
+long vr_json_intern_number(const char *interned_name) {
+  const interned_header *h = (const interned_header *)interned_name - 1;
+  return h->mark == INTERNED_MARK ? (long)h->number : -1;
 }
 
 int vr_json_pool_begin_exit(void) {
@@ -201,7 +221,7 @@ void vr_json_pool_release(void) {
   {
     size_t pos = 0;
     void *copy;
-    while (vr_strmap_next(&interned, &pos, NULL, &copy)) free(copy);
+    while (vr_strmap_next(&interned, &pos, NULL, &copy)) free((interned_header *)copy - 1);
     vr_strmap_clear(&interned);
   }
   pthread_mutex_unlock(&intern_lock);

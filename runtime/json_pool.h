@@ -56,6 +56,13 @@ int vr_json_pool_installed(void);
 #define VR_JSON_INTERN_MAX   128
 #define VR_JSON_INTERN_LIMIT 65536
 const char *vr_json_intern(const char *name);
+/* The number of a name vr_json_intern returned: 0, 1, 2 ... in the order the names were first
+ * interned, never given to another name (also not after vr_json_pool_release), so that a
+ * converter can keep its own copy of each name
+ * in an array (json.c keeps the Lua strings). Only for names that vr_json_intern returned, which
+ * are the only ones ever given to cJSON_AddItemToObjectCS (a member with cJSON_StringIsConst has
+ * one); returns -1 if the name has no interned mark. */
+long vr_json_intern_number(const char *interned_name);
 
 /* Bytes of arena memory mapped so far (for tests and benchmarks). */
 size_t vr_json_pool_mapped(void);

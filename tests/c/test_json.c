@@ -2,6 +2,7 @@
  * (bindings/json.c): decoding shapes and numbers, error positions, encoder checks and output, the
  * cJSON bridges, stack hygiene after failures, and memory errors at every allocation. */
 #include "check.h"
+#include "json_pool.h"
 #include "codec.h"
 #include "errors.h"
 #include "luaval.h"
@@ -519,6 +520,44 @@ static void test_cjson_bridge(lua_State *L) {
     lua_setglobal(L, "v");
     CHECK_LUA(L, "local t = v for i = 1, 3000 do t = t[1] end assert(t[1] == 'deep')");
     cJSON_Delete(root);
+  }
+  /* interned member names (as the YAML and Lua converters give them) come out as the same
+   * keys, the first time and from the name cache afterwards, next to copied names; also below
+   * the recursion limit, where the iterative walk takes over */
+  {
+    const char *names[] = {"metadata", "name", "labels", "app"};
+    cJSON *obj = cJSON_CreateObject(), *meta = cJSON_CreateObject(), *deep = cJSON_CreateArray();
+    cJSON *cur = deep;
+    int i;
+    for (i = 0; i < 4; i++) CHECK(vr_json_intern(names[i]) != NULL);
+    CHECK(vr_json_intern_number(vr_json_intern("metadata")) >= 0);
+    CHECK(vr_json_intern_number(vr_json_intern("name")) !=
+          vr_json_intern_number(vr_json_intern("metadata")));
+    cJSON_AddItemToObjectCS(meta, vr_json_intern("name"), cJSON_CreateString("vm-1"));
+    cJSON_AddItemToObject(meta, "copied", cJSON_CreateString("c"));
+    cJSON_AddItemToObjectCS(obj, vr_json_intern("metadata"), meta);
+    for (i = 0; i < 150; i++) {
+      cJSON *next = cJSON_CreateArray();
+      cJSON_AddItemToArray(cur, next);
+      cur = next;
+    }
+    {
+      cJSON *leaf = cJSON_CreateObject();
+      cJSON_AddItemToObjectCS(leaf, vr_json_intern("app"), cJSON_CreateString("db"));
+      cJSON_AddItemToArray(cur, leaf);
+    }
+    cJSON_AddItemToObjectCS(obj, vr_json_intern("labels"), deep);
+    for (i = 0; i < 2; i++) {
+      vr_json_push_cjson(L, obj);
+      CHECK(lua_gettop(L) == top + 1);
+      lua_setglobal(L, "v");
+      CHECK_LUA(L, "assert(v.metadata.name == 'vm-1' and v.metadata.copied == 'c')\n"
+                   "local t = v.labels for i = 1, 150 do t = t[1] end\n"
+                   "assert(t[1].app == 'db')\n"
+                   "local keys = {} for k in pairs(v) do keys[#keys + 1] = k end\n"
+                   "table.sort(keys) assert(table.concat(keys, ',') == 'labels,metadata')");
+    }
+    cJSON_Delete(obj);
   }
   /* objects with many members and a raw item */
   {

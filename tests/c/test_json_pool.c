@@ -166,6 +166,14 @@ int main(void) {
     cJSON_Delete(obj);
     cJSON_Delete(copy);
     CHECK(vr_json_intern("metadata") == a); /* still there after the trees are gone */
+    /* numbers: one per name, in interning order */
+    CHECK(vr_json_intern_number(a) >= 0 &&
+          vr_json_intern_number(vr_json_intern("spec")) == vr_json_intern_number(a) + 1);
+    {
+      char plain[32] = {0};
+      memcpy(plain + 16, "metadata", 9); /* a copy of the name, not the interned one */
+      CHECK(vr_json_intern_number(plain + 16) == -1);
+    }
   }
 
   /* the table holds VR_JSON_INTERN_LIMIT names; then new names are left to the caller, known
