@@ -45,6 +45,12 @@ int vr_yaml_encode(lua_State *L, int idx, const vr_encode_opts *opts, vr_codec_e
 /* A YAML stream as a cJSON array of its non-empty documents; *doc_lines (malloc'd, caller frees,
  * may be NULL) receives the 1-based line where each document starts. NULL on error. */
 cJSON *vr_yaml_to_cjson(const char *text, size_t len, int **doc_lines, vr_codec_error *err);
+/* Streams of at least this many bytes (4 MiB; tests lower it) are parsed in two halves at once,
+ * split at a document start near the middle, with the same documents, lines and errors as one
+ * parse gives. */
+extern size_t vr_yaml_split_min_bytes;
+/* Streams parsed in two halves so far, whether or not the halves' result was kept. */
+size_t vr_yaml_halves_parsed(void);
 
 int luaopen_vmrun_json(lua_State *L);
 int luaopen_vmrun_yaml(lua_State *L);

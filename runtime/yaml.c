@@ -21,7 +21,9 @@
  * with Lua's 1-based indices, as in json.c.
  *
  * vr_yaml_decode and vr_yaml_encode return 1 with one value pushed, or 0 with *err filled in and
- * the stack as it was; vr_yaml_to_cjson returns NULL on error.
+ * the stack as it was; vr_yaml_to_cjson returns NULL on error. vr_yaml_to_cjson parses a big
+ * stream in two halves at once (a second thread, joined before it returns; see split_point());
+ * the Lua paths never start a thread.
  *
  * Nesting is handled with explicit stacks, never C recursion. The C-side state of a Lua call lives
  * in a userdata with __gc, so the only error that may escape (a Lua memory error) leaks nothing.
@@ -30,10 +32,12 @@
 #include "codec.h"
 #include "json_pool.h"
 #include "luaval.h"
+#include "strmap.h"
 
 #include <lauxlib.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -331,6 +335,8 @@ typedef struct yreader {
   cJSON *cur; /* cJSON path: the value just completed, not yet attached */
   cJSON *docs;
   cJSON *graveyard; /* nodes that anchors may still point to but no document owns */
+  int line_base;    /* lines before this text (a chunk of a bigger stream) */
+  vr_strmap names;  /* cJSON path: member name -> its interned copy (no lock per member) */
 } yreader;
 
 /* Lua path stack layout (absolute indices). The completed value, if any, is on top. */
@@ -340,8 +346,9 @@ typedef struct yreader {
 #define R_DOCS(r)     ((r)->base + 4) /* non-empty documents, in order */
 #define R_FRAME(r, i) ((r)->base + 5 + (i))
 
-static int mark_line(const yaml_mark_t *m) {
-  return m->line >= (size_t)INT_MAX ? INT_MAX : (int)m->line + 1;
+static int mark_line(const yreader *r, const yaml_mark_t *m) {
+  size_t line = m->line + 1 + (size_t)r->line_base;
+  return line >= (size_t)INT_MAX ? INT_MAX : (int)line;
 }
 
 static int mark_column(const yaml_mark_t *m) {
@@ -353,7 +360,7 @@ static VR_PRINTF(3, 4) int fail(yreader *r, const yaml_mark_t *mark, const char 
   va_start(ap, fmt);
   vsnprintf(r->err->message, sizeof r->err->message, fmt, ap);
   va_end(ap);
-  r->err->line = mark ? mark_line(mark) : 0;
+  r->err->line = mark ? mark_line(r, mark) : 0;
   r->err->column = mark ? mark_column(mark) : 0;
   return 0;
 }
@@ -453,6 +460,7 @@ static void reader_free(yreader *r) {
   cJSON_Delete(r->docs);
   cJSON_Delete(r->graveyard);
   r->cur = r->docs = r->graveyard = NULL;
+  vr_strmap_clear(&r->names);
 }
 
 static int reader_gc(lua_State *L) {
@@ -554,17 +562,18 @@ static void parser_error(yreader *r) {
   } else if (p->error == YAML_READER_ERROR) {
     int line, column;
     vr_text_position(r->text, p->problem_offset, &line, &column);
+    line += r->line_base;
     if (p->problem_value != -1) {
       set_error(r->err, line, column, "%s (#%X)", problem, (unsigned)p->problem_value);
     } else {
       set_error(r->err, line, column, "%s", problem);
     }
   } else if (p->context != NULL) {
-    set_error(r->err, mark_line(&p->problem_mark), mark_column(&p->problem_mark),
-              "%s (%s at line %d column %d)", problem, p->context, mark_line(&p->context_mark),
+    set_error(r->err, mark_line(r, &p->problem_mark), mark_column(&p->problem_mark),
+              "%s (%s at line %d column %d)", problem, p->context, mark_line(r, &p->context_mark),
               mark_column(&p->context_mark));
   } else {
-    set_error(r->err, mark_line(&p->problem_mark), mark_column(&p->problem_mark), "%s", problem);
+    set_error(r->err, mark_line(r, &p->problem_mark), mark_column(&p->problem_mark), "%s", problem);
   }
 }
 
@@ -777,6 +786,16 @@ static int take_merge(yreader *r, yframe *f, const yaml_mark_t *mark) {
   return 1;
 }
 
+/* The interned copy of a member name (NULL: copy it), through the reader's own cache: the
+ * shared table takes a lock, and two readers may run at once (vr_yaml_to_cjson). */
+static const char *interned_name(yreader *r, const char *key) {
+  const char *name = vr_strmap_get(&r->names, key);
+  if (name == NULL && (name = vr_json_intern(key)) != NULL) {
+    vr_strmap_put(&r->names, key, (void *)name); /* a miss next time if this fails */
+  }
+  return name;
+}
+
 /* Attaches the completed value (Lua: top of stack; cJSON: r->cur) to the open collection or,
  * at the top level, to the documents. `mark` is where the value starts. */
 static int attach(yreader *r, const yaml_mark_t *mark) {
@@ -805,7 +824,7 @@ static int attach(yreader *r, const yaml_mark_t *mark) {
     lua_rawset(r->L, R_FRAME(r, r->nframes - 1));
   } else {
     cJSON *item = r->cur;
-    const char *name = vr_json_intern(f->key);
+    const char *name = interned_name(r, f->key);
     r->cur = NULL;
     if (!(name ? cJSON_AddItemToObjectCS(f->node, name, item)
                : cJSON_AddItemToObject(f->node, f->key, item))) {
@@ -1070,7 +1089,7 @@ static void on_document_start(yreader *r) {
     lua_newtable(r->L);
     lua_replace(r->L, R_ANCHORS(r));
   }
-  r->doc_line = mark_line(&r->event.start_mark);
+  r->doc_line = mark_line(r, &r->event.start_mark);
   r->doc_column = mark_column(&r->event.start_mark);
   r->root_line = r->doc_line;
   r->doc_root_pending = 1;
@@ -1093,7 +1112,7 @@ static int reader_run(yreader *r, const char *text, size_t len) {
         (r->event.type == YAML_ALIAS_EVENT || r->event.type == YAML_SCALAR_EVENT ||
          r->event.type == YAML_SEQUENCE_START_EVENT || r->event.type == YAML_MAPPING_START_EVENT)) {
       r->doc_root_pending = 0;
-      r->root_line = mark_line(&r->event.start_mark);
+      r->root_line = mark_line(r, &r->event.start_mark);
     }
     switch (r->event.type) {
     case YAML_STREAM_END_EVENT:
@@ -1170,27 +1189,143 @@ int vr_yaml_decode(lua_State *L, const char *text, size_t len, int all_documents
   return ok;
 }
 
-cJSON *vr_yaml_to_cjson(const char *text, size_t len, int **doc_lines, vr_codec_error *err) {
-  vr_codec_error dummy;
+/* One stream (or chunk of one) parsed to cJSON documents. */
+typedef struct cjson_parse {
+  const char *text;
+  size_t len;
+  int line_base;
+  vr_codec_error *err;
+  cJSON *docs; /* out: the documents, or NULL on error */
+  int *doc_lines;
+  size_t ndocs, alias_nodes;
+} cjson_parse;
+
+static void parse_to_cjson(cjson_parse *p) {
   yreader r;
-  cJSON *docs = NULL;
-  if (err == NULL) err = &dummy;
-  memset(err, 0, sizeof *err);
   memset(&r, 0, sizeof r);
-  r.err = err;
-  if (doc_lines != NULL) *doc_lines = NULL;
+  r.err = p->err;
+  r.line_base = p->line_base;
   if ((r.docs = cJSON_CreateArray()) == NULL) {
     fail_oom(&r);
-  } else if (reader_run(&r, text, len)) {
-    docs = r.docs;
+  } else if (reader_run(&r, p->text, p->len)) {
+    p->docs = r.docs;
+    p->doc_lines = r.doc_lines;
+    p->ndocs = r.ndocs;
+    p->alias_nodes = r.alias_nodes;
     r.docs = NULL;
-    if (doc_lines != NULL) {
-      *doc_lines = r.doc_lines;
-      r.doc_lines = NULL;
-    }
+    r.doc_lines = NULL;
   }
   reader_free(&r);
-  return docs;
+}
+
+static void *parse_to_cjson_thread(void *arg) {
+  parse_to_cjson(arg);
+  return NULL;
+}
+
+size_t vr_yaml_split_min_bytes = (size_t)4 << 20;
+static size_t halves_parsed;
+
+size_t vr_yaml_halves_parsed(void) {
+  return halves_parsed;
+}
+
+/* Whether a line after the first starts with '%' (a directive, or content that looks like one). */
+static int has_directive_line(const char *text, size_t len) {
+  const char *p = text, *end = text + len;
+  while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+    if (++p < end && *p == '%') return 1;
+  }
+  return 0;
+}
+
+/* Where a second parser may take over: the start of the first "---" line (a document start)
+ * that starts at or after the middle; 0 for no split. A document marker at the start of a line
+ * is never content (YAML 1.2 §9.1.2: scalars end there or fail), so both halves give the
+ * documents the whole stream gives, or one of them fails, and the caller then parses the whole
+ * stream for its exact error. Streams with directives (they belong to the next document) or in
+ * UTF-16/32 are not split. */
+static size_t split_point(const char *text, size_t len) {
+  size_t at = len / 2 - 1; /* the newline that ends the line before the middle, if it is one */
+  if (len < vr_yaml_split_min_bytes || len < 8 || text[0] == '%' || memchr(text, '\0', 4) != NULL ||
+      (unsigned char)text[0] == 0xFE || (unsigned char)text[0] == 0xFF)
+    return 0;
+  if (has_directive_line(text, len)) return 0;
+  for (;;) {
+    const char *nl = memchr(text + at, '\n', len - at);
+    if (nl == NULL) return 0;
+    at = (size_t)(nl - text) + 1;
+    if (len - at >= 4 && memcmp(text + at, "---", 3) == 0 && memchr(" \t\r\n", text[at + 3], 4))
+      return at;
+  }
+}
+
+static size_t count_lines(const char *text, size_t len) {
+  size_t n = 0;
+  const char *p = text, *end = text + len;
+  while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+    n++;
+    p++;
+  }
+  return n;
+}
+
+/* Joins the second half's documents and lines to the first's; 0 when out of memory. */
+static int join_halves(cjson_parse *a, cjson_parse *b) {
+  int *lines = realloc(a->doc_lines, (a->ndocs + b->ndocs + 1) * sizeof *lines);
+  size_t i;
+  if (lines == NULL) return 0;
+  a->doc_lines = lines;
+  for (i = 0; i < b->ndocs; i++) lines[a->ndocs + i] = b->doc_lines[i];
+  a->ndocs += b->ndocs;
+  while (b->docs->child != NULL) { /* moving the items is O(1) each: detach the first */
+    cJSON *doc = cJSON_DetachItemViaPointer(b->docs, b->docs->child);
+    cJSON_AddItemToArray(a->docs, doc);
+  }
+  return 1;
+}
+
+cJSON *vr_yaml_to_cjson(const char *text, size_t len, int **doc_lines, vr_codec_error *err) {
+  vr_codec_error dummy, second_err;
+  cjson_parse whole = {text, len, 0, NULL, NULL, NULL, 0, 0};
+  size_t split = text ? split_point(text, len) : 0;
+  if (err == NULL) err = &dummy;
+  memset(err, 0, sizeof *err);
+  whole.err = err;
+  if (doc_lines != NULL) *doc_lines = NULL;
+  if (split > 0) {
+    cjson_parse first = {text, split, 0, err, NULL, NULL, 0, 0};
+    cjson_parse second = {text + split, len - split, 0, &second_err, NULL, NULL, 0, 0};
+    pthread_t worker;
+    size_t lines_before = count_lines(text, split);
+    memset(&second_err, 0, sizeof second_err);
+    second.line_base = lines_before < INT_MAX / 2 ? (int)lines_before : 0;
+    if (second.line_base > 0 &&
+        pthread_create(&worker, NULL, parse_to_cjson_thread, &second) == 0) {
+      parse_to_cjson(&first);
+      pthread_join(worker, NULL);
+      halves_parsed++;
+      if (first.docs != NULL && second.docs != NULL &&
+          first.alias_nodes + second.alias_nodes <= YAML_MAX_ALIAS_NODES &&
+          join_halves(&first, &second)) {
+        whole = first;
+        first.docs = NULL;
+        first.doc_lines = NULL;
+      }
+      cJSON_Delete(first.docs);
+      free(first.doc_lines);
+      cJSON_Delete(second.docs);
+      free(second.doc_lines);
+      memset(err, 0, sizeof *err);
+    }
+  }
+  if (whole.docs == NULL) parse_to_cjson(&whole); /* not split, or a half failed: the exact error */
+  if (whole.docs != NULL && doc_lines != NULL) {
+    *doc_lines = whole.doc_lines;
+    whole.doc_lines = NULL;
+  }
+  free(whole.doc_lines);
+  return whole.docs;
 }
 
 /* ------------------------------------------------------------------------------------------- */

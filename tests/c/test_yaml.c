@@ -840,6 +840,98 @@ static void test_cjson(void) {
   }
 }
 
+/* Parses text once whole and once in two halves (the split threshold lowered to 8 bytes): the
+ * same documents, start lines and error (message, line, column) both ways. Returns the number of
+ * documents of the whole parse, or -1 when it failed. */
+static int same_split_or_not(const char *text) {
+  size_t saved = vr_yaml_split_min_bytes;
+  vr_codec_error whole_err, split_err;
+  int *whole_lines = NULL, *split_lines = NULL, n = -1, i;
+  cJSON *whole, *split;
+  vr_yaml_split_min_bytes = (size_t)-1;
+  whole = vr_yaml_to_cjson(text, strlen(text), &whole_lines, &whole_err);
+  vr_yaml_split_min_bytes = 8;
+  split = vr_yaml_to_cjson(text, strlen(text), &split_lines, &split_err);
+  vr_yaml_split_min_bytes = saved;
+  CHECK((whole == NULL) == (split == NULL));
+  if (whole != NULL && split != NULL) {
+    n = cJSON_GetArraySize(whole);
+    CHECK(cJSON_Compare(whole, split, 1));
+    CHECK(n == cJSON_GetArraySize(split));
+    for (i = 0; i < n && whole_lines && split_lines; i++) CHECK(whole_lines[i] == split_lines[i]);
+  } else {
+    CHECK_STR(split_err.message, whole_err.message);
+    CHECK(split_err.line == whole_err.line && split_err.column == whole_err.column);
+  }
+  cJSON_Delete(whole);
+  cJSON_Delete(split);
+  free(whole_lines);
+  free(split_lines);
+  return n;
+}
+
+/* vr_yaml_to_cjson in two halves at once: split at a "---" line after the middle; anything a
+ * half cannot parse alone (an unterminated scalar across the marker, an alias to an earlier
+ * document's anchor, too many alias nodes in all) gives what one parse gives. */
+static void test_cjson_split(void) {
+  static const char *const streams[] = {
+      "a: 1\n---\nb: 2\n---\nc: [3]\n---\nd: {e: 4}\n",                    /* four documents */
+      "kind: List\nitems:\n- a: 1\n- b: 2\n---\n# c\n\n---\nz: 26\n---\n", /* 2 empty */
+      "x: 1\n--- \ny: 2\n---\t# t\nw: 3\n---\r\nv: 4\n",                   /* marker forms */
+      "a: 1\n---\nb: 2\n---\nc: [\n",                  /* an error in the second half */
+      "a: [\n---\nb: 2\n---\nc: 3\n---\nd: 4\n",       /* an error in the first half */
+      "a: 'x\n---\ny'\n---\nb: 1\n---\nc: 2\n",        /* a quoted scalar across a marker */
+      "a: &x 1\n---\nb: 2\n---\nc: *x\n---\nd: 1\n",   /* an alias to an earlier document */
+      "a: 1\n---\nb: 2\n---\nc: 3\n---\nd: 4\nd: 5\n", /* a duplicate key after the split */
+      "%YAML 1.2\n---\na: 1\n---\nb: 2\n%TAG ! t:\n---\nc: !x 3\n", /* directives: no split */
+      "---\nlong: ...........................................................\n---\nz: 1\n",
+      "a: 1\n---x: no marker\n----\nb: 2\n", /* not markers: one document */
+  };
+  static const int docs[] = {4, 2, 4, -1, -1, -1, -1, -1, -1, 2, -1};
+  size_t i, halves = vr_yaml_halves_parsed();
+  for (i = 0; i < sizeof streams / sizeof streams[0]; i++) {
+    int n = same_split_or_not(streams[i]);
+    if (n != docs[i]) fprintf(stderr, "stream %zu: %d documents, expected %d\n", i, n, docs[i]);
+    CHECK(n == docs[i]);
+  }
+  /* every stream but the one with directives and the one without a marker after its middle
+   * was split (the second parse of each) */
+  CHECK(vr_yaml_halves_parsed() - halves == sizeof streams / sizeof streams[0] - 2);
+  { /* 600,000 alias nodes in each half: fine alone, over the limit together */
+    char text[4096];
+    size_t n = 0;
+    int doc, level;
+    for (doc = 0; doc < 2; doc++) {
+      const char *names = "abcde";
+      n += (size_t)snprintf(text + n, sizeof text - n,
+                            "---\na: &a [x, x, x, x, x, x, x, x, x, x]\n");
+      for (level = 1; level < 5; level++) {
+        char p = names[level - 1];
+        n += (size_t)snprintf(text + n, sizeof text - n,
+                              "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n",
+                              names[level], names[level], p, p, p, p, p, p, p, p, p, p);
+      }
+      n += (size_t)snprintf(text + n, sizeof text - n, "f: [*e, *e, *e, *e, *e, *e]\n");
+    }
+    halves = vr_yaml_halves_parsed();
+    CHECK(same_split_or_not(text) == -1);
+    CHECK(vr_yaml_halves_parsed() == halves + 1);
+  }
+  { /* many documents, a few thousand lines: the second half's lines count from the first's */
+    char *text = malloc(200000);
+    size_t n = 0;
+    int k;
+    CHECK(text != NULL);
+    for (k = 0; text && k < 3000; k++) {
+      n += (size_t)snprintf(text + n, 200000 - n, "---\nname: vm-%d\nspec:\n  cpu: %d\n", k, k % 7);
+    }
+    if (text) CHECK(same_split_or_not(text) == 3000);
+    if (text) snprintf(text + n, 200000 - n, "---\nbad: [\n");
+    if (text) CHECK(same_split_or_not(text) == -1);
+    free(text);
+  }
+}
+
 /* An allocator that fails once a budget of growing allocations is spent (-1: no limit). */
 static long alloc_budget = -1;
 
@@ -925,6 +1017,7 @@ int main(void) {
   test_files(L);
   test_stack(L);
   test_cjson();
+  test_cjson_split();
   test_memory_errors();
 
   lua_close(L);
