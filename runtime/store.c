@@ -487,6 +487,29 @@ static void stamp(vr_store *s, cJSON *meta) {
   set_string(meta, "resourceVersion", buf);
 }
 
+#define INTERN_DEPTH_MAX 64
+
+/* Gives every member name below node that is still a private copy (members the controllers or
+ * the REST client added) its interned copy. Stored versions are duplicated on every change and
+ * read by name all the time: an interned name is shared by the copies instead of copied again,
+ * and the Lua converter pushes it from its cache. Names it cannot intern stay copies; subtrees
+ * deeper than INTERN_DEPTH_MAX keep theirs too. */
+static void intern_member_names(cJSON *node, int depth) {
+  cJSON *c;
+  if (depth > INTERN_DEPTH_MAX) return;
+  for (c = node->child; c != NULL; c = c->next) {
+    if (c->string != NULL && !(c->type & cJSON_StringIsConst)) {
+      const char *name = vr_json_intern(c->string);
+      if (name != NULL) {
+        cJSON_free(c->string);
+        c->string = (char *)name;
+        c->type |= cJSON_StringIsConst;
+      }
+    }
+    if (c->child != NULL) intern_member_names(c, depth + 1);
+  }
+}
+
 /* Wraps obj (owned) as a stored record; NULL when out of memory (obj freed). */
 static stored *wrap(cJSON *obj, const char *kind_key, const char *ns) {
   stored *o = calloc(1, sizeof *o);
@@ -495,6 +518,7 @@ static stored *wrap(cJSON *obj, const char *kind_key, const char *ns) {
     cJSON_Delete(obj);
     return NULL;
   }
+  if (obj != NULL) intern_member_names(obj, 0);
   o->json = obj;
   o->refs = 1;
   o->kind_key = strdup(kind_key);

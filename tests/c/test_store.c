@@ -1,12 +1,13 @@
 /* test_store.c: the simulator's object store: identity and validation, resourceVersions, uids
  * and generated names per seed, the node index following spec.nodeName / status.nodeName,
  * the reference index (launcher pods by VMI uid, VMIMs by VMI name), finalizers holding a delete,
- * optimistic concurrency, deletion, watches with resume and 410 Expired, and loading cluster
- * files (multi-document and kind: List) with errors naming file and line. */
+ * optimistic concurrency, deletion, watches with resume and 410 Expired, interned member names,
+ * and loading cluster files (multi-document and kind: List) with errors naming file and line. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "json_pool.h"
 #include "store.h"
 
 static cJSON *parse(const char *json) {
@@ -411,8 +412,41 @@ static void test_metadata_not_strings(void) {
   vr_store_free(s);
 }
 
+/* Stored versions hold interned member names (cJSON_Parse gives copies): nested ones too, and
+ * after a replace that adds members; a name too long to intern stays a readable copy. */
+static void test_interned_names(void) {
+  vr_store *s = vr_store_new(1, 0);
+  vr_store_error err;
+  const cJSON *stored, *c;
+  char json[600], longname[200];
+  memset(longname, 'k', sizeof longname - 1);
+  longname[sizeof longname - 1] = '\0';
+  snprintf(json, sizeof json,
+           "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"n1\"},"
+           "\"data\":{\"a\":{\"deep\":[{\"inner\":1}]},\"%s\":\"long\"}}",
+           longname);
+  CHECK(vr_store_create(s, parse(json), &stored, &err) == 0);
+  for (c = stored ? stored->child : NULL; c != NULL; c = c->next) {
+    CHECK((c->type & cJSON_StringIsConst) && c->string == vr_json_intern(c->string));
+  }
+  c = cJSON_GetObjectItemCaseSensitive(stored, "data");
+  c = cJSON_GetArrayItem(
+      cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(c, "a"), "deep"), 0);
+  CHECK(c != NULL && c->child != NULL && c->child->string == vr_json_intern("inner"));
+  c = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(stored, "data"), longname);
+  CHECK(c != NULL && !(c->type & cJSON_StringIsConst) && strcmp(c->valuestring, "long") == 0);
+  CHECK(vr_store_replace(s,
+                         parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{"
+                               "\"name\":\"n1\"},\"status\":{\"added\":true}}"),
+                         0, &stored, &err) == 0);
+  c = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(stored, "status"), "added");
+  CHECK(c != NULL && c->string == vr_json_intern("added"));
+  vr_store_free(s);
+}
+
 int main(void) {
   test_create_get_list();
+  test_interned_names();
   test_metadata_not_strings();
   test_reference_index();
   test_finalizers();
