@@ -27,15 +27,38 @@ typedef struct kind_ref {
   int cluster_scoped;
 } kind_ref;
 
+/* A kind name resolves the same way every time: the last few resolved are remembered (a
+ * playbook that polls asks for the same kind thousands of times). */
+typedef struct kind_memo {
+  char name[64];
+  kind_ref ref;
+} kind_memo;
+
+#define KIND_MEMOS 8
+static kind_memo kind_memos[KIND_MEMOS];
+static unsigned kind_memo_next;
+
 /* Resolves the kind argument at idx (may raise). */
 static void check_kind(lua_State *L, int idx, kind_ref *k) {
   char err[256];
   const char *name = luaL_checkstring(L, idx);
+  size_t i;
+  for (i = 0; i < KIND_MEMOS; i++) {
+    if (kind_memos[i].name[0] != '\0' && strcmp(kind_memos[i].name, name) == 0) {
+      *k = kind_memos[i].ref;
+      return;
+    }
+  }
   if (vr_kind_resolve(name, k->group, sizeof k->group, k->kind, sizeof k->kind, err, sizeof err) !=
       0) {
     vr_error_raise(L, "usage", "%s", err);
   }
   k->cluster_scoped = vr_kind_cluster_scoped(k->group, k->kind);
+  if (strlen(name) < sizeof kind_memos[0].name) {
+    kind_memo *m = &kind_memos[kind_memo_next++ % KIND_MEMOS];
+    strcpy(m->name, name);
+    m->ref = *k;
+  }
 }
 
 /* The (namespace, name) arguments at idx, idx+1; cluster-scoped kinds take (name) alone. */

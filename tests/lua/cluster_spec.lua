@@ -76,6 +76,19 @@ describe("cluster.get", function()
     expect(json.encode(back.spec.down.down)).to_match("^%[")
   end)
 
+  it("resolves each kind name the same way, however many names were used before", function()
+    local names = { "Node", "nodes", "no", "vmi", "vmis", "VirtualMachineInstance", "vm",
+      "virtualmachines", "example.com/Widget", "pods", "Pod", "po", "vmim", "pvc" }
+    for round = 1, 3 do
+      for _, name in ipairs(names) do cluster.list(name) end
+      expect(cluster.get("no", "worker-1").metadata.name).to_be("worker-1")
+      expect(cluster.get("vmis", "prod", "db").kind).to_be("VirtualMachineInstance")
+      expect(cluster.get("vm", "prod", "db").kind).to_be("VirtualMachine")
+      expect(function() cluster.get("Podd", "x") end).to_fail_with("usage", "unknown kind 'Podd'")
+      expect(function() cluster.get("po", "web-1") end).to_fail_with("usage", "Pod is namespaced")
+    end
+  end)
+
   it("rejects unknown kinds and missing namespaces", function()
     expect(function() cluster.get("Podd", "x") end)
       .to_fail_with("usage", "unknown kind 'Podd' (did you mean 'Pod'?)")
