@@ -170,24 +170,22 @@ static const char *indexed_node(const kind_ref *k, const selector_box *b) {
   return NULL;
 }
 
-/* cluster.list(kind [, {namespace=, node=, selector=, field=}]) -> array of objects
- * Sorted by namespace and name. node selects through the node index (Pods by spec.nodeName,
- * VMIs by status.nodeName); selector is a label selector ("app=web,tier!=db", "env in (a,b)",
- * "!gpu"), field a field selector ("status.phase=Running,metadata.name!=x"), as in kubectl.
- * Raises a usage error on an unknown kind or option or a malformed selector. */
-static int l_cluster_list(lua_State *L) {
+/* The stored objects that cluster.list and cluster.count select: reads the (kind, opts)
+ * arguments, leaves the selector box on the stack and returns the candidates (b->items, the box
+ * frees them if a later call raises; the caller frees them) with *n set, or NULL with *n = 0
+ * when node= and the field selector disagree. Raises like cluster.list. */
+static const cJSON **select_objects(lua_State *L, const char *fname, selector_box **box,
+                                    size_t *n) {
   static const char *const allowed[] = {"namespace", "node", "selector", "field", NULL};
   kind_ref k;
   const char *ns = NULL, *node = NULL, *label_text = NULL, *field_text = NULL, *pinned;
   const cJSON **items;
   selector_box *b;
-  size_t n, i;
-  lua_Integer out = 0;
   vr_sim *sim;
   check_kind(L, 1, &k);
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
-    vr_check_options(L, 2, "cluster.list", allowed);
+    vr_check_options(L, 2, fname, allowed);
     lua_getfield(L, 2, "namespace");
     ns = luaL_optstring(L, -1, NULL);
     lua_getfield(L, 2, "node");
@@ -198,16 +196,27 @@ static int l_cluster_list(lua_State *L) {
     field_text = luaL_optstring(L, -1, NULL);
   }
   sim = vr_lua_sim(L, 1);
-  b = push_selectors(L, label_text, field_text, "cluster.list");
+  b = push_selectors(L, label_text, field_text, fname);
+  *box = b;
+  *n = 0;
   pinned = indexed_node(&k, b);
-  if (node != NULL && pinned != NULL && strcmp(node, pinned) != 0) {
-    lua_createtable(L, 0, 0); /* node= and the field selector disagree: nothing matches */
-    vr_shape_set(L, -1, VR_SHAPE_ARRAY);
-    return 1;
-  }
-  n = vr_store_list(vr_sim_store(sim), k.group, k.kind, ns, node ? node : pinned, &items);
-  if (n == (size_t)-1) return luaL_error(L, "cluster.list: out of memory");
+  if (node != NULL && pinned != NULL && strcmp(node, pinned) != 0) return NULL;
+  *n = vr_store_list(vr_sim_store(sim), k.group, k.kind, ns, node ? node : pinned, &items);
+  if (*n == (size_t)-1) luaL_error(L, "%s: out of memory", fname);
   b->items = items;
+  return items;
+}
+
+/* cluster.list(kind [, {namespace=, node=, selector=, field=}]) -> array of objects
+ * Sorted by namespace and name. node selects through the node index (Pods by spec.nodeName,
+ * VMIs by status.nodeName); selector is a label selector ("app=web,tier!=db", "env in (a,b)",
+ * "!gpu"), field a field selector ("status.phase=Running,metadata.name!=x"), as in kubectl.
+ * Raises a usage error on an unknown kind or option or a malformed selector. */
+static int l_cluster_list(lua_State *L) {
+  selector_box *b;
+  size_t n, i;
+  lua_Integer out = 0;
+  const cJSON **items = select_objects(L, "cluster.list", &b, &n);
   lua_createtable(L, (int)n, 0);
   for (i = 0; i < n; i++) {
     if (!object_selected(items[i], b)) continue;
@@ -217,6 +226,22 @@ static int l_cluster_list(lua_State *L) {
   b->items = NULL;
   free((void *)items);
   vr_shape_set(L, -1, VR_SHAPE_ARRAY);
+  return 1;
+}
+
+/* cluster.count(kind [, {namespace=, node=, selector=, field=}]) -> integer
+ * How many objects cluster.list would return, without making them into tables (the wait for a
+ * drained node: `while cluster.count("vmi", {node = n}) > 0 do ... end`). Raises as
+ * cluster.list does. */
+static int l_cluster_count(lua_State *L) {
+  selector_box *b;
+  size_t n, i;
+  lua_Integer count = 0;
+  const cJSON **items = select_objects(L, "cluster.count", &b, &n);
+  for (i = 0; i < n; i++) count += object_selected(items[i], b) ? 1 : 0;
+  b->items = NULL;
+  free((void *)items);
+  lua_pushinteger(L, count);
   return 1;
 }
 
@@ -689,6 +714,7 @@ static const luaL_Reg cluster_funcs[] = {
     /* clang-format off */
     {"get", l_cluster_get},
     {"list", l_cluster_list},
+    {"count", l_cluster_count},
     {"create", l_cluster_create},
     {"replace", l_cluster_replace},
     {"patch", l_cluster_patch},

@@ -2,8 +2,8 @@
 -- evacuate every worker node in turn (cordon, migrate each migratable running VM away with a
 -- VirtualMachineInstanceMigration, wait, uncordon). Prints one line of numbers:
 --   vms=<running VMs> nodes=<workers> migrations=<n> failed=<n> simulated_s=<s> cpu_s=<s>
---   load_s=<s> start_s=<s> evacuate_s=<s>   (CPU seconds of each phase: sim.load, starting
---   every VM, the evacuation with the final count)
+--   load_s=<s> start_s=<s> evacuate_s=<s>   (CPU seconds of each phase, all threads: sim.load,
+--   starting every VM, the evacuation with the final count of running VMIs)
 -- Usage: vmrun bench/sim-scale/evacuate.lua CLUSTER.yaml [MAX_NODES]
 local path, max_nodes = ...
 assert(path, "usage: vmrun bench/sim-scale/evacuate.lua CLUSTER.yaml [MAX_NODES]")
@@ -54,7 +54,7 @@ for _, node in ipairs(workers) do
   done = done + 1
 end
 
-local running = #cluster.list("vmi", { field = "status.phase=Running" })
+local running = cluster.count("vmi", { field = "status.phase=Running" })
 local cpu_end = os.clock()
 print(("vms=%d nodes=%d migrations=%d failed=%d simulated_s=%.0f cpu_s=%.2f load_s=%.2f "
   .. "start_s=%.2f evacuate_s=%.2f"):format(running, done, migrations, failed, time.now() - t0,

@@ -44,6 +44,14 @@ function cluster.get(kind, namespace, name) end
 ---@return vmrun.Object[]
 function cluster.list(kind, opts) end
 
+---How many objects `cluster.list(kind, opts)` would return, without making them into tables (the
+---wait for a drained node: `while cluster.count("vmi", { node = n }) > 0 do ... end`). Raises as
+---`cluster.list` does.
+---@param kind string
+---@param opts? vmrun.ListOptions
+---@return integer
+function cluster.count(kind, opts) end
+
 ---Creates an object; returns it as stored (uid, resourceVersion, creationTimestamp set).
 ---Raises kind `"already_exists"` (status 409) or `"input"` (422) with `resource = "Kind ns/name"`.
 ---@param object vmrun.Object

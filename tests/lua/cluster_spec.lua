@@ -115,6 +115,38 @@ describe("cluster.list", function()
   end)
 end)
 
+describe("cluster.count", function()
+  it("counts what cluster.list returns, for every kind of option", function()
+    local cases = {
+      { "Pod" }, { "Pod", { node = "worker-2" } }, { "vmis", { node = "worker-1" } },
+      { "vmis", { node = "worker-2" } }, { "Pod", { namespace = "kube-system" } },
+      { "Pod", { namespace = "prod" } }, { "PersistentVolumeClaim" },
+      { "Pod", { selector = "kubevirt.io=virt-launcher" } },
+      { "Pod", { selector = "!kubevirt.io" } },
+      { "vmi", { field = "status.phase=Running" } }, { "vmi", { field = "status.phase!=Running" } },
+      { "vmi", { node = "worker-1", field = "status.nodeName=worker-1" } },
+      { "vmi", { node = "worker-2", field = "status.nodeName=worker-1" } },
+      { "Node", { selector = "topology.kubernetes.io/zone=zone-a" } },
+    }
+    local nonzero = 0
+    for _, c in ipairs(cases) do
+      local n = cluster.count(c[1], c[2])
+      expect(math.type(n)).to_be("integer")
+      expect(n).to_be(#cluster.list(c[1], c[2]))
+      if n > 0 then nonzero = nonzero + 1 end
+    end
+    expect(nonzero >= 7).to_be(true)
+  end)
+
+  it("raises as cluster.list does", function()
+    expect(function() cluster.count("Podd") end).to_fail_with("usage", "unknown kind 'Podd'")
+    expect(function() cluster.count("Pod", { nodes = "worker-1" }) end)
+      .to_fail("unknown option 'nodes' for cluster.count")
+    expect(function() cluster.count("Pod", { selector = "a in (" }) end)
+      .to_fail_with("usage", "cluster.count:")
+  end)
+end)
+
 -- A minimal valid pod (the API server requires a container).
 local function pod(name, namespace)
   return { apiVersion = "v1", kind = "Pod", metadata = { name = name, namespace = namespace },
