@@ -85,6 +85,11 @@ struct vr_sim {
   int cluster_config_valid;           /* it is current: kept once started, until a KubeVirt or
                                          HyperConverged CR changes */
   int kubevirt_minor; /* the KubeVirt version whose behaviour applies, read at load (HEAD: 1000) */
+  struct {            /* the last launcher_requests answer (sim_workloads.c), for one VMI version */
+    char uid[64], resource_version[32];
+    double overhead_ratio;
+    int64_t cpu_milli, memory;
+  } launcher_memo;
 };
 
 #define SIM_SEP "\x1f"

@@ -166,9 +166,31 @@ static double cached_overhead_ratio(vr_sim *sim);
 /* What the VMI's virt-launcher pod requests: the VMI's own requests plus the overhead (left out
  * of the request with spec.domain.resources.overcommitGuestOverhead). */
 static requests launcher_requests(vr_sim *sim, const cJSON *vmi) {
-  requests r = vmi_requests(vmi);
+  const char *uid = sim_string(vmi, "metadata.uid");
+  const char *rv = sim_string(vmi, "metadata.resourceVersion");
+  double ratio = cached_overhead_ratio(sim);
+  int memo = uid != NULL && rv != NULL && strlen(uid) < sizeof sim->launcher_memo.uid &&
+             strlen(rv) < sizeof sim->launcher_memo.resource_version;
+  requests r;
+  /* a version of an object is one (uid, resourceVersion): scheduling a VMI and creating its
+   * pod ask for the same answer, computed once */
+  if (memo && strcmp(uid, sim->launcher_memo.uid) == 0 &&
+      strcmp(rv, sim->launcher_memo.resource_version) == 0 &&
+      ratio == sim->launcher_memo.overhead_ratio) {
+    r.cpu_milli = sim->launcher_memo.cpu_milli;
+    r.memory = sim->launcher_memo.memory;
+    return r;
+  }
+  r = vmi_requests(vmi);
   if (!cJSON_IsTrue(sim_path(vmi, "spec.domain.resources.overcommitGuestOverhead")))
-    r.memory += launcher_overhead(vmi, cached_overhead_ratio(sim));
+    r.memory += launcher_overhead(vmi, ratio);
+  if (memo) {
+    strcpy(sim->launcher_memo.uid, uid);
+    strcpy(sim->launcher_memo.resource_version, rv);
+    sim->launcher_memo.overhead_ratio = ratio;
+    sim->launcher_memo.cpu_milli = r.cpu_milli;
+    sim->launcher_memo.memory = r.memory;
+  }
   return r;
 }
 
