@@ -1,15 +1,22 @@
-/* json_pool.c: the small-block allocator for cJSON (see json_pool.h). An arena is 1 MiB,
- * aligned to 1 MiB, and holds blocks of one size class; its header sits at its start, so a
- * block's class is found by masking its address. Each thread carves and recycles blocks through
- * its own free lists (no lock on the fast path); arenas are created under a mutex and kept on a
- * global list until vr_json_pool_release. It may not hand out memory that malloc could confuse
- * with its own: every pool block is 8 mod 16, every malloc block 16-aligned. The interned member
- * names live here too: they must outlive every tree, as the arenas do. */
+/* json_pool.c: the small-block allocator for cJSON and Lua (see json_pool.h). An arena is 1 MiB,
+ * aligned to 1 MiB, and holds blocks of one size class; its header (with a bitmap of its free
+ * blocks) sits at its start, so a block's arena is found by masking its address. Each thread
+ * allocates from its own arenas, in address order from a cursor that goes round them (next
+ * fit): a tree copied in one go lands in one stretch of memory, which the simulator then walks
+ * again and again, and blocks freed behind the cursor are reused when it comes back. Freeing
+ * only sets a bit, from any thread, provided no other thread allocates from or frees into that
+ * arena at the same moment; in practice the block is the calling thread's or that of a thread
+ * that has ended (an ended thread's arenas are adopted by the next thread
+ * that runs out of room). No lock on the fast paths; arenas are created under a mutex and kept
+ * on a global list until vr_json_pool_release. It may not hand out memory that malloc could
+ * confuse with its own: every pool block is 8 mod 16, every malloc block 16-aligned. The
+ * interned member names live here too: they must outlive every tree, as the arenas do. */
 #include "json_pool.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdalign.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,31 +28,38 @@
 #define ARENA_BYTES ((uintptr_t)1 << 20)
 #define STEP        16 /* size classes are 16, 32, ... VR_JSON_POOL_MAX bytes */
 #define CLASSES     (VR_JSON_POOL_MAX / STEP)
-#define FIRST_BLOCK 40 /* the header's 32 bytes + 8: blocks are 8 mod 16 */
 
 _Static_assert(alignof(max_align_t) >= 16, "malloc blocks must be 16-aligned");
-_Static_assert(FIRST_BLOCK % STEP == 8, "pool blocks must be 8 mod 16");
 
+/* An arena's header, at its start: then the bitmap of its blocks (1 = free), then the blocks
+ * (the first at 8 mod 16). */
 typedef struct arena {
-  size_t size; /* the block size of this arena */
-  struct arena *next;
+  size_t size;            /* the block size */
+  struct arena *next;     /* every arena, for vr_json_pool_release */
+  struct arena *orphaned; /* the arenas of ended threads, waiting for a new owner */
+  char *first;            /* the first block */
+  uint32_t blocks;        /* how many blocks */
+  uint32_t free;          /* how many are free */
+  uint32_t words;         /* bitmap words */
+  uint32_t reciprocal;    /* ceil(2^32 / size): a block's index without a division */
+  uint64_t bits[];
 } arena;
 
-_Static_assert(sizeof(arena) <= FIRST_BLOCK - 8, "the arena header fits before the first block");
+/* A thread's arenas of one class and its cursor. Blocks are handed out in address order from
+ * the cursor on (next fit), so a tree copied in one go lands in one stretch of memory, and the
+ * blocks freed behind the cursor are reused when it comes round again. */
+typedef struct class_state {
+  arena **arenas;
+  size_t n, cap;
+  size_t at;     /* the cursor's arena */
+  uint32_t word; /* and bitmap word */
+} class_state;
 
-typedef struct free_block {
-  struct free_block *next;
-} free_block;
-
-typedef struct thread_lists {
-  free_block *free[CLASSES];
-  char *next[CLASSES]; /* the bump region of the class's newest arena */
-  char *end[CLASSES];
-} thread_lists;
-
-static _Thread_local thread_lists lists;
+static _Thread_local class_state classes[CLASSES];
 static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
 static arena *arenas;
+static arena *orphans;          /* under arenas_lock */
+static atomic_int orphans_wait; /* orphans != NULL, read without the lock */
 static size_t mapped;
 static int installed;
 static int exiting;
@@ -55,11 +69,12 @@ static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
 static vr_strmap interned;
 static uint32_t next_intern_number; /* never reset: a number means one name for the process */
 
-/* A new 1 MiB-aligned arena for blocks of size bytes, or NULL. */
+/* A new 1 MiB-aligned arena for blocks of size bytes, all free, or NULL. */
 static arena *new_arena(size_t size) {
   char *raw =
       mmap(NULL, 2 * ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  uintptr_t start, lead;
+  uintptr_t start, lead, header;
+  uint32_t words, i;
   arena *a;
   if (raw == MAP_FAILED) return NULL;
   start = ((uintptr_t)raw + ARENA_BYTES - 1) & ~(ARENA_BYTES - 1);
@@ -67,7 +82,22 @@ static arena *new_arena(size_t size) {
   if (lead > 0) munmap(raw, lead);
   munmap((char *)start + ARENA_BYTES, ARENA_BYTES - lead);
   a = (arena *)start;
+  words = (uint32_t)((ARENA_BYTES / size + 63) / 64);
+  header = offsetof(arena, bits) + (uintptr_t)words * sizeof(uint64_t);
+  header += (8 - header % 16 + 16) % 16; /* blocks are 8 mod 16 */
   a->size = size;
+  a->first = (char *)start + header;
+  a->blocks = (uint32_t)((ARENA_BYTES - header) / size);
+  a->free = a->blocks;
+  a->words = words;
+  a->reciprocal = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+  for (i = 0; i < words; i++) {
+    uint32_t from = i * 64;
+    a->bits[i] = from + 64 <= a->blocks ? ~(uint64_t)0
+                 : from < a->blocks     ? ((uint64_t)1 << (a->blocks - from)) - 1
+                                        : 0;
+  }
+  a->orphaned = NULL;
   pthread_mutex_lock(&arenas_lock);
   a->next = arenas;
   arenas = a;
@@ -76,39 +106,136 @@ static arena *new_arena(size_t size) {
   return a;
 }
 
+static void give_up_arenas(void *unused);
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static int exit_key_made;
+
+static void make_exit_key(void) {
+  exit_key_made = pthread_key_create(&exit_key, give_up_arenas) == 0;
+}
+
+static int add_arena(class_state *c, arena *a) {
+  pthread_once(&exit_key_once, make_exit_key);
+  if (exit_key_made && pthread_getspecific(exit_key) == NULL) pthread_setspecific(exit_key, c);
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    arena **grown = realloc(c->arenas, cap * sizeof *grown);
+    if (grown == NULL) return -1;
+    c->arenas = grown;
+    c->cap = cap;
+  }
+  c->arenas[c->n++] = a;
+  return 0;
+}
+
+/* Takes the arenas that ended threads left (they own no block any more: any thread may free
+ * into them, this one now allocates from them). */
+static void adopt_orphans(void) {
+  arena *a;
+  pthread_mutex_lock(&arenas_lock);
+  a = orphans;
+  orphans = NULL;
+  atomic_store(&orphans_wait, 0);
+  while (a != NULL) {
+    arena *next = a->orphaned;
+    a->orphaned = NULL;
+    if (add_arena(&classes[a->size / STEP - 1], a) != 0) { /* keep it for another time */
+      a->orphaned = orphans;
+      orphans = a;
+      atomic_store(&orphans_wait, 1);
+    }
+    a = next;
+  }
+  pthread_mutex_unlock(&arenas_lock);
+}
+
+static void *take(class_state *c, arena *a, uint64_t w) {
+  unsigned bit = (unsigned)__builtin_ctzll(w);
+  a->bits[c->word] = w & (w - 1);
+  a->free--;
+  return a->first + ((size_t)c->word * 64 + bit) * a->size;
+}
+
+/* The cursor's word is used up: moves it on to the next free block, through the following
+ * arenas and round to the start; adopts orphans or maps an arena when every one is full. */
+static void *alloc_slow(class_state *c, size_t size) {
+  size_t visited;
+  arena *a;
+  for (visited = 0; c->n > 0 && visited <= c->n; visited++) {
+    a = c->arenas[c->at];
+    if (a->free > 0) {
+      uint32_t w;
+      for (w = visited == 0 ? c->word : 0; w < a->words; w++) {
+        if (a->bits[w] != 0) {
+          c->word = w;
+          return take(c, a, a->bits[w]);
+        }
+      }
+    }
+    c->at = (c->at + 1) % c->n;
+    c->word = 0;
+  }
+  if (atomic_load(&orphans_wait)) {
+    size_t before = c->n;
+    adopt_orphans();
+    if (c->n > before) {
+      c->at = before;
+      c->word = 0;
+      return alloc_slow(c, size);
+    }
+  }
+  if ((a = new_arena(size)) == NULL) return NULL;
+  if (add_arena(c, a) != 0) return NULL; /* mapped but unused until release */
+  c->at = c->n - 1;
+  c->word = 0;
+  return take(c, a, a->bits[0]);
+}
+
 void *vr_json_pool_alloc(size_t size) {
+  class_state *c;
   size_t cls;
-  char *block;
   if (size > VR_JSON_POOL_MAX) return malloc(size);
   cls = size ? (size - 1) / STEP : 0;
-  if (lists.free[cls] != NULL) {
-    free_block *f = lists.free[cls];
-    lists.free[cls] = f->next;
-    return f;
+  c = &classes[cls];
+  if (c->n > 0) {
+    arena *a = c->arenas[c->at];
+    uint64_t w = a->bits[c->word];
+    if (w != 0) return take(c, a, w);
   }
-  if (lists.next[cls] == NULL || lists.end[cls] - lists.next[cls] < (ptrdiff_t)((cls + 1) * STEP)) {
-    arena *a = new_arena((cls + 1) * STEP);
-    if (a == NULL) return NULL;
-    lists.next[cls] = (char *)a + FIRST_BLOCK;
-    lists.end[cls] = (char *)a + ARENA_BYTES;
-  }
-  block = lists.next[cls];
-  lists.next[cls] += (cls + 1) * STEP;
-  return block;
+  return alloc_slow(c, (cls + 1) * STEP);
 }
 
 void vr_json_pool_free(void *block) {
   arena *a;
-  free_block *f = block;
-  size_t cls;
+  uint32_t index;
   if (((uintptr_t)block & 15u) != 8u) { /* NULL, or a malloc block */
     free(block);
     return;
   }
   a = (arena *)((uintptr_t)block & ~(ARENA_BYTES - 1));
-  cls = a->size / STEP - 1;
-  f->next = lists.free[cls];
-  lists.free[cls] = f;
+  index = (uint32_t)(((uint64_t)((char *)block - a->first) * a->reciprocal) >> 32);
+  a->bits[index / 64] |= (uint64_t)1 << (index % 64);
+  a->free++;
+}
+
+/* A thread that used the pool ends: its arenas become orphans for another thread to adopt
+ * (the pthread key's destructor, set at the thread's first arena). */
+static void give_up_arenas(void *unused) {
+  size_t cls, i;
+  (void)unused;
+  pthread_mutex_lock(&arenas_lock);
+  for (cls = 0; cls < CLASSES; cls++) {
+    class_state *c = &classes[cls];
+    for (i = 0; i < c->n; i++) {
+      c->arenas[i]->orphaned = orphans;
+      orphans = c->arenas[i];
+    }
+    free(c->arenas);
+    memset(c, 0, sizeof *c);
+  }
+  atomic_store(&orphans_wait, orphans != NULL);
+  pthread_mutex_unlock(&arenas_lock);
 }
 
 void *vr_json_pool_realloc(void *block, size_t old_size, size_t size) {
@@ -216,7 +343,12 @@ void vr_json_pool_release(void) {
     munmap(a, ARENA_BYTES);
     a = next;
   }
-  memset(&lists, 0, sizeof lists); /* this thread's lists pointed into the arenas */
+  orphans = NULL;
+  atomic_store(&orphans_wait, 0);
+  for (size_t cls = 0; cls < CLASSES; cls++) { /* this thread's arenas are gone */
+    free(classes[cls].arenas);
+    memset(&classes[cls], 0, sizeof classes[cls]);
+  }
   pthread_mutex_lock(&intern_lock);
   {
     size_t pos = 0;

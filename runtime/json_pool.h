@@ -4,9 +4,12 @@
  * general malloc spends much of the simulator's time on them (and more again freeing them at
  * exit).
  * Blocks of up to VR_JSON_POOL_MAX bytes come from 1 MiB arenas of one size class each (no
- * per-block header) and go back to a per-thread free list; larger ones go to malloc. A pool
- * block is told from a malloc block by its address (pool blocks are 8 mod 16, malloc's are 16-
- * aligned), so vr_json_pool_free takes either.
+ * per-block header; a bitmap per arena) and are handed out in address order (next fit), so that
+ * what is copied together lies together; larger ones go to malloc. A pool block is told from a
+ * malloc block by its address (pool blocks are 8 mod 16, malloc's are 16-aligned), so
+ * vr_json_pool_free takes either. A block may be freed by any thread, but not while the thread
+ * that allocated it may still be allocating from its arena: give trees to another thread only
+ * once their builder has ended (vr_yaml_to_cjson joins its parser thread first).
  *
  * vr_json_pool_install makes cJSON use the pool (main does, before anything else), and the host
  * then gives Lua's allocator to it as well (blocks are 8-aligned, as Lua needs). It does

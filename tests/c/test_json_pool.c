@@ -1,8 +1,9 @@
-/* test_json_pool.c: unit tests of runtime/json_pool.c, the small-block allocator for cJSON:
- * size classes and their reuse, telling pool blocks from malloc blocks, blocks freed by another
- * thread, realloc with a known size (Lua's allocator), cJSON trees built, copied, printed and
- * freed through it, and release. The allocator is
- * called directly (in sanitizer builds vr_json_pool_install leaves cJSON on malloc). */
+/* test_json_pool.c: unit tests of runtime/json_pool.c, the small-block allocator for cJSON and
+ * Lua: size classes, blocks in address order and their reuse, telling pool blocks from malloc
+ * blocks, blocks of an ended thread freed here and its arenas adopted, realloc with a known size
+ * (Lua's allocator), cJSON trees built, copied, printed and freed through it, interned names,
+ * and release. The allocator is called directly (in sanitizer builds vr_json_pool_install
+ * leaves cJSON on malloc). */
 #include "check.h"
 #include "json_pool.h"
 
@@ -43,17 +44,37 @@ int main(void) {
   for (size = 0; size <= VR_JSON_POOL_MAX; size++) vr_json_pool_free(blocks[size]);
   vr_json_pool_free(NULL);
 
-  /* a freed block comes back for its own class only, last freed first */
+  /* blocks come in address order from a cursor (next fit): one after the other in a fresh
+   * stretch; a block freed where the cursor is (its 64-block word) comes back first, lowest
+   * address first; blocks of one class never serve another */
   {
-    void *a = vr_json_pool_alloc(64), *b = vr_json_pool_alloc(64), *c;
-    CHECK(a != b);
-    vr_json_pool_free(a);
-    c = vr_json_pool_alloc(128);
-    CHECK(c != a);
-    CHECK(vr_json_pool_alloc(60) == a); /* 49..64 bytes share the class */
+    char *a = vr_json_pool_alloc(64), *b = vr_json_pool_alloc(64), *c, *d;
+    CHECK(a != NULL && b == a + 64);
     vr_json_pool_free(b);
-    vr_json_pool_free(c);
     vr_json_pool_free(a);
+    CHECK(vr_json_pool_alloc(128) != a);
+    c = vr_json_pool_alloc(60); /* 49..64 bytes share the class */
+    d = vr_json_pool_alloc(64);
+    CHECK(c == a && d == b);
+    vr_json_pool_free(c);
+    vr_json_pool_free(d);
+  }
+
+  /* what is freed is reused: filling more than an arena twice maps no more arenas the second
+   * time */
+  {
+    enum { N = 30000 }; /* 64-byte blocks: about two arenas */
+    void **many = calloc(N, sizeof *many);
+    size_t before;
+    int i, round;
+    CHECK(many != NULL);
+    for (round = 0; many && round < 2; round++) {
+      before = vr_json_pool_mapped();
+      for (i = 0; i < N; i++) many[i] = vr_json_pool_alloc(64);
+      if (round == 1) CHECK(vr_json_pool_mapped() == before);
+      for (i = 0; i < N; i++) vr_json_pool_free(many[i]);
+    }
+    free(many);
   }
 
   /* blocks never overlap: fill many, check each still holds its own byte */
@@ -75,16 +96,24 @@ int main(void) {
     free(many);
   }
 
-  /* a block from another thread is freed here and reused by this thread */
+  /* a block from a thread that has ended is freed here, and its arena is adopted by this
+   * thread when it runs out of room (48-byte blocks: one arena's worth twice over needs one
+   * new arena, not two) */
   {
     pthread_t t;
-    void *other = NULL;
+    void *other = NULL, **many;
+    size_t per_arena = (ARENA - 8192) / 48, i, before;
     CHECK(pthread_create(&t, NULL, from_other_thread, NULL) == 0);
     CHECK(pthread_join(t, &other) == 0);
     CHECK(other != NULL && ((uintptr_t)other & 15u) == 8u);
     vr_json_pool_free(other);
-    CHECK(vr_json_pool_alloc(40) == other);
-    vr_json_pool_free(other);
+    many = calloc(2 * per_arena, sizeof *many);
+    CHECK(many != NULL);
+    before = vr_json_pool_mapped();
+    for (i = 0; many && i < 2 * per_arena; i++) many[i] = vr_json_pool_alloc(48);
+    CHECK(vr_json_pool_mapped() - before <= ARENA);
+    for (i = 0; many && i < 2 * per_arena; i++) vr_json_pool_free(many[i]);
+    free(many);
   }
 
   /* realloc with the old size: in place within a class, contents kept across classes and
