@@ -35,6 +35,7 @@ _Static_assert(alignof(max_align_t) >= 16, "malloc blocks must be 16-aligned");
  * (the first at 8 mod 16). */
 typedef struct arena {
   size_t size;            /* the block size */
+  int domain;             /* DOMAIN_JSON or DOMAIN_LUA */
   struct arena *next;     /* every arena, for vr_json_pool_release */
   struct arena *orphaned; /* the arenas of ended threads, waiting for a new owner */
   char *first;            /* the first block */
@@ -55,7 +56,11 @@ typedef struct class_state {
   uint32_t word; /* and bitmap word */
 } class_state;
 
-static _Thread_local class_state classes[CLASSES];
+/* cJSON's blocks and Lua's (vr_json_pool_realloc) come from separate arenas: a playbook's
+ * short-lived tables would otherwise be scattered among the cluster's trees. */
+enum { DOMAIN_JSON, DOMAIN_LUA, DOMAINS };
+
+static _Thread_local class_state classes[DOMAINS][CLASSES];
 static pthread_mutex_t arenas_lock = PTHREAD_MUTEX_INITIALIZER;
 static arena *arenas;
 static arena *orphans;          /* under arenas_lock */
@@ -70,7 +75,7 @@ static vr_strmap interned;
 static uint32_t next_intern_number; /* never reset: a number means one name for the process */
 
 /* A new 1 MiB-aligned arena for blocks of size bytes, all free, or NULL. */
-static arena *new_arena(size_t size) {
+static arena *new_arena(int domain, size_t size) {
   char *raw =
       mmap(NULL, 2 * ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   uintptr_t start, lead, header;
@@ -86,6 +91,7 @@ static arena *new_arena(size_t size) {
   header = offsetof(arena, bits) + (uintptr_t)words * sizeof(uint64_t);
   header += (8 - header % 16 + 16) % 16; /* blocks are 8 mod 16 */
   a->size = size;
+  a->domain = domain;
   a->first = (char *)start + header;
   a->blocks = (uint32_t)((ARENA_BYTES - header) / size);
   a->free = a->blocks;
@@ -140,7 +146,7 @@ static void adopt_orphans(void) {
   while (a != NULL) {
     arena *next = a->orphaned;
     a->orphaned = NULL;
-    if (add_arena(&classes[a->size / STEP - 1], a) != 0) { /* keep it for another time */
+    if (add_arena(&classes[a->domain][a->size / STEP - 1], a) != 0) { /* keep it for another time */
       a->orphaned = orphans;
       orphans = a;
       atomic_store(&orphans_wait, 1);
@@ -159,7 +165,7 @@ static void *take(class_state *c, arena *a, uint64_t w) {
 
 /* The cursor's word is used up: moves it on to the next free block, through the following
  * arenas and round to the start; adopts orphans or maps an arena when every one is full. */
-static void *alloc_slow(class_state *c, size_t size) {
+static void *alloc_slow(int domain, class_state *c, size_t size) {
   size_t visited;
   arena *a;
   for (visited = 0; c->n > 0 && visited <= c->n; visited++) {
@@ -182,28 +188,32 @@ static void *alloc_slow(class_state *c, size_t size) {
     if (c->n > before) {
       c->at = before;
       c->word = 0;
-      return alloc_slow(c, size);
+      return alloc_slow(domain, c, size);
     }
   }
-  if ((a = new_arena(size)) == NULL) return NULL;
+  if ((a = new_arena(domain, size)) == NULL) return NULL;
   if (add_arena(c, a) != 0) return NULL; /* mapped but unused until release */
   c->at = c->n - 1;
   c->word = 0;
   return take(c, a, a->bits[0]);
 }
 
-void *vr_json_pool_alloc(size_t size) {
+static void *alloc_in(int domain, size_t size) {
   class_state *c;
   size_t cls;
   if (size > VR_JSON_POOL_MAX) return malloc(size);
   cls = size ? (size - 1) / STEP : 0;
-  c = &classes[cls];
+  c = &classes[domain][cls];
   if (c->n > 0) {
     arena *a = c->arenas[c->at];
     uint64_t w = a->bits[c->word];
     if (w != 0) return take(c, a, w);
   }
-  return alloc_slow(c, (cls + 1) * STEP);
+  return alloc_slow(domain, c, (cls + 1) * STEP);
+}
+
+void *vr_json_pool_alloc(size_t size) {
+  return alloc_in(DOMAIN_JSON, size);
 }
 
 void vr_json_pool_free(void *block) {
@@ -225,8 +235,8 @@ static void give_up_arenas(void *unused) {
   size_t cls, i;
   (void)unused;
   pthread_mutex_lock(&arenas_lock);
-  for (cls = 0; cls < CLASSES; cls++) {
-    class_state *c = &classes[cls];
+  for (cls = 0; cls < DOMAINS * CLASSES; cls++) {
+    class_state *c = &classes[cls / CLASSES][cls % CLASSES];
     for (i = 0; i < c->n; i++) {
       c->arenas[i]->orphaned = orphans;
       orphans = c->arenas[i];
@@ -240,13 +250,13 @@ static void give_up_arenas(void *unused) {
 
 void *vr_json_pool_realloc(void *block, size_t old_size, size_t size) {
   void *moved;
-  if (block == NULL) return vr_json_pool_alloc(size);
+  if (block == NULL) return alloc_in(DOMAIN_LUA, size);
   if (((uintptr_t)block & 15u) != 8u) { /* a malloc block */
     if (size > VR_JSON_POOL_MAX) return realloc(block, size);
   } else if (size <= VR_JSON_POOL_MAX && size > 0 && (size - 1) / STEP == (old_size - 1) / STEP) {
     return block; /* the same size class */
   }
-  moved = vr_json_pool_alloc(size);
+  moved = alloc_in(DOMAIN_LUA, size);
   if (moved == NULL) return size <= old_size ? block : NULL; /* a shrink never fails */
   memcpy(moved, block, old_size < size ? old_size : size);
   vr_json_pool_free(block);
@@ -345,9 +355,10 @@ void vr_json_pool_release(void) {
   }
   orphans = NULL;
   atomic_store(&orphans_wait, 0);
-  for (size_t cls = 0; cls < CLASSES; cls++) { /* this thread's arenas are gone */
-    free(classes[cls].arenas);
-    memset(&classes[cls], 0, sizeof classes[cls]);
+  for (size_t cls = 0; cls < DOMAINS * CLASSES; cls++) { /* this thread's arenas are gone */
+    class_state *c = &classes[cls / CLASSES][cls % CLASSES];
+    free(c->arenas);
+    memset(c, 0, sizeof *c);
   }
   pthread_mutex_lock(&intern_lock);
   {

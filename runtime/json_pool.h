@@ -42,10 +42,12 @@ void vr_json_pool_release(void);
  * when out of memory. */
 void *vr_json_pool_alloc(size_t size);
 void vr_json_pool_free(void *block);
-/* realloc for callers that know a block's size (Lua's allocator does): a block stays where it
- * is while its size class holds the new size; otherwise the contents move to a block of the new
- * size (pool or malloc). Returns NULL only when growing and out of memory (the block is then
- * left as it was); a shrink that finds no memory returns the block itself. */
+/* realloc for callers that know a block's size: Lua's allocator, whose blocks come from arenas
+ * apart from cJSON's (short-lived tables would otherwise be scattered among the cluster's
+ * trees). A block stays where it is while its size class holds the new size; otherwise the
+ * contents move to a block of the new size (pool or malloc). Returns NULL only when growing and
+ * out of memory (the block is then left as it was); a shrink that finds no memory returns the
+ * block itself. */
 void *vr_json_pool_realloc(void *block, size_t old_size, size_t size);
 /* 1 when vr_json_pool_install has put cJSON on the pool (the host then puts Lua on it too). */
 int vr_json_pool_installed(void);
