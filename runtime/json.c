@@ -1256,7 +1256,7 @@ static void push_cjson_iterative(lua_State *L, const cJSON *item) {
       int is_array = cJSON_IsArray(node) != 0, n = 0;
       const cJSON *c;
       for (c = node->child; c != NULL; c = c->next) n++;
-      luaL_checkstack(L, 4, "cJSON tree too deep");
+      luaL_checkstack(L, 6, "cJSON tree too deep"); /* t, child, index, value, key, name cache */
       lua_createtable(L, is_array ? n : 0, is_array ? 0 : n);
       lua_pushvalue(L, is_array ? top0 + 2 : top0 + 1);
       lua_setmetatable(L, -2);

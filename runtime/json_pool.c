@@ -67,6 +67,7 @@ static arena *orphans;          /* under arenas_lock */
 static atomic_int orphans_wait; /* orphans != NULL, read without the lock */
 static size_t mapped;
 static int installed;
+static pthread_t owner; /* the thread that installed the pool */
 static int exiting;
 
 /* The interned names: name -> its lasting copy, under its own lock. */
@@ -135,8 +136,12 @@ static int add_arena(class_state *c, arena *a) {
   return 0;
 }
 
-/* Takes the arenas that ended threads left (they own no block any more: any thread may free
- * into them, this one now allocates from them). */
+/* Takes the arenas that ended threads left; this thread allocates from them from now on. Their
+ * blocks in use belong to whoever holds the trees now (the thread that joined the ended one),
+ * which may free into them. Only the thread that installed the pool adopts (any thread when it
+ * is not installed, as in its unit test), so that the one-thread-at-a-time rule of
+ * vr_json_pool_free holds as long as trees change hands only at a join to that thread, as
+ * vr_yaml_to_cjson's do. */
 static void adopt_orphans(void) {
   arena *a;
   pthread_mutex_lock(&arenas_lock);
@@ -182,7 +187,7 @@ static void *alloc_slow(int domain, class_state *c, size_t size) {
     c->at = (c->at + 1) % c->n;
     c->word = 0;
   }
-  if (atomic_load(&orphans_wait)) {
+  if (atomic_load(&orphans_wait) && (!installed || pthread_equal(pthread_self(), owner))) {
     size_t before = c->n;
     adopt_orphans();
     if (c->n > before) {
@@ -250,6 +255,10 @@ static void give_up_arenas(void *unused) {
 
 void *vr_json_pool_realloc(void *block, size_t old_size, size_t size) {
   void *moved;
+  if (size == 0) { /* as realloc(block, 0) in C17: freed, and no block */
+    vr_json_pool_free(block);
+    return NULL;
+  }
   if (block == NULL) return alloc_in(DOMAIN_LUA, size);
   if (((uintptr_t)block & 15u) != 8u) { /* a malloc block */
     if (size > VR_JSON_POOL_MAX) return realloc(block, size);
@@ -284,6 +293,7 @@ int vr_json_pool_install(void) {
   if (env == NULL || strcmp(env, "force") != 0) return 0;
 #endif
   cJSON_InitHooks(&hooks);
+  owner = pthread_self();
   installed = 1;
   return 1;
 }
@@ -353,8 +363,10 @@ void vr_json_pool_release(void) {
     munmap(a, ARENA_BYTES);
     a = next;
   }
+  pthread_mutex_lock(&arenas_lock);
   orphans = NULL;
   atomic_store(&orphans_wait, 0);
+  pthread_mutex_unlock(&arenas_lock);
   for (size_t cls = 0; cls < DOMAINS * CLASSES; cls++) { /* this thread's arenas are gone */
     class_state *c = &classes[cls / CLASSES][cls % CLASSES];
     free(c->arenas);

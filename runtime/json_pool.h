@@ -35,7 +35,7 @@ int vr_json_pool_begin_exit(void);
 int vr_json_pool_exiting(void);
 
 /* Puts cJSON back on malloc and unmaps every arena. Only when no pool block is in use any more
- * (the end of main). */
+ * and no other thread that used the pool is still running (the end of main). */
 void vr_json_pool_release(void);
 
 /* The allocator itself (what the hooks call; usable without installing). alloc returns NULL
@@ -45,9 +45,9 @@ void vr_json_pool_free(void *block);
 /* realloc for callers that know a block's size: Lua's allocator, whose blocks come from arenas
  * apart from cJSON's (short-lived tables would otherwise be scattered among the cluster's
  * trees). A block stays where it is while its size class holds the new size; otherwise the
- * contents move to a block of the new size (pool or malloc). Returns NULL only when growing and
- * out of memory (the block is then left as it was); a shrink that finds no memory returns the
- * block itself. */
+ * contents move to a block of the new size (pool or malloc). Size 0 frees the block and returns
+ * NULL. Otherwise returns NULL only when growing and out of memory (the block is then left as it
+ * was); a shrink that finds no memory returns the block itself. */
 void *vr_json_pool_realloc(void *block, size_t old_size, size_t size);
 /* 1 when vr_json_pool_install has put cJSON on the pool (the host then puts Lua on it too). */
 int vr_json_pool_installed(void);

@@ -335,7 +335,6 @@ typedef struct yreader {
   cJSON *cur; /* cJSON path: the value just completed, not yet attached */
   cJSON *docs;
   cJSON *graveyard; /* nodes that anchors may still point to but no document owns */
-  int line_base;    /* lines before this text (a chunk of a bigger stream) */
   vr_strmap names;  /* cJSON path: member name -> its interned copy (no lock per member) */
 } yreader;
 
@@ -346,9 +345,8 @@ typedef struct yreader {
 #define R_DOCS(r)     ((r)->base + 4) /* non-empty documents, in order */
 #define R_FRAME(r, i) ((r)->base + 5 + (i))
 
-static int mark_line(const yreader *r, const yaml_mark_t *m) {
-  size_t line = m->line + 1 + (size_t)r->line_base;
-  return line >= (size_t)INT_MAX ? INT_MAX : (int)line;
+static int mark_line(const yaml_mark_t *m) {
+  return m->line >= (size_t)INT_MAX ? INT_MAX : (int)m->line + 1;
 }
 
 static int mark_column(const yaml_mark_t *m) {
@@ -360,7 +358,7 @@ static VR_PRINTF(3, 4) int fail(yreader *r, const yaml_mark_t *mark, const char 
   va_start(ap, fmt);
   vsnprintf(r->err->message, sizeof r->err->message, fmt, ap);
   va_end(ap);
-  r->err->line = mark ? mark_line(r, mark) : 0;
+  r->err->line = mark ? mark_line(mark) : 0;
   r->err->column = mark ? mark_column(mark) : 0;
   return 0;
 }
@@ -562,18 +560,17 @@ static void parser_error(yreader *r) {
   } else if (p->error == YAML_READER_ERROR) {
     int line, column;
     vr_text_position(r->text, p->problem_offset, &line, &column);
-    line += r->line_base;
     if (p->problem_value != -1) {
       set_error(r->err, line, column, "%s (#%X)", problem, (unsigned)p->problem_value);
     } else {
       set_error(r->err, line, column, "%s", problem);
     }
   } else if (p->context != NULL) {
-    set_error(r->err, mark_line(r, &p->problem_mark), mark_column(&p->problem_mark),
-              "%s (%s at line %d column %d)", problem, p->context, mark_line(r, &p->context_mark),
+    set_error(r->err, mark_line(&p->problem_mark), mark_column(&p->problem_mark),
+              "%s (%s at line %d column %d)", problem, p->context, mark_line(&p->context_mark),
               mark_column(&p->context_mark));
   } else {
-    set_error(r->err, mark_line(r, &p->problem_mark), mark_column(&p->problem_mark), "%s", problem);
+    set_error(r->err, mark_line(&p->problem_mark), mark_column(&p->problem_mark), "%s", problem);
   }
 }
 
@@ -1089,7 +1086,7 @@ static void on_document_start(yreader *r) {
     lua_newtable(r->L);
     lua_replace(r->L, R_ANCHORS(r));
   }
-  r->doc_line = mark_line(r, &r->event.start_mark);
+  r->doc_line = mark_line(&r->event.start_mark);
   r->doc_column = mark_column(&r->event.start_mark);
   r->root_line = r->doc_line;
   r->doc_root_pending = 1;
@@ -1112,7 +1109,7 @@ static int reader_run(yreader *r, const char *text, size_t len) {
         (r->event.type == YAML_ALIAS_EVENT || r->event.type == YAML_SCALAR_EVENT ||
          r->event.type == YAML_SEQUENCE_START_EVENT || r->event.type == YAML_MAPPING_START_EVENT)) {
       r->doc_root_pending = 0;
-      r->root_line = mark_line(r, &r->event.start_mark);
+      r->root_line = mark_line(&r->event.start_mark);
     }
     switch (r->event.type) {
     case YAML_STREAM_END_EVENT:
@@ -1193,18 +1190,18 @@ int vr_yaml_decode(lua_State *L, const char *text, size_t len, int all_documents
 typedef struct cjson_parse {
   const char *text;
   size_t len;
-  int line_base;
   vr_codec_error *err;
   cJSON *docs; /* out: the documents, or NULL on error */
   int *doc_lines;
   size_t ndocs, alias_nodes;
+  size_t lines; /* out: the line breaks in the text, as libyaml counts them (CR, LF, CRLF, NEL,
+                   LS, PS) */
 } cjson_parse;
 
 static void parse_to_cjson(cjson_parse *p) {
   yreader r;
   memset(&r, 0, sizeof r);
   r.err = p->err;
-  r.line_base = p->line_base;
   if ((r.docs = cJSON_CreateArray()) == NULL) {
     fail_oom(&r);
   } else if (reader_run(&r, p->text, p->len)) {
@@ -1212,6 +1209,7 @@ static void parse_to_cjson(cjson_parse *p) {
     p->doc_lines = r.doc_lines;
     p->ndocs = r.ndocs;
     p->alias_nodes = r.alias_nodes;
+    p->lines = r.parser.mark.line; /* at the end of the stream */
     r.docs = NULL;
     r.doc_lines = NULL;
   }
@@ -1260,23 +1258,19 @@ static size_t split_point(const char *text, size_t len) {
   }
 }
 
-static size_t count_lines(const char *text, size_t len) {
-  size_t n = 0;
-  const char *p = text, *end = text + len;
-  while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-    n++;
-    p++;
-  }
-  return n;
-}
-
-/* Joins the second half's documents and lines to the first's; 0 when out of memory. */
+/* Joins the second half's documents and lines to the first's (its lines count on from the
+ * first half's last line break); 0 when out of memory or past INT_MAX lines. */
 static int join_halves(cjson_parse *a, cjson_parse *b) {
-  int *lines = realloc(a->doc_lines, (a->ndocs + b->ndocs + 1) * sizeof *lines);
+  int *lines;
   size_t i;
+  if (a->lines >= (size_t)INT_MAX / 2) return 0;
+  lines = realloc(a->doc_lines, (a->ndocs + b->ndocs + 1) * sizeof *lines);
   if (lines == NULL) return 0;
   a->doc_lines = lines;
-  for (i = 0; i < b->ndocs; i++) lines[a->ndocs + i] = b->doc_lines[i];
+  for (i = 0; i < b->ndocs; i++) {
+    if (b->doc_lines[i] > INT_MAX - (int)a->lines) return 0;
+    lines[a->ndocs + i] = b->doc_lines[i] + (int)a->lines;
+  }
   a->ndocs += b->ndocs;
   while (b->docs->child != NULL) { /* moving the items is O(1) each: detach the first */
     cJSON *doc = cJSON_DetachItemViaPointer(b->docs, b->docs->child);
@@ -1287,21 +1281,18 @@ static int join_halves(cjson_parse *a, cjson_parse *b) {
 
 cJSON *vr_yaml_to_cjson(const char *text, size_t len, int **doc_lines, vr_codec_error *err) {
   vr_codec_error dummy, second_err;
-  cjson_parse whole = {text, len, 0, NULL, NULL, NULL, 0, 0};
+  cjson_parse whole = {text, len, NULL, NULL, NULL, 0, 0, 0};
   size_t split = text ? split_point(text, len) : 0;
   if (err == NULL) err = &dummy;
   memset(err, 0, sizeof *err);
   whole.err = err;
   if (doc_lines != NULL) *doc_lines = NULL;
   if (split > 0) {
-    cjson_parse first = {text, split, 0, err, NULL, NULL, 0, 0};
-    cjson_parse second = {text + split, len - split, 0, &second_err, NULL, NULL, 0, 0};
+    cjson_parse first = {text, split, err, NULL, NULL, 0, 0, 0};
+    cjson_parse second = {text + split, len - split, &second_err, NULL, NULL, 0, 0, 0};
     pthread_t worker;
-    size_t lines_before = count_lines(text, split);
     memset(&second_err, 0, sizeof second_err);
-    second.line_base = lines_before < INT_MAX / 2 ? (int)lines_before : 0;
-    if (second.line_base > 0 &&
-        pthread_create(&worker, NULL, parse_to_cjson_thread, &second) == 0) {
+    if (pthread_create(&worker, NULL, parse_to_cjson_thread, &second) == 0) {
       parse_to_cjson(&first);
       pthread_join(worker, NULL);
       halves_parsed++;

@@ -140,7 +140,7 @@ int main(void) {
     CHECK(p != NULL && ((uintptr_t)p & 15u) == 8u);
     for (i = 0; p && i < 10; i++) kept &= p[i] == (unsigned char)i;
     CHECK(kept);
-    vr_json_pool_free(p);
+    CHECK(vr_json_pool_realloc(p, 10, 0) == NULL); /* size 0 frees */
   }
 
   /* cJSON through the pool: parse, duplicate, edit, print, delete */

@@ -885,9 +885,12 @@ static void test_cjson_split(void) {
       "a: 1\n---\nb: 2\n---\nc: 3\n---\nd: 4\nd: 5\n", /* a duplicate key after the split */
       "%YAML 1.2\n---\na: 1\n---\nb: 2\n%TAG ! t:\n---\nc: !x 3\n", /* directives: no split */
       "---\nlong: ...........................................................\n---\nz: 1\n",
-      "a: 1\n---x: no marker\n----\nb: 2\n", /* not markers: one document */
+      "a: 1\n---x: no marker\n----\nb: 2\n",                 /* not markers: one document */
+      "a: 1\rb: 2\rc: 3\n---\nd: 4\n---\ne: 5\n",            /* lone CRs break lines too */
+      "a: \"x\xE2\x80\xA8y\"\nb: 2\n---\nd: 4\n---\ne: 5\n", /* so does LS (U+2028) */
+      "a: 1\r\nb: 2\r\n---\r\nc: 3\r\n---\r\nd: 4\r\n",      /* CRLF counts once */
   };
-  static const int docs[] = {4, 2, 4, -1, -1, -1, -1, -1, -1, 2, -1};
+  static const int docs[] = {4, 2, 4, -1, -1, -1, -1, -1, -1, 2, -1, 3, 3, 3};
   size_t i, halves = vr_yaml_halves_parsed();
   for (i = 0; i < sizeof streams / sizeof streams[0]; i++) {
     int n = same_split_or_not(streams[i]);
