@@ -87,7 +87,7 @@ struct vr_sim {
   int kubevirt_minor; /* the KubeVirt version whose behaviour applies, read at load (HEAD: 1000) */
   struct {            /* the last launcher_requests answer (sim_workloads.c), for one VMI version */
     char uid[64], resource_version[32];
-    double overhead_ratio;
+    double overhead_ratio, cpu_allocation_ratio;
     int64_t cpu_milli, memory;
   } launcher_memo;
 };

@@ -5,8 +5,10 @@
  * requests against allocatable) over a rotating sample of the nodes as kube-scheduler's
  * percentageOfNodesToScore, and scoring by the OpenShift scheduler profile (LowNodeUtilization,
  * HighNodeUtilization, NoScoring) with preferred affinity and PreferNoSchedule taints; the
- * virt-launcher pod's memory request includes KubeVirt's overhead. Runs from the simulator's work
- * loop only; never calls Lua; never writes Nodes. */
+ * virt-launcher pod's memory request includes KubeVirt's overhead, and a VMI that names no CPU
+ * gets KubeVirt's share of one (cpuAllocationRatio). Runs from the simulator's work loop only;
+ * never calls Lua; never writes Nodes. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,21 +40,16 @@ static int64_t quantity_item(const cJSON *item, int scale) {
   return 0;
 }
 
-/* What a VMI asks for: requests.memory (or domain.memory.guest), requests.cpu (or the vCPU
- * topology, one core each). */
+/* What a VMI asks for itself: requests.memory (or domain.memory.guest), and requests.cpu (or
+ * limits.cpu, which Kubernetes copies into a missing request); cpu_milli 0 when it names no CPU
+ * (launcher_requests then applies KubeVirt's allocation ratio). */
 static requests vmi_requests(const cJSON *vmi) { /* see sim_vmi_memory */
   requests r;
   const cJSON *domain = sim_path(vmi, "spec.domain");
-  const cJSON *cpu = sim_path(domain, "cpu");
   r.memory = quantity_item(sim_path(domain, "resources.requests.memory"), 0);
   if (r.memory == 0) r.memory = quantity_item(sim_path(domain, "memory.guest"), 0);
   r.cpu_milli = quantity_item(sim_path(domain, "resources.requests.cpu"), -3);
-  if (r.cpu_milli == 0 && cpu != NULL) {
-    int cores = cJSON_IsNumber(sim_path(cpu, "cores")) ? sim_path(cpu, "cores")->valueint : 1;
-    int sockets = cJSON_IsNumber(sim_path(cpu, "sockets")) ? sim_path(cpu, "sockets")->valueint : 1;
-    int threads = cJSON_IsNumber(sim_path(cpu, "threads")) ? sim_path(cpu, "threads")->valueint : 1;
-    r.cpu_milli = (int64_t)cores * sockets * threads * 1000;
-  }
+  if (r.cpu_milli == 0) r.cpu_milli = quantity_item(sim_path(domain, "resources.limits.cpu"), -3);
   return r;
 }
 
@@ -108,25 +105,42 @@ static int has_items(const cJSON *v) {
   return cJSON_GetArraySize(v) > 0;
 }
 
-/* The KubeVirt CR's spec.configuration.additionalGuestMemoryOverheadRatio (1: none). It is not
- * one of the HyperConverged fields of §1.2: under HCO it reaches the KubeVirt CR through the
+/* The cluster settings the virt-launcher pod's requests depend on. overhead: the KubeVirt CR's
+ * spec.configuration.additionalGuestMemoryOverheadRatio (1: none). It is not one of the
+ * HyperConverged fields of §1.2: under HCO it reaches the KubeVirt CR through the
  * kubevirt.kubevirt.io/jsonpatch annotation, so the KubeVirt CR is where it is read (as
- * migration_config.h reads the fields HCO does not expose). Read at node-cache build; the
+ * migration_config.h reads the fields HCO does not expose). cpu_allocation: the KubeVirt CR's
+ * spec.configuration.developerConfiguration.cpuAllocationRatio, or the HyperConverged CR's
+ * spec.resourceRequirements.vmiCPUAllocationRatio (which HCO copies there), default 10: a VMI
+ * that names no CPU request gets vCPUs / ratio (100m per vCPU). Read at node-cache build; the
  * KubeVirt and HyperConverged watches clear the cache. */
-static double overhead_ratio(vr_sim *sim) {
-  const cJSON **kv = NULL;
-  size_t n = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kv);
-  double r = 1.0;
-  if (n == (size_t)-1) return r;
-  if (n > 0) {
-    const char *ratio = sim_string(kv[0], "spec.configuration.additionalGuestMemoryOverheadRatio");
-    if (ratio != NULL && atof(ratio) >= 1.0) r = atof(ratio);
+typedef struct launcher_ratios {
+  double overhead, cpu_allocation;
+} launcher_ratios;
+
+static launcher_ratios read_launcher_ratios(vr_sim *sim) {
+  const cJSON **crs = NULL, *v;
+  size_t n = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &crs);
+  launcher_ratios r = {1.0, 10.0};
+  int cpu_set = 0;
+  if (n != (size_t)-1 && n > 0) {
+    const char *ratio = sim_string(crs[0], "spec.configuration.additionalGuestMemoryOverheadRatio");
+    if (ratio != NULL && atof(ratio) >= 1.0) r.overhead = atof(ratio);
+    v = sim_path(crs[0], "spec.configuration.developerConfiguration.cpuAllocationRatio");
+    if (cJSON_IsNumber(v) && v->valuedouble > 0) r.cpu_allocation = v->valuedouble, cpu_set = 1;
   }
-  free((void *)kv);
+  if (n != (size_t)-1) free((void *)crs);
+  crs = NULL;
+  n = vr_store_list(sim->store, "hco.kubevirt.io", "HyperConverged", NULL, NULL, &crs);
+  if (!cpu_set && n != (size_t)-1 && n > 0) {
+    v = sim_path(crs[0], "spec.resourceRequirements.vmiCPUAllocationRatio");
+    if (cJSON_IsNumber(v) && v->valuedouble > 0) r.cpu_allocation = v->valuedouble;
+  }
+  if (n != (size_t)-1) free((void *)crs);
   return r;
 }
 
-/* ratio: overhead_ratio's. */
+/* ratio: read_launcher_ratios's overhead. */
 static int64_t launcher_overhead(const cJSON *vmi, double ratio) {
   const cJSON *domain = sim_path(vmi, "spec.domain"), *devices = sim_path(domain, "devices"), *v;
   int64_t memory = vmi_requests(vmi).memory, o;
@@ -161,14 +175,17 @@ static int64_t launcher_overhead(const cJSON *vmi, double ratio) {
   return o;
 }
 
-static double cached_overhead_ratio(vr_sim *sim);
+static launcher_ratios cached_launcher_ratios(vr_sim *sim);
 
 /* What the VMI's virt-launcher pod requests: the VMI's own requests plus the overhead (left out
- * of the request with spec.domain.resources.overcommitGuestOverhead). */
+ * of the request with spec.domain.resources.overcommitGuestOverhead); with no CPU named, one
+ * CPU per vCPU with dedicatedCpuPlacement, else vCPUs / cpuAllocationRatio (KubeVirt's
+ * renderLaunchManifest), rounded up to a millicore as the scheduler counts it. */
 static requests launcher_requests(vr_sim *sim, const cJSON *vmi) {
   const char *uid = sim_string(vmi, "metadata.uid");
   const char *rv = sim_string(vmi, "metadata.resourceVersion");
-  double ratio = cached_overhead_ratio(sim);
+  launcher_ratios ratios = cached_launcher_ratios(sim);
+  double ratio = ratios.overhead;
   int memo = uid != NULL && rv != NULL && strlen(uid) < sizeof sim->launcher_memo.uid &&
              strlen(rv) < sizeof sim->launcher_memo.resource_version;
   requests r;
@@ -176,18 +193,27 @@ static requests launcher_requests(vr_sim *sim, const cJSON *vmi) {
    * pod ask for the same answer, computed once */
   if (memo && strcmp(uid, sim->launcher_memo.uid) == 0 &&
       strcmp(rv, sim->launcher_memo.resource_version) == 0 &&
-      ratio == sim->launcher_memo.overhead_ratio) {
+      ratio == sim->launcher_memo.overhead_ratio &&
+      ratios.cpu_allocation == sim->launcher_memo.cpu_allocation_ratio) {
     r.cpu_milli = sim->launcher_memo.cpu_milli;
     r.memory = sim->launcher_memo.memory;
     return r;
   }
   r = vmi_requests(vmi);
+  if (r.cpu_milli == 0) {
+    const cJSON *domain = sim_path(vmi, "spec.domain");
+    int64_t vcpus = vcpu_count(domain);
+    r.cpu_milli = cJSON_IsTrue(sim_path(domain, "cpu.dedicatedCpuPlacement"))
+                      ? vcpus * 1000
+                      : (int64_t)ceil((double)vcpus * 1000.0 / ratios.cpu_allocation);
+  }
   if (!cJSON_IsTrue(sim_path(vmi, "spec.domain.resources.overcommitGuestOverhead")))
     r.memory += launcher_overhead(vmi, ratio);
   if (memo) {
     strcpy(sim->launcher_memo.uid, uid);
     strcpy(sim->launcher_memo.resource_version, rv);
     sim->launcher_memo.overhead_ratio = ratio;
+    sim->launcher_memo.cpu_allocation_ratio = ratios.cpu_allocation;
     sim->launcher_memo.cpu_milli = r.cpu_milli;
     sim->launcher_memo.memory = r.memory;
   }
@@ -289,8 +315,8 @@ struct sim_node_cache {
   vr_strmap positions; /* node name -> (uintptr_t) its index in nodes + 1 */
   size_t *feasible;    /* scratch space of one scheduling cycle: count + 1 entries each */
   int64_t *affinity, *taint_counts;
-  cJSON *unschedulable;  /* [{key: node.kubernetes.io/unschedulable, effect: NoSchedule}] */
-  double overhead_ratio; /* the KubeVirt CR's, read at build (overhead_ratio) */
+  cJSON *unschedulable;   /* [{key: node.kubernetes.io/unschedulable, effect: NoSchedule}] */
+  launcher_ratios ratios; /* read at build (read_launcher_ratios) */
   /* per distinct node constraint of the VMIs (its JSON text): "R..." -> char[count], whether
    * each node matches nodeSelector and required affinity; "P..." -> long long[count], each
    * node's preferred-affinity weight. Owned; most VMIs share a few constraints. */
@@ -457,7 +483,7 @@ static sim_node_cache *node_cache(vr_sim *sim) {
       return NULL;
     }
   }
-  c->overhead_ratio = overhead_ratio(sim);
+  c->ratios = read_launcher_ratios(sim);
   return c;
 }
 
@@ -477,10 +503,10 @@ void sim_node_cache_update(vr_sim *sim, const cJSON *node) {
   cache_node(sim, entry, node);
 }
 
-/* The overhead ratio, from the node cache (read at its build) or, without one, from the CR. */
-static double cached_overhead_ratio(vr_sim *sim) {
+/* The launcher ratios, from the node cache (read at its build) or, without one, from the CRs. */
+static launcher_ratios cached_launcher_ratios(vr_sim *sim) {
   sim_node_cache *c = node_cache(sim);
-  return c != NULL ? c->overhead_ratio : overhead_ratio(sim);
+  return c != NULL ? c->ratios : read_launcher_ratios(sim);
 }
 
 /* The memo key of a constraint: tag, then the JSON text of the parts (NULL when out of memory;

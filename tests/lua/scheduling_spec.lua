@@ -217,6 +217,47 @@ describe("virt-launcher memory overhead (KubeVirt GetMemoryOverhead)", function(
   end)
 end)
 
+describe("virt-launcher CPU request (KubeVirt's cpuAllocationRatio, default 10)", function()
+  local function cpu(domain)
+    domain.resources = domain.resources or {}
+    domain.resources.requests = domain.resources.requests or {}
+    domain.resources.requests.memory = "1Gi"
+    local vmi = schedule({ nodeSelector = { pool = "aff" }, domain = domain })
+    local pods = cluster.list("Pod", { selector = "vm.kubevirt.io/name=" .. vmi.metadata.name })
+    return pods[1].spec.containers[1].resources.requests.cpu
+  end
+
+  it("asks vCPUs / 10 when the VMI names no CPU, whole CPUs when they are dedicated", function()
+    expect(cpu({})).to_be("100m")
+    expect(cpu({ cpu = { cores = 4 } })).to_be("400m")
+    expect(cpu({ cpu = { cores = 2, sockets = 2, threads = 2 } })).to_be("800m")
+    expect(cpu({ cpu = { cores = 3, dedicatedCpuPlacement = true } })).to_be("3000m")
+  end)
+
+  it("keeps a CPU the VMI names: its request, else its limit", function()
+    expect(cpu({ cpu = { cores = 4 }, resources = { requests = { cpu = "1500m" } } }))
+      .to_be("1500m")
+    expect(cpu({ cpu = { cores = 4 }, resources = { limits = { cpu = "2" } } })).to_be("2000m")
+  end)
+
+  it("follows the KubeVirt CR's developerConfiguration.cpuAllocationRatio, then HCO's", function()
+    cluster.create({ apiVersion = "hco.kubevirt.io/v1beta1", kind = "HyperConverged",
+      metadata = { name = "kubevirt-hyperconverged", namespace = "openshift-cnv" },
+      spec = { resourceRequirements = { vmiCPUAllocationRatio = 4 } } })
+    task.sleep(1)
+    expect(cpu({ cpu = { cores = 2 } })).to_be("500m")
+    cluster.create({ apiVersion = "kubevirt.io/v1", kind = "KubeVirt",
+      metadata = { name = "kubevirt", namespace = "kubevirt" },
+      spec = { configuration = { developerConfiguration = { cpuAllocationRatio = 3 } } } })
+    task.sleep(1)
+    expect(cpu({ cpu = { cores = 2 } })).to_be("667m") -- 2/3 CPU, rounded up to a millicore
+    cluster.delete("KubeVirt", "kubevirt", "kubevirt")
+    cluster.delete("HyperConverged", "openshift-cnv", "kubevirt-hyperconverged")
+    task.sleep(1)
+    expect(cpu({ cpu = { cores = 2 } })).to_be("200m")
+  end)
+end)
+
 describe("the taint manager: NoExecute taints (§6.3)", function()
   it("deletes pods that do not tolerate at once, bypassing KubeVirt's webhook: the VM shuts down", function()
     expect(cluster.get("vmi", "prod", "vmi-x").status.phase).to_be("Running")
