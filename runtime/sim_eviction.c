@@ -149,7 +149,7 @@ int vr_sim_delete_pod(vr_sim *sim, const char *ns, const char *name, long long g
 /* --- PodDisruptionBudgets (§4.3) ---------------------------------------------------------------
  */
 
-static int pod_healthy(const cJSON *pod) {
+int sim_pod_ready(const cJSON *pod) {
   const cJSON *c;
   if (!sim_phase_is(pod, "Running") || sim_path(pod, "metadata.deletionTimestamp")) return 0;
   cJSON_ArrayForEach(c, sim_path(pod, "status.conditions")) {
@@ -171,8 +171,7 @@ static int owned_by_scalable(const cJSON *pod) {
   return 0;
 }
 
-/* How many more pods the PDB lets go now (< 0 never happens; 0 blocks). */
-static long long disruptions_allowed(vr_sim *sim, const cJSON *pdb, const char *ns) {
+long long sim_pdb_disruptions_allowed(vr_sim *sim, const cJSON *pdb, const char *ns) {
   char err[VR_SELECTOR_ERRLEN];
   const cJSON *sel = sim_path(pdb, "spec.selector");
   vr_label_selector *ls = vr_label_selector_from_json(sel, err, sizeof err);
@@ -187,7 +186,7 @@ static long long disruptions_allowed(vr_sim *sim, const cJSON *pdb, const char *
     if (!vr_label_selector_matches(ls, sim_path(pods[i], "metadata.labels"))) continue;
     if (sim_phase_is(pods[i], "Succeeded") || sim_phase_is(pods[i], "Failed")) continue;
     expected++;
-    if (pod_healthy(pods[i])) healthy++;
+    if (sim_pod_ready(pods[i])) healthy++;
     if (!owned_by_scalable(pods[i])) scalable = 0;
     if (cJSON_GetObjectItemCaseSensitive(sim_path(pdb, "status.disruptedPods"),
                                          sim_string(pods[i], "metadata.name")) &&
@@ -329,7 +328,7 @@ int vr_sim_evict(vr_sim *sim, const char *ns, const char *name, const cJSON *evi
   }
   if (match != NULL) {
     const char *pdb_name = sim_string(match, "metadata.name");
-    long long allowed = disruptions_allowed(sim, match, ns);
+    long long allowed = sim_pdb_disruptions_allowed(sim, match, ns);
     if (allowed <= 0) {
       free((void *)pdbs);
       set_error(err, 429, "TooManyRequests",

@@ -113,6 +113,12 @@ uint64_t sim_random(vr_sim *sim);
 void sim_reconcile_vm(vr_sim *sim, const char *ns, const char *name);
 void sim_reconcile_vmi(vr_sim *sim, const char *ns, const char *name);
 
+/* Whether a pod counts as healthy for a PodDisruptionBudget: Running, not being deleted, and
+ * Ready (or without conditions). */
+int sim_pod_ready(const cJSON *pod);
+/* How many more of its pods (in namespace ns) the PDB lets go now, computed from the pods as the
+ * disruption controller does (0 blocks; never < 0). */
+long long sim_pdb_disruptions_allowed(vr_sim *sim, const cJSON *pdb, const char *ns);
 /* 1 when the VMI can live-migrate, else 0 with KubeVirt's reason and message (§3.6). */
 int sim_vmi_live_migratable(vr_sim *sim, const cJSON *vmi, char *reason, size_t rlen, char *message,
                             size_t mlen);

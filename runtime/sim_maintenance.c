@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "drain_filter.h"
+#include "selector.h"
 #include "sim_internal.h"
 
 #define FINALIZER          "foregroundDeleteNodeMaintenance"
@@ -831,6 +832,38 @@ static int deny(vr_store_error *err, const char *fmt, ...) {
   return -1;
 }
 
+/* medik8s's etcd quorum check for a NodeMaintenance (reference §5.1): a node that is not
+ * control-plane (label node-role.kubernetes.io/control-plane or master) may always go; one that
+ * is may go when there is no etcd guard PDB (openshift-etcd/etcd-guard-pdb, before OpenShift
+ * 4.11 etcd-quorum-guard), when the PDB allows a disruption, or when the node has no Ready guard
+ * pod (its etcd member is down already, taking it cannot cost more quorum). */
+static int etcd_disruption_allowed(vr_sim *sim, const cJSON *node) {
+  static const char *const pdb_names[] = {"etcd-guard-pdb", "etcd-quorum-guard"};
+  const cJSON *labels = sim_path(node, "metadata.labels"), *pdb = NULL, **pods;
+  char serr[VR_SELECTOR_ERRLEN];
+  vr_label_selector *ls;
+  size_t i, n;
+  int ready_guard = 0;
+  if (cJSON_GetObjectItemCaseSensitive(labels, "node-role.kubernetes.io/control-plane") == NULL &&
+      cJSON_GetObjectItemCaseSensitive(labels, "node-role.kubernetes.io/master") == NULL)
+    return 1;
+  for (i = 0; i < 2 && pdb == NULL; i++)
+    pdb = vr_store_get(sim->store, "policy", "PodDisruptionBudget", "openshift-etcd", pdb_names[i]);
+  if (pdb == NULL || sim_pdb_disruptions_allowed(sim, pdb, "openshift-etcd") >= 1) return 1;
+  ls = vr_label_selector_from_json(sim_path(pdb, "spec.selector"), serr, sizeof serr);
+  if (ls == NULL) return 0; /* a guard selector that does not read: refused, as the check fails */
+  n = vr_store_list(sim->store, "", "Pod", "openshift-etcd", sim_string(node, "metadata.name"),
+                    &pods);
+  for (i = 0; n != (size_t)-1 && i < n; i++) {
+    if (vr_label_selector_matches(ls, sim_path(pods[i], "metadata.labels")) &&
+        sim_pod_ready(pods[i]))
+      ready_guard = 1;
+  }
+  if (n != (size_t)-1) free((void *)pods);
+  vr_label_selector_free(ls);
+  return !ready_guard;
+}
+
 int sim_admit_nodemaintenance(vr_sim *sim, const cJSON *old, const cJSON *obj,
                               vr_store_error *err) {
   const char *node = sim_string(obj, "spec.nodeName");
@@ -856,6 +889,12 @@ int sim_admit_nodemaintenance(vr_sim *sim, const cJSON *old, const cJSON *obj,
     free((void *)items);
     if (taken)
       return deny(err, "invalid nodeName, a NodeMaintenance for node %s already exists", node);
+  }
+  if (!etcd_disruption_allowed(sim, vr_store_get(sim->store, "", "Node", NULL, node))) {
+    return deny(err,
+                "can not put master/control-plane node into maintenance at this moment, "
+                "disrupting node %s will violate etcd quorum",
+                node);
   }
   return 0;
 }

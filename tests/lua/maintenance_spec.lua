@@ -1,5 +1,6 @@
 -- maintenance_spec.lua: the simulator's NodeMaintenance operator on
--- tests/lua/fixtures/maintenance_cluster.yaml: admission (reference §5.1), the reconcile loop
+-- tests/lua/fixtures/maintenance_cluster.yaml: admission (reference §5.1, with the etcd quorum
+-- guard), the reconcile loop
 -- (§5.2: finalizer, status, taints, cordon, label, lease, drain attempts, deletion), the drain it
 -- runs (§4.2 with KubeVirt's eviction webhook, §3.2-§3.4, and PodDisruptionBudgets, §4.3), the
 -- lease held by someone else (§5.2 steps 2-3) and the deprecated kubevirt.io group whose
@@ -76,6 +77,70 @@ describe("admission (§5.1)", function()
         .. "invalid nodeName, no node with name worker-9 found")
     expect(err.status).to_be(403)
     expect(cluster.get(NM, "nm-nowhere")).to_be_nil()
+  end)
+
+  it("refuses a control-plane node whose etcd member the guard PDB cannot spare", function()
+    local function master(name, role)
+      cluster.create({ apiVersion = "v1", kind = "Node", metadata = { name = name,
+        labels = { ["node-role.kubernetes.io/" .. role] = "" } },
+        status = { allocatable = { cpu = "8", memory = "32Gi" } } })
+    end
+    local function guard(node_name, ready)
+      cluster.create({ apiVersion = "v1", kind = "Pod",
+        metadata = { name = "etcd-guard-" .. node_name, namespace = "openshift-etcd",
+          labels = { app = "guard" } },
+        spec = { nodeName = node_name, containers = { { name = "guard", image = "guard" } },
+          tolerations = { { operator = "Exists" } } },
+        status = { phase = "Running",
+          conditions = { { type = "Ready", status = ready and "True" or "False" } } } })
+    end
+    local function pdb(name, min)
+      cluster.create({ apiVersion = "policy/v1", kind = "PodDisruptionBudget",
+        metadata = { name = name, namespace = "openshift-etcd" },
+        spec = { minAvailable = min, selector = { matchLabels = { app = "guard" } } } })
+    end
+    local function admitted(name, node_name) -- created, and taken up by the operator
+      create_nm(name, node_name)
+      wait_for(name, function() local m = cluster.get(NM, name) return m.status and m.status.phase end)
+      end_maintenance(NM, name, node_name)
+    end
+    local quorum = "can not put master/control-plane node into maintenance at this moment, "
+      .. "disrupting node %s will violate etcd quorum"
+    cluster.create({ apiVersion = "v1", kind = "Namespace", metadata = { name = "openshift-etcd" } })
+    master("master-1", "master")
+    master("master-2", "control-plane")
+    master("master-3", "control-plane")
+    guard("master-1", true)
+    guard("master-2", true)
+    -- no guard PDB: not OpenShift, nothing to check
+    admitted("nm-m3", "master-3")
+    pdb("etcd-guard-pdb", 2)
+    for _, n in ipairs({ "master-1", "master-2" }) do -- both roles count as control-plane
+      expect(function() create_nm("nm-" .. n, n) end)
+        .to_fail_with("forbidden", quorum:format(n))
+      expect(cluster.get(NM, "nm-" .. n)).to_be_nil()
+    end
+    admitted("nm-m3", "master-3") -- no guard pod on it: its etcd member is not counted
+    master("plain-1", "infra") -- not control-plane
+    admitted("nm-p1", "plain-1")
+    local function set_ready(node_name, ready)
+      cluster.patch("Pod", "openshift-etcd", "etcd-guard-" .. node_name, { status = {
+        conditions = { { type = "Ready", status = ready and "True" or "False" } } } })
+    end
+    -- master-2's member is down already: taking it costs no more quorum
+    set_ready("master-2", false)
+    admitted("nm-m2", "master-2")
+    expect(function() create_nm("nm-m1", "master-1") end).to_fail_with("forbidden", quorum:format("master-1"))
+    -- the PDB allows one disruption (OpenShift before 4.11 named it etcd-quorum-guard)
+    cluster.delete("PodDisruptionBudget", "openshift-etcd", "etcd-guard-pdb")
+    pdb("etcd-quorum-guard", 1)
+    set_ready("master-2", true)
+    admitted("nm-m1", "master-1")
+    cluster.delete("PodDisruptionBudget", "openshift-etcd", "etcd-quorum-guard")
+    expect(cluster.get("Pod", "openshift-etcd", "etcd-guard-master-1")).to_be_nil() -- drained
+    cluster.delete("Pod", "openshift-etcd", "etcd-guard-master-2", { grace_period = 0 })
+    task.sleep(1)
+    for _, n in ipairs({ "master-1", "master-2", "master-3", "plain-1" }) do cluster.delete("Node", n) end
   end)
 end)
 
