@@ -15,6 +15,7 @@ const vr_builtin_module vr_builtin_modules[] = {
     {"vmrun.exec", luaopen_vmrun_exec, "exec"},
     {"vmrun.sim", luaopen_vmrun_sim, "sim"},
     {"vmrun.cluster", luaopen_vmrun_cluster, "cluster"},
+    {"vmrun.cbt", luaopen_vmrun_cbt, "cbt"},
     {NULL, NULL, NULL},
     /* clang-format on */
 };

@@ -174,7 +174,56 @@ static void test_not_a_vmx(void) {
   }
 }
 
+/* A bounded random fuzz (deterministic seed): inputs built from the format's own tokens and
+ * random bytes must parse or be refused cleanly (ASan and UBSan watch the CI run), with entries
+ * and issues in line order and every disk's strings inside the parse. */
+static void test_fuzz(void) {
+  static const char *const tokens[] = {
+      "scsi0:0",     "sata1:2",     "nvme0:0",    "ide0:1", ".present", ".fileName",
+      ".ctkEnabled", ".mode",       "scsi0",      " = ",    "=",        "\"",
+      "\"TRUE\"",    "|",           "|22",        "|7C",    "|0",       "#",
+      "\n",          "\r\n",        " ",          "\t",     "x.vmdk",   "independent-",
+      "deviceType",  "cdrom-image", "ctkEnabled", "..",     ":"};
+  unsigned long long seed = 0x9E3779B97F4A7C15ull;
+  char buf[2048];
+  int round, bad = 0;
+  for (round = 0; round < 100000; round++) {
+    size_t len = 0, i;
+    vr_vmx v;
+    vr_vmx_disk *disks;
+    char err[VR_VMX_ERRLEN];
+    while (len < sizeof buf - 32) {
+      unsigned r;
+      seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+      r = (unsigned)(seed >> 32);
+      if (r % 97 == 0) break;
+      if (r % 5 == 0) {
+        buf[len++] = (char)(r >> 8); /* any byte, NUL included */
+      } else {
+        const char *t = tokens[(r >> 8) % (sizeof tokens / sizeof tokens[0])];
+        memcpy(buf + len, t, strlen(t));
+        len += strlen(t);
+      }
+    }
+    if (vr_vmx_parse(buf, len, &v, err, sizeof err) == 0) {
+      size_t n = vr_vmx_disks(&v, &disks);
+      for (i = 1; i < v.count; i++) bad |= v.entries[i - 1].line > v.entries[i].line;
+      for (i = 1; i < v.issue_count; i++) bad |= v.issues[i - 1].line > v.issues[i].line;
+      for (i = 0; n != (size_t)-1 && i < n; i++) {
+        bad |= disks[i].line < 1 || strlen(disks[i].node) < 5;
+        (void)vr_vmx_present(&v, disks[i].node);
+      }
+      free(disks);
+    } else {
+      bad |= err[0] == '\0';
+    }
+    vr_vmx_free(&v);
+  }
+  CHECK(!bad);
+}
+
 int main(void) {
+  test_fuzz();
   test_syntax();
   test_booleans_and_groups();
   test_disks();

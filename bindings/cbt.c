@@ -1,0 +1,268 @@
+/* cbt.c: the `cbt` module (vmrun.cbt), VMware change-tracking checks: reading .vmx and .vmsd
+ * files into tables that keep every line number (runtime/vmx.h does the format). Reads files
+ * only; never writes or changes a VM's files. */
+#include <lauxlib.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bindings.h"
+#include "errors.h"
+#include "luaval.h"
+#include "vmx.h"
+
+#define MAX_FILE_BYTES                                                                             \
+  ((size_t)64 << 20) /* a .vmx is a few KiB; this is clearly something else                        \
+                      */
+
+/* What a parse owns while its tables are built (freed by __gc if building raises). */
+typedef struct parse_box {
+  char *text;
+  vr_vmx vmx;
+  vr_vmx_disk *disks;
+} parse_box;
+
+static const char parse_box_key = 'b';
+
+static int parse_box_gc(lua_State *L) {
+  parse_box *b = lua_touserdata(L, 1);
+  free(b->text);
+  free(b->disks);
+  vr_vmx_free(&b->vmx);
+  b->text = NULL;
+  b->disks = NULL;
+  return 0;
+}
+
+/* Reads and parses path into a box left on the stack; raises kind "input" (resource = path) when
+ * the file cannot be read or is too big, kind "decode" ("PATH:LINE: what") when it is not a
+ * key/value file. */
+static parse_box *read_and_parse(lua_State *L, const char *path) {
+  parse_box *b = vr_push_gc_userdata(L, sizeof *b, &parse_box_key, parse_box_gc);
+  char msg[VR_VMX_ERRLEN + 300];
+  size_t len;
+  if ((b->text = vr_read_file(path, &len, msg, sizeof msg)) == NULL || len > MAX_FILE_BYTES) {
+    if (b->text != NULL)
+      snprintf(msg, sizeof msg, "%s: %zu bytes, too big for a .vmx or .vmsd", path, len);
+    luaL_where(L, 1);
+    vr_error_push(L, "input", "%s%s", lua_tostring(L, -1), msg);
+    vr_error_set_string(L, "resource", path);
+    lua_error(L);
+  }
+  if (vr_vmx_parse(b->text, len, &b->vmx, msg, VR_VMX_ERRLEN) != 0) {
+    luaL_where(L, 1);
+    vr_error_push(L, "decode", "%s%s:%s", lua_tostring(L, -1), path,
+                  strncmp(msg, "line ", 5) == 0 ? msg + 5 : msg);
+    vr_error_set_string(L, "resource", path);
+    lua_error(L);
+  }
+  return b;
+}
+
+static void set_string(lua_State *L, const char *field, const char *value) {
+  if (value == NULL) return;
+  lua_pushstring(L, value);
+  lua_setfield(L, -2, field);
+}
+
+static void set_integer(lua_State *L, const char *field, lua_Integer value) {
+  lua_pushinteger(L, value);
+  lua_setfield(L, -2, field);
+}
+
+static void set_boolean(lua_State *L, const char *field, int value) {
+  lua_pushboolean(L, value);
+  lua_setfield(L, -2, field);
+}
+
+/* Pushes {path=, entries={{key, value, line, quoted}...}, values={[lower key]=value},
+ * issues={{line, message}...}}. */
+static void push_common(lua_State *L, const char *path, const vr_vmx *v) {
+  size_t i;
+  lua_createtable(L, 0, 6);
+  set_string(L, "path", path);
+  lua_createtable(L, (int)v->count, 0);
+  for (i = 0; i < v->count; i++) {
+    lua_createtable(L, 0, 4);
+    set_string(L, "key", v->entries[i].key);
+    set_string(L, "value", v->entries[i].value);
+    set_integer(L, "line", v->entries[i].line);
+    set_boolean(L, "quoted", v->entries[i].quoted);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_setfield(L, -2, "entries");
+  lua_createtable(L, 0, (int)v->count);
+  for (i = 0; i < v->count; i++) set_string(L, v->entries[i].lower, v->entries[i].value);
+  lua_setfield(L, -2, "values");
+  lua_createtable(L, (int)v->issue_count, 0);
+  for (i = 0; i < v->issue_count; i++) {
+    lua_createtable(L, 0, 2);
+    set_integer(L, "line", v->issues[i].line);
+    set_string(L, "message", v->issues[i].message);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_setfield(L, -2, "issues");
+}
+
+/* cbt.parse_vmx(path) -> {path, entries, values, issues, disks}
+ * entries: every key in file order ({key, value, line, quoted}); values: value by lower-cased
+ * key; issues: the lines that are not clean `key = "value"` pairs, duplicates (the first wins)
+ * and keys that are also namespaces ({line, message}); disks: the devices on the scsi, sata, ide
+ * and nvme buses, sorted ({node, bus, controller, unit, present, disk, device_type, file, mode,
+ * independent, ctk_enabled (nil when unset or not a boolean), line}).
+ * Raises kind "input" when the file cannot be read, "decode" (with the line) when it is binary
+ * or a VMDK image or descriptor, "usage" without a path. */
+static int l_parse_vmx(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  parse_box *b = read_and_parse(L, path);
+  size_t n = vr_vmx_disks(&b->vmx, &b->disks), i;
+  if (n == (size_t)-1) return luaL_error(L, "cbt.parse_vmx: out of memory");
+  push_common(L, path, &b->vmx);
+  lua_createtable(L, (int)n, 0);
+  for (i = 0; i < n; i++) {
+    const vr_vmx_disk *d = &b->disks[i];
+    lua_createtable(L, 0, 12);
+    set_string(L, "node", d->node);
+    set_string(L, "bus", d->bus);
+    set_integer(L, "controller", d->controller);
+    set_integer(L, "unit", d->unit);
+    set_boolean(L, "present", d->present);
+    set_boolean(L, "disk", d->is_disk);
+    set_string(L, "device_type", d->device_type);
+    set_string(L, "file", d->file);
+    set_string(L, "mode", d->mode);
+    set_boolean(L, "independent", d->independent);
+    if (d->ctk_enabled >= 0) set_boolean(L, "ctk_enabled", d->ctk_enabled);
+    set_integer(L, "line", d->line);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_setfield(L, -2, "disks");
+  return 1;
+}
+
+static int compare_integers(const void *a, const void *b) {
+  lua_Integer x = *(const lua_Integer *)a, y = *(const lua_Integer *)b;
+  return (x > y) - (x < y);
+}
+
+/* Pushes an array of the values of the integer-keyed table at idx, in key order; each value that
+ * is a table with a "disks" table gets that table turned into such an array too. */
+static void sorted_values(lua_State *L, int idx) {
+  lua_Integer *keys, n = 0, i;
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    lua_pop(L, 1);
+    n++;
+  }
+  keys = lua_newuserdatauv(L, (size_t)(n + 1) * sizeof *keys, 0); /* freed by the GC */
+  n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    lua_pop(L, 1);
+    keys[n++] = lua_tointeger(L, -1);
+  }
+  qsort(keys, (size_t)n, sizeof *keys, compare_integers);
+  lua_createtable(L, (int)n, 0);
+  for (i = 0; i < n; i++) {
+    lua_rawgeti(L, idx, keys[i]);
+    if (lua_getfield(L, -1, "disks") == LUA_TTABLE) {
+      sorted_values(L, -1);
+      lua_setfield(L, -3, "disks");
+    }
+    lua_pop(L, 1);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_remove(L, -2); /* the keys */
+}
+
+/* The snapshot slot of a .vmsd key ("snapshot3.uid" -> 3, rest "uid"); -1 when not one. */
+static long snapshot_slot(const char *lower, const char **rest) {
+  char *end;
+  long slot;
+  if (strncmp(lower, "snapshot", 8) != 0 || lower[8] < '0' || lower[8] > '9') return -1;
+  slot = strtol(lower + 8, &end, 10);
+  if (*end != '.' || slot > 100000) return -1;
+  *rest = end + 1;
+  return slot;
+}
+
+/* cbt.parse_vmsd(path) -> {path, entries, values, issues, snapshots, num_snapshots, current,
+ * need_consolidate}
+ * snapshots: one per `snapshotN.` slot, sorted by slot ({slot, uid, display_name, description,
+ * filename, parent, type, line, disks = {{index, file, node}...}}); num_snapshots and current
+ * (the UID the VM runs on) as integers when set; need_consolidate from
+ * snapshot.needConsolidate. An empty file gives no snapshots. Raises as cbt.parse_vmx. */
+static int l_parse_vmsd(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  parse_box *b = read_and_parse(L, path);
+  const vr_vmx *v = &b->vmx;
+  const char *s;
+  size_t i;
+  int slots;
+  push_common(L, path, v);
+  lua_newtable(L); /* slot -> snapshot table, then made into the sorted array */
+  slots = lua_gettop(L);
+  for (i = 0; i < v->count; i++) {
+    const char *rest;
+    long slot = snapshot_slot(v->entries[i].lower, &rest);
+    if (slot < 0) continue;
+    if (lua_rawgeti(L, slots, slot) == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_createtable(L, 0, 10);
+      set_integer(L, "slot", slot);
+      set_integer(L, "line", v->entries[i].line);
+      lua_newtable(L);
+      lua_setfield(L, -2, "disks");
+      lua_pushvalue(L, -1);
+      lua_rawseti(L, slots, slot);
+    }
+    if (strncmp(rest, "disk", 4) == 0 && rest[4] >= '0' && rest[4] <= '9') {
+      char *end;
+      long index = strtol(rest + 4, &end, 10);
+      const char *field = *end == '.' ? end + 1 : NULL;
+      if (field != NULL && (strcmp(field, "filename") == 0 || strcmp(field, "node") == 0)) {
+        lua_getfield(L, -1, "disks");
+        if (lua_rawgeti(L, -1, index + 1) == LUA_TNIL) {
+          lua_pop(L, 1);
+          lua_createtable(L, 0, 3);
+          set_integer(L, "index", index);
+          lua_pushvalue(L, -1);
+          lua_rawseti(L, -3, index + 1);
+        }
+        set_string(L, strcmp(field, "node") == 0 ? "node" : "file", v->entries[i].value);
+        lua_pop(L, 2);
+      }
+    } else {
+      static const char *const fields[][2] = {{"uid", "uid"},
+                                              {"displayname", "display_name"},
+                                              {"description", "description"},
+                                              {"filename", "filename"},
+                                              {"parent", "parent"},
+                                              {"type", "type"}};
+      size_t f;
+      for (f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        if (strcmp(rest, fields[f][0]) == 0) set_string(L, fields[f][1], v->entries[i].value);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  sorted_values(L, slots); /* the snapshots in slot order */
+  lua_setfield(L, slots - 1, "snapshots");
+  lua_pop(L, 1); /* the slot table */
+  if ((s = vr_vmx_get(v, "snapshot.numSnapshots")) != NULL)
+    set_integer(L, "num_snapshots", atol(s));
+  if ((s = vr_vmx_get(v, "snapshot.current")) != NULL) set_integer(L, "current", atol(s));
+  set_boolean(L, "need_consolidate", vr_vmx_bool(v, "snapshot.needConsolidate") == 1);
+  return 1;
+}
+
+static const luaL_Reg cbt_funcs[] = {
+    {"parse_vmx", l_parse_vmx},
+    {"parse_vmsd", l_parse_vmsd},
+    {NULL, NULL},
+};
+
+int luaopen_vmrun_cbt(lua_State *L) {
+  luaL_newlib(L, cbt_funcs);
+  return 1;
+}

@@ -1,0 +1,71 @@
+---@meta vmrun.cbt
+error('Cannot require a meta file')
+
+-- LuaLS annotations for the `cbt` module (bindings/cbt.c, runtime/vmx.c).
+
+---The `cbt` module: VMware change-tracking (CBT) checks. A global loaded on first use; also
+---`require("vmrun.cbt")`. docs/cbt.md describes the checks.
+cbt = {}
+
+---@class vmrun.VmxEntry
+---@field key string the key as written
+---@field value string the value, `|XX` escapes decoded
+---@field line integer
+---@field quoted boolean false when the value was written without quotes
+
+---@class vmrun.VmxIssue
+---@field line integer
+---@field message string
+
+---@class vmrun.VmxDisk
+---@field node string "scsi0:1"
+---@field bus "scsi"|"sata"|"ide"|"nvme"
+---@field controller integer
+---@field unit integer
+---@field present boolean `<node>.present` true and its controller not switched off
+---@field disk boolean a hard disk (not a CD-ROM image or a passthrough device)
+---@field device_type? string
+---@field file? string `fileName`
+---@field mode string "persistent" when not set
+---@field independent boolean mode independent-persistent or independent-nonpersistent
+---@field ctk_enabled? boolean nil when unset or not a boolean
+---@field line integer the line of its first key
+
+---@class vmrun.VmxFile
+---@field path string
+---@field entries vmrun.VmxEntry[] every key in file order (the first of duplicates)
+---@field values table<string, string> value by lower-cased key
+---@field issues vmrun.VmxIssue[] odd lines, duplicates, keys that are also namespaces
+
+---@class vmrun.Vmx: vmrun.VmxFile
+---@field disks vmrun.VmxDisk[] the devices on the disk buses, by bus, controller and unit
+
+---Reads a .vmx file. Odd lines never fail the parse: they are `issues` with their line numbers.
+---Raises kind `"input"` when the file cannot be read, `"decode"` ("PATH:LINE: what") when it is
+---binary or a VMDK image or descriptor.
+---@param path string
+---@return vmrun.Vmx
+function cbt.parse_vmx(path) end
+
+---@class vmrun.VmsdSnapshot
+---@field slot integer the N of `snapshotN.` (an internal slot, not the hierarchy)
+---@field uid? string
+---@field display_name? string
+---@field description? string
+---@field filename? string the .vmsn state file
+---@field parent? string the parent's uid
+---@field type? string
+---@field line integer
+---@field disks {index: integer, file?: string, node?: string}[]
+
+---@class vmrun.Vmsd: vmrun.VmxFile
+---@field snapshots vmrun.VmsdSnapshot[] by slot
+---@field num_snapshots? integer `snapshot.numSnapshots`
+---@field current? integer `snapshot.current`: the uid the VM runs on
+---@field need_consolidate boolean `snapshot.needConsolidate`
+
+---Reads a .vmsd snapshot database (same syntax as .vmx; may be empty). Raises as
+---`cbt.parse_vmx`.
+---@param path string
+---@return vmrun.Vmsd
+function cbt.parse_vmsd(path) end
