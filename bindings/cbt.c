@@ -1,13 +1,16 @@
-/* cbt.c: the `cbt` module (vmrun.cbt), VMware change-tracking checks: reading .vmx and .vmsd
- * files into tables that keep every line number (runtime/vmx.h does the format). Reads files
- * only; never writes or changes a VM's files. */
+/* cbt.c: the `cbt` module (vmrun.cbt), VMware change-tracking checks: reading .vmx, .vmsd and
+ * VMDK descriptor files into tables that keep every line number (runtime/vmx.h and vmdk.h do the
+ * formats). Reads files only; never writes or changes a VM's files. */
+#include <errno.h>
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bindings.h"
 #include "errors.h"
 #include "luaval.h"
+#include "vmdk.h"
 #include "vmx.h"
 
 #define MAX_FILE_BYTES                                                                             \
@@ -33,6 +36,19 @@ static int parse_box_gc(lua_State *L) {
   return 0;
 }
 
+/* Raises kind "decode" for path: "PATH:LINE: what" for a message "line LINE: what", else
+ * "PATH: what"; resource = path. */
+static int raise_decode(lua_State *L, const char *path, const char *msg) {
+  luaL_where(L, 1);
+  if (strncmp(msg, "line ", 5) == 0) {
+    vr_error_push(L, "decode", "%s%s:%s", lua_tostring(L, -1), path, msg + 5);
+  } else {
+    vr_error_push(L, "decode", "%s%s: %s", lua_tostring(L, -1), path, msg);
+  }
+  vr_error_set_string(L, "resource", path);
+  return lua_error(L);
+}
+
 /* Reads and parses path into a box left on the stack; raises kind "input" (resource = path) when
  * the file cannot be read or is too big, kind "decode" ("PATH:LINE: what") when it is not a
  * key/value file. */
@@ -48,13 +64,7 @@ static parse_box *read_and_parse(lua_State *L, const char *path) {
     vr_error_set_string(L, "resource", path);
     lua_error(L);
   }
-  if (vr_vmx_parse(b->text, len, &b->vmx, msg, VR_VMX_ERRLEN) != 0) {
-    luaL_where(L, 1);
-    vr_error_push(L, "decode", "%s%s:%s", lua_tostring(L, -1), path,
-                  strncmp(msg, "line ", 5) == 0 ? msg + 5 : msg);
-    vr_error_set_string(L, "resource", path);
-    lua_error(L);
-  }
+  if (vr_vmx_parse(b->text, len, &b->vmx, msg, VR_VMX_ERRLEN) != 0) raise_decode(L, path, msg);
   return b;
 }
 
@@ -256,9 +266,128 @@ static int l_parse_vmsd(lua_State *L) {
   return 1;
 }
 
+/* What a descriptor read owns (freed by __gc if building the table raises). */
+typedef struct vmdk_box {
+  char *text;
+  vr_vmdk vmdk;
+} vmdk_box;
+
+static const char vmdk_box_key = 'd';
+
+static int vmdk_box_gc(lua_State *L) {
+  vmdk_box *b = lua_touserdata(L, 1);
+  free(b->text);
+  b->text = NULL;
+  vr_vmdk_free(&b->vmdk);
+  return 0;
+}
+
+/* Reads at most max bytes at offset into a malloc'd buffer; NULL with err on failure. */
+static char *read_range(FILE *f, const char *path, uint64_t offset, size_t max, size_t *len,
+                        char *err, size_t errlen) {
+  char *buf = malloc(max + 1);
+  if (buf == NULL) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    return NULL;
+  }
+  if (fseeko(f, (off_t)offset, SEEK_SET) != 0) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    free(buf);
+    return NULL;
+  }
+  *len = fread(buf, 1, max, f);
+  if (ferror(f)) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    free(buf);
+    return NULL;
+  }
+  buf[*len] = '\0';
+  return buf;
+}
+
+/* Reads the descriptor of path into b: 0, or -1 with msg set and *decode 1 when the file holds no
+ * descriptor (0 when it cannot be read). */
+static int read_descriptor(const char *path, vmdk_box *b, char *msg, size_t msglen, int *decode) {
+  FILE *f = fopen(path, "rb");
+  size_t n;
+  int rc = -1;
+  *decode = 0;
+  if (f == NULL) {
+    snprintf(msg, msglen, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  if ((b->text = read_range(f, path, 0, (size_t)VR_VMDK_DESCRIPTOR_MAX, &n, msg, msglen)) == NULL)
+    goto done;
+  *decode = 1;
+  if (n >= 4 && memcmp(b->text, "KDMV", 4) == 0) { /* only the header and the descriptor */
+    uint64_t offset, size;
+    if (vr_vmdk_sparse_descriptor((const unsigned char *)b->text, n, &offset, &size, msg, msglen) !=
+        0)
+      goto done;
+    free(b->text);
+    *decode = 0;
+    if ((b->text = read_range(f, path, offset, (size_t)size, &n, msg, msglen)) == NULL) goto done;
+    *decode = 1;
+    rc = vr_vmdk_parse_text(b->text, n, 1, &b->vmdk, msg, msglen);
+  } else if (n == (size_t)VR_VMDK_DESCRIPTOR_MAX && fgetc(f) != EOF) {
+    snprintf(msg, msglen, "more than 1 MiB: a disk image, not a descriptor");
+  } else {
+    rc = vr_vmdk_parse_text(b->text, n, 0, &b->vmdk, msg, msglen);
+  }
+done:
+  fclose(f);
+  return rc;
+}
+
+/* cbt.parse_vmdk(path) -> {path, version, create_type, change_track_path, cid, parent_cid,
+ * parent_file_name_hint, rdm, embedded, extents, entries, values, issues}
+ * A VMDK descriptor file, or the descriptor inside a monolithic sparse image (only its header and
+ * descriptor are read, never the disk data). version is the number (3 while CBT is on); rdm is
+ * "physical" or "virtual" for raw device mappings; extents: {access, sectors, type, file, line};
+ * entries, values and issues as cbt.parse_vmx's. Raises kind "input" when the file cannot be
+ * read, "decode" ("PATH:LINE: what", or "PATH: what") when it holds no descriptor: a flat
+ * extent, a sparse image without one, a .vmx. */
+static int l_parse_vmdk(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  vmdk_box *b = vr_push_gc_userdata(L, sizeof *b, &vmdk_box_key, vmdk_box_gc);
+  char msg[VR_VMDK_ERRLEN + 300];
+  size_t i;
+  int decode;
+  const vr_vmdk *d = &b->vmdk;
+  if (read_descriptor(path, b, msg, sizeof msg, &decode) != 0) {
+    if (decode) return raise_decode(L, path, msg);
+    luaL_where(L, 1);
+    vr_error_push(L, "input", "%s%s", lua_tostring(L, -1), msg);
+    vr_error_set_string(L, "resource", path);
+    return lua_error(L);
+  }
+  push_common(L, path, &d->fields);
+  if (vr_vmdk_version(d) > 0) set_integer(L, "version", vr_vmdk_version(d));
+  set_string(L, "create_type", vr_vmx_get(&d->fields, "createType"));
+  set_string(L, "change_track_path", vr_vmx_get(&d->fields, "changeTrackPath"));
+  set_string(L, "cid", vr_vmx_get(&d->fields, "CID"));
+  set_string(L, "parent_cid", vr_vmx_get(&d->fields, "parentCID"));
+  set_string(L, "parent_file_name_hint", vr_vmx_get(&d->fields, "parentFileNameHint"));
+  if (vr_vmdk_rdm(d)) set_string(L, "rdm", vr_vmdk_physical_rdm(d) == 1 ? "physical" : "virtual");
+  set_boolean(L, "embedded", d->embedded);
+  lua_createtable(L, (int)d->extent_count, 0);
+  for (i = 0; i < d->extent_count; i++) {
+    lua_createtable(L, 0, 5);
+    set_string(L, "access", d->extents[i].access);
+    set_integer(L, "sectors", (lua_Integer)d->extents[i].sectors);
+    set_string(L, "type", d->extents[i].type);
+    set_string(L, "file", d->extents[i].file);
+    set_integer(L, "line", d->extents[i].line);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_setfield(L, -2, "extents");
+  return 1;
+}
+
 static const luaL_Reg cbt_funcs[] = {
     {"parse_vmx", l_parse_vmx},
     {"parse_vmsd", l_parse_vmsd},
+    {"parse_vmdk", l_parse_vmdk},
     {NULL, NULL},
 };
 

@@ -85,7 +85,7 @@ static void free_entry(vr_vmx_entry *e) {
 }
 
 /* One line (without its end of line): an entry, an issue, or nothing (blank, comment). */
-static int parse_line(vr_vmx *v, const char *p, const char *end, int line) {
+static int parse_line(vr_vmx *v, const char *p, const char *end, int line, int flags) {
   const char *key, *key_end, *val, *val_end;
   vr_vmx_entry e;
   int bad_escape = 0;
@@ -118,7 +118,8 @@ static int parse_line(vr_vmx *v, const char *p, const char *end, int line) {
     }
   } else {
     val = p;
-    if (add_issue(v, line, "the value of '%.*s' is not quoted",
+    if (!(flags & VR_VMX_UNQUOTED) &&
+        add_issue(v, line, "the value of '%.*s' is not quoted",
                   (int)(key_end - key > 80 ? 80 : key_end - key), key) != 0)
       return -1;
   }
@@ -195,6 +196,11 @@ static int starts_with(const char *text, size_t len, const char *prefix) {
 }
 
 int vr_vmx_parse(const char *text, size_t len, vr_vmx *out, char *err, size_t errlen) {
+  return vr_vmx_parse_flags(text, len, 0, out, err, errlen);
+}
+
+int vr_vmx_parse_flags(const char *text, size_t len, int flags, vr_vmx *out, char *err,
+                       size_t errlen) {
   const char *p = text, *end = text + len, *nul = memchr(text, '\0', len);
   int line = 1;
   memset(out, 0, sizeof *out);
@@ -207,7 +213,7 @@ int vr_vmx_parse(const char *text, size_t len, vr_vmx *out, char *err, size_t er
     snprintf(err, errlen, "line 1: a VMDK disk image, not a key/value file such as a .vmx");
     return -1;
   }
-  if (starts_with(text, len, "# Disk DescriptorFile")) {
+  if (!(flags & VR_VMX_DESCRIPTOR) && starts_with(text, len, "# Disk DescriptorFile")) {
     snprintf(err, errlen, "line 1: a VMDK disk descriptor, not a key/value file such as a .vmx");
     return -1;
   }
@@ -221,7 +227,7 @@ int vr_vmx_parse(const char *text, size_t len, vr_vmx *out, char *err, size_t er
   while (p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p)), *stop = eol ? eol : end;
     if (stop > p && stop[-1] == '\r') stop--;
-    if (parse_line(out, p, stop, line) != 0) {
+    if (parse_line(out, p, stop, line, flags) != 0) {
       snprintf(err, errlen, "out of memory");
       return -1;
     }

@@ -39,6 +39,12 @@ typedef struct vr_vmx {
  * key/value file (NUL bytes, a VMDK image or binary descriptor) or memory ran out; *out is then
  * empty but still to be freed. */
 int vr_vmx_parse(const char *text, size_t len, vr_vmx *out, char *err, size_t errlen);
+/* The same with flags: VR_VMX_UNQUOTED accepts values without quotes silently (VMDK descriptors
+ * write `version=1`), VR_VMX_DESCRIPTOR accepts a text that starts as a disk descriptor. */
+#define VR_VMX_UNQUOTED   1
+#define VR_VMX_DESCRIPTOR 2
+int vr_vmx_parse_flags(const char *text, size_t len, int flags, vr_vmx *out, char *err,
+                       size_t errlen);
 void vr_vmx_free(vr_vmx *v);
 
 /* The entry for key (any case), or NULL. */

@@ -69,3 +69,29 @@ function cbt.parse_vmx(path) end
 ---@param path string
 ---@return vmrun.Vmsd
 function cbt.parse_vmsd(path) end
+
+---@class vmrun.VmdkExtent
+---@field access string RW, RDONLY or NOACCESS
+---@field sectors integer size in 512-byte sectors
+---@field type string FLAT, SPARSE, ZERO, VMFS, VMFSSPARSE, VMFSRDM, VMFSRAW, SESPARSE, ...
+---@field file? string nil for ZERO extents
+---@field line integer
+
+---@class vmrun.Vmdk: vmrun.VmxFile
+---@field version? integer the descriptor version: 3 while CBT is on, 1 otherwise
+---@field create_type? string vmfs, vmfsSparse, seSparse, vmfsRawDeviceMap, ...
+---@field change_track_path? string the `-ctk.vmdk` file of a tracked disk
+---@field cid? string
+---@field parent_cid? string "ffffffff" for a base disk
+---@field parent_file_name_hint? string a delta's parent descriptor
+---@field rdm? "physical"|"virtual" raw device mapping; physical mode cannot be tracked
+---@field embedded boolean read from inside a monolithic sparse image
+---@field extents vmrun.VmdkExtent[]
+
+---Reads a VMDK disk descriptor: the text `<disk>.vmdk` next to a flat or delta extent, or the
+---descriptor inside a monolithic sparse image (only its header and descriptor are read). Raises
+---kind `"input"` when the file cannot be read, `"decode"` naming the file (and line) when it holds
+---no descriptor: a flat extent, a sparse image without one, a .vmx.
+---@param path string
+---@return vmrun.Vmdk
+function cbt.parse_vmdk(path) end

@@ -1,4 +1,5 @@
--- cbt_spec.lua: the cbt module's .vmx and .vmsd readers (reference vmware-cbt.md §2) on files
+-- cbt_spec.lua: the cbt module's .vmx, .vmsd and VMDK descriptor readers (reference
+-- vmware-cbt.md §2) on files
 -- written to a temporary directory: entries with their lines, values by lower-cased key, the
 -- disks on each bus, issues for odd lines, snapshots from a .vmsd, and the errors for files that
 -- cannot be read or are not key/value files.
@@ -82,6 +83,63 @@ describe("cbt.parse_vmx", function()
     expect(function() cbt.parse_vmx(file("bin.vmx", 'a = "1"\n\0\1\2')) end)
       .to_fail_with("decode", "bin.vmx:2: binary data (a NUL byte)")
     expect(function() cbt.parse_vmx() end).to_fail("bad argument #1")
+  end)
+end)
+
+describe("cbt.parse_vmdk", function()
+  it("reads a CBT-enabled descriptor: version 3, its change tracking file, extents with lines", function()
+    local d = cbt.parse_vmdk(file("db.vmdk", table.concat({
+      "# Disk DescriptorFile", "version=3", 'encoding="UTF-8"', "CID=21c6c69b",
+      "parentCID=ffffffff", 'createType="vmfs"', "# Extent description",
+      'RW 41963520 VMFS "db-flat.vmdk"', "# Change Tracking File",
+      'changeTrackPath="db-ctk.vmdk"', 'ddb.thinProvisioned = "1"', "" }, "\n")))
+    expect(d.version).to_be(3)
+    expect(d.change_track_path).to_be("db-ctk.vmdk")
+    expect(d.create_type).to_be("vmfs")
+    expect(d.cid).to_be("21c6c69b")
+    expect(d.parent_cid).to_be("ffffffff")
+    expect(d.rdm).to_be_nil()
+    expect(d.embedded).to_be(false)
+    expect(d.extents).to_equal({ { access = "RW", sectors = 41963520, type = "VMFS",
+      file = "db-flat.vmdk", line = 8 } })
+    expect(d.values["ddb.thinprovisioned"]).to_be("1")
+    expect(d.issues).to_equal({})
+  end)
+
+  it("tells raw device mappings apart: physical mode cannot be tracked", function()
+    local function rdm(create_type)
+      return cbt.parse_vmdk(file("lun.vmdk", "# Disk DescriptorFile\nversion=1\ncreateType=\""
+        .. create_type .. '"\nRW 2097152 VMFSRAW "lun-rdmp.vmdk"\n')).rdm
+    end
+    expect(rdm("vmfsPassthroughRawDeviceMap")).to_be("physical")
+    expect(rdm("vmfsRDMP")).to_be("physical")
+    expect(rdm("vmfsRawDeviceMap")).to_be("virtual")
+    expect(rdm("vmfsRDM")).to_be("virtual")
+  end)
+
+  it("reads only the header and descriptor of a monolithic sparse image", function()
+    local desc = '# Disk DescriptorFile\nversion=1\ncreateType="monolithicSparse"\n'
+      .. 'RW 8388608 SPARSE "ws.vmdk"\n'
+    local header = "KDMV" .. string.pack("<I4I4I8I8I8I8", 1, 3, 8388608, 128, 1, 2)
+    local image = header .. ("\0"):rep(512 - #header) .. desc .. ("\0"):rep(1024 - #desc)
+      .. ("\0"):rep(4 * 1024 * 1024) -- the disk's data, never read
+    local d = cbt.parse_vmdk(file("ws.vmdk", image))
+    expect(d.embedded).to_be(true)
+    expect(d.create_type).to_be("monolithicSparse")
+    expect(d.extents[1].file).to_be("ws.vmdk")
+    local bare = "KDMV" .. string.pack("<I4I4I8I8I8I8", 1, 3, 8388608, 128, 0, 0)
+    expect(function() cbt.parse_vmdk(file("bare.vmdk", bare .. ("\0"):rep(512))) end)
+      .to_fail_with("decode", "bare.vmdk: a sparse VMDK image without an embedded descriptor")
+  end)
+
+  it("refuses what holds no descriptor, naming the file", function()
+    expect(function() cbt.parse_vmdk(file("db-flat.vmdk", ("\0"):rep(2 * 1024 * 1024))) end)
+      .to_fail_with("decode", "db-flat.vmdk: more than 1 MiB: a disk image, not a descriptor")
+    expect(function() cbt.parse_vmdk(file("db.vmx", VMX)) end)
+      .to_fail_with("decode", "db.vmx: no disk descriptor here")
+    expect(function() cbt.parse_vmdk(file("half.vmdk", "# Disk DescriptorFile\nversion=1\n\0")) end)
+      .to_fail_with("decode", "half.vmdk:3: binary data")
+    expect(function() cbt.parse_vmdk(dir .. "/none.vmdk") end).to_fail_with("input", "none.vmdk")
   end)
 end)
 
