@@ -10,18 +10,30 @@
 #include "vmrun.h"
 
 /* vmrun.error(kind, message [, fields]) -- raises a vmrun.Error {kind=, message=, ...fields}.
- * The message gets the caller's file:line. Raises a usage error on bad arguments. */
+ * The message gets the caller's file:line, or that of the function `fields.level` levels up
+ * (1: the caller; a library function passes 2 to name its own caller); level is not copied.
+ * Raises a usage error on bad arguments. */
 static int l_vmrun_error(lua_State *L) {
   const char *kind = luaL_checkstring(L, 1);
   const char *message = luaL_checkstring(L, 2);
-  if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
-  luaL_where(L, 1);
+  lua_Integer level = 1;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    if (lua_getfield(L, 3, "level") != LUA_TNIL) {
+      int ok;
+      level = lua_tointegerx(L, -1, &ok);
+      if (!ok || level < 1 || level > 100) luaL_argerror(L, 3, "fields.level must be 1 to 100");
+    }
+    lua_pop(L, 1);
+  }
+  luaL_where(L, (int)level);
   vr_error_push(L, kind, "%s%s", lua_tostring(L, -1), message);
   if (lua_istable(L, 3)) {
     lua_pushnil(L);
     while (lua_next(L, 3) != 0) {
       if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "kind") != 0 &&
-          strcmp(lua_tostring(L, -2), "message") != 0) {
+          strcmp(lua_tostring(L, -2), "message") != 0 &&
+          strcmp(lua_tostring(L, -2), "level") != 0) {
         lua_pushvalue(L, -2);
         lua_insert(L, -2);
         lua_rawset(L, -4);

@@ -15,11 +15,12 @@ const vr_builtin_module vr_builtin_modules[] = {
     {"vmrun.exec", luaopen_vmrun_exec, "exec"},
     {"vmrun.sim", luaopen_vmrun_sim, "sim"},
     {"vmrun.cluster", luaopen_vmrun_cluster, "cluster"},
-    {"vmrun.cbt", luaopen_vmrun_cbt, "cbt"},
+    {"vmrun.cbt.core", luaopen_vmrun_cbt_core, NULL},
     {NULL, NULL, NULL},
     /* clang-format on */
 };
 
 const vr_lua_global vr_lua_globals[] = {
+    {"cbt", "vmrun.cbt"}, /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
     {NULL, NULL},
 };

@@ -1,7 +1,7 @@
 ---@meta vmrun.cbt
 error('Cannot require a meta file')
 
--- LuaLS annotations for the `cbt` module (bindings/cbt.c, runtime/vmx.c).
+-- LuaLS annotations for the `cbt` module (stdlib-lua/vmrun/cbt.lua over bindings/cbt_core.c).
 
 ---The `cbt` module: VMware change-tracking (CBT) checks. A global loaded on first use; also
 ---`require("vmrun.cbt")`. docs/cbt.md describes the checks.
@@ -95,3 +95,26 @@ function cbt.parse_vmsd(path) end
 ---@param path string
 ---@return vmrun.Vmdk
 function cbt.parse_vmdk(path) end
+
+---@class vmrun.CbtFinding
+---@field id string VMX-PARSE, CBT-HWVER, CBT-VM, CBT-DISALLOWED, CBT-DISK, CBT-DISK-MODE, CBT-RDM, CBT-DESCRIPTOR, CBT-CTK-FILES, SNAP-NONE, SNAP-CONSOLIDATE, SHARED-DISK, PASSTHRU, DISK-MISSING, DISK-ELSEWHERE
+---@field severity "critical"|"warning"|"info" as Forklift grades it for a warm migration
+---@field file string the file it was found in (a name inside the VM's folder)
+---@field line? integer
+---@field message string
+---@field fix? string what to do about it
+---@field disk? string the disk's node ("scsi0:1") for per-disk findings
+
+---@class vmrun.CbtReport
+---@field vmx string the .vmx checked
+---@field name? string its displayName
+---@field findings vmrun.CbtFinding[] critical first, then by file and line
+---@field counts {critical: integer, warning: integer, info: integer}
+---@field disks vmrun.VmxDisk[]
+
+---Checks a VM's folder (or its .vmx) for what stands in the way of change tracking: the checks of
+---docs/cbt.md. Reads files only. Raises kind `"input"` when the folder holds no .vmx or several,
+---or a file cannot be read, `"decode"` when the .vmx is not one.
+---@param dir_or_vmx string
+---@return vmrun.CbtReport
+function cbt.check_vm(dir_or_vmx) end

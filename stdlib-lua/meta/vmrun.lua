@@ -55,7 +55,9 @@ vmrun.null = nil
 ---@field stderr? string kind "exec" with `check=true`: the command's captured stderr
 
 ---Raises a `vmrun.Error{kind=kind, message="file:line: "..message}`; string-keyed entries of
----`fields` (other than kind and message) are copied onto the error. Does not return.
+---`fields` (other than kind, message and level) are copied onto the error. `fields.level` says
+---whose file:line: 1 (the default) the caller, 2 the caller's caller (for library functions that
+---blame their own caller). Does not return.
 ---Raises a plain Lua error on bad arguments (non-string kind/message, non-table fields).
 ---@param kind vmrun.ErrorKind
 ---@param message string

@@ -143,6 +143,129 @@ describe("cbt.parse_vmdk", function()
   end)
 end)
 
+-- A VM folder: files {name = text}; returns its path.
+local vm_count = 0
+local function vm_folder(files)
+  vm_count = vm_count + 1
+  local path = dir .. "/vm" .. vm_count
+  exec.run({ "mkdir", "-p", path, check = true })
+  for name, text in pairs(files) do helpers.write_file(path .. "/" .. name, text) end
+  return path
+end
+
+local function descriptor(version, ctk, extra)
+  return "# Disk DescriptorFile\nversion=" .. version .. '\nCID=21c6c69b\nparentCID=ffffffff\n'
+    .. 'createType="vmfs"\nRW 41963520 VMFS "db-flat.vmdk"\n'
+    .. (ctk and ('changeTrackPath="' .. ctk .. '"\n') or "") .. (extra or "")
+end
+
+local GOOD_VMX = table.concat({
+  '.encoding = "UTF-8"', 'displayName = "db"', 'virtualHW.version = "19"', 'ctkEnabled = "TRUE"',
+  'scsi0.present = "TRUE"', 'scsi0:0.present = "TRUE"', 'scsi0:0.fileName = "db.vmdk"',
+  'scsi0:0.ctkEnabled = "TRUE"', "" }, "\n")
+
+-- The ids of a report's findings, "SEVERITY ID" in report order.
+local function ids(report)
+  local out = {}
+  for _, f in ipairs(report.findings) do out[#out + 1] = f.severity .. " " .. f.id end
+  return out
+end
+
+describe("cbt.check_vm", function()
+  it("finds nothing wrong with a tracked VM without snapshots", function()
+    local path = vm_folder({ ["db.vmx"] = GOOD_VMX, ["db.vmdk"] = descriptor(3, "db-ctk.vmdk"),
+      ["db-ctk.vmdk"] = ("\0"):rep(512), ["db.vmsd"] = "" })
+    local report = cbt.check_vm(path)
+    expect(report.findings).to_equal({})
+    expect(report.counts).to_equal({ critical = 0, warning = 0, info = 0 })
+    expect(report.name).to_be("db")
+    expect(report.vmx).to_be(path .. "/db.vmx")
+    expect(#cbt.check_vm(path .. "/db.vmx").findings).to_be(0) -- the .vmx itself works too
+  end)
+
+  it("grades CBT off, old hardware and ctkDisallowed as Forklift does for warm migration", function()
+    local report = cbt.check_vm(vm_folder({ ["old.vmx"] = table.concat({ 'virtualHW.version = "4"',
+      'ctkEnabled = "FALSE"', 'ctkDisallowed = "TRUE"', "" }, "\n") }))
+    expect(ids(report)).to_equal({ "critical CBT-HWVER", "critical CBT-VM", "critical CBT-DISALLOWED" })
+    local vm = report.findings[2]
+    expect(vm.file).to_be("old.vmx")
+    expect(vm.line).to_be(2)
+    expect(vm.message).to_contain('ctkEnabled is "FALSE"')
+    expect(vm.fix).to_contain("cbt.enable")
+  end)
+
+  it("checks each present disk: its switch, its mode, its descriptor and change tracking file", function()
+    local vmx = GOOD_VMX .. table.concat({
+      'scsi0:1.present = "TRUE"', 'scsi0:1.fileName = "data.vmdk"',
+      'scsi0:2.present = "TRUE"', 'scsi0:2.fileName = "scratch.vmdk"',
+      'scsi0:2.mode = "independent-nonpersistent"', 'scsi0:2.ctkEnabled = "TRUE"',
+      'scsi0:3.present = "TRUE"', 'scsi0:3.fileName = "lun.vmdk"', 'scsi0:3.ctkEnabled = "TRUE"',
+      'scsi0:4.present = "TRUE"', 'scsi0:4.fileName = "gone.vmdk"', 'scsi0:4.ctkEnabled = "TRUE"',
+      'scsi0:5.present = "FALSE"', 'scsi0:5.fileName = "off.vmdk"',
+      'sata0:0.present = "TRUE"', 'sata0:0.deviceType = "cdrom-image"', 'sata0:0.fileName = "x.iso"',
+      "" }, "\n")
+    local report = cbt.check_vm(vm_folder({ ["db.vmx"] = vmx,
+      ["db.vmdk"] = descriptor(1, nil), -- switched on, not yet effective
+      ["data.vmdk"] = descriptor(1, nil),
+      ["scratch.vmdk"] = descriptor(3, "scratch-ctk.vmdk"), ["scratch-ctk.vmdk"] = "x",
+      ["lun.vmdk"] = '# Disk DescriptorFile\nversion=1\ncreateType="vmfsPassthroughRawDeviceMap"\n'
+        .. 'RW 2097152 VMFSRAW "lun-rdmp.vmdk"\n',
+      ["old-ctk.vmdk"] = "x" }))
+    local by_id = {}
+    for _, f in ipairs(report.findings) do
+      by_id[f.id .. (f.disk and (" " .. f.disk) or "")] = f
+    end
+    expect(by_id["CBT-DESCRIPTOR scsi0:0"].message).to_contain("takes effect at the next power-on")
+    expect(by_id["CBT-DISK scsi0:1"].message).to_contain("scsi0:1.ctkEnabled is not set")
+    expect(by_id["CBT-DISK scsi0:1"].line).to_be(9)
+    expect(by_id["CBT-DISK-MODE scsi0:2"].severity).to_be("warning")
+    expect(by_id["CBT-RDM scsi0:3"].message).to_contain("physical mode")
+    expect(by_id["DISK-MISSING scsi0:4"].severity).to_be("critical")
+    expect(by_id["CBT-CTK-FILES"].file).to_be("old-ctk.vmdk") -- an orphan
+    for _, f in ipairs(report.findings) do expect(f.disk).never.to_be("scsi0:5") end
+    expect(report.counts.critical).to_be(1)
+  end)
+
+  it("finds snapshots, deltas and consolidation left to do", function()
+    local vmx = GOOD_VMX:gsub('"db.vmdk"', '"db-000001.vmdk"')
+    local report = cbt.check_vm(vm_folder({ ["db.vmx"] = vmx,
+      ["db.vmdk"] = descriptor(3, "db-ctk.vmdk"), ["db-ctk.vmdk"] = "x",
+      ["db-000001.vmdk"] = "# Disk DescriptorFile\nversion=3\nparentCID=21c6c69b\n"
+        .. 'createType="vmfsSparse"\nparentFileNameHint="db.vmdk"\n'
+        .. 'RW 41963520 VMFSSPARSE "db-000001-delta.vmdk"\nchangeTrackPath="db-000001-ctk.vmdk"\n',
+      ["db-000001-ctk.vmdk"] = "x", ["db-000002.vmdk"] = "stale",
+      ["db.vmsd"] = 'snapshot.numSnapshots = "1"\nsnapshot0.uid = "1"\n'
+        .. 'snapshot0.disk0.fileName = "db.vmdk"\nsnapshot.needConsolidate = "TRUE"\n' }))
+    expect(ids(report)).to_equal({ "critical SNAP-NONE", "critical SNAP-NONE",
+      "warning SNAP-CONSOLIDATE", "warning SNAP-CONSOLIDATE" })
+    expect(report.findings[1].file).to_be("db.vmsd")
+    expect(report.findings[2].disk).to_be("scsi0:0")
+    expect(report.findings[3].file).to_be("db-000002.vmdk")
+    expect(report.findings[4].message).to_contain("needConsolidate")
+  end)
+
+  it("finds shared disks, passthrough, SR-IOV and USB, and reports .vmx issues", function()
+    local vmx = GOOD_VMX .. table.concat({ 'scsi0:0.sharing = "multi-writer"',
+      'scsi1.sharedBus = "physical"', 'pciPassthru0.present = "TRUE"',
+      'ethernet0.virtualDev = "sriov"', 'usb_xhci.present = "TRUE"', 'displayName = "again"',
+      "guestOS = rhel9-64", "" }, "\n")
+    local report = cbt.check_vm(vm_folder({ ["db.vmx"] = vmx,
+      ["db.vmdk"] = descriptor(3, "db-ctk.vmdk"), ["db-ctk.vmdk"] = "x" }))
+    expect(ids(report)).to_equal({ "critical PASSTHRU", "warning SHARED-DISK", "warning SHARED-DISK",
+      "warning PASSTHRU", "warning PASSTHRU", "warning VMX-PARSE", "info VMX-PARSE" })
+    expect(report.findings[1].line).to_be(11)
+    expect(report.findings[6].message).to_contain("duplicate key 'displayName'")
+  end)
+
+  it("refuses a folder without a .vmx or with several, naming it", function()
+    local empty = vm_folder({ ["notes.txt"] = "x" })
+    expect(function() cbt.check_vm(empty) end).to_fail_with("input", "no .vmx file in " .. empty)
+    local two = vm_folder({ ["a.vmx"] = GOOD_VMX, ["b.vmx"] = GOOD_VMX })
+    expect(function() cbt.check_vm(two) end).to_fail_with("input", "holds 2 .vmx files (a.vmx, b.vmx)")
+    expect(function() cbt.check_vm(dir .. "/nothing-here") end).to_fail_with("input", "nothing-here")
+  end)
+end)
+
 describe("cbt.parse_vmsd", function()
   it("groups the snapshots by slot with their disks", function()
     local vmsd = cbt.parse_vmsd(file("db.vmsd", table.concat({

@@ -113,6 +113,18 @@ describe("vmrun.error and vmrun.is_error", function()
     expect(err).to_be_a("vmrun.Error")
   end)
 
+  it("name the caller's caller with fields.level = 2, and do not copy level", function()
+    local function library(x) -- blames whoever called it wrongly
+      if x == nil then vmrun.error("usage", "library(x): x is needed", { level = 2 }) end
+    end
+    local line = debug.getinfo(1, "l").currentline + 1
+    local err = expect(function() library() end).to_fail_with("usage")
+    expect(err.message).to_match("guard_spec%.lua:" .. line .. ": library%(x%): x is needed$")
+    expect(err.level).to_be_nil()
+    expect(function() vmrun.error("k", "m", { level = 0 }) end).to_fail("fields.level must be 1 to 100")
+    expect(function() vmrun.error("k", "m", { level = "x" }) end).to_fail("fields.level must be 1 to 100")
+  end)
+
   it("tell vmrun.Errors apart from other values, by kind too", function()
     local err = select(2, pcall(vmrun.error, "timeout", "slow"))
     expect(vmrun.is_error(err)).to_be(true)

@@ -1,11 +1,14 @@
-/* cbt.c: the `cbt` module (vmrun.cbt), VMware change-tracking checks: reading .vmx, .vmsd and
- * VMDK descriptor files into tables that keep every line number (runtime/vmx.h and vmdk.h do the
- * formats). Reads files only; never writes or changes a VM's files. */
+/* cbt_core.c: vmrun.cbt.core, the C half of the `cbt` module (stdlib-lua/vmrun/cbt.lua is the other
+ * half, with the checks): reading .vmx, .vmsd and VMDK descriptor files into tables that keep
+ * every line number (runtime/vmx.h and vmdk.h do the formats), and listing a VM's folder. Reads
+ * files only; never writes or changes a VM's files. */
+#include <dirent.h>
 #include <errno.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "bindings.h"
 #include "errors.h"
@@ -384,14 +387,81 @@ static int l_parse_vmdk(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg cbt_funcs[] = {
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* What a folder listing owns while it is pushed. */
+typedef struct names_box {
+  char **names;
+  size_t count;
+} names_box;
+
+static const char names_box_key = 'n';
+
+static int names_box_gc(lua_State *L) {
+  names_box *b = lua_touserdata(L, 1);
+  size_t i;
+  for (i = 0; i < b->count; i++) free(b->names[i]);
+  free(b->names);
+  b->names = NULL;
+  b->count = 0;
+  return 0;
+}
+
+/* core.files(dir) -> {{name, size, dir}...} sorted by name ("." and ".." left out; size of a
+ * regular file in bytes, dir true for folders such as a powered-on VM's .lck ones).
+ * Raises kind "input" (resource = dir) when the folder cannot be read. */
+static int l_files(lua_State *L) {
+  const char *dir = luaL_checkstring(L, 1);
+  names_box *b = vr_push_gc_userdata(L, sizeof *b, &names_box_key, names_box_gc);
+  size_t cap = 0, i;
+  struct dirent *e;
+  DIR *d = opendir(dir);
+  if (d == NULL) {
+    luaL_where(L, 1);
+    vr_error_push(L, "input", "%s%s: %s", lua_tostring(L, -1), dir, strerror(errno));
+    vr_error_set_string(L, "resource", dir);
+    return lua_error(L);
+  }
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (b->count == cap) {
+      char **grown = realloc(b->names, (cap = cap ? cap * 2 : 32) * sizeof *grown);
+      if (grown == NULL) break;
+      b->names = grown;
+    }
+    if ((b->names[b->count] = strdup(e->d_name)) == NULL) break;
+    b->count++;
+  }
+  closedir(d);
+  if (e != NULL) return luaL_error(L, "cbt: out of memory listing %s", dir);
+  if (b->count > 1) qsort(b->names, b->count, sizeof *b->names, compare_names);
+  lua_createtable(L, (int)b->count, 0);
+  for (i = 0; i < b->count; i++) {
+    struct stat st;
+    lua_pushfstring(L, "%s/%s", dir, b->names[i]);
+    lua_createtable(L, 0, 3);
+    set_string(L, "name", b->names[i]);
+    if (stat(lua_tostring(L, -2), &st) == 0) {
+      if (S_ISDIR(st.st_mode)) set_boolean(L, "dir", 1);
+      if (S_ISREG(st.st_mode)) set_integer(L, "size", (lua_Integer)st.st_size);
+    }
+    lua_remove(L, -2);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+static const luaL_Reg cbt_core_funcs[] = {
     {"parse_vmx", l_parse_vmx},
     {"parse_vmsd", l_parse_vmsd},
     {"parse_vmdk", l_parse_vmdk},
+    {"files", l_files},
     {NULL, NULL},
 };
 
-int luaopen_vmrun_cbt(lua_State *L) {
-  luaL_newlib(L, cbt_funcs);
+int luaopen_vmrun_cbt_core(lua_State *L) {
+  luaL_newlib(L, cbt_core_funcs);
   return 1;
 }

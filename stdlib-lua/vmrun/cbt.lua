@@ -1,0 +1,245 @@
+-- vmrun/cbt.lua: the `cbt` module: VMware change-tracking (CBT) checks over a VM's files, on top of
+-- vmrun.cbt.core (the C readers of .vmx, .vmsd and VMDK descriptors, and the folder listing).
+-- The checks are those of the reference vmware-cbt.md §8.1 that a VM's folder can answer, graded
+-- as Forklift (MTV) grades them for a warm migration. Reads files only; never changes them.
+local core = require("vmrun.cbt.core")
+local vmrun = require("vmrun")
+
+local M = {
+  parse_vmx = core.parse_vmx,
+  parse_vmsd = core.parse_vmsd,
+  parse_vmdk = core.parse_vmdk,
+}
+
+local SEVERITY_ORDER = { critical = 1, warning = 2, info = 3 }
+
+local function is_true(value)
+  if value == nil then return nil end
+  local v = value:lower()
+  if v == "true" or v == "t" or v == "1" or v == "yes" then return true end
+  if v == "false" or v == "f" or v == "0" or v == "no" then return false end
+  return nil
+end
+
+local function basename(path) return (path:match("([^/]+)$")) or path end
+local function dirname(path) return path:match("^(.*)/[^/]*$") or "." end
+
+-- A snapshot delta's descriptor name: <disk>-00000N.vmdk.
+local function is_delta_name(name) return name:match("%-%d%d%d%d%d%d%.vmdk$") ~= nil end
+
+-- The .vmx of a VM folder, or the file itself.
+local function locate_vmx(path)
+  local ok, listing = pcall(core.files, path)
+  if not ok then return path, dirname(path), nil end
+  local found = {}
+  for _, f in ipairs(listing) do
+    if f.name:match("%.vmx$") and not f.dir then found[#found + 1] = f.name end
+  end
+  if #found == 0 then
+    vmrun.error("input", ("cbt.check_vm: no .vmx file in %s"):format(path),
+      { resource = path, level = 3 })
+  elseif #found > 1 then
+    vmrun.error("input", ("cbt.check_vm: %s holds %d .vmx files (%s): name one"):format(
+      path, #found, table.concat(found, ", ")), { resource = path, level = 3 })
+  end
+  return path .. "/" .. found[1], path, listing
+end
+
+--- cbt.check_vm(dir_or_vmx) -> report
+-- Checks a VM's folder (or its .vmx): see docs/cbt.md for the findings. Raises kind "input" when
+-- the folder holds no .vmx or several, or a file cannot be read, "decode" when the .vmx is not one.
+function M.check_vm(path)
+  if type(path) ~= "string" then
+    vmrun.error("usage", "cbt.check_vm(dir_or_vmx): a path is needed", { level = 2 })
+  end
+  local vmx_path, dir, listing = locate_vmx(path)
+  listing = listing or core.files(dir)
+  local vmx = core.parse_vmx(vmx_path)
+  local vmx_name = basename(vmx_path)
+  local files = {}
+  for _, f in ipairs(listing) do files[f.name] = f end
+  local findings = {}
+  local function add(id, severity, file, line, message, fix, disk)
+    findings[#findings + 1] = { id = id, severity = severity, file = file, line = line,
+      message = message, fix = fix, disk = disk }
+  end
+  local function entry(key)
+    for _, e in ipairs(vmx.entries) do
+      if e.key:lower() == key then return e end
+    end
+  end
+
+  -- VMX-PARSE (§2.1)
+  for _, issue in ipairs(vmx.issues) do
+    local duplicate = issue.message:match("^duplicate key") ~= nil
+    add("VMX-PARSE", duplicate and "warning" or "info", vmx_name, issue.line, issue.message,
+      duplicate and "remove the later line: VMware and virt-v2v use the first" or nil)
+  end
+
+  -- CBT-HWVER (§1.3, §2.2)
+  local hw = entry("virtualhw.version")
+  local version = hw and tonumber(hw.value)
+  if version == nil then
+    add("CBT-HWVER", "warning", vmx_name, hw and hw.line, "no readable virtualHW.version",
+      "check the VM's hardware version in vSphere; CBT needs 7 or later")
+  elseif version < 7 then
+    add("CBT-HWVER", "critical", vmx_name, hw.line,
+      ("virtual hardware version %d: change tracking needs 7 or later"):format(version),
+      "upgrade the VM's compatibility (virtual hardware) to version 7 or later")
+  end
+
+  -- CBT-DISALLOWED and CBT-VM (§1.1, §4.3 VMMissingChangedBlockTracking)
+  local disallowed = entry("ctkdisallowed")
+  if disallowed and is_true(disallowed.value) then
+    add("CBT-DISALLOWED", "critical", vmx_name, disallowed.line,
+      "ctkDisallowed is TRUE: change tracking is prohibited for this VM",
+      "remove ctkDisallowed (it is set on clustered multi-writer VMs; check why first)")
+  end
+  local vm_ctk = entry("ctkenabled")
+  local vm_tracking = vm_ctk ~= nil and is_true(vm_ctk.value) == true
+  if not vm_tracking then
+    add("CBT-VM", "critical", vmx_name, vm_ctk and vm_ctk.line,
+      vm_ctk and ('ctkEnabled is "' .. vm_ctk.value .. '": change tracking is off for the VM')
+        or "no ctkEnabled: change tracking is off for the VM",
+      'set ctkEnabled = "TRUE" with the VM powered off and without snapshots (cbt.enable), '
+        .. "then power it on")
+  end
+
+  -- the disks (§1.1, §1.3, §1.4, §2.3, §2.5)
+  local referenced = {} -- descriptor file names the .vmx and the .vmsd use
+  for _, d in ipairs(vmx.disks) do
+    if d.present and d.disk then
+      local where = d.node .. " (" .. (d.file or "no file") .. ")"
+      if d.file then referenced[basename(d.file)] = true end
+      if d.independent then
+        add("CBT-DISK-MODE", "warning", vmx_name, d.line,
+          ("%s is %s: independent disks are not tracked and not copied by VDDK"):format(where, d.mode),
+          "make the disk dependent (mode persistent) with the VM powered off", d.node)
+      end
+      if d.ctk_enabled ~= true then
+        add("CBT-DISK", "warning", vmx_name, d.line,
+          ("%s: %s.ctkEnabled is %s: the disk is not tracked and is copied in full at cutover")
+            :format(where, d.node, d.ctk_enabled == false and "FALSE" or "not set"),
+          ('set %s.ctkEnabled = "TRUE" (cbt.enable)'):format(d.node), d.node)
+      end
+      local name = d.file and not d.file:match("^/") and d.file
+      if d.file and d.file:match("^/") then
+        add("DISK-ELSEWHERE", "info", vmx_name, d.line,
+          ("%s lies outside the VM's folder: its descriptor is not checked"):format(where), nil, d.node)
+      elseif name and not files[name] then
+        add("DISK-MISSING", "critical", vmx_name, d.line, ("%s: the file is missing"):format(where),
+          "restore the disk or remove it from the VM", d.node)
+      elseif name then
+        local ok, desc = pcall(core.parse_vmdk, dir .. "/" .. name)
+        if not ok then
+          add("CBT-DESCRIPTOR", "warning", name, nil, ("%s: %s"):format(where,
+            tostring(desc.message or desc)), nil, d.node)
+        else
+          if desc.rdm == "physical" then
+            add("CBT-RDM", "warning", name, nil,
+              ("%s is a raw device mapping in physical mode: it cannot be tracked"):format(where),
+              "switch the RDM to virtual mode, or migrate it with copy-offload", d.node)
+          end
+          if is_delta_name(name) or (desc.parent_cid and desc.parent_cid:lower() ~= "ffffffff") then
+            add("SNAP-NONE", "critical", vmx_name, d.line,
+              ("%s runs on a snapshot delta: snapshots exist"):format(where),
+              "delete or consolidate the snapshots before a warm migration or enabling CBT", d.node)
+          end
+          local tracked = vm_tracking and d.ctk_enabled == true and desc.rdm ~= "physical"
+          local ctk = desc.change_track_path
+          if tracked and (desc.version ~= 3 or ctk == nil) then
+            add("CBT-DESCRIPTOR", "warning", name, nil,
+              ("%s: CBT is switched on but the descriptor has version %s and %s: it takes effect "
+                .. "at the next power-on or snapshot create/delete"):format(where,
+                tostring(desc.version), ctk and "a changeTrackPath" or "no changeTrackPath"),
+              "power-cycle the VM, or create and delete a snapshot", d.node)
+          elseif tracked and not files[ctk] then
+            add("CBT-CTK-FILES", "warning", name, nil,
+              ("%s: the change tracking file %s is missing"):format(where, ctk),
+              "reset CBT (off, power-cycle, on) and take a new full copy", d.node)
+          elseif not tracked and ctk ~= nil then
+            add("CBT-DESCRIPTOR", "info", name, nil,
+              ("%s is not tracked but its descriptor still names %s"):format(where, ctk), nil, d.node)
+          end
+          if ctk and files[ctk] and files[ctk].size == 0 then
+            add("CBT-CTK-FILES", "warning", ctk, nil, ("%s is empty"):format(ctk),
+              "reset CBT (off, power-cycle, on) and take a new full copy", d.node)
+          end
+        end
+      end
+    end
+  end
+
+  -- snapshots (§2.5, §4.3 VMHasSnapshots and VMConsolidationNeeded)
+  local vmsd_name = vmx_name:gsub("%.vmx$", ".vmsd")
+  if files[vmsd_name] then
+    local vmsd = core.parse_vmsd(dir .. "/" .. vmsd_name)
+    local count = vmsd.num_snapshots or #vmsd.snapshots
+    if count > 0 then
+      add("SNAP-NONE", "critical", vmsd_name, nil,
+        ("%d snapshot(s) exist: a warm migration cannot start, and enabling CBT now could give "
+          .. "silently incomplete incrementals"):format(count),
+        "delete the snapshots (and consolidate) first")
+    end
+    for _, s in ipairs(vmsd.snapshots) do
+      for _, disk in ipairs(s.disks) do
+        if disk.file then referenced[basename(disk.file)] = true end
+      end
+    end
+    if vmsd.need_consolidate then
+      add("SNAP-CONSOLIDATE", "warning", vmsd_name, nil, "snapshot.needConsolidate is TRUE",
+        "consolidate the VM's disks (Snapshots > Consolidate)")
+    end
+  end
+  for _, f in ipairs(listing) do
+    if is_delta_name(f.name) and not referenced[f.name] then
+      add("SNAP-CONSOLIDATE", "warning", f.name, nil,
+        ("%s is a snapshot delta that neither the .vmx nor the .vmsd uses"):format(f.name),
+        "consolidate the VM's disks; check that no snapshot still needs the file")
+    end
+  end
+
+  -- CBT-CTK-FILES: orphans (§1.4, §3.1)
+  for _, f in ipairs(listing) do
+    local base = f.name:match("^(.*)%-ctk%.vmdk$")
+    if base and not files[base .. ".vmdk"] then
+      add("CBT-CTK-FILES", "warning", f.name, nil,
+        ("%s has no disk %s.vmdk: a leftover change tracking file"):format(f.name, base),
+        "remove it with the VM powered off (leftovers can break backups)")
+    end
+  end
+
+  -- SHARED-DISK and PASSTHRU (§4.2)
+  for _, e in ipairs(vmx.entries) do
+    local key, value = e.key:lower(), e.value:lower()
+    if key:match("^%a+%d+:%d+%.sharing$") and value ~= "none" and value ~= "" then
+      add("SHARED-DISK", "warning", vmx_name, e.line,
+        ("%s is %s: shared disks cannot be migrated warm"):format(e.key, e.value), nil)
+    elseif key:match("^scsi%d+%.sharedbus$") and value ~= "none" then
+      add("SHARED-DISK", "warning", vmx_name, e.line,
+        ("%s is %s: disks on a shared SCSI bus are not tracked"):format(e.key, e.value), nil)
+    elseif key:match("^pcipassthru%d+%.present$") and is_true(value) then
+      add("PASSTHRU", "critical", vmx_name, e.line,
+        ("%s: a PCI passthrough device cannot be migrated"):format(e.key),
+        "remove the passthrough device before migrating")
+    elseif key:match("^ethernet%d+%.virtualdev$") and value == "sriov" then
+      add("PASSTHRU", "warning", vmx_name, e.line,
+        ("%s is an SR-IOV network adapter"):format(e.key:match("^[^.]+")),
+        "plan an SR-IOV network on the KubeVirt side")
+    elseif (key == "usb.present" or key == "usb_xhci.present") and is_true(value) then
+      add("PASSTHRU", "warning", vmx_name, e.line, "the VM has a USB controller", nil)
+    end
+  end
+
+  table.sort(findings, function(a, b)
+    if a.severity ~= b.severity then return SEVERITY_ORDER[a.severity] < SEVERITY_ORDER[b.severity] end
+    if a.file ~= b.file then return a.file < b.file end
+    return (a.line or 0) < (b.line or 0)
+  end)
+  local counts = { critical = 0, warning = 0, info = 0 }
+  for _, f in ipairs(findings) do counts[f.severity] = counts[f.severity] + 1 end
+  return { vmx = vmx_path, name = vmx.values.displayname, findings = findings, counts = counts,
+    disks = vmx.disks }
+end
+
+return M
