@@ -4,11 +4,13 @@
  * files only; never writes or changes a VM's files. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bindings.h"
 #include "errors.h"
@@ -453,12 +455,116 @@ static int l_files(lua_State *L) {
   return 1;
 }
 
+/* Writes all of text to fd, then fsyncs it; 0 or -1 (errno set). */
+static int write_all(int fd, const char *text, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, text, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return -1;
+    text += n;
+    len -= (size_t)n;
+  }
+  return fsync(fd);
+}
+
+/* A new file at path with text, created exclusively (never over an existing file), synced. */
+static int create_exclusive(const char *path, const char *text, size_t len, mode_t mode) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 0777);
+  int rc, saved;
+  if (fd < 0) return -1;
+  rc = write_all(fd, text, len);
+  saved = errno;
+  if (close(fd) != 0 && rc == 0) rc = -1, saved = errno;
+  if (rc != 0) unlink(path);
+  errno = saved;
+  return rc;
+}
+
+static void sync_folder(const char *path) {
+  char dir[4096];
+  const char *slash = strrchr(path, '/');
+  int fd;
+  if (slash == NULL) {
+    strcpy(dir, ".");
+  } else {
+    size_t n = (size_t)(slash - path);
+    if (n == 0) n = 1; /* "/file" */
+    if (n >= sizeof dir) return;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+  }
+  if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+}
+
+/* core.replace_file(path, expected, text, backup) -> true
+ * Replaces path with text, crash-safe: the file must still hold exactly `expected` (else kind
+ * "refused": someone changed it meanwhile); its bytes go first to `backup` (a new file, never
+ * over an existing one); then text goes to a temporary file next to it (same mode), is synced
+ * and renamed over path, and the folder is synced. A crash leaves the old or the new file, never
+ * half of one. Raises kind "input" (resource = the file concerned) on any I/O error, with
+ * nothing changed when it happens before the rename. */
+static int l_replace_file(lua_State *L) {
+  size_t expected_len, len;
+  const char *path = luaL_checkstring(L, 1);
+  const char *expected = luaL_checklstring(L, 2, &expected_len);
+  const char *text = luaL_checklstring(L, 3, &len);
+  const char *backup = luaL_checkstring(L, 4);
+  const char *failed = path;
+  char msg[600], *current;
+  size_t current_len;
+  struct stat st;
+  int fd = -1;
+  char *tmp = NULL;
+  current = vr_read_file(path, &current_len, msg, sizeof msg);
+  if (current == NULL) goto io_error_msg;
+  if (current_len != expected_len || memcmp(current, expected, current_len) != 0) {
+    free(current);
+    luaL_where(L, 1);
+    vr_error_push(L, "refused", "%s%s changed while it was being edited: nothing written",
+                  lua_tostring(L, -1), path);
+    vr_error_set_string(L, "resource", path);
+    return lua_error(L);
+  }
+  free(current);
+  if (stat(path, &st) != 0) goto io_error;
+  failed = backup;
+  if (create_exclusive(backup, expected, expected_len, st.st_mode) != 0) goto io_error;
+  failed = path;
+  tmp = malloc(strlen(path) + 32);
+  if (tmp == NULL) return luaL_error(L, "cbt: out of memory");
+  sprintf(tmp, "%s.vmrun-XXXXXX", path);
+  if ((fd = mkstemp(tmp)) < 0) goto io_error;
+  if (fchmod(fd, st.st_mode & 0777) != 0 || write_all(fd, text, len) != 0) goto io_error;
+  if (close(fd) != 0) {
+    fd = -1;
+    goto io_error;
+  }
+  fd = -1;
+  if (rename(tmp, path) != 0) goto io_error;
+  free(tmp);
+  sync_folder(path);
+  lua_pushboolean(L, 1);
+  return 1;
+io_error:
+  snprintf(msg, sizeof msg, "%s: %s", failed, strerror(errno));
+  if (fd >= 0) close(fd);
+  if (tmp != NULL) {
+    unlink(tmp);
+    free(tmp);
+  }
+io_error_msg:
+  luaL_where(L, 1);
+  vr_error_push(L, "input", "%s%s", lua_tostring(L, -1), msg);
+  vr_error_set_string(L, "resource", failed);
+  return lua_error(L);
+}
+
 static const luaL_Reg cbt_core_funcs[] = {
-    {"parse_vmx", l_parse_vmx},
-    {"parse_vmsd", l_parse_vmsd},
-    {"parse_vmdk", l_parse_vmdk},
-    {"files", l_files},
-    {NULL, NULL},
+    {"parse_vmx", l_parse_vmx}, {"parse_vmsd", l_parse_vmsd},     {"parse_vmdk", l_parse_vmdk},
+    {"files", l_files},         {"replace_file", l_replace_file}, {NULL, NULL},
 };
 
 int luaopen_vmrun_cbt_core(lua_State *L) {

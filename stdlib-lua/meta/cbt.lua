@@ -118,3 +118,28 @@ function cbt.parse_vmdk(path) end
 ---@param dir_or_vmx string
 ---@return vmrun.CbtReport
 function cbt.check_vm(dir_or_vmx) end
+
+---@class vmrun.CbtEnableOptions
+---@field force? boolean go ahead despite snapshots, lock files or ctkDisallowed
+---@field dry_run? boolean only compute the changes and the diff
+
+---@class vmrun.CbtEnableResult
+---@field vmx string
+---@field changed boolean whether any line needed a change
+---@field written boolean whether the file was rewritten
+---@field backup? string the copy of the original, when written
+---@field changes {key: string, line?: integer, old?: string, new: string}[]
+---@field diff string the changes as a diff ("" when none)
+---@field skipped string[] disks that cannot be tracked (independent)
+---@field blockers string[] what force went past
+---@field note string when the change takes effect
+
+---Switches change tracking on in a .vmx: `ctkEnabled` and the `ctkEnabled` of every present,
+---dependent hard disk. Changes only those lines (or appends them), keeps a backup of the original,
+---and replaces the file crash-safely; idempotent. Raises kind `"refused"` (nothing written) while
+---snapshots exist, the VM looks powered on (`.lck` files) or `ctkDisallowed` is set, unless
+---`force`; kind `"input"`/`"decode"` as `cbt.parse_vmx`; kind `"usage"` on bad arguments.
+---@param vmx string
+---@param opts? vmrun.CbtEnableOptions
+---@return vmrun.CbtEnableResult
+function cbt.enable(vmx, opts) end

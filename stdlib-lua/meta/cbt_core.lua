@@ -28,3 +28,13 @@ function cbt_core.parse_vmdk(path) end
 ---@param dir string
 ---@return {name: string, size?: integer, dir?: boolean}[]
 function cbt_core.files(dir) end
+
+---Replaces the file at path with text, crash-safely: it must still hold exactly `expected` (else
+---kind `"refused"`); `expected` goes first to `backup` (a new file, never over an existing one),
+---then text to a synced temporary file renamed over path. Raises kind `"input"` on I/O errors.
+---@param path string
+---@param expected string
+---@param text string
+---@param backup string
+---@return true
+function cbt_core.replace_file(path, expected, text, backup) end

@@ -116,7 +116,7 @@ function M.check_vm(path)
           ("%s is %s: independent disks are not tracked and not copied by VDDK"):format(where, d.mode),
           "make the disk dependent (mode persistent) with the VM powered off", d.node)
       end
-      if d.ctk_enabled ~= true then
+      if d.ctk_enabled ~= true and not d.independent then -- independent: CBT-DISK-MODE says it
         add("CBT-DISK", "warning", vmx_name, d.line,
           ("%s: %s.ctkEnabled is %s: the disk is not tracked and is copied in full at cutover")
             :format(where, d.node, d.ctk_enabled == false and "FALSE" or "not set"),
@@ -240,6 +240,145 @@ function M.check_vm(path)
   for _, f in ipairs(findings) do counts[f.severity] = counts[f.severity] + 1 end
   return { vmx = vmx_path, name = vmx.values.displayname, findings = findings, counts = counts,
     disks = vmx.disks }
+end
+
+-- The lines of text with their line ends ("\n", "\r\n" or "" for a last line without one).
+local function split_lines(text)
+  local lines, pos = {}, 1
+  while pos <= #text do
+    local nl = text:find("\n", pos, true)
+    if nl == nil then
+      lines[#lines + 1] = { body = text:sub(pos), ending = "" }
+      break
+    end
+    local body = text:sub(pos, nl - 1)
+    local ending = "\n"
+    if body:sub(-1) == "\r" then body, ending = body:sub(1, -2), "\r\n" end
+    lines[#lines + 1] = { body = body, ending = ending }
+    pos = nl + 1
+  end
+  return lines
+end
+
+local ENABLED_NOTE = "change tracking takes effect at the next power-on, or after a snapshot is "
+  .. "created and deleted; check with cbt.check_vm afterwards"
+
+--- cbt.enable(vmx [, {force=, dry_run=}]) -> result
+-- Switches change tracking on in a .vmx: ctkEnabled and the ctkEnabled of every present,
+-- dependent hard disk. See docs/cbt.md. Raises kind "refused" (nothing written) while snapshots
+-- exist, the VM looks powered on (.lck files) or ctkDisallowed is set, unless force; kind
+-- "input"/"decode" as cbt.parse_vmx; kind "usage" on bad arguments.
+function M.enable(vmx_path, opts)
+  if type(vmx_path) ~= "string" then
+    vmrun.error("usage", "cbt.enable(vmx [, opts]): the .vmx path is needed", { level = 2 })
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    vmrun.error("usage", "cbt.enable: opts must be a table", { level = 2 })
+  end
+  for k in pairs(opts) do
+    if k ~= "force" and k ~= "dry_run" then
+      vmrun.error("usage", ("cbt.enable: unknown option '%s' (force, dry_run)"):format(tostring(k)),
+        { level = 2 })
+    end
+  end
+  local vmx = core.parse_vmx(vmx_path)
+  local dir, name = dirname(vmx_path), basename(vmx_path)
+  -- what stands in the way (§1.5, §1.6: never with snapshots; a running VM rewrites its .vmx)
+  local blockers = {}
+  local ok, listing = pcall(core.files, dir)
+  for _, f in ipairs(ok and listing or {}) do
+    if f.name:match("%.lck$") or f.name:match("^%.lck%-") then
+      blockers[#blockers + 1] = ("%s exists: the VM looks powered on"):format(f.name)
+    end
+  end
+  local vmsd_name = name:gsub("%.vmx$", ".vmsd")
+  local vmsd_ok, vmsd = pcall(core.parse_vmsd, dir .. "/" .. vmsd_name)
+  if vmsd_ok and (vmsd.num_snapshots or #vmsd.snapshots) > 0 then
+    blockers[#blockers + 1] = ("%s lists %d snapshot(s): enabling CBT with snapshots can give "
+      .. "silently incomplete incrementals"):format(vmsd_name, vmsd.num_snapshots or #vmsd.snapshots)
+  end
+  for _, d in ipairs(vmx.disks) do
+    if d.present and d.disk and d.file and is_delta_name(basename(d.file)) then
+      blockers[#blockers + 1] = ("%s runs on the snapshot delta %s"):format(d.node, d.file)
+    end
+  end
+  if is_true(vmx.values.ctkdisallowed) then
+    blockers[#blockers + 1] = "ctkDisallowed is TRUE (a clustered multi-writer VM?)"
+  end
+  if #blockers > 0 and not opts.force then
+    vmrun.error("refused", ("cbt.enable: %s: %s; nothing written (force = true to go ahead)")
+      :format(vmx_path, table.concat(blockers, "; ")), { resource = vmx_path, level = 2 })
+  end
+
+  -- the keys to set: the VM's switch, then each present dependent hard disk's
+  local wanted = { { key = "ctkEnabled" } }
+  local skipped = {}
+  for _, d in ipairs(vmx.disks) do
+    if d.present and d.disk then
+      if d.independent then
+        skipped[#skipped + 1] = ("%s is %s: independent disks cannot be tracked"):format(d.node, d.mode)
+      else
+        wanted[#wanted + 1] = { key = d.node .. ".ctkEnabled" }
+      end
+    end
+  end
+  local f = assert(io.open(vmx_path, "rb"))
+  local original = f:read("a")
+  f:close()
+  local lines = split_lines(original)
+  local ending = (lines[1] and lines[1].ending ~= "" and lines[1].ending) or "\n"
+  local changes, appended = {}, {}
+  for _, w in ipairs(wanted) do
+    local e
+    for _, entry in ipairs(vmx.entries) do
+      if entry.key:lower() == w.key:lower() then e = entry break end
+    end
+    if e == nil then
+      appended[#appended + 1] = w.key .. ' = "TRUE"'
+      changes[#changes + 1] = { key = w.key, new = w.key .. ' = "TRUE"' }
+    elseif is_true(e.value) ~= true then
+      local line = lines[e.line]
+      local new = e.key .. ' = "TRUE"'
+      changes[#changes + 1] = { key = e.key, line = e.line, old = line.body, new = new }
+      line.body = new
+    end
+  end
+  local result = { vmx = vmx_path, changed = #changes > 0, changes = changes, skipped = skipped,
+    blockers = blockers, note = ENABLED_NOTE }
+  local diff = { "--- " .. name, "+++ " .. name .. " (change tracking on)" }
+  for _, c in ipairs(changes) do
+    if c.line then
+      diff[#diff + 1] = ("@@ line %d @@"):format(c.line)
+      diff[#diff + 1] = "-" .. c.old
+    else
+      diff[#diff + 1] = "@@ appended @@"
+    end
+    diff[#diff + 1] = "+" .. c.new
+  end
+  result.diff = #changes > 0 and (table.concat(diff, "\n") .. "\n") or ""
+  if #changes == 0 or opts.dry_run then
+    result.written = false
+    return result
+  end
+  local out = {}
+  for i, l in ipairs(lines) do
+    out[#out + 1] = l.body .. ((i == #lines and l.ending == "" and #appended > 0) and ending or l.ending)
+  end
+  for _, a in ipairs(appended) do out[#out + 1] = a .. ending end
+  local function exists(p)
+    local fh = io.open(p, "rb")
+    if fh then fh:close() end
+    return fh ~= nil
+  end
+  local backup, n = vmx_path .. ".vmrun-backup", 1
+  while exists(backup) do -- the first free name; replace_file never overwrites one anyway
+    n = n + 1
+    backup = vmx_path .. ".vmrun-backup." .. n
+  end
+  core.replace_file(vmx_path, original, table.concat(out), backup)
+  result.written, result.backup = true, backup
+  return result
 end
 
 return M

@@ -266,6 +266,117 @@ describe("cbt.check_vm", function()
   end)
 end)
 
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+describe("cbt.enable", function()
+  local OFF = table.concat({ ".encoding = \"UTF-8\"", "# keep this comment", 'virtualHW.version = "19"',
+    'ctkEnabled = "FALSE"', 'scsi0.present = "TRUE"', 'scsi0:0.present = "TRUE"',
+    'scsi0:0.fileName = "db.vmdk"', 'scsi0:1.present = "TRUE"', 'scsi0:1.fileName = "db_1.vmdk"',
+    'SCSI0:1.CTKENABLED = "false"', 'scsi0:2.present = "TRUE"', 'scsi0:2.fileName = "tmp.vmdk"',
+    'scsi0:2.mode = "independent-persistent"', 'scsi0:3.present = "FALSE"',
+    'scsi0:3.fileName = "off.vmdk"', 'odd   =   "spacing kept"' }, "\r\n") -- no final line end
+
+  it("switches CBT on, changing only the lines it must, with a backup and a diff", function()
+    local path = vm_folder({ ["db.vmx"] = OFF }) .. "/db.vmx"
+    local r = cbt.enable(path)
+    expect(r.changed).to_be(true)
+    expect(r.written).to_be(true)
+    expect(r.backup).to_be(path .. ".vmrun-backup")
+    expect(read(r.backup)).to_be(OFF) -- the original, byte for byte
+    local expected = OFF:gsub('ctkEnabled = "FALSE"', 'ctkEnabled = "TRUE"')
+      :gsub('SCSI0:1.CTKENABLED = "false"', 'SCSI0:1.CTKENABLED = "TRUE"')
+      .. '\r\nscsi0:0.ctkEnabled = "TRUE"\r\n'
+    expect(read(path)).to_be(expected)
+    expect(r.diff).to_be(table.concat({ "--- db.vmx", "+++ db.vmx (change tracking on)",
+      "@@ line 4 @@", '-ctkEnabled = "FALSE"', '+ctkEnabled = "TRUE"',
+      "@@ appended @@", '+scsi0:0.ctkEnabled = "TRUE"',
+      "@@ line 10 @@", '-SCSI0:1.CTKENABLED = "false"', '+SCSI0:1.CTKENABLED = "TRUE"', "" }, "\n"))
+    expect(r.skipped).to_equal({ "scsi0:2 is independent-persistent: independent disks cannot be tracked" })
+    expect(r.note).to_contain("next power-on")
+    -- the checks agree now, but for the descriptors that are not here
+    local ids_now = {}
+    for _, f in ipairs(cbt.check_vm(path).findings) do ids_now[f.id] = true end
+    expect(ids_now["CBT-VM"]).to_be_nil()
+    expect(ids_now["CBT-DISK"]).to_be_nil()
+    -- idempotent: a second run changes and writes nothing
+    local again = cbt.enable(path)
+    expect(again.changed).to_be(false)
+    expect(again.written).to_be(false)
+    expect(again.diff).to_be("")
+    expect(read(path)).to_be(expected)
+  end)
+
+  it("shows the diff and writes nothing with dry_run", function()
+    local path = vm_folder({ ["db.vmx"] = OFF }) .. "/db.vmx"
+    local r = cbt.enable(path, { dry_run = true })
+    expect(r.changed).to_be(true)
+    expect(r.written).to_be(false)
+    expect(r.diff).to_contain('+scsi0:0.ctkEnabled = "TRUE"')
+    expect(read(path)).to_be(OFF)
+    expect(io.open(path .. ".vmrun-backup")).to_be_nil()
+  end)
+
+  it("refuses with snapshots, lock files or ctkDisallowed, unless forced", function()
+    local folder = vm_folder({ ["db.vmx"] = OFF, ["db.vmsd"] = 'snapshot.numSnapshots = "1"\n',
+      ["db.vmx.lck"] = "" })
+    local path = folder .. "/db.vmx"
+    local err = expect(function() cbt.enable(path) end).to_fail_with("refused",
+      "db.vmx.lck exists: the VM looks powered on; db.vmsd lists 1 snapshot(s)")
+    expect(err.resource).to_be(path)
+    expect(err.message).to_contain("nothing written")
+    expect(read(path)).to_be(OFF)
+    local r = cbt.enable(path, { force = true })
+    expect(r.written).to_be(true)
+    expect(#r.blockers).to_be(2)
+    local disallowed = vm_folder({ ["x.vmx"] = 'ctkDisallowed = "TRUE"\n' }) .. "/x.vmx"
+    expect(function() cbt.enable(disallowed) end).to_fail_with("refused", "ctkDisallowed is TRUE")
+    expect(function() cbt.enable(path, { forse = true }) end)
+      .to_fail_with("usage", "unknown option 'forse'")
+    expect(function() cbt.enable() end).to_fail_with("usage", "the .vmx path is needed")
+  end)
+
+  it("keeps a second backup apart from the first, and appends after a last line without an end", function()
+    local path = vm_folder({ ["v.vmx"] = 'ctkEnabled = "TRUE"' }) .. "/v.vmx"
+    helpers.write_file(path .. ".vmrun-backup", "an older backup")
+    helpers.write_file(path, 'ctkEnabled = "no"\nscsi0:0.present = "TRUE"\nscsi0:0.fileName = "v.vmdk"')
+    local r = cbt.enable(path)
+    expect(r.backup).to_be(path .. ".vmrun-backup.2")
+    expect(read(path .. ".vmrun-backup")).to_be("an older backup")
+    expect(read(path)).to_be('ctkEnabled = "TRUE"\nscsi0:0.present = "TRUE"\n'
+      .. 'scsi0:0.fileName = "v.vmdk"\nscsi0:0.ctkEnabled = "TRUE"\n')
+  end)
+end)
+
+describe("vmrun.cbt.core.replace_file (what cbt.enable writes with)", function()
+  local core = require("vmrun.cbt.core")
+  it("refuses when the file changed since it was read, and never overwrites a backup", function()
+    local folder = vm_folder({ ["f.vmx"] = "now", ["f.vmx.bak"] = "old backup" })
+    local path = folder .. "/f.vmx"
+    expect(function() core.replace_file(path, "before", "new", path .. ".b1") end)
+      .to_fail_with("refused", "changed while it was being edited: nothing written")
+    expect(read(path)).to_be("now")
+    expect(io.open(path .. ".b1")).to_be_nil()
+    local err = expect(function() core.replace_file(path, "now", "new", path .. ".bak") end)
+      .to_fail_with("input", "f.vmx.bak: File exists")
+    expect(err.resource).to_be(path .. ".bak")
+    expect(read(path)).to_be("now")
+    expect(read(path .. ".bak")).to_be("old backup")
+    expect(core.replace_file(path, "now", "new", path .. ".b2")).to_be(true)
+    expect(read(path)).to_be("new")
+    expect(read(path .. ".b2")).to_be("now")
+    local leftovers = {}
+    for _, f in ipairs(core.files(folder)) do
+      if f.name:match("vmrun%-") then leftovers[#leftovers + 1] = f.name end
+    end
+    expect(leftovers).to_equal({}) -- no temporary file left behind
+  end)
+end)
+
 describe("cbt.parse_vmsd", function()
   it("groups the snapshots by slot with their disks", function()
     local vmsd = cbt.parse_vmsd(file("db.vmsd", table.concat({
