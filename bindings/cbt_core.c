@@ -41,6 +41,28 @@ static int parse_box_gc(lua_State *L) {
   return 0;
 }
 
+static char *read_range(FILE *f, const char *path, uint64_t offset, size_t max, size_t *len,
+                        char *err, size_t errlen);
+
+/* The whole file, or NULL with err set when it cannot be read or holds more than max bytes (it
+ * is never read past max + 1 bytes). */
+static char *read_limited(const char *path, size_t max, size_t *len, char *err, size_t errlen) {
+  FILE *f = fopen(path, "rb");
+  char *text;
+  if (f == NULL) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return NULL;
+  }
+  text = read_range(f, path, 0, max + 1, len, err, errlen);
+  fclose(f);
+  if (text != NULL && *len > max) {
+    snprintf(err, errlen, "%s: more than %zu MiB, too big for a .vmx or .vmsd", path, max >> 20);
+    free(text);
+    return NULL;
+  }
+  return text;
+}
+
 /* Raises kind "decode" for path: "PATH:LINE: what" for a message "line LINE: what", else
  * "PATH: what"; resource = path. */
 static int raise_decode(lua_State *L, const char *path, const char *msg) {
@@ -61,9 +83,7 @@ static parse_box *read_and_parse(lua_State *L, const char *path) {
   parse_box *b = vr_push_gc_userdata(L, sizeof *b, &parse_box_key, parse_box_gc);
   char msg[VR_VMX_ERRLEN + 300];
   size_t len;
-  if ((b->text = vr_read_file(path, &len, msg, sizeof msg)) == NULL || len > MAX_FILE_BYTES) {
-    if (b->text != NULL)
-      snprintf(msg, sizeof msg, "%s: %zu bytes, too big for a .vmx or .vmsd", path, len);
+  if ((b->text = read_limited(path, MAX_FILE_BYTES, &len, msg, sizeof msg)) == NULL) {
     luaL_where(L, 1);
     vr_error_push(L, "input", "%s%s", lua_tostring(L, -1), msg);
     vr_error_set_string(L, "resource", path);
@@ -190,6 +210,17 @@ static void sorted_values(lua_State *L, int idx) {
   lua_remove(L, -2); /* the keys */
 }
 
+/* Sets field to the decimal count in text (nothing when text is missing, not a number or out of
+ * range). */
+static void set_count(lua_State *L, const char *field, const char *text) {
+  char *end;
+  long long n;
+  if (text == NULL) return;
+  errno = 0;
+  n = strtoll(text, &end, 10);
+  if (end != text && *end == '\0' && errno == 0 && n >= 0) set_integer(L, field, (lua_Integer)n);
+}
+
 /* The snapshot slot of a .vmsd key ("snapshot3.uid" -> 3, rest "uid"); -1 when not one. */
 static long snapshot_slot(const char *lower, const char **rest) {
   char *end;
@@ -211,7 +242,6 @@ static int l_parse_vmsd(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   parse_box *b = read_and_parse(L, path);
   const vr_vmx *v = &b->vmx;
-  const char *s;
   size_t i;
   int slots;
   push_common(L, path, v);
@@ -234,7 +264,7 @@ static int l_parse_vmsd(lua_State *L) {
     if (strncmp(rest, "disk", 4) == 0 && rest[4] >= '0' && rest[4] <= '9') {
       char *end;
       long index = strtol(rest + 4, &end, 10);
-      const char *field = *end == '.' ? end + 1 : NULL;
+      const char *field = *end == '.' && index <= 100000 ? end + 1 : NULL;
       if (field != NULL && (strcmp(field, "filename") == 0 || strcmp(field, "node") == 0)) {
         lua_getfield(L, -1, "disks");
         if (lua_rawgeti(L, -1, index + 1) == LUA_TNIL) {
@@ -264,9 +294,8 @@ static int l_parse_vmsd(lua_State *L) {
   sorted_values(L, slots); /* the snapshots in slot order */
   lua_setfield(L, slots - 1, "snapshots");
   lua_pop(L, 1); /* the slot table */
-  if ((s = vr_vmx_get(v, "snapshot.numSnapshots")) != NULL)
-    set_integer(L, "num_snapshots", atol(s));
-  if ((s = vr_vmx_get(v, "snapshot.current")) != NULL) set_integer(L, "current", atol(s));
+  set_count(L, "num_snapshots", vr_vmx_get(v, "snapshot.numSnapshots"));
+  set_count(L, "current", vr_vmx_get(v, "snapshot.current"));
   set_boolean(L, "need_consolidate", vr_vmx_bool(v, "snapshot.needConsolidate") == 1);
   return 1;
 }

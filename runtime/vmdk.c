@@ -41,7 +41,7 @@ static int parse_extent(vr_vmdk *d, const char *p, const char *end, int line) {
   for (n = 0; q + n < end && isdigit((unsigned char)q[n]) && n < sizeof number - 1; n++) {
     number[n] = q[n];
   }
-  if (n == 0) return 0;
+  if (n == 0 || n > 18 || (q + n < end && isdigit((unsigned char)q[n]))) return 0; /* < 10^18 */
   number[n] = '\0';
   sectors = strtoull(number, &stop, 10);
   memset(&e, 0, sizeof e);

@@ -164,6 +164,7 @@ static int check_namespaces(vr_vmx *v) {
   vr_strmap_init(&reported);
   for (i = 0; i < v->count && rc == 0; i++) {
     char *dot;
+    if (strlen(v->entries[i].lower) > 256) continue; /* no real key is this long: not quadratic */
     for (dot = strchr(v->entries[i].lower, '.'); dot != NULL && rc == 0;
          dot = strchr(dot + 1, '.')) {
       uintptr_t at;
@@ -225,13 +226,16 @@ int vr_vmx_parse_flags(const char *text, size_t len, int flags, vr_vmx *out, cha
   }
   if (starts_with(text, len, "\xEF\xBB\xBF")) p += 3; /* a UTF-8 byte order mark */
   while (p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p)), *stop = eol ? eol : end;
+    const char *eol = p, *stop;
+    while (eol < end && *eol != '\n' && !(*eol == '\r' && (eol + 1 == end || eol[1] != '\n')))
+      eol++; /* LF, CRLF, or a CR alone (old Mac files) ends a line */
+    stop = eol;
     if (stop > p && stop[-1] == '\r') stop--;
     if (parse_line(out, p, stop, line, flags) != 0) {
       snprintf(err, errlen, "out of memory");
       return -1;
     }
-    if (eol == NULL) break;
+    if (eol == end) break;
     p = eol + 1;
     line++;
   }

@@ -1,9 +1,9 @@
 /* vmx.h: the VMware key/value text format of .vmx and .vmsd files (reference vmware-cbt.md §2): one
- * `key = "value"` per line, `#` comments, keys compared case-insensitively, `|XX` hex escapes in
- * values, dotted namespaces whose `<ns>.present = "FALSE"` turns the whole group off. A parse never
- * fails on odd lines: each one becomes an issue with its line number, as virt-v2v tolerates them
- * (the first of duplicate keys wins). It fails only on input that is not such a file at all (binary
- * data, a VMDK disk image).
+ * `key = "value"` per line (ending with LF, CRLF or a CR alone), `#` comments, keys compared
+ * case-insensitively, `|XX` hex escapes in values, dotted namespaces whose `<ns>.present = "FALSE"`
+ * turns the whole group off. A parse never fails on odd lines: each one becomes an issue with its
+ * line number, as virt-v2v tolerates them (the first of duplicate keys wins). It fails only on
+ * input that is not such a file at all (binary data, a VMDK disk image).
  *
  * Also the disks a .vmx declares (scsi, sata, ide and nvme buses) with what the change-tracking
  * checks need. No Lua, no I/O here: callers read the file. */
@@ -51,8 +51,9 @@ void vr_vmx_free(vr_vmx *v);
 const vr_vmx_entry *vr_vmx_find(const vr_vmx *v, const char *key);
 /* Its value, or NULL. */
 const char *vr_vmx_get(const vr_vmx *v, const char *key);
-/* A boolean value as VMware and Go's ParseBool read it (TRUE/FALSE in any case, t/f, 1/0,
- * yes/no): 1 or 0; -1 when the key is absent or its value is not a boolean. */
+/* A boolean value, read liberally: true/false, t/f and yes/no in any case, 1/0 (a superset of
+ * what VMware writes and of Go's ParseBool, which Forklift uses): 1 or 0; -1 when the key is
+ * absent or its value is not a boolean. */
 int vr_vmx_bool(const vr_vmx *v, const char *key);
 /* Whether a namespace ("scsi0:1", "scsi0") is present: its `.present` is true and every enclosing
  * namespace that has a `.present` is true too ("scsi0:1" sits in "scsi0"). */

@@ -33,7 +33,7 @@ local function locate_vmx(path)
   if not ok then return path, dirname(path), nil end
   local found = {}
   for _, f in ipairs(listing) do
-    if f.name:match("%.vmx$") and not f.dir then found[#found + 1] = f.name end
+    if f.name:lower():match("%.vmx$") and not f.dir then found[#found + 1] = f.name end
   end
   if #found == 0 then
     vmrun.error("input", ("cbt.check_vm: no .vmx file in %s"):format(path),
@@ -56,8 +56,9 @@ function M.check_vm(path)
   listing = listing or core.files(dir)
   local vmx = core.parse_vmx(vmx_path)
   local vmx_name = basename(vmx_path)
-  local files = {}
-  for _, f in ipairs(listing) do files[f.name] = f end
+  local files = {} -- by lower-cased name: VMware file names compare in any case here
+  for _, f in ipairs(listing) do files[f.name:lower()] = f end
+  local function file(name) return files[name:lower()] end
   local findings = {}
   local function add(id, severity, file, line, message, fix, disk)
     findings[#findings + 1] = { id = id, severity = severity, file = file, line = line,
@@ -122,48 +123,74 @@ function M.check_vm(path)
             :format(where, d.node, d.ctk_enabled == false and "FALSE" or "not set"),
           ('set %s.ctkEnabled = "TRUE" (cbt.enable)'):format(d.node), d.node)
       end
-      local name = d.file and not d.file:match("^/") and d.file
-      if d.file and d.file:match("^/") then
+      local elsewhere = d.file and (d.file:match("^/") or d.file:match("\\") or d.file:match("^%a:"))
+      if d.file and is_delta_name(basename(d.file:gsub("\\", "/"))) then
+        add("SNAP-NONE", "critical", vmx_name, d.line,
+          ("%s runs on a snapshot delta: snapshots exist"):format(where),
+          "delete or consolidate the snapshots before a warm migration or enabling CBT", d.node)
+      end
+      if elsewhere then
         add("DISK-ELSEWHERE", "info", vmx_name, d.line,
           ("%s lies outside the VM's folder: its descriptor is not checked"):format(where), nil, d.node)
-      elseif name and not files[name] then
-        add("DISK-MISSING", "critical", vmx_name, d.line, ("%s: the file is missing"):format(where),
-          "restore the disk or remove it from the VM", d.node)
-      elseif name then
-        local ok, desc = pcall(core.parse_vmdk, dir .. "/" .. name)
-        if not ok then
-          add("CBT-DESCRIPTOR", "warning", name, nil, ("%s: %s"):format(where,
-            tostring(desc.message or desc)), nil, d.node)
+      elseif d.file then
+        local full = dir .. "/" .. d.file
+        local probe = io.open(full, "rb")
+        if probe then probe:close() end
+        if not probe then
+          add("DISK-MISSING", "critical", vmx_name, d.line, ("%s: the file is missing"):format(where),
+            "restore the disk or remove it from the VM", d.node)
         else
-          if desc.rdm == "physical" then
-            add("CBT-RDM", "warning", name, nil,
-              ("%s is a raw device mapping in physical mode: it cannot be tracked"):format(where),
-              "switch the RDM to virtual mode, or migrate it with copy-offload", d.node)
-          end
-          if is_delta_name(name) or (desc.parent_cid and desc.parent_cid:lower() ~= "ffffffff") then
-            add("SNAP-NONE", "critical", vmx_name, d.line,
-              ("%s runs on a snapshot delta: snapshots exist"):format(where),
-              "delete or consolidate the snapshots before a warm migration or enabling CBT", d.node)
-          end
-          local tracked = vm_tracking and d.ctk_enabled == true and desc.rdm ~= "physical"
-          local ctk = desc.change_track_path
-          if tracked and (desc.version ~= 3 or ctk == nil) then
-            add("CBT-DESCRIPTOR", "warning", name, nil,
-              ("%s: CBT is switched on but the descriptor has version %s and %s: it takes effect "
-                .. "at the next power-on or snapshot create/delete"):format(where,
-                tostring(desc.version), ctk and "a changeTrackPath" or "no changeTrackPath"),
-              "power-cycle the VM, or create and delete a snapshot", d.node)
-          elseif tracked and not files[ctk] then
-            add("CBT-CTK-FILES", "warning", name, nil,
-              ("%s: the change tracking file %s is missing"):format(where, ctk),
-              "reset CBT (off, power-cycle, on) and take a new full copy", d.node)
-          elseif not tracked and ctk ~= nil then
-            add("CBT-DESCRIPTOR", "info", name, nil,
-              ("%s is not tracked but its descriptor still names %s"):format(where, ctk), nil, d.node)
-          end
-          if ctk and files[ctk] and files[ctk].size == 0 then
-            add("CBT-CTK-FILES", "warning", ctk, nil, ("%s is empty"):format(ctk),
-              "reset CBT (off, power-cycle, on) and take a new full copy", d.node)
+          local ok, desc = pcall(core.parse_vmdk, full)
+          if not ok then
+            add("CBT-DESCRIPTOR", "warning", d.file, nil, ("%s: %s"):format(where,
+              tostring(desc.message or desc)), nil, d.node)
+          else
+            if desc.rdm == "physical" then
+              add("CBT-RDM", "warning", d.file, nil,
+                ("%s is a raw device mapping in physical mode: it cannot be tracked, and VDDK "
+                  .. "cannot copy it"):format(where),
+                "switch the RDM to virtual mode and migrate it with copy-offload", d.node)
+            elseif desc.rdm == "virtual" then
+              add("CBT-RDM", "warning", d.file, nil,
+                ("%s is a raw device mapping (virtual mode): VDDK cannot copy it"):format(where),
+                "migrate it with copy-offload, or move its data to a virtual disk", d.node)
+            end
+            if not is_delta_name(basename(d.file)) and desc.parent_cid
+              and desc.parent_cid:lower() ~= "ffffffff" then
+              add("SNAP-NONE", "critical", vmx_name, d.line,
+                ("%s runs on a snapshot delta (its parentCID is %s): snapshots exist"):format(where,
+                  desc.parent_cid),
+                "delete or consolidate the snapshots before a warm migration or enabling CBT", d.node)
+            end
+            local tracked = vm_tracking and d.ctk_enabled == true and desc.rdm ~= "physical"
+            local ctk = desc.change_track_path
+            local ctk_path = ctk and (dirname(full) .. "/" .. ctk)
+            local ctk_file = ctk and (dirname(d.file) == "." and file(ctk) or nil)
+            if ctk and not ctk_file then
+              local fh = io.open(ctk_path, "rb")
+              if fh then
+                ctk_file = { size = fh:seek("end") }
+                fh:close()
+              end
+            end
+            if tracked and (desc.version ~= 3 or ctk == nil) then
+              add("CBT-DESCRIPTOR", "warning", d.file, nil,
+                ("%s: CBT is switched on but the descriptor has version %s and %s: it takes effect "
+                  .. "at the next power-on or snapshot create/delete"):format(where,
+                  tostring(desc.version), ctk and "a changeTrackPath" or "no changeTrackPath"),
+                "power-cycle the VM, or create and delete a snapshot", d.node)
+            elseif tracked and not ctk_file then
+              add("CBT-CTK-FILES", "warning", d.file, nil,
+                ("%s: the change tracking file %s is missing"):format(where, ctk),
+                "reset CBT (off, power-cycle, on) and take a new full copy", d.node)
+            elseif not tracked and ctk ~= nil then
+              add("CBT-DESCRIPTOR", "info", d.file, nil,
+                ("%s is not tracked but its descriptor still names %s"):format(where, ctk), nil, d.node)
+            end
+            if ctk_file and ctk_file.size == 0 then
+              add("CBT-CTK-FILES", "warning", ctk, nil, ("%s is empty"):format(ctk),
+                "reset CBT (off, power-cycle, on) and take a new full copy", d.node)
+            end
           end
         end
       end
@@ -171,9 +198,18 @@ function M.check_vm(path)
   end
 
   -- snapshots (§2.5, §4.3 VMHasSnapshots and VMConsolidationNeeded)
-  local vmsd_name = vmx_name:gsub("%.vmx$", ".vmsd")
-  if files[vmsd_name] then
-    local vmsd = core.parse_vmsd(dir .. "/" .. vmsd_name)
+  local vmsd_entry = file((vmx_name:gsub("%.[vV][mM][xX]$", "")) .. ".vmsd")
+  local vmsd_name = vmsd_entry and vmsd_entry.name
+  local vmsd_ok, vmsd = true, nil
+  if vmsd_name then
+    vmsd_ok, vmsd = pcall(core.parse_vmsd, dir .. "/" .. vmsd_name)
+    if not vmsd_ok then
+      add("VMSD-PARSE", "critical", vmsd_name, nil, ("the snapshot database cannot be read: %s")
+        :format(tostring(vmsd.message or vmsd)),
+        "check the VM's snapshots in vSphere; a damaged .vmsd hides whether snapshots exist")
+    end
+  end
+  if vmsd_name and vmsd_ok then
     local count = vmsd.num_snapshots or #vmsd.snapshots
     if count > 0 then
       add("SNAP-NONE", "critical", vmsd_name, nil,
@@ -192,7 +228,7 @@ function M.check_vm(path)
     end
   end
   for _, f in ipairs(listing) do
-    if is_delta_name(f.name) and not referenced[f.name] then
+    if is_delta_name(f.name:lower()) and not referenced[f.name] then
       add("SNAP-CONSOLIDATE", "warning", f.name, nil,
         ("%s is a snapshot delta that neither the .vmx nor the .vmsd uses"):format(f.name),
         "consolidate the VM's disks; check that no snapshot still needs the file")
@@ -201,8 +237,8 @@ function M.check_vm(path)
 
   -- CBT-CTK-FILES: orphans (§1.4, §3.1)
   for _, f in ipairs(listing) do
-    local base = f.name:match("^(.*)%-ctk%.vmdk$")
-    if base and not files[base .. ".vmdk"] then
+    local base = f.name:match("^(.*)%-[cC][tT][kK]%.[vV][mM][dD][kK]$")
+    if base and not file(base .. ".vmdk") then
       add("CBT-CTK-FILES", "warning", f.name, nil,
         ("%s has no disk %s.vmdk: a leftover change tracking file"):format(f.name, base),
         "remove it with the VM powered off (leftovers can break backups)")
@@ -210,19 +246,24 @@ function M.check_vm(path)
   end
 
   -- SHARED-DISK and PASSTHRU (§4.2)
+  local present_nodes = {}
+  for _, d in ipairs(vmx.disks) do present_nodes[d.node] = d.present end
+  local function present(ns) return is_true(vmx.values[ns .. ".present"]) == true end
   for _, e in ipairs(vmx.entries) do
     local key, value = e.key:lower(), e.value:lower()
-    if key:match("^%a+%d+:%d+%.sharing$") and value ~= "none" and value ~= "" then
+    local node = key:match("^(%a+%d+:%d+)%.sharing$")
+    local nic = key:match("^(ethernet%d+)%.virtualdev$")
+    if node and present_nodes[node] and value ~= "none" and value ~= "" then
       add("SHARED-DISK", "warning", vmx_name, e.line,
         ("%s is %s: shared disks cannot be migrated warm"):format(e.key, e.value), nil)
-    elseif key:match("^scsi%d+%.sharedbus$") and value ~= "none" then
+    elseif key:match("^scsi%d+%.sharedbus$") and value ~= "none" and present(key:match("^[^.]+")) then
       add("SHARED-DISK", "warning", vmx_name, e.line,
         ("%s is %s: disks on a shared SCSI bus are not tracked"):format(e.key, e.value), nil)
     elseif key:match("^pcipassthru%d+%.present$") and is_true(value) then
       add("PASSTHRU", "critical", vmx_name, e.line,
         ("%s: a PCI passthrough device cannot be migrated"):format(e.key),
         "remove the passthrough device before migrating")
-    elseif key:match("^ethernet%d+%.virtualdev$") and value == "sriov" then
+    elseif nic and value == "sriov" and present(nic) then
       add("PASSTHRU", "warning", vmx_name, e.line,
         ("%s is an SR-IOV network adapter"):format(e.key:match("^[^.]+")),
         "plan an SR-IOV network on the KubeVirt side")
@@ -246,16 +287,15 @@ end
 local function split_lines(text)
   local lines, pos = {}, 1
   while pos <= #text do
-    local nl = text:find("\n", pos, true)
-    if nl == nil then
+    local stop = text:find("[\r\n]", pos)
+    if stop == nil then
       lines[#lines + 1] = { body = text:sub(pos), ending = "" }
       break
     end
-    local body = text:sub(pos, nl - 1)
-    local ending = "\n"
-    if body:sub(-1) == "\r" then body, ending = body:sub(1, -2), "\r\n" end
-    lines[#lines + 1] = { body = body, ending = ending }
-    pos = nl + 1
+    local ending = text:sub(stop, stop) == "\r" and text:sub(stop + 1, stop + 1) == "\n" and "\r\n"
+      or text:sub(stop, stop) -- LF, CRLF, or a CR alone, as the .vmx reader ends lines
+    lines[#lines + 1] = { body = text:sub(pos, stop - 1), ending = ending }
+    pos = stop + #ending
   end
   return lines
 end
@@ -292,8 +332,14 @@ function M.enable(vmx_path, opts)
       blockers[#blockers + 1] = ("%s exists: the VM looks powered on"):format(f.name)
     end
   end
-  local vmsd_name = name:gsub("%.vmx$", ".vmsd")
+  local vmsd_name = (name:gsub("%.[vV][mM][xX]$", "")) .. ".vmsd"
+  for _, f in ipairs(ok and listing or {}) do
+    if f.name:lower() == vmsd_name:lower() then vmsd_name = f.name end
+  end
   local vmsd_ok, vmsd = pcall(core.parse_vmsd, dir .. "/" .. vmsd_name)
+  if not vmsd_ok and not tostring(vmsd.message or vmsd):match("No such file") then
+    blockers[#blockers + 1] = ("%s cannot be read: whether snapshots exist is unknown"):format(vmsd_name)
+  end
   if vmsd_ok and (vmsd.num_snapshots or #vmsd.snapshots) > 0 then
     blockers[#blockers + 1] = ("%s lists %d snapshot(s): enabling CBT with snapshots can give "
       .. "silently incomplete incrementals"):format(vmsd_name, vmsd.num_snapshots or #vmsd.snapshots)

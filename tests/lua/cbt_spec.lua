@@ -246,14 +246,18 @@ describe("cbt.check_vm", function()
 
   it("finds shared disks, passthrough, SR-IOV and USB, and reports .vmx issues", function()
     local vmx = GOOD_VMX .. table.concat({ 'scsi0:0.sharing = "multi-writer"',
-      'scsi1.sharedBus = "physical"', 'pciPassthru0.present = "TRUE"',
-      'ethernet0.virtualDev = "sriov"', 'usb_xhci.present = "TRUE"', 'displayName = "again"',
-      "guestOS = rhel9-64", "" }, "\n")
+      'scsi1.present = "TRUE"', 'scsi1.sharedBus = "physical"', 'pciPassthru0.present = "TRUE"',
+      'ethernet0.present = "TRUE"', 'ethernet0.virtualDev = "sriov"', 'usb_xhci.present = "TRUE"',
+      'displayName = "again"', "guestOS = rhel9-64",
+      -- devices that are not present are not flagged
+      'scsi0:3.present = "FALSE"', 'scsi0:3.fileName = "old.vmdk"', 'scsi0:3.sharing = "multi-writer"',
+      'scsi2.sharedBus = "virtual"', 'ethernet1.present = "FALSE"', 'ethernet1.virtualDev = "sriov"',
+      'pciPassthru1.present = "FALSE"', "" }, "\n")
     local report = cbt.check_vm(vm_folder({ ["db.vmx"] = vmx,
       ["db.vmdk"] = descriptor(3, "db-ctk.vmdk"), ["db-ctk.vmdk"] = "x" }))
     expect(ids(report)).to_equal({ "critical PASSTHRU", "warning SHARED-DISK", "warning SHARED-DISK",
       "warning PASSTHRU", "warning PASSTHRU", "warning VMX-PARSE", "info VMX-PARSE" })
-    expect(report.findings[1].line).to_be(11)
+    expect(report.findings[1].line).to_be(12)
     expect(report.findings[6].message).to_contain("duplicate key 'displayName'")
   end)
 
@@ -272,6 +276,71 @@ local function read(path)
   f:close()
   return text
 end
+
+describe("cbt.check_vm on awkward folders", function()
+  local function ids_of(report)
+    local out = {}
+    for _, f in ipairs(report.findings) do out[#out + 1] = f.id .. (f.disk and (" " .. f.disk) or "") end
+    return out
+  end
+
+  it("follows disk files in subfolders and finds deltas by name wherever they are", function()
+    local folder = vm_folder({ ["db.vmx"] = GOOD_VMX:gsub('"db.vmdk"', '"disks/db.vmdk"') .. table.concat({
+      'scsi0:1.present = "TRUE"', 'scsi0:1.fileName = "/vmfs/volumes/ds2/db/db_1-000003.vmdk"',
+      'scsi0:1.ctkEnabled = "TRUE"', "" }, "\n") })
+    exec.run({ "mkdir", folder .. "/disks", check = true })
+    helpers.write_file(folder .. "/disks/db.vmdk", descriptor(3, "db-ctk.vmdk"))
+    helpers.write_file(folder .. "/disks/db-ctk.vmdk", "x")
+    expect(ids_of(cbt.check_vm(folder))).to_equal({ "SNAP-NONE scsi0:1", "DISK-ELSEWHERE scsi0:1" })
+  end)
+
+  it("reads VM.VMX and VM.VMSD in any case, and reports a damaged .vmsd", function()
+    local folder = vm_folder({ ["VM.VMX"] = 'ctkEnabled = "TRUE"\nvirtualHW.version = "19"\n',
+      ["VM.VMSD"] = 'snapshot.numSnapshots = "1"\n' })
+    expect(ids_of(cbt.check_vm(folder))).to_equal({ "SNAP-NONE" })
+    expect(ids_of(cbt.check_vm(folder .. "/VM.VMX"))).to_equal({ "SNAP-NONE" })
+    helpers.write_file(folder .. "/VM.VMSD", "snapshot\0")
+    local report = cbt.check_vm(folder)
+    expect(ids_of(report)).to_equal({ "VMSD-PARSE" })
+    expect(report.findings[1].severity).to_be("critical")
+    expect(function() cbt.enable(folder .. "/VM.VMX") end).to_fail_with("refused", "VM.VMSD cannot be read")
+  end)
+
+  it("warns about raw device mappings in virtual mode too (VDDK cannot copy them)", function()
+    local report = cbt.check_vm(vm_folder({ ["db.vmx"] = GOOD_VMX,
+      ["db.vmdk"] = '# Disk DescriptorFile\nversion=3\ncreateType="vmfsRawDeviceMap"\n'
+        .. 'RW 2097152 VMFSRDM "db-rdm.vmdk"\nchangeTrackPath="db-ctk.vmdk"\n', ["db-ctk.vmdk"] = "x" }))
+    expect(ids_of(report)).to_equal({ "CBT-RDM scsi0:0" })
+    expect(report.findings[1].message).to_contain("virtual mode")
+  end)
+
+  it("reads files with CR line ends, and cbt.enable keeps them", function()
+    local path = vm_folder({ ["mac.vmx"] = 'virtualHW.version = "14"\rctkEnabled = "FALSE"\r' }) .. "/mac.vmx"
+    local vmx = cbt.parse_vmx(path)
+    expect(#vmx.entries).to_be(2)
+    expect(vmx.values.ctkenabled).to_be("FALSE")
+    cbt.enable(path)
+    expect(read(path)).to_be('virtualHW.version = "14"\rctkEnabled = "TRUE"\r')
+  end)
+
+  it("refuses a file too big to be a .vmx without reading it all", function()
+    local path = dir .. "/huge.vmx"
+    exec.run({ "truncate", "-s", "65M", path, check = true }) -- sparse: costs no disk
+    expect(function() cbt.parse_vmx(path) end).to_fail_with("input", "more than 64 MiB")
+    os.remove(path)
+  end)
+
+  it("ignores absurd disk indexes in a .vmsd and sector counts in a descriptor", function()
+    local vmsd = cbt.parse_vmsd(file("odd.vmsd",
+      'snapshot1.disk9223372036854775807.fileName = "a"\nsnapshot.numSnapshots = "99999999999999999999"\n'))
+    expect(vmsd.snapshots[1].disks).to_equal({})
+    expect(vmsd.num_snapshots).to_be_nil()
+    local d = cbt.parse_vmdk(file("odd.vmdk", '# Disk DescriptorFile\ncreateType="vmfs"\n'
+      .. 'RW 1000000000000000000000000 VMFS "x-flat.vmdk"\n'))
+    expect(d.extents).to_equal({})
+    expect(#d.issues).to_be(1)
+  end)
+end)
 
 describe("cbt.enable", function()
   local OFF = table.concat({ ".encoding = \"UTF-8\"", "# keep this comment", 'virtualHW.version = "19"',
