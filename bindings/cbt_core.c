@@ -359,6 +359,15 @@ static int read_descriptor(const char *path, vmdk_box *b, char *msg, size_t msgl
         0)
       goto done;
     free(b->text);
+    b->text = NULL;
+    {
+      struct stat st;
+      if (fstat(fileno(f), &st) == 0 &&
+          (offset > (uint64_t)st.st_size || size > (uint64_t)st.st_size - offset)) {
+        snprintf(msg, msglen, "a sparse VMDK image whose descriptor lies past its end");
+        goto done;
+      }
+    }
     *decode = 0;
     if ((b->text = read_range(f, path, offset, (size_t)size, &n, msg, msglen)) == NULL) goto done;
     *decode = 1;

@@ -108,6 +108,7 @@ function M.check_vm(path)
 
   -- the disks (§1.1, §1.3, §1.4, §2.3, §2.5)
   local referenced = {} -- descriptor file names the .vmx and the .vmsd use
+  local ctk_used = {} -- change tracking files the descriptors name (lower-cased)
   for _, d in ipairs(vmx.disks) do
     if d.present and d.disk then
       local where = d.node .. " (" .. (d.file or "no file") .. ")"
@@ -164,6 +165,7 @@ function M.check_vm(path)
             end
             local tracked = vm_tracking and d.ctk_enabled == true and desc.rdm ~= "physical"
             local ctk = desc.change_track_path
+            if ctk then ctk_used[basename(ctk):lower()] = true end
             local ctk_path = ctk and (dirname(full) .. "/" .. ctk)
             local ctk_file = ctk and (dirname(d.file) == "." and file(ctk) or nil)
             if ctk and not ctk_file then
@@ -238,7 +240,7 @@ function M.check_vm(path)
   -- CBT-CTK-FILES: orphans (§1.4, §3.1)
   for _, f in ipairs(listing) do
     local base = f.name:match("^(.*)%-[cC][tT][kK]%.[vV][mM][dD][kK]$")
-    if base and not file(base .. ".vmdk") then
+    if base and not file(base .. ".vmdk") and not ctk_used[f.name:lower()] then
       add("CBT-CTK-FILES", "warning", f.name, nil,
         ("%s has no disk %s.vmdk: a leftover change tracking file"):format(f.name, base),
         "remove it with the VM powered off (leftovers can break backups)")

@@ -130,6 +130,9 @@ describe("cbt.parse_vmdk", function()
     local bare = "KDMV" .. string.pack("<I4I4I8I8I8I8", 1, 3, 8388608, 128, 0, 0)
     expect(function() cbt.parse_vmdk(file("bare.vmdk", bare .. ("\0"):rep(512))) end)
       .to_fail_with("decode", "bare.vmdk: a sparse VMDK image without an embedded descriptor")
+    local far = "KDMV" .. string.pack("<I4I4I8I8I8I8", 1, 3, 8388608, 128, (1 << 53) - 1, 2)
+    expect(function() cbt.parse_vmdk(file("far.vmdk", far .. ("\0"):rep(512))) end)
+      .to_fail_with("decode", "far.vmdk: a sparse VMDK image whose descriptor")
   end)
 
   it("refuses what holds no descriptor, naming the file", function()
@@ -222,6 +225,7 @@ describe("cbt.check_vm", function()
     expect(by_id["CBT-RDM scsi0:3"].message).to_contain("physical mode")
     expect(by_id["DISK-MISSING scsi0:4"].severity).to_be("critical")
     expect(by_id["CBT-CTK-FILES"].file).to_be("old-ctk.vmdk") -- an orphan
+    expect(by_id["CBT-CTK-FILES"].message).to_contain("leftover")
     for _, f in ipairs(report.findings) do expect(f.disk).never.to_be("scsi0:5") end
     expect(report.counts.critical).to_be(1)
   end)
@@ -304,6 +308,12 @@ describe("cbt.check_vm on awkward folders", function()
     expect(ids_of(report)).to_equal({ "VMSD-PARSE" })
     expect(report.findings[1].severity).to_be("critical")
     expect(function() cbt.enable(folder .. "/VM.VMX") end).to_fail_with("refused", "VM.VMSD cannot be read")
+  end)
+
+  it("does not take a change tracking file that a descriptor names for a leftover", function()
+    local report = cbt.check_vm(vm_folder({ ["db.vmx"] = GOOD_VMX,
+      ["db.vmdk"] = descriptor(3, "renamed-ctk.vmdk"), ["renamed-ctk.vmdk"] = "x" }))
+    expect(report.findings).to_equal({})
   end)
 
   it("warns about raw device mappings in virtual mode too (VDDK cannot copy them)", function()
