@@ -1,9 +1,10 @@
--- cbt-audit.lua: checks VMware VM folders for what stands in the way of change tracking (CBT)
--- before a warm migration with MTV or an incremental backup: cbt.check_vm on one VM folder, or on
--- every VM folder directly under a datastore folder. Prints a table of VMs and their findings
+-- cbt-audit.lua: checks VMware VMs for what stands in the way of change tracking (CBT) before a
+-- warm migration with MTV or an incremental backup: cbt.check_vm on one VM folder, or on every VM
+-- folder directly under a datastore folder, or cbt.check_inventory on a vSphere inventory export
+-- (the JSON `govc vm.info -json` prints). Prints a table of VMs and their findings
 -- (or, with --json, one JSON document), and exits 1 when a finding is critical.
 --
---   vmrun playbooks/cbt-audit.lua DIR [--enable] [--json]
+--   vmrun playbooks/cbt-audit.lua DIR|INVENTORY.json [--enable] [--json]
 --
 -- --enable switches CBT on (cbt.enable) in each VM whose checks say it is off, before it is
 -- checked; VMs that are powered on or have snapshots are refused and reported, never changed.
@@ -16,21 +17,41 @@ for _, a in ipairs(args) do
   elseif a == "--json" then
     as_json = true
   elseif a:sub(1, 2) == "--" or dir ~= nil then
-    io.stderr:write("usage: vmrun playbooks/cbt-audit.lua DIR [--enable] [--json]\n")
+    io.stderr:write("usage: vmrun playbooks/cbt-audit.lua DIR|INVENTORY.json [--enable] [--json]\n")
     vmrun.exit(2)
   else
     dir = a
   end
 end
 if dir == nil then
-  io.stderr:write("usage: vmrun playbooks/cbt-audit.lua DIR [--enable] [--json]\n")
+  io.stderr:write("usage: vmrun playbooks/cbt-audit.lua DIR|INVENTORY.json [--enable] [--json]\n")
   vmrun.exit(2)
 end
 dir = dir:gsub("/+$", "")
-if dir:match("%.json$") then
-  io.stderr:write("cbt-audit: " .. dir .. ": vSphere inventory exports are not read yet; "
-    .. "give a folder that holds .vmx files\n")
-  vmrun.exit(2)
+
+-- A vSphere inventory export: every VM in it, checked from the export alone.
+if dir:lower():match("%.json$") then
+  if enable then
+    io.stderr:write("cbt-audit: --enable works on VM folders, not on inventory exports\n")
+    vmrun.exit(2)
+  end
+  local report = cbt.check_inventory(dir)
+  if as_json then
+    print(json.encode({ inventory = dir, critical = report.counts.critical, vms = report.vms },
+      { indent = 2 }))
+  else
+    for _, vm in ipairs(report.vms) do
+      print(("%s: %d critical, %d warning, %d info"):format(vm.name, vm.counts.critical,
+        vm.counts.warning, vm.counts.info))
+      for _, f in ipairs(vm.findings) do
+        print(("  %-8s %-16s %s"):format(f.severity, f.id, f.message))
+        if f.fix then print(("  %-8s %-16s fix: %s"):format("", "", f.fix)) end
+      end
+    end
+    print(("%d VM(s) checked, %d critical finding(s)"):format(#report.vms, report.counts.critical))
+  end
+  if report.counts.critical > 0 then vmrun.exit(1) end
+  return
 end
 
 local core = require("vmrun.cbt.core")

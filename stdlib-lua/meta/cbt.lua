@@ -143,3 +143,24 @@ function cbt.check_vm(dir_or_vmx) end
 ---@param opts? vmrun.CbtEnableOptions
 ---@return vmrun.CbtEnableResult
 function cbt.enable(vmx, opts) end
+
+---@class vmrun.CbtInventoryVm
+---@field name string
+---@field findings vmrun.CbtFinding[] each also with `vm`, the VM's name
+---@field counts {critical: integer, warning: integer, info: integer}
+---@field disks {node: string, file?: string, ctk_enabled?: boolean, mode?: string, change_id?: string}[]
+
+---@class vmrun.CbtInventoryReport
+---@field file string
+---@field vms vmrun.CbtInventoryVm[]
+---@field counts {critical: integer, warning: integer, info: integer}
+
+---The checks of `cbt.check_vm`, as far as a vSphere inventory export allows: the JSON that
+---`govc vm.info -json` prints (`{virtualMachines = [...]}` in either casing, a list of VMs, or one
+---VM). With `previous` (an earlier export), a disk whose changeId UUID changed is reported as
+---CBT-RESET: the next copy is a full one. Raises kind `"input"`/`"decode"` as `json.decode_file`,
+---`"decode"` when the document holds no VMs, `"usage"` on bad arguments.
+---@param file string
+---@param opts? {previous?: string}
+---@return vmrun.CbtInventoryReport
+function cbt.check_inventory(file, opts) end

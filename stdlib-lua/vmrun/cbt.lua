@@ -4,6 +4,7 @@
 -- as Forklift (MTV) grades them for a warm migration. Reads files only; never changes them.
 local core = require("vmrun.cbt.core")
 local vmrun = require("vmrun")
+local json = require("vmrun.json")
 
 local M = {
   parse_vmx = core.parse_vmx,
@@ -283,6 +284,230 @@ function M.check_vm(path)
   for _, f in ipairs(findings) do counts[f.severity] = counts[f.severity] + 1 end
   return { vmx = vmx_path, name = vmx.values.displayname, findings = findings, counts = counts,
     disks = vmx.disks }
+end
+
+-- --- vSphere inventory exports ---------------------------------------------------------------
+
+-- obj's value under a key in any case ("config" and "Config": govc's JSON changed its casing).
+local function field(obj, name)
+  if type(obj) ~= "table" then return nil end
+  local v = rawget(obj, name)
+  if v ~= nil then return v end
+  local lower = name:lower()
+  for k, value in pairs(obj) do
+    if type(k) == "string" and k:lower() == lower then return value end
+  end
+  return nil
+end
+
+-- Follows a path of fields in any case: path(vm, "config", "hardware", "device").
+local function path_of(obj, ...)
+  for _, name in ipairs({ ... }) do
+    obj = field(obj, name)
+    if obj == nil then return nil end
+  end
+  return obj
+end
+
+local function list(v)
+  if type(v) ~= "table" then return {} end
+  return v
+end
+
+local function type_name(device)
+  local t = field(device, "_typeName") or field(device, "type")
+  return type(t) == "string" and t or nil
+end
+
+-- The VMs of an export: {virtualMachines = [...]} (govc vm.info -json, either casing), a list of
+-- VMs, or one VM.
+local function inventory_vms(doc)
+  local vms = field(doc, "virtualMachines")
+  if type(vms) == "table" then return vms end
+  if type(doc) == "table" and doc[1] ~= nil then return doc end
+  if field(doc, "config") ~= nil then return { doc } end
+  return nil
+end
+
+-- A controller's bus ("scsi", "sata", "nvme", "ide") from its type name, or from the device key
+-- ranges vCenter uses when the export has no type names (IDE 200, SCSI 1000, SATA 15000, NVMe
+-- 31000).
+local function controller_bus(controller, key)
+  local t = (type_name(controller) or ""):lower()
+  if t:match("scsi") or t:match("lsilogic") or t:match("buslogic") then return "scsi" end
+  if t:match("ahci") or t:match("sata") then return "sata" end
+  if t:match("nvme") then return "nvme" end
+  if t:match("ide") then return "ide" end
+  if key >= 31000 and key < 31100 then return "nvme" end
+  if key >= 15000 and key < 15100 then return "sata" end
+  if key >= 1000 and key < 1100 then return "scsi" end
+  if key >= 200 and key < 300 then return "ide" end
+  return nil
+end
+
+-- The UUID part of a changeId ("52 de ... 63/81" -> "52 de ... 63"), or nil.
+local function change_uuid(change_id)
+  if type(change_id) ~= "string" then return nil end
+  return change_id:match("^(.-)/%d*$")
+end
+
+-- name -> {disk file -> changeId} from an earlier export, for CBT-RESET.
+local function previous_change_ids(path)
+  local doc = json.decode_file(path)
+  local out = {}
+  for _, vm in ipairs(list(inventory_vms(doc))) do
+    local name = field(vm, "name") or path_of(vm, "config", "name")
+    local ids = {}
+    for _, device in ipairs(list(path_of(vm, "config", "hardware", "device"))) do
+      local backing = field(device, "backing")
+      local file, change = field(backing, "fileName"), field(backing, "changeId")
+      if type(file) == "string" and type(change) == "string" then ids[file] = change end
+    end
+    if name then out[name] = ids end
+  end
+  return out
+end
+
+local function check_inventory_vm(vm, file, previous)
+  local findings = {}
+  local name = field(vm, "name") or path_of(vm, "config", "name") or "?"
+  local function add(id, severity, message, fix, disk)
+    findings[#findings + 1] = { id = id, severity = severity, file = file, vm = name,
+      message = message, fix = fix, disk = disk }
+  end
+  local config = field(vm, "config")
+  local extra = {}
+  for _, o in ipairs(list(field(config, "extraConfig"))) do
+    local k, v = field(o, "key"), field(o, "value")
+    if type(k) == "string" then extra[k:lower()] = type(v) == "string" and v or tostring(v) end
+  end
+  -- CBT-HWVER, CBT-VM, CBT-DISALLOWED (§1.1-1.3, §4.3)
+  local version = tonumber(tostring(field(config, "version") or ""):match("(%d+)"))
+  if version == nil then
+    add("CBT-HWVER", "warning", "no readable config.version", nil)
+  elseif version < 7 then
+    add("CBT-HWVER", "critical", ("virtual hardware version %d: change tracking needs 7 or later")
+      :format(version), "upgrade the VM's compatibility to version 7 or later")
+  end
+  if is_true(extra.ctkdisallowed) then
+    add("CBT-DISALLOWED", "critical", "extraConfig ctkDisallowed is TRUE", "remove ctkDisallowed")
+  end
+  local tracking = field(config, "changeTrackingEnabled") == true
+  if not tracking then
+    add("CBT-VM", "critical", "config.changeTrackingEnabled is not true: change tracking is off",
+      "enable it (ReconfigVM_Task changeTrackingEnabled = true), then create and delete a snapshot")
+  end
+  -- snapshots (§2.5, §4.3)
+  local snapshot = field(vm, "snapshot")
+  if type(snapshot) == "table" and (field(snapshot, "currentSnapshot") ~= nil
+      or #list(field(snapshot, "rootSnapshotList")) > 0) then
+    add("SNAP-NONE", "critical", "the VM has snapshots", "delete or consolidate them first")
+  end
+  if path_of(vm, "runtime", "consolidationNeeded") == true then
+    add("SNAP-CONSOLIDATE", "warning", "runtime.consolidationNeeded is true",
+      "consolidate the VM's disks")
+  end
+  -- devices (§4.1, §4.2)
+  local devices = list(path_of(config, "hardware", "device"))
+  local controllers = {}
+  for _, device in ipairs(devices) do
+    local key = tonumber(field(device, "key"))
+    if key and field(device, "busNumber") ~= nil then controllers[key] = device end
+  end
+  local disks = {}
+  for _, device in ipairs(devices) do
+    local t = type_name(device) or ""
+    local backing = field(device, "backing")
+    local file_name = field(backing, "fileName")
+    local is_disk = t == "VirtualDisk" or (t == "" and type(file_name) == "string"
+      and file_name:lower():match("%.vmdk$") and (field(device, "capacityInKB") ~= nil
+        or field(device, "capacityInBytes") ~= nil))
+    if is_disk then
+      local ckey = tonumber(field(device, "controllerKey")) or 0
+      local controller = controllers[ckey]
+      local bus = controller_bus(controller, ckey)
+      local number = tonumber(field(controller, "busNumber")) or (ckey % 100)
+      local unit = tonumber(field(device, "unitNumber"))
+      local node = bus and unit and (bus .. number .. ":" .. unit) or ("disk " .. tostring(file_name))
+      local where = node .. " (" .. tostring(file_name) .. ")"
+      local ctk = bus and unit and is_true(extra[(node .. ".ctkEnabled"):lower()])
+      disks[#disks + 1] = { node = node, file = file_name, ctk_enabled = ctk,
+        mode = field(backing, "diskMode"), change_id = field(backing, "changeId") }
+      local mode = tostring(field(backing, "diskMode") or "")
+      if mode:match("^independent") then
+        add("CBT-DISK-MODE", "warning", ("%s is %s: not tracked, not copied by VDDK"):format(where, mode),
+          "make the disk dependent (persistent)", node)
+      elseif ctk ~= true then
+        add("CBT-DISK", "warning", ("%s: extraConfig %s.ctkEnabled is not TRUE: copied in full at cutover")
+          :format(where, node), ("set %s.ctkEnabled = TRUE"):format(node), node)
+      end
+      local compat = field(backing, "compatibilityMode")
+      if compat ~= nil or field(backing, "lunUuid") ~= nil then
+        add("CBT-RDM", "warning", ("%s is a raw device mapping (%s): VDDK cannot copy it%s"):format(where,
+          tostring(compat or "?"), compat == "physicalMode" and ", and it cannot be tracked" or ""),
+          "migrate it with copy-offload, or move its data to a virtual disk", node)
+      end
+      local sharing = field(backing, "sharing")
+      if type(sharing) == "string" and sharing ~= "" and sharing ~= "sharingNone" then
+        add("SHARED-DISK", "warning", ("%s is shared (%s)"):format(where, sharing), nil, node)
+      end
+      local before = previous and previous[file_name]
+      if previous and before ~= nil then
+        local now = field(backing, "changeId")
+        if change_uuid(now) ~= change_uuid(before) then
+          add("CBT-RESET", "warning", ("%s: changeId %s, was %s: change tracking was reset, the "
+            .. "next copy is a full one"):format(where, tostring(now), before),
+            "plan a full copy; find out why it was reset (power loss, CBT off and on)", node)
+        end
+      end
+    elseif t == "VirtualPCIPassthrough" or (t == "" and field(backing, "vendorId") ~= nil
+        and field(backing, "deviceId") ~= nil) then
+      add("PASSTHRU", "critical", "a PCI passthrough device cannot be migrated", "remove it first")
+    elseif t == "VirtualSriovEthernetCard" or field(device, "sriovBacking") ~= nil then
+      add("PASSTHRU", "warning", "an SR-IOV network adapter", "plan an SR-IOV network on the KubeVirt side")
+    elseif t:match("^VirtualUSB") or (t == "" and field(device, "autoConnectDevices") ~= nil) then
+      add("PASSTHRU", "warning", "a USB controller", nil)
+    end
+  end
+  table.sort(findings, function(a, b)
+    if a.severity ~= b.severity then return SEVERITY_ORDER[a.severity] < SEVERITY_ORDER[b.severity] end
+    return (a.disk or "") < (b.disk or "")
+  end)
+  local counts = { critical = 0, warning = 0, info = 0 }
+  for _, f in ipairs(findings) do counts[f.severity] = counts[f.severity] + 1 end
+  return { name = name, findings = findings, counts = counts, disks = disks }
+end
+
+--- cbt.check_inventory(file [, {previous=}]) -> report
+-- The checks of cbt.check_vm, as far as a vSphere inventory export allows (the JSON govc prints
+-- for VMs, either casing). previous: an earlier export; a disk whose changeId UUID changed since
+-- is reported as CBT-RESET. See docs/cbt.md.
+function M.check_inventory(file, opts)
+  if type(file) ~= "string" then
+    vmrun.error("usage", "cbt.check_inventory(file [, opts]): the export's path is needed", { level = 2 })
+  end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "previous" then
+      vmrun.error("usage", ("cbt.check_inventory: unknown option '%s' (previous)"):format(tostring(k)),
+        { level = 2 })
+    end
+  end
+  local doc = json.decode_file(file)
+  local vms = inventory_vms(doc)
+  if vms == nil then
+    vmrun.error("decode", ("%s: not a VM inventory export (no virtualMachines, no list of VMs)")
+      :format(file), { resource = file, level = 2 })
+  end
+  local previous = opts.previous and previous_change_ids(opts.previous) or nil
+  local report = { file = file, vms = {}, counts = { critical = 0, warning = 0, info = 0 } }
+  for _, vm in ipairs(vms) do
+    local name = field(vm, "name") or path_of(vm, "config", "name")
+    local r = check_inventory_vm(vm, file, previous and (previous[name] or {}) or nil)
+    report.vms[#report.vms + 1] = r
+    for k, n in pairs(r.counts) do report.counts[k] = report.counts[k] + n end
+  end
+  return report
 end
 
 -- The lines of text with their line ends ("\n", "\r\n" or "" for a last line without one).

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tests/e2e/cbt_audit.sh: playbooks/cbt-audit.lua on a datastore folder with two VMs, one without
 # CBT: the table and exit code 1, then --enable (exit 0, the .vmx rewritten with a backup, the
-# other VM untouched), --json (one document that json.decode reads, with the findings), and the
-# usage errors (exit 2). Usage: bash tests/e2e/cbt_audit.sh PATH/TO/vmrun
+# other VM untouched), --json (one document that json.decode reads, with the findings), an
+# inventory export, and the usage errors (exit 2). Usage: bash tests/e2e/cbt_audit.sh PATH/TO/vmrun
 set -uo pipefail
 vmrun=${1:?usage: cbt_audit.sh PATH/TO/vmrun}
 vmrun=$(cd "$(dirname "$vmrun")" && pwd)/$(basename "$vmrun")
@@ -39,6 +39,13 @@ audit "$tmp/ds/web" --json >"$tmp/report.json" || fail "--json exit code"
   assert(#doc.vms == 1 and doc.vms[1].name == "web", "vms")
   assert(doc.vms[1].findings[1].id == "CBT-DESCRIPTOR", doc.vms[1].findings[1].id)
   assert(doc.vms[1].counts.warning == 1)' "$tmp/report.json" || fail "JSON document"
+
+printf '{"virtualMachines":[{"name":"inv","config":{"version":"vmx-19","changeTrackingEnabled":false,"hardware":{"device":[]}}}]}' >"$tmp/inv.json"
+out=$(audit "$tmp/inv.json") && fail "an inventory with CBT off must exit 1"
+grep -q '^inv: 1 critical, 0 warning, 0 info$' <<<"$out" || fail "no inventory summary: $out"
+grep -q 'critical CBT-VM' <<<"$out" || fail "no CBT-VM row for the inventory: $out"
+audit "$tmp/inv.json" --enable >/dev/null 2>&1
+[ $? -eq 2 ] || fail "--enable on an inventory must exit 2"
 
 audit >/dev/null 2>&1
 [ $? -eq 2 ] || fail "no argument must exit 2"

@@ -352,6 +352,103 @@ describe("cbt.check_vm on awkward folders", function()
   end)
 end)
 
+describe("cbt.check_inventory", function()
+  -- govc vm.info -json as newer govc prints it (lowerCamel, _typeName on devices)
+  local function export(vms) return json.encode({ virtualMachines = vms }) end
+  local function vm(name, opts)
+    local devices = {
+      { _typeName = "ParaVirtualSCSIController", key = 1000, busNumber = 0 },
+      { _typeName = "VirtualDisk", key = 2000, controllerKey = 1000, unitNumber = 0,
+        capacityInKB = 41943040, backing = { fileName = "[ds1] " .. name .. "/" .. name .. ".vmdk",
+          diskMode = "persistent", sharing = "sharingNone", changeId = opts.change_id } },
+    }
+    for _, d in ipairs(opts.devices or {}) do devices[#devices + 1] = d end
+    return { name = name, config = { name = name, version = opts.version or "vmx-19",
+      changeTrackingEnabled = opts.tracking ~= false, hardware = { device = devices },
+      extraConfig = opts.extra or { { key = "scsi0:0.ctkEnabled", value = "TRUE" } } },
+      runtime = { consolidationNeeded = opts.consolidate == true }, snapshot = opts.snapshot }
+  end
+  local function ids(r)
+    local out = {}
+    for _, f in ipairs(r.findings) do out[#out + 1] = f.severity .. " " .. f.id .. (f.disk and (" " .. f.disk) or "") end
+    return out
+  end
+
+  it("checks each VM of an export as check_vm checks a folder", function()
+    local path = file("inv.json", export({
+      vm("good", { change_id = "52 de c0 d9 b9 43 9d 10-61 d5 4c 1b e9 7b 65 63/81" }),
+      vm("bad", { tracking = false, version = "vmx-04", consolidate = true,
+        snapshot = { currentSnapshot = { value = "snapshot-1" }, rootSnapshotList = { {} } },
+        extra = { { key = "ctkDisallowed", value = "TRUE" } },
+        devices = {
+          { _typeName = "VirtualAHCIController", key = 15000, busNumber = 0 },
+          { _typeName = "VirtualDisk", key = 2001, controllerKey = 15000, unitNumber = 1,
+            backing = { fileName = "[ds1] bad/lun.vmdk", diskMode = "independent_persistent",
+              compatibilityMode = "physicalMode", sharing = "sharingMultiWriter" } },
+          { _typeName = "VirtualPCIPassthrough", key = 13000 },
+          { _typeName = "VirtualSriovEthernetCard", key = 4000 },
+          { _typeName = "VirtualUSBXHCIController", key = 14000 } } }) }))
+    local r = cbt.check_inventory(path)
+    expect(#r.vms).to_be(2)
+    expect(r.vms[1].name).to_be("good")
+    expect(r.vms[1].findings).to_equal({})
+    expect(r.vms[1].disks[1].node).to_be("scsi0:0")
+    local got = ids(r.vms[2])
+    table.sort(got)
+    expect(got).to_equal({ "critical CBT-DISALLOWED", "critical CBT-HWVER", "critical CBT-VM",
+      "critical PASSTHRU", "critical SNAP-NONE", "warning CBT-DISK scsi0:0",
+      "warning CBT-DISK-MODE sata0:1", "warning CBT-RDM sata0:1", "warning PASSTHRU",
+      "warning PASSTHRU", "warning SHARED-DISK sata0:1", "warning SNAP-CONSOLIDATE" })
+    expect(r.vms[2].findings[1].severity).to_be("critical") -- critical first
+    local seen = {}
+    for _, f in ipairs(r.vms[2].findings) do seen[f.id .. (f.disk and (" " .. f.disk) or "")] = f end
+    expect(seen["CBT-DISK scsi0:0"].message).to_contain("scsi0:0.ctkEnabled is not TRUE")
+    expect(seen["CBT-DISK-MODE sata0:1"]).never.to_be_nil()
+    expect(seen["CBT-RDM sata0:1"].message).to_contain("cannot be tracked")
+    expect(seen["SHARED-DISK sata0:1"].message).to_contain("sharingMultiWriter")
+    expect(seen["SNAP-NONE"].severity).to_be("critical")
+    expect(seen["CBT-HWVER"].message).to_contain("version 4")
+    expect(r.counts.critical).to_be(5)
+    expect(seen["CBT-VM"].vm).to_be("bad")
+    expect(seen["CBT-VM"].file).to_be(path)
+  end)
+
+  it("reads the older PascalCase export without type names, by device key ranges", function()
+    local path = file("old.json", json.encode({ VirtualMachines = { { Name = "legacy", Config = {
+      Version = "vmx-13", ChangeTrackingEnabled = true,
+      ExtraConfig = { { Key = "scsi0:0.ctkEnabled", Value = "TRUE" } },
+      Hardware = { Device = {
+        { Key = 1000, BusNumber = 0 },
+        { Key = 2000, ControllerKey = 1000, UnitNumber = 0, CapacityInKB = 1024,
+          Backing = { FileName = "[ds] legacy/legacy.vmdk", DiskMode = "persistent" } },
+        { Key = 2001, ControllerKey = 1000, UnitNumber = 1, CapacityInKB = 1024,
+          Backing = { FileName = "[ds] legacy/legacy_1.vmdk", DiskMode = "persistent" } } } } } } } }))
+    local r = cbt.check_inventory(path)
+    expect(ids(r.vms[1])).to_equal({ "warning CBT-DISK scsi0:1" })
+  end)
+
+  it("reports a changeId whose UUID changed since an earlier export as a CBT reset", function()
+    local before = file("before.json", export({ vm("db", { change_id = "52 de c0 d9-61 d5 4c 1b/81" }) }))
+    local same = file("same.json", export({ vm("db", { change_id = "52 de c0 d9-61 d5 4c 1b/95" }) }))
+    local reset = file("reset.json", export({ vm("db", { change_id = "52 aa bb cc-61 d5 4c 1b/3" }) }))
+    expect(cbt.check_inventory(same, { previous = before }).vms[1].findings).to_equal({})
+    local f = cbt.check_inventory(reset, { previous = before }).vms[1].findings
+    expect(#f).to_be(1)
+    expect(f[1].id).to_be("CBT-RESET")
+    expect(f[1].message).to_contain("the next copy is a full one")
+  end)
+
+  it("refuses what is not an export, naming the file", function()
+    expect(function() cbt.check_inventory(file("x.json", '{"kind": "Pod"}')) end)
+      .to_fail_with("decode", "x.json: not a VM inventory export")
+    expect(function() cbt.check_inventory(file("broken.json", '{"virtualMachines": [')) end)
+      .to_fail_with("decode", "broken.json:1:")
+    expect(function() cbt.check_inventory(dir .. "/none.json") end).to_fail_with("input", "none.json")
+    expect(function() cbt.check_inventory(file("x.json", "[]"), { prev = 1 }) end)
+      .to_fail_with("usage", "unknown option 'prev'")
+  end)
+end)
+
 describe("cbt.enable", function()
   local OFF = table.concat({ ".encoding = \"UTF-8\"", "# keep this comment", 'virtualHW.version = "19"',
     'ctkEnabled = "FALSE"', 'scsi0.present = "TRUE"', 'scsi0:0.present = "TRUE"',
