@@ -29,6 +29,15 @@ if dir == nil then
 end
 dir = dir:gsub("/+$", "")
 
+-- One row per finding (severity, id, where, message), then its fix.
+local function print_findings(findings)
+  for _, f in ipairs(findings) do
+    local where = f.file and not f.vm and (f.file .. (f.line and (":" .. f.line) or "") .. "  ") or ""
+    print(("  %-8s %-16s %s%s"):format(f.severity, f.id, where, f.message))
+    if f.fix then print(("  %-8s %-16s fix: %s"):format("", "", f.fix)) end
+  end
+end
+
 -- A vSphere inventory export: every VM in it, checked from the export alone.
 if dir:lower():match("%.json$") then
   if enable then
@@ -43,10 +52,7 @@ if dir:lower():match("%.json$") then
     for _, vm in ipairs(report.vms) do
       print(("%s: %d critical, %d warning, %d info"):format(vm.name, vm.counts.critical,
         vm.counts.warning, vm.counts.info))
-      for _, f in ipairs(vm.findings) do
-        print(("  %-8s %-16s %s"):format(f.severity, f.id, f.message))
-        if f.fix then print(("  %-8s %-16s fix: %s"):format("", "", f.fix)) end
-      end
+      print_findings(vm.findings)
     end
     print(("%d VM(s) checked, %d critical finding(s)"):format(#report.vms, report.counts.critical))
   end
@@ -133,11 +139,7 @@ else
       elseif e.enable_error then
         print("  not switched on: " .. e.enable_error)
       end
-      for _, f in ipairs(r.findings) do
-        print(("  %-8s %-16s %s%s  %s"):format(f.severity, f.id, f.file, f.line and (":" .. f.line) or "",
-          f.message))
-        if f.fix then print(("  %-8s %-16s fix: %s"):format("", "", f.fix)) end
-      end
+      print_findings(r.findings)
     end
   end
   print(("%d VM(s) checked, %d critical finding(s)"):format(#reports, critical))
