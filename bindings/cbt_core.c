@@ -554,8 +554,17 @@ static int l_replace_file(lua_State *L) {
   char msg[600], *current;
   size_t current_len;
   struct stat st;
-  int fd = -1;
+  int fd = -1, made_backup = 0;
   char *tmp = NULL;
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+    luaL_where(L, 1);
+    vr_error_push(L, "refused",
+                  "%s%s is a symbolic link: edit the file it points to (renaming over the link "
+                  "would replace it): nothing written",
+                  lua_tostring(L, -1), path);
+    vr_error_set_string(L, "resource", path);
+    return lua_error(L);
+  }
   current = vr_read_file(path, &current_len, msg, sizeof msg);
   if (current == NULL) goto io_error_msg;
   if (current_len != expected_len || memcmp(current, expected, current_len) != 0) {
@@ -570,6 +579,7 @@ static int l_replace_file(lua_State *L) {
   if (stat(path, &st) != 0) goto io_error;
   failed = backup;
   if (create_exclusive(backup, expected, expected_len, st.st_mode) != 0) goto io_error;
+  made_backup = 1;
   failed = path;
   tmp = malloc(strlen(path) + 32);
   if (tmp == NULL) return luaL_error(L, "cbt: out of memory");
@@ -593,6 +603,7 @@ io_error:
     unlink(tmp);
     free(tmp);
   }
+  if (made_backup) unlink(backup); /* the file is as it was: no backup of it is needed */
 io_error_msg:
   luaL_where(L, 1);
   vr_error_push(L, "input", "%s%s", lua_tostring(L, -1), msg);

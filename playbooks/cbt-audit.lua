@@ -29,6 +29,14 @@ if dir == nil then
 end
 dir = dir:gsub("/+$", "")
 
+-- Bad input (a missing folder, an unreadable or broken export): its message, exit code 2.
+local function or_exit(ok, ...)
+  if ok then return ... end
+  local err = ...
+  io.stderr:write("cbt-audit: " .. tostring(type(err) == "table" and err.message or err) .. "\n")
+  vmrun.exit(2)
+end
+
 -- One row per finding (severity, id, where, message), then its fix.
 local function print_findings(findings)
   for _, f in ipairs(findings) do
@@ -44,7 +52,11 @@ if dir:lower():match("%.json$") then
     io.stderr:write("cbt-audit: --enable works on VM folders, not on inventory exports\n")
     vmrun.exit(2)
   end
-  local report = cbt.check_inventory(dir)
+  local report = or_exit(pcall(cbt.check_inventory, dir))
+  if #report.vms == 0 then
+    io.stderr:write("cbt-audit: " .. dir .. ": the export lists no VM\n")
+    vmrun.exit(2)
+  end
   if as_json then
     print(json.encode({ inventory = dir, critical = report.counts.critical, vms = report.vms },
       { indent = 2 }))
@@ -62,17 +74,19 @@ end
 
 local core = require("vmrun.cbt.core")
 
+
 -- The VM folders: dir itself when it holds a .vmx, else each folder under it that holds one.
 local function vm_folders(path)
   local entries = core.files(path)
   for _, e in ipairs(entries) do
-    if not e.dir and e.name:match("%.vmx$") then return { path } end
+    if not e.dir and e.name:lower():match("%.vmx$") then return { path } end
   end
   local out = {}
   for _, e in ipairs(entries) do
     if e.dir then
-      for _, inner in ipairs(core.files(path .. "/" .. e.name)) do
-        if not inner.dir and inner.name:match("%.vmx$") then
+      local listed, inner_entries = pcall(core.files, path .. "/" .. e.name)
+      for _, inner in ipairs(listed and inner_entries or {}) do
+        if not inner.dir and inner.name:lower():match("%.vmx$") then
           out[#out + 1] = path .. "/" .. e.name
           break
         end
@@ -82,13 +96,13 @@ local function vm_folders(path)
   return out
 end
 
-local folders = vm_folders(dir)
+local folders = or_exit(pcall(vm_folders, dir))
 if #folders == 0 then
   io.stderr:write("cbt-audit: " .. dir .. ": no VM folder (no .vmx file) here or one level down\n")
   vmrun.exit(2)
 end
 
-local reports, critical = {}, 0
+local reports, critical = json.array(), 0
 for _, folder in ipairs(folders) do
   local ok, report = pcall(cbt.check_vm, folder)
   local entry = { folder = folder }
@@ -113,7 +127,7 @@ for _, folder in ipairs(folders) do
 end
 
 if as_json then
-  local doc = { vms = {} }
+  local doc = { vms = json.array() }
   for _, e in ipairs(reports) do
     local vm = { folder = e.folder, error = e.error, enable_error = e.enable_error,
       enabled = e.enabled }

@@ -97,7 +97,7 @@ function cbt.parse_vmsd(path) end
 function cbt.parse_vmdk(path) end
 
 ---@class vmrun.CbtFinding
----@field id string VMX-PARSE, CBT-HWVER, CBT-VM, CBT-DISALLOWED, CBT-DISK, CBT-DISK-MODE, CBT-RDM, CBT-DESCRIPTOR, CBT-CTK-FILES, SNAP-NONE, SNAP-CONSOLIDATE, VMSD-PARSE, SHARED-DISK, PASSTHRU, DISK-MISSING, DISK-ELSEWHERE
+---@field id string VMX-PARSE, CBT-HWVER, CBT-VM, CBT-DISALLOWED, CBT-DISK, CBT-DISK-MODE, CBT-RDM, CBT-DESCRIPTOR, CBT-CTK-FILES, SNAP-NONE, SNAP-CONSOLIDATE, VMSD-PARSE, SHARED-DISK, PASSTHRU, DISK-MISSING, DISK-ELSEWHERE; from inventories also CBT-RESET and INVENTORY-CONFIG
 ---@field severity "critical"|"warning"|"info" as Forklift grades it for a warm migration
 ---@field file string the file it was found in (a name inside the VM's folder)
 ---@field line? integer

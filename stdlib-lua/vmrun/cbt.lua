@@ -60,7 +60,7 @@ function M.check_vm(path)
   local files = {} -- by lower-cased name: VMware file names compare in any case here
   for _, f in ipairs(listing) do files[f.name:lower()] = f end
   local function file(name) return files[name:lower()] end
-  local findings = {}
+  local findings = json.array()
   local function add(id, severity, file, line, message, fix, disk)
     findings[#findings + 1] = { id = id, severity = severity, file = file, line = line,
       message = message, fix = fix, disk = disk }
@@ -292,12 +292,17 @@ end
 local function field(obj, name)
   if type(obj) ~= "table" then return nil end
   local v = rawget(obj, name)
-  if v ~= nil then return v end
-  local lower = name:lower()
-  for k, value in pairs(obj) do
-    if type(k) == "string" and k:lower() == lower then return value end
+  if v == nil then
+    local lower = name:lower()
+    for k, value in pairs(obj) do
+      if type(k) == "string" and k:lower() == lower then
+        v = value
+        break
+      end
+    end
   end
-  return nil
+  if v == json.null then return nil end -- JSON null reads as absent
+  return v
 end
 
 -- Follows a path of fields in any case: path(vm, "config", "hardware", "device").
@@ -351,38 +356,44 @@ local function change_uuid(change_id)
   return change_id:match("^(.-)/%d*$")
 end
 
--- name -> {disk file -> changeId} from an earlier export, for CBT-RESET.
+-- disk file -> changeId from an earlier export, for CBT-RESET (datastore paths name one disk,
+-- whatever VM names say).
 local function previous_change_ids(path)
   local doc = json.decode_file(path)
   local out = {}
   for _, vm in ipairs(list(inventory_vms(doc))) do
-    local name = field(vm, "name") or path_of(vm, "config", "name")
-    local ids = {}
     for _, device in ipairs(list(path_of(vm, "config", "hardware", "device"))) do
       local backing = field(device, "backing")
       local file, change = field(backing, "fileName"), field(backing, "changeId")
-      if type(file) == "string" and type(change) == "string" then ids[file] = change end
+      if type(file) == "string" and type(change) == "string" then out[file] = change end
     end
-    if name then out[name] = ids end
   end
   return out
 end
 
 local function check_inventory_vm(vm, file, previous)
-  local findings = {}
+  local findings = json.array()
   local name = field(vm, "name") or path_of(vm, "config", "name") or "?"
   local function add(id, severity, message, fix, disk)
     findings[#findings + 1] = { id = id, severity = severity, file = file, vm = name,
       message = message, fix = fix, disk = disk }
   end
   local config = field(vm, "config")
+  if type(config) ~= "table" then
+    add("INVENTORY-CONFIG", "critical", "the export has no config for this VM (inaccessible, or a "
+      .. "partial export): nothing can be checked", "export it again with the VM accessible")
+    return { name = name, findings = findings, counts = { critical = 1, warning = 0, info = 0 },
+      disks = json.array() }
+  end
   local extra = {}
   for _, o in ipairs(list(field(config, "extraConfig"))) do
     local k, v = field(o, "key"), field(o, "value")
     if type(k) == "string" then extra[k:lower()] = type(v) == "string" and v or tostring(v) end
   end
   -- CBT-HWVER, CBT-VM, CBT-DISALLOWED (§1.1-1.3, §4.3)
-  local version = tonumber(tostring(field(config, "version") or ""):match("(%d+)"))
+  local raw_version = field(config, "version")
+  local version = (type(raw_version) == "string" or type(raw_version) == "number")
+    and tonumber(tostring(raw_version):match("(%d+)")) or nil
   if version == nil then
     add("CBT-HWVER", "warning", "no readable config.version", nil)
   elseif version < 7 then
@@ -414,11 +425,11 @@ local function check_inventory_vm(vm, file, previous)
     local key = tonumber(field(device, "key"))
     if key and field(device, "busNumber") ~= nil then controllers[key] = device end
   end
-  local disks = {}
+  local disks = json.array()
   for _, device in ipairs(devices) do
     local t = type_name(device) or ""
     local backing = field(device, "backing")
-    local file_name = field(backing, "fileName")
+    local file_name = field(backing, "fileName") or field(backing, "descriptorFileName")
     local is_disk = t == "VirtualDisk" or (t == "" and type(file_name) == "string"
       and file_name:lower():match("%.vmdk$") and (field(device, "capacityInKB") ~= nil
         or field(device, "capacityInBytes") ~= nil))
@@ -442,6 +453,10 @@ local function check_inventory_vm(vm, file, previous)
           :format(where, node), ("set %s.ctkEnabled = TRUE"):format(node), node)
       end
       local compat = field(backing, "compatibilityMode")
+      if compat == nil and (t == "" or t == "VirtualDisk")
+        and field(backing, "descriptorFileName") ~= nil then
+        compat = "physicalMode" -- a RawDiskVer2 backing: Forklift takes it as physical
+      end
       if compat ~= nil or field(backing, "lunUuid") ~= nil then
         add("CBT-RDM", "warning", ("%s is a raw device mapping (%s): VDDK cannot copy it%s"):format(where,
           tostring(compat or "?"), compat == "physicalMode" and ", and it cannot be tracked" or ""),
@@ -500,10 +515,9 @@ function M.check_inventory(file, opts)
       :format(file), { resource = file, level = 2 })
   end
   local previous = opts.previous and previous_change_ids(opts.previous) or nil
-  local report = { file = file, vms = {}, counts = { critical = 0, warning = 0, info = 0 } }
+  local report = { file = file, vms = json.array(), counts = { critical = 0, warning = 0, info = 0 } }
   for _, vm in ipairs(vms) do
-    local name = field(vm, "name") or path_of(vm, "config", "name")
-    local r = check_inventory_vm(vm, file, previous and (previous[name] or {}) or nil)
+    local r = check_inventory_vm(vm, file, previous)
     report.vms[#report.vms + 1] = r
     for k, n in pairs(r.counts) do report.counts[k] = report.counts[k] + n end
   end
@@ -549,11 +563,27 @@ function M.enable(vmx_path, opts)
         { level = 2 })
     end
   end
-  local vmx = core.parse_vmx(vmx_path)
+  local function read_all()
+    local f = io.open(vmx_path, "rb")
+    if not f then return nil end
+    local text = f:read("a")
+    f:close()
+    return text
+  end
+  local original = read_all()
+  local vmx = core.parse_vmx(vmx_path) -- raises kind input when the file cannot be read
+  if read_all() ~= original then -- the lines below are edited by the parse's line numbers
+    vmrun.error("refused", ("cbt.enable: %s changed while it was being read: nothing written")
+      :format(vmx_path), { resource = vmx_path, level = 2 })
+  end
   local dir, name = dirname(vmx_path), basename(vmx_path)
   -- what stands in the way (§1.5, §1.6: never with snapshots; a running VM rewrites its .vmx)
   local blockers = {}
   local ok, listing = pcall(core.files, dir)
+  if not ok then
+    blockers[#blockers + 1] = ("the folder cannot be listed (%s): whether the VM is powered on is "
+      .. "unknown"):format(tostring(listing.message or listing))
+  end
   for _, f in ipairs(ok and listing or {}) do
     if f.name:match("%.lck$") or f.name:match("^%.lck%-") then
       blockers[#blockers + 1] = ("%s exists: the VM looks powered on"):format(f.name)
@@ -572,7 +602,7 @@ function M.enable(vmx_path, opts)
       .. "silently incomplete incrementals"):format(vmsd_name, vmsd.num_snapshots or #vmsd.snapshots)
   end
   for _, d in ipairs(vmx.disks) do
-    if d.present and d.disk and d.file and is_delta_name(basename(d.file)) then
+    if d.present and d.disk and d.file and is_delta_name(basename(d.file:gsub("\\", "/")):lower()) then
       blockers[#blockers + 1] = ("%s runs on the snapshot delta %s"):format(d.node, d.file)
     end
   end
@@ -596,27 +626,42 @@ function M.enable(vmx_path, opts)
       end
     end
   end
-  local f = assert(io.open(vmx_path, "rb"))
-  local original = f:read("a")
-  f:close()
   local lines = split_lines(original)
   local ending = (lines[1] and lines[1].ending ~= "" and lines[1].ending) or "\n"
   local changes, appended = {}, {}
-  for _, w in ipairs(wanted) do
-    local e
-    for _, entry in ipairs(vmx.entries) do
-      if entry.key:lower() == w.key:lower() then e = entry break end
-    end
-    if e == nil then
-      appended[#appended + 1] = w.key .. ' = "TRUE"'
-      changes[#changes + 1] = { key = w.key, new = w.key .. ' = "TRUE"' }
-    elseif is_true(e.value) ~= true then
-      local line = lines[e.line]
-      local new = e.key .. ' = "TRUE"'
-      changes[#changes + 1] = { key = e.key, line = e.line, old = line.body, new = new }
-      line.body = new
+  -- every line that sets a wanted key: the entry, and the later duplicates the reader reported
+  local lines_of = {}
+  for _, entry in ipairs(vmx.entries) do
+    local k = entry.key:lower()
+    lines_of[k] = lines_of[k] or {}
+    table.insert(lines_of[k], { line = entry.line, key = entry.key, value = entry.value })
+  end
+  for _, issue in ipairs(vmx.issues) do
+    local key = issue.message:match("^duplicate key '([^']+)'")
+    local body = key and lines[issue.line] and lines[issue.line].body
+    local value = body and body:match('=%s*"(.-)"%s*$')
+    if key and lines_of[key:lower()] and value then
+      table.insert(lines_of[key:lower()], { line = issue.line, key = key, value = value })
     end
   end
+  for _, w in ipairs(wanted) do
+    local found = lines_of[w.key:lower()]
+    if found == nil then
+      appended[#appended + 1] = w.key .. ' = "TRUE"'
+      changes[#changes + 1] = { key = w.key, new = w.key .. ' = "TRUE"' }
+    else
+      for _, e in ipairs(found) do
+        if is_true(e.value) ~= true then
+          local line = lines[e.line]
+          local lead = line.body:match("^\239\187\191[ \t]*") or line.body:match("^[ \t]*")
+          local new = lead .. e.key .. ' = "TRUE"' -- the byte order mark and indentation kept
+          changes[#changes + 1] = { key = e.key, line = e.line, old = line.body, new = new }
+          line.body = new
+        end
+      end
+    end
+  end
+  table.sort(changes, function(a, b) return (a.line or math.huge) < (b.line or math.huge) end)
   local result = { vmx = vmx_path, changed = #changes > 0, changes = changes, skipped = skipped,
     blockers = blockers, note = ENABLED_NOTE }
   local diff = { "--- " .. name, "+++ " .. name .. " (change tracking on)" }

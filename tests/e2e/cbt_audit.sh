@@ -47,6 +47,26 @@ grep -q 'critical CBT-VM' <<<"$out" || fail "no CBT-VM row for the inventory: $o
 audit "$tmp/inv.json" --enable >/dev/null 2>&1
 [ $? -eq 2 ] || fail "--enable on an inventory must exit 2"
 
+printf '{"virtualMachines":[]}' >"$tmp/empty.json"
+audit "$tmp/empty.json" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] || fail "an export without VMs must exit 2"
+grep -q 'lists no VM' "$tmp/err" || fail "no message for an empty export"
+printf '{"virtualMachines": [' >"$tmp/broken.json"
+audit "$tmp/broken.json" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] || fail "a broken export must exit 2"
+grep -q '^cbt-audit: .*broken.json:1:' "$tmp/err" || fail "no message for a broken export: $(cat "$tmp/err")"
+audit "$tmp/nowhere" >/dev/null 2>"$tmp/err"
+[ $? -eq 2 ] || fail "a missing folder must exit 2"
+grep -q '^cbt-audit: .*nowhere' "$tmp/err" || fail "no message for a missing folder"
+mkdir -p "$tmp/upper/VM1" && printf 'ctkEnabled = "TRUE"
+virtualHW.version = "19"
+' >"$tmp/upper/VM1/VM1.VMX"
+audit "$tmp/upper" --json >"$tmp/upper.json" || fail "an upper-case .VMX folder: exit $?"
+"$vmrun" -e '
+  local f = assert(io.open(arg[1])) local text = f:read("a") f:close()
+  assert(text:find("\"findings\": []", 1, true), "an empty findings list must be []: " .. text)' "$tmp/upper.json" \
+  || fail "empty lists in --json"
+
 audit >/dev/null 2>&1
 [ $? -eq 2 ] || fail "no argument must exit 2"
 audit "$tmp/ds" --bogus >/dev/null 2>&1

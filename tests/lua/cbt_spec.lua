@@ -438,6 +438,39 @@ describe("cbt.check_inventory", function()
     expect(f[1].message).to_contain("the next copy is a full one")
   end)
 
+  it("reads JSON null as absent, and a VM without config as one that cannot be checked", function()
+    local r = cbt.check_inventory(file("nulls.json", json.encode({ virtualMachines = {
+      { name = json.null, snapshot = { currentSnapshot = json.null }, config = { name = "n",
+        version = "vmx-19", changeTrackingEnabled = true, extraConfig = {},
+        hardware = { device = { { _typeName = "VirtualVmxnet3", key = 4000, sriovBacking = json.null } } } } },
+      { name = "gone", config = json.null },
+      { name = "odd", config = { version = { v = 19 }, changeTrackingEnabled = true } } } })))
+    expect(r.vms[1].name).to_be("n")
+    expect(r.vms[1].findings).to_equal({})
+    expect(ids(r.vms[2])).to_equal({ "critical INVENTORY-CONFIG" })
+    expect(ids(r.vms[3])).to_equal({ "warning CBT-HWVER" }) -- not "version 0"
+  end)
+
+  it("tells RawDiskVer2 backings for physical RDMs, and keys changeIds by disk file", function()
+    local r = cbt.check_inventory(file("raw.json", export({ vm("r", { change_id = "a-b/1", devices = {
+      { _typeName = "VirtualDisk", key = 2001, controllerKey = 1000, unitNumber = 1,
+        backing = { descriptorFileName = "[ds1] r/lun.vmdk", deviceName = "vml.0200" } } } }) })))
+    local rdm
+    for _, f in ipairs(r.vms[1].findings) do if f.id == "CBT-RDM" then rdm = f end end
+    expect(rdm.message).to_contain("cannot be tracked")
+    -- two VMs called db: their disks are told apart by file, not by VM name
+    local function twins(first, second)
+      local a, b = vm("db", { change_id = first }), vm("db", { change_id = second })
+      b.config.hardware.device[2].backing.fileName = "[ds2] db/db.vmdk"
+      return export({ a, b })
+    end
+    local before = file("twins-before.json", twins("11-22/1", "33-44/1"))
+    local after = file("twins-after.json", twins("55-66/2", "33-44/2"))
+    local report = cbt.check_inventory(after, { previous = before })
+    expect(ids(report.vms[1])).to_equal({ "warning CBT-RESET scsi0:0" })
+    expect(report.vms[2].findings).to_equal({})
+  end)
+
   it("refuses what is not an export, naming the file", function()
     expect(function() cbt.check_inventory(file("x.json", '{"kind": "Pod"}')) end)
       .to_fail_with("decode", "x.json: not a VM inventory export")
@@ -470,8 +503,8 @@ describe("cbt.enable", function()
     expect(read(path)).to_be(expected)
     expect(r.diff).to_be(table.concat({ "--- db.vmx", "+++ db.vmx (change tracking on)",
       "@@ line 4 @@", '-ctkEnabled = "FALSE"', '+ctkEnabled = "TRUE"',
-      "@@ appended @@", '+scsi0:0.ctkEnabled = "TRUE"',
-      "@@ line 10 @@", '-SCSI0:1.CTKENABLED = "false"', '+SCSI0:1.CTKENABLED = "TRUE"', "" }, "\n"))
+      "@@ line 10 @@", '-SCSI0:1.CTKENABLED = "false"', '+SCSI0:1.CTKENABLED = "TRUE"',
+      "@@ appended @@", '+scsi0:0.ctkEnabled = "TRUE"', "" }, "\n"))
     expect(r.skipped).to_equal({ "scsi0:2 is independent-persistent: independent disks cannot be tracked" })
     expect(r.note).to_contain("next power-on")
     -- the checks agree now, but for the descriptors that are not here
@@ -514,6 +547,23 @@ describe("cbt.enable", function()
     expect(function() cbt.enable(path, { forse = true }) end)
       .to_fail_with("usage", "unknown option 'forse'")
     expect(function() cbt.enable() end).to_fail_with("usage", "the .vmx path is needed")
+  end)
+
+  it("keeps a byte order mark and indentation, and sets every duplicate of a key", function()
+    local path = vm_folder({ ["b.vmx"] = '\239\187\191ctkEnabled = "FALSE"\n  ctkEnabled = "no"\n' }) .. "/b.vmx"
+    local r = cbt.enable(path)
+    expect(read(path)).to_be('\239\187\191ctkEnabled = "TRUE"\n  ctkEnabled = "TRUE"\n')
+    expect(#r.changes).to_be(2)
+    expect(cbt.enable(path).changed).to_be(false)
+  end)
+
+  it("refuses a disk on a delta whatever its case, and a .vmx that is a symbolic link", function()
+    local folder = vm_folder({ ["d.vmx"] = 'scsi0:0.present = "TRUE"\nscsi0:0.fileName = "D-000001.VMDK"\n' })
+    expect(function() cbt.enable(folder .. "/d.vmx") end).to_fail_with("refused", "runs on the snapshot delta")
+    exec.run({ "ln", "-s", folder .. "/d.vmx", folder .. "/link.vmx", check = true })
+    expect(function() cbt.enable(folder .. "/link.vmx", { force = true }) end)
+      .to_fail_with("refused", "is a symbolic link")
+    expect(io.open(folder .. "/link.vmx.vmrun-backup")).to_be_nil()
   end)
 
   it("keeps a second backup apart from the first, and appends after a last line without an end", function()
