@@ -82,7 +82,7 @@ static int raise_decode(lua_State *L, const char *path, const char *msg) {
 static parse_box *read_and_parse(lua_State *L, const char *path) {
   parse_box *b = vr_push_gc_userdata(L, sizeof *b, &parse_box_key, parse_box_gc);
   char msg[VR_VMX_ERRLEN + 300];
-  size_t len;
+  size_t len = 0;
   if ((b->text = read_limited(path, MAX_FILE_BYTES, &len, msg, sizeof msg)) == NULL) {
     luaL_where(L, 1);
     vr_error_push(L, "input", "%s%s", lua_tostring(L, -1), msg);
@@ -343,7 +343,7 @@ static char *read_range(FILE *f, const char *path, uint64_t offset, size_t max, 
  * descriptor (0 when it cannot be read). */
 static int read_descriptor(const char *path, vmdk_box *b, char *msg, size_t msglen, int *decode) {
   FILE *f = fopen(path, "rb");
-  size_t n;
+  size_t n = 0;
   int rc = -1;
   *decode = 0;
   if (f == NULL) {
