@@ -586,6 +586,9 @@ static int l_replace_file(lua_State *L) {
   sprintf(tmp, "%s.vmrun-XXXXXX", path);
   if ((fd = mkstemp(tmp)) < 0) goto io_error;
   if (fchmod(fd, st.st_mode & 0777) != 0 || write_all(fd, text, len) != 0) goto io_error;
+  if (fchown(fd, st.st_uid, st.st_gid) != 0 && errno != EPERM)
+    goto io_error; /* keep the owner
+        where we may (root may) */
   if (close(fd) != 0) {
     fd = -1;
     goto io_error;

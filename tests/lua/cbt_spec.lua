@@ -566,6 +566,16 @@ describe("cbt.enable", function()
     expect(io.open(folder .. "/link.vmx.vmrun-backup")).to_be_nil()
   end)
 
+  it("keeps the .vmx's mode, and its owner where it may", function()
+    local path = vm_folder({ ["o.vmx"] = 'ctkEnabled = "FALSE"\n' }) .. "/o.vmx"
+    exec.run({ "chmod", "640", path, check = true })
+    local owned = exec.run({ "chown", "65534:65534", path }).ok -- only root may; then check it
+    cbt.enable(path)
+    local st = exec.run({ "stat", "-c", "%a %u:%g", path, check = true }).stdout
+    expect(st).to_be(owned and "640 65534:65534\n" or st)
+    expect(st:match("^640 ")).to_be("640 ")
+  end)
+
   it("keeps a second backup apart from the first, and appends after a last line without an end", function()
     local path = vm_folder({ ["v.vmx"] = 'ctkEnabled = "TRUE"' }) .. "/v.vmx"
     helpers.write_file(path .. ".vmrun-backup", "an older backup")
