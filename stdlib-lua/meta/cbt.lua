@@ -164,3 +164,16 @@ function cbt.enable(vmx, opts) end
 ---@param opts? {previous?: string}
 ---@return vmrun.CbtInventoryReport
 function cbt.check_inventory(file, opts) end
+
+---@class vmrun.CbtClusterReport
+---@field feature_gate boolean the KubeVirt CR turns IncrementalBackup on
+---@field vms {vm: string, chosen: boolean, state?: string}[] "ns/name"; chosen by the selectors
+---@field findings {id: string, severity: string, vm?: string, message: string, fix?: string}[]
+---@field counts {critical: integer, warning: integer, info: integer}
+
+---KubeVirt's own change tracking on the current cluster: the `IncrementalBackup` feature gate
+---(KV-FG), the KubeVirt CR's `changedBlockTrackingLabelSelectors`, and for each VM they choose its
+---`status.changedBlockTracking.state` (KV-STATE) and its VirtualMachineBackupTracker checkpoint
+---(KV-TRACKER). Raises kind `"usage"` when no cluster is loaded.
+---@return vmrun.CbtClusterReport
+function cbt.check_cluster() end

@@ -524,6 +524,89 @@ function M.check_inventory(file, opts)
   return report
 end
 
+-- --- KubeVirt's own change tracking (reference §5.3, §8.3) -----------------------------------
+
+-- A LabelSelector object as the selector text cluster.list takes ("a=b,c in (d,e),!f"), or nil
+-- for an empty selector (which selects everything).
+local function selector_text(sel)
+  if type(sel) ~= "table" then return nil end
+  local parts = {}
+  local labels = {}
+  for k, v in pairs(field(sel, "matchLabels") or {}) do labels[#labels + 1] = k .. "=" .. tostring(v) end
+  table.sort(labels)
+  for _, l in ipairs(labels) do parts[#parts + 1] = l end
+  for _, e in ipairs(list(field(sel, "matchExpressions"))) do
+    local key, op = field(e, "key"), field(e, "operator")
+    local values = table.concat(list(field(e, "values")), ",")
+    if op == "In" then parts[#parts + 1] = ("%s in (%s)"):format(key, values)
+    elseif op == "NotIn" then parts[#parts + 1] = ("%s notin (%s)"):format(key, values)
+    elseif op == "Exists" then parts[#parts + 1] = key
+    elseif op == "DoesNotExist" then parts[#parts + 1] = "!" .. key end
+  end
+  return #parts > 0 and table.concat(parts, ",") or nil
+end
+
+--- cbt.check_cluster() -> report
+-- KubeVirt's own change tracking on the current cluster: the IncrementalBackup feature gate, the
+-- changedBlockTrackingLabelSelectors of the KubeVirt CR, each VM's status.changedBlockTracking
+-- and its VirtualMachineBackupTracker checkpoint. See docs/cbt.md. Raises kind "usage" without
+-- a cluster.
+function M.check_cluster()
+  local cluster = require("vmrun.cluster")
+  local kv = cluster.list("kubevirt.io/KubeVirt")[1]
+  local config = path_of(kv, "spec", "configuration")
+  local gates = list(path_of(config, "developerConfiguration", "featureGates"))
+  local gate = false
+  for _, g in ipairs(gates) do if g == "IncrementalBackup" then gate = true end end
+  local findings = json.array()
+  local function add(id, severity, vm, message, fix)
+    findings[#findings + 1] = { id = id, severity = severity, vm = vm, message = message, fix = fix }
+  end
+  if not gate then
+    add("KV-FG", "warning", nil, "the KubeVirt feature gate IncrementalBackup is off: no VM has "
+      .. "change tracking, every backup is a full one",
+      "add IncrementalBackup to spec.configuration.developerConfiguration.featureGates (Alpha)")
+  end
+  local selectors = field(config, "changedBlockTrackingLabelSelectors")
+  local chosen = {} -- "ns/name" of the VMs the selectors pick
+  if gate and selectors == nil then
+    add("KV-FG", "warning", nil, "no changedBlockTrackingLabelSelectors: no VM is chosen for "
+      .. "change tracking", "set spec.configuration.changedBlockTrackingLabelSelectors")
+  elseif selectors ~= nil then
+    local ns_sel = selector_text(field(selectors, "namespaceLabelSelector"))
+    local vm_sel = selector_text(field(selectors, "virtualMachineLabelSelector"))
+    for _, ns in ipairs(cluster.list("Namespace", ns_sel and { selector = ns_sel } or nil)) do
+      local opts = { namespace = ns.metadata.name, selector = vm_sel }
+      for _, vm in ipairs(cluster.list("vm", opts)) do
+        chosen[vm.metadata.namespace .. "/" .. vm.metadata.name] = true
+      end
+    end
+  end
+  local trackers = {}
+  for _, t in ipairs(cluster.list("backup.kubevirt.io/VirtualMachineBackupTracker")) do
+    local source = path_of(t, "spec", "source", "name")
+    if source then trackers[t.metadata.namespace .. "/" .. source] = t end
+  end
+  local vms = json.array()
+  for _, vm in ipairs(cluster.list("vm")) do
+    local id = vm.metadata.namespace .. "/" .. vm.metadata.name
+    local state = path_of(vm, "status", "changedBlockTracking", "state")
+    vms[#vms + 1] = { vm = id, chosen = chosen[id] == true, state = state }
+    if chosen[id] then
+      if state ~= "Enabled" then
+        add("KV-STATE", "warning", id, ("change tracking is %s, not Enabled"):format(tostring(state or "not reported")),
+          state == "PendingRestart" and "restart the VM to turn it on" or nil)
+      elseif not path_of(trackers[id], "status", "latestCheckpoint") then
+        add("KV-TRACKER", "warning", id, "no VirtualMachineBackupTracker checkpoint yet: the next "
+          .. "backup is a full one", nil)
+      end
+    end
+  end
+  local counts = { critical = 0, warning = 0, info = 0 }
+  for _, f in ipairs(findings) do counts[f.severity] = counts[f.severity] + 1 end
+  return { feature_gate = gate, vms = vms, findings = findings, counts = counts }
+end
+
 -- The lines of text with their line ends ("\n", "\r\n" or "" for a last line without one).
 local function split_lines(text)
   local lines, pos = {}, 1
