@@ -4,6 +4,7 @@
  * namespaces, `present` groups, booleans, the disks on every bus, and input that is no such file
  * (binary data, VMDK images and descriptors, a huge line). */
 #include "check.h"
+#include "vmdk.h"
 #include "vmx.h"
 
 #include <stdlib.h>
@@ -176,7 +177,8 @@ static void test_not_a_vmx(void) {
 
 /* A bounded random fuzz (deterministic seed): inputs built from the format's own tokens and
  * random bytes must parse or be refused cleanly (ASan and UBSan watch the CI run), with entries
- * and issues in line order and every disk's strings inside the parse. */
+ * and issues in line order and every disk's strings inside the parse; the same bytes go through
+ * the VMDK descriptor reader, bare and behind a sparse image header. */
 static void test_fuzz(void) {
   static const char *const tokens[] = {
       "scsi0:0",     "sata1:2",     "nvme0:0",    "ide0:1", ".present", ".fileName",
@@ -218,6 +220,21 @@ static void test_fuzz(void) {
       bad |= err[0] == '\0';
     }
     vr_vmx_free(&v);
+    { /* the same bytes as a VMDK descriptor, and behind a sparse image header */
+      vr_vmdk d;
+      unsigned char image[sizeof buf + 64];
+      if (vr_vmdk_parse(buf, len, &d, err, sizeof err) == 0) {
+        for (i = 0; i < d.extent_count; i++) bad |= d.extents[i].line < 1;
+      }
+      vr_vmdk_free(&d);
+      memset(image, 0, 64);
+      memcpy(image, "KDMV", 4);
+      image[28] = (unsigned char)(seed & 3); /* descriptor offset: 0 to 3 sectors */
+      image[36] = (unsigned char)((seed >> 2) & 7);
+      memcpy(image + 64, buf, len);
+      (void)vr_vmdk_parse((const char *)image, len + 64, &d, err, sizeof err);
+      vr_vmdk_free(&d);
+    }
   }
   CHECK(!bad);
 }
