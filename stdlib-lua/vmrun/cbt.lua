@@ -1,7 +1,10 @@
--- vmrun/cbt.lua: the `cbt` module: VMware change-tracking (CBT) checks over a VM's files, on top of
--- vmrun.cbt.core (the C readers of .vmx, .vmsd and VMDK descriptors, and the folder listing).
--- The checks are those of the reference vmware-cbt.md §8.1 that a VM's folder can answer, graded
--- as Forklift (MTV) grades them for a warm migration. Reads files only; never changes them.
+-- vmrun/cbt.lua: the `cbt` module: VMware change-tracking (CBT) checks, on top of vmrun.cbt.core
+-- (the C readers of .vmx, .vmsd and VMDK descriptors, the folder listing, the crash-safe file
+-- replace). check_vm runs the checks of the reference vmware-cbt.md §8.1 that a VM's folder can
+-- answer, check_inventory those a vSphere inventory export can, both graded as Forklift (MTV)
+-- grades them for a warm migration; check_cluster looks at KubeVirt's own change tracking (§5.3).
+-- These only read. enable is the one function that writes: a .vmx, with a backup, and only the
+-- lines it must (see its comment).
 local core = require("vmrun.cbt.core")
 local vmrun = require("vmrun")
 local json = require("vmrun.json")
