@@ -16,6 +16,7 @@ const vr_builtin_module vr_builtin_modules[] = {
     {"vmrun.sim", luaopen_vmrun_sim, "sim"},
     {"vmrun.cluster", luaopen_vmrun_cluster, "cluster"},
     {"vmrun.cbt.core", luaopen_vmrun_cbt_core, NULL},
+    {"vmrun.cbt.tracker", luaopen_vmrun_cbt_tracker, NULL},
     {NULL, NULL, NULL},
     /* clang-format on */
 };

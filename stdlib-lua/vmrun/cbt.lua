@@ -6,6 +6,7 @@
 -- These only read. enable is the one function that writes: a .vmx, with a backup, and only the
 -- lines it must (see its comment).
 local core = require("vmrun.cbt.core")
+local tracker = require("vmrun.cbt.tracker")
 local vmrun = require("vmrun")
 local json = require("vmrun.json")
 
@@ -13,6 +14,8 @@ local M = {
   parse_vmx = core.parse_vmx,
   parse_vmsd = core.parse_vmsd,
   parse_vmdk = core.parse_vmdk,
+  track = tracker.track, -- the disk-image tracker, in C (bindings/cbt_tracker.c)
+  changed = tracker.changed,
 }
 
 local SEVERITY_ORDER = { critical = 1, warning = 2, info = 3 }
