@@ -129,6 +129,10 @@ static int l_track(lua_State *L) {
   opts.state_path = opt_string(L, 2, "cbt.track", "state");
   opts.block_size = (uint32_t)opt_integer(L, 2, "cbt.track", "block_size", 0, VR_BT_MIN_BLOCK_SIZE,
                                           VR_BT_MAX_BLOCK_SIZE);
+  if (opts.block_size & (opts.block_size - 1))
+    raise_usage(L,
+                "cbt.track: option block_size must be a power of two from %" PRIu32 " to %" PRIu32,
+                VR_BT_MIN_BLOCK_SIZE, VR_BT_MAX_BLOCK_SIZE);
   if (lua_istable(L, 2)) {
     lua_getfield(L, 2, "reset");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))

@@ -177,3 +177,52 @@ function cbt.check_inventory(file, opts) end
 ---(KV-TRACKER). Raises kind `"usage"` when no cluster is loaded.
 ---@return vmrun.CbtClusterReport
 function cbt.check_cluster() end
+
+---@class vmrun.CbtTrackOptions
+---@field block_size? integer bytes: a power of two from 4096 to 67108864; default the tracking file's, or 65536
+---@field state? string the tracking file; default `image .. ".vmrun-cbt"`
+---@field reset? boolean start a new epoch (needed to change block_size)
+
+---@class vmrun.CbtTrackInfo
+---@field change_id string "UUID/sequence"
+---@field previous? string the change ID this pass continued from (nil when an epoch started)
+---@field reset? string why a new epoch started over a tracking file that was there
+---@field size integer the image's size in bytes
+---@field block_size integer
+---@field blocks integer
+---@field changed_blocks integer blocks whose bytes changed in this pass (all of them in a new epoch)
+---@field data_blocks integer blocks that hold data (not entirely a hole)
+---@field bytes_hashed integer
+---@field state string the tracking file
+
+---Hashes a disk image (or any regular file) block by block with XXH3 and updates its tracking
+---file crash-safely; returns the new change ID "UUID/sequence". Holes are not read. A damaged
+---tracking file, or one made for another file, starts a new epoch (`info.reset` says why). Raises
+---kind `"input"` when the image cannot be read or the tracking file written (or has a newer
+---format), `"conflict"` while another pass holds the image's lock, `"usage"` on bad arguments.
+---@param image string
+---@param opts? vmrun.CbtTrackOptions
+---@return string change_id
+---@return vmrun.CbtTrackInfo info
+function cbt.track(image, opts) end
+
+---@class vmrun.CbtChangedInfo
+---@field change_id string the tracking file's current change ID
+---@field size integer the image's size at the last `cbt.track`
+---@field block_size integer
+---@field blocks integer
+---@field bytes integer the extents' total length
+---@field state string the tracking file
+
+---The byte ranges of `image` that changed after change ID `since`, up to the last `cbt.track`:
+---merged, in order, none past the image's size, none longer than `max_length` (default 64 MiB; 0
+---for no limit). `since = "*"` gives the blocks that held data at the last track. Raises kind
+---`"reset_required"` (copy the whole image) when `since` is from another epoch or newer than the
+---tracking file, or the file is missing, damaged or made for another file; `"input"` for a
+---malformed change ID or a file that cannot be read; `"usage"` on bad arguments.
+---@param image string
+---@param since string "UUID/sequence" or "*"
+---@param opts? {state?: string, max_length?: integer}
+---@return {start: integer, length: integer}[] extents
+---@return vmrun.CbtChangedInfo info
+function cbt.changed(image, since, opts) end
