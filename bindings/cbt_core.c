@@ -1,7 +1,8 @@
 /* cbt_core.c: vmrun.cbt.core, the C half of the `cbt` module (stdlib-lua/vmrun/cbt.lua is the other
  * half, with the checks): reading .vmx, .vmsd and VMDK descriptor files into tables that keep
- * every line number (runtime/vmx.h and vmdk.h do the formats), and listing a VM's folder. Reads
- * files only; never writes or changes a VM's files. */
+ * every line number (runtime/vmx.h and vmdk.h do the formats), listing a VM's folder, and
+ * replace_file, cbt.enable's crash-safe rewrite of a .vmx. The readers never write; replace_file
+ * writes only the file it is given and its backup. The disk-image tracker is in cbt_tracker.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
