@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bindings.h"
+#include "durable.h"
 #include "errors.h"
 #include "luaval.h"
 #include "vmdk.h"
@@ -495,14 +496,7 @@ static int l_files(lua_State *L) {
 
 /* Writes all of text to fd, then fsyncs it; 0 or -1 (errno set). */
 static int write_all(int fd, const char *text, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, text, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return -1;
-    text += n;
-    len -= (size_t)n;
-  }
-  return fsync(fd);
+  return vr_write_full(fd, text, len) != 0 ? -1 : fsync(fd);
 }
 
 /* A new file at path with text, created exclusively (never over an existing file), synced. */
@@ -516,25 +510,6 @@ static int create_exclusive(const char *path, const char *text, size_t len, mode
   if (rc != 0) unlink(path);
   errno = saved;
   return rc;
-}
-
-static void sync_folder(const char *path) {
-  char dir[4096];
-  const char *slash = strrchr(path, '/');
-  int fd;
-  if (slash == NULL) {
-    strcpy(dir, ".");
-  } else {
-    size_t n = (size_t)(slash - path);
-    if (n == 0) n = 1; /* "/file" */
-    if (n >= sizeof dir) return;
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-  }
-  if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-    fsync(fd);
-    close(fd);
-  }
 }
 
 /* core.replace_file(path, expected, text, backup) -> true
@@ -590,7 +565,7 @@ static int l_replace_file(lua_State *L) {
   fd = -1;
   if (rename(tmp, path) != 0) goto io_error;
   free(tmp);
-  sync_folder(path);
+  (void)vr_sync_parent_folder(path); /* renamed already: failing here only makes it less durable */
   lua_pushboolean(L, 1);
   return 1;
 io_error:

@@ -27,6 +27,7 @@
  * two passes never race. */
 #define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include "blocktrack.h"
+#include "durable.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -172,37 +173,6 @@ static ssize_t read_at(int fd, void *buf, size_t len, uint64_t offset) {
     got += (size_t)n;
   }
   return (ssize_t)got;
-}
-
-static int write_full(int fd, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return -1;
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
-static void sync_parent_folder(const char *path) {
-  char dir[PATH_MAX];
-  const char *slash = strrchr(path, '/');
-  size_t n = slash == NULL ? 0 : (size_t)(slash - path);
-  int fd;
-  if (slash == NULL) {
-    strcpy(dir, ".");
-  } else {
-    if (n == 0) n = 1;
-    if (n >= sizeof dir) return;
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-  }
-  if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
 }
 
 /* A tracking file's header, read and checked. */
@@ -374,7 +344,7 @@ typedef struct record_writer {
 static int writer_flush(record_writer *w) {
   if (w->used == 0) return 0;
   XXH3_64bits_update(w->sum, w->buf, w->used);
-  if (write_full(w->fd, w->buf, w->used) != 0) return -1;
+  if (vr_write_full(w->fd, w->buf, w->used) != 0) return -1;
   w->used = 0;
   return 0;
 }
@@ -549,7 +519,7 @@ static vr_bt_status write_pass(pass *p, const struct stat *image_st, const unsig
   }
   XXH3_64bits_reset(p->out.sum);
   XXH3_64bits_update(p->out.sum, header, CHECKSUM_OFFSET);
-  if (write_full(fd, header, HEADER_SIZE) != 0) {
+  if (vr_write_full(fd, header, HEADER_SIZE) != 0) {
     fail(p->err, p->errlen, "%s: %s", tmp, strerror(errno));
     goto out;
   }
@@ -578,7 +548,8 @@ static vr_bt_status write_pass(pass *p, const struct stat *image_st, const unsig
     goto out;
   }
   test_exit_at(3);
-  sync_parent_folder(p->state_path);
+  (void)vr_sync_parent_folder(p->state_path); /* the rename is done; a failure here only
+                                               * makes it less durable */
   status = VR_BT_OK;
 out:
   if (fd >= 0) close(fd);

@@ -481,9 +481,17 @@ local function check_inventory_vm(vm, file, previous)
             "plan a full copy; find out why it was reset (power loss, CBT off and on)", node)
         end
       end
-    elseif t == "VirtualPCIPassthrough" or (t == "" and field(backing, "vendorId") ~= nil
-        and field(backing, "deviceId") ~= nil) then
-      add("PASSTHRU", "critical", "a PCI passthrough device cannot be migrated", "remove it first")
+    elseif t == "VirtualPCIPassthrough" or (t == "" and (field(backing, "vgpu") ~= nil
+        or field(backing, "allowedDevice") ~= nil
+        or (field(backing, "vendorId") ~= nil and field(backing, "deviceId") ~= nil))) then
+      -- DirectPath I/O, dynamic DirectPath (allowedDevice) and NVIDIA vGPU (vgpu: the profile)
+      -- are all VirtualPCIPassthrough; older exports name none of them but carry their backings.
+      local vgpu = field(backing, "vgpu")
+      local what = type(vgpu) == "string" and ("a vGPU (profile %s)"):format(vgpu)
+        or field(backing, "allowedDevice") ~= nil and "a dynamic DirectPath I/O device"
+        or "a PCI passthrough device"
+      add("PASSTHRU", "critical", what .. " cannot be migrated",
+        "remove it first, and plan a GPU or host device for the VM on the KubeVirt side")
     elseif t == "VirtualSriovEthernetCard" or field(device, "sriovBacking") ~= nil then
       add("PASSTHRU", "warning", "an SR-IOV network adapter", "plan an SR-IOV network on the KubeVirt side")
     elseif t:match("^VirtualUSB") or (t == "" and field(device, "autoConnectDevices") ~= nil) then

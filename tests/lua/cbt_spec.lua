@@ -427,6 +427,28 @@ describe("cbt.check_inventory", function()
     expect(ids(r.vms[1])).to_equal({ "warning CBT-DISK scsi0:1" })
   end)
 
+  it("tells vGPU and dynamic DirectPath devices in exports without type names", function()
+    local path = file("gpu.json", json.encode({ VirtualMachines = { { Name = "gpu", Config = {
+      Version = "vmx-19", ChangeTrackingEnabled = true,
+      Hardware = { Device = {
+        { Key = 13000, Backing = { Vgpu = "grid_a100-8c" } },
+        { Key = 13001, Backing = { AllowedDevice = { { VendorId = 4318, DeviceId = 8418 } },
+          CustomLabel = "fpga" } },
+        { Key = 13002, Backing = { Id = "0000:3b:00.0", VendorId = -32634, DeviceId = 4116 } } } } } } } }))
+    local f = cbt.check_inventory(path).vms[1].findings
+    expect(#f).to_be(3)
+    local messages = {}
+    for i, finding in ipairs(f) do
+      expect(finding.id).to_be("PASSTHRU")
+      expect(finding.severity).to_be("critical")
+      messages[i] = finding.message
+    end
+    table.sort(messages)
+    expect(messages).to_equal({ "a PCI passthrough device cannot be migrated",
+      "a dynamic DirectPath I/O device cannot be migrated",
+      "a vGPU (profile grid_a100-8c) cannot be migrated" })
+  end)
+
   it("reports a changeId whose UUID changed since an earlier export as a CBT reset", function()
     local before = file("before.json", export({ vm("db", { change_id = "52 de c0 d9-61 d5 4c 1b/81" }) }))
     local same = file("same.json", export({ vm("db", { change_id = "52 de c0 d9-61 d5 4c 1b/95" }) }))
