@@ -15,16 +15,20 @@
  *       72    8  image inode (st_ino): a tracking file for another file is not trusted
  *       80    8  epoch start, seconds since 1970
  *       88    8  last pass, seconds since 1970
- *       96   24  reserved, zero
+ *       96    8  seed of the block hashes: random, new with each epoch
+ *      104   16  reserved, zero
  *      120    8  checksum: XXH3-64 (seed 0) of bytes 0-119 followed by every record
  *      128  16*N records, one per block, in order:
- *                u64 XXH3-64 of the block's bytes (a last, partial block padded with zeros)
+ *                u64 XXH3-64 with the seed of the block's bytes (a last, partial block padded
+ *                    with zeros)
  *                u64 bits 0-62: the sequence in which the block last changed;
  *                    bit 63: the block held data (was not entirely a hole) at the last pass
  * A change ID is "<epoch UUID>/<sequence>". A block changed since sequence S when its stored
- * sequence is greater than S. Every pass writes the whole file anew beside the old one
- * (<file>.tmp, synced) and renames it over the old one, holding flock() on the image so that
- * two passes never race. */
+ * sequence is greater than S. Each pass adds a random step from 1 to SEQUENCE_STEP_MAX to the
+ * sequence, so that a tracking file restored from a backup does not give out a change ID that
+ * it gave out before. Every pass writes the whole file anew beside the old one (<file>.tmp,
+ * created exclusively, synced) and renames it over the old one, then syncs the folder, holding
+ * flock() on the image so that two passes never race. */
 #define _GNU_SOURCE /* SEEK_DATA, SEEK_HOLE */
 #include "blocktrack.h"
 #include "durable.h"
@@ -47,16 +51,17 @@
 #include <xxh_x86dispatch.h> /* XXH3 with AVX2 or AVX-512 where the CPU has them */
 #endif
 
-#define MAGIC           "VMRUNCBT"
-#define FORMAT_VERSION  1u
-#define HEADER_SIZE     128u
-#define RECORD_SIZE     16u
-#define CHECKSUM_OFFSET 120u
-#define SEQ_MASK        (((uint64_t)1 << 63) - 1)
-#define DATA_BIT        ((uint64_t)1 << 63)
-#define MAX_SEQUENCE    ((uint64_t)1 << 62)
-#define CHUNK_BYTES     ((size_t)256 << 10) /* image bytes per pread: stays in the L2 cache */
-#define IO_BUFFER       ((size_t)1 << 20)   /* tracking-file bytes per read or write */
+#define MAGIC             "VMRUNCBT"
+#define FORMAT_VERSION    1u
+#define HEADER_SIZE       128u
+#define RECORD_SIZE       16u
+#define CHECKSUM_OFFSET   120u
+#define SEQ_MASK          (((uint64_t)1 << 63) - 1)
+#define DATA_BIT          ((uint64_t)1 << 63)
+#define MAX_SEQUENCE      ((uint64_t)1 << 62)
+#define SEQUENCE_STEP_MAX ((uint64_t)1 << 20)
+#define CHUNK_BYTES       ((size_t)256 << 10) /* image bytes per pread: stays in the L2 cache */
+#define IO_BUFFER         ((size_t)1 << 20)   /* tracking-file bytes per read or write */
 
 int vr_bt_test_exit_at = 0;
 
@@ -149,14 +154,19 @@ static int parse_change_id(const char *text, unsigned char uuid[16], uint64_t *s
   return *p == '\0' ? 0 : -1;
 }
 
-static int new_uuid(unsigned char uuid[16]) {
+static int random_bytes(void *buf, size_t len) {
   size_t got = 0;
-  while (got < 16) {
-    ssize_t n = getrandom(uuid + got, 16 - got, 0);
+  while (got < len) {
+    ssize_t n = getrandom((char *)buf + got, len - got, 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return -1;
     got += (size_t)n;
   }
+  return 0;
+}
+
+static int new_uuid(unsigned char uuid[16]) {
+  if (random_bytes(uuid, 16) != 0) return -1;
   uuid[6] = (unsigned char)((uuid[6] & 0x0f) | 0x40); /* version 4 */
   uuid[8] = (unsigned char)((uuid[8] & 0x3f) | 0x80); /* RFC 4122 variant */
   return 0;
@@ -180,7 +190,7 @@ typedef struct tracking_header {
   unsigned char raw[HEADER_SIZE];
   uint32_t version, block_size;
   unsigned char uuid[16];
-  uint64_t sequence, image_size, blocks, image_ino, epoch_started;
+  uint64_t sequence, image_size, blocks, image_ino, epoch_started, seed;
 } tracking_header;
 
 typedef enum header_verdict {
@@ -196,7 +206,9 @@ typedef enum header_verdict {
 static header_verdict read_header(const char *state_path, uint64_t image_ino, tracking_header *h,
                                   int *fd_out, char *why, size_t whylen) {
   struct stat st;
-  int fd = open(state_path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO at the path must not hang the run; O_NOFOLLOW: a pass renames over the
+   * path, which would replace a symbolic link instead of the file it points to. */
+  int fd = open(state_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW);
   ssize_t n;
   *fd_out = -1;
   if (fd < 0) {
@@ -204,10 +216,24 @@ static header_verdict read_header(const char *state_path, uint64_t image_ino, tr
       fail(why, whylen, "%s does not exist", state_path);
       return HEADER_MISSING;
     }
+    if (errno == ELOOP) {
+      fail(why, whylen, "%s is a symbolic link: name the tracking file itself", state_path);
+      return HEADER_IO;
+    }
     fail(why, whylen, "%s: %s", state_path, strerror(errno));
     return HEADER_IO;
   }
-  if (fstat(fd, &st) != 0 || (n = read_at(fd, h->raw, HEADER_SIZE, 0)) < 0) {
+  if (fstat(fd, &st) != 0) {
+    fail(why, whylen, "%s: %s", state_path, strerror(errno));
+    close(fd);
+    return HEADER_IO;
+  }
+  if (!S_ISREG(st.st_mode)) { /* a folder, a FIFO, a device: not ours to read or replace */
+    fail(why, whylen, "%s is not a regular file", state_path);
+    close(fd);
+    return HEADER_IO;
+  }
+  if ((n = read_at(fd, h->raw, HEADER_SIZE, 0)) < 0) {
     fail(why, whylen, "%s: %s", state_path, strerror(errno));
     close(fd);
     return HEADER_IO;
@@ -218,7 +244,6 @@ static header_verdict read_header(const char *state_path, uint64_t image_ino, tr
     close(fd);                                                                                     \
     return HEADER_INVALID;                                                                         \
   } while (0)
-  if (!S_ISREG(st.st_mode)) INVALID("%s is not a regular file", state_path);
   if ((size_t)n < 8 || memcmp(h->raw, MAGIC, 8) != 0)
     INVALID("%s is not a vmrun tracking file (no VMRUNCBT magic)", state_path);
   if ((size_t)n < HEADER_SIZE) INVALID("%s is cut short inside its header", state_path);
@@ -236,6 +261,7 @@ static header_verdict read_header(const char *state_path, uint64_t image_ino, tr
   h->blocks = get_u64(h->raw + 56);
   h->image_ino = get_u64(h->raw + 72);
   h->epoch_started = get_u64(h->raw + 80);
+  h->seed = get_u64(h->raw + 96);
   if (h->version != FORMAT_VERSION || get_u32(h->raw + 12) != HEADER_SIZE ||
       get_u32(h->raw + 20) != RECORD_SIZE)
     INVALID("%s has a damaged header (version or sizes)", state_path);
@@ -371,6 +397,8 @@ typedef struct pass {
   char *err;
   size_t errlen;
   vr_bt_status failure; /* what a failed scan_image ran into */
+  uint64_t seed;        /* of the block hashes */
+  const volatile int *cancel;
 } pass;
 
 /* Records block b (blocks arrive in order). */
@@ -383,6 +411,7 @@ static int record_block(pass *p, uint64_t b, uint64_t hash, int has_data) {
       fail(p->err, p->errlen, "%s: %s", p->state_path,
            rc < 0 ? strerror(errno) : "fewer records than its header says");
       p->failure = VR_BT_INPUT;
+      p->info->error_in_state = 1;
       return -1;
     }
     if (old_hash == hash) seq = old_state & SEQ_MASK;
@@ -392,6 +421,7 @@ static int record_block(pass *p, uint64_t b, uint64_t hash, int has_data) {
   if (writer_put(&p->out, hash, seq | (has_data ? DATA_BIT : 0)) != 0) {
     fail(p->err, p->errlen, "%s.tmp: %s", p->state_path, strerror(errno));
     p->failure = VR_BT_IO;
+    p->info->error_in_state = 1;
     return -1;
   }
   if (b + 1 == p->half && vr_bt_test_exit_at == 1) {
@@ -415,9 +445,14 @@ static int scan_image(pass *p) {
     return -1;
   }
   memset(chunk, 0, bs);
-  zero_hash = XXH3_64bits(chunk, bs);
+  zero_hash = XXH3_64bits_withSeed(chunk, bs, p->seed);
   while (b < p->blocks) {
     const uint64_t offset = b * bs;
+    if (p->cancel != NULL && *p->cancel) {
+      fail(p->err, p->errlen, "%s: the tracking pass was cancelled", p->image);
+      p->failure = VR_BT_CANCELLED;
+      goto out;
+    }
     uint64_t run_end = p->blocks;
     int has_data = 1;
     if (can_seek) {
@@ -437,11 +472,12 @@ static int scan_image(pass *p) {
       }
     }
     if (!has_data) {
-      for (; b < run_end; b++)
+      for (uint64_t stop = b + (run_end - b < 65536 ? run_end - b : 65536); b < stop; b++)
         if (record_block(p, b, zero_hash, 0) != 0) goto out;
-      continue;
+      continue; /* at most 65536 hole blocks between two looks at *cancel */
     }
     while (b < run_end) {
+      if (p->cancel != NULL && *p->cancel) break;
       uint64_t n = run_end - b, want, readable;
       ssize_t got;
       if (n > chunk_len / bs) n = chunk_len / bs;
@@ -456,9 +492,9 @@ static int scan_image(pass *p) {
       }
       /* Past the end of the file (a last partial block, or a file cut short meanwhile): zeros. */
       memset(chunk + got, 0, (size_t)(want - (uint64_t)got));
-      p->info->bytes_hashed += want;
+      p->info->bytes_read += (uint64_t)got;
       for (uint64_t i = 0; i < n; i++, b++)
-        if (record_block(p, b, XXH3_64bits(chunk + i * bs, bs), 1) != 0) goto out;
+        if (record_block(p, b, XXH3_64bits_withSeed(chunk + i * bs, bs, p->seed), 1) != 0) goto out;
     }
   }
   rc = 0;
@@ -489,7 +525,14 @@ static vr_bt_status write_pass(pass *p, const struct stat *image_st, const unsig
     fail(p->err, p->errlen, "%s: path too long", p->state_path);
     return VR_BT_INPUT;
   }
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, image_st->st_mode & 0666);
+  /* A leftover of a pass that crashed goes first: opening it again could write through a hard
+   * link into another file. The new file is ours, readable as the image is, writable by us. */
+  p->info->error_in_state = 1; /* until the scan, every failure here is about the tracking file */
+  if (unlink(tmp) != 0 && errno != ENOENT) {
+    fail(p->err, p->errlen, "%s: %s", tmp, strerror(errno));
+    return VR_BT_IO;
+  }
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, image_st->st_mode & 0644);
   if (fd < 0) {
     fail(p->err, p->errlen, "%s: %s", tmp, strerror(errno));
     return VR_BT_IO;
@@ -508,6 +551,7 @@ static vr_bt_status write_pass(pass *p, const struct stat *image_st, const unsig
   put_u64(header + 72, (uint64_t)image_st->st_ino);
   put_u64(header + 80, epoch_started);
   put_u64(header + 88, (uint64_t)time(NULL));
+  put_u64(header + 96, p->seed);
   p->out.fd = fd;
   p->out.used = 0;
   p->out.buf = malloc(IO_BUFFER);
@@ -523,10 +567,12 @@ static vr_bt_status write_pass(pass *p, const struct stat *image_st, const unsig
     fail(p->err, p->errlen, "%s: %s", tmp, strerror(errno));
     goto out;
   }
+  p->info->error_in_state = 0;
   if (scan_image(p) != 0) {
     status = p->failure;
     goto out;
   }
+  p->info->error_in_state = 1;
   if (writer_flush(&p->out) != 0) {
     fail(p->err, p->errlen, "%s: %s", tmp, strerror(errno));
     goto out;
@@ -548,8 +594,13 @@ static vr_bt_status write_pass(pass *p, const struct stat *image_st, const unsig
     goto out;
   }
   test_exit_at(3);
-  (void)vr_sync_parent_folder(p->state_path); /* the rename is done; a failure here only
-                                               * makes it less durable */
+  /* Until the folder is synced the rename may not survive a power loss, and the change ID of
+   * this pass must not be given out if a later pass could give it out again. */
+  if (vr_sync_parent_folder(p->state_path) != 0) {
+    fail(p->err, p->errlen, "syncing the folder of %s: %s", p->state_path, strerror(errno));
+    goto out;
+  }
+  p->info->error_in_state = 0;
   status = VR_BT_OK;
 out:
   if (fd >= 0) close(fd);
@@ -563,134 +614,139 @@ out:
 
 vr_bt_status vr_bt_track(const char *image, const vr_bt_options *opts, vr_bt_info *info, char *err,
                          size_t errlen) {
+  static const vr_bt_options no_options;
   char default_path[PATH_MAX];
-  const char *state_path = opts != NULL ? opts->state_path : NULL;
   tracking_header old;
   struct stat st;
   pass p;
   unsigned char uuid[16];
-  uint64_t epoch_started;
-  int state_fd = -1;
+  uint64_t epoch_started = 0, step = 0;
+  int state_fd = -1, reading_old = 0;
   header_verdict verdict;
   vr_bt_status status;
+  if (opts == NULL) opts = &no_options;
   memset(info, 0, sizeof *info);
   memset(&p, 0, sizeof p);
   err[0] = '\0';
-  if (state_path == NULL) {
+  p.state_path = opts->state_path;
+  if (p.state_path == NULL) {
     if (vr_bt_default_state_path(image, default_path, sizeof default_path) != 0) {
       fail(err, errlen, "%s: path too long", image);
       return VR_BT_INPUT;
     }
-    state_path = default_path;
+    p.state_path = default_path;
   }
-  if (opts != NULL && opts->block_size != 0 &&
+  if (opts->block_size != 0 &&
       (status = check_block_size(opts->block_size, err, errlen)) != VR_BT_OK)
     return status;
   p.image = image;
-  p.state_path = state_path;
   p.info = info;
   p.err = err;
   p.errlen = errlen;
-  p.image_fd = open(image, O_RDONLY | O_CLOEXEC);
+  p.cancel = opts->cancel;
+  /* O_NONBLOCK: opening a FIFO must not hang the run (it is refused below). */
+  p.image_fd = open(image, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (p.image_fd < 0) {
     fail(err, errlen, "%s: %s", image, strerror(errno));
     return VR_BT_INPUT;
   }
+  status = VR_BT_INPUT;
   if (fstat(p.image_fd, &st) != 0) {
     fail(err, errlen, "%s: %s", image, strerror(errno));
-    close(p.image_fd);
-    return VR_BT_INPUT;
+    goto out;
   }
   if (!S_ISREG(st.st_mode)) {
     fail(err, errlen, "%s: not a regular file", image);
-    close(p.image_fd);
-    return VR_BT_INPUT;
+    goto out;
   }
   if (flock(p.image_fd, LOCK_EX | LOCK_NB) != 0) {
     const int busy = errno == EWOULDBLOCK;
     fail(err, errlen, "%s: %s", image,
          busy ? "another change-tracking pass holds its lock" : strerror(errno));
-    close(p.image_fd);
-    return busy ? VR_BT_CONFLICT : VR_BT_INPUT;
+    status = busy ? VR_BT_CONFLICT : VR_BT_INPUT;
+    goto out;
   }
-  verdict = read_header(state_path, (uint64_t)st.st_ino, &old, &state_fd, info->reset_reason,
+  verdict = read_header(p.state_path, (uint64_t)st.st_ino, &old, &state_fd, info->reset_reason,
                         sizeof info->reset_reason);
-  if (verdict == HEADER_NEWER || verdict == HEADER_IO) {
-    snprintf(err, errlen, "%s", info->reset_reason);
-    close(p.image_fd);
-    return VR_BT_INPUT;
+  if (verdict == HEADER_IO || (verdict == HEADER_NEWER && !opts->reset)) {
+    fail(err, errlen, "%s%s", info->reset_reason,
+         verdict == HEADER_NEWER ? " (reset = true overwrites it)" : "");
+    info->error_in_state = 1;
+    goto out;
   }
   if (verdict == HEADER_VALID) {
     int ok = verify_checksum(state_fd, &old);
     if (ok < 0) {
-      fail(err, errlen, "%s: %s", state_path, strerror(errno));
-      close(state_fd);
-      close(p.image_fd);
-      return VR_BT_INPUT;
+      fail(err, errlen, "%s: %s", p.state_path, strerror(errno));
+      info->error_in_state = 1;
+      goto out;
     }
     if (!ok) {
       fail(info->reset_reason, sizeof info->reset_reason,
-           "%s fails its checksum: damaged, or written only in part", state_path);
+           "%s fails its checksum: damaged, or written only in part", p.state_path);
       verdict = HEADER_INVALID;
-      close(state_fd);
-      state_fd = -1;
     }
   }
-  p.block_size = opts != NULL && opts->block_size != 0 ? opts->block_size
-                 : verdict == HEADER_VALID             ? old.block_size
-                                                       : VR_BT_DEFAULT_BLOCK_SIZE;
+  p.block_size = opts->block_size != 0     ? opts->block_size
+                 : verdict == HEADER_VALID ? old.block_size
+                                           : VR_BT_DEFAULT_BLOCK_SIZE;
   p.new_epoch = verdict != HEADER_VALID;
-  if (!p.new_epoch && opts != NULL && opts->reset) {
+  if (verdict == HEADER_MISSING) info->reset_reason[0] = '\0'; /* a first pass, not a reset */
+  if (!p.new_epoch && opts->reset) {
     fail(info->reset_reason, sizeof info->reset_reason, "a reset was asked for");
     p.new_epoch = 1;
   } else if (!p.new_epoch && p.block_size != old.block_size) {
     fail(err, errlen,
          "%s tracks blocks of %" PRIu32 " bytes, not %" PRIu32
          ": a new block size starts tracking over (reset = true)",
-         state_path, old.block_size, p.block_size);
-    close(state_fd);
-    close(p.image_fd);
-    return VR_BT_INPUT;
+         p.state_path, old.block_size, p.block_size);
+    info->error_in_state = 1;
+    goto out;
   }
-  if (verdict == HEADER_MISSING) info->reset_reason[0] = '\0'; /* a first pass, not a reset */
+  if (random_bytes(&step, sizeof step) != 0) goto no_random;
+  step = 1 + step % SEQUENCE_STEP_MAX;
+  if (!p.new_epoch && old.sequence > MAX_SEQUENCE - step) {
+    fail(info->reset_reason, sizeof info->reset_reason, "%s: the sequence reached its limit",
+         p.state_path);
+    p.new_epoch = 1;
+  }
   p.size = (uint64_t)st.st_size;
   p.blocks = block_count(p.size, p.block_size);
   p.half = p.blocks / 2;
   if (p.new_epoch) {
-    if (new_uuid(uuid) != 0) {
-      fail(err, errlen, "no random bytes for a new epoch: %s", strerror(errno));
-      if (state_fd >= 0) close(state_fd);
-      close(p.image_fd);
-      return VR_BT_IO;
-    }
+    if (new_uuid(uuid) != 0 || random_bytes(&p.seed, sizeof p.seed) != 0) goto no_random;
     p.sequence = 1;
     epoch_started = (uint64_t)time(NULL);
-    if (state_fd >= 0) close(state_fd);
-    state_fd = -1;
   } else {
     memcpy(uuid, old.uuid, 16);
-    p.sequence = old.sequence + 1;
+    p.seed = old.seed;
+    p.sequence = old.sequence + step;
     epoch_started = old.epoch_started;
     p.old_blocks = old.blocks;
     format_change_id(info->previous_id, old.uuid, old.sequence);
+    reading_old = 1;
     if (reader_start(&p.old, state_fd, &old) != 0) {
-      reader_end(&p.old);
       fail(err, errlen, "out of memory");
-      close(state_fd);
-      close(p.image_fd);
-      return VR_BT_MEMORY;
+      status = VR_BT_MEMORY;
+      goto out;
     }
   }
   status = write_pass(&p, &st, uuid, epoch_started);
-  if (!p.new_epoch) reader_end(&p.old);
+  if (status == VR_BT_OK) {
+    format_change_id(info->change_id, uuid, p.sequence);
+    info->image_size = p.size;
+    info->blocks = p.blocks;
+    info->block_size = p.block_size;
+  }
+  goto out;
+no_random:
+  fail(err, errlen, "no random bytes: %s", strerror(errno));
+  status = VR_BT_IO;
+out:
+  if (reading_old) reader_end(&p.old);
   if (state_fd >= 0) close(state_fd);
   close(p.image_fd); /* releases the lock */
-  if (status != VR_BT_OK) return status;
-  format_change_id(info->change_id, uuid, p.sequence);
-  info->image_size = p.size;
-  info->blocks = p.blocks;
-  info->block_size = p.block_size;
-  return VR_BT_OK;
+  return status;
 }
 
 static int extents_add(vr_bt_extents *out, uint64_t start, uint64_t end, uint64_t max_length) {
@@ -764,6 +820,7 @@ vr_bt_status vr_bt_changed(const char *image, const char *state_path, const char
     return VR_BT_INPUT;
   }
   verdict = read_header(state_path, (uint64_t)st.st_ino, &h, &fd, why, sizeof why);
+  info->error_in_state = 1; /* from here on, every failure concerns the tracking file */
   if (verdict == HEADER_NEWER || verdict == HEADER_IO || (verdict == HEADER_MISSING && all_data)) {
     fail(err, errlen, "%s%s", why,
          verdict == HEADER_MISSING ? ": the image is not tracked yet (cbt.track makes the file)"

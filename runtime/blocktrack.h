@@ -5,10 +5,14 @@
  * The file's binary format is documented in docs/cbt.md and in blocktrack.c.
  *
  * Reads the image; writes only the tracking file, through a temporary file, fsync and rename, so
- * that a crash leaves the previous tracking file or the new one. A tracking file that fails its
- * checks (magic, version, sizes, checksum, the image's inode) is never trusted: vr_bt_changed
- * answers VR_BT_RESET_REQUIRED and the next vr_bt_track starts a new epoch. Uses no Lua and
- * no global state except the test hook vr_bt_test_exit_at. */
+ * that a crash leaves the previous tracking file or the new one, and a change ID is handed out
+ * only once the file that holds it is durable. A tracking file that fails its checks (magic,
+ * sizes, block size, sequence, checksum, the image's inode) is never trusted: vr_bt_changed
+ * answers VR_BT_RESET_REQUIRED and the next vr_bt_track starts a new epoch. A file of a newer
+ * format is left alone (VR_BT_INPUT) unless a reset is asked for. Sequences grow by a random
+ * step, so that a tracking file restored from a backup does not hand out a change ID again.
+ * Thread-safe (no shared state but the test hook vr_bt_test_exit_at); uses no Lua, and may run
+ * on a worker thread. */
 #ifndef VMRUN_BLOCKTRACK_H
 #define VMRUN_BLOCKTRACK_H
 
@@ -28,12 +32,14 @@ typedef enum vr_bt_status {
   VR_BT_CONFLICT,       /* another tracker holds the image's lock */
   VR_BT_RESET_REQUIRED, /* the change ID is not of the tracking file's epoch, or no valid file */
   VR_BT_MEMORY,
+  VR_BT_CANCELLED, /* *cancel was set: the pass stopped, the tracking file is as it was */
 } vr_bt_status;
 
 typedef struct vr_bt_options {
-  const char *state_path; /* the tracking file; NULL: the image's path + VR_BT_SUFFIX */
-  uint32_t block_size;    /* 0: the tracking file's, else VR_BT_DEFAULT_BLOCK_SIZE */
-  int reset;              /* start a new epoch even when the tracking file is valid */
+  const char *state_path;     /* the tracking file; NULL: the image's path + VR_BT_SUFFIX */
+  uint32_t block_size;        /* 0: the tracking file's, else VR_BT_DEFAULT_BLOCK_SIZE */
+  int reset;                  /* start a new epoch even when the tracking file is valid */
+  const volatile int *cancel; /* optional: set to non-zero (from any thread) to stop a pass */
 } vr_bt_options;
 
 /* What a tracking pass did, or what a tracking file holds. */
@@ -46,7 +52,8 @@ typedef struct vr_bt_info {
   uint32_t block_size;
   uint64_t changed_blocks; /* vr_bt_track: blocks whose content changed in this pass */
   uint64_t data_blocks;    /* blocks that hold data (not entirely in a hole) */
-  uint64_t bytes_hashed;
+  uint64_t bytes_read;     /* vr_bt_track: bytes read from the image (holes are not read) */
+  int error_in_state; /* on failure: 1 when the error concerns the tracking file, not the image */
 } vr_bt_info;
 
 typedef struct vr_bt_extent {

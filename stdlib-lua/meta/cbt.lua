@@ -192,14 +192,15 @@ function cbt.check_cluster() end
 ---@field blocks integer
 ---@field changed_blocks integer blocks whose bytes changed in this pass (all of them in a new epoch)
 ---@field data_blocks integer blocks that hold data (not entirely a hole)
----@field bytes_hashed integer
+---@field bytes_read integer read from the image (holes are not read)
 ---@field state string the tracking file
 
 ---Hashes a disk image (or any regular file) block by block with XXH3 and updates its tracking
----file crash-safely; returns the new change ID "UUID/sequence". Holes are not read. A damaged
+---file crash-safely, on a worker thread while the task waits; returns the new change ID "UUID/sequence". Holes are not read. A damaged
 ---tracking file, or one made for another file, starts a new epoch (`info.reset` says why). Raises
 ---kind `"input"` when the image cannot be read or the tracking file written (or has a newer
 ---format), `"conflict"` while another pass holds the image's lock, `"usage"` on bad arguments.
+---@async
 ---@param image string
 ---@param opts? vmrun.CbtTrackOptions
 ---@return string change_id
@@ -220,6 +221,7 @@ function cbt.track(image, opts) end
 ---`"reset_required"` (copy the whole image) when `since` is from another epoch or newer than the
 ---tracking file, or the file is missing, damaged or made for another file; `"input"` for a
 ---malformed change ID or a file that cannot be read; `"usage"` on bad arguments.
+---@async
 ---@param image string
 ---@param since string "UUID/sequence" or "*"
 ---@param opts? {state?: string, max_length?: integer}

@@ -8,6 +8,7 @@ error('Cannot require a meta file')
 local cbt_tracker = {}
 
 ---See `cbt.track`.
+---@async
 ---@param image string
 ---@param opts? vmrun.CbtTrackOptions
 ---@return string change_id
@@ -15,6 +16,7 @@ local cbt_tracker = {}
 function cbt_tracker.track(image, opts) end
 
 ---See `cbt.changed`.
+---@async
 ---@param image string
 ---@param since string
 ---@param opts? {state?: string, max_length?: integer}

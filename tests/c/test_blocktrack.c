@@ -444,7 +444,8 @@ static void test_change_ids_and_options(void) {
   CHECK(vr_bt_track(image, NULL, &info, err, sizeof err) == VR_BT_OK);
   CHECK_STR(info.previous_id, id);
   CHECK(info.changed_blocks == 0);
-  CHECK_CONTAINS(info.change_id, "/2");
+  CHECK(strncmp(info.change_id, id, 37) == 0);        /* the same epoch ... */
+  CHECK(strtoull(info.change_id + 37, NULL, 10) > 1); /* ... a later sequence */
   /* A block size other than the file's needs a reset. */
   opts.block_size = 4096;
   CHECK(vr_bt_track(image, &opts, &info, err, sizeof err) == VR_BT_INPUT);
@@ -472,6 +473,102 @@ static void test_change_ids_and_options(void) {
   unlink(image);
   CHECK(vr_bt_track(image, NULL, &info, err, sizeof err) == VR_BT_INPUT);
   CHECK_CONTAINS(err, image);
+}
+
+/* A tracking file restored from a backup (or rolled back) must not give out a change ID again:
+ * the ID given after the restore differs from the one given before it, and asking for changes
+ * since the lost ID gives reset_required or every block changed since the restored state. */
+static void test_restored_file(void) {
+  char id1[VR_BT_CHANGE_ID_MAX], id2[VR_BT_CHANGE_ID_MAX], err[1024];
+  vr_bt_status status;
+  vr_bt_info info;
+  size_t len;
+  char *saved;
+  unsigned set;
+  fresh_tracked(id1);
+  saved = read_whole(state, &len);
+  change_block(0, 'x');
+  CHECK(vr_bt_track(image, NULL, &info, err, sizeof err) == VR_BT_OK);
+  strcpy(id2, info.change_id);
+  write_file(state, saved, len); /* the restore */
+  change_block(1, 'y');
+  CHECK(vr_bt_track(image, NULL, &info, err, sizeof err) == VR_BT_OK);
+  CHECK(strcmp(info.change_id, id2) != 0);
+  set = changed_set(id2, &status, err, sizeof err);
+  CHECK(status == VR_BT_RESET_REQUIRED || (status == VR_BT_OK && set == 3u));
+  free(saved);
+}
+
+/* What the review found: a leftover temporary file hard-linked to another file, FIFOs, a
+ * symbolic link as the tracking file, a newer format overwritten only on request, a cancelled
+ * pass. */
+static void test_hostile_paths(void) {
+  char id[VR_BT_CHANGE_ID_MAX], err[1024], tmp[340], victim[340], fifo[340], symlink_path[340];
+  vr_bt_options opts = {0};
+  vr_bt_status status;
+  vr_bt_info info;
+  volatile int cancel = 1;
+  size_t len;
+  char *bytes;
+  fresh_tracked(id);
+  snprintf(tmp, sizeof tmp, "%s.tmp", state);
+  snprintf(victim, sizeof victim, "%s/victim", folder);
+  write_file(victim, "precious", 8);
+  CHECK(link(victim, tmp) == 0);
+  CHECK(vr_bt_track(image, NULL, &info, err, sizeof err) == VR_BT_OK);
+  bytes = read_whole(victim, &len);
+  CHECK(len == 8 && memcmp(bytes, "precious", 8) == 0);
+  free(bytes);
+  unlink(victim);
+  CHECK(access(tmp, F_OK) != 0);
+  /* FIFOs are refused, not opened for ever. */
+  snprintf(fifo, sizeof fifo, "%s/fifo", folder);
+  CHECK(mkfifo(fifo, 0600) == 0);
+  CHECK(vr_bt_track(fifo, NULL, &info, err, sizeof err) == VR_BT_INPUT);
+  CHECK_CONTAINS(err, "not a regular file");
+  opts.state_path = fifo;
+  CHECK(vr_bt_track(image, &opts, &info, err, sizeof err) == VR_BT_INPUT);
+  CHECK_CONTAINS(err, "not a regular file");
+  {
+    vr_bt_extents ex;
+    CHECK(vr_bt_changed(image, fifo, "*", 0, &ex, &info, err, sizeof err) == VR_BT_INPUT);
+    CHECK_CONTAINS(err, "not a regular file");
+    CHECK(info.error_in_state == 1);
+  }
+  unlink(fifo);
+  /* A symbolic link as the tracking file: refused, the file it points to untouched. */
+  snprintf(symlink_path, sizeof symlink_path, "%s/link", folder);
+  CHECK(symlink(state, symlink_path) == 0);
+  opts.state_path = symlink_path;
+  CHECK(vr_bt_track(image, &opts, &info, err, sizeof err) == VR_BT_INPUT);
+  CHECK_CONTAINS(err, "symbolic link");
+  CHECK(info.error_in_state == 1);
+  unlink(symlink_path);
+  /* A cancelled pass leaves the tracking file as it was. */
+  bytes = read_whole(state, &len);
+  change_block(5, 'c');
+  opts.state_path = NULL;
+  opts.cancel = &cancel;
+  CHECK(vr_bt_track(image, &opts, &info, err, sizeof err) == VR_BT_CANCELLED);
+  {
+    size_t after_len;
+    char *after = read_whole(state, &after_len);
+    CHECK(after_len == len && memcmp(after, bytes, len) == 0);
+    free(after);
+  }
+  CHECK(access(tmp, F_OK) != 0);
+  /* A newer format: refused, unless a reset is asked for. */
+  bytes[8] = 2;
+  write_file(state, bytes, len);
+  opts.cancel = NULL;
+  CHECK(vr_bt_track(image, &opts, &info, err, sizeof err) == VR_BT_INPUT);
+  CHECK_CONTAINS(err, "reset = true overwrites it");
+  opts.reset = 1;
+  CHECK(vr_bt_track(image, &opts, &info, err, sizeof err) == VR_BT_OK);
+  CHECK_CONTAINS(info.reset_reason, "format version 2");
+  changed_set(id, &status, err, sizeof err);
+  CHECK(status == VR_BT_RESET_REQUIRED);
+  free(bytes);
 }
 
 /* An empty image, and one whose size is not a multiple of the block size. */
@@ -513,6 +610,8 @@ int main(void) {
   test_damaged_files();
   test_replaced_image();
   test_change_ids_and_options();
+  test_restored_file();
+  test_hostile_paths();
   test_edges();
   unlink(image);
   unlink(state);

@@ -46,7 +46,7 @@ describe("cbt.track", function()
     expect(info.blocks).to_be(64)
     expect(info.changed_blocks).to_be(64)
     expect(info.data_blocks).to_be(2)
-    expect(info.bytes_hashed).to_be(128 * KiB) -- the holes are not read
+    expect(info.bytes_read).to_be(128 * KiB) -- the holes are not read
     expect(info.state).to_be(img .. ".vmrun-cbt")
     expect(io.open(img .. ".vmrun-cbt", "rb"):read(8)).to_be("VMRUNCBT")
   end)
@@ -57,7 +57,8 @@ describe("cbt.track", function()
     write_at(img, 70 * KiB, "changed")
     write_at(img, 0, "a") -- the same byte again
     local id2, info = cbt.track(img)
-    expect(id2).to_be((id1:gsub("/1$", "/2")))
+    expect(id2:sub(1, 37)).to_be(id1:sub(1, 37)) -- the same epoch, a later sequence
+    expect(tonumber(id2:sub(38)) > 1).to_be(true)
     expect(info.previous).to_be(id1)
     expect(info.changed_blocks).to_be(1)
     local extents, now = cbt.changed(img, id1)
@@ -101,7 +102,11 @@ describe("cbt.track", function()
     expect(function() cbt.track(img, { reset = "yes" }) end)
       .to_fail_with("usage", "option reset must be a boolean")
     expect(function() cbt.track(img, "fast") end).to_fail_with("usage", "options must be a table")
-    expect(function() cbt.track() end).to_fail("bad argument #1")
+    expect(function() cbt.track() end).to_fail_with("usage", "cbt.track: the image must be a string")
+    expect(function() cbt.track(img .. "\0.other") end)
+      .to_fail_with("usage", "the image holds a NUL byte")
+    expect(function() cbt.track(img, { state = "a\0b" }) end)
+      .to_fail_with("usage", "option state holds a NUL byte")
   end)
 
   it("names the image that cannot be read, and changes nothing", function()
@@ -110,6 +115,54 @@ describe("cbt.track", function()
     expect(err.resource).to_be(dir .. "/missing.img")
     expect(io.open(dir .. "/missing.img.vmrun-cbt")).to_be_nil()
     expect(function() cbt.track(dir) end).to_fail_with("input", "not a regular file")
+  end)
+
+  it("reads options raw: values behind __index do not count", function()
+    local img = image("k.img", 64 * KiB, { { 0, "k" } })
+    local opts = setmetatable({}, { __index = function(_, key)
+      collectgarbage()
+      if key == "state" then return dir .. "/proxy-" .. ("x"):rep(10) end
+    end })
+    local _, info = cbt.track(img, opts)
+    expect(info.state).to_be(img .. ".vmrun-cbt")
+  end)
+
+  it("refuses a FIFO as image or tracking file instead of waiting on it", function()
+    local fifo = dir .. "/fifo"
+    exec.run({ "mkfifo", fifo, check = true })
+    expect(function() cbt.track(fifo) end).to_fail_with("input", "fifo: not a regular file")
+    local img = image("l.img", 64 * KiB, { { 0, "l" } })
+    local err = expect(function() cbt.track(img, { state = fifo }) end)
+      .to_fail_with("input", "fifo is not a regular file")
+    expect(err.resource).to_be(fifo)
+    os.remove(fifo)
+  end)
+
+  it("lets other tasks run during a pass, and a cancelled pass changes nothing", function()
+    local img = dir .. "/big.img"
+    exec.run({ "dd", "if=/dev/zero", "of=" .. img, "bs=1M", "count=400", "status=none",
+      check = true })
+    local ticks = 0
+    local ticker = task.spawn(function()
+      while true do
+        task.sleep(0.001)
+        ticks = ticks + 1
+      end
+    end)
+    local id = cbt.track(img, { block_size = 4096 })
+    expect(ticks > 0).to_be(true)
+    local t = task.spawn(function() return cbt.track(img) end)
+    task.sleep(0.005)
+    t:cancel("enough")
+    local ok, err = pcall(t.wait, t)
+    ticker:cancel("done")
+    if not ok then
+      expect(err.kind).to_be("cancelled")
+      task.sleep(0.2) -- the worker thread stops at its next chunk and removes its file
+      expect(io.open(img .. ".vmrun-cbt.tmp")).to_be_nil()
+      expect(#cbt.changed(img, id)).to_be(0) -- the file is the first pass's
+    end
+    os.remove(img)
   end)
 
   it("needs reset = true to change the block size", function()
@@ -157,7 +210,7 @@ describe("cbt.changed", function()
       ".vmrun-cbt (now " .. id .. "): tracking started over, copy the whole image", 1, true))
       .never.to_be_nil()
     expect(err.resource).to_be(img .. ".vmrun-cbt")
-    expect(function() cbt.changed(img, (id:gsub("/1$", "/9"))) end)
+    expect(function() cbt.changed(img, (id:gsub("/1$", "/99999999999"))) end)
       .to_fail_with("reset_required", "newer than")
     os.remove(img .. ".vmrun-cbt")
     expect(function() cbt.changed(img, id) end).to_fail_with("reset_required", "does not exist")
