@@ -14,7 +14,8 @@ const vr_builtin_module vr_builtin_modules[] = {
     {"vmrun.yaml", luaopen_vmrun_yaml, "yaml"},
     {"vmrun.exec", luaopen_vmrun_exec, "exec"},
     {"vmrun.sim", luaopen_vmrun_sim, "sim"},
-    {"vmrun.cluster", luaopen_vmrun_cluster, "cluster"},
+    {"vmrun.cluster.core", luaopen_vmrun_cluster, NULL},
+    {"vmrun.migconfig", luaopen_vmrun_migconfig, NULL},
     {"vmrun.cbt.core", luaopen_vmrun_cbt_core, NULL},
     {"vmrun.cbt.tracker", luaopen_vmrun_cbt_tracker, NULL},
     {NULL, NULL, NULL},
@@ -22,6 +23,7 @@ const vr_builtin_module vr_builtin_modules[] = {
 };
 
 const vr_lua_global vr_lua_globals[] = {
-    {"cbt", "vmrun.cbt"}, /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
+    {"cbt", "vmrun.cbt"},         /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
+    {"cluster", "vmrun.cluster"}, /* stdlib-lua/vmrun/cluster.lua, over vmrun.cluster.core */
     {NULL, NULL},
 };

@@ -1,7 +1,8 @@
 ---@meta vmrun.cluster
 error('Cannot require a meta file')
 
--- LuaLS annotations for the `cluster` module (bindings/cluster.c): the raw resource API.
+-- LuaLS annotations for the `cluster` module: the raw resource API (bindings/cluster_core.c),
+-- and the queries and migration_limits of stdlib-lua/vmrun/cluster.lua.
 
 ---The `cluster` module: Kubernetes-shaped objects of this run's cluster as plain tables. Kinds
 ---are named by kind, plural or short name (`"Pod"`, `"vmis"`, `"vmim"`) or as `"group/Kind"`
@@ -129,6 +130,64 @@ function cluster.watch(kind, opts) end
 ---The cluster's current resourceVersion (for `cluster.watch(kind, {since = ...})`).
 ---@return string
 function cluster.revision() end
+
+---@class vmrun.ListFilter
+---@field selector? string a label selector as `kubectl -l` takes it
+---@field field? string a field selector
+---@field namespace? string
+
+---@class vmrun.NodeListFilter: vmrun.ListFilter
+---@field node? string objects on that node (Pods by spec.nodeName, VMIs by status.nodeName)
+
+---Nodes, sorted by name. Raises kind `"usage"` for an unknown option or a wrong type.
+---@param opts? {selector?: string, field?: string}
+---@return table[]
+function cluster.nodes(opts) end
+
+---VirtualMachineInstances, sorted by namespace and name.
+---@param opts? vmrun.NodeListFilter
+---@return table[]
+function cluster.vmis(opts) end
+
+---VirtualMachines.
+---@param opts? vmrun.ListFilter
+---@return table[]
+function cluster.vms(opts) end
+
+---Pods.
+---@param opts? vmrun.NodeListFilter
+---@return table[]
+function cluster.pods(opts) end
+
+---PersistentVolumeClaims.
+---@param opts? vmrun.ListFilter
+---@return table[]
+function cluster.pvcs(opts) end
+
+---PodDisruptionBudgets.
+---@param opts? vmrun.ListFilter
+---@return table[]
+function cluster.pdbs(opts) end
+
+---VirtualMachineInstanceMigrations; `vmi` keeps those of one VMI (spec.vmiName), `active = true`
+---those not yet Succeeded or Failed.
+---@param opts? {namespace?: string, selector?: string, field?: string, vmi?: string, active?: boolean}
+---@return table[]
+function cluster.migrations(opts) end
+
+---@class vmrun.MigrationSetting
+---@field value integer|boolean|string|userdata the value; `vmrun.null` when unset
+---@field source string where it came from ("KubeVirt CR spec.configuration.migrations...", "default for ...")
+
+---The effective live-migration settings (parallelMigrationsPerCluster,
+---parallelOutboundMigrationsPerNode, bandwidthPerMigration in bytes/s, completionTimeoutPerGiB,
+---progressTimeout, allowPostCopy, evictionStrategy, ...), each `{value, source}`, plus
+---`kubevirtVersion`, `hyperConvergedVersion` and, for a VMI, `migrationPolicy`. Read from the
+---KubeVirt CR, the HyperConverged CR and the MigrationPolicies, with version-aware defaults.
+---Raises kind `"input"` when a CR does not read, `"not_found"` for a VMI that does not exist.
+---@param vmi? table a VMI object, or `{namespace, name}`
+---@return table<string, vmrun.MigrationSetting|string|userdata>
+function cluster.migration_limits(vmi) end
 
 ---A watch on a kind: a queue of events filled as the cluster changes.
 ---@class vmrun.Watch

@@ -1,6 +1,6 @@
-/* cluster.c: the raw resource API of the `cluster` module (vmrun.cluster) over the simulated
- * cluster: get, list, create, replace, delete and watch on Kubernetes-shaped tables, and the
- * vmrun.Watch class. Objects cross as fresh Lua tables (JSON shapes: null sentinel, tagged
+/* cluster_core.c: vmrun.cluster.core, the raw resource API of the `cluster` module over the
+ * simulated cluster: get, list, create, replace, delete and watch on Kubernetes-shaped tables, and
+ * the vmrun.Watch class. Objects cross as fresh Lua tables (JSON shapes: null sentinel, tagged
  * objects and arrays); the store keeps its own copies. Glue over runtime/store.h; waiting goes
  * through the scheduler. */
 #include <lauxlib.h>
@@ -710,7 +710,7 @@ static const luaL_Reg watch_methods[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg cluster_funcs[] = {
+static const luaL_Reg cluster_core_funcs[] = {
     /* clang-format off */
     {"get", l_cluster_get},
     {"list", l_cluster_list},
@@ -739,6 +739,6 @@ int luaopen_vmrun_cluster(lua_State *L) {
     lua_setfield(L, -2, "__close");
   }
   lua_pop(L, 1);
-  luaL_newlib(L, cluster_funcs);
+  luaL_newlib(L, cluster_core_funcs);
   return 1;
 }

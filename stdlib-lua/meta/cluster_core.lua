@@ -1,0 +1,41 @@
+---@meta vmrun.cluster.core
+error('Cannot require a meta file')
+
+-- LuaLS annotations for vmrun.cluster.core (bindings/cluster_core.c), the C half of the `cluster`
+-- module: stdlib-lua/vmrun/cluster.lua re-exports every function. Playbooks use `cluster`
+-- (meta/cluster.lua), where each function is documented.
+
+local cluster_core = {}
+
+---See `cluster.get`.
+function cluster_core.get(kind, namespace, name) end
+
+---See `cluster.list`.
+function cluster_core.list(kind, opts) end
+
+---See `cluster.count`.
+function cluster_core.count(kind, opts) end
+
+---See `cluster.create`.
+function cluster_core.create(object) end
+
+---See `cluster.replace`.
+function cluster_core.replace(object) end
+
+---See `cluster.patch`.
+function cluster_core.patch(kind, namespace, name, patch, opts) end
+
+---See `cluster.delete`.
+function cluster_core.delete(kind, namespace, name, opts) end
+
+---See `cluster.evict`.
+function cluster_core.evict(namespace, pod, opts) end
+
+---See `cluster.try_evict`.
+function cluster_core.try_evict(namespace, pod, opts) end
+
+---See `cluster.watch`.
+function cluster_core.watch(kind, opts) end
+
+---See `cluster.revision`.
+function cluster_core.revision() end
