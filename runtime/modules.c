@@ -25,5 +25,6 @@ const vr_builtin_module vr_builtin_modules[] = {
 const vr_lua_global vr_lua_globals[] = {
     {"cbt", "vmrun.cbt"},         /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
     {"cluster", "vmrun.cluster"}, /* stdlib-lua/vmrun/cluster.lua, over vmrun.cluster.core */
+    {"node", "vmrun.node"},       /* stdlib-lua/vmrun/node.lua, over cluster */
     {NULL, NULL},
 };

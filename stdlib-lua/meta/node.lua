@@ -1,0 +1,42 @@
+---@meta vmrun.node
+error('Cannot require a meta file')
+
+-- LuaLS annotations for the `node` module (stdlib-lua/vmrun/node.lua).
+
+---The `node` module: cordon and uncordon with ownership, taints and labels. A global loaded on
+---first use; also `require("vmrun.node")`. Changes are patches with the node's resourceVersion as
+---a precondition, retried on conflicts.
+node = {}
+
+---@class vmrun.NodeCordonResult
+---@field changed boolean whether the node was changed
+---@field owner? string who cordoned the node ("vmrun", the owner given, another run's owner, or "someone else")
+
+---Marks the node unschedulable and records `owner` (default "vmrun") in the annotation
+---`vmrun.io/cordoned-by`. Idempotent; a node someone else cordoned is left as it is. Raises kind
+---`"not_found"` for a missing node, `"usage"` for bad options, `"conflict"` when the node keeps
+---changing.
+---@param name string
+---@param opts? {owner?: string}
+---@return vmrun.NodeCordonResult
+function node.cordon(name, opts) end
+
+---Makes the node schedulable again when `owner` (default "vmrun") cordoned it, and removes the
+---marks; a node someone else cordoned stays cordoned (a warning is logged) unless `force`.
+---@param name string
+---@param opts? {owner?: string, force?: boolean}
+---@return vmrun.NodeCordonResult
+function node.uncordon(name, opts) end
+
+---Adds a taint (replacing one with the same key and effect) or removes it (`remove = true`).
+---@param name string
+---@param taint {key: string, value?: string, effect: "NoSchedule"|"PreferNoSchedule"|"NoExecute"}
+---@param opts? {remove?: boolean}
+---@return {changed: boolean}
+function node.taint(name, taint, opts) end
+
+---Sets labels (string values) and removes them (`false`).
+---@param name string
+---@param labels table<string, string|false>
+---@return {changed: boolean}
+function node.label(name, labels) end

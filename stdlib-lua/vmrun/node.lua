@@ -1,0 +1,186 @@
+-- vmrun/node.lua: the `node` module: cordon and uncordon with ownership, taints and labels, on
+-- top of the cluster module (so every backend works the same). vmrun marks the nodes it cordons
+-- with the annotation vmrun.io/cordoned-by, and uncordons only those unless told otherwise, so a
+-- node that someone else cordoned (for a broken disk, a hardware ticket) stays cordoned. Every
+-- change is a patch with the node's resourceVersion as a precondition, read again and retried
+-- when someone else changed the node meanwhile.
+local cluster = require("vmrun.cluster")
+local vmrun = require("vmrun")
+local log = require("vmrun.log")
+local time = require("vmrun.time")
+local json = require("vmrun.json")
+
+local M = {}
+
+M.OWNER_ANNOTATION = "vmrun.io/cordoned-by"
+M.SINCE_ANNOTATION = "vmrun.io/cordoned-at"
+
+local CONFLICT_RETRIES = 5
+
+local function usage(fmt, ...) vmrun.error("usage", fmt:format(...), { level = 4 }) end
+
+local function check_options(fname, opts, allowed)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then usage("node.%s: options must be a table", fname) end
+  for key, value in pairs(opts) do
+    local want = allowed[key]
+    if want == nil then
+      local names = {}
+      for k in pairs(allowed) do names[#names + 1] = k end
+      table.sort(names)
+      usage("node.%s: unknown option %s (%s)", fname, tostring(key), table.concat(names, ", "))
+    elseif type(value) ~= want then
+      usage("node.%s: option %s must be a %s", fname, key, want)
+    end
+  end
+  return opts
+end
+
+-- The Node, or a not_found error at the playbook's line.
+local function get_node(fname, name)
+  if type(name) ~= "string" or name == "" then usage("node.%s: a node name is needed", fname) end
+  local n = cluster.get("Node", name)
+  if n == nil then
+    vmrun.error("not_found", ("node.%s: no node %s"):format(fname, name),
+      { level = 4, resource = "Node " .. name })
+  end
+  return n
+end
+
+-- Reads the node, lets change(node) return a patch (or nil: nothing to do) and applies it with
+-- the resourceVersion as precondition; on a conflict, reads again. Returns the patched node (or
+-- the unchanged one) and whether it changed.
+local function update(fname, name, change)
+  for _ = 1, CONFLICT_RETRIES do
+    local n = get_node(fname, name)
+    local patch = change(n)
+    if patch == nil then return n, false end
+    patch.metadata = patch.metadata or {}
+    patch.metadata.resourceVersion = n.metadata.resourceVersion
+    local ok, result = pcall(cluster.patch, "Node", name, patch, { type = "merge" })
+    if ok then return result, true end
+    if not vmrun.is_error(result, "conflict") then
+      result.message = ("node.%s %s: %s"):format(fname, name, result.message)
+      error(result, 0)
+    end
+  end
+  vmrun.error("conflict", ("node.%s %s: the node kept changing under %d attempts"):format(
+    fname, name, CONFLICT_RETRIES), { level = 3, resource = "Node " .. name })
+end
+
+local function annotation(n, key)
+  local a = n.metadata.annotations
+  if a == nil or a == vmrun.null then return nil end
+  local v = a[key]
+  if v == vmrun.null then return nil end
+  return v
+end
+
+--- node.cordon(name [, {owner=}]) -> {changed, owner}
+-- Marks the node unschedulable and records vmrun (or owner) as the one who cordoned it.
+-- Idempotent. A node already cordoned by someone else stays theirs: nothing changes and owner
+-- says who (the annotation's value, or "someone else").
+function M.cordon(name, opts)
+  opts = check_options("cordon", opts, { owner = "string" })
+  local owner = opts.owner or "vmrun"
+  local who
+  local _, changed = update("cordon", name, function(n)
+    if n.spec and n.spec.unschedulable == true then
+      who = annotation(n, M.OWNER_ANNOTATION) or "someone else"
+      return nil
+    end
+    who = owner
+    return { spec = { unschedulable = true }, metadata = { annotations = {
+      [M.OWNER_ANNOTATION] = owner, [M.SINCE_ANNOTATION] = time.format() } } }
+  end)
+  if changed then log.info("cordoned " .. name, { node = name, owner = owner }) end
+  return { changed = changed, owner = who }
+end
+
+--- node.uncordon(name [, {owner=, force=}]) -> {changed, owner}
+-- Makes the node schedulable again if vmrun (or owner) cordoned it, and removes the marks. A
+-- node that someone else cordoned stays cordoned (logged as a warning; owner says who) unless
+-- force = true. Idempotent.
+function M.uncordon(name, opts)
+  opts = check_options("uncordon", opts, { owner = "string", force = "boolean" })
+  local owner = opts.owner or "vmrun"
+  local who
+  local _, changed = update("uncordon", name, function(n)
+    local marked = annotation(n, M.OWNER_ANNOTATION)
+    local cordoned = n.spec and n.spec.unschedulable == true
+    who = marked or (cordoned and "someone else" or nil)
+    if cordoned and marked ~= owner and not opts.force then return nil end
+    if not cordoned and marked == nil then return nil end
+    return { spec = { unschedulable = vmrun.null }, metadata = { annotations = {
+      [M.OWNER_ANNOTATION] = vmrun.null, [M.SINCE_ANNOTATION] = vmrun.null } } }
+  end)
+  if changed then
+    log.info("uncordoned " .. name, { node = name })
+  elseif who ~= nil and who ~= owner then
+    log.warn(("left %s cordoned: %s cordoned it (force = true to uncordon)"):format(name, who),
+      { node = name, owner = who })
+  end
+  return { changed = changed, owner = who }
+end
+
+local EFFECTS = { NoSchedule = true, PreferNoSchedule = true, NoExecute = true }
+
+--- node.taint(name, {key=, value=, effect=} [, {remove=}]) -> {changed}
+-- Adds the taint (replacing one with the same key and effect), or removes it with remove = true.
+function M.taint(name, taint, opts)
+  opts = check_options("taint", opts, { remove = "boolean" })
+  if type(taint) ~= "table" or type(taint.key) ~= "string" or not EFFECTS[taint.effect] then
+    usage("node.taint: the taint needs a key and an effect (NoSchedule, PreferNoSchedule, NoExecute)")
+  end
+  if taint.value ~= nil and type(taint.value) ~= "string" then
+    usage("node.taint: the taint's value must be a string")
+  end
+  local _, changed = update("taint", name, function(n)
+    local old = (n.spec and n.spec.taints ~= vmrun.null and n.spec.taints) or {}
+    local new, found, same = {}, false, false
+    for _, t in ipairs(old) do
+      if t.key == taint.key and t.effect == taint.effect then
+        found = true
+        same = (t.value or "") == (taint.value or "")
+      else
+        new[#new + 1] = t
+      end
+    end
+    if opts.remove then
+      if not found then return nil end
+    else
+      if found and same then return nil end
+      new[#new + 1] = { key = taint.key, value = taint.value, effect = taint.effect,
+        timeAdded = taint.effect == "NoExecute" and time.format() or nil }
+    end
+    return { spec = { taints = json.array(new) } }
+  end)
+  return { changed = changed }
+end
+
+--- node.label(name, labels) -> {changed}
+-- Sets labels (a string value) and removes them (false or vmrun.null).
+function M.label(name, labels)
+  if type(labels) ~= "table" or next(labels) == nil then
+    usage("node.label: labels must be a table of name = value (false to remove)")
+  end
+  local _, changed = update("label", name, function(n)
+    local now = (n.metadata.labels ~= vmrun.null and n.metadata.labels) or {}
+    local patch, any = {}, false
+    for k, v in pairs(labels) do
+      if type(k) ~= "string" then usage("node.label: label names must be strings") end
+      if v == false or v == vmrun.null then
+        if now[k] ~= nil then patch[k], any = vmrun.null, true end
+      elseif type(v) == "string" then
+        if now[k] ~= v then patch[k], any = v, true end
+      else
+        usage("node.label: the value of %s must be a string, or false to remove it", k)
+      end
+    end
+    if not any then return nil end
+    return { metadata = { labels = patch } }
+  end)
+  return { changed = changed }
+end
+
+return M
