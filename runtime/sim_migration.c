@@ -467,6 +467,32 @@ static int within_limits(vr_sim *sim, const char *source_node, const vr_migratio
 
 static void requeue_later(vr_sim *sim, const char *ns, const char *name, uint64_t ms);
 
+/* The target node for a migration: as for any pod of the VMI (§2.4), with the VMIM's
+ * spec.addedNodeSelector added to the VMI's nodeSelector. */
+static const cJSON *pick_target(vr_sim *sim, const cJSON *vmim, const cJSON *vmi,
+                                const char *exclude, char *why, size_t whylen) {
+  const cJSON *added = sim_path(vmim, "spec.addedNodeSelector"), *entry;
+  const cJSON *node;
+  cJSON *copy, *selector;
+  if (!cJSON_IsObject(added) || added->child == NULL)
+    return sim_pick_node(sim, vmi, exclude, why, whylen);
+  copy = cJSON_Duplicate(vmi, 1);
+  if (copy == NULL) return NULL;
+  selector = (cJSON *)sim_path(copy, "spec.nodeSelector");
+  if (!cJSON_IsObject(selector)) {
+    sim_set(copy, "spec.nodeSelector", cJSON_CreateObject());
+    selector = (cJSON *)sim_path(copy, "spec.nodeSelector");
+  }
+  cJSON_ArrayForEach(entry, added) {
+    if (!cJSON_IsString(entry)) continue;
+    cJSON_DeleteItemFromObjectCaseSensitive(selector, entry->string);
+    cJSON_AddStringToObject(selector, entry->string, entry->valuestring);
+  }
+  node = sim_pick_node(sim, copy, exclude, why, whylen);
+  cJSON_Delete(copy);
+  return node;
+}
+
 static void reconcile_pending(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
   const char *ns = sim_string(vmim, "metadata.namespace"),
              *name = sim_string(vmim, "metadata.name");
@@ -480,7 +506,7 @@ static void reconcile_pending(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) 
     requeue_later(sim, ns, name, requeue_ms(sim_vmim_priority(vmim)));
     return;
   }
-  node = sim_pick_node(sim, vmi, source, why, sizeof why);
+  node = pick_target(sim, vmim, vmi, source, why, sizeof why);
   sim_create_launcher(sim, vmi, node ? sim_string(node, "metadata.name") : NULL, 0,
                       sim_string(vmim, "metadata.uid"), pod_name, sizeof pod_name);
   copy = cJSON_Duplicate(vmim, 1);
@@ -519,7 +545,7 @@ static void reconcile_unscheduled(vr_sim *sim, const cJSON *vmim, const cJSON *v
     vmim_fail(sim, vmim, "target pod is gone");
     return;
   }
-  node = sim_pick_node(sim, vmi, sim_string(vmi, "status.nodeName"), why, sizeof why);
+  node = pick_target(sim, vmim, vmi, sim_string(vmi, "status.nodeName"), why, sizeof why);
   if (node != NULL) {
     cJSON *copy = cJSON_Duplicate(pod, 1), *vcopy = cJSON_Duplicate(vmim, 1);
     sim_set(copy, "spec.nodeName", cJSON_CreateString(sim_string(node, "metadata.name")));

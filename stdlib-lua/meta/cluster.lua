@@ -189,6 +189,55 @@ function cluster.migrations(opts) end
 ---@return table<string, vmrun.MigrationSetting|string|userdata>
 function cluster.migration_limits(vmi) end
 
+---Creates a VirtualMachineInstanceMigration for a running VMI and returns its handle.
+---`added_node_selector`: labels the target node must have (spec.addedNodeSelector). Raises kind
+---`"not_found"` for a missing VMI, `"input"` for one that is not Running, `"usage"` for bad options.
+---@param vmi table|string a VMI object, `{namespace, name}` or `"namespace/name"`
+---@param opts? {added_node_selector?: table<string, string>, name?: string}
+---@return vmrun.Migration
+function cluster.migrate(vmi, opts) end
+
+---A handle on an existing VirtualMachineInstanceMigration, or nil.
+---@param namespace string
+---@param name string
+---@return vmrun.Migration|nil
+function cluster.migration(namespace, name) end
+
+---@class vmrun.MigrationStatus
+---@field phase string the VMIM's phase (Pending, Scheduling, ..., Running, Succeeded, Failed)
+---@field source? string
+---@field target? string
+---@field mode? string PreCopy, PostCopy, Paused
+---@field data_total? integer bytes
+---@field data_processed? integer
+---@field data_remaining? integer
+---@field progress? number 0 to 1
+---@field eta_seconds? number from the transfer rate seen by earlier calls
+---@field failure_reason? string KubeVirt's reason, when Failed
+
+---A live migration started by `cluster.migrate` (or found by `cluster.migration`).
+---@class vmrun.Migration
+---@field namespace string
+---@field name string the VMIM's name
+---@field vmi string the VMI's name
+local Migration = {}
+
+---What the migration is doing now. Raises kind `"not_found"` when its VMIM is gone.
+---@return vmrun.MigrationStatus
+function Migration:status() end
+
+---Waits until the migration ends and returns its status. Raises kind `"migration_failed"` with
+---KubeVirt's reason (`err.reason`), `"timeout"` when `timeout` passes first (the migration goes
+---on), `"not_found"` when the VMIM was deleted.
+---@async
+---@param opts? {timeout?: vmrun.Duration}
+---@return vmrun.MigrationStatus
+function Migration:wait(opts) end
+
+---Aborts the migration (deletes its VMIM); false when it had already ended.
+---@return boolean
+function Migration:cancel() end
+
 ---A watch on a kind: a queue of events filled as the cluster changes.
 ---@class vmrun.Watch
 local Watch = {}

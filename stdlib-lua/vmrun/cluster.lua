@@ -7,6 +7,7 @@
 local core = require("vmrun.cluster.core")
 local migconfig = require("vmrun.migconfig")
 local vmrun = require("vmrun")
+local time = require("vmrun.time")
 
 local M = {}
 for name, fn in pairs(core) do M[name] = fn end
@@ -137,6 +138,194 @@ function M.migration_limits(vmi)
   if ok then policies = listed end
   local ns = vmi.metadata.namespace and core.get("Namespace", vmi.metadata.namespace) or nil
   return migconfig.effective(kubevirt, hco, policies, vmi, ns)
+end
+
+-- --- live migrations --------------------------------------------------------------------------
+
+local Migration = {}
+Migration.__index = Migration
+Migration.__name = "vmrun.Migration"
+
+local VMIM = "VirtualMachineInstanceMigration"
+
+-- {namespace, name} of a VMI given as an object, {namespace, name} or "namespace/name".
+local function vmi_ref(fname, vmi)
+  if type(vmi) == "string" then
+    local ns, name = vmi:match("^([^/]+)/([^/]+)$")
+    if ns then return ns, name end
+  elseif type(vmi) == "table" then
+    if type(vmi.metadata) == "table" then return vmi.metadata.namespace, vmi.metadata.name end
+    local ns, name = vmi.namespace or vmi[1], vmi.name or vmi[2]
+    if type(ns) == "string" and type(name) == "string" then return ns, name end
+  end
+  usage("%s: the VMI must be an object, {namespace, name} or \"namespace/name\"", fname)
+end
+
+--- cluster.migrate(vmi [, {added_node_selector=, name=}]) -> vmrun.Migration
+-- Creates a VirtualMachineInstanceMigration for a running VMI (optionally with
+-- spec.addedNodeSelector, labels the target node must have) and returns its handle. Raises kind
+-- "not_found" when the VMI does not exist, "input" when it is not running, "usage" for bad
+-- options; a create error (already_exists, ...) as the cluster reports it.
+function M.migrate(vmi, opts)
+  local ns, name = vmi_ref("cluster.migrate", vmi)
+  if opts ~= nil and type(opts) ~= "table" then
+    usage("cluster.migrate: options must be a table (added_node_selector, name)")
+  end
+  opts = opts or {}
+  for key, value in pairs(opts) do
+    if key == "added_node_selector" then
+      if type(value) ~= "table" then usage("cluster.migrate: added_node_selector must be a table") end
+      for k, v in pairs(value) do
+        if type(k) ~= "string" or type(v) ~= "string" then
+          usage("cluster.migrate: added_node_selector must map label names to strings")
+        end
+      end
+    elseif key == "name" then
+      if type(value) ~= "string" then usage("cluster.migrate: name must be a string") end
+    else
+      usage("cluster.migrate: unknown option %s (added_node_selector, name)", tostring(key))
+    end
+  end
+  local current = core.get("VirtualMachineInstance", ns, name)
+  local resource = "VirtualMachineInstance " .. ns .. "/" .. name
+  if current == nil then
+    vmrun.error("not_found", ("cluster.migrate: no VirtualMachineInstance %s/%s"):format(ns, name),
+      { level = 2, resource = resource })
+  end
+  local phase = current.status and current.status.phase
+  if phase ~= "Running" then
+    vmrun.error("input", ("cluster.migrate: %s/%s is %s, not Running"):format(ns, name,
+      tostring(phase or "without a phase")), { level = 2, resource = resource })
+  end
+  local object = {
+    apiVersion = "kubevirt.io/v1", kind = VMIM,
+    metadata = { namespace = ns, labels = { ["app.kubernetes.io/managed-by"] = "vmrun" } },
+    spec = { vmiName = name, addedNodeSelector = opts.added_node_selector },
+  }
+  if opts.name then object.metadata.name = opts.name else object.metadata.generateName = name .. "-vmrun-" end
+  local created = core.create(object)
+  return setmetatable({ namespace = ns, name = created.metadata.name, vmi = name,
+    created_at = time.now(), samples = {} }, Migration)
+end
+
+--- cluster.migration(namespace, name) -> vmrun.Migration | nil
+-- A handle on an existing VirtualMachineInstanceMigration (one that another run created, say).
+function M.migration(namespace, name)
+  local m = core.get(VMIM, namespace, name)
+  if m == nil then return nil end
+  return setmetatable({ namespace = namespace, name = name, vmi = m.spec.vmiName,
+    created_at = time.now(), samples = {} }, Migration)
+end
+
+local function failure_reason(vmim, vmi)
+  local state = (vmim.status and vmim.status.migrationState) or {}
+  if state.failureReason then return state.failureReason end
+  for _, c in ipairs((vmim.status and vmim.status.conditions) or {}) do
+    if c.type == "Failed" or c.reason == "MigrationFailed" then return c.message or c.reason end
+  end
+  local vstate = vmi and vmi.status and vmi.status.migrationState
+  if vstate and vstate.migrationUid == vmim.metadata.uid and vstate.failureReason then
+    return vstate.failureReason
+  end
+  return "the migration failed (KubeVirt gave no reason)"
+end
+
+--- m:status() -> {phase, source, target, data_total, data_processed, data_remaining, progress,
+---                eta_seconds, mode, failure_reason}
+-- What the migration is doing now: its VMIM's phase and the VMI's migrationState (bytes in
+-- bytes; progress from 0 to 1; eta_seconds from the transfer rate seen by earlier calls, nil
+-- until two calls saw data move). Raises kind "not_found" when the VMIM is gone.
+function Migration:status()
+  local vmim = core.get(VMIM, self.namespace, self.name)
+  if vmim == nil then
+    vmrun.error("not_found", ("migration %s/%s: its VirtualMachineInstanceMigration is gone")
+      :format(self.namespace, self.name), { level = 2, resource = VMIM .. " " .. self.namespace
+      .. "/" .. self.name })
+  end
+  local vmi = core.get("VirtualMachineInstance", self.namespace, self.vmi)
+  local state = (vmim.status and vmim.status.migrationState) or nil
+  local vstate = vmi and vmi.status and vmi.status.migrationState
+  if vstate and vstate.migrationUid == vmim.metadata.uid then state = vstate end
+  state = state or {}
+  local phase = (vmim.status and vmim.status.phase) or "Pending"
+  local out = { phase = phase, source = state.sourceNode, target = state.targetNode,
+    mode = state.mode, data_total = state.dataTotalBytes, data_processed = state.dataProcessedBytes,
+    data_remaining = state.dataRemainingBytes }
+  if out.data_total and out.data_total > 0 and out.data_processed then
+    out.progress = math.min(1, out.data_processed / out.data_total)
+  end
+  if phase == "Succeeded" then out.progress, out.eta_seconds = 1, 0 end
+  if phase == "Failed" then out.failure_reason = failure_reason(vmim, vmi) end
+  local now = time.now()
+  if out.data_processed and phase == "Running" then
+    local samples = self.samples
+    local first = samples[1]
+    samples[#samples + 1] = { t = now, bytes = out.data_processed }
+    if #samples > 8 then table.remove(samples, 1) end
+    if first and now > first.t and out.data_processed > first.bytes and out.data_remaining then
+      local rate = (out.data_processed - first.bytes) / (now - first.t)
+      out.eta_seconds = out.data_remaining / rate
+    end
+  end
+  return out
+end
+
+--- m:wait([{timeout=}]) -> status — waits
+-- Waits until the migration ends. Returns its status when it succeeded; raises kind
+-- "migration_failed" with KubeVirt's reason (fields reason, resource) when it failed, kind
+-- "timeout" when timeout passes first (the migration goes on; m:cancel() stops it), kind
+-- "not_found" when its VMIM is deleted.
+function Migration:wait(opts)
+  if opts ~= nil and type(opts) ~= "table" then usage("m:wait: options must be a table (timeout)") end
+  for k in pairs(opts or {}) do
+    if k ~= "timeout" then usage("m:wait: unknown option %s (timeout)", tostring(k)) end
+  end
+  local limit = opts and opts.timeout and time.duration(opts.timeout) or nil
+  local deadline = limit and time.now() + limit
+  local resource = VMIM .. " " .. self.namespace .. "/" .. self.name
+  local w <close> = core.watch(VMIM, { namespace = self.namespace, since = core.revision() })
+  while true do
+    local vmim = core.get(VMIM, self.namespace, self.name)
+    if vmim == nil then
+      vmrun.error("not_found", ("migration %s/%s: its VirtualMachineInstanceMigration was deleted")
+        :format(self.namespace, self.name), { level = 2, resource = resource })
+    end
+    local phase = vmim.status and vmim.status.phase
+    if phase == "Succeeded" then return self:status() end
+    if phase == "Failed" then
+      local vmi = core.get("VirtualMachineInstance", self.namespace, self.vmi)
+      local reason = failure_reason(vmim, vmi)
+      vmrun.error("migration_failed", ("migration of %s/%s failed: %s"):format(self.namespace,
+        self.vmi, reason), { level = 2, resource = resource, reason = reason })
+    end
+    local left = deadline and deadline - time.now()
+    if left and left <= 0 then
+      vmrun.error("timeout", ("migration of %s/%s still %s after %s"):format(self.namespace,
+        self.vmi, tostring(phase or "Pending"), tostring(opts.timeout)),
+        { level = 2, resource = resource })
+    end
+    w:next(left and math.min(left, 60) or 60) -- re-read at least every minute
+  end
+end
+
+--- m:cancel() -> boolean
+-- Aborts the migration by deleting its VMIM (KubeVirt then aborts a running transfer and the
+-- VMI stays where it was). Returns false when it had already ended or was gone.
+function Migration:cancel()
+  local vmim = core.get(VMIM, self.namespace, self.name)
+  if vmim == nil then return false end
+  local phase = vmim.status and vmim.status.phase
+  if phase == "Succeeded" or phase == "Failed" then return false end
+  local ok, err = pcall(core.delete, VMIM, self.namespace, self.name)
+  if not ok then
+    if vmrun.is_error(err, "not_found") then return false end
+    error(err, 0)
+  end
+  return true
+end
+
+function Migration:__tostring()
+  return ("vmrun.Migration %s/%s (VMI %s)"):format(self.namespace, self.name, self.vmi)
 end
 
 return M
