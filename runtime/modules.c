@@ -16,6 +16,7 @@ const vr_builtin_module vr_builtin_modules[] = {
     {"vmrun.sim", luaopen_vmrun_sim, "sim"},
     {"vmrun.cluster.core", luaopen_vmrun_cluster, NULL},
     {"vmrun.migconfig", luaopen_vmrun_migconfig, NULL},
+    {"vmrun.queue.core", luaopen_vmrun_queue_core, NULL},
     {"vmrun.cbt.core", luaopen_vmrun_cbt_core, NULL},
     {"vmrun.cbt.tracker", luaopen_vmrun_cbt_tracker, NULL},
     {NULL, NULL, NULL},
@@ -26,5 +27,6 @@ const vr_lua_global vr_lua_globals[] = {
     {"cbt", "vmrun.cbt"},         /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
     {"cluster", "vmrun.cluster"}, /* stdlib-lua/vmrun/cluster.lua, over vmrun.cluster.core */
     {"node", "vmrun.node"},       /* stdlib-lua/vmrun/node.lua, over cluster */
+    {"queue", "vmrun.queue"},     /* stdlib-lua/vmrun/queue.lua, over vmrun.queue.core */
     {NULL, NULL},
 };

@@ -1,0 +1,40 @@
+---@meta vmrun.queue
+error('Cannot require a meta file')
+
+-- LuaLS annotations for the `queue` module (stdlib-lua/vmrun/queue.lua).
+
+---The limit-aware migration queue. A global loaded on first use; also `require("vmrun.queue")`.
+queue = {}
+
+---@class vmrun.QueueLimits
+---@field cluster? integer migrations in flight in the cluster
+---@field outbound_per_node? integer migrations leaving one node
+---@field inbound_per_node? integer migrations coming into one node (vmrun's own; 0: none)
+
+---A queue with the cluster's effective limits (or `limits`), optional pinned `targets` (node
+---names) and retry settings. Raises kind `"usage"` for bad options.
+---@param opts? {limits?: vmrun.QueueLimits, targets?: string[], retry?: {max_attempts?: integer, budget?: integer, backoff?: number, max_backoff?: number}}
+---@return vmrun.Queue
+function queue.new(opts) end
+
+---@class vmrun.Queue
+local Queue = {}
+
+---Queues the migration of a running VMI away from its node; returns its item number.
+---@param vmi table|string
+---@param opts? {priority?: integer, estimate?: vmrun.Duration}
+---@return integer
+function Queue:add(vmi, opts) end
+
+---Runs the queue to the end and returns the account. Raises kind `"timeout"` when `timeout`
+---passes first.
+---@async
+---@param opts? {timeout?: vmrun.Duration, poll?: vmrun.Duration, on_event?: fun(event: table)}
+---@return {items: table[], succeeded: integer, failed: integer, seconds: number}
+function Queue:run(opts) end
+
+---The estimated seconds until every queued migration ends, or nil and the VMI that can never
+---start.
+---@return number|nil
+---@return string|nil
+function Queue:plan() end

@@ -1,0 +1,225 @@
+-- vmrun/queue.lua: the `queue` module: the limit-aware migration queue (DESIGN §6). The
+-- decisions are made in C (runtime/migqueue.c through vmrun.queue.core): never more migrations
+-- in flight than the cluster limit, the outbound limit per source node and vmrun's own inbound
+-- limit per target node allow, counting the migrations that others started; the busiest source
+-- and the longest migration first; failed migrations retried with backoff. This file connects it
+-- to the cluster: it reads the limits, counts foreign migrations, starts migrations with
+-- cluster.migrate (pinned to the chosen target when targets are given) and follows them to the
+-- end. It creates a VMIM only when a slot is free, so it never leaves more Pending VMIMs in the
+-- cluster than there are free slots.
+local core = require("vmrun.queue.core")
+local cluster = require("vmrun.cluster")
+local vmrun = require("vmrun")
+local time = require("vmrun.time")
+local task = require("vmrun.task")
+local log = require("vmrun.log")
+
+local M = {}
+local Queue = {}
+Queue.__index = Queue
+Queue.__name = "vmrun.Queue"
+
+local GIB = 1024 * 1024 * 1024
+local HOSTNAME = "kubernetes.io/hostname"
+
+local function usage(fmt, ...) vmrun.error("usage", fmt:format(...), { level = 3 }) end
+
+local function memory_bytes(vmi)
+  local spec = vmi.spec or {}
+  local domain = spec.domain or {}
+  local mem = (domain.resources and domain.resources.requests and domain.resources.requests.memory)
+    or (domain.memory and domain.memory.guest)
+  if type(mem) ~= "string" then return 2 * GIB end
+  local n, unit = mem:match("^(%d+%.?%d*)(%a*)$")
+  local scale = { Ki = 1024, Mi = 1024 ^ 2, Gi = GIB, Ti = 1024 ^ 4, k = 1e3, M = 1e6, G = 1e9,
+    T = 1e12, [""] = 1 }
+  if not n or not scale[unit] then return 2 * GIB end
+  return math.floor(tonumber(n) * scale[unit])
+end
+
+--- queue.new([{limits=, targets=, retry=}]) -> vmrun.Queue
+-- limits: {cluster=, outbound_per_node=, inbound_per_node=} (default: the cluster's effective
+-- limits and an inbound limit of 2); targets: node names the migrations may go to, pinned with
+-- addedNodeSelector kubernetes.io/hostname (default: none pinned, the cluster places them and
+-- the inbound limit does not apply); retry: {max_attempts=3, budget=10, backoff=20,
+-- max_backoff=300} (seconds).
+function M.new(opts)
+  if opts ~= nil and type(opts) ~= "table" then usage("queue.new: options must be a table") end
+  opts = opts or {}
+  for k in pairs(opts) do
+    if k ~= "limits" and k ~= "targets" and k ~= "retry" then
+      usage("queue.new: unknown option %s (limits, retry, targets)", tostring(k))
+    end
+  end
+  local limits = opts.limits
+  if limits == nil then
+    local eff = cluster.migration_limits()
+    limits = { cluster = eff.parallelMigrationsPerCluster.value,
+      outbound_per_node = eff.parallelOutboundMigrationsPerNode.value, inbound_per_node = 2 }
+  elseif type(limits) ~= "table" then
+    usage("queue.new: limits must be a table {cluster=, outbound_per_node=, inbound_per_node=}")
+  end
+  local names, index = {}, {}
+  for i, n in ipairs(cluster.nodes()) do
+    names[i] = n.metadata.name
+    index[n.metadata.name] = i
+  end
+  local self = setmetatable({ core = core.new(#names, limits), names = names, index = index,
+    items = {}, limits = limits, pinned = false }, Queue)
+  if opts.retry ~= nil then self.core:set_retry(opts.retry) end
+  for _, name in ipairs(opts.targets or {}) do
+    local i = index[name]
+    if i == nil then usage("queue.new: target %s is not a node of the cluster", tostring(name)) end
+    self.core:set_target(i, true, 0)
+    self.pinned = true
+  end
+  return self
+end
+
+--- q:add(vmi [, {priority=, estimate=}]) -> item number
+-- Queues a migration of a running VMI (an object, {namespace, name} or "namespace/name") away
+-- from its node. estimate: seconds (default: from its memory, 10 s + 8 s per GiB).
+function Queue:add(vmi, opts)
+  opts = opts or {}
+  if type(vmi) == "string" then
+    local ns, name = vmi:match("^([^/]+)/([^/]+)$")
+    vmi = ns and cluster.get("vmi", ns, name)
+  elseif type(vmi) == "table" and vmi.metadata == nil then
+    vmi = cluster.get("vmi", vmi.namespace or vmi[1], vmi.name or vmi[2])
+  end
+  if type(vmi) ~= "table" or vmi.status == nil or vmi.status.nodeName == nil then
+    vmrun.error("input", "q:add: the VMI does not exist or runs on no node", { level = 2 })
+  end
+  local source = self.index[vmi.status.nodeName]
+  if source == nil then
+    vmrun.error("input", ("q:add: node %s is not known to the queue"):format(vmi.status.nodeName),
+      { level = 2 })
+  end
+  local memory = memory_bytes(vmi)
+  local estimate = opts.estimate and time.duration(opts.estimate) or 10 + 8 * memory / GIB
+  local id = self.core:add({ source = source, estimate = estimate, priority = opts.priority or 0,
+    memory = 0 })
+  self.items[id] = { namespace = vmi.metadata.namespace, name = vmi.metadata.name,
+    source = vmi.status.nodeName, estimate = estimate, state = "waiting", attempts = 0 }
+  return id
+end
+
+-- Counts the active migrations this queue did not start, per source and target node.
+function Queue:count_foreign()
+  local ours = {}
+  for _, it in pairs(self.items) do
+    if it.handle then ours[it.namespace .. "/" .. it.handle.name] = true end
+  end
+  local total, out, inn = 0, {}, {}
+  for i = 1, #self.names do out[i], inn[i] = 0, 0 end
+  for _, m in ipairs(cluster.migrations({ active = true })) do
+    if not ours[m.metadata.namespace .. "/" .. m.metadata.name] then
+      local phase = m.status and m.status.phase
+      -- a Pending VMIM holds no slot yet (§2.4); counting it would only make us wait
+      if phase ~= nil and phase ~= "Pending" then
+        total = total + 1
+        local vmi = cluster.get("vmi", m.metadata.namespace, m.spec.vmiName)
+        local state = vmi and vmi.status and vmi.status.migrationState or {}
+        local src = self.index[state.sourceNode or (vmi and vmi.status and vmi.status.nodeName) or ""]
+        local dst = self.index[state.targetNode or ""]
+        if src then out[src] = out[src] + 1 end
+        if dst then inn[dst] = inn[dst] + 1 end
+      end
+    end
+  end
+  self.core:set_foreign(total, out, inn)
+  return total
+end
+
+local function emit(on_event, event)
+  if on_event then on_event(event) end
+end
+
+--- q:run([{timeout=, on_event=, poll=}]) -> account — waits
+-- Runs the queue to the end: starts migrations as slots free up, follows them, retries failed
+-- ones. on_event(event) gets {type = "started"|"succeeded"|"failed"|"retry", item, vmi,
+-- source, target, attempt, reason}. Returns {items = {{vmi, state, attempts, source, target,
+-- reason, started, finished}}, succeeded, failed, seconds}. Raises kind "timeout" when timeout
+-- passes (migrations in flight go on; their handles are in q.items).
+function Queue:run(opts)
+  opts = opts or {}
+  local on_event, poll = opts.on_event, opts.poll and time.duration(opts.poll) or 1
+  local started_at = time.now()
+  local deadline = opts.timeout and started_at + time.duration(opts.timeout)
+  while true do
+    local now = time.now()
+    -- finished migrations
+    for id, it in pairs(self.items) do
+      if it.state == "running" then
+        local ok, st = pcall(it.handle.status, it.handle)
+        local phase = ok and st.phase or "Failed"
+        if phase == "Succeeded" or phase == "Failed" then
+          local reason = ok and st.failure_reason or "its VirtualMachineInstanceMigration is gone"
+          local state = self.core:finish(id, now, phase == "Succeeded")
+          it.state, it.finished, it.reason = state, now, phase == "Failed" and reason or nil
+          it.target = ok and st.target or it.target
+          local kind = phase == "Succeeded" and "succeeded" or (state == "waiting" and "retry" or "failed")
+          emit(on_event, { type = kind, item = id, vmi = it.namespace .. "/" .. it.name,
+            source = it.source, target = it.target, attempt = it.attempts, reason = it.reason })
+        end
+      end
+    end
+    -- new starts
+    self:count_foreign()
+    while true do
+      local id, target = self.core:next(now)
+      if id == nil then break end
+      local it = self.items[id]
+      local selector = target and self.pinned and { [HOSTNAME] = self.names[target] } or nil
+      local ok, handle = pcall(cluster.migrate, { it.namespace, it.name },
+        { added_node_selector = selector })
+      it.attempts = it.attempts + 1
+      if ok then
+        it.handle, it.state, it.started = handle, "running", now
+        it.target = target and self.names[target] or nil
+        emit(on_event, { type = "started", item = id, vmi = it.namespace .. "/" .. it.name,
+          source = it.source, target = it.target, attempt = it.attempts })
+      else
+        it.reason = tostring(handle)
+        it.state = self.core:finish(id, now, false)
+        log.warn("cannot start a migration", { vmi = it.namespace .. "/" .. it.name, reason = it.reason })
+        emit(on_event, { type = it.state == "waiting" and "retry" or "failed", item = id,
+          vmi = it.namespace .. "/" .. it.name, source = it.source, reason = it.reason,
+          attempt = it.attempts })
+      end
+    end
+    local busy = false
+    for _, it in pairs(self.items) do
+      if it.state == "running" or it.state == "waiting" then busy = true end
+    end
+    if not busy then break end
+    if deadline and time.now() >= deadline then
+      vmrun.error("timeout", ("q:run: migrations still queued or running after %s"):format(
+        tostring(opts.timeout)), { level = 2 })
+    end
+    task.sleep(poll)
+  end
+  local account, succeeded, failed = {}, 0, 0
+  for id = 1, #self.items do
+    local it = self.items[id]
+    account[id] = { vmi = it.namespace .. "/" .. it.name, state = it.state, attempts = it.attempts,
+      source = it.source, target = it.target, reason = it.reason, started = it.started,
+      finished = it.finished }
+    if it.state == "done" then succeeded = succeeded + 1 elseif it.state == "failed" then failed = failed + 1 end
+  end
+  return { items = account, succeeded = succeeded, failed = failed, seconds = time.now() - started_at }
+end
+
+--- q:plan([now]) -> seconds | nil, stuck_vmi
+-- The estimated time until every queued migration ends, from the estimates and the limits.
+function Queue:plan()
+  local now = time.now()
+  local finish, stuck = self.core:simulate(now, 0)
+  if finish == nil then
+    local it = stuck and self.items[stuck]
+    return nil, it and (it.namespace .. "/" .. it.name)
+  end
+  return finish - now
+end
+
+return M
