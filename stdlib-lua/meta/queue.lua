@@ -30,7 +30,7 @@ function Queue:add(vmi, opts) end
 ---passes first.
 ---@async
 ---@param opts? {timeout?: vmrun.Duration, poll?: vmrun.Duration, on_event?: fun(event: table)}
----@return {items: table[], succeeded: integer, failed: integer, seconds: number}
+---@return {items: table[], succeeded: integer, failed: integer, skipped: integer, seconds: number}
 function Queue:run(opts) end
 
 ---The estimated seconds until every queued migration ends, or nil and the VMI that can never

@@ -137,9 +137,10 @@ end
 
 --- q:run([{timeout=, on_event=, poll=}]) -> account — waits
 -- Runs the queue to the end: starts migrations as slots free up, follows them, retries failed
--- ones. on_event(event) gets {type = "started"|"succeeded"|"failed"|"retry", item, vmi,
+-- ones; an item whose VMI stopped or left the node before its turn is skipped. on_event(event)
+-- gets {type = "started"|"succeeded"|"failed"|"retry"|"skipped", item, vmi,
 -- source, target, attempt, reason}. Returns {items = {{vmi, state, attempts, source, target,
--- reason, started, finished}}, succeeded, failed, seconds}. Raises kind "timeout" when timeout
+-- reason, started, finished}}, succeeded, failed, skipped, seconds}. Raises kind "timeout" when timeout
 -- passes (migrations in flight go on; their handles are in q.items).
 function Queue:run(opts)
   opts = opts or {}
@@ -171,10 +172,28 @@ function Queue:run(opts)
       if id == nil then break end
       local it = self.items[id]
       local selector = target and self.pinned and { [HOSTNAME] = self.names[target] } or nil
-      local ok, handle = pcall(cluster.migrate, { it.namespace, it.name },
-        { added_node_selector = selector })
+      local vmi = cluster.get("vmi", it.namespace, it.name)
+      local where = vmi and vmi.status and vmi.status.phase == "Running" and vmi.status.nodeName
+      local ok, handle
+      if where and where ~= it.source then
+        ok, handle = false, vmrun.null -- moved meanwhile (by someone else): nothing to do
+      elseif not where then
+        ok, handle = false, nil -- gone, or not running: nothing to migrate
+      else
+        ok, handle = pcall(cluster.migrate, { it.namespace, it.name }, { added_node_selector = selector })
+      end
       it.attempts = it.attempts + 1
-      if ok then
+      if not ok and (handle == nil or handle == vmrun.null) then
+        -- not a failure to retry: the VMI left the node, or stopped, before its turn
+        self.core:finish(id, now, false)
+        self.core:cancel(id)
+        it.state = "skipped"
+        it.attempts = it.attempts - 1
+        it.reason = handle == nil and "the VMI is gone or not running"
+          or ("the VMI moved to " .. where .. " meanwhile")
+        emit(on_event, { type = "skipped", item = id, vmi = it.namespace .. "/" .. it.name,
+          source = it.source, reason = it.reason })
+      elseif ok then
         it.handle, it.state, it.started = handle, "running", now
         it.target = target and self.names[target] or nil
         emit(on_event, { type = "started", item = id, vmi = it.namespace .. "/" .. it.name,
@@ -199,15 +218,17 @@ function Queue:run(opts)
     end
     task.sleep(poll)
   end
-  local account, succeeded, failed = {}, 0, 0
+  local account, succeeded, failed, skipped = {}, 0, 0, 0
   for id = 1, #self.items do
     local it = self.items[id]
     account[id] = { vmi = it.namespace .. "/" .. it.name, state = it.state, attempts = it.attempts,
       source = it.source, target = it.target, reason = it.reason, started = it.started,
       finished = it.finished }
     if it.state == "done" then succeeded = succeeded + 1 elseif it.state == "failed" then failed = failed + 1 end
+    if it.state == "skipped" then skipped = skipped + 1 end
   end
-  return { items = account, succeeded = succeeded, failed = failed, seconds = time.now() - started_at }
+  return { items = account, succeeded = succeeded, failed = failed, skipped = skipped,
+    seconds = time.now() - started_at }
 end
 
 --- q:plan([now]) -> seconds | nil, stuck_vmi

@@ -141,6 +141,27 @@ describe("queue", function()
     node.uncordon("worker-2", { owner = "test" })
   end, { timeout = "2h" })
 
+  it("skips a VMI that stopped or left its node before its turn", function()
+    local q = queue.new({ limits = { cluster = 1, outbound_per_node = 1 } })
+    local vmis = cluster.vmis({ node = "worker-3" })
+    expect(#vmis >= 2).to_be(true)
+    local first, second = vmis[1], vmis[2]
+    q:add(first, { estimate = "1m", priority = 1 })
+    q:add(second)
+    -- stop the second VM while the first migrates
+    cluster.patch("VirtualMachine", "prod", second.metadata.name, { spec = { runStrategy = "Halted" } })
+    local kinds = {}
+    local account = q:run({ timeout = "1h", on_event = function(e) kinds[#kinds + 1] = e.type end })
+    expect(account.succeeded).to_be(1)
+    expect(account.skipped).to_be(1)
+    expect(account.items[2].state).to_be("skipped")
+    expect(account.items[2].reason).to_be("the VMI is gone or not running")
+    expect(account.items[2].attempts).to_be(0)
+    expect(table.concat(kinds, ",")).to_be("started,succeeded,skipped") -- one slot: in turn
+    cluster.patch("VirtualMachine", "prod", second.metadata.name, { spec = { runStrategy = "Always" } })
+    task.sleep(30)
+  end, { timeout = "2h" })
+
   it("plans the time the queue needs, and refuses bad options", function()
     local q = queue.new({ limits = { cluster = 1, outbound_per_node = 1 } })
     local vmis = cluster.vmis({ node = "worker-3" })
