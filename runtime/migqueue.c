@@ -224,6 +224,7 @@ static int lookahead(const vr_mq *q, double now, const double *pressure, int bes
       double end;
       vr_mq *c;
       if ((pass == 0) != (i == best)) continue; /* the rule's pick is the first to beat */
+      if (it->priority != q->items[best].priority) continue; /* priority is never traded */
       if (it->state != VR_MQ_WAITING || it->ready_at > now || !outbound_free(q, it->source))
         continue;
       if ((target = choose_target(q, it)) == -2) continue;
@@ -388,8 +389,8 @@ static vr_mq *shallow_copy(const vr_mq *q) {
     free(c);
     return NULL;
   }
-  memcpy(c->nodes, q->nodes, (size_t)q->node_count * sizeof *c->nodes);
-  memcpy(c->items, q->items, (size_t)q->count * sizeof *c->items);
+  if (q->node_count > 0) memcpy(c->nodes, q->nodes, (size_t)q->node_count * sizeof *c->nodes);
+  if (q->count > 0) memcpy(c->items, q->items, (size_t)q->count * sizeof *c->items);
   c->capacity = q->count;
   return c;
 }

@@ -17,7 +17,14 @@ M.SINCE_ANNOTATION = "vmrun.io/cordoned-at"
 
 local CONFLICT_RETRIES = 5
 
+-- Raises kind "usage" at the playbook's line: for helpers called by the public functions
+-- (check_options, check_name); public functions themselves call usage_here.
 local function usage(fmt, ...) vmrun.error("usage", fmt:format(...), { level = 4 }) end
+local function usage_here(fmt, ...) vmrun.error("usage", fmt:format(...), { level = 3 }) end
+
+local function check_name(fname, name)
+  if type(name) ~= "string" or name == "" then usage("node.%s: a node name is needed", fname) end
+end
 
 local function check_options(fname, opts, allowed)
   if opts == nil then return {} end
@@ -38,7 +45,6 @@ end
 
 -- The Node, or a not_found error at the playbook's line.
 local function get_node(fname, name)
-  if type(name) ~= "string" or name == "" then usage("node.%s: a node name is needed", fname) end
   local n = cluster.get("Node", name)
   if n == nil then
     vmrun.error("not_found", ("node.%s: no node %s"):format(fname, name),
@@ -81,6 +87,7 @@ end
 -- Idempotent. A node already cordoned by someone else stays theirs: nothing changes and owner
 -- says who (the annotation's value, or "someone else").
 function M.cordon(name, opts)
+  check_name("cordon", name)
   opts = check_options("cordon", opts, { owner = "string" })
   local owner = opts.owner or "vmrun"
   local who
@@ -102,6 +109,7 @@ end
 -- node that someone else cordoned stays cordoned (logged as a warning; owner says who) unless
 -- force = true. Idempotent.
 function M.uncordon(name, opts)
+  check_name("uncordon", name)
   opts = check_options("uncordon", opts, { owner = "string", force = "boolean" })
   local owner = opts.owner or "vmrun"
   local who
@@ -128,12 +136,13 @@ local EFFECTS = { NoSchedule = true, PreferNoSchedule = true, NoExecute = true }
 --- node.taint(name, {key=, value=, effect=} [, {remove=}]) -> {changed}
 -- Adds the taint (replacing one with the same key and effect), or removes it with remove = true.
 function M.taint(name, taint, opts)
+  check_name("taint", name)
   opts = check_options("taint", opts, { remove = "boolean" })
   if type(taint) ~= "table" or type(taint.key) ~= "string" or not EFFECTS[taint.effect] then
-    usage("node.taint: the taint needs a key and an effect (NoSchedule, PreferNoSchedule, NoExecute)")
+    usage_here("node.taint: the taint needs a key and an effect (NoSchedule, PreferNoSchedule, NoExecute)")
   end
   if taint.value ~= nil and type(taint.value) ~= "string" then
-    usage("node.taint: the taint's value must be a string")
+    usage_here("node.taint: the taint's value must be a string")
   end
   local _, changed = update("taint", name, function(n)
     local old = (n.spec and n.spec.taints ~= vmrun.null and n.spec.taints) or {}
@@ -161,20 +170,24 @@ end
 --- node.label(name, labels) -> {changed}
 -- Sets labels (a string value) and removes them (false or vmrun.null).
 function M.label(name, labels)
+  check_name("label", name)
   if type(labels) ~= "table" or next(labels) == nil then
-    usage("node.label: labels must be a table of name = value (false to remove)")
+    usage_here("node.label: labels must be a table of name = value (false to remove)")
+  end
+  for k, v in pairs(labels) do
+    if type(k) ~= "string" then usage_here("node.label: label names must be strings") end
+    if v ~= false and v ~= vmrun.null and type(v) ~= "string" then
+      usage_here("node.label: the value of %s must be a string, or false to remove it", k)
+    end
   end
   local _, changed = update("label", name, function(n)
     local now = (n.metadata.labels ~= vmrun.null and n.metadata.labels) or {}
     local patch, any = {}, false
     for k, v in pairs(labels) do
-      if type(k) ~= "string" then usage("node.label: label names must be strings") end
       if v == false or v == vmrun.null then
         if now[k] ~= nil then patch[k], any = vmrun.null, true end
-      elseif type(v) == "string" then
-        if now[k] ~= v then patch[k], any = v, true end
-      else
-        usage("node.label: the value of %s must be a string, or false to remove it", k)
+      elseif now[k] ~= v then
+        patch[k], any = v, true
       end
     end
     if not any then return nil end

@@ -58,6 +58,17 @@ function M.new(opts)
       outbound_per_node = eff.parallelOutboundMigrationsPerNode.value, inbound_per_node = 2 }
   elseif type(limits) ~= "table" then
     usage("queue.new: limits must be a table {cluster=, outbound_per_node=, inbound_per_node=}")
+  else
+    for k, v in pairs(limits) do
+      if k ~= "cluster" and k ~= "outbound_per_node" and k ~= "inbound_per_node" then
+        usage("queue.new: unknown limit %s (cluster, inbound_per_node, outbound_per_node)", tostring(k))
+      elseif math.type(v) ~= "integer" then
+        usage("queue.new: limit %s must be an integer", k)
+      end
+    end
+  end
+  if opts.targets ~= nil and type(opts.targets) ~= "table" then
+    usage("queue.new: targets must be a list of node names")
   end
   local names, index = {}, {}
   for i, n in ipairs(cluster.nodes()) do
@@ -80,12 +91,27 @@ end
 -- Queues a migration of a running VMI (an object, {namespace, name} or "namespace/name") away
 -- from its node. estimate: seconds (default: from its memory, 10 s + 8 s per GiB).
 function Queue:add(vmi, opts)
+  if opts ~= nil and type(opts) ~= "table" then usage("q:add: options must be a table (estimate, priority)") end
   opts = opts or {}
+  for k, v in pairs(opts) do
+    if k == "priority" then
+      if math.type(v) ~= "integer" then usage("q:add: priority must be an integer") end
+    elseif k ~= "estimate" then
+      usage("q:add: unknown option %s (estimate, priority)", tostring(k))
+    end
+  end
   if type(vmi) == "string" then
     local ns, name = vmi:match("^([^/]+)/([^/]+)$")
-    vmi = ns and cluster.get("vmi", ns, name)
+    if not ns then usage("q:add: the VMI must be an object, {namespace, name} or \"namespace/name\"") end
+    vmi = cluster.get("vmi", ns, name)
   elseif type(vmi) == "table" and vmi.metadata == nil then
-    vmi = cluster.get("vmi", vmi.namespace or vmi[1], vmi.name or vmi[2])
+    local ns, name = vmi.namespace or vmi[1], vmi.name or vmi[2]
+    if type(ns) ~= "string" or type(name) ~= "string" then
+      usage("q:add: the VMI must be an object, {namespace, name} or \"namespace/name\"")
+    end
+    vmi = cluster.get("vmi", ns, name)
+  elseif type(vmi) ~= "table" then
+    usage("q:add: the VMI must be an object, {namespace, name} or \"namespace/name\"")
   end
   if type(vmi) ~= "table" or vmi.status == nil or vmi.status.nodeName == nil then
     vmrun.error("input", "q:add: the VMI does not exist or runs on no node", { level = 2 })
@@ -94,6 +120,11 @@ function Queue:add(vmi, opts)
   if source == nil then
     vmrun.error("input", ("q:add: node %s is not known to the queue"):format(vmi.status.nodeName),
       { level = 2 })
+  end
+  for _, it in pairs(self.items) do
+    if it.namespace == vmi.metadata.namespace and it.name == vmi.metadata.name then
+      usage("q:add: %s/%s is queued already", it.namespace, it.name)
+    end
   end
   local memory = memory_bytes(vmi)
   local estimate = opts.estimate and time.duration(opts.estimate) or 10 + 8 * memory / GIB
@@ -120,6 +151,9 @@ function Queue:count_foreign()
         total = total + 1
         local vmi = cluster.get("vmi", m.metadata.namespace, m.spec.vmiName)
         local state = vmi and vmi.status and vmi.status.migrationState or {}
+        -- the VMI's migrationState may still be that of an earlier migration: use it only when
+        -- it is this one's, else the VMI's node is the source and the target is not known yet
+        if state.migrationUid ~= m.metadata.uid then state = {} end
         local src = self.index[state.sourceNode or (vmi and vmi.status and vmi.status.nodeName) or ""]
         local dst = self.index[state.targetNode or ""]
         if src then out[src] = out[src] + 1 end
@@ -143,8 +177,17 @@ end
 -- reason, started, finished}}, succeeded, failed, skipped, seconds}. Raises kind "timeout" when timeout
 -- passes (migrations in flight go on; their handles are in q.items).
 function Queue:run(opts)
+  if opts ~= nil and type(opts) ~= "table" then usage("q:run: options must be a table (on_event, poll, timeout)") end
   opts = opts or {}
+  for k, v in pairs(opts) do
+    if k == "on_event" then
+      if type(v) ~= "function" then usage("q:run: on_event must be a function") end
+    elseif k ~= "timeout" and k ~= "poll" then
+      usage("q:run: unknown option %s (on_event, poll, timeout)", tostring(k))
+    end
+  end
   local on_event, poll = opts.on_event, opts.poll and time.duration(opts.poll) or 1
+  if poll <= 0 then usage("q:run: poll must be more than 0 s") end
   local started_at = time.now()
   local deadline = opts.timeout and started_at + time.duration(opts.timeout)
   while true do
@@ -153,7 +196,15 @@ function Queue:run(opts)
     for id, it in pairs(self.items) do
       if it.state == "running" then
         local ok, st = pcall(it.handle.status, it.handle)
-        local phase = ok and st.phase or "Failed"
+        local phase = ok and st.phase or nil
+        if not ok and vmrun.is_error(st, "not_found") then
+          phase = "Failed" -- its VMIM was deleted: the migration is over
+        elseif not ok then
+          -- a read that failed (an API error, a timeout) says nothing about the migration: it
+          -- keeps its slot, and the next poll looks again
+          log.warn("cannot read a migration's status", { vmi = it.namespace .. "/" .. it.name,
+            error = tostring(st) })
+        end
         if phase == "Succeeded" or phase == "Failed" then
           local reason = ok and st.failure_reason or "its VirtualMachineInstanceMigration is gone"
           local state = self.core:finish(id, now, phase == "Succeeded")
@@ -207,11 +258,24 @@ function Queue:run(opts)
           attempt = it.attempts })
       end
     end
-    local busy = false
+    local busy, running = false, false
     for _, it in pairs(self.items) do
       if it.state == "running" or it.state == "waiting" then busy = true end
+      if it.state == "running" then running = true end
     end
     if not busy then break end
+    if not running and self.core:next_ready(now) == nil then
+      -- nothing runs and no backoff ends: an item no target may ever take fails now, instead of
+      -- the run waiting for ever
+      local finish, stuck = self.core:simulate(now, 0)
+      if finish == nil and stuck ~= nil then
+        local it = self.items[stuck]
+        self.core:cancel(stuck)
+        it.state, it.reason = "failed", "no target node may take it (targets, limits or room)"
+        emit(on_event, { type = "failed", item = stuck, vmi = it.namespace .. "/" .. it.name,
+          source = it.source, reason = it.reason })
+      end
+    end
     if deadline and time.now() >= deadline then
       vmrun.error("timeout", ("q:run: migrations still queued or running after %s"):format(
         tostring(opts.timeout)), { level = 2 })
@@ -231,10 +295,11 @@ function Queue:run(opts)
     seconds = time.now() - started_at }
 end
 
---- q:plan([now]) -> seconds | nil, stuck_vmi
+--- q:plan() -> seconds | nil, stuck_vmi
 -- The estimated time until every queued migration ends, from the estimates and the limits.
 function Queue:plan()
   local now = time.now()
+  self:count_foreign()
   local finish, stuck = self.core:simulate(now, 0)
   if finish == nil then
     local it = stuck and self.items[stuck]

@@ -267,6 +267,38 @@ static void test_simulate(void) {
   vr_mq_free(q);
 }
 
+/* The rollout never starts a lower priority while a higher one may start; an empty queue plans. */
+static void test_priority_kept_by_lookahead(void) {
+  int violations = 0;
+  for (int seed = 1; seed <= 300; seed++) {
+    vr_mq_limits limits = {2 + seed % 3, 1 + seed % 2, 0};
+    vr_mq *q = vr_mq_new(4, &limits);
+    vr_mq_start st;
+    int priority[32] = {0}, n = 6 + seed % 10;
+    rng = (uint64_t)seed;
+    for (int i = 0; i < n; i++) {
+      vr_mq_item_spec s = item((int)(uniform() * 4), 5 + uniform() * 100);
+      s.priority = priority[i] = uniform() < 0.3;
+      vr_mq_add(q, &s);
+    }
+    while (vr_mq_next(q, 0, &st)) {
+      if (priority[st.item] == 1) continue;
+      for (int i = 0; i < n; i++) /* a waiting higher one whose source has room: a violation */
+        if (priority[i] == 1 && vr_mq_item_state(q, i) == VR_MQ_WAITING &&
+            vr_mq_running_on(q, vr_mq_item_source(q, i), 0) < limits.outbound_per_node)
+          violations++;
+    }
+    vr_mq_free(q);
+  }
+  CHECK(violations == 0);
+  {
+    vr_mq_limits limits = {1, 1, 0};
+    vr_mq *empty = vr_mq_new(0, &limits);
+    CHECK(vr_mq_simulate(empty, 5, 0, NULL, NULL) == 5);
+    vr_mq_free(empty);
+  }
+}
+
 int main(void) {
   test_limits_hold();
   test_foreign_fill_the_cluster();
@@ -275,5 +307,6 @@ int main(void) {
   test_retry_budgets();
   test_cancel_and_bad_input();
   test_simulate();
+  test_priority_kept_by_lookahead();
   return CHECK_DONE();
 }

@@ -44,7 +44,8 @@ local function active()
     if phase and phase ~= "Pending" then
       total = total + 1
       local vmi = cluster.get("vmi", m.metadata.namespace, m.spec.vmiName)
-      local src = vmi.status.migrationState and vmi.status.migrationState.sourceNode or vmi.status.nodeName
+      local state = vmi.status.migrationState
+      local src = state and state.migrationUid == m.metadata.uid and state.sourceNode or vmi.status.nodeName
       out[src] = (out[src] or 0) + 1
     end
   end
@@ -173,6 +174,20 @@ describe("queue", function()
     expect(function() queue.new({ limits = { cluster = 0 } }) end)
       .to_fail_with("usage", "limits out of range")
     expect(function() q:add("prod/none") end).to_fail_with("input", "does not exist")
+    expect(function() q:add("vm-1") end).to_fail_with("usage", "namespace/name")
+    expect(function() q:add(vmis[1]) end).to_fail_with("usage", "is queued already")
+    expect(function() q:add("prod/vm-1", { prio = 1 }) end).to_fail_with("usage", "unknown option prio")
+    expect(function() q:run({ timout = "1h" }) end).to_fail_with("usage", "unknown option timout")
+    expect(function() q:run({ poll = 0 }) end).to_fail_with("usage", "poll must be more than 0")
+    expect(function() queue.new({ targets = "worker-2" }) end).to_fail_with("usage", "list of node names")
+    expect(function() queue.new({ limits = { cluster = "3" } }) end).to_fail_with("usage", "must be an integer")
+    -- an item that no target can ever take fails instead of waiting for ever
+    local stuck = queue.new({ limits = { cluster = 2, outbound_per_node = 2 }, targets = { "worker-3" } })
+    stuck:add(vmis[1])
+    expect(stuck:plan()).to_be_nil()
+    local account = stuck:run({ timeout = "1h" })
+    expect(account.failed).to_be(1)
+    expect(account.items[1].reason).to_contain("no target node may take it")
     remove_dir()
   end)
 end)
