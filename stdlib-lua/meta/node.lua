@@ -40,3 +40,43 @@ function node.taint(name, taint, opts) end
 ---@param labels table<string, string|false>
 ---@return {changed: boolean}
 function node.label(name, labels) end
+
+---@class vmrun.NodeMaintenanceStatus
+---@field phase string Pending (not seen by the operator yet), Running, Succeeded, Failed
+---@field drain_progress? integer percent
+---@field pending_pods string[] "namespace/name" of the pods the drain still waits for
+---@field last_error? string the operator's last error
+---@field total_pods? integer
+---@field eviction_pods? integer
+
+---Creates a NodeMaintenance (the Node Maintenance Operator cordons, taints and drains the node)
+---and returns its handle. Raises kind `"not_found"` for a missing node, the admission refusal as
+---the cluster reports it, `"usage"` for bad arguments.
+---@param name string
+---@param reason string
+---@param opts? {api?: "medik8s"|"kubevirt", name?: string}
+---@return vmrun.NodeMaintenance
+function node.maintenance(name, reason, opts) end
+
+---A NodeMaintenance requested by `node.maintenance`.
+---@class vmrun.NodeMaintenance
+---@field node string
+---@field name string the NodeMaintenance's name
+local NodeMaintenance = {}
+
+---@return vmrun.NodeMaintenanceStatus
+function NodeMaintenance:status() end
+
+---Waits until the node is drained. Raises kind `"maintenance_failed"` or `"timeout"` with the
+---pending pods and the operator's last error in the message.
+---@async
+---@param opts? {timeout?: vmrun.Duration}
+---@return vmrun.NodeMaintenanceStatus
+function NodeMaintenance:wait(opts) end
+
+---Ends the maintenance (deletes the CR; the operator uncordons the node), waiting until the CR
+---is gone unless `wait = false`. False when it was gone already.
+---@async
+---@param opts? {wait?: boolean}
+---@return boolean
+function NodeMaintenance:finish(opts) end

@@ -9,6 +9,7 @@ local vmrun = require("vmrun")
 local log = require("vmrun.log")
 local time = require("vmrun.time")
 local json = require("vmrun.json")
+local task = require("vmrun.task")
 
 local M = {}
 
@@ -44,11 +45,12 @@ local function check_options(fname, opts, allowed)
 end
 
 -- The Node, or a not_found error at the playbook's line.
-local function get_node(fname, name)
+-- level: of the playbook's line, counted from get_node's caller (update: 3; a public function: 2).
+local function get_node(fname, name, level)
   local n = cluster.get("Node", name)
   if n == nil then
     vmrun.error("not_found", ("node.%s: no node %s"):format(fname, name),
-      { level = 4, resource = "Node " .. name })
+      { level = 1 + (level or 3), resource = "Node " .. name })
   end
   return n
 end
@@ -194,6 +196,103 @@ function M.label(name, labels)
     return { metadata = { labels = patch } }
   end)
   return { changed = changed }
+end
+
+-- --- NodeMaintenance ----------------------------------------------------------------------------
+
+local Maintenance = {}
+Maintenance.__index = Maintenance
+Maintenance.__name = "vmrun.NodeMaintenance"
+
+local NM_KINDS = {
+  medik8s = { api = "nodemaintenance.medik8s.io/v1beta1", kind = "nodemaintenance.medik8s.io/NodeMaintenance" },
+  kubevirt = { api = "nodemaintenance.kubevirt.io/v1beta1", kind = "nodemaintenance.kubevirt.io/NodeMaintenance" },
+}
+
+--- node.maintenance(name, reason [, {api=, name=}]) -> vmrun.NodeMaintenance
+-- Asks the Node Maintenance Operator to take the node out: creates a NodeMaintenance (api
+-- "medik8s", the default, or the deprecated "kubevirt" group; named name, default
+-- "vmrun-<node>"), which cordons, taints and drains the node. Returns a handle: m:status(),
+-- m:wait{timeout=}, m:finish(). Raises kind "not_found" for a missing node, the create error as
+-- the cluster reports it (the admission webhook's refusals: kind "input" or "already_exists").
+function M.maintenance(name, reason, opts)
+  check_name("maintenance", name)
+  if type(reason) ~= "string" then usage_here("node.maintenance: a reason is needed") end
+  opts = check_options("maintenance", opts, { api = "string", name = "string" })
+  local api = NM_KINDS[opts.api or "medik8s"]
+  if api == nil then usage_here("node.maintenance: api must be \"medik8s\" or \"kubevirt\"") end
+  get_node("maintenance", name, 2)
+  local cr = cluster.create({ apiVersion = api.api, kind = "NodeMaintenance",
+    metadata = { name = opts.name or ("vmrun-" .. name),
+      labels = { ["app.kubernetes.io/managed-by"] = "vmrun" } },
+    spec = { nodeName = name, reason = reason } })
+  log.info("node maintenance requested", { node = name, maintenance = cr.metadata.name })
+  return setmetatable({ node = name, name = cr.metadata.name, kind = api.kind }, Maintenance)
+end
+
+--- m:status() -> {phase, drain_progress, pending_pods, last_error, total_pods, eviction_pods}
+-- Raises kind "not_found" when the NodeMaintenance is gone.
+function Maintenance:status()
+  local cr = cluster.get(self.kind, self.name)
+  if cr == nil then
+    vmrun.error("not_found", ("node maintenance %s is gone"):format(self.name),
+      { level = 2, resource = "NodeMaintenance " .. self.name })
+  end
+  local st = cr.status or {}
+  local pending = {}
+  for _, p in ipairs(st.pendingPods ~= vmrun.null and st.pendingPods or {}) do pending[#pending + 1] = p end
+  return { phase = st.phase or "Pending", drain_progress = st.drainProgress,
+    pending_pods = pending, last_error = st.lastError ~= vmrun.null and st.lastError or nil,
+    total_pods = st.totalpods, eviction_pods = st.evictionPods }
+end
+
+--- m:wait([{timeout=}]) -> status — waits
+-- Waits until the operator has drained the node (phase Succeeded) and returns the status.
+-- Raises kind "maintenance_failed" (phase Failed, with lastError) and kind "timeout" when the
+-- timeout passes first; both messages say what still blocks the drain (the pending pods and the
+-- operator's last error), so a stuck drain never waits silently.
+function Maintenance:wait(opts)
+  if opts ~= nil and type(opts) ~= "table" then usage_here("m:wait: options must be a table (timeout)") end
+  for k in pairs(opts or {}) do
+    if k ~= "timeout" then usage_here("m:wait: unknown option %s (timeout)", tostring(k)) end
+  end
+  local deadline = opts and opts.timeout and time.now() + time.duration(opts.timeout)
+  local resource = "NodeMaintenance " .. self.name
+  while true do
+    local st = self:status()
+    if st.phase == "Succeeded" then return st end
+    local blocking = ("pending pods: %s; last error: %s"):format(
+      #st.pending_pods > 0 and table.concat(st.pending_pods, ", ") or "none",
+      st.last_error or "none")
+    if st.phase == "Failed" then
+      vmrun.error("maintenance_failed", ("node maintenance of %s failed: %s"):format(self.node,
+        blocking), { level = 2, resource = resource, reason = st.last_error })
+    end
+    if deadline and time.now() >= deadline then
+      vmrun.error("timeout", ("node maintenance of %s not done after %s (%d%% drained): %s")
+        :format(self.node, tostring(opts.timeout), st.drain_progress or 0, blocking),
+        { level = 2, resource = resource, pending_pods = st.pending_pods })
+    end
+    task.sleep(deadline and math.max(0.001, math.min(5, deadline - time.now())) or 5)
+  end
+end
+
+--- m:finish([{wait=}]) -> boolean
+-- Ends the maintenance: deletes the NodeMaintenance, and the operator removes its taints and
+-- uncordons the node. With wait = true (the default), waits until the CR is gone. False when it
+-- was gone already.
+function Maintenance:finish(opts)
+  opts = opts or {}
+  local ok, err = pcall(cluster.delete, self.kind, self.name)
+  if not ok then
+    if vmrun.is_error(err, "not_found") then return false end
+    error(err, 0)
+  end
+  if opts.wait ~= false then
+    while cluster.get(self.kind, self.name) ~= nil do task.sleep(1) end
+  end
+  log.info("node maintenance ended", { node = self.node, maintenance = self.name })
+  return true
 end
 
 return M
