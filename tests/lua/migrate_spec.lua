@@ -37,13 +37,11 @@ describe("cluster.migrate", function()
     end
     expect(running.phase).to_be("Running")
     expect(running.data_total > 0).to_be(true)
-    task.sleep(0.5)
-    local later = m:status()
-    if later.phase == "Running" then
-      expect(later.progress >= 0 and later.progress <= 1).to_be(true)
-      expect(later.eta_seconds == nil or later.eta_seconds >= 0).to_be(true)
-    end
-    m:wait({ timeout = "5m" })
+    expect(running.progress >= 0 and running.progress <= 1).to_be(true)
+    expect(running.source).never.to_be_nil()
+    local done = m:wait({ timeout = "5m" })
+    expect(done.progress).to_be(1)
+    expect(done.eta_seconds).to_be(0)
   end)
 
   it("times out without stopping the migration, and cancel stops it", function()
