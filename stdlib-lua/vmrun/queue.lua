@@ -121,7 +121,7 @@ function Queue:add(vmi, opts)
     vmrun.error("input", ("q:add: node %s is not known to the queue"):format(vmi.status.nodeName),
       { level = 2 })
   end
-  for _, it in pairs(self.items) do
+  for _, it in ipairs(self.items) do
     if it.namespace == vmi.metadata.namespace and it.name == vmi.metadata.name then
       usage("q:add: %s/%s is queued already", it.namespace, it.name)
     end
@@ -138,7 +138,7 @@ end
 -- Counts the active migrations this queue did not start, per source and target node.
 function Queue:count_foreign()
   local ours = {}
-  for _, it in pairs(self.items) do
+  for _, it in ipairs(self.items) do
     if it.handle then ours[it.namespace .. "/" .. it.handle.name] = true end
   end
   local total, out, inn = 0, {}, {}
@@ -193,7 +193,7 @@ function Queue:run(opts)
   while true do
     local now = time.now()
     -- finished migrations
-    for id, it in pairs(self.items) do
+    for id, it in ipairs(self.items) do -- in order: runs are deterministic
       if it.state == "running" then
         local ok, st = pcall(it.handle.status, it.handle)
         local phase = ok and st.phase or nil
@@ -259,7 +259,7 @@ function Queue:run(opts)
       end
     end
     local busy, running = false, false
-    for _, it in pairs(self.items) do
+    for _, it in ipairs(self.items) do
       if it.state == "running" or it.state == "waiting" then busy = true end
       if it.state == "running" then running = true end
     end
