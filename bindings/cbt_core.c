@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lauxlib.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,27 +65,12 @@ static char *read_limited(const char *path, size_t max, size_t *len, char *err, 
   return text;
 }
 
-/* Raises a vmrun.Error of kind with the caller's file:line before the message, and resource. */
-static int raise_for(lua_State *L, const char *kind, const char *resource, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int raise_for(lua_State *L, const char *kind, const char *resource, const char *fmt, ...) {
-  char text[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(text, sizeof text, fmt, ap);
-  va_end(ap);
-  luaL_where(L, 1);
-  vr_error_push(L, kind, "%s%s", lua_tostring(L, -1), text);
-  vr_error_set_string(L, "resource", resource);
-  return lua_error(L);
-}
-
 /* Raises kind "decode" for path: "PATH:LINE: what" for a message "line LINE: what", else
  * "PATH: what". */
 static int raise_decode(lua_State *L, const char *path, const char *msg) {
-  if (strncmp(msg, "line ", 5) == 0) return raise_for(L, "decode", path, "%s:%s", path, msg + 5);
-  return raise_for(L, "decode", path, "%s: %s", path, msg);
+  if (strncmp(msg, "line ", 5) == 0)
+    return vr_error_raise_for(L, "decode", path, "%s:%s", path, msg + 5);
+  return vr_error_raise_for(L, "decode", path, "%s: %s", path, msg);
 }
 
 /* Reads and parses path into a box left on the stack; raises kind "input" (resource = path) when
@@ -97,7 +81,7 @@ static parse_box *read_and_parse(lua_State *L, const char *path) {
   char msg[VR_VMX_ERRLEN + 300];
   size_t len = 0;
   if ((b->text = read_limited(path, MAX_FILE_BYTES, &len, msg, sizeof msg)) == NULL)
-    raise_for(L, "input", path, "%s", msg);
+    vr_error_raise_for(L, "input", path, "%s", msg);
   if (vr_vmx_parse(b->text, len, &b->vmx, msg, VR_VMX_ERRLEN) != 0) raise_decode(L, path, msg);
   return b;
 }
@@ -408,7 +392,7 @@ static int l_parse_vmdk(lua_State *L) {
   const vr_vmdk *d = &b->vmdk;
   if (read_descriptor(path, b, msg, sizeof msg, &decode) != 0) {
     if (decode) return raise_decode(L, path, msg);
-    return raise_for(L, "input", path, "%s", msg);
+    return vr_error_raise_for(L, "input", path, "%s", msg);
   }
   push_common(L, path, &d->fields);
   if (vr_vmdk_version(d) > 0) set_integer(L, "version", vr_vmdk_version(d));
@@ -464,7 +448,7 @@ static int l_files(lua_State *L) {
   size_t cap = 0, i;
   struct dirent *e;
   DIR *d = opendir(dir);
-  if (d == NULL) return raise_for(L, "input", dir, "%s: %s", dir, strerror(errno));
+  if (d == NULL) return vr_error_raise_for(L, "input", dir, "%s: %s", dir, strerror(errno));
   while ((e = readdir(d)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
     if (b->count == cap) {
@@ -532,17 +516,18 @@ static int l_replace_file(lua_State *L) {
   int fd = -1, made_backup = 0;
   char *tmp = NULL;
   if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-    return raise_for(L, "refused", path,
-                     "%s is a symbolic link: edit the file it points to (renaming over the link "
-                     "would replace it): nothing written",
-                     path);
+    return vr_error_raise_for(
+        L, "refused", path,
+        "%s is a symbolic link: edit the file it points to (renaming over the link "
+        "would replace it): nothing written",
+        path);
   }
   current = vr_read_file(path, &current_len, msg, sizeof msg);
   if (current == NULL) goto io_error_msg;
   if (current_len != expected_len || memcmp(current, expected, current_len) != 0) {
     free(current);
-    return raise_for(L, "refused", path, "%s changed while it was being edited: nothing written",
-                     path);
+    return vr_error_raise_for(L, "refused", path,
+                              "%s changed while it was being edited: nothing written", path);
   }
   free(current);
   if (stat(path, &st) != 0) goto io_error;
@@ -577,7 +562,7 @@ io_error:
   }
   if (made_backup) unlink(backup); /* the file is as it was: no backup of it is needed */
 io_error_msg:
-  return raise_for(L, "input", failed, "%s", msg);
+  return vr_error_raise_for(L, "input", failed, "%s", msg);
 }
 
 static const luaL_Reg cbt_core_funcs[] = {

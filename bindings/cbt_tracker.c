@@ -7,7 +7,6 @@
 #include <inttypes.h>
 #include <lauxlib.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,25 +28,11 @@ static int raise_status(lua_State *L, vr_bt_status status, const char *resource,
                      : status == VR_BT_MEMORY         ? "memory"
                      : status == VR_BT_CANCELLED      ? "cancelled"
                                                       : "input";
-  luaL_where(L, 1);
-  vr_error_push(L, kind, "%s%s", lua_tostring(L, -1), err);
-  vr_error_set_string(L, "resource", resource);
-  return lua_error(L);
+  return vr_error_raise_for(L, kind, resource, "%s", err);
 }
-
-static int raise_usage(lua_State *L, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Raises kind "usage" with the caller's file:line. */
-static int raise_usage(lua_State *L, const char *fmt, ...) {
-  char text[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(text, sizeof text, fmt, ap);
-  va_end(ap);
-  luaL_where(L, 1);
-  vr_error_push(L, "usage", "%s%s", lua_tostring(L, -1), text);
-  return lua_error(L);
-}
+#define raise_usage(L, ...) vr_error_raise_for((L), "usage", NULL, __VA_ARGS__)
 
 /* Checks that the options table at idx (or nil) has only the allowed keys (a NULL-ended list,
  * named in the message). */

@@ -3,6 +3,7 @@
 #include "errors.h"
 
 #include <lauxlib.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -58,6 +59,18 @@ int vr_error_raise(lua_State *L, const char *kind, const char *fmt, ...) {
   }
   lua_pop(L, 1);
   lua_remove(L, -2); /* drop the plain message */
+  return lua_error(L);
+}
+
+int vr_error_raise_for(lua_State *L, const char *kind, const char *resource, const char *fmt, ...) {
+  char text[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  luaL_where(L, 1);
+  vr_error_push(L, kind, "%s%s", lua_tostring(L, -1), text);
+  if (resource != NULL) vr_error_set_string(L, "resource", resource);
   return lua_error(L);
 }
 

@@ -23,6 +23,11 @@ void vr_error_pushv(lua_State *L, const char *kind, const char *fmt, va_list ap)
 /* Raises a vmrun.Error whose message starts with the Lua caller's "file:line: " (level 1). */
 int vr_error_raise(lua_State *L, const char *kind, const char *fmt, ...);
 
+/* The same with C's printf formats (%zu, PRId64, ...; the message is cut at 1 KiB) and, when
+ * resource is not NULL, the field resource. */
+int vr_error_raise_for(lua_State *L, const char *kind, const char *resource, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* Sets a string/integer field on the error table at the top of the stack. */
 void vr_error_set_string(lua_State *L, const char *field, const char *value);
 void vr_error_set_integer(lua_State *L, const char *field, lua_Integer value);
