@@ -82,7 +82,10 @@ static int l_effective(lua_State *L) {
   b->ns = tree_at(L, 5, "the namespace");
   if (!lua_isnil(L, 3)) {
     n = lua_rawlen(L, 3);
-    if (n > MAX_POLICIES) n = MAX_POLICIES;
+    if (n > MAX_POLICIES)
+      return vr_error_raise_for(L, "input", NULL,
+                                "migconfig.effective: %zu MigrationPolicies; at most %d are read",
+                                n, MAX_POLICIES);
     b->policies = calloc(n + 1, sizeof *b->policies);
     if (b->policies == NULL) return luaL_error(L, "migconfig.effective: out of memory");
     for (size_t i = 0; i < n; i++) {

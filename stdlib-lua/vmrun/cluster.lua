@@ -99,10 +99,14 @@ function M.migrations(opts)
   return out
 end
 
-local function first(kind)
+-- The objects of kind; none when the cluster does not serve that kind (no HyperConverged CRD,
+-- say). Any other error is raised: limits computed from defaults because a read failed would
+-- be wrong without saying so.
+local function all(kind)
   local ok, items = pcall(core.list, kind)
-  if not ok then return nil end -- a cluster without that kind's API
-  return items[1]
+  if ok then return items end
+  if vmrun.is_error(items, "not_found") then return {} end
+  error(items, 0)
 end
 
 --- cluster.migration_limits([vmi]) -> settings
@@ -116,7 +120,7 @@ end
 -- MigrationPolicies; defaults follow their versions. Raises kind "input" when a CR does not read
 -- (naming the object and field), "not_found" for a VMI that does not exist.
 function M.migration_limits(vmi)
-  local kubevirt, hco = first("KubeVirt"), first("HyperConverged")
+  local kubevirt, hco = all("KubeVirt")[1], all("HyperConverged")[1]
   if vmi == nil then return migconfig.effective(kubevirt, hco, nil, nil, nil) end
   if type(vmi) ~= "table" then
     usage("cluster.migration_limits: vmi must be a VMI object or {namespace, name}")
@@ -133,9 +137,7 @@ function M.migration_limits(vmi)
     end
     vmi = found
   end
-  local policies = {}
-  local ok, listed = pcall(core.list, "MigrationPolicy")
-  if ok then policies = listed end
+  local policies = all("MigrationPolicy")
   local ns = vmi.metadata.namespace and core.get("Namespace", vmi.metadata.namespace) or nil
   return migconfig.effective(kubevirt, hco, policies, vmi, ns)
 end

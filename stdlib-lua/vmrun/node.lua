@@ -264,13 +264,15 @@ function Maintenance:wait(opts)
     local blocking = ("pending pods: %s; last error: %s"):format(
       #st.pending_pods > 0 and table.concat(st.pending_pods, ", ") or "none",
       st.last_error or "none")
+    -- Neither error ends the maintenance: the node stays cordoned and tainted until m:finish().
+    local stays = ("; %s stays cordoned until m:finish()"):format(self.node)
     if st.phase == "Failed" then
-      vmrun.error("maintenance_failed", ("node maintenance of %s failed: %s"):format(self.node,
-        blocking), { level = 2, resource = resource, reason = st.last_error })
+      vmrun.error("maintenance_failed", ("node maintenance of %s failed: %s%s"):format(self.node,
+        blocking, stays), { level = 2, resource = resource, reason = st.last_error })
     end
     if deadline and time.now() >= deadline then
-      vmrun.error("timeout", ("node maintenance of %s not done after %s (%d%% drained): %s")
-        :format(self.node, tostring(opts.timeout), st.drain_progress or 0, blocking),
+      vmrun.error("timeout", ("node maintenance of %s not done after %s (%d%% drained): %s%s")
+        :format(self.node, tostring(opts.timeout), st.drain_progress or 0, blocking, stays),
         { level = 2, resource = resource, pending_pods = st.pending_pods })
     end
     task.sleep(deadline and math.max(0.001, math.min(5, deadline - time.now())) or 5)

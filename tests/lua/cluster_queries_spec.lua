@@ -100,5 +100,9 @@ describe("cluster.migration_limits", function()
     expect(function() migconfig.effective(kv) end)
       .to_fail_with("input", "bandwidthPerMigration: '64Mx' is not a quantity")
     expect(function() migconfig.effective("kv") end).to_fail_with("usage", "must be a table or nil")
+    local many = {}
+    for i = 1, 4097 do many[i] = { metadata = { name = "p" .. i } } end
+    expect(function() migconfig.effective(nil, nil, many, cluster.get("vmi", "prod", "db"), nil) end)
+      .to_fail_with("input", "4097 MigrationPolicies; at most 4096 are read")
   end)
 end)
