@@ -835,19 +835,12 @@ vr_bt_status vr_bt_changed(const char *image, const char *state_path, const char
   info->image_size = h.image_size;
   info->blocks = h.blocks;
   info->block_size = h.block_size;
-  if (!all_data && memcmp(since_uuid, h.uuid, 16) != 0) {
-    fail(err, errlen,
-         "change ID %s is from another tracking epoch than %s (now %s): tracking started over, "
-         "copy the whole image",
-         since, state_path, info->change_id);
-    close(fd);
-    return VR_BT_RESET_REQUIRED;
-  }
-  if (!all_data && since_seq > h.sequence) {
-    fail(err, errlen,
-         "change ID %s is newer than %s (now %s): the tracking file was restored or rolled back, "
-         "copy the whole image",
-         since, state_path, info->change_id);
+  if (!all_data && (memcmp(since_uuid, h.uuid, 16) != 0 || since_seq > h.sequence)) {
+    const int other_epoch = memcmp(since_uuid, h.uuid, 16) != 0;
+    fail(err, errlen, "change ID %s is %s %s (now %s): %s, copy the whole image", since,
+         other_epoch ? "from another tracking epoch than" : "newer than", state_path,
+         info->change_id,
+         other_epoch ? "tracking started over" : "the tracking file was restored or rolled back");
     close(fd);
     return VR_BT_RESET_REQUIRED;
   }
