@@ -22,7 +22,9 @@ describe("cluster queries", function()
     expect(names(cluster.vms({ namespace = "prod" }))).to_equal({ "db", "web" })
     expect(names(cluster.vmis({ selector = "tier=db" }))).to_equal({ "db" })
     local node = cluster.get("vmi", "prod", "db").status.nodeName
-    expect(names(cluster.vmis({ node = node }))[1] ~= nil).to_be(true)
+    local on_node = names(cluster.vmis({ node = node }))
+    expect(on_node).to_contain("db")
+    for _, vmi in ipairs(cluster.vmis({ node = node })) do expect(vmi.status.nodeName).to_be(node) end
     for _, pod in ipairs(cluster.pods({ node = node })) do expect(pod.spec.nodeName).to_be(node) end
     expect(#cluster.pods({ namespace = "prod", selector = "kubevirt.io=virt-launcher" })).to_be(2)
     expect(cluster.pvcs()).to_equal({})
