@@ -17,6 +17,7 @@ const vr_builtin_module vr_builtin_modules[] = {
     {"vmrun.cluster.core", luaopen_vmrun_cluster, NULL},
     {"vmrun.migconfig", luaopen_vmrun_migconfig, NULL},
     {"vmrun.queue.core", luaopen_vmrun_queue_core, NULL},
+    {"vmrun.drain.core", luaopen_vmrun_drain_core, NULL},
     {"vmrun.cbt.core", luaopen_vmrun_cbt_core, NULL},
     {"vmrun.cbt.tracker", luaopen_vmrun_cbt_tracker, NULL},
     {NULL, NULL, NULL},

@@ -280,6 +280,9 @@ static size_t run_queue(vr_sim *sim, int q) {
       sim_reconcile_vmi(sim, ns, name);
       if (sim->kubevirt_minor <= 5) sim_reconcile_vmi_budget(sim, ns, name);
       break;
+    case SIM_Q_PDB:
+      sim_reconcile_pdb(sim, ns, name);
+      break;
     default:
       sim_reconcile_vmim(sim, ns, name);
       break;
@@ -468,10 +471,18 @@ static void on_pod(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv)
       cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.annotations"), "kubevirt.io/domain");
   (void)rv;
   sim_account_pod(ctx, type == VR_WATCH_DELETED, obj);
-  if (type != VR_WATCH_DELETED) sim_note_node_pod(ctx, obj); /* the taint manager (§6.3) */
+  sim_enqueue_pdbs(ctx, sim_string(obj, "metadata.namespace")); /* the disruption controller */
+  if (type != VR_WATCH_DELETED) sim_note_node_pod(ctx, obj);    /* the taint manager (§6.3) */
   if (type == VR_WATCH_DELETED && cJSON_IsString(ann)) {
     sim_enqueue(ctx, SIM_Q_VMI, sim_string(obj, "metadata.namespace"), ann->valuestring);
   }
+}
+
+static void on_pdb(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  (void)rv;
+  if (type == VR_WATCH_DELETED) return;
+  sim_enqueue(ctx, SIM_Q_PDB, sim_string(obj, "metadata.namespace"),
+              sim_string(obj, "metadata.name"));
 }
 
 static void on_nodemaintenance(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
@@ -523,6 +534,7 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
       {SIM_W_NM_OLD, SIM_NM_GROUP_OLD, "NodeMaintenance", on_nodemaintenance},
       {SIM_W_KUBEVIRT, "kubevirt.io", "KubeVirt", on_cluster_config},
       {SIM_W_HCO, "hco.kubevirt.io", "HyperConverged", on_cluster_config},
+      {SIM_W_PDB, "policy", "PodDisruptionBudget", on_pdb},
   };
   const cJSON **items;
   size_t n, i;
@@ -550,6 +562,7 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
   enqueue_all(sim, SIM_Q_VM, "kubevirt.io", "VirtualMachine", NULL);
   enqueue_all(sim, SIM_Q_VMI, "kubevirt.io", "VirtualMachineInstance", NULL);
   enqueue_all(sim, SIM_Q_VMIM, "kubevirt.io", "VirtualMachineInstanceMigration", NULL);
+  enqueue_all(sim, SIM_Q_PDB, "policy", "PodDisruptionBudget", NULL);
   sim->started = 1;
   return 0;
 }

@@ -171,22 +171,30 @@ static int owned_by_scalable(const cJSON *pod) {
   return 0;
 }
 
-long long sim_pdb_disruptions_allowed(vr_sim *sim, const cJSON *pdb, const char *ns) {
+/* What the disruption controller computes for a budget. */
+typedef struct pdb_counts {
+  long long expected, healthy, desired, allowed;
+} pdb_counts;
+
+static void pdb_count(vr_sim *sim, const cJSON *pdb, const char *ns, pdb_counts *c) {
   char err[VR_SELECTOR_ERRLEN];
   const cJSON *sel = sim_path(pdb, "spec.selector");
-  vr_label_selector *ls = vr_label_selector_from_json(sel, err, sizeof err);
+  vr_label_selector *ls;
   const cJSON **pods, *min = sim_path(pdb, "spec.minAvailable");
   const cJSON *max = sim_path(pdb, "spec.maxUnavailable");
-  long long expected = 0, healthy = 0, desired = 0, disrupted = 0;
+  long long disrupted = 0;
   int scalable = 1;
   size_t n, i;
-  if (ls == NULL) return 0;
+  memset(c, 0, sizeof *c);
+  if (sel == NULL || (cJSON_IsObject(sel) && sel->child == NULL)) return; /* selects nothing */
+  ls = vr_label_selector_from_json(sel, err, sizeof err);
+  if (ls == NULL) return;
   n = vr_store_list(sim->store, "", "Pod", ns, NULL, &pods);
   for (i = 0; n != (size_t)-1 && i < n; i++) {
     if (!vr_label_selector_matches(ls, sim_path(pods[i], "metadata.labels"))) continue;
     if (sim_phase_is(pods[i], "Succeeded") || sim_phase_is(pods[i], "Failed")) continue;
-    expected++;
-    if (sim_pod_ready(pods[i])) healthy++;
+    c->expected++;
+    if (sim_pod_ready(pods[i])) c->healthy++;
     if (!owned_by_scalable(pods[i])) scalable = 0;
     if (cJSON_GetObjectItemCaseSensitive(sim_path(pdb, "status.disruptedPods"),
                                          sim_string(pods[i], "metadata.name")) &&
@@ -196,25 +204,81 @@ long long sim_pdb_disruptions_allowed(vr_sim *sim, const cJSON *pdb, const char 
   if (n != (size_t)-1) free((void *)pods);
   vr_label_selector_free(ls);
   if (cJSON_IsNumber(min)) {
-    desired = (long long)min->valuedouble;
+    c->desired = (long long)min->valuedouble;
   } else if (cJSON_IsString(min) || max != NULL) {
     /* a percentage or maxUnavailable needs the pods' controller's /scale: VMI pods have none,
      * so the budget allows nothing (kubevirt/kubevirt#18063) */
-    if (!scalable || expected == 0) return 0;
+    if (!scalable || c->expected == 0) {
+      c->desired = c->expected;
+      return;
+    }
     if (cJSON_IsNumber(max)) {
-      desired = expected - (long long)max->valuedouble;
+      c->desired = c->expected - (long long)max->valuedouble;
     } else {
       const char *text = cJSON_IsString(min) ? min->valuestring : max->valuestring;
       long long pct = atoll(text);
       if (cJSON_IsString(min)) {
-        desired = (expected * pct + 99) / 100;
+        c->desired = (c->expected * pct + 99) / 100;
       } else {
-        desired = expected - expected * pct / 100;
+        c->desired = c->expected - c->expected * pct / 100;
       }
     }
   }
-  healthy -= disrupted;
-  return healthy - desired > 0 ? healthy - desired : 0;
+  if (c->desired < 0) c->desired = 0;
+  c->allowed = c->healthy - disrupted - c->desired > 0 ? c->healthy - disrupted - c->desired : 0;
+}
+
+long long sim_pdb_disruptions_allowed(vr_sim *sim, const cJSON *pdb, const char *ns) {
+  pdb_counts c;
+  pdb_count(sim, pdb, ns, &c);
+  return c.allowed;
+}
+
+/* Sets a number member of obj; 1 when it changed. */
+static int set_count(cJSON *obj, const char *key, long long value) {
+  const cJSON *old = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (cJSON_IsNumber(old) && (long long)old->valuedouble == value) return 0;
+  cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+  cJSON_AddNumberToObject(obj, key, (double)value);
+  return 1;
+}
+
+void sim_reconcile_pdb(vr_sim *sim, const char *ns, const char *name) {
+  const cJSON *pdb = vr_store_get(sim->store, "policy", "PodDisruptionBudget", ns, name);
+  const cJSON *generation;
+  cJSON *copy, *status;
+  pdb_counts c;
+  int changed = 0;
+  if (pdb == NULL) return;
+  pdb_count(sim, pdb, ns, &c);
+  copy = cJSON_Duplicate(pdb, 1);
+  if (copy == NULL) return;
+  status = cJSON_GetObjectItemCaseSensitive(copy, "status");
+  if (!cJSON_IsObject(status)) {
+    cJSON_DeleteItemFromObjectCaseSensitive(copy, "status");
+    status = cJSON_AddObjectToObject(copy, "status");
+    changed = 1;
+  }
+  generation = sim_path(pdb, "metadata.generation");
+  changed |= set_count(status, "observedGeneration",
+                       cJSON_IsNumber(generation) ? (long long)generation->valuedouble : 1);
+  changed |= set_count(status, "expectedPods", c.expected);
+  changed |= set_count(status, "currentHealthy", c.healthy);
+  changed |= set_count(status, "desiredHealthy", c.desired);
+  changed |= set_count(status, "disruptionsAllowed", c.allowed);
+  if (!changed) {
+    cJSON_Delete(copy);
+    return;
+  }
+  sim_save(sim, copy);
+}
+
+void sim_enqueue_pdbs(vr_sim *sim, const char *ns) {
+  const cJSON **pdbs;
+  size_t n = vr_store_list(sim->store, "policy", "PodDisruptionBudget", ns, NULL, &pdbs), i;
+  if (n == (size_t)-1) return;
+  for (i = 0; i < n; i++) sim_enqueue(sim, SIM_Q_PDB, ns, sim_string(pdbs[i], "metadata.name"));
+  free((void *)pdbs);
 }
 
 /* --- eviction ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@
 
 /* Work queues, run in this order each round. Keys are "ns" SEP "name"; nodes use "" for ns and
  * NodeMaintenances (cluster-scoped, two API groups) their API group. */
-enum { SIM_Q_NODE, SIM_Q_NM, SIM_Q_VM, SIM_Q_VMI, SIM_Q_VMIM, SIM_QUEUES };
+enum { SIM_Q_NODE, SIM_Q_NM, SIM_Q_VM, SIM_Q_VMI, SIM_Q_VMIM, SIM_Q_PDB, SIM_QUEUES };
 
 /* The simulator's store watches. */
 enum {
@@ -28,6 +28,7 @@ enum {
   SIM_W_NM_OLD,
   SIM_W_KUBEVIRT,
   SIM_W_HCO,
+  SIM_W_PDB,
   SIM_WATCHES
 };
 
@@ -119,6 +120,12 @@ int sim_pod_ready(const cJSON *pod);
 /* How many more of its pods (in namespace ns) the PDB lets go now, computed from the pods as the
  * disruption controller does (0 blocks; never < 0). */
 long long sim_pdb_disruptions_allowed(vr_sim *sim, const cJSON *pdb, const char *ns);
+/* The disruption controller (§4.3): keeps a PodDisruptionBudget's status (expectedPods,
+ * currentHealthy, desiredHealthy, disruptionsAllowed, observedGeneration) computed from the pods
+ * it selects; queued by pod and budget changes. */
+void sim_reconcile_pdb(vr_sim *sim, const char *ns, const char *name);
+/* Queues the budgets of a namespace (a pod there changed; safe in watch callbacks). */
+void sim_enqueue_pdbs(vr_sim *sim, const char *ns);
 /* 1 when the VMI can live-migrate, else 0 with KubeVirt's reason and message (§3.6). */
 int sim_vmi_live_migratable(vr_sim *sim, const cJSON *vmi, char *reason, size_t rlen, char *message,
                             size_t mlen);

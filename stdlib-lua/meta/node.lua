@@ -41,6 +41,40 @@ function node.taint(name, taint, opts) end
 ---@return {changed: boolean}
 function node.label(name, labels) end
 
+---@class vmrun.DrainOptions
+---@field ignore_daemonsets? boolean default true: DaemonSet pods stay
+---@field delete_emptydir_data? boolean evict pods with emptyDir volumes
+---@field force? boolean evict pods without a controller
+---@field grace_period? integer seconds (default: the pod's own)
+---@field pod_selector? string only the pods (and VMs) this label selector selects
+---@field timeout? vmrun.Duration for the whole drain
+---@field skip_wait_for_delete_timeout? vmrun.Duration
+---@field disable_eviction? boolean DELETE instead of evict (bypasses budgets and KubeVirt's webhook)
+---@field owner? string of the cordon (default "vmrun")
+---@field queue? table queue.new's options for the migrations
+---@field priority? integer of the migrations
+---@field on_event? fun(ev: table)
+
+---@class vmrun.DrainAccount
+---@field node string
+---@field cordoned boolean vmrun cordoned it now (false: it was cordoned already)
+---@field vms {namespace: string, name: string, action: "migrate"|"shutdown-restart"|"stay-off", state: string, source: string, target?: string, attempts?: integer, reason?: string, eviction_strategy: string, run_strategy: string}[]
+---@field pods {namespace: string, name: string, action: "evicted"|"deleted"|"gone"|"skipped"|"blocked"|"failed", reason?: string, vm?: string}[]
+---@field warnings string kubectl's warnings ("" when none)
+---@field seconds number
+
+---Drains the node, VMs first: refuses before any change when a VM or pod can never leave (kind
+---`"drain_blocked"`, `err.blockers`), cordons it, migrates the migratable VMs through the
+---limit-aware queue, then evicts the other pods with kubectl drain's filters and retry loop,
+---logging what each waits for. Raises kind `"drain_failed"` or `"timeout"` with `err.blockers`
+---and `err.account` when it cannot finish (the node stays cordoned), `"not_found"` for a missing
+---node, `"usage"` for bad options.
+---@async
+---@param name string
+---@param opts? vmrun.DrainOptions
+---@return vmrun.DrainAccount
+function node.drain(name, opts) end
+
 ---@class vmrun.NodeMaintenanceStatus
 ---@field phase string Pending (not seen by the operator yet), Running, Succeeded, Failed
 ---@field drain_progress? integer percent

@@ -198,6 +198,27 @@ function M.label(name, labels)
   return { changed = changed }
 end
 
+--- node.drain(name [, opts]) -> account — waits
+-- Takes every pod off the node, VMs first: cordons it (owned, as node.cordon), migrates its
+-- migratable VMs through the limit-aware queue, then evicts (or, with disable_eviction, deletes)
+-- the other pods with kubectl drain's filters and retry loop. opts: ignore_daemonsets (default
+-- true), delete_emptydir_data, force, grace_period, pod_selector, timeout,
+-- skip_wait_for_delete_timeout, disable_eviction (kubectl's options), owner (of the cordon),
+-- queue (queue.new's options), priority (of the migrations), on_event(ev). Returns {node,
+-- cordoned, vms = {{namespace, name, action, state, source, target, attempts, reason, ...}},
+-- pods = {{namespace, name, action, reason, vm}}, warnings, seconds}. Raises kind
+-- "drain_blocked" before changing anything when a VM or pod can never leave (with blockers),
+-- "drain_failed" or "timeout" when the drain cannot finish (with blockers and the account; the
+-- node stays cordoned), "not_found" for a missing node, "usage" for bad options.
+function M.drain(name, opts)
+  check_name("drain", name)
+  local drain = require("vmrun.drain")
+  opts = drain.options("node.drain", opts, 2)
+  get_node("drain", name, 2)
+  local account = drain.run(name, opts) -- not a tail call: errors blame the playbook's line
+  return account
+end
+
 -- --- NodeMaintenance ----------------------------------------------------------------------------
 
 local Maintenance = {}

@@ -1,0 +1,617 @@
+-- vmrun/drain.lua: node drains that know about VMs, behind node.drain and the pre-flight checks.
+-- plan() reads a node and says, without changing anything, what a drain would do to each VM
+-- (migrate, shut down and restart, shut down and stay off, or block the drain, by its eviction
+-- strategy, its LiveMigratable condition and its run strategy; reference kubevirt-migration.md
+-- §3.1, §3.5, §3.6) and to each other pod (kubectl drain's filters, §4.2 step 4, in C through
+-- vmrun.drain.core). run() carries a plan out: it cordons the node, migrates the migratable VMs
+-- through the limit-aware queue, then evicts (or deletes) what is left with kubectl drain's loop
+-- (§4.2 steps 6-7), reading every 429 for what it means. It never waits silently: each new reason
+-- a pod is waiting for is logged, and a drain that cannot finish raises with what blocks it and
+-- the account of what was done. Everything goes through the cluster module, so every backend
+-- works the same. A drain that finds a blocker before it starts changes nothing.
+local core = require("vmrun.drain.core")
+local cluster = require("vmrun.cluster")
+local queue = require("vmrun.queue")
+local vmrun = require("vmrun")
+local log = require("vmrun.log")
+local time = require("vmrun.time")
+local task = require("vmrun.task")
+
+local M = {}
+
+local EVICT_RETRY_SECONDS = 5 -- kubectl's EvictErrorRetryDelay
+local DELETE_POLL_SECONDS = 1 -- kubectl's waitForDelete interval
+local REMIND_SECONDS = 60     -- a pod still blocked for the same reason is logged again this often
+
+local function null_to_nil(v)
+  if v == vmrun.null then return nil end
+  return v
+end
+
+local function labels_of(obj)
+  return null_to_nil(obj.metadata and obj.metadata.labels) or {}
+end
+
+local function condition(obj, type)
+  local st = null_to_nil(obj.status) or {}
+  for _, c in ipairs(null_to_nil(st.conditions) or {}) do
+    if c.type == type then return c end
+  end
+end
+
+local function is_launcher(pod)
+  return labels_of(pod)["kubevirt.io"] == "virt-launcher"
+end
+
+local function terminal(pod)
+  local phase = pod.status and pod.status.phase
+  return phase == "Succeeded" or phase == "Failed"
+end
+
+-- Does a LabelSelector ({matchLabels, matchExpressions}) select these labels? An empty or missing
+-- selector selects nothing (PodDisruptionBudget semantics, §4.3).
+local function selects(selector, labels)
+  selector = null_to_nil(selector)
+  if selector == nil then return false end
+  local ml, me = null_to_nil(selector.matchLabels), null_to_nil(selector.matchExpressions)
+  if (ml == nil or next(ml) == nil) and (me == nil or #me == 0) then return false end
+  for k, v in pairs(ml or {}) do
+    if labels[k] ~= v then return false end
+  end
+  for _, e in ipairs(me or {}) do
+    local have, values = labels[e.key], {}
+    for _, v in ipairs(null_to_nil(e.values) or {}) do values[v] = true end
+    if e.operator == "In" then
+      if have == nil or not values[have] then return false end
+    elseif e.operator == "NotIn" then
+      if have ~= nil and values[have] then return false end
+    elseif e.operator == "Exists" then
+      if have == nil then return false end
+    elseif e.operator == "DoesNotExist" then
+      if have ~= nil then return false end
+    else
+      return false
+    end
+  end
+  return true
+end
+M.selects = selects
+
+-- The PodDisruptionBudgets of the pod's namespace that select it.
+local function budgets_of(pod)
+  local found = {}
+  for _, pdb in ipairs(cluster.pdbs({ namespace = pod.metadata.namespace })) do
+    if selects(pdb.spec and pdb.spec.selector, labels_of(pod)) then found[#found + 1] = pdb end
+  end
+  return found
+end
+
+-- Why a budget allows no disruption of this pod, in words, or nil when it allows one.
+local function budget_blocks(pdb, pod)
+  local st = null_to_nil(pdb.status) or {}
+  local allowed = st.disruptionsAllowed
+  if allowed ~= nil and allowed > 0 then return nil end
+  local name = pdb.metadata.namespace .. "/" .. pdb.metadata.name
+  local spec = pdb.spec or {}
+  if is_launcher(pod) and (spec.maxUnavailable ~= nil or type(spec.minAvailable) == "string") then
+    return ("PodDisruptionBudget %s uses %s on a VM's pod, which has no /scale: it never allows a "
+      .. "disruption (use an integer minAvailable; kubevirt/kubevirt#18063)"):format(name,
+        spec.maxUnavailable ~= nil and "maxUnavailable" or "a percentage minAvailable")
+  end
+  return ("PodDisruptionBudget %s allows no disruption (%s of %s pods healthy, %s needed)"):format(
+    name, tostring(st.currentHealthy or "?"), tostring(st.expectedPods or "?"),
+    tostring(st.desiredHealthy or "?"))
+end
+
+--- M.explain_429(pod, err) -> reason, kind
+-- What a 429 on the eviction of pod means: kind is "evacuation_started", "evacuation_in_progress",
+-- "not_migratable", "migration_target", "disruption_budget" or "other"; reason says it in words,
+-- naming the VMI or the budget.
+function M.explain_429(pod, err)
+  local msg = tostring(err.message or err)
+  local vmi = msg:match('evacuation of VMI "([^"]+)"')
+  if msg:find("Evacuation in progress", 1, true) then
+    return ("KubeVirt is migrating VMI %s away (evacuation in progress)"):format(vmi or "?"),
+      "evacuation_in_progress"
+  elseif msg:find("Eviction triggered evacuation", 1, true) then
+    return ("KubeVirt started evacuating VMI %s (its eviction strategy migrates it)"):format(vmi or "?"),
+      "evacuation_started"
+  elseif msg:find("is configured with an eviction strategy but is not live-migratable", 1, true) then
+    local name = msg:match("VMI (%S+) is configured")
+    return ("VMI %s/%s has eviction strategy LiveMigrate but cannot live-migrate: KubeVirt refuses "
+      .. "its eviction for ever"):format(pod.metadata.namespace, name or "?"), "not_migratable"
+  elseif msg:find("Eviction request for target Pod", 1, true) then
+    return "the pod is the target of a migration that has not ended yet", "migration_target"
+  elseif msg:find("disruption budget", 1, true) then
+    local reasons = {}
+    for _, pdb in ipairs(budgets_of(pod)) do reasons[#reasons + 1] = budget_blocks(pdb, pod) end
+    if #reasons == 0 then reasons[1] = "a PodDisruptionBudget allows no disruption" end
+    return table.concat(reasons, "; "), "disruption_budget"
+  end
+  return (msg:gsub("^[^:]+:%d+: ", "")), "other"
+end
+
+-- --- options -----------------------------------------------------------------------------------
+
+local OPTIONS = {
+  ignore_daemonsets = "boolean", delete_emptydir_data = "boolean", force = "boolean",
+  grace_period = "integer", pod_selector = "string", timeout = "duration",
+  disable_eviction = "boolean", skip_wait_for_delete_timeout = "duration", owner = "string",
+  queue = "table", on_event = "function", priority = "integer",
+}
+
+local function usage(level, fmt, ...) vmrun.error("usage", fmt:format(...), { level = level + 1 }) end
+
+-- Checks drain options; returns a copy with the defaults filled in. level: the playbook's line.
+function M.options(fname, opts, level)
+  if opts ~= nil and type(opts) ~= "table" then usage(level + 1, "%s: options must be a table", fname) end
+  local out = {}
+  for k, v in pairs(opts or {}) do
+    local want = OPTIONS[k]
+    if want == nil then
+      local names = {}
+      for n in pairs(OPTIONS) do names[#names + 1] = n end
+      table.sort(names)
+      usage(level + 1, "%s: unknown option %s (%s)", fname, tostring(k), table.concat(names, ", "))
+    elseif want == "integer" then
+      if math.type(v) ~= "integer" then usage(level + 1, "%s: option %s must be an integer", fname, k) end
+    elseif want == "duration" then
+      if type(v) ~= "string" and type(v) ~= "number" then
+        usage(level + 1, "%s: option %s must be a duration (\"90s\", \"1h\" or seconds)", fname, k)
+      end
+      local ok, s = pcall(time.duration, v)
+      if not ok then usage(level + 1, "%s: option %s: %s", fname, k, tostring(s):gsub("^[^:]+:%d+: ", "")) end
+      v = s
+    elseif type(v) ~= want then
+      usage(level + 1, "%s: option %s must be a %s", fname, k, want)
+    end
+    out[k] = v
+  end
+  if out.ignore_daemonsets == nil then out.ignore_daemonsets = true end
+  if out.grace_period ~= nil and out.grace_period < 0 then
+    usage(level + 1, "%s: option grace_period must be >= 0 (leave it out for the pod's own)", fname)
+  end
+  return out
+end
+
+-- kubectl's texts name its flags; a playbook sets options.
+local function as_options(text)
+  return (text:gsub("%-%-delete%-emptydir%-data", "delete_emptydir_data = true")
+    :gsub("%-%-ignore%-daemonsets", "ignore_daemonsets = true"):gsub("%-%-force", "force = true"))
+end
+
+-- --- the plan ------------------------------------------------------------------------------------
+
+local function run_strategy_of(vmi)
+  for _, o in ipairs(null_to_nil(vmi.metadata.ownerReferences) or {}) do
+    if o.kind == "VirtualMachine" then
+      local vm = cluster.get("VirtualMachine", vmi.metadata.namespace, o.name)
+      if vm == nil then return nil end
+      local spec = vm.spec or {}
+      if spec.runStrategy ~= nil and spec.runStrategy ~= vmrun.null then return spec.runStrategy end
+      if spec.running == true then return "Always" end
+      if spec.running == false then return "Halted" end
+      return nil
+    end
+  end
+  return nil -- a VMI without a VM
+end
+
+-- What a drain does to a VMI: action "migrate", "shutdown-restart", "stay-off" or "block", with
+-- the reason (KubeVirt's reason name) and a message.
+function M.vm_action(vmi, cluster_strategy, disable_eviction)
+  local strategy = null_to_nil(vmi.spec and vmi.spec.evictionStrategy) or cluster_strategy or "None"
+  local cond = condition(vmi, "LiveMigratable")
+  local migratable = cond ~= nil and cond.status == "True"
+  local run_strategy = run_strategy_of(vmi)
+  local v = { namespace = vmi.metadata.namespace, name = vmi.metadata.name,
+    node = vmi.status and null_to_nil(vmi.status.nodeName), eviction_strategy = strategy,
+    run_strategy = run_strategy or "none (a VMI without a VirtualMachine)", migratable = migratable,
+    memory = vmi.spec and vmi.spec.domain and vmi.spec.domain.resources
+      and vmi.spec.domain.resources.requests and vmi.spec.domain.resources.requests.memory }
+  if not migratable then
+    v.reason = cond and null_to_nil(cond.reason) or "LiveMigratableUnknown"
+    v.message = cond and null_to_nil(cond.message)
+      or "KubeVirt has not reported the LiveMigratable condition"
+  end
+  local function shutdown()
+    if run_strategy == "Always" then
+      v.action = "shutdown-restart"
+    else
+      v.action = "stay-off"
+    end
+  end
+  if strategy == "LiveMigrate" or strategy == "LiveMigrateIfPossible" then
+    if migratable then
+      v.action = "migrate"
+    elseif strategy == "LiveMigrate" and not disable_eviction then
+      v.action = "block"
+      v.block = ("eviction strategy LiveMigrate but not live-migratable (%s: %s): KubeVirt refuses "
+        .. "its eviction for ever"):format(v.reason, v.message)
+    else
+      shutdown()
+    end
+  elseif strategy == "External" and not disable_eviction then
+    v.action = "block"
+    v.block = "eviction strategy External: KubeVirt only marks it, and an external controller "
+      .. "(cluster-api-provider-kubevirt) must move it"
+  else
+    shutdown()
+  end
+  return v
+end
+
+-- Reads the node and decides, without changing anything. Returns {node, vms, pods, blockers,
+-- errors, warnings}: vms as M.vm_action; pods {namespace, name, uid, decision, message, vm}, where
+-- vm names the VM of a launcher pod; blockers {namespace, name, kind = "vm"|"pod", reason}.
+-- level: of the line to blame, counted from plan's caller (1: the caller).
+function M.plan(name, opts, level)
+  local node = cluster.get("Node", name)
+  if node == nil then
+    vmrun.error("not_found", ("no node %s"):format(name), { level = level + 1, resource = "Node " .. name })
+  end
+  local pods = cluster.pods({ node = name, selector = opts.pod_selector })
+  local limits = cluster.migration_limits()
+  local cluster_strategy = limits.evictionStrategy and null_to_nil(limits.evictionStrategy.value)
+  local vm_of_uid = {}
+  local plan = { node = name, vms = {}, pods = {}, blockers = {}, errors = "", warnings = "" }
+  for _, vmi in ipairs(cluster.vmis({ node = name })) do
+    local phase = vmi.status and vmi.status.phase
+    if phase ~= "Succeeded" and phase ~= "Failed" then vm_of_uid[vmi.metadata.uid] = vmi end
+  end
+  local filtered, daemonsets = {}, {}
+  for _, pod in ipairs(pods) do
+    local entry = { namespace = pod.metadata.namespace, name = pod.metadata.name,
+      uid = pod.metadata.uid, pod = pod }
+    local vmi = is_launcher(pod) and not terminal(pod)
+      and vm_of_uid[labels_of(pod)["kubevirt.io/created-by"]]
+    if vmi and vmi.status.nodeName == name then
+      local v = M.vm_action(vmi, cluster_strategy, opts.disable_eviction)
+      v.pod = pod.metadata.name
+      entry.vm = v
+      plan.vms[#plan.vms + 1] = v
+      vm_of_uid[vmi.metadata.uid] = nil -- one active pod per VMI
+      if v.action == "block" then
+        plan.blockers[#plan.blockers + 1] = { namespace = v.namespace, name = v.name, kind = "vm",
+          reason = v.block }
+      end
+    end
+    if entry.vm == nil or (entry.vm.action ~= "migrate" and entry.vm.action ~= "block") then
+      -- a migrated VM's pod ends Succeeded, a blocking VM blocks already; every other pod goes
+      -- through kubectl's filters now
+      filtered[#filtered + 1] = entry
+      for _, o in ipairs(null_to_nil(pod.metadata.ownerReferences) or {}) do
+        if o.kind == "DaemonSet" and o.controller == true then
+          local key = pod.metadata.namespace .. "/" .. o.name
+          if daemonsets[key] == nil then
+            daemonsets[key] = cluster.get("DaemonSet", pod.metadata.namespace, o.name) ~= nil
+          end
+        end
+      end
+    end
+    plan.pods[#plan.pods + 1] = entry
+  end
+  local list = {}
+  for i, e in ipairs(filtered) do list[i] = e.pod end
+  local decisions, errors, warnings = core.filter(list, { force = opts.force,
+    ignore_daemonsets = opts.ignore_daemonsets, delete_emptydir_data = opts.delete_emptydir_data,
+    skip_wait_for_delete_timeout = opts.skip_wait_for_delete_timeout, now = time.now(),
+    daemonsets = daemonsets })
+  for i, e in ipairs(filtered) do
+    e.decision, e.message = decisions[i].decision, decisions[i].message
+    if e.decision == "error" then
+      plan.blockers[#plan.blockers + 1] = { namespace = e.namespace, name = e.name, kind = "pod",
+        reason = as_options(e.message) }
+    end
+  end
+  for _, e in ipairs(plan.pods) do
+    if e.decision == nil then e.decision = e.vm.action == "block" and "block" or "delete" end -- a VM's pod
+  end
+  plan.errors, plan.warnings = as_options(errors), as_options(warnings)
+  return plan
+end
+
+-- --- carrying it out ---------------------------------------------------------------------------
+
+local function blockers_text(blockers)
+  local parts = {}
+  for _, b in ipairs(blockers) do
+    parts[#parts + 1] = ("%s %s/%s: %s"):format(b.kind == "vm" and "VM" or "pod", b.namespace,
+      b.name, b.reason)
+  end
+  return table.concat(parts, "; ")
+end
+
+-- Evicts (or deletes) one pod and waits until it is gone, kubectl's way: a 429 is retried every
+-- 5 s, each new reason logged; any other error ends it. Never raises: returns the pod's record.
+local function remove_pod(entry, opts, deadline, drain_name)
+  local rec = { namespace = entry.namespace, name = entry.name, vm = entry.vm and entry.vm.name }
+  local ns, name, uid = entry.namespace, entry.name, entry.uid
+  local last, last_logged = nil, 0
+  local function timed_out()
+    return deadline ~= nil and time.now() >= deadline
+  end
+  local function gone()
+    local p = cluster.get("Pod", ns, name)
+    return p == nil or p.metadata.uid ~= uid, p
+  end
+  local ok, err = pcall(function()
+    if opts.disable_eviction then
+      local done, e = pcall(cluster.delete, "Pod", ns, name, { grace_period = opts.grace_period })
+      if not done then
+        if vmrun.is_error(e, "not_found") then rec.action = "gone" return end
+        rec.action, rec.reason = "failed", tostring(e)
+        return
+      end
+      rec.action = "deleted"
+    else
+      while true do
+        if timed_out() then
+          rec.action, rec.reason = "blocked", last or "global timeout reached"
+          return
+        end
+        local done, e = cluster.try_evict(ns, name, { grace_period = opts.grace_period })
+        if done then rec.action = "evicted" break end
+        if e.kind == "not_found" then rec.action = "gone" return end
+        if e.status ~= 429 then
+          rec.action, rec.reason = "failed", tostring(e.message):gsub("^[^:]+:%d+: ", "")
+          return
+        end
+        local why, kind = M.explain_429(entry.pod, e)
+        rec.kind = kind
+        if why ~= last or time.now() - last_logged >= REMIND_SECONDS then
+          log.info(("node.drain %s: pod %s/%s waits: %s"):format(drain_name, ns, name, why),
+            { node = drain_name, pod = ns .. "/" .. name, reason = kind })
+          last, last_logged = why, time.now()
+        end
+        local wait = EVICT_RETRY_SECONDS
+        if deadline then wait = math.max(0.001, math.min(wait, deadline - time.now())) end
+        task.sleep(wait)
+        if gone() then rec.action = "gone" return end
+      end
+    end
+    -- waitForDelete
+    while true do
+      local is_gone, p = gone()
+      if is_gone then return end
+      if opts.skip_wait_for_delete_timeout and opts.skip_wait_for_delete_timeout > 0 and p then
+        -- kubectl stops waiting for a pod whose deletion began longer ago than that: the same
+        -- test as its skip-deleted filter
+        local d = core.filter({ p }, { skip_wait_for_delete_timeout = opts.skip_wait_for_delete_timeout,
+          now = time.now(), ignore_daemonsets = true, delete_emptydir_data = true, force = true })
+        if d[1].decision == "skip" then rec.reason = "still terminating; skip_wait_for_delete_timeout passed" return end
+      end
+      if timed_out() then
+        rec.action, rec.reason = "blocked", "evicted, but still terminating when the timeout passed"
+        return
+      end
+      task.sleep(DELETE_POLL_SECONDS)
+    end
+  end)
+  if not ok then
+    if vmrun.is_error(err, "cancelled") then error(err, 0) end
+    rec.action, rec.reason = "failed", tostring(err)
+  end
+  return rec
+end
+
+-- Is the VMI being migrated by someone else: an unfinished VMIM, or marked for evacuation?
+local function in_flight(v)
+  local vmi = cluster.get("vmi", v.namespace, v.name)
+  if vmi == nil then return false end
+  if vmi.status and null_to_nil(vmi.status.evacuationNodeName) then return true end
+  return #cluster.migrations({ namespace = v.namespace, vmi = v.name, active = true }) > 0
+end
+
+-- Follows a migration someone else runs until the VMI has left the node (state "migrated"),
+-- stopped ("skipped"), or is left on the node with nothing migrating it ("failed"). KubeVirt
+-- retries an evacuation by itself, so a VMI marked for evacuation is waited for until the
+-- deadline. Never raises.
+local function follow_foreign(r, node_name, deadline)
+  local last_logged = time.now()
+  while true do
+    local vmi = cluster.get("vmi", r.namespace, r.name)
+    local st = vmi and vmi.status or {}
+    if vmi == nil or st.phase == "Succeeded" or st.phase == "Failed" then
+      r.state, r.reason = "skipped", "the VMI stopped"
+      return
+    end
+    if st.nodeName ~= node_name then
+      r.state, r.target = "migrated", st.nodeName
+      return
+    end
+    if not in_flight(r) then
+      r.state, r.reason = "failed", "the migration someone else started ended without moving it"
+      return
+    end
+    if deadline and time.now() >= deadline then
+      r.state, r.reason = "in flight", "still migrated by someone else at the timeout"
+      return
+    end
+    if time.now() - last_logged >= REMIND_SECONDS then
+      log.info(("node.drain %s: still waiting for the migration of %s/%s that someone else "
+        .. "started"):format(node_name, r.namespace, r.name), { node = node_name })
+      last_logged = time.now()
+    end
+    task.sleep(deadline and math.max(0.001, math.min(EVICT_RETRY_SECONDS, deadline - time.now()))
+      or EVICT_RETRY_SECONDS)
+  end
+end
+
+local function vm_record(v)
+  return { namespace = v.namespace, name = v.name, action = v.action, source = v.node,
+    eviction_strategy = v.eviction_strategy, run_strategy = v.run_strategy }
+end
+
+--- M.run(name, opts) -> account — waits
+-- node.drain: see docs/lua-api.md.
+function M.run(name, opts)
+  local started = time.now()
+  local deadline = opts.timeout and opts.timeout > 0 and started + opts.timeout or nil
+  local on_event = opts.on_event
+  local function emit(ev)
+    ev.node = name
+    if on_event then on_event(ev) end
+  end
+  local plan = M.plan(name, opts, 3)
+  local account = { node = name, vms = {}, pods = {}, warnings = plan.warnings }
+  local function fail(kind, what, blockers)
+    account.seconds = time.now() - started
+    vmrun.error(kind, ("node.drain %s: %s: %s; %s stays cordoned"):format(name, what,
+      blockers_text(blockers), name), { level = 4, resource = "Node " .. name, blockers = blockers,
+      account = account })
+  end
+  if #plan.blockers > 0 then
+    account.seconds = time.now() - started
+    -- the VMs one by one, then the pods in kubectl's words (grouped by reason)
+    local vms = {}
+    for _, b in ipairs(plan.blockers) do
+      if b.kind == "vm" then vms[#vms + 1] = b end
+    end
+    local text = blockers_text(vms)
+    if plan.errors ~= "" then text = text ~= "" and (text .. "; " .. plan.errors) or plan.errors end
+    vmrun.error("drain_blocked", ("node.drain %s: cannot drain, nothing changed: %s"):format(name,
+      text), { level = 3, resource = "Node " .. name,
+      blockers = plan.blockers, account = account })
+  end
+  if plan.warnings ~= "" then
+    log.warn(("node.drain %s: %s"):format(name, plan.warnings), { node = name })
+  end
+  local cordon = require("vmrun.node").cordon(name, { owner = opts.owner })
+  account.cordoned = cordon.changed
+  emit({ type = "cordoned", changed = cordon.changed })
+
+  -- 1. the migratable VMs, through the queue
+  local records, by_item, waiters = {}, {}, {}
+  local q
+  for _, v in ipairs(plan.vms) do
+    local r = vm_record(v)
+    records[#records + 1] = r
+    account.vms[#account.vms + 1] = r
+    if v.action == "migrate" and in_flight(v) then
+      -- someone else (KubeVirt's evacuation, another tool) migrates it already: follow that
+      r.state = "in flight"
+      waiters[#waiters + 1] = task.spawn(follow_foreign, r, name, deadline)
+    elseif v.action == "migrate" then
+      q = q or queue.new(opts.queue)
+      local ok, id = pcall(q.add, q, { v.namespace, v.name }, { priority = opts.priority })
+      if ok then
+        by_item[id] = r
+      else
+        -- stopped or moved since the plan: nothing to migrate
+        r.state, r.reason = "skipped", tostring(id):gsub("^[^:]+:%d+: ", "")
+      end
+    end
+  end
+  if q then
+    local total = #q.items
+    log.info(("node.drain %s: migrating %d VM(s) through the queue"):format(name, total),
+      { node = name, vms = total })
+    local done = 0
+    local ok, result = pcall(q.run, q, {
+      timeout = deadline and math.max(0.001, deadline - time.now()) or nil,
+      on_event = function(ev)
+        local r = by_item[ev.item]
+        if ev.type == "succeeded" or ev.type == "failed" or ev.type == "skipped" then done = done + 1 end
+        if ev.type == "started" then
+          log.info(("node.drain %s: migrating %s (attempt %d)"):format(name, ev.vmi, ev.attempt),
+            { node = name, vmi = ev.vmi })
+        elseif ev.type == "succeeded" then
+          log.info(("node.drain %s: migrated %s to %s (%d/%d)"):format(name, ev.vmi,
+            tostring(ev.target), done, total), { node = name, vmi = ev.vmi })
+        elseif ev.type == "retry" or ev.type == "failed" then
+          log.warn(("node.drain %s: migration of %s failed%s: %s"):format(name, ev.vmi,
+            ev.type == "retry" and ", will retry" or "", tostring(ev.reason)), { node = name, vmi = ev.vmi })
+        end
+        if r then r.target = ev.target or r.target end
+        ev.type = "vm_" .. ev.type
+        emit(ev)
+      end,
+    })
+    for id, it in ipairs(q.items) do
+      local r = by_item[id]
+      r.attempts, r.target = it.attempts, it.target or r.target
+      r.state = it.state == "done" and "migrated" or it.state
+      r.reason = it.reason
+    end
+    if not ok then
+      if not vmrun.is_error(result, "timeout") then error(result, 0) end
+      local blockers = {}
+      for _, r in ipairs(records) do
+        if r.action == "migrate" and r.state ~= "migrated" and r.state ~= "skipped" then
+          blockers[#blockers + 1] = { namespace = r.namespace, name = r.name, kind = "vm",
+            reason = "migration still " .. tostring(r.state) .. " at the timeout" }
+        end
+      end
+      fail("timeout", "timed out while migrating VMs", blockers)
+    end
+    local blockers = {}
+    for _, r in ipairs(records) do
+      if r.action == "migrate" and r.state == "failed" then
+        blockers[#blockers + 1] = { namespace = r.namespace, name = r.name, kind = "vm",
+          reason = "its migration failed: " .. tostring(r.reason) }
+      end
+    end
+    if #blockers > 0 then fail("drain_failed", "VMs could not migrate", blockers) end
+  end
+  for _, w in ipairs(waiters) do w:wait() end
+  local foreign = {}
+  for _, r in ipairs(records) do
+    if r.action == "migrate" and r.state ~= "migrated" and r.state ~= "skipped" and r.state ~= "done" then
+      foreign[#foreign + 1] = { namespace = r.namespace, name = r.name, kind = "vm",
+        reason = tostring(r.reason) }
+    end
+  end
+  if #foreign > 0 then
+    fail(deadline and time.now() >= deadline and "timeout" or "drain_failed",
+      "VMs that others were migrating did not leave", foreign)
+  end
+
+  -- 2. the other pods, kubectl's way: listed and filtered again (the migrated VMs' pods ended)
+  local now_plan = M.plan(name, opts, 3)
+  if #now_plan.blockers > 0 then fail("drain_blocked", "new pods block the drain", now_plan.blockers) end
+  local jobs, entries = {}, {}
+  for _, e in ipairs(now_plan.pods) do
+    if e.decision == "delete" or e.decision == "delete_warn" then
+      entries[#entries + 1] = e
+      jobs[#jobs + 1] = function() return remove_pod(e, opts, deadline, name) end
+    else
+      account.pods[#account.pods + 1] = { namespace = e.namespace, name = e.name, action = "skipped",
+        reason = e.message and as_options(e.message) or nil }
+    end
+  end
+  if #jobs > 0 then
+    log.info(("node.drain %s: %s %d pod(s)"):format(name, opts.disable_eviction and "deleting" or "evicting",
+      #jobs), { node = name, pods = #jobs })
+  end
+  local results = #jobs > 0 and task.all(jobs) or {}
+  local blockers = {}
+  for i, rec in ipairs(results) do
+    account.pods[#account.pods + 1] = rec
+    emit({ type = "pod_" .. rec.action, pod = rec.namespace .. "/" .. rec.name, reason = rec.reason })
+    if rec.action == "blocked" or rec.action == "failed" then
+      blockers[#blockers + 1] = { namespace = rec.namespace, name = rec.name, kind = "pod",
+        reason = rec.reason }
+    end
+    local v = entries[i].vm
+    if v then
+      for _, r in ipairs(records) do
+        if r.namespace == v.namespace and r.name == v.name and r.action ~= "migrate" then
+          r.state = (rec.action == "evicted" or rec.action == "deleted" or rec.action == "gone")
+            and "shut down" or rec.action
+        end
+      end
+    end
+  end
+  if #blockers > 0 then
+    local timed = false
+    for _, r in ipairs(results) do if r.action == "blocked" then timed = true end end
+    fail(timed and "timeout" or "drain_failed", timed and "timed out with pods left" or "pods could not be removed", blockers)
+  end
+  account.seconds = time.now() - started
+  log.info(("node.drain %s: drained in %.0f s"):format(name, account.seconds), { node = name })
+  emit({ type = "drained" })
+  return account
+end
+
+return M
