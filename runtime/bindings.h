@@ -16,6 +16,7 @@ int luaopen_vmrun_cluster(lua_State *L);
 int luaopen_vmrun_migconfig(lua_State *L);
 int luaopen_vmrun_queue_core(lua_State *L);
 int luaopen_vmrun_drain_core(lua_State *L);
+int luaopen_vmrun_migration_model(lua_State *L);
 int luaopen_vmrun_cbt_core(lua_State *L);
 int luaopen_vmrun_cbt_tracker(lua_State *L);
 

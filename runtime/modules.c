@@ -18,6 +18,7 @@ const vr_builtin_module vr_builtin_modules[] = {
     {"vmrun.migconfig", luaopen_vmrun_migconfig, NULL},
     {"vmrun.queue.core", luaopen_vmrun_queue_core, NULL},
     {"vmrun.drain.core", luaopen_vmrun_drain_core, NULL},
+    {"vmrun.migration.model", luaopen_vmrun_migration_model, NULL},
     {"vmrun.cbt.core", luaopen_vmrun_cbt_core, NULL},
     {"vmrun.cbt.tracker", luaopen_vmrun_cbt_tracker, NULL},
     {NULL, NULL, NULL},
@@ -25,9 +26,10 @@ const vr_builtin_module vr_builtin_modules[] = {
 };
 
 const vr_lua_global vr_lua_globals[] = {
-    {"cbt", "vmrun.cbt"},         /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
-    {"cluster", "vmrun.cluster"}, /* stdlib-lua/vmrun/cluster.lua, over vmrun.cluster.core */
-    {"node", "vmrun.node"},       /* stdlib-lua/vmrun/node.lua, over cluster */
-    {"queue", "vmrun.queue"},     /* stdlib-lua/vmrun/queue.lua, over vmrun.queue.core */
+    {"cbt", "vmrun.cbt"},             /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
+    {"cluster", "vmrun.cluster"},     /* stdlib-lua/vmrun/cluster.lua, over vmrun.cluster.core */
+    {"node", "vmrun.node"},           /* stdlib-lua/vmrun/node.lua, over cluster */
+    {"preflight", "vmrun.preflight"}, /* stdlib-lua/vmrun/preflight.lua, over cluster */
+    {"queue", "vmrun.queue"},         /* stdlib-lua/vmrun/queue.lua, over vmrun.queue.core */
     {NULL, NULL},
 };

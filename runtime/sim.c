@@ -405,11 +405,34 @@ static void note_unscheduled(vr_sim *sim, int deleted, const cJSON *vmi) {
   }
 }
 
+/* The garbage collector: a deleted VMI's pods (the virt-launcher pods it owns, labelled with its
+ * uid) are deleted gracefully; the guest shuts down within their grace period. */
+static void collect_vmi_pods(vr_sim *sim, const char *ns, const char *uid) {
+  const cJSON **pods;
+  size_t n = vr_store_list(sim->store, "", "Pod", ns, NULL, &pods), i, found = 0;
+  char(*names)[254];
+  vr_store_error err;
+  if (n == (size_t)-1) return;
+  names = calloc(n + 1, sizeof *names);
+  for (i = 0; names != NULL && i < n; i++) { /* first the names: deleting changes the store */
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(sim_path(pods[i], "metadata.labels"),
+                                                       "kubevirt.io/created-by");
+    if (cJSON_IsString(by) && strcmp(by->valuestring, uid) == 0 &&
+        sim_path(pods[i], "metadata.deletionTimestamp") == NULL)
+      snprintf(names[found++], sizeof names[0], "%s", sim_string(pods[i], "metadata.name"));
+  }
+  free((void *)pods);
+  for (i = 0; i < found; i++) vr_sim_delete_pod(sim, ns, names[i], -1, &err);
+  free(names);
+}
+
 static void on_vmi(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
   const char *ns = sim_string(obj, "metadata.namespace"), *name = sim_string(obj, "metadata.name");
+  const char *uid = sim_string(obj, "metadata.uid");
   (void)rv;
   ((vr_sim *)ctx)->limits_valid = 0;
   note_unscheduled(ctx, type == VR_WATCH_DELETED, obj);
+  if (type == VR_WATCH_DELETED && uid != NULL) sim_after(ctx, 0, collect_vmi_pods, ns, uid);
   sim_enqueue(ctx, SIM_Q_VMI, ns, name);
   if (type != VR_WATCH_ADDED) sim_enqueue(ctx, SIM_Q_VM, ns, name); /* the owning VM, if any */
 }

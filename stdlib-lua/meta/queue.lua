@@ -17,6 +17,21 @@ queue = {}
 ---@return vmrun.Queue
 function queue.new(opts) end
 
+---How long the VMI's migration takes, from the migration model: 5 s of target pod start plus the
+---model's time with the VMI's settings (`limits`, default `cluster.migration_limits(vmi)`), its
+---memory, the annotations vmrun.io/working-set and vmrun.io/dirty-rate, and the source node's link
+---(vmrun.io/nic-bandwidth, default 10 GbE) shared by `share` migrations.
+---@param vmi table
+---@param opts? {limits?: table, share?: integer}
+---@return number seconds
+---@return vmrun.MigrationEstimate details
+function queue.estimate(vmi, opts) end
+
+---A Kubernetes quantity ("8Gi", "1250M") as a number, or nil when it is not one.
+---@param text string|number
+---@return number|nil
+function queue.quantity(text) end
+
 ---@class vmrun.Queue
 local Queue = {}
 

@@ -78,7 +78,7 @@ end
 M.selects = selects
 
 -- The PodDisruptionBudgets of the pod's namespace that select it.
-local function budgets_of(pod)
+function M.budgets_of(pod)
   local found = {}
   for _, pdb in ipairs(cluster.pdbs({ namespace = pod.metadata.namespace })) do
     if selects(pdb.spec and pdb.spec.selector, labels_of(pod)) then found[#found + 1] = pdb end
@@ -87,7 +87,7 @@ local function budgets_of(pod)
 end
 
 -- Why a budget allows no disruption of this pod, in words, or nil when it allows one.
-local function budget_blocks(pdb, pod)
+function M.budget_blocks(pdb, pod)
   local st = null_to_nil(pdb.status) or {}
   local allowed = st.disruptionsAllowed
   if allowed ~= nil and allowed > 0 then return nil end
@@ -124,7 +124,7 @@ function M.explain_429(pod, err)
     return "the pod is the target of a migration that has not ended yet", "migration_target"
   elseif msg:find("disruption budget", 1, true) then
     local reasons = {}
-    for _, pdb in ipairs(budgets_of(pod)) do reasons[#reasons + 1] = budget_blocks(pdb, pod) end
+    for _, pdb in ipairs(M.budgets_of(pod)) do reasons[#reasons + 1] = M.budget_blocks(pdb, pod) end
     if #reasons == 0 then reasons[1] = "a PodDisruptionBudget allows no disruption" end
     return table.concat(reasons, "; "), "disruption_budget"
   end
@@ -182,7 +182,7 @@ end
 
 -- --- the plan ------------------------------------------------------------------------------------
 
-local function run_strategy_of(vmi)
+function M.run_strategy_of(vmi)
   for _, o in ipairs(null_to_nil(vmi.metadata.ownerReferences) or {}) do
     if o.kind == "VirtualMachine" then
       local vm = cluster.get("VirtualMachine", vmi.metadata.namespace, o.name)
@@ -197,23 +197,29 @@ local function run_strategy_of(vmi)
   return nil -- a VMI without a VM
 end
 
--- What a drain does to a VMI: action "migrate", "shutdown-restart", "stay-off" or "block", with
--- the reason (KubeVirt's reason name) and a message.
-function M.vm_action(vmi, cluster_strategy, disable_eviction)
-  local strategy = null_to_nil(vmi.spec and vmi.spec.evictionStrategy) or cluster_strategy or "None"
+-- KubeVirt's verdict: the VMI's LiveMigratable condition. Returns migratable, reason, message.
+function M.condition_verdict(vmi)
   local cond = condition(vmi, "LiveMigratable")
-  local migratable = cond ~= nil and cond.status == "True"
-  local run_strategy = run_strategy_of(vmi)
+  if cond ~= nil and cond.status == "True" then return true end
+  if cond == nil then
+    return false, "LiveMigratableUnknown", "KubeVirt has not reported the LiveMigratable condition"
+  end
+  return false, null_to_nil(cond.reason) or "LiveMigratableUnknown", null_to_nil(cond.message) or ""
+end
+
+-- What a drain does to a VMI: action "migrate", "shutdown-restart", "stay-off" or "block", with
+-- the reason (KubeVirt's reason name) and a message. verdict(vmi) -> migratable, reason,
+-- message (default: M.condition_verdict).
+function M.vm_action(vmi, cluster_strategy, disable_eviction, verdict)
+  local strategy = null_to_nil(vmi.spec and vmi.spec.evictionStrategy) or cluster_strategy or "None"
+  local migratable, reason, message = (verdict or M.condition_verdict)(vmi)
+  local run_strategy = M.run_strategy_of(vmi)
   local v = { namespace = vmi.metadata.namespace, name = vmi.metadata.name,
     node = vmi.status and null_to_nil(vmi.status.nodeName), eviction_strategy = strategy,
     run_strategy = run_strategy or "none (a VMI without a VirtualMachine)", migratable = migratable,
     memory = vmi.spec and vmi.spec.domain and vmi.spec.domain.resources
       and vmi.spec.domain.resources.requests and vmi.spec.domain.resources.requests.memory }
-  if not migratable then
-    v.reason = cond and null_to_nil(cond.reason) or "LiveMigratableUnknown"
-    v.message = cond and null_to_nil(cond.message)
-      or "KubeVirt has not reported the LiveMigratable condition"
-  end
+  if not migratable then v.reason, v.message = reason, message end
   local function shutdown()
     if run_strategy == "Always" then
       v.action = "shutdown-restart"
@@ -226,8 +232,8 @@ function M.vm_action(vmi, cluster_strategy, disable_eviction)
       v.action = "migrate"
     elseif strategy == "LiveMigrate" and not disable_eviction then
       v.action = "block"
-      v.block = ("eviction strategy LiveMigrate but not live-migratable (%s: %s): KubeVirt refuses "
-        .. "its eviction for ever"):format(v.reason, v.message)
+      v.block = ("eviction strategy LiveMigrate but not live-migratable (%s: %s): no drain can "
+        .. "take it off the node"):format(v.reason, v.message)
     else
       shutdown()
     end
@@ -244,8 +250,9 @@ end
 -- Reads the node and decides, without changing anything. Returns {node, vms, pods, blockers,
 -- errors, warnings}: vms as M.vm_action; pods {namespace, name, uid, decision, message, vm}, where
 -- vm names the VM of a launcher pod; blockers {namespace, name, kind = "vm"|"pod", reason}.
--- level: of the line to blame, counted from plan's caller (1: the caller).
-function M.plan(name, opts, level)
+-- level: of the line to blame, counted from plan's caller (1: the caller). verdict: as for
+-- M.vm_action.
+function M.plan(name, opts, level, verdict)
   local node = cluster.get("Node", name)
   if node == nil then
     vmrun.error("not_found", ("no node %s"):format(name), { level = level + 1, resource = "Node " .. name })
@@ -266,7 +273,8 @@ function M.plan(name, opts, level)
     local vmi = is_launcher(pod) and not terminal(pod)
       and vm_of_uid[labels_of(pod)["kubevirt.io/created-by"]]
     if vmi and vmi.status.nodeName == name then
-      local v = M.vm_action(vmi, cluster_strategy, opts.disable_eviction)
+      local v = M.vm_action(vmi, cluster_strategy, opts.disable_eviction, verdict)
+      v.vmi = vmi
       v.pod = pod.metadata.name
       entry.vm = v
       plan.vms[#plan.vms + 1] = v
@@ -276,9 +284,10 @@ function M.plan(name, opts, level)
           reason = v.block }
       end
     end
-    if entry.vm == nil or (entry.vm.action ~= "migrate" and entry.vm.action ~= "block") then
-      -- a migrated VM's pod ends Succeeded, a blocking VM blocks already; every other pod goes
-      -- through kubectl's filters now
+    if entry.vm == nil then
+      -- a VM's pod is not held back by kubectl's filters: its emptyDirs are KubeVirt's scratch
+      -- space, and what happens to the VM follows its eviction and run strategies; every other
+      -- pod goes through the filters
       filtered[#filtered + 1] = entry
       for _, o in ipairs(null_to_nil(pod.metadata.ownerReferences) or {}) do
         if o.kind == "DaemonSet" and o.controller == true then

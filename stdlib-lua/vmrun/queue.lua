@@ -13,6 +13,7 @@ local vmrun = require("vmrun")
 local time = require("vmrun.time")
 local task = require("vmrun.task")
 local log = require("vmrun.log")
+local model = require("vmrun.migration.model")
 
 local M = {}
 local Queue = {}
@@ -24,17 +25,71 @@ local HOSTNAME = "kubernetes.io/hostname"
 
 local function usage(fmt, ...) vmrun.error("usage", fmt:format(...), { level = 3 }) end
 
+local SCALE = { Ki = 1024, Mi = 1024 ^ 2, Gi = GIB, Ti = 1024 ^ 4, k = 1e3, M = 1e6, G = 1e9,
+  T = 1e12, [""] = 1 }
+
+-- A Kubernetes quantity ("8Gi", "1250M", "512") in units, or nil.
+local function quantity(text)
+  if type(text) == "number" then return text end
+  if type(text) ~= "string" then return nil end
+  local n, unit = text:match("^(%d+%.?%d*)(%a*)$")
+  if not n or not SCALE[unit] then return nil end
+  return math.floor(tonumber(n) * SCALE[unit])
+end
+M.quantity = quantity
+
 local function memory_bytes(vmi)
   local spec = vmi.spec or {}
   local domain = spec.domain or {}
-  local mem = (domain.resources and domain.resources.requests and domain.resources.requests.memory)
-    or (domain.memory and domain.memory.guest)
-  if type(mem) ~= "string" then return 2 * GIB end
-  local n, unit = mem:match("^(%d+%.?%d*)(%a*)$")
-  local scale = { Ki = 1024, Mi = 1024 ^ 2, Gi = GIB, Ti = 1024 ^ 4, k = 1e3, M = 1e6, G = 1e9,
-    T = 1e12, [""] = 1 }
-  if not n or not scale[unit] then return 2 * GIB end
-  return math.floor(tonumber(n) * scale[unit])
+  local mem = (domain.memory and domain.memory.guest)
+    or (domain.resources and domain.resources.requests and domain.resources.requests.memory)
+  return quantity(mem) or 2 * GIB
+end
+
+local function annotation(obj, key)
+  local a = obj and obj.metadata and obj.metadata.annotations
+  if type(a) ~= "table" then return nil end
+  return a[key]
+end
+
+-- The first of the annotations that is set, as a quantity: vmrun's own, then the simulator's.
+local function hint(obj, name)
+  return quantity(annotation(obj, "vmrun.io/" .. name)) or quantity(annotation(obj, "sim.vmrun.io/" .. name))
+end
+
+local DEFAULT_LINK = 1250 * 1024 * 1024 -- bytes/s: 10 GbE, as the simulator's nodes
+local TARGET_START_SECONDS = 5          -- the target virt-launcher pod starting
+
+--- queue.estimate(vmi [, {limits=, share=}]) -> seconds, details
+-- How long the VMI's migration takes, from the migration model (runtime/migration_model.c): its
+-- memory (domain.memory.guest or requests.memory), its working set and dirty rate (annotations
+-- vmrun.io/working-set and vmrun.io/dirty-rate, default a quarter of memory and 0), the source
+-- node's link (annotation vmrun.io/nic-bandwidth, default 10 GbE) shared by `share` migrations
+-- (default 1), and the settings it migrates with (limits: cluster.migration_limits(vmi)), plus
+-- 5 s for the target pod to start. details: the model's answer (outcome "completed", "failed"
+-- with KubeVirt's reason, or "never"). A migration that never ends counts as one day.
+function M.estimate(vmi, opts)
+  opts = opts or {}
+  local limits = opts.limits or cluster.migration_limits(vmi)
+  local function value(name, dflt)
+    local v = limits[name]
+    if type(v) == "table" then v = v.value end
+    if v == nil or v == vmrun.null then return dflt end
+    return v
+  end
+  local node = vmi.status and vmi.status.nodeName and cluster.get("Node", vmi.status.nodeName)
+  local link = hint(node, "nic-bandwidth") or DEFAULT_LINK
+  local memory = memory_bytes(vmi)
+  local details = model.estimate({ memory = memory,
+    working_set = hint(vmi, "working-set") or memory / 4, dirty_rate = hint(vmi, "dirty-rate") or 0,
+    bandwidth = link / math.max(1, opts.share or 1),
+    bandwidth_per_migration = value("bandwidthPerMigration", 0),
+    completion_timeout_per_gib = value("completionTimeoutPerGiB", 150),
+    progress_timeout = value("progressTimeout", 150),
+    allow_auto_converge = value("allowAutoConverge", false) == true,
+    allow_post_copy = value("allowPostCopy", false) == true,
+    allow_workload_disruption = value("allowWorkloadDisruption", nil) })
+  return TARGET_START_SECONDS + math.min(details.seconds, 86400), details
 end
 
 --- queue.new([{limits=, targets=, retry=}]) -> vmrun.Queue
@@ -89,7 +144,7 @@ end
 
 --- q:add(vmi [, {priority=, estimate=}]) -> item number
 -- Queues a migration of a running VMI (an object, {namespace, name} or "namespace/name") away
--- from its node. estimate: seconds (default: from its memory, 10 s + 8 s per GiB).
+-- from its node. estimate: seconds (default: queue.estimate, the migration model).
 function Queue:add(vmi, opts)
   if opts ~= nil and type(opts) ~= "table" then usage("q:add: options must be a table (estimate, priority)") end
   opts = opts or {}
@@ -126,12 +181,18 @@ function Queue:add(vmi, opts)
       usage("q:add: %s/%s is queued already", it.namespace, it.name)
     end
   end
-  local memory = memory_bytes(vmi)
-  local estimate = opts.estimate and time.duration(opts.estimate) or 10 + 8 * memory / GIB
+  local estimate, details
+  if opts.estimate then
+    estimate = time.duration(opts.estimate)
+  else
+    -- the link is shared by as many migrations as may leave the node at once
+    estimate, details = M.estimate(vmi, { share = math.max(1, self.limits.outbound_per_node or 1) })
+  end
   local id = self.core:add({ source = source, estimate = estimate, priority = opts.priority or 0,
     memory = 0 })
   self.items[id] = { namespace = vmi.metadata.namespace, name = vmi.metadata.name,
-    source = vmi.status.nodeName, estimate = estimate, state = "waiting", attempts = 0 }
+    source = vmi.status.nodeName, estimate = estimate, outcome = details and details.outcome,
+    outcome_reason = details and details.reason, state = "waiting", attempts = 0 }
   return id
 end
 

@@ -76,5 +76,6 @@ describe("cluster.migrate", function()
       task.sleep(1)
     end
     expect(function() cluster.migrate("prod/web") end).to_fail_with("not_found")
-  end, { timeout = "2m" })
+    task.sleep(60) -- its virt-launcher pod goes
+  end, { timeout = "3m" })
 end)

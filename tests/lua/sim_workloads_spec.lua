@@ -61,11 +61,18 @@ describe("run strategies (§3.5)", function()
   end)
 
   it("stops a running VM whose strategy becomes Halted", function()
+    local uid = vmi("legacy").metadata.uid
+    local function pods() return cluster.pods({ selector = "kubevirt.io/created-by=" .. uid }) end
+    expect(#pods()).to_be(1)
     cluster.patch("vm", "prod", "legacy", { spec = { running = false } })
     task.sleep(1)
     expect(vmi("legacy")).to_be_nil()
     expect(vm("legacy").status.printableStatus).to_be("Stopped")
-  end)
+    -- the garbage collector deletes its virt-launcher pod, which goes within its grace period
+    expect(pods()[1].metadata.deletionTimestamp).never.to_be_nil()
+    task.sleep(60)
+    expect(#pods()).to_be(0)
+  end, { timeout = "2m" })
 end)
 
 describe("scheduling (§6.1-§6.3)", function()

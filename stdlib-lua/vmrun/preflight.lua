@@ -1,0 +1,595 @@
+-- vmrun/preflight.lua: the `preflight` module: what a maintenance run will meet, read from the
+-- cluster before anything changes (DESIGN §7; reference kubevirt-migration.md §3, §6). Per VM:
+-- whether it can live-migrate and why not (KubeVirt's reason names first: non-RWX PVCs, bridge
+-- on the pod network, SR-IOV without the feature gate where the version needs it, host devices,
+-- CPU model, then vmrun's own: the masquerade migration ports, no feasible target), its resolved
+-- eviction strategy and what a drain does to it, the budgets that allow no disruption of its pod,
+-- and the nodes that could take it (selectors, affinity, taints, room for the second copy, CPU
+-- vendor and model). Per node: drainable or not and by what, and the estimated drain time under
+-- the limits. Per run: whether the other nodes have room to take each node (or batch) out.
+-- Read-only: it only gets and lists (no dry-run evictions, no writes).
+local cluster = require("vmrun.cluster")
+local drain = require("vmrun.drain")
+local queue = require("vmrun.queue")
+local vmrun = require("vmrun")
+
+local M = {}
+
+local GIB = 1024 * 1024 * 1024
+local quantity = queue.quantity
+
+local function null_to_nil(v)
+  if v == vmrun.null then return nil end
+  return v
+end
+
+local function usage(level, fmt, ...) vmrun.error("usage", fmt:format(...), { level = level + 1 }) end
+
+-- CPU in millicores from a quantity ("4", "400m", "1.5").
+local function millicores(text)
+  if type(text) == "number" then return math.floor(text * 1000) end
+  if type(text) ~= "string" then return nil end
+  local m = text:match("^(%d+)m$")
+  if m then return tonumber(m) end
+  local n = tonumber(text)
+  return n and math.floor(n * 1000) or nil
+end
+
+-- {cpu = millicores, memory = bytes} a pod requests (its containers').
+local function pod_requests(pod)
+  local cpu, mem = 0, 0
+  for _, c in ipairs(null_to_nil(pod.spec and pod.spec.containers) or {}) do
+    local req = c.resources and null_to_nil(c.resources.requests) or {}
+    cpu = cpu + (millicores(req.cpu) or 0)
+    mem = mem + (quantity(req.memory) or 0)
+  end
+  return { cpu = cpu, memory = mem }
+end
+
+local function terminal(pod)
+  local phase = pod.status and pod.status.phase
+  return phase == "Succeeded" or phase == "Failed"
+end
+
+-- "v1.6" -> 1, 6; "HEAD" (or unknown) -> a version after every release.
+local function version(text)
+  local major, minor = tostring(text or ""):match("^v(%d+)%.(%d+)")
+  if not major then return math.huge, math.huge end
+  return tonumber(major), tonumber(minor)
+end
+
+-- --- what every check reads once ------------------------------------------------------------------
+
+local function context()
+  local ctx = { limits = cluster.migration_limits(), nodes = {}, node_list = cluster.nodes(),
+    used = {}, pvcs = {}, gates = {}, launchers = {} }
+  for _, n in ipairs(ctx.node_list) do ctx.nodes[n.metadata.name] = n end
+  local kv = cluster.list("KubeVirt")[1]
+  local dev = kv and kv.spec and kv.spec.configuration and kv.spec.configuration.developerConfiguration
+  for _, g in ipairs(dev and null_to_nil(dev.featureGates) or {}) do ctx.gates[g] = true end
+  ctx.major, ctx.minor = version(ctx.limits.kubevirtVersion)
+  ctx.cluster_strategy = null_to_nil(ctx.limits.evictionStrategy and ctx.limits.evictionStrategy.value)
+  -- the requests already on each node, and each VMI's live launcher pod
+  for _, pod in ipairs(cluster.pods()) do
+    local node = pod.spec and null_to_nil(pod.spec.nodeName)
+    if node and not terminal(pod) then
+      local used = ctx.used[node] or { cpu = 0, memory = 0 }
+      local req = pod_requests(pod)
+      used.cpu, used.memory = used.cpu + req.cpu, used.memory + req.memory
+      ctx.used[node] = used
+      local labels = null_to_nil(pod.metadata.labels) or {}
+      if labels["kubevirt.io"] == "virt-launcher" and labels["kubevirt.io/created-by"] then
+        local uid = labels["kubevirt.io/created-by"]
+        ctx.launchers[uid .. "@" .. node] = pod
+      end
+    end
+  end
+  return ctx
+end
+
+local function pvc(ctx, ns, name)
+  local key = ns .. "/" .. name
+  if ctx.pvcs[key] == nil then ctx.pvcs[key] = cluster.get("PersistentVolumeClaim", ns, name) or false end
+  return ctx.pvcs[key] or nil
+end
+
+local function launcher_of(ctx, vmi)
+  local node = vmi.status and null_to_nil(vmi.status.nodeName)
+  return node and ctx.launchers[vmi.metadata.uid .. "@" .. node]
+end
+
+-- --- the live-migration rules ------------------------------------------------------------------
+
+-- KubeVirt's reasons, in the order virt-handler checks them (§3.6), then vmrun's own. Each
+-- finding: {reason, message}.
+local function migration_findings(vmi, ctx)
+  local found, warnings = {}, {}
+  local function add(reason, message) found[#found + 1] = { reason = reason, message = message } end
+  local spec = vmi.spec or {}
+  local domain = spec.domain or {}
+  local devices = domain.devices or {}
+  local annotations = null_to_nil(vmi.metadata.annotations) or {}
+  local pod_net
+  for _, net in ipairs(null_to_nil(spec.networks) or {}) do
+    if net.pod ~= nil then pod_net = net.name end
+  end
+  local ports_in_use
+  for _, iface in ipairs(null_to_nil(devices.interfaces) or {}) do
+    if iface.name == pod_net and iface.bridge ~= nil
+        and annotations["kubevirt.io/allow-pod-bridge-network-live-migration"] == nil then
+      add("InterfaceNotLiveMigratable", ("interface %s binds the pod network with bridge (use "
+        .. "masquerade, or the annotation kubevirt.io/allow-pod-bridge-network-live-migration)")
+        :format(iface.name))
+    elseif iface.sriov ~= nil then
+      -- SRIOVLiveMigration was a feature gate until kubevirt/kubevirt#7990 (v0.56)
+      if (ctx.major == 0 and ctx.minor < 56) and not ctx.gates.SRIOVLiveMigration then
+        add("InterfaceNotLiveMigratable", ("SR-IOV interface %s needs the SRIOVLiveMigration feature "
+          .. "gate on KubeVirt %s"):format(iface.name, tostring(ctx.limits.kubevirtVersion)))
+      else
+        warnings[#warnings + 1] = ("SR-IOV interface %s is unplugged for the migration and plugged "
+          .. "again after it: expect a network interruption"):format(iface.name)
+      end
+    end
+    if iface.masquerade ~= nil and iface.name == pod_net then
+      for _, p in ipairs(null_to_nil(iface.ports) or {}) do
+        if p.port == 49152 or p.port == 49153 then ports_in_use = p.port end
+      end
+    end
+  end
+  local hostdevs = null_to_nil(devices.hostDevices) or {}
+  local gpus = null_to_nil(devices.gpus) or {}
+  if #hostdevs > 0 then
+    add("HostDeviceNotLiveMigratable", ("host device %s cannot move"):format(tostring(hostdevs[1].name)))
+  elseif #gpus > 1 or (#gpus == 1 and not ctx.gates.VGPULiveMigration) then
+    add("HostDeviceNotLiveMigratable", #gpus > 1 and "more than one GPU"
+      or "a GPU without the VGPULiveMigration feature gate")
+  end
+  local cpu = domain.cpu or {}
+  if cpu.model == "host-model" then
+    local node = ctx.nodes[vmi.status and vmi.status.nodeName or ""]
+    local has = false
+    for k in pairs(node and null_to_nil(node.metadata.labels) or {}) do
+      if k:find("^host%-model%-cpu%.node%.kubevirt%.io/") then has = true end
+    end
+    if not has then
+      add("CPUModeLiveMigratable", "cpu model host-model, but the node has no host-model CPU labels")
+    end
+  elseif cpu.model == "host-passthrough" then
+    warnings[#warnings + 1] = "cpu model host-passthrough: it can only move to a node with the same CPU"
+  end
+  if domain.launchSecurity ~= nil then add("SEVNotLiveMigratable", "confidential computing (launchSecurity)") end
+  for _, vol in ipairs(null_to_nil(spec.volumes) or {}) do
+    local claim = (vol.persistentVolumeClaim and vol.persistentVolumeClaim.claimName)
+      or (vol.dataVolume and vol.dataVolume.name)
+    if claim then
+      local c = pvc(ctx, vmi.metadata.namespace, claim)
+      local rwx = false
+      for _, m in ipairs(c and null_to_nil(c.spec and c.spec.accessModes) or {}) do
+        if m == "ReadWriteMany" then rwx = true end
+      end
+      if c == nil then
+        add("DisksNotLiveMigratable", ("PVC %s does not exist: its access mode is unknown"):format(claim))
+      elseif not rwx then
+        add("DisksNotLiveMigratable", ("cannot migrate VMI: PVC %s is not shared, live migration "
+          .. "requires that all PVCs must be shared (using ReadWriteMany access mode)"):format(claim))
+      end
+    elseif vol.hostDisk ~= nil and vol.hostDisk.shared ~= true then
+      add("DisksNotLiveMigratable", ("hostDisk %s is not shared"):format(tostring(vol.name)))
+    end
+  end
+  -- what KubeVirt itself says, when it names a reason the rules above do not know
+  local ok, reason, message = drain.condition_verdict(vmi)
+  if not ok and reason ~= "LiveMigratableUnknown" then
+    local known = false
+    for _, f in ipairs(found) do if f.reason == reason then known = true end end
+    if not known then add(reason, message) end
+  end
+  local status = vmi.status or {}
+  if ports_in_use and status.migrationTransport ~= "Unix" then
+    add("MasqueradeMigrationPorts", ("the masquerade interface forwards port %d, which migration "
+      .. "uses on the legacy transport (49152 and 49153 must stay free)"):format(ports_in_use))
+  end
+  return found, warnings
+end
+
+-- --- target nodes -----------------------------------------------------------------------------
+
+local function tolerates(tolerations, taint)
+  for _, t in ipairs(tolerations or {}) do
+    local effect_ok = t.effect == nil or t.effect == "" or t.effect == taint.effect
+    local key_ok = (t.key == nil or t.key == "") and t.operator == "Exists" or t.key == taint.key
+    local value_ok = t.operator == "Exists" or (t.value or "") == (taint.value or "")
+    if effect_ok and key_ok and value_ok then return true end
+  end
+  return false
+end
+
+local function expression_matches(e, labels, node_name)
+  local have = e.key == "metadata.name" and node_name or labels[e.key]
+  local values = {}
+  for _, v in ipairs(null_to_nil(e.values) or {}) do values[v] = true end
+  if e.operator == "In" then return have ~= nil and values[have] == true end
+  if e.operator == "NotIn" then return have == nil or not values[have] end
+  if e.operator == "Exists" then return have ~= nil end
+  if e.operator == "DoesNotExist" then return have == nil end
+  local n, v = tonumber(have), tonumber((null_to_nil(e.values) or {})[1])
+  if e.operator == "Gt" then return n ~= nil and v ~= nil and n > v end
+  if e.operator == "Lt" then return n ~= nil and v ~= nil and n < v end
+  return false
+end
+
+-- Required node affinity (§6.2): any term whose expressions and fields all match.
+local function affinity_matches(affinity, labels, node_name)
+  local na = affinity and affinity.nodeAffinity
+  local req = na and null_to_nil(na.requiredDuringSchedulingIgnoredDuringExecution)
+  if req == nil then return true end
+  for _, term in ipairs(null_to_nil(req.nodeSelectorTerms) or {}) do
+    local all = true
+    for _, e in ipairs(null_to_nil(term.matchExpressions) or {}) do
+      if not expression_matches(e, labels, node_name) then all = false end
+    end
+    for _, e in ipairs(null_to_nil(term.matchFields) or {}) do
+      if not expression_matches(e, { ["metadata.name"] = node_name }, node_name) then all = false end
+    end
+    if all then return true end
+  end
+  return false
+end
+
+local function label_with_prefix(labels, prefix)
+  local out = {}
+  for k, v in pairs(labels) do
+    if k:sub(1, #prefix) == prefix and v == "true" then out[k:sub(#prefix + 1)] = true end
+  end
+  return out
+end
+
+-- Why node cannot take the VMI's second copy, or nil when it can. need: the launcher's requests.
+local function why_not(vmi, node, ctx, need)
+  local name = node.metadata.name
+  local labels = null_to_nil(node.metadata.labels) or {}
+  local spec = vmi.spec or {}
+  local tolerations = null_to_nil(spec.tolerations) or {}
+  if node.spec and node.spec.unschedulable == true
+      and not tolerates(tolerations, { key = "node.kubernetes.io/unschedulable", effect = "NoSchedule" }) then
+    return "cordoned"
+  end
+  for _, t in ipairs(node.spec and null_to_nil(node.spec.taints) or {}) do
+    if (t.effect == "NoSchedule" or t.effect == "NoExecute") and not tolerates(tolerations, t) then
+      return ("taint %s=%s:%s"):format(t.key, t.value or "", t.effect)
+    end
+  end
+  for k, v in pairs(null_to_nil(spec.nodeSelector) or {}) do
+    if labels[k] ~= v then return ("nodeSelector %s=%s"):format(k, v) end
+  end
+  if not affinity_matches(null_to_nil(spec.affinity), labels, name) then return "node affinity" end
+  -- CPU: the same vendor; the source's host model, or the named model, available here
+  local source = ctx.nodes[vmi.status and vmi.status.nodeName or ""]
+  local src_labels = source and null_to_nil(source.metadata.labels) or {}
+  local src_vendor = label_with_prefix(src_labels, "cpu-vendor.node.kubevirt.io/")
+  local vendor = label_with_prefix(labels, "cpu-vendor.node.kubevirt.io/")
+  if next(src_vendor) and next(vendor) then
+    for v in pairs(src_vendor) do
+      if not vendor[v] then return ("CPU vendor (not %s)"):format(v) end
+    end
+  end
+  local cpu = spec.domain and spec.domain.cpu or {}
+  if cpu.model == "host-model" then
+    local migratable_models = label_with_prefix(labels, "cpu-model-migration.node.kubevirt.io/")
+    for m in pairs(label_with_prefix(src_labels, "host-model-cpu.node.kubevirt.io/")) do
+      if not migratable_models[m] then return ("CPU model (host model %s)"):format(m) end
+    end
+  elseif type(cpu.model) == "string" and cpu.model ~= "host-passthrough" then
+    local models = label_with_prefix(labels, "cpu-model.node.kubevirt.io/")
+    if next(models) and not models[cpu.model] then return ("CPU model %s"):format(cpu.model) end
+  end
+  -- room for the second copy during the migration
+  local alloc = node.status and null_to_nil(node.status.allocatable) or {}
+  local used = ctx.used[name] or { cpu = 0, memory = 0 }
+  local mem, cpus = quantity(alloc.memory), millicores(alloc.cpu)
+  if mem and used.memory + need.memory > mem then
+    return ("memory (%.1f GiB free, %.1f GiB needed)"):format((mem - used.memory) / GIB, need.memory / GIB)
+  end
+  if cpus and used.cpu + need.cpu > cpus then
+    return ("CPU (%dm free, %dm needed)"):format(cpus - used.cpu, need.cpu)
+  end
+  return nil
+end
+
+-- What the VMI's pod requests: its live launcher pod's requests, else its own.
+local function needs(vmi, ctx)
+  local pod = launcher_of(ctx, vmi)
+  if pod then return pod_requests(pod) end
+  local req = vmi.spec and vmi.spec.domain and vmi.spec.domain.resources
+    and null_to_nil(vmi.spec.domain.resources.requests) or {}
+  return { cpu = millicores(req.cpu) or 100, memory = quantity(req.memory) or 2 * GIB }
+end
+
+local function targets_of(vmi, ctx, exclude)
+  local targets, excluded = {}, {}
+  local need = needs(vmi, ctx)
+  for _, node in ipairs(ctx.node_list) do
+    local name = node.metadata.name
+    if name ~= (vmi.status and vmi.status.nodeName) and not exclude[name] then
+      local why = why_not(vmi, node, ctx, need)
+      if why then excluded[name] = why else targets[#targets + 1] = name end
+    end
+  end
+  return targets, excluded, need
+end
+
+-- Counts the exclusion reasons: "cordoned on 3 nodes; memory on 2 nodes".
+local function exclusion_summary(excluded)
+  local count, order = {}, {}
+  for _, why in pairs(excluded) do
+    local kind = why
+    if count[kind] == nil then order[#order + 1] = kind end
+    count[kind] = (count[kind] or 0) + 1
+  end
+  table.sort(order)
+  local parts = {}
+  for _, k in ipairs(order) do
+    parts[#parts + 1] = ("%s on %d node%s"):format(k, count[k], count[k] == 1 and "" or "s")
+  end
+  return table.concat(parts, "; ")
+end
+
+-- --- per VM -----------------------------------------------------------------------------------
+
+local function vm_report(vmi, ctx, exclude, disable_eviction)
+  local found, warnings = migration_findings(vmi, ctx)
+  local targets, excluded, need = targets_of(vmi, ctx, exclude or {})
+  local reasons, messages = {}, {}
+  for _, f in ipairs(found) do
+    reasons[#reasons + 1] = f.reason
+    messages[#messages + 1] = f.reason .. ": " .. f.message
+  end
+  if #targets == 0 then
+    reasons[#reasons + 1] = "NoFeasibleTarget"
+    messages[#messages + 1] = "NoFeasibleTarget: no node can take it (" .. exclusion_summary(excluded) .. ")"
+  end
+  local verdict = function()
+    if #reasons == 0 then return true end
+    return false, reasons[1], messages[1]:gsub("^[^:]+: ", "")
+  end
+  local v = drain.vm_action(vmi, ctx.cluster_strategy, disable_eviction, verdict)
+  local pod = launcher_of(ctx, vmi)
+  local budgets = {}
+  for _, pdb in ipairs(pod and drain.budgets_of(pod) or {}) do
+    local why = drain.budget_blocks(pdb, pod)
+    if why then
+      budgets[#budgets + 1] = pdb.metadata.name
+      if v.action == "migrate" then
+        warnings[#warnings + 1] = why .. " (no matter for a migration; a plain eviction waits)"
+      else
+        warnings[#warnings + 1] = why
+      end
+    end
+  end
+  local report = { namespace = vmi.metadata.namespace, name = vmi.metadata.name,
+    node = vmi.status and null_to_nil(vmi.status.nodeName), migratable = #reasons == 0,
+    reasons = reasons, messages = messages, warnings = warnings,
+    eviction_strategy = v.eviction_strategy, run_strategy = v.run_strategy, drain_action = v.action,
+    block = v.block, targets = targets, excluded = excluded, pdbs = budgets, memory = need.memory }
+  if v.action == "migrate" then
+    local seconds, details = queue.estimate(vmi)
+    report.estimate_seconds = seconds
+    if details.outcome ~= "completed" then
+      report.warnings[#report.warnings + 1] = ("the migration model expects it to %s: %s"):format(
+        details.outcome == "failed" and "fail" or "never end", tostring(details.reason or "no progress"))
+    end
+  end
+  return report
+end
+
+-- The VMI object from an object, {namespace, name} or "namespace/name".
+local function resolve_vmi(fname, vmi, level)
+  local ns, name
+  if type(vmi) == "string" then
+    ns, name = vmi:match("^([^/]+)/([^/]+)$")
+  elseif type(vmi) == "table" and vmi.metadata ~= nil then
+    return vmi
+  elseif type(vmi) == "table" then
+    ns, name = vmi.namespace or vmi[1], vmi.name or vmi[2]
+  end
+  if type(ns) ~= "string" or type(name) ~= "string" then
+    usage(level + 1, "%s: the VMI must be an object, {namespace, name} or \"namespace/name\"", fname)
+  end
+  local obj = cluster.get("vmi", ns, name)
+  if obj == nil then
+    vmrun.error("not_found", ("%s: no VMI %s/%s"):format(fname, ns, name),
+      { level = level + 1, resource = "VirtualMachineInstance " .. ns .. "/" .. name })
+  end
+  return obj
+end
+
+--- preflight.vm(vmi) -> report
+-- See docs/lua-api.md.
+function M.vm(vmi)
+  vmi = resolve_vmi("preflight.vm", vmi, 2)
+  return vm_report(vmi, context())
+end
+
+-- --- per node ---------------------------------------------------------------------------------
+
+local function node_report(name, ctx, opts, exclude)
+  local reports = {}
+  local plan = drain.plan(name, opts, 3, function(vmi)
+    local r = vm_report(vmi, ctx, exclude, opts.disable_eviction)
+    reports[vmi.metadata.uid] = r
+    if r.migratable then return true end
+    return false, r.reasons[1], r.messages[1]:gsub("^[^:]+: ", "")
+  end)
+  local blockers, vms = {}, {}
+  for _, b in ipairs(plan.blockers) do
+    blockers[#blockers + 1] = { namespace = b.namespace, name = b.name, reason = b.reason }
+  end
+  -- budgets: the pods to evict that the budgets will hold (more than they allow now)
+  local room_in = {}
+  local max_grace = 0
+  local q = queue.new()
+  local migrating = 0
+  for _, e in ipairs(plan.pods) do
+    if e.vm then
+      local r = reports[e.vm.vmi.metadata.uid]
+      vms[#vms + 1] = r
+      if e.vm.action == "migrate" then
+        q:add(e.vm.vmi, { estimate = r.estimate_seconds })
+        migrating = migrating + 1
+      end
+    end
+    local evicted = (e.decision == "delete" or e.decision == "delete_warn")
+      and not (e.vm and e.vm.action == "migrate")
+    if evicted and not opts.disable_eviction and not terminal(e.pod) then
+      for _, pdb in ipairs(drain.budgets_of(e.pod)) do
+        local key = pdb.metadata.namespace .. "/" .. pdb.metadata.name
+        local allowed = room_in[key]
+        if allowed == nil then
+          local st = null_to_nil(pdb.status) or {}
+          allowed = drain.budget_blocks(pdb, e.pod) and 0 or (st.disruptionsAllowed or 0)
+        end
+        if allowed <= 0 then
+          blockers[#blockers + 1] = { namespace = e.namespace, name = e.name,
+            reason = drain.budget_blocks(pdb, e.pod) or ("PodDisruptionBudget %s allows no more "
+              .. "disruptions than the node's other pods under it use"):format(key) }
+        end
+        room_in[key] = allowed - 1
+      end
+    end
+    if evicted then
+      local grace = e.pod.spec and null_to_nil(e.pod.spec.terminationGracePeriodSeconds) or 30
+      if grace > max_grace then max_grace = grace end
+    end
+  end
+  local seconds = 0
+  if migrating > 0 then
+    local planned, stuck = q:plan()
+    if planned == nil then
+      blockers[#blockers + 1] = { namespace = stuck and stuck:match("^([^/]+)") or "",
+        name = stuck and stuck:match("/(.+)$") or "", reason = "the queue finds no slot or target for it" }
+    end
+    seconds = planned or 0
+  end
+  local drainable = #blockers == 0
+  return { name = name, drainable = drainable, blockers = blockers,
+    estimated_drain_seconds = drainable and math.ceil(seconds + max_grace) or nil,
+    vms = vms, warnings = plan.warnings }
+end
+
+--- preflight.node(name [, drain_opts]) -> report
+-- See docs/lua-api.md.
+function M.node(name, opts)
+  if type(name) ~= "string" or name == "" then usage(2, "preflight.node: a node name is needed") end
+  opts = drain.options("preflight.node", opts, 2)
+  if cluster.get("Node", name) == nil then
+    vmrun.error("not_found", ("preflight.node: no node %s"):format(name),
+      { level = 2, resource = "Node " .. name })
+  end
+  return node_report(name, context(), opts, {})
+end
+
+-- --- per run ----------------------------------------------------------------------------------
+
+-- Whether the nodes outside the batch have the memory for the batch's VMs that move (migrated
+-- or restarted). Returns room, free_after (bytes), needed (bytes).
+local function room_for(batch, ctx, reports)
+  local in_batch = {}
+  for _, n in ipairs(batch) do in_batch[n] = true end
+  local free = 0
+  for _, node in ipairs(ctx.node_list) do
+    local name = node.metadata.name
+    local schedulable = not (node.spec and node.spec.unschedulable == true)
+    if not in_batch[name] and schedulable then
+      local alloc = node.status and null_to_nil(node.status.allocatable) or {}
+      local used = ctx.used[name] or { memory = 0 }
+      free = free + math.max(0, (quantity(alloc.memory) or 0) - used.memory)
+    end
+  end
+  local needed = 0
+  for _, n in ipairs(batch) do
+    for _, vm in ipairs(reports[n] and reports[n].vms or {}) do
+      if vm.drain_action == "migrate" or vm.drain_action == "shutdown-restart" then
+        needed = needed + (vm.memory or 0)
+      end
+    end
+  end
+  return needed <= free, free - needed, needed
+end
+
+local CLUSTER_OPTIONS = { nodes = "table", batch = "integer" }
+
+--- preflight.cluster([opts]) -> report
+-- See docs/lua-api.md.
+function M.cluster(opts)
+  if opts ~= nil and type(opts) ~= "table" then usage(2, "preflight.cluster: options must be a table") end
+  local drain_opts, own = {}, {}
+  for k, v in pairs(opts or {}) do
+    if CLUSTER_OPTIONS[k] then
+      if (CLUSTER_OPTIONS[k] == "integer" and (math.type(v) ~= "integer" or v < 1))
+          or (CLUSTER_OPTIONS[k] == "table" and type(v) ~= "table") then
+        usage(2, "preflight.cluster: option %s must be %s", k,
+          k == "batch" and "an integer >= 1" or "a list of node names")
+      end
+      own[k] = v
+    else
+      drain_opts[k] = v
+    end
+  end
+  drain_opts = drain.options("preflight.cluster", drain_opts, 2)
+  local ctx = context()
+  local names = {}
+  if own.nodes then
+    for _, n in ipairs(own.nodes) do
+      if ctx.nodes[n] == nil then
+        vmrun.error("not_found", ("preflight.cluster: no node %s"):format(tostring(n)),
+          { level = 2, resource = "Node " .. tostring(n) })
+      end
+      names[#names + 1] = n
+    end
+  else
+    for _, n in ipairs(ctx.node_list) do names[#names + 1] = n.metadata.name end
+  end
+  local batch = own.batch or 1
+  local limits = {}
+  for k, v in pairs(ctx.limits) do
+    if type(v) == "table" then limits[k] = { value = v.value, source = v.source } else limits[k] = v end
+  end
+  local report = { limits = limits, vms = {}, nodes = {}, batches = {} }
+  local checked = {}
+  for _, n in ipairs(names) do checked[n] = true end
+  for _, vmi in ipairs(cluster.vmis()) do
+    local phase = vmi.status and vmi.status.phase
+    if phase == "Running" and checked[vmi.status.nodeName] then
+      report.vms[#report.vms + 1] = vm_report(vmi, ctx, {}, drain_opts.disable_eviction)
+    end
+  end
+  local by_name = {}
+  for i = 1, #names, batch do
+    local members, exclude = {}, {}
+    for j = i, math.min(#names, i + batch - 1) do
+      members[#members + 1] = names[j]
+      exclude[names[j]] = true
+    end
+    -- a batch's VMs must go to nodes outside it
+    for _, n in ipairs(members) do
+      local r = node_report(n, ctx, drain_opts, exclude)
+      by_name[n] = r
+      report.nodes[#report.nodes + 1] = r
+    end
+    local room, free_after, needed = room_for(members, ctx, by_name)
+    report.batches[#report.batches + 1] = { nodes = members, room = room,
+      memory_needed = needed, memory_free_after = free_after }
+    if not room then
+      for _, n in ipairs(members) do
+        local r = by_name[n]
+        r.drainable = false
+        r.estimated_drain_seconds = nil
+        r.blockers[#r.blockers + 1] = { namespace = "", name = n, reason = ("the other nodes lack "
+          .. "%.1f GiB of memory for the VMs of %s"):format(-free_after / GIB, table.concat(members, ", ")) }
+      end
+    end
+  end
+  return report
+end
+
+return M
