@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drain_filter.h" /* vr_k8s_time_ms */
 #include "migration_config.h"
 #include "selector.h"
 #include "sim_internal.h"
@@ -171,6 +172,28 @@ static int owned_by_scalable(const cJSON *pod) {
   return 0;
 }
 
+/* Kubernetes drops a disruptedPods entry that the pod's deletion has not confirmed after 2 min
+ * (the disruption controller's DeletionTimeout). */
+#define PDB_DELETION_TIMEOUT_MS 120000
+
+/* 1 for a LabelSelector without requirements: a budget with one selects nothing (§4.3). */
+static int selector_empty(const cJSON *sel) {
+  return sel == NULL ||
+         (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sel, "matchLabels")) == 0 &&
+          cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sel, "matchExpressions")) == 0);
+}
+
+/* 1 when the budget's disruptedPods entry for this pod still counts: the pod is not being
+ * deleted yet and the entry is younger than the deletion timeout. */
+static int disruption_pending(vr_sim *sim, const cJSON *pdb, const cJSON *pod) {
+  const cJSON *at = cJSON_GetObjectItemCaseSensitive(sim_path(pdb, "status.disruptedPods"),
+                                                     sim_string(pod, "metadata.name"));
+  int64_t ms;
+  if (!cJSON_IsString(at) || sim_path(pod, "metadata.deletionTimestamp") != NULL) return 0;
+  if (vr_k8s_time_ms(at->valuestring, &ms) != 0) return 0;
+  return (int64_t)vr_clock_now(sim->clock) < ms + PDB_DELETION_TIMEOUT_MS;
+}
+
 /* What the disruption controller computes for a budget. */
 typedef struct pdb_counts {
   long long expected, healthy, desired, allowed;
@@ -186,7 +209,7 @@ static void pdb_count(vr_sim *sim, const cJSON *pdb, const char *ns, pdb_counts 
   int scalable = 1;
   size_t n, i;
   memset(c, 0, sizeof *c);
-  if (sel == NULL || (cJSON_IsObject(sel) && sel->child == NULL)) return; /* selects nothing */
+  if (selector_empty(sel)) return; /* selects nothing */
   ls = vr_label_selector_from_json(sel, err, sizeof err);
   if (ls == NULL) return;
   n = vr_store_list(sim->store, "", "Pod", ns, NULL, &pods);
@@ -196,10 +219,7 @@ static void pdb_count(vr_sim *sim, const cJSON *pdb, const char *ns, pdb_counts 
     c->expected++;
     if (sim_pod_ready(pods[i])) c->healthy++;
     if (!owned_by_scalable(pods[i])) scalable = 0;
-    if (cJSON_GetObjectItemCaseSensitive(sim_path(pdb, "status.disruptedPods"),
-                                         sim_string(pods[i], "metadata.name")) &&
-        sim_path(pods[i], "metadata.deletionTimestamp") == NULL)
-      disrupted++;
+    if (disruption_pending(sim, pdb, pods[i])) disrupted++;
   }
   if (n != (size_t)-1) free((void *)pods);
   vr_label_selector_free(ls);
@@ -258,6 +278,26 @@ void sim_reconcile_pdb(vr_sim *sim, const char *ns, const char *name) {
     cJSON_DeleteItemFromObjectCaseSensitive(copy, "status");
     status = cJSON_AddObjectToObject(copy, "status");
     changed = 1;
+  }
+  { /* keep only the disruptions still pending (normally none: an evicted pod is being deleted
+     * at once); look again when the oldest expires */
+    cJSON *disrupted = cJSON_GetObjectItemCaseSensitive(status, "disruptedPods"), *e, *next;
+    int64_t soonest = -1;
+    for (e = disrupted ? disrupted->child : NULL; e != NULL; e = next) {
+      const cJSON *pod = vr_store_get(sim->store, "", "Pod", ns, e->string);
+      int64_t ms;
+      next = e->next;
+      if (pod == NULL || !disruption_pending(sim, pdb, pod)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(disrupted, e->string);
+        changed = 1;
+      } else if (vr_k8s_time_ms(e->valuestring, &ms) == 0 && (soonest < 0 || ms < soonest)) {
+        soonest = ms;
+      }
+    }
+    if (soonest >= 0) {
+      int64_t due = soonest + PDB_DELETION_TIMEOUT_MS - (int64_t)vr_clock_now(sim->clock);
+      sim_after(sim, due > 0 ? (uint64_t)due : 0, sim_reconcile_pdb, ns, name);
+    }
   }
   generation = sim_path(pdb, "metadata.generation");
   changed |= set_count(status, "observedGeneration",
@@ -375,7 +415,7 @@ int vr_sim_evict(vr_sim *sim, const char *ns, const char *name, const cJSON *evi
     char serr[VR_SELECTOR_ERRLEN];
     const cJSON *sel = sim_path(pdbs[i], "spec.selector");
     vr_label_selector *ls;
-    if (sel == NULL || (cJSON_IsObject(sel) && sel->child == NULL)) continue; /* matches nothing */
+    if (selector_empty(sel)) continue; /* matches nothing */
     ls = vr_label_selector_from_json(sel, serr, sizeof serr);
     if (ls && vr_label_selector_matches(ls, sim_path(pod, "metadata.labels"))) {
       matches++;

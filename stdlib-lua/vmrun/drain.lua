@@ -171,6 +171,24 @@ function M.options(fname, opts, level)
   if out.grace_period ~= nil and out.grace_period < 0 then
     usage(level + 1, "%s: option grace_period must be >= 0 (leave it out for the pod's own)", fname)
   end
+  if out.priority ~= nil and (out.priority < -2147483648 or out.priority > 2147483647) then
+    usage(level + 1, "%s: option priority must fit in 32 bits", fname)
+  end
+  if out.owner == "" then usage(level + 1, "%s: option owner must not be empty", fname) end
+  if out.skip_wait_for_delete_timeout then
+    -- kubectl counts whole seconds
+    out.skip_wait_for_delete_timeout = math.min(math.ceil(out.skip_wait_for_delete_timeout), 1e9)
+  end
+  local function strip(e) return (tostring(type(e) == "table" and e.message or e):gsub("^[^:]+:%d+: ", "")) end
+  if out.pod_selector then
+    -- parsed now, so that a bad one is refused at the playbook's line, before anything changes
+    local ok, e = pcall(cluster.count, "Pod", { namespace = "default", selector = out.pod_selector })
+    if not ok then usage(level + 1, "%s: option pod_selector: %s", fname, strip(e)) end
+  end
+  if out.queue then
+    local ok, e = pcall(queue.new, out.queue)
+    if not ok then usage(level + 1, "%s: option queue: %s", fname, strip(e)) end
+  end
   return out
 end
 
@@ -190,8 +208,7 @@ function M.run_strategy_of(vmi)
       local spec = vm.spec or {}
       if spec.runStrategy ~= nil and spec.runStrategy ~= vmrun.null then return spec.runStrategy end
       if spec.running == true then return "Always" end
-      if spec.running == false then return "Halted" end
-      return nil
+      return "Halted" -- running: false, or neither field (KubeVirt's default)
     end
   end
   return nil -- a VMI without a VM
@@ -284,7 +301,12 @@ function M.plan(name, opts, level, verdict)
           reason = v.block }
       end
     end
-    if entry.vm == nil then
+    if entry.vm == nil and is_launcher(pod) and not terminal(pod) then
+      -- a virt-launcher pod whose VMI is not on this node: a migration's source that has not
+      -- ended yet, or a target; KubeVirt's webhook answers its eviction (429 until it ends)
+      entry.decision = "delete"
+    end
+    if entry.vm == nil and entry.decision == nil then
       -- a VM's pod is not held back by kubectl's filters: its emptyDirs are KubeVirt's scratch
       -- space, and what happens to the VM follows its eviction and run strategies; every other
       -- pod goes through the filters
@@ -331,11 +353,23 @@ local function blockers_text(blockers)
   return table.concat(parts, "; ")
 end
 
+local function strip_where(e)
+  return (tostring(type(e) == "table" and e.message or e):gsub("^[^:]+:%d+: ", ""))
+end
+
+-- Sleeps until the next retry, not past the deadline.
+local function pause(seconds, deadline)
+  if deadline then seconds = math.max(0.001, math.min(seconds, deadline - time.now())) end
+  task.sleep(seconds)
+end
+
 -- Evicts (or deletes) one pod and waits until it is gone, kubectl's way: a 429 is retried every
--- 5 s, each new reason logged; any other error ends it. Never raises: returns the pod's record.
-local function remove_pod(entry, opts, deadline, drain_name)
+-- 5 s, each new reason logged (and again every minute while it lasts); any other error ends it.
+-- Never raises but for cancellation: returns the pod's record, and emits pod_<action>.
+local function remove_pod(entry, opts, deadline, drain_name, emit)
   local rec = { namespace = entry.namespace, name = entry.name, vm = entry.vm and entry.vm.name }
   local ns, name, uid = entry.namespace, entry.name, entry.uid
+  local where = ns .. "/" .. name
   local last, last_logged = nil, 0
   local function timed_out()
     return deadline ~= nil and time.now() >= deadline
@@ -344,12 +378,19 @@ local function remove_pod(entry, opts, deadline, drain_name)
     local p = cluster.get("Pod", ns, name)
     return p == nil or p.metadata.uid ~= uid, p
   end
+  local function say(why, kind)
+    if why ~= last or time.now() - last_logged >= REMIND_SECONDS then
+      log.info(("node.drain %s: pod %s waits: %s"):format(drain_name, where, why),
+        { node = drain_name, pod = where, reason = kind })
+      last, last_logged = why, time.now()
+    end
+  end
   local ok, err = pcall(function()
     if opts.disable_eviction then
       local done, e = pcall(cluster.delete, "Pod", ns, name, { grace_period = opts.grace_period })
       if not done then
         if vmrun.is_error(e, "not_found") then rec.action = "gone" return end
-        rec.action, rec.reason = "failed", tostring(e)
+        rec.action, rec.reason = "failed", strip_where(e)
         return
       end
       rec.action = "deleted"
@@ -362,24 +403,25 @@ local function remove_pod(entry, opts, deadline, drain_name)
         local done, e = cluster.try_evict(ns, name, { grace_period = opts.grace_period })
         if done then rec.action = "evicted" break end
         if e.kind == "not_found" then rec.action = "gone" return end
-        if e.status ~= 429 then
-          rec.action, rec.reason = "failed", tostring(e.message):gsub("^[^:]+:%d+: ", "")
+        if e.status == 429 then
+          local why, kind = M.explain_429(entry.pod, e)
+          rec.kind = kind
+          say(why, kind)
+        elseif e.status == 403 and tostring(e.message):find("NamespaceTerminating", 1, true) then
+          -- kubectl: done when the pod is going already, else retried
+          local p = cluster.get("Pod", ns, name)
+          if p == nil or null_to_nil(p.metadata.deletionTimestamp) then rec.action = "evicted" break end
+          say("its namespace is being deleted", "namespace_terminating")
+        else
+          rec.action, rec.reason = "failed", strip_where(e)
           return
         end
-        local why, kind = M.explain_429(entry.pod, e)
-        rec.kind = kind
-        if why ~= last or time.now() - last_logged >= REMIND_SECONDS then
-          log.info(("node.drain %s: pod %s/%s waits: %s"):format(drain_name, ns, name, why),
-            { node = drain_name, pod = ns .. "/" .. name, reason = kind })
-          last, last_logged = why, time.now()
-        end
-        local wait = EVICT_RETRY_SECONDS
-        if deadline then wait = math.max(0.001, math.min(wait, deadline - time.now())) end
-        task.sleep(wait)
+        pause(EVICT_RETRY_SECONDS, deadline)
         if gone() then rec.action = "gone" return end
       end
     end
     -- waitForDelete
+    local since = time.now()
     while true do
       local is_gone, p = gone()
       if is_gone then return end
@@ -388,19 +430,27 @@ local function remove_pod(entry, opts, deadline, drain_name)
         -- test as its skip-deleted filter
         local d = core.filter({ p }, { skip_wait_for_delete_timeout = opts.skip_wait_for_delete_timeout,
           now = time.now(), ignore_daemonsets = true, delete_emptydir_data = true, force = true })
-        if d[1].decision == "skip" then rec.reason = "still terminating; skip_wait_for_delete_timeout passed" return end
+        if d[1].decision == "skip" then
+          rec.reason = "still terminating; skip_wait_for_delete_timeout passed"
+          return
+        end
       end
       if timed_out() then
         rec.action, rec.reason = "blocked", "evicted, but still terminating when the timeout passed"
         return
       end
-      task.sleep(DELETE_POLL_SECONDS)
+      if time.now() - since >= REMIND_SECONDS then -- a pod that takes its time is not silent
+        say(("still terminating (grace period %s s)"):format(
+          tostring(p and null_to_nil(p.metadata.deletionGracePeriodSeconds) or "?")), "terminating")
+      end
+      pause(DELETE_POLL_SECONDS, deadline)
     end
   end)
   if not ok then
     if vmrun.is_error(err, "cancelled") then error(err, 0) end
-    rec.action, rec.reason = "failed", tostring(err)
+    rec.action, rec.reason = "failed", strip_where(err)
   end
+  emit({ type = "pod_" .. rec.action, pod = where, reason = rec.reason })
   return rec
 end
 
@@ -415,7 +465,7 @@ end
 -- Follows a migration someone else runs until the VMI has left the node (state "migrated"),
 -- stopped ("skipped"), or is left on the node with nothing migrating it ("failed"). KubeVirt
 -- retries an evacuation by itself, so a VMI marked for evacuation is waited for until the
--- deadline. Never raises.
+-- deadline. Never raises but for cancellation.
 local function follow_foreign(r, node_name, deadline)
   local last_logged = time.now()
   while true do
@@ -442,15 +492,44 @@ local function follow_foreign(r, node_name, deadline)
         .. "started"):format(node_name, r.namespace, r.name), { node = node_name })
       last_logged = time.now()
     end
-    task.sleep(deadline and math.max(0.001, math.min(EVICT_RETRY_SECONDS, deadline - time.now()))
-      or EVICT_RETRY_SECONDS)
+    pause(EVICT_RETRY_SECONDS, deadline)
+  end
+end
+
+local SETTLE_SECONDS = 300 -- how long a drain waits for starting VMs before it plans
+
+-- Waits (at most SETTLE_SECONDS, and not past the deadline) until every VMI on the node that is
+-- not finished runs and has KubeVirt's LiveMigratable verdict, so that the plan does not take a
+-- VM that is still starting for one that can never migrate.
+local function settle(name, deadline)
+  local until_ = time.now() + SETTLE_SECONDS
+  if deadline and deadline < until_ then until_ = deadline end
+  local last_logged = 0
+  while true do
+    local starting = {}
+    for _, vmi in ipairs(cluster.vmis({ node = name })) do
+      local phase = vmi.status and vmi.status.phase
+      if phase ~= "Succeeded" and phase ~= "Failed"
+          and (phase ~= "Running" or condition(vmi, "LiveMigratable") == nil) then
+        starting[#starting + 1] = vmi.metadata.namespace .. "/" .. vmi.metadata.name
+      end
+    end
+    if #starting == 0 or time.now() >= until_ then return end
+    if time.now() - last_logged >= REMIND_SECONDS then
+      log.info(("node.drain %s: waiting for %d starting VM(s) before planning: %s"):format(name,
+        #starting, table.concat(starting, ", ")), { node = name })
+      last_logged = time.now()
+    end
+    task.sleep(math.max(0.001, math.min(2, until_ - time.now())))
   end
 end
 
 local function vm_record(v)
   return { namespace = v.namespace, name = v.name, action = v.action, source = v.node,
-    eviction_strategy = v.eviction_strategy, run_strategy = v.run_strategy }
+    eviction_strategy = v.eviction_strategy, run_strategy = v.run_strategy, uid = v.vmi and v.vmi.metadata.uid }
 end
+
+local MAX_ROUNDS = 3 -- VMs that migrate arriving or turning migratable during the drain
 
 --- M.run(name, opts) -> account — waits
 -- node.drain: see docs/lua-api.md.
@@ -462,10 +541,25 @@ function M.run(name, opts)
     ev.node = name
     if on_event then on_event(ev) end
   end
+  settle(name, deadline)
   local plan = M.plan(name, opts, 3)
   local account = { node = name, vms = {}, pods = {}, warnings = plan.warnings }
+  local records = {} -- "ns/name" -> the VM's record in account.vms
+  local function record_of(v)
+    local key = v.namespace .. "/" .. v.name
+    local r = records[key]
+    if r == nil then
+      r = vm_record(v)
+      records[key] = r
+      account.vms[#account.vms + 1] = r
+    elseif r.action ~= v.action then
+      r.action = v.action -- it changed since the last round (it turned migratable)
+    end
+    return r
+  end
   local function fail(kind, what, blockers)
     account.seconds = time.now() - started
+    for _, r in pairs(records) do r.uid = nil end
     vmrun.error(kind, ("node.drain %s: %s: %s; %s stays cordoned"):format(name, what,
       blockers_text(blockers), name), { level = 4, resource = "Node " .. name, blockers = blockers,
       account = account })
@@ -490,100 +584,113 @@ function M.run(name, opts)
   account.cordoned = cordon.changed
   emit({ type = "cordoned", changed = cordon.changed })
 
-  -- 1. the migratable VMs, through the queue
-  local records, by_item, waiters = {}, {}, {}
-  local q
-  for _, v in ipairs(plan.vms) do
-    local r = vm_record(v)
-    records[#records + 1] = r
-    account.vms[#account.vms + 1] = r
-    if v.action == "migrate" and in_flight(v) then
-      -- someone else (KubeVirt's evacuation, another tool) migrates it already: follow that
-      r.state = "in flight"
-      waiters[#waiters + 1] = task.spawn(follow_foreign, r, name, deadline)
-    elseif v.action == "migrate" then
-      q = q or queue.new(opts.queue)
-      local ok, id = pcall(q.add, q, { v.namespace, v.name }, { priority = opts.priority })
-      if ok then
-        by_item[id] = r
+  -- 1. the migratable VMs, through the queue; again while the plan finds more (a VM that turned
+  -- migratable, or arrived before the cordon took effect)
+  for round = 1, MAX_ROUNDS + 1 do
+    local movers, waiters = {}, {}
+    for _, v in ipairs(plan.vms) do
+      local r = record_of(v)
+      if v.action == "migrate" then movers[#movers + 1] = { v = v, r = r } end
+    end
+    if #movers == 0 then break end
+    if round > MAX_ROUNDS then
+      local left = {}
+      for _, m in ipairs(movers) do
+        left[#left + 1] = { namespace = m.v.namespace, name = m.v.name, kind = "vm",
+          reason = ("still on the node after %d rounds of migrations"):format(MAX_ROUNDS) }
+      end
+      fail("drain_failed", "VMs keep arriving", left)
+    end
+    local q, by_item = nil, {}
+    for _, m in ipairs(movers) do
+      local v, r = m.v, m.r
+      if in_flight(v) then
+        -- someone else (KubeVirt's evacuation, another tool) migrates it already: follow that
+        r.state = "in flight"
+        waiters[#waiters + 1] = task.spawn(follow_foreign, r, name, deadline)
       else
-        -- stopped or moved since the plan: nothing to migrate
-        r.state, r.reason = "skipped", tostring(id):gsub("^[^:]+:%d+: ", "")
-      end
-    end
-  end
-  if q then
-    local total = #q.items
-    log.info(("node.drain %s: migrating %d VM(s) through the queue"):format(name, total),
-      { node = name, vms = total })
-    local done = 0
-    local ok, result = pcall(q.run, q, {
-      timeout = deadline and math.max(0.001, deadline - time.now()) or nil,
-      on_event = function(ev)
-        local r = by_item[ev.item]
-        if ev.type == "succeeded" or ev.type == "failed" or ev.type == "skipped" then done = done + 1 end
-        if ev.type == "started" then
-          log.info(("node.drain %s: migrating %s (attempt %d)"):format(name, ev.vmi, ev.attempt),
-            { node = name, vmi = ev.vmi })
-        elseif ev.type == "succeeded" then
-          log.info(("node.drain %s: migrated %s to %s (%d/%d)"):format(name, ev.vmi,
-            tostring(ev.target), done, total), { node = name, vmi = ev.vmi })
-        elseif ev.type == "retry" or ev.type == "failed" then
-          log.warn(("node.drain %s: migration of %s failed%s: %s"):format(name, ev.vmi,
-            ev.type == "retry" and ", will retry" or "", tostring(ev.reason)), { node = name, vmi = ev.vmi })
-        end
-        if r then r.target = ev.target or r.target end
-        ev.type = "vm_" .. ev.type
-        emit(ev)
-      end,
-    })
-    for id, it in ipairs(q.items) do
-      local r = by_item[id]
-      r.attempts, r.target = it.attempts, it.target or r.target
-      r.state = it.state == "done" and "migrated" or it.state
-      r.reason = it.reason
-    end
-    if not ok then
-      if not vmrun.is_error(result, "timeout") then error(result, 0) end
-      local blockers = {}
-      for _, r in ipairs(records) do
-        if r.action == "migrate" and r.state ~= "migrated" and r.state ~= "skipped" then
-          blockers[#blockers + 1] = { namespace = r.namespace, name = r.name, kind = "vm",
-            reason = "migration still " .. tostring(r.state) .. " at the timeout" }
+        q = q or queue.new(opts.queue)
+        local ok, id = pcall(q.add, q, { v.namespace, v.name }, { priority = opts.priority })
+        if ok then
+          by_item[id] = r
+        elseif vmrun.is_error(id, "input") then
+          r.state, r.reason = "skipped", strip_where(id) -- stopped, or gone from the node
+        else
+          error(id, 0)
         end
       end
-      fail("timeout", "timed out while migrating VMs", blockers)
     end
+    if q and #q.items > 0 then
+      local total, done = #q.items, 0
+      log.info(("node.drain %s: migrating %d VM(s) through the queue%s"):format(name, total,
+        round > 1 and (" (round %d)"):format(round) or ""), { node = name, vms = total })
+      local ok, result = pcall(q.run, q, {
+        timeout = deadline and math.max(0.001, deadline - time.now()) or nil,
+        on_event = function(ev)
+          local r = by_item[ev.item]
+          if ev.type == "succeeded" or ev.type == "failed" or ev.type == "skipped" then done = done + 1 end
+          if ev.type == "started" then
+            local it = q.items[ev.item]
+            log.info(("node.drain %s: migrating %s (attempt %d, about %.0f s)"):format(name, ev.vmi,
+              ev.attempt, it and it.estimate or 0), { node = name, vmi = ev.vmi })
+          elseif ev.type == "succeeded" then
+            log.info(("node.drain %s: migrated %s to %s (%d/%d)"):format(name, ev.vmi,
+              tostring(ev.target), done, total), { node = name, vmi = ev.vmi })
+          elseif ev.type == "retry" or ev.type == "failed" then
+            log.warn(("node.drain %s: migration of %s failed%s: %s"):format(name, ev.vmi,
+              ev.type == "retry" and ", will retry" or "", tostring(ev.reason)), { node = name, vmi = ev.vmi })
+          end
+          if r then r.target = ev.target or r.target end
+          ev.type = "vm_" .. ev.type
+          emit(ev)
+        end,
+      })
+      for id, it in ipairs(q.items) do
+        local r = by_item[id]
+        r.attempts = (r.attempts or 0) + it.attempts
+        r.target = it.target or r.target
+        r.state = it.state == "done" and "migrated" or it.state
+        r.reason = it.reason
+      end
+      if not ok then
+        if not vmrun.is_error(result, "timeout") then error(result, 0) end
+        local blockers = {}
+        for _, m in ipairs(movers) do
+          if m.r.state ~= "migrated" and m.r.state ~= "skipped" then
+            blockers[#blockers + 1] = { namespace = m.r.namespace, name = m.r.name, kind = "vm",
+              reason = "migration still " .. tostring(m.r.state) .. " at the timeout" }
+          end
+        end
+        fail("timeout", "timed out while migrating VMs", blockers)
+      end
+    end
+    for _, w in ipairs(waiters) do w:wait() end
     local blockers = {}
-    for _, r in ipairs(records) do
-      if r.action == "migrate" and r.state == "failed" then
-        blockers[#blockers + 1] = { namespace = r.namespace, name = r.name, kind = "vm",
-          reason = "its migration failed: " .. tostring(r.reason) }
+    for _, m in ipairs(movers) do
+      if m.r.state ~= "migrated" and m.r.state ~= "skipped" then
+        blockers[#blockers + 1] = { namespace = m.r.namespace, name = m.r.name, kind = "vm",
+          reason = m.r.state == "failed" and ("its migration failed: " .. tostring(m.r.reason))
+            or tostring(m.r.reason) }
       end
     end
-    if #blockers > 0 then fail("drain_failed", "VMs could not migrate", blockers) end
-  end
-  for _, w in ipairs(waiters) do w:wait() end
-  local foreign = {}
-  for _, r in ipairs(records) do
-    if r.action == "migrate" and r.state ~= "migrated" and r.state ~= "skipped" and r.state ~= "done" then
-      foreign[#foreign + 1] = { namespace = r.namespace, name = r.name, kind = "vm",
-        reason = tostring(r.reason) }
+    if #blockers > 0 then
+      fail(deadline and time.now() >= deadline and "timeout" or "drain_failed",
+        "VMs could not migrate", blockers)
     end
+    plan = M.plan(name, opts, 3)
+    if #plan.blockers > 0 then fail("drain_failed", "new pods or VMs block the drain", plan.blockers) end
   end
-  if #foreign > 0 then
-    fail(deadline and time.now() >= deadline and "timeout" or "drain_failed",
-      "VMs that others were migrating did not leave", foreign)
+  if plan.warnings ~= "" and plan.warnings ~= account.warnings then
+    log.warn(("node.drain %s: %s"):format(name, plan.warnings), { node = name })
+    account.warnings = account.warnings ~= "" and (account.warnings .. "; " .. plan.warnings) or plan.warnings
   end
 
-  -- 2. the other pods, kubectl's way: listed and filtered again (the migrated VMs' pods ended)
-  local now_plan = M.plan(name, opts, 3)
-  if #now_plan.blockers > 0 then fail("drain_blocked", "new pods block the drain", now_plan.blockers) end
+  -- 2. the other pods, kubectl's way (the plan was made again after the migrations)
   local jobs, entries = {}, {}
-  for _, e in ipairs(now_plan.pods) do
+  for _, e in ipairs(plan.pods) do
     if e.decision == "delete" or e.decision == "delete_warn" then
       entries[#entries + 1] = e
-      jobs[#jobs + 1] = function() return remove_pod(e, opts, deadline, name) end
+      jobs[#jobs + 1] = function() return remove_pod(e, opts, deadline, name, emit) end
     else
       account.pods[#account.pods + 1] = { namespace = e.namespace, name = e.name, action = "skipped",
         reason = e.message and as_options(e.message) or nil }
@@ -594,29 +701,35 @@ function M.run(name, opts)
       #jobs), { node = name, pods = #jobs })
   end
   local results = #jobs > 0 and task.all(jobs) or {}
-  local blockers = {}
+  local blockers, timed = {}, false
   for i, rec in ipairs(results) do
     account.pods[#account.pods + 1] = rec
-    emit({ type = "pod_" .. rec.action, pod = rec.namespace .. "/" .. rec.name, reason = rec.reason })
     if rec.action == "blocked" or rec.action == "failed" then
       blockers[#blockers + 1] = { namespace = rec.namespace, name = rec.name, kind = "pod",
         reason = rec.reason }
+      if rec.action == "blocked" then timed = true end
     end
     local v = entries[i].vm
     if v then
-      for _, r in ipairs(records) do
-        if r.namespace == v.namespace and r.name == v.name and r.action ~= "migrate" then
-          r.state = (rec.action == "evicted" or rec.action == "deleted" or rec.action == "gone")
-            and "shut down" or rec.action
-        end
+      -- what became of the VM: shut down, or moved by KubeVirt (its strategy turned out to
+      -- migrate it after all)
+      local r = record_of(v)
+      local now = cluster.get("vmi", v.namespace, v.name)
+      local st = now and now.metadata.uid == r.uid and now.status or {}
+      if st.phase == "Running" and st.nodeName and st.nodeName ~= name then
+        r.state, r.target = "migrated", st.nodeName
+      elseif rec.action == "evicted" or rec.action == "deleted" or rec.action == "gone" then
+        r.state = "shut down"
+      else
+        r.state = rec.action
       end
     end
   end
   if #blockers > 0 then
-    local timed = false
-    for _, r in ipairs(results) do if r.action == "blocked" then timed = true end end
-    fail(timed and "timeout" or "drain_failed", timed and "timed out with pods left" or "pods could not be removed", blockers)
+    fail(timed and "timeout" or "drain_failed",
+      timed and "timed out with pods left" or "pods could not be removed", blockers)
   end
+  for _, r in pairs(records) do r.uid = nil end
   account.seconds = time.now() - started
   log.info(("node.drain %s: drained in %.0f s"):format(name, account.seconds), { node = name })
   emit({ type = "drained" })

@@ -121,6 +121,39 @@ describe("node.drain", function()
     for _, p in ipairs(again.pods) do expect(p.action).to_be("skipped") end
   end, { timeout = "1h" })
 
+  it("follows a migration someone else started, and fails when a pod it cannot take arrives meanwhile", function()
+    local followed
+    for _, v in ipairs(cluster.vmis({ node = "worker-3" })) do
+      if v.metadata.name:match("^mig%-") and followed == nil then followed = v.metadata.name end
+    end
+    cluster.migrate("prod/" .. followed)
+    local arrived = false
+    local err = expect(function()
+      node.drain("worker-3", { delete_emptydir_data = true, force = true, ignore_daemonsets = false,
+        timeout = "20m", on_event = function(ev)
+          if ev.type == "vm_started" and not arrived then
+            arrived = true
+            cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "virt-handler-w3",
+              namespace = "kubevirt", ownerReferences = { { apiVersion = "apps/v1", kind = "DaemonSet",
+                name = "virt-handler", uid = "9a1b2c3d-0000-4000-8000-000000000002", controller = true } } },
+              spec = { nodeName = "worker-3", containers = { { name = "virt-handler", image = "virt-handler" } } },
+              status = { phase = "Running" } })
+          end
+        end })
+    end).to_fail_with("drain_failed", "drain_spec.lua:%d+: node.drain worker%-3: new pods or VMs "
+      .. "block the drain: pod kubevirt/virt%-handler%-w3: DaemonSet%-managed Pods %(use "
+      .. "ignore_daemonsets = true to ignore%); worker%-3 stays cordoned$")
+    expect(arrived).to_be(true)
+    local vms = by_name(err.account.vms)
+    expect(vms[followed].state).to_be("migrated")
+    expect(vms[followed].attempts).to_be_nil() -- followed, not queued
+    for _, v in ipairs(err.account.vms) do
+      if v.action == "migrate" then expect(v.state).to_be("migrated") end
+    end
+    expect(#err.account.pods).to_be(0) -- nothing evicted
+    expect(cluster.get("Pod", "prod", "singleton-0")).never.to_be_nil()
+  end, { timeout = "1h" })
+
   it("waits on a budget that allows no disruption, says which, and raises with the account", function()
     local err = expect(function()
       node.drain("worker-3", { delete_emptydir_data = true, force = true, timeout = "20m" })
@@ -153,6 +186,15 @@ describe("node.drain", function()
       .to_fail_with("usage", "drain_spec.lua:%d+: node.drain: option grace_period must be an integer")
     expect(function() node.drain("worker-2", { timeout = "soon" }) end)
       .to_fail_with("usage", "drain_spec.lua:%d+: node.drain: option timeout: ")
+    expect(function() node.drain("worker-2", { queue = { limit = 3 } }) end)
+      .to_fail_with("usage", "drain_spec.lua:%d+: node.drain: option queue: queue.new: unknown option limit")
+    expect(function() node.drain("worker-2", { pod_selector = "app in (web" }) end)
+      .to_fail_with("usage", "drain_spec.lua:%d+: node.drain: option pod_selector: ")
+    expect(function() node.drain("worker-2", { priority = 1 << 40 }) end)
+      .to_fail_with("usage", "drain_spec.lua:%d+: node.drain: option priority must fit in 32 bits")
+    expect(function() node.drain("worker-2", { owner = "" }) end)
+      .to_fail_with("usage", "option owner must not be empty")
+    expect(cordoned("worker-2")).to_be_nil()
     expect(function() node.drain("worker-9") end)
       .to_fail_with("not_found", "drain_spec.lua:%d+: node.drain: no node worker%-9")
     expect(function() node.drain() end)

@@ -133,8 +133,31 @@ describe("PodDisruptionBudgets (§4.3)", function()
       .to_fail_with("too_many_requests", "Cannot evict pod as it would violate the pod's "
         .. "disruption budget.")
     expect(err.reason).to_be("DisruptionBudget")
-    expect(cluster.get("pdb", "prod", "web-pdb").status.disruptedPods["web-1"]).to_be_a("string")
+    -- the disruption controller keeps the status: web-1 is gone, so its entry is too
+    local st = cluster.get("pdb", "prod", "web-pdb").status
+    expect(st.disruptedPods["web-1"]).to_be_nil()
+    expect({ st.expectedPods, st.currentHealthy, st.desiredHealthy, st.disruptionsAllowed })
+      .to_equal({ 1, 1, 1, 0 })
   end)
+
+  it("drops a disruption the pod's deletion never confirmed after 2 minutes", function()
+    local pdb = cluster.get("pdb", "prod", "web-pdb")
+    cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "web-1", namespace = "prod",
+      labels = { app = "web" }, ownerReferences = { { apiVersion = "apps/v1", kind = "ReplicaSet",
+        name = "web-5d4f", uid = "9a1b2c3d-0000-4000-8000-000000000001", controller = true } } },
+      spec = { nodeName = "worker-1", containers = { { name = "web", image = "nginx" } } },
+      status = { phase = "Running" } })
+    -- an eviction was recorded for web-1 (a StatefulSet-like pod that came back by the same
+    -- name before its deletion was seen): it counts as disrupted until the timeout
+    pdb.status.disruptedPods = { ["web-1"] = time.format() }
+    cluster.replace(pdb)
+    task.sleep(1)
+    expect(cluster.get("pdb", "prod", "web-pdb").status.disruptionsAllowed).to_be(0)
+    task.sleep(121)
+    local st = cluster.get("pdb", "prod", "web-pdb").status
+    expect(st.disruptedPods["web-1"]).to_be_nil()
+    expect(st.disruptionsAllowed).to_be(1)
+  end, { timeout = "5m" })
 
   it("blocks VM pods under maxUnavailable forever (the VMI has no /scale)", function()
     local _, err = cluster.try_evict("prod", launcher("trapped").metadata.name)
