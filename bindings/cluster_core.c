@@ -511,6 +511,26 @@ static int l_cluster_try_evict(lua_State *L) {
   return evict(L, 0);
 }
 
+/* cluster.core.evacuate_cancel(namespace, vmi, node) -> true
+ * PUTs the VMI's evacuate/cancel subresource (KubeVirt v1.8+): clears status.evacuationNodeName
+ * when it is node, so that KubeVirt stops creating evacuation migrations for it; true also when
+ * the VMI was not marked. Raises kind "not_found" (404: no such VMI, or a KubeVirt version
+ * without the subresource), "conflict" (409: marked for another node), "input" (400). */
+static int l_cluster_evacuate_cancel(lua_State *L) {
+  const char *ns = luaL_checkstring(L, 1), *name = luaL_checkstring(L, 2);
+  const char *node = luaL_checkstring(L, 3);
+  char resource[300];
+  vr_store_error err;
+  vr_sim *sim = vr_lua_sim(L, 1);
+  if (vr_sim_evacuate_cancel(sim, ns, name, node, &err) != 0) {
+    resource_name(resource, sizeof resource, "VirtualMachineInstance", ns, name);
+    vr_push_store_error(L, &err, resource);
+    return lua_error(L);
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* --- watches ------------------------------------------------------------------------------ */
 
 typedef struct watch_event {
@@ -721,6 +741,7 @@ static const luaL_Reg cluster_core_funcs[] = {
     {"delete", l_cluster_delete},
     {"evict", l_cluster_evict},
     {"try_evict", l_cluster_try_evict},
+    {"evacuate_cancel", l_cluster_evacuate_cancel},
     {"watch", l_cluster_watch},
     {"revision", l_cluster_revision},
     {NULL, NULL},

@@ -35,6 +35,15 @@ int vr_sim_evict(vr_sim *sim, const char *ns, const char *name, const cJSON *evi
 int vr_sim_delete_pod(vr_sim *sim, const char *ns, const char *name, long long grace_seconds,
                       vr_store_error *err);
 
+/* PUT virtualmachineinstances/<name>/evacuate/cancel (KubeVirt v1.8+, reference §3.3): clears
+ * the VMI's status.evacuationNodeName when it is node (the caller names the node, so that a
+ * cancel never undoes a newer evacuation), which stops the evacuation controller from creating
+ * migrations for it. 0 also when the VMI is not marked (idempotent); -1 with err: 404 when the
+ * KubeVirt version has no such subresource or the VMI does not exist, 409 when it is marked for
+ * another node, 400 when node is empty. */
+int vr_sim_evacuate_cancel(vr_sim *sim, const char *ns, const char *name, const char *node,
+                           vr_store_error *err);
+
 /* Reboots a node: NotReady at once, the VMs on it are lost (their VMIs fail, the virt-launcher
  * pods are gone; run strategies decide what restarts), Ready again with a new bootID after the
  * node's sim.vmrun.io/reboot-seconds (default 300). Other pods restart in place. 404 when the

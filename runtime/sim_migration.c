@@ -697,6 +697,53 @@ void sim_requeue_pending(vr_sim *sim) {
   free(keys);
 }
 
+int vr_sim_evacuate_cancel(vr_sim *sim, const char *ns, const char *name, const char *node,
+                           vr_store_error *err) {
+  const cJSON *vmi;
+  const char *marked;
+  cJSON *copy;
+  memset(err, 0, sizeof *err);
+  if (sim_kubevirt_minor(sim) < 8) {
+    err->status = 404;
+    snprintf(err->reason, sizeof err->reason, "NotFound");
+    snprintf(err->message, sizeof err->message,
+             "the server could not find the requested resource (evacuate/cancel needs KubeVirt "
+             "v1.8 or later)");
+    return -1;
+  }
+  if (node == NULL || node[0] == '\0') {
+    err->status = 400;
+    snprintf(err->reason, sizeof err->reason, "BadRequest");
+    snprintf(err->message, sizeof err->message, "evacuationNodeName is required");
+    return -1;
+  }
+  vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns, name);
+  if (vmi == NULL) {
+    err->status = 404;
+    snprintf(err->reason, sizeof err->reason, "NotFound");
+    snprintf(err->message, sizeof err->message,
+             "virtualmachineinstances.kubevirt.io \"%s\" not found", name);
+    return -1;
+  }
+  marked = sim_string(vmi, "status.evacuationNodeName");
+  if (marked == NULL) return 0;
+  if (strcmp(marked, node) != 0) {
+    err->status = 409;
+    snprintf(err->reason, sizeof err->reason, "Conflict");
+    snprintf(err->message, sizeof err->message, "VMI %s/%s is being evacuated from %s, not from %s",
+             ns, name, marked, node);
+    return -1;
+  }
+  copy = cJSON_Duplicate(vmi, 1);
+  if (copy == NULL) {
+    err->status = 500;
+    snprintf(err->message, sizeof err->message, "out of memory");
+    return -1;
+  }
+  cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)sim_path(copy, "status"), "evacuationNodeName");
+  return vr_store_replace(sim->store, copy, 1, NULL, err);
+}
+
 /* --- the evacuation controller (§3.3) ------------------------------------------------------------
  */
 

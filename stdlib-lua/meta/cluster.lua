@@ -189,6 +189,15 @@ function cluster.migrations(opts) end
 ---@return table<string, vmrun.MigrationSetting|string|userdata>
 function cluster.migration_limits(vmi) end
 
+---Stops KubeVirt's evacuation of a VMI (KubeVirt v1.8+, evacuate/cancel): clears its
+---status.evacuationNodeName if it is `node` (default: the node it names) and deletes its evacuation
+---VMIMs that have not started running (unless `delete_pending = false`). Raises kind
+---`"unsupported"` on an older KubeVirt, `"not_found"`, `"conflict"` (marked for another node).
+---@param vmi table|string a VMI object, `{namespace, name}` or `"namespace/name"`
+---@param opts? {node?: string, delete_pending?: boolean}
+---@return {cancelled: boolean, node?: string, deleted: string[], running: string[]}
+function cluster.evacuate_cancel(vmi, opts) end
+
 ---Creates a VirtualMachineInstanceMigration for a running VMI and returns its handle.
 ---`added_node_selector`: labels the target node must have (spec.addedNodeSelector). Raises kind
 ---`"not_found"` for a missing VMI, `"input"` for one that is not Running, `"usage"` for bad options.

@@ -34,6 +34,9 @@ function cluster_core.evict(namespace, pod, opts) end
 ---See `cluster.try_evict`.
 function cluster_core.try_evict(namespace, pod, opts) end
 
+---See `cluster.evacuate_cancel`: the subresource itself (namespace, VMI name, node).
+function cluster_core.evacuate_cancel(namespace, vmi, node) end
+
 ---See `cluster.watch`.
 function cluster_core.watch(kind, opts) end
 

@@ -210,6 +210,73 @@ function M.migrate(vmi, opts)
     created_at = time.now(), samples = {} }, Migration)
 end
 
+local NOT_STARTED = { Pending = true, Scheduling = true, Scheduled = true, PreparingTarget = true,
+  TargetReady = true }
+
+--- cluster.evacuate_cancel(vmi [, {node=, delete_pending=}]) -> {cancelled, node, deleted, running}
+-- Stops KubeVirt's evacuation of a VMI (KubeVirt v1.8+, the evacuate/cancel subresource): clears
+-- its status.evacuationNodeName if it is node (default: the node it is marked for), so that no
+-- new evacuation migrations are made, and deletes its evacuation VMIMs that have not started
+-- running (delete_pending = false keeps them). Migrations already running go on (their names are
+-- in running; cancel one with cluster.migration(ns, name):cancel()). cancelled is false when the
+-- VMI was not marked. Raises kind "unsupported" on an older KubeVirt, "not_found" for a missing
+-- VMI, "conflict" when it is marked for another node than node, "usage" for bad arguments.
+function M.evacuate_cancel(vmi, opts)
+  local ns, name = vmi_ref("cluster.evacuate_cancel", vmi)
+  if opts ~= nil and type(opts) ~= "table" then
+    usage("cluster.evacuate_cancel: options must be a table (delete_pending, node)")
+  end
+  opts = opts or {}
+  for key, value in pairs(opts) do
+    if key == "node" then
+      if type(value) ~= "string" or value == "" then usage("cluster.evacuate_cancel: node must be a node name") end
+    elseif key == "delete_pending" then
+      if type(value) ~= "boolean" then usage("cluster.evacuate_cancel: delete_pending must be a boolean") end
+    else
+      usage("cluster.evacuate_cancel: unknown option %s (delete_pending, node)", tostring(key))
+    end
+  end
+  local version = M.migration_limits().kubevirtVersion
+  local major, minor = tostring(version):match("^v(%d+)%.(%d+)")
+  if major and (tonumber(major) < 1 or (tonumber(major) == 1 and tonumber(minor) < 8)) then
+    vmrun.error("unsupported", ("cluster.evacuate_cancel: KubeVirt %s has no evacuate/cancel "
+      .. "(v1.8 or later); uncordoning the node does not stop an evacuation before that"):format(version),
+      { level = 2 })
+  end
+  local resource = "VirtualMachineInstance " .. ns .. "/" .. name
+  local current = core.get("VirtualMachineInstance", ns, name)
+  if current == nil then
+    vmrun.error("not_found", ("cluster.evacuate_cancel: no VirtualMachineInstance %s/%s"):format(ns, name),
+      { level = 2, resource = resource })
+  end
+  local marked = current.status and current.status.evacuationNodeName
+  if marked == vmrun.null then marked = nil end
+  local node = opts.node or marked
+  local result = { cancelled = false, node = node, deleted = {}, running = {} }
+  if node ~= nil then
+    local ok, err = pcall(core.evacuate_cancel, ns, name, node)
+    if not ok then
+      vmrun.error(err.kind or "runtime", "cluster.evacuate_cancel: " .. tostring(err.message or err)
+        :gsub("^[^:]+:%d+: ", ""), { level = 2, resource = resource, status = err.status })
+    end
+    result.cancelled = marked ~= nil
+  end
+  for _, m in ipairs(M.migrations({ namespace = ns, vmi = name, active = true })) do
+    local annotations = m.metadata.annotations
+    if type(annotations) == "table" and annotations["kubevirt.io/evacuationMigration"] then
+      local phase = m.status and m.status.phase
+      if (phase == nil or phase == vmrun.null or NOT_STARTED[phase]) and opts.delete_pending ~= false then
+        local ok, err = pcall(core.delete, VMIM, ns, m.metadata.name)
+        if ok or vmrun.is_error(err, "not_found") then result.deleted[#result.deleted + 1] = m.metadata.name end
+        if not ok and not vmrun.is_error(err, "not_found") then error(err, 0) end
+      else
+        result.running[#result.running + 1] = m.metadata.name
+      end
+    end
+  end
+  return result
+end
+
 --- cluster.migration(namespace, name) -> vmrun.Migration | nil
 -- A handle on an existing VirtualMachineInstanceMigration (one that another run created, say).
 function M.migration(namespace, name)

@@ -195,6 +195,8 @@ describe("node.drain", function()
     expect(function() node.drain("worker-2", { owner = "" }) end)
       .to_fail_with("usage", "option owner must not be empty")
     expect(cordoned("worker-2")).to_be_nil()
+    expect(function() cluster.evacuate_cancel("prod/mig-1") end).to_fail_with("unsupported",
+      "drain_spec.lua:%d+: cluster.evacuate_cancel: KubeVirt v1.6 has no evacuate/cancel %(v1.8 or later%)")
     expect(function() node.drain("worker-9") end)
       .to_fail_with("not_found", "drain_spec.lua:%d+: node.drain: no node worker%-9")
     expect(function() node.drain() end)
