@@ -48,8 +48,8 @@ function Queue:add(vmi, opts) end
 ---@return {items: table[], succeeded: integer, failed: integer, skipped: integer, seconds: number}
 function Queue:run(opts) end
 
----The estimated seconds until every queued migration ends, or nil and the VMI that can never
----start.
----@return number|nil
----@return string|nil
+---The estimated seconds until every queued migration ends, and per item `{vmi, seconds}` until
+---it ends; or nil and the VMI that can never start.
+---@return number|nil seconds
+---@return {vmi: string, seconds: number}[]|string etas_or_stuck_vmi
 function Queue:plan() end

@@ -634,8 +634,9 @@ function M.run(name, opts)
             log.info(("node.drain %s: migrating %s (attempt %d, about %.0f s)"):format(name, ev.vmi,
               ev.attempt, it and it.estimate or 0), { node = name, vmi = ev.vmi })
           elseif ev.type == "succeeded" then
-            log.info(("node.drain %s: migrated %s to %s (%d/%d)"):format(name, ev.vmi,
-              tostring(ev.target), done, total), { node = name, vmi = ev.vmi })
+            log.info(("node.drain %s: migrated %s to %s (%d/%d%s)"):format(name, ev.vmi,
+              tostring(ev.target), done, total, ev.eta and ev.eta > 0
+                and (", about %.0f s left"):format(ev.eta) or ""), { node = name, vmi = ev.vmi })
           elseif ev.type == "retry" or ev.type == "failed" then
             log.warn(("node.drain %s: migration of %s failed%s: %s"):format(name, ev.vmi,
               ev.type == "retry" and ", will retry" or "", tostring(ev.reason)), { node = name, vmi = ev.vmi })

@@ -226,15 +226,22 @@ function Queue:count_foreign()
   return total
 end
 
-local function emit(on_event, event)
-  if on_event then on_event(event) end
+-- Passes an event to on_event with eta: the seconds until the whole queue is done, from the
+-- estimates (nil when an item can never start).
+local function emit(self, on_event, event)
+  if on_event == nil then return end
+  local now = time.now()
+  local finish = self.core:simulate(now, 0)
+  event.eta = finish and math.max(0, finish - now) or nil
+  on_event(event)
 end
 
 --- q:run([{timeout=, on_event=, poll=}]) -> account — waits
 -- Runs the queue to the end: starts migrations as slots free up, follows them, retries failed
 -- ones; an item whose VMI stopped or left the node before its turn is skipped. on_event(event)
 -- gets {type = "started"|"succeeded"|"failed"|"retry"|"skipped", item, vmi,
--- source, target, attempt, reason}. Returns {items = {{vmi, state, attempts, source, target,
+-- source, target, attempt, reason, eta} (eta: seconds until the whole queue is done, from the
+-- estimates). Returns {items = {{vmi, state, attempts, source, target,
 -- reason, started, finished}}, succeeded, failed, skipped, seconds}. Raises kind "timeout" when timeout
 -- passes (migrations in flight go on; their handles are in q.items).
 function Queue:run(opts)
@@ -272,7 +279,7 @@ function Queue:run(opts)
           it.state, it.finished, it.reason = state, now, phase == "Failed" and reason or nil
           it.target = ok and st.target or it.target
           local kind = phase == "Succeeded" and "succeeded" or (state == "waiting" and "retry" or "failed")
-          emit(on_event, { type = kind, item = id, vmi = it.namespace .. "/" .. it.name,
+          emit(self, on_event, { type = kind, item = id, vmi = it.namespace .. "/" .. it.name,
             source = it.source, target = it.target, attempt = it.attempts, reason = it.reason })
         end
       end
@@ -303,18 +310,18 @@ function Queue:run(opts)
         it.attempts = it.attempts - 1
         it.reason = handle == nil and "the VMI is gone or not running"
           or ("the VMI moved to " .. where .. " meanwhile")
-        emit(on_event, { type = "skipped", item = id, vmi = it.namespace .. "/" .. it.name,
+        emit(self, on_event, { type = "skipped", item = id, vmi = it.namespace .. "/" .. it.name,
           source = it.source, reason = it.reason })
       elseif ok then
         it.handle, it.state, it.started = handle, "running", now
         it.target = target and self.names[target] or nil
-        emit(on_event, { type = "started", item = id, vmi = it.namespace .. "/" .. it.name,
+        emit(self, on_event, { type = "started", item = id, vmi = it.namespace .. "/" .. it.name,
           source = it.source, target = it.target, attempt = it.attempts })
       else
         it.reason = tostring(handle)
         it.state = self.core:finish(id, now, false)
         log.warn("cannot start a migration", { vmi = it.namespace .. "/" .. it.name, reason = it.reason })
-        emit(on_event, { type = it.state == "waiting" and "retry" or "failed", item = id,
+        emit(self, on_event, { type = it.state == "waiting" and "retry" or "failed", item = id,
           vmi = it.namespace .. "/" .. it.name, source = it.source, reason = it.reason,
           attempt = it.attempts })
       end
@@ -333,7 +340,7 @@ function Queue:run(opts)
         local it = self.items[stuck]
         self.core:cancel(stuck)
         it.state, it.reason = "failed", "no target node may take it (targets, limits or room)"
-        emit(on_event, { type = "failed", item = stuck, vmi = it.namespace .. "/" .. it.name,
+        emit(self, on_event, { type = "failed", item = stuck, vmi = it.namespace .. "/" .. it.name,
           source = it.source, reason = it.reason })
       end
     end
@@ -356,17 +363,24 @@ function Queue:run(opts)
     seconds = time.now() - started_at }
 end
 
---- q:plan() -> seconds | nil, stuck_vmi
--- The estimated time until every queued migration ends, from the estimates and the limits.
+--- q:plan() -> seconds, etas | nil, stuck_vmi
+-- The estimated time until every queued migration ends, from the estimates and the limits, and
+-- per item the seconds until it ends (etas[item] = {vmi =, seconds =}; 0 for items already over).
 function Queue:plan()
   local now = time.now()
   self:count_foreign()
-  local finish, stuck = self.core:simulate(now, 0)
+  local finish, ends = self.core:simulate(now, 0)
   if finish == nil then
-    local it = stuck and self.items[stuck]
+    local it = ends and self.items[ends]
     return nil, it and (it.namespace .. "/" .. it.name)
   end
-  return finish - now
+  local etas = {}
+  for id, it in ipairs(self.items) do
+    local over = it.state ~= "waiting" and it.state ~= "running"
+    etas[id] = { vmi = it.namespace .. "/" .. it.name,
+      seconds = over and 0 or math.max(0, (ends[id] or now) - now) }
+  end
+  return finish - now, etas
 end
 
 return M

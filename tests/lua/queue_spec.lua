@@ -72,8 +72,11 @@ describe("queue", function()
         task.sleep(0.5)
       end
     end)
-    local events = {}
-    local account = q:run({ timeout = "1h", on_event = function(e) events[#events + 1] = e.type end })
+    local events, etas = {}, {}
+    local account = q:run({ timeout = "1h", on_event = function(e)
+      events[#events + 1] = e.type
+      etas[#etas + 1] = e.eta
+    end })
     monitor:cancel("done")
     foreign:wait({ timeout = "10m" })
     expect(account.succeeded).to_be(8)
@@ -86,6 +89,10 @@ describe("queue", function()
     local started = 0
     for _, e in ipairs(events) do if e == "started" then started = started + 1 end end
     expect(started).to_be(8)
+    -- every event says how long the queue has left, from the migration model's estimates
+    expect(#etas).to_be(#events)
+    expect(etas[1] > 0).to_be(true)
+    expect(etas[#etas]).to_be(0)
     for _, it in ipairs(account.items) do
       expect(it.state).to_be("done")
       expect(it.source).to_be("worker-1")
@@ -163,11 +170,39 @@ describe("queue", function()
     task.sleep(30)
   end, { timeout = "2h" })
 
+  it("estimates a migration from the migration model", function()
+    local function vmi(memory, annotations)
+      return { metadata = { namespace = "prod", name = "x", annotations = annotations },
+        spec = { domain = { resources = { requests = { memory = memory } } } },
+        status = { nodeName = "worker-1" } }
+    end
+    -- 2 GiB over the default 10 GbE link (1250 MiB/s), plus 5 s for the target pod
+    local seconds, details = queue.estimate(vmi("2Gi"), { limits = {} })
+    expect(math.abs(seconds - (5 + 2048 / 1250)) < 0.01).to_be(true)
+    expect(details.outcome).to_be("completed")
+    expect(details.passes).to_be(1)
+    -- shared by two migrations: twice as long on the wire
+    expect(math.abs(queue.estimate(vmi("2Gi"), { limits = {}, share = 2 }) - (5 + 4096 / 1250)) < 0.01)
+      .to_be(true)
+    -- a guest that dirties memory faster than the link: KubeVirt's completion timeout ends it
+    local _, fails = queue.estimate(vmi("8Gi", { ["vmrun.io/dirty-rate"] = "2Gi" }), { limits = {} })
+    expect(fails.outcome).to_be("failed")
+    expect(fails.reason).to_contain("has been aborted")
+    -- unless post-copy may finish it
+    local _, post = queue.estimate(vmi("8Gi", { ["vmrun.io/dirty-rate"] = "2Gi" }),
+      { limits = { allowPostCopy = { value = true } } })
+    expect(post.outcome).to_be("completed")
+  end)
+
   it("plans the time the queue needs, and refuses bad options", function()
     local q = queue.new({ limits = { cluster = 1, outbound_per_node = 1 } })
     local vmis = cluster.vmis({ node = "worker-3" })
     for _, vmi in ipairs(vmis) do q:add(vmi, { estimate = "30s" }) end
-    expect(q:plan()).to_be(30 * #vmis)
+    local total, etas = q:plan()
+    expect(total).to_be(30 * #vmis)
+    for i = 1, #vmis do -- one slot: one after the other, in the order of adding
+      expect(etas[i]).to_equal({ vmi = "prod/" .. vmis[i].metadata.name, seconds = 30 * i })
+    end
     expect(function() queue.new({ limit = {} }) end).to_fail_with("usage", "unknown option limit")
     expect(function() queue.new({ targets = { "worker-9" } }) end)
       .to_fail_with("usage", "target worker%-9 is not a node")
