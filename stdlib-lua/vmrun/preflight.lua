@@ -25,26 +25,8 @@ end
 
 local function usage(level, fmt, ...) vmrun.error("usage", fmt:format(...), { level = level + 1 }) end
 
--- CPU in millicores from a quantity ("4", "400m", "1.5").
-local function millicores(text)
-  if type(text) == "number" then return math.floor(text * 1000) end
-  if type(text) ~= "string" then return nil end
-  local m = text:match("^(%d+)m$")
-  if m then return tonumber(m) end
-  local n = tonumber(text)
-  return n and math.floor(n * 1000) or nil
-end
-
--- {cpu = millicores, memory = bytes} a pod requests (its containers').
-local function pod_requests(pod)
-  local cpu, mem = 0, 0
-  for _, c in ipairs(null_to_nil(pod.spec and pod.spec.containers) or {}) do
-    local req = c.resources and null_to_nil(c.resources.requests) or {}
-    cpu = cpu + (millicores(req.cpu) or 0)
-    mem = mem + (quantity(req.memory) or 0)
-  end
-  return { cpu = cpu, memory = mem }
-end
+local millicores = queue.millicores
+local pod_requests = queue.pod_requests
 
 local function terminal(pod)
   local phase = pod.status and pod.status.phase

@@ -38,6 +38,59 @@ local function quantity(text)
 end
 M.quantity = quantity
 
+-- CPU in millicores from a quantity ("4", "400m", "1.5"), or nil.
+local function millicores(text)
+  if type(text) == "number" then return math.floor(text * 1000) end
+  if type(text) ~= "string" then return nil end
+  local m = text:match("^(%d+)m$")
+  if m then return tonumber(m) end
+  local n = tonumber(text)
+  return n and math.floor(n * 1000) or nil
+end
+M.millicores = millicores
+
+--- queue.pod_requests(pod) -> {cpu = millicores, memory = bytes}: what its containers request.
+function M.pod_requests(pod)
+  local cpu, mem = 0, 0
+  for _, c in ipairs(type(pod.spec) == "table" and type(pod.spec.containers) == "table"
+      and pod.spec.containers or {}) do
+    local req = type(c.resources) == "table" and type(c.resources.requests) == "table"
+      and c.resources.requests or {}
+    cpu = cpu + (millicores(req.cpu) or 0)
+    mem = mem + (quantity(req.memory) or 0)
+  end
+  return { cpu = cpu, memory = mem }
+end
+
+-- What a node has free: allocatable minus what its running pods request. Unknown: -1 (not
+-- checked).
+local function free_on(node)
+  local alloc = node.status and type(node.status.allocatable) == "table" and node.status.allocatable or {}
+  local mem, cpu = quantity(alloc.memory), millicores(alloc.cpu)
+  if mem == nil and cpu == nil then return -1, -1 end
+  for _, pod in ipairs(cluster.pods({ node = node.metadata.name })) do
+    local phase = pod.status and pod.status.phase
+    if phase ~= "Succeeded" and phase ~= "Failed" then
+      local req = M.pod_requests(pod)
+      if mem then mem = mem - req.memory end
+      if cpu then cpu = cpu - req.cpu end
+    end
+  end
+  return mem and math.max(0, mem) or -1, cpu and math.max(0, cpu) or -1
+end
+
+-- What the VMI's second copy needs on the target: its live virt-launcher pod's requests.
+local function launcher_requests(vmi)
+  for _, pod in ipairs(cluster.pods({ namespace = vmi.metadata.namespace,
+    selector = "kubevirt.io/created-by=" .. tostring(vmi.metadata.uid) })) do
+    if pod.spec and pod.spec.nodeName == vmi.status.nodeName and pod.status
+        and pod.status.phase == "Running" then
+      return M.pod_requests(pod)
+    end
+  end
+  return nil
+end
+
 local function memory_bytes(vmi)
   local spec = vmi.spec or {}
   local domain = spec.domain or {}
@@ -95,8 +148,8 @@ end
 --- queue.new([{limits=, targets=, retry=}]) -> vmrun.Queue
 -- limits: {cluster=, outbound_per_node=, inbound_per_node=} (default: the cluster's effective
 -- limits and an inbound limit of 2); targets: node names the migrations may go to, pinned with
--- addedNodeSelector kubernetes.io/hostname (default: none pinned, the cluster places them and
--- the inbound limit does not apply); retry: {max_attempts=3, budget=10, backoff=20,
+-- addedNodeSelector kubernetes.io/hostname, each taking what its free memory and CPU hold
+-- (default: none pinned, the cluster places them and the inbound limit does not apply); retry: {max_attempts=3, budget=10, backoff=20,
 -- max_backoff=300} (seconds).
 function M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then usage("queue.new: options must be a table") end
@@ -136,7 +189,10 @@ function M.new(opts)
   for _, name in ipairs(opts.targets or {}) do
     local i = index[name]
     if i == nil then usage("queue.new: target %s is not a node of the cluster", tostring(name)) end
-    self.core:set_target(i, true, 0)
+    -- a pinned target must have room for the second copy (KubeVirt's scheduler checks the
+    -- target pod's requests the same way)
+    local free_memory, free_cpu = free_on(cluster.get("Node", name))
+    self.core:set_target(i, true, 0, free_memory, free_cpu)
     self.pinned = true
   end
   return self
@@ -188,8 +244,9 @@ function Queue:add(vmi, opts)
     -- the link is shared by as many migrations as may leave the node at once
     estimate, details = M.estimate(vmi, { share = math.max(1, self.limits.outbound_per_node or 1) })
   end
+  local need = self.pinned and launcher_requests(vmi) or nil
   local id = self.core:add({ source = source, estimate = estimate, priority = opts.priority or 0,
-    memory = 0 })
+    memory = need and need.memory or 0, cpu = need and need.cpu or 0 })
   self.items[id] = { namespace = vmi.metadata.namespace, name = vmi.metadata.name,
     source = vmi.status.nodeName, estimate = estimate, outcome = details and details.outcome,
     outcome_reason = details and details.reason, state = "waiting", attempts = 0 }

@@ -170,6 +170,25 @@ describe("queue", function()
     task.sleep(30)
   end, { timeout = "2h" })
 
+  it("pins a migration only to a target with room for its second copy", function()
+    local vmi = cluster.vmis({ node = "worker-3" })[1]
+    local function queue_to_worker_1()
+      local q = queue.new({ limits = { cluster = 1, outbound_per_node = 1 }, targets = { "worker-1" } })
+      q:add(vmi)
+      return q:plan()
+    end
+    expect(type(queue_to_worker_1())).to_be("number")
+    cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "filler", namespace = "prod" },
+      spec = { nodeName = "worker-1", containers = { { name = "c", image = "busybox",
+        resources = { requests = { memory = "127Gi" } } } } }, status = { phase = "Running" } })
+    local seconds, stuck = queue_to_worker_1()
+    expect(seconds).to_be_nil()
+    expect(stuck).to_be("prod/" .. vmi.metadata.name)
+    cluster.delete("Pod", "prod", "filler", { grace_period = 0 })
+    task.sleep(1)
+    expect(type(queue_to_worker_1())).to_be("number")
+  end)
+
   it("estimates a migration from the migration model", function()
     local function vmi(memory, annotations)
       return { metadata = { namespace = "prod", name = "x", annotations = annotations },
