@@ -32,13 +32,17 @@ local function running_vmi(name)
 end
 
 describe("node.drain refuses, before changing anything", function()
-  it("a node with a LiveMigrate VM that cannot migrate, naming the VM and KubeVirt's reason", function()
+  it("a node with VMs that can never leave (LiveMigrate but not migratable, External), naming each and why", function()
     expect(running_vmi("pinned-rwo").status.nodeName).to_be("worker-2")
+    expect(running_vmi("ext").status.nodeName).to_be("worker-2")
     local err = expect(function() node.drain("worker-2") end).to_fail_with("drain_blocked",
-      "drain_spec.lua:%d+: node.drain worker%-2: cannot drain, nothing changed: VM prod/pinned%-rwo: "
-      .. "eviction strategy LiveMigrate but not live%-migratable %(DisksNotLiveMigratable: ")
-    expect(err.blockers).to_equal({ { namespace = "prod", name = "pinned-rwo", kind = "vm",
-      reason = err.blockers[1].reason } })
+      "drain_spec.lua:%d+: node.drain worker%-2: cannot drain, nothing changed: VM prod/")
+    local blockers = by_name(err.blockers)
+    expect(blockers["pinned-rwo"].kind).to_be("vm")
+    expect(blockers["pinned-rwo"].reason).to_match("^eviction strategy LiveMigrate but not "
+      .. "live%-migratable %(DisksNotLiveMigratable: cannot migrate VMI: PVC local%-2 is not shared")
+    expect(blockers.ext.reason).to_match("^eviction strategy External: KubeVirt only marks it")
+    expect(#err.blockers).to_be(2)
     expect(cordoned("worker-2")).to_be_nil()
   end)
 
@@ -94,6 +98,8 @@ describe("node.drain", function()
     expect(vms["stay-off"].action).to_be("stay-off")
     expect(vms["stay-off"].run_strategy).to_be("RerunOnFailure")
     expect(vms["stay-off"].state).to_be("shut down")
+    expect(vms.solo.action).to_be("stay-off") -- a VMI without a VM: nothing restarts it
+    expect(vms.solo.run_strategy).to_be("none (a VMI without a VirtualMachine)")
 
     local pods = by_name(account.pods)
     expect(pods["web-1"].action).to_be("evicted")
@@ -111,6 +117,7 @@ describe("node.drain", function()
     task.sleep(60) -- the VM controller restarts restart-me elsewhere; stay-off stays off
     expect(running_vmi("restart-me").status.nodeName ~= "worker-1").to_be(true)
     expect(running_vmi("stay-off")).to_be_nil()
+    expect(running_vmi("solo")).to_be_nil()
     expect(events[1]).to_be("cordoned")
     expect(events[#events]).to_be("drained")
     -- again: nothing left to do
