@@ -109,8 +109,40 @@ static int l_effective(lua_State *L) {
   return 1;
 }
 
+/* migconfig.quantity(text [, scale]) -> integer | nil, message
+ * A Kubernetes resource quantity ("8Gi", "1.5Gi", "1e9", "500m", "250M") in units of
+ * 10^scale (scale 0, the default: whole units such as bytes; -3: milli-units such as
+ * millicores), rounded as Kubernetes rounds. A number is taken as a quantity of whole units.
+ * nil and a message for text that is not a quantity or does not fit 64 bits. Raises (plain
+ * error) for a scale outside -9..18. */
+static int l_quantity(lua_State *L) {
+  char err[128];
+  int64_t out;
+  int scale = (int)luaL_optinteger(L, 2, 0);
+  const char *text;
+  luaL_argcheck(L, scale >= -9 && scale <= 18, 2, "scale must be in -9..18");
+  if (lua_type(L, 1) == LUA_TNUMBER)
+    lua_pushfstring(L, "%f", lua_tonumber(L, 1));
+  else
+    lua_pushvalue(L, 1);
+  text = lua_tostring(L, -1);
+  if (text == NULL) {
+    lua_pushnil(L);
+    lua_pushstring(L, "not a quantity");
+    return 2;
+  }
+  if (vr_quantity_parse(text, scale, &out, err, sizeof err) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, err);
+    return 2;
+  }
+  lua_pushinteger(L, (lua_Integer)out);
+  return 1;
+}
+
 static const luaL_Reg migconfig_funcs[] = {
     {"effective", l_effective},
+    {"quantity", l_quantity},
     {NULL, NULL},
 };
 

@@ -11,6 +11,8 @@
 #include "errors.h"
 #include "migration_model.h"
 
+#define MAX_BYTES 1152921504606846976.0 /* 2^60 */
+
 /* A number field of the table at idx (>= 0); absent gives dflt. Raises kind usage otherwise. */
 static double number_field(lua_State *L, int idx, const char *name, double dflt) {
   int t = lua_getfield(L, idx, name);
@@ -58,6 +60,14 @@ static int l_estimate(lua_State *L) {
   if (memory < 0 || bandwidth < 0)
     return vr_error_raise_for(L, "usage", NULL,
                               "migration_model.estimate: memory and bandwidth are needed");
+  /* byte counts become 64-bit integers: keep them where the conversion is defined */
+  if (memory > MAX_BYTES || number_field(L, 1, "working_set", 0) > MAX_BYTES ||
+      number_field(L, 1, "local_disk", 0) > MAX_BYTES ||
+      number_field(L, 1, "bandwidth_per_migration", 0) > MAX_BYTES ||
+      number_field(L, 1, "completion_timeout_per_gib", 0) > MAX_BYTES ||
+      number_field(L, 1, "progress_timeout", 0) > MAX_BYTES)
+    return vr_error_raise_for(L, "usage", NULL,
+                              "migration_model.estimate: a size or timeout above 2^60");
   in.memory_bytes = (uint64_t)memory;
   in.working_set_bytes = (uint64_t)number_field(L, 1, "working_set", memory / 4);
   in.dirty_rate = number_field(L, 1, "dirty_rate", 0);

@@ -98,7 +98,7 @@ if as_json then
   end
   for _, b in ipairs(report.batches) do
     batches[#batches + 1] = { nodes = json.array(b.nodes), room = b.room,
-      memory_needed_bytes = b.memory_needed, memory_free_after_bytes = b.memory_free_after }
+      memory_needed_bytes = b.memory_needed, memory_free_after_bytes = b.memory_free_after or json.null }
   end
   print(json.encode({ limits = report.limits, vms = vms, nodes = out_nodes, batches = batches },
     { sort_keys = true }))

@@ -18,3 +18,12 @@ local migconfig = {}
 ---@param namespace? table
 ---@return table<string, vmrun.MigrationSetting|string|userdata>
 function migconfig.effective(kubevirt, hyperconverged, policies, vmi, namespace) end
+
+---A Kubernetes resource quantity ("8Gi", "1.5Gi", "1e9", "500m") in units of 10^scale (0, the
+---default: whole units; -3: milli-units such as millicores), rounded as Kubernetes rounds; nil and
+---a message for text that is not a quantity or does not fit 64 bits.
+---@param text string|number
+---@param scale? integer
+---@return integer|nil
+---@return string? message
+function migconfig.quantity(text, scale) end

@@ -32,7 +32,7 @@ preflight = {}
 ---@field blockers {namespace: string, name: string, reason: string}[]
 ---@field estimated_drain_seconds? number nil when not drainable
 ---@field vms vmrun.PreflightVM[]
----@field warnings string kubectl's warnings
+---@field warnings string[] kubectl's warnings, then budgets that will make evictions wait
 
 ---The checks of one VMI (an object, `{namespace, name}` or `"namespace/name"`). Raises kind
 ---`"not_found"` for a missing VMI, `"usage"` for another argument.
@@ -51,5 +51,5 @@ function preflight.node(name, drain_opts) end
 ---the other options are `node.drain`'s. Raises kind `"not_found"` for a node that does not
 ---exist, `"usage"` for bad options.
 ---@param opts? table
----@return {limits: table, vms: vmrun.PreflightVM[], nodes: vmrun.PreflightNode[], batches: {nodes: string[], room: boolean, memory_needed: number, memory_free_after: number}[]}
+---@return {limits: table, vms: vmrun.PreflightVM[], nodes: vmrun.PreflightNode[], batches: {nodes: string[], room: boolean, memory_needed: number, memory_free_after?: number}[]}
 function preflight.cluster(opts) end

@@ -27,10 +27,27 @@ function queue.new(opts) end
 ---@return vmrun.MigrationEstimate details
 function queue.estimate(vmi, opts) end
 
----A Kubernetes quantity ("8Gi", "1250M") as a number, or nil when it is not one.
+---A Kubernetes quantity ("8Gi", "1.5Gi", "1e9") in units, or nil when it is not one.
 ---@param text string|number
----@return number|nil
+---@return integer|nil
 function queue.quantity(text) end
+
+---A CPU quantity ("500m", "2") in millicores, or nil when it is not one.
+---@param text string|number
+---@return integer|nil
+function queue.millicores(text) end
+
+---What the scheduler counts for a pod: containers summed, or the largest init container, plus
+---spec.overhead.
+---@param pod table
+---@return {cpu: integer, memory: integer}
+function queue.pod_requests(pod) end
+
+---What a node offers pods: allocatable, else capacity; nil for what it does not say.
+---@param node table
+---@return integer|nil memory
+---@return integer|nil cpu
+function queue.node_resources(node) end
 
 ---@class vmrun.Queue
 local Queue = {}

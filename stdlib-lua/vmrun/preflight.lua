@@ -23,6 +23,17 @@ local function null_to_nil(v)
   return v
 end
 
+-- A copy of t without its null values (at any depth), so that the rules can read optional
+-- fields with `or {}`.
+local function denull(t)
+  if type(t) ~= "table" then return t end
+  local out = {}
+  for k, v in pairs(t) do
+    if v ~= vmrun.null then out[k] = denull(v) end
+  end
+  return out
+end
+
 local function usage(level, fmt, ...) vmrun.error("usage", fmt:format(...), { level = level + 1 }) end
 
 local millicores = queue.millicores
@@ -43,8 +54,11 @@ end
 -- --- what every check reads once ------------------------------------------------------------------
 
 local function context()
-  local ctx = { limits = cluster.migration_limits(), nodes = {}, node_list = cluster.nodes(),
+  local ctx = { limits = cluster.migration_limits(), nodes = {}, node_list = denull(cluster.nodes()),
     used = {}, pvcs = {}, gates = {}, launchers = {} }
+  -- a node's link is shared by as many migrations as may leave it at once
+  local outbound = ctx.limits.parallelOutboundMigrationsPerNode
+  ctx.share = math.max(1, math.tointeger(outbound and outbound.value) or 1)
   for _, n in ipairs(ctx.node_list) do ctx.nodes[n.metadata.name] = n end
   local kv = cluster.list("KubeVirt")[1]
   local dev = kv and kv.spec and kv.spec.configuration and kv.spec.configuration.developerConfiguration
@@ -77,7 +91,7 @@ end
 
 local function launcher_of(ctx, vmi)
   local node = vmi.status and null_to_nil(vmi.status.nodeName)
-  return node and ctx.launchers[vmi.metadata.uid .. "@" .. node]
+  return node and vmi.metadata.uid and ctx.launchers[vmi.metadata.uid .. "@" .. node]
 end
 
 -- --- the live-migration rules ------------------------------------------------------------------
@@ -118,14 +132,6 @@ local function migration_findings(vmi, ctx)
       end
     end
   end
-  local hostdevs = null_to_nil(devices.hostDevices) or {}
-  local gpus = null_to_nil(devices.gpus) or {}
-  if #hostdevs > 0 then
-    add("HostDeviceNotLiveMigratable", ("host device %s cannot move"):format(tostring(hostdevs[1].name)))
-  elseif #gpus > 1 or (#gpus == 1 and not ctx.gates.VGPULiveMigration) then
-    add("HostDeviceNotLiveMigratable", #gpus > 1 and "more than one GPU"
-      or "a GPU without the VGPULiveMigration feature gate")
-  end
   local cpu = domain.cpu or {}
   if cpu.model == "host-model" then
     local node = ctx.nodes[vmi.status and vmi.status.nodeName or ""]
@@ -138,6 +144,14 @@ local function migration_findings(vmi, ctx)
     end
   elseif cpu.model == "host-passthrough" then
     warnings[#warnings + 1] = "cpu model host-passthrough: it can only move to a node with the same CPU"
+  end
+  local hostdevs = null_to_nil(devices.hostDevices) or {}
+  local gpus = null_to_nil(devices.gpus) or {}
+  if #hostdevs > 0 then
+    add("HostDeviceNotLiveMigratable", ("host device %s cannot move"):format(tostring(hostdevs[1].name)))
+  elseif #gpus > 1 or (#gpus == 1 and not ctx.gates.VGPULiveMigration) then
+    add("HostDeviceNotLiveMigratable", #gpus > 1 and "more than one GPU"
+      or "a GPU without the VGPULiveMigration feature gate")
   end
   if domain.launchSecurity ~= nil then add("SEVNotLiveMigratable", "confidential computing (launchSecurity)") end
   for _, vol in ipairs(null_to_nil(spec.volumes) or {}) do
@@ -186,15 +200,17 @@ local function tolerates(tolerations, taint)
   return false
 end
 
-local function expression_matches(e, labels, node_name)
-  local have = e.key == "metadata.name" and node_name or labels[e.key]
+local function expression_matches(e, labels)
+  local have = labels[e.key]
   local values = {}
   for _, v in ipairs(null_to_nil(e.values) or {}) do values[v] = true end
   if e.operator == "In" then return have ~= nil and values[have] == true end
   if e.operator == "NotIn" then return have == nil or not values[have] end
   if e.operator == "Exists" then return have ~= nil end
   if e.operator == "DoesNotExist" then return have == nil end
-  local n, v = tonumber(have), tonumber((null_to_nil(e.values) or {})[1])
+  -- Gt and Lt compare integers (anything else does not match)
+  local function int(x) return type(x) == "string" and x:match("^%-?%d+$") and math.tointeger(tonumber(x)) end
+  local n, v = int(have), int((null_to_nil(e.values) or {})[1])
   if e.operator == "Gt" then return n ~= nil and v ~= nil and n > v end
   if e.operator == "Lt" then return n ~= nil and v ~= nil and n < v end
   return false
@@ -206,12 +222,14 @@ local function affinity_matches(affinity, labels, node_name)
   local req = na and null_to_nil(na.requiredDuringSchedulingIgnoredDuringExecution)
   if req == nil then return true end
   for _, term in ipairs(null_to_nil(req.nodeSelectorTerms) or {}) do
-    local all = true
-    for _, e in ipairs(null_to_nil(term.matchExpressions) or {}) do
-      if not expression_matches(e, labels, node_name) then all = false end
+    local exprs, fields = term.matchExpressions or {}, term.matchFields or {}
+    -- a term without requirements matches no node
+    local all = #exprs + #fields > 0
+    for _, e in ipairs(exprs) do
+      if not expression_matches(e, labels) then all = false end
     end
-    for _, e in ipairs(null_to_nil(term.matchFields) or {}) do
-      if not expression_matches(e, { ["metadata.name"] = node_name }, node_name) then all = false end
+    for _, e in ipairs(fields) do
+      if not expression_matches(e, { ["metadata.name"] = node_name }) then all = false end
     end
     if all then return true end
   end
@@ -241,6 +259,9 @@ local function why_not(vmi, node, ctx, need)
       return ("taint %s=%s:%s"):format(t.key, t.value or "", t.effect)
     end
   end
+  -- virt-launcher pods select kubevirt.io/schedulable=true; virt-handler sets it false on a
+  -- node it cannot run VMs on (a node without the label is taken as able)
+  if labels["kubevirt.io/schedulable"] == "false" then return "kubevirt.io/schedulable=false" end
   for k, v in pairs(null_to_nil(spec.nodeSelector) or {}) do
     if labels[k] ~= v then return ("nodeSelector %s=%s"):format(k, v) end
   end
@@ -266,9 +287,8 @@ local function why_not(vmi, node, ctx, need)
     if next(models) and not models[cpu.model] then return ("CPU model %s"):format(cpu.model) end
   end
   -- room for the second copy during the migration
-  local alloc = node.status and null_to_nil(node.status.allocatable) or {}
   local used = ctx.used[name] or { cpu = 0, memory = 0 }
-  local mem, cpus = quantity(alloc.memory), millicores(alloc.cpu)
+  local mem, cpus = queue.node_resources(node)
   if mem and used.memory + need.memory > mem then
     return ("memory (%.1f GiB free, %.1f GiB needed)"):format((mem - used.memory) / GIB, need.memory / GIB)
   end
@@ -319,6 +339,7 @@ end
 -- --- per VM -----------------------------------------------------------------------------------
 
 local function vm_report(vmi, ctx, exclude, disable_eviction)
+  vmi = denull(vmi)
   local found, warnings = migration_findings(vmi, ctx)
   local targets, excluded, need = targets_of(vmi, ctx, exclude or {})
   local reasons, messages = {}, {}
@@ -354,11 +375,14 @@ local function vm_report(vmi, ctx, exclude, disable_eviction)
     eviction_strategy = v.eviction_strategy, run_strategy = v.run_strategy, drain_action = v.action,
     block = v.block, targets = targets, excluded = excluded, pdbs = budgets, memory = need.memory }
   if v.action == "migrate" then
-    local seconds, details = queue.estimate(vmi)
+    local seconds, details = queue.estimate(vmi, { share = ctx.share })
     report.estimate_seconds = seconds
     if details.outcome ~= "completed" then
-      report.warnings[#report.warnings + 1] = ("the migration model expects it to %s: %s"):format(
+      -- with the dirty rate and link it was given, the migration cannot finish: a drain that
+      -- waits for it cannot either
+      report.model_failure = ("the migration model expects it to %s: %s"):format(
         details.outcome == "failed" and "fail" or "never end", tostring(details.reason or "no progress"))
+      report.warnings[#report.warnings + 1] = report.model_failure
     end
   end
   return report
@@ -402,44 +426,58 @@ local function node_report(name, ctx, opts, exclude)
     if r.migratable then return true end
     return false, r.reasons[1], r.messages[1]:gsub("^[^:]+: ", "")
   end)
-  local blockers, vms = {}, {}
+  local blockers, vms, warnings = {}, {}, {}
   for _, b in ipairs(plan.blockers) do
     blockers[#blockers + 1] = { namespace = b.namespace, name = b.name, reason = b.reason }
   end
-  -- budgets: the pods to evict that the budgets will hold (more than they allow now)
-  local room_in = {}
+  local allowed_now = {} -- per budget: the disruptions it allows now, less those planned here
   local max_grace = 0
-  local q = queue.new()
+  -- the drain's own queue: its limits and the link shared as the queue shares it
+  local q = queue.new(opts.queue)
   local migrating = 0
   for _, e in ipairs(plan.pods) do
     if e.vm then
       local r = reports[e.vm.vmi.metadata.uid]
       vms[#vms + 1] = r
       if e.vm.action == "migrate" then
-        q:add(e.vm.vmi, { estimate = r.estimate_seconds })
+        q:add(e.vm.vmi)
         migrating = migrating + 1
+        if r.model_failure then
+          blockers[#blockers + 1] = { namespace = r.namespace, name = r.name, reason = r.model_failure }
+        end
       end
     end
     local evicted = (e.decision == "delete" or e.decision == "delete_warn")
       and not (e.vm and e.vm.action == "migrate")
     if evicted and not opts.disable_eviction and not terminal(e.pod) then
-      for _, pdb in ipairs(drain.budgets_of(e.pod)) do
+      local budgets = drain.budgets_of(e.pod)
+      if #budgets > 1 then
+        local names = {}
+        for _, pdb in ipairs(budgets) do names[#names + 1] = pdb.metadata.name end
+        blockers[#blockers + 1] = { namespace = e.namespace, name = e.name, reason = ("selected by "
+          .. "more than one PodDisruptionBudget (%s): the eviction API refuses it (500)"):format(
+            table.concat(names, ", ")) }
+      end
+      for _, pdb in ipairs(#budgets == 1 and budgets or {}) do
         local key = pdb.metadata.namespace .. "/" .. pdb.metadata.name
-        local allowed = room_in[key]
-        if allowed == nil then
-          local st = null_to_nil(pdb.status) or {}
-          allowed = drain.budget_blocks(pdb, e.pod) and 0 or (st.disruptionsAllowed or 0)
+        local trap = drain.budget_blocks(pdb, e.pod)
+        local st = null_to_nil(pdb.status) or {}
+        if allowed_now[key] == nil then allowed_now[key] = st.disruptionsAllowed or 0 end
+        if trap and (allowed_now[key] <= 0) then
+          -- allows nothing now: the eviction waits for something outside the drain
+          blockers[#blockers + 1] = { namespace = e.namespace, name = e.name, reason = trap }
+        elseif allowed_now[key] <= 0 then
+          -- allowed some, but fewer than the node holds: the rest wait for replacements
+          warnings[#warnings + 1] = ("pod %s/%s waits for PodDisruptionBudget %s: it allows %d "
+            .. "disruption(s) and the node has more of its pods; the evictions go as replacements "
+            .. "become ready"):format(e.namespace, e.name, key, st.disruptionsAllowed or 0)
         end
-        if allowed <= 0 then
-          blockers[#blockers + 1] = { namespace = e.namespace, name = e.name,
-            reason = drain.budget_blocks(pdb, e.pod) or ("PodDisruptionBudget %s allows no more "
-              .. "disruptions than the node's other pods under it use"):format(key) }
-        end
-        room_in[key] = allowed - 1
+        allowed_now[key] = allowed_now[key] - 1
       end
     end
     if evicted then
-      local grace = e.pod.spec and null_to_nil(e.pod.spec.terminationGracePeriodSeconds) or 30
+      local grace = opts.grace_period
+        or (e.pod.spec and null_to_nil(e.pod.spec.terminationGracePeriodSeconds)) or 30
       if grace > max_grace then max_grace = grace end
     end
   end
@@ -452,10 +490,11 @@ local function node_report(name, ctx, opts, exclude)
     end
     seconds = planned or 0
   end
+  if plan.warnings ~= "" then table.insert(warnings, 1, plan.warnings) end
   local drainable = #blockers == 0
   return { name = name, drainable = drainable, blockers = blockers,
     estimated_drain_seconds = drainable and math.ceil(seconds + max_grace) or nil,
-    vms = vms, warnings = plan.warnings }
+    vms = vms, warnings = warnings }
 end
 
 --- preflight.node(name [, drain_opts]) -> report
@@ -472,29 +511,29 @@ end
 
 -- --- per run ----------------------------------------------------------------------------------
 
--- Whether the nodes outside the batch have the memory for the batch's VMs that move (migrated
--- or restarted). Returns room, free_after (bytes), needed (bytes).
+-- Whether the nodes that the batch's moving VMs (migrated or restarted) could go to have the
+-- memory for them all: the union of their targets (computed with the whole batch excluded, so
+-- cordoned, tainted or unsuitable nodes do not count), each with what it has free. A node that
+-- says nothing of its memory is not limited. Returns room, free_after (bytes), needed (bytes).
 local function room_for(batch, ctx, reports)
-  local in_batch = {}
-  for _, n in ipairs(batch) do in_batch[n] = true end
-  local free = 0
-  for _, node in ipairs(ctx.node_list) do
-    local name = node.metadata.name
-    local schedulable = not (node.spec and node.spec.unschedulable == true)
-    if not in_batch[name] and schedulable then
-      local alloc = node.status and null_to_nil(node.status.allocatable) or {}
-      local used = ctx.used[name] or { memory = 0 }
-      free = free + math.max(0, (quantity(alloc.memory) or 0) - used.memory)
-    end
-  end
-  local needed = 0
+  local usable, needed, free, unlimited = {}, 0, 0, false
   for _, n in ipairs(batch) do
     for _, vm in ipairs(reports[n] and reports[n].vms or {}) do
       if vm.drain_action == "migrate" or vm.drain_action == "shutdown-restart" then
         needed = needed + (vm.memory or 0)
+        for _, t in ipairs(vm.targets) do usable[t] = true end
       end
     end
   end
+  for name in pairs(usable) do
+    local mem = queue.node_resources(ctx.nodes[name])
+    if mem == nil then
+      unlimited = true
+    else
+      free = free + math.max(0, mem - (ctx.used[name] or { memory = 0 }).memory)
+    end
+  end
+  if unlimited then return true, nil, needed end
   return needed <= free, free - needed, needed
 end
 

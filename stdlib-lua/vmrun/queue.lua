@@ -25,48 +25,60 @@ local HOSTNAME = "kubernetes.io/hostname"
 
 local function usage(fmt, ...) vmrun.error("usage", fmt:format(...), { level = 3 }) end
 
-local SCALE = { Ki = 1024, Mi = 1024 ^ 2, Gi = GIB, Ti = 1024 ^ 4, k = 1e3, M = 1e6, G = 1e9,
-  T = 1e12, [""] = 1 }
+local migconfig = require("vmrun.migconfig")
 
--- A Kubernetes quantity ("8Gi", "1250M", "512") in units, or nil.
+-- A Kubernetes quantity ("8Gi", "1.5Gi", "1e9", "1250M", "512") in units, or nil (the C parser
+-- of runtime/migration_config.c, as Kubernetes reads them).
 local function quantity(text)
-  if type(text) == "number" then return text end
-  if type(text) ~= "string" then return nil end
-  local n, unit = text:match("^(%d+%.?%d*)(%a*)$")
-  if not n or not SCALE[unit] then return nil end
-  return math.floor(tonumber(n) * SCALE[unit])
+  if type(text) ~= "string" and type(text) ~= "number" then return nil end
+  return (migconfig.quantity(text))
 end
 M.quantity = quantity
 
 -- CPU in millicores from a quantity ("4", "400m", "1.5"), or nil.
 local function millicores(text)
-  if type(text) == "number" then return math.floor(text * 1000) end
-  if type(text) ~= "string" then return nil end
-  local m = text:match("^(%d+)m$")
-  if m then return tonumber(m) end
-  local n = tonumber(text)
-  return n and math.floor(n * 1000) or nil
+  if type(text) ~= "string" and type(text) ~= "number" then return nil end
+  return (migconfig.quantity(text, -3))
 end
 M.millicores = millicores
 
---- queue.pod_requests(pod) -> {cpu = millicores, memory = bytes}: what its containers request.
+--- queue.pod_requests(pod) -> {cpu = millicores, memory = bytes}
+-- What the scheduler counts for a pod: the larger of its containers' requests summed and its
+-- largest init container's, plus spec.overhead (KubeVirt sets none; RuntimeClasses may).
 function M.pod_requests(pod)
-  local cpu, mem = 0, 0
-  for _, c in ipairs(type(pod.spec) == "table" and type(pod.spec.containers) == "table"
-      and pod.spec.containers or {}) do
+  local spec = type(pod.spec) == "table" and pod.spec or {}
+  local function requests(c)
     local req = type(c.resources) == "table" and type(c.resources.requests) == "table"
       and c.resources.requests or {}
-    cpu = cpu + (millicores(req.cpu) or 0)
-    mem = mem + (quantity(req.memory) or 0)
+    return millicores(req.cpu) or 0, quantity(req.memory) or 0
   end
-  return { cpu = cpu, memory = mem }
+  local cpu, mem = 0, 0
+  for _, c in ipairs(type(spec.containers) == "table" and spec.containers or {}) do
+    local c_cpu, c_mem = requests(c)
+    cpu, mem = cpu + c_cpu, mem + c_mem
+  end
+  for _, c in ipairs(type(spec.initContainers) == "table" and spec.initContainers or {}) do
+    local c_cpu, c_mem = requests(c)
+    cpu, mem = math.max(cpu, c_cpu), math.max(mem, c_mem)
+  end
+  local overhead = type(spec.overhead) == "table" and spec.overhead or {}
+  return { cpu = cpu + (millicores(overhead.cpu) or 0), memory = mem + (quantity(overhead.memory) or 0) }
+end
+
+--- queue.node_resources(node) -> memory, cpu
+-- What the node offers pods: status.allocatable, else status.capacity; nil for what it does not
+-- say (not checked: the scheduler would not check it either).
+function M.node_resources(node)
+  local st = type(node.status) == "table" and node.status or {}
+  local alloc = type(st.allocatable) == "table" and st.allocatable or {}
+  local cap = type(st.capacity) == "table" and st.capacity or {}
+  return quantity(alloc.memory) or quantity(cap.memory), millicores(alloc.cpu) or millicores(cap.cpu)
 end
 
 -- What a node has free: allocatable minus what its running pods request. Unknown: -1 (not
 -- checked).
 local function free_on(node)
-  local alloc = node.status and type(node.status.allocatable) == "table" and node.status.allocatable or {}
-  local mem, cpu = quantity(alloc.memory), millicores(alloc.cpu)
+  local mem, cpu = M.node_resources(node)
   if mem == nil and cpu == nil then return -1, -1 end
   for _, pod in ipairs(cluster.pods({ node = node.metadata.name })) do
     local phase = pod.status and pod.status.phase
@@ -122,12 +134,26 @@ local TARGET_START_SECONDS = 5          -- the target virt-launcher pod starting
 -- 5 s for the target pod to start. details: the model's answer (outcome "completed", "failed"
 -- with KubeVirt's reason, or "never"). A migration that never ends counts as one day.
 function M.estimate(vmi, opts)
+  if type(vmi) ~= "table" or type(vmi.metadata) ~= "table" then
+    usage("queue.estimate: the VMI must be a VMI object")
+  end
+  if opts ~= nil and type(opts) ~= "table" then usage("queue.estimate: options must be a table (limits, share)") end
   opts = opts or {}
+  if opts.share ~= nil and (type(opts.share) ~= "number" or not (opts.share >= 1)) then
+    usage("queue.estimate: share must be a number >= 1")
+  end
+  if opts.limits ~= nil and type(opts.limits) ~= "table" then
+    usage("queue.estimate: limits must be a table (cluster.migration_limits' shape)")
+  end
   local limits = opts.limits or cluster.migration_limits(vmi)
   local function value(name, dflt)
     local v = limits[name]
     if type(v) == "table" then v = v.value end
     if v == nil or v == vmrun.null then return dflt end
+    local want = dflt == nil and "boolean" or type(dflt)
+    if type(v) ~= want then
+      vmrun.error("usage", ("queue.estimate: limits.%s must be a %s"):format(name, want), { level = 3 })
+    end
     return v
   end
   local node = vmi.status and vmi.status.nodeName and cluster.get("Node", vmi.status.nodeName)

@@ -85,6 +85,27 @@ describe("preflight.vm", function()
       .. "healthy, 1 needed)")
   end)
 
+  it("reads quantities as Kubernetes does", function()
+    expect(queue.quantity("1e9")).to_be(1000000000)
+    expect(queue.quantity("1.5Gi")).to_be(1610612736)
+    expect(queue.quantity("2Gix")).to_be_nil()
+    expect(queue.millicores("500m")).to_be(500)
+    expect(queue.millicores("1.5")).to_be(1500)
+  end)
+
+  it("takes KubeVirt's first reason in virt-handler's order, and a term without requirements as none", function()
+    local vmi = cluster.get("vmi", "prod", "hostmodel")
+    vmi.spec.domain.devices = { hostDevices = { { name = "nic", deviceName = "intel.com/e810" } } }
+    expect(preflight.vm(vmi).reasons).to_equal({ "CPUModeLiveMigratable", "HostDeviceNotLiveMigratable" })
+    local ok = cluster.get("vmi", "prod", "ok")
+    ok.spec.affinity = { nodeAffinity = { requiredDuringSchedulingIgnoredDuringExecution = {
+      nodeSelectorTerms = { { matchExpressions = { { key = "cpu-model.node.kubevirt.io/Skylake-Server",
+        operator = "Exists" } } }, {} } } } }
+    local r = preflight.vm(ok)
+    expect(r.targets).to_equal({ "w2" }) -- the empty term matches no node: not w6
+    expect(r.excluded.w6).to_be("node affinity")
+  end)
+
   it("refuses what is not a VMI at the caller's line", function()
     expect(function() preflight.vm("prod/nope") end)
       .to_fail_with("not_found", "preflight_spec.lua:%d+: preflight.vm: no VMI prod/nope")
@@ -112,6 +133,17 @@ describe("preflight.node", function()
     expect(budget).to_be("PodDisruptionBudget prod/budgeted allows no disruption (1 of 1 pods "
       .. "healthy, 1 needed)")
     expect(#r.vms).to_be(11)
+    -- a pod under two budgets: the eviction API answers 500, the drain cannot finish
+    cluster.create({ apiVersion = "policy/v1", kind = "PodDisruptionBudget",
+      metadata = { name = "budgeted-too", namespace = "prod" },
+      spec = { minAvailable = 0, selector = { matchLabels = { app = "budgeted" } } } })
+    local two
+    for _, b in ipairs(preflight.node("w1").blockers) do
+      if b.reason:match("^selected by more than one PodDisruptionBudget") then two = b.reason end
+    end
+    expect(two).to_be("selected by more than one PodDisruptionBudget (budgeted, budgeted-too): "
+      .. "the eviction API refuses it (500)")
+    cluster.delete("pdb", "prod", "budgeted-too")
     local empty = preflight.node("w3")
     expect(empty.drainable).to_be(true)
     expect(empty.estimated_drain_seconds).to_be(0)
