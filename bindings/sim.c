@@ -2,11 +2,13 @@
  * read the simulated clock. Also owns the run's vr_sim (runtime/sim.h) for the other bindings
  * (vr_lua_sim). Glue only. */
 #include <lauxlib.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bindings.h"
 #include "errors.h"
+#include "log.h"
 #include "scheduler.h"
 #include "sim.h"
 #include "store.h"
@@ -26,11 +28,44 @@ static int box_gc(lua_State *L) {
   return 0;
 }
 
+static int load_cluster(lua_State *L, const char *path);
+static void push_box_mt(lua_State *L);
+
+/* Loads path as the run's cluster (the host's --cluster, or the default cluster on first use)
+ * and logs what it holds: "simulating <what> <path> (15 nodes, 80 VMs, 31 pods)". Raises as
+ * sim.load. */
+void vr_lua_sim_load(lua_State *L, const char *path, const char *what) {
+  lua_Integer nodes, vms, pods;
+  load_cluster(L, path);
+  lua_getfield(L, -1, "Node");
+  lua_getfield(L, -2, "VirtualMachine");
+  lua_getfield(L, -3, "Pod");
+  nodes = lua_tointeger(L, -3), vms = lua_tointeger(L, -2), pods = lua_tointeger(L, -1);
+  lua_pop(L, 4);
+  vr_logf(vr_log_of(L), VR_LOG_INFO, "simulating %s %s (%lld nodes, %lld VMs, %lld pods)%s", what,
+          path, (long long)nodes, (long long)vms, (long long)pods,
+          strcmp(what, "the demo cluster") == 0 ? "; name another with --cluster FILE" : "");
+}
+
 vr_sim *vr_lua_sim(lua_State *L, int require_loaded) {
   sim_box *b;
   lua_rawgetp(L, LUA_REGISTRYINDEX, &sim_key);
   b = lua_touserdata(L, -1);
   lua_pop(L, 1);
+  if ((b == NULL || b->sim == NULL) && require_loaded) {
+    /* a playbook run without a cluster: the default (demo) cluster, on first use */
+    if (lua_getfield(L, LUA_REGISTRYINDEX, VR_DEFAULT_CLUSTER_KEY) == LUA_TSTRING) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s", lua_tostring(L, -1));
+      lua_pop(L, 1);
+      lua_pushnil(L);
+      lua_setfield(L, LUA_REGISTRYINDEX, VR_DEFAULT_CLUSTER_KEY); /* once */
+      vr_lua_sim_load(L, path, "the demo cluster");
+      lua_rawgetp(L, LUA_REGISTRYINDEX, &sim_key);
+      b = lua_touserdata(L, -1);
+    }
+    lua_pop(L, 1);
+  }
   if ((b == NULL || b->sim == NULL) && require_loaded) {
     vr_error_raise(L, "usage",
                    "no cluster is loaded: call sim.load(\"cluster.yaml\") with a Kubernetes YAML "
@@ -80,7 +115,11 @@ void vr_push_store_error(lua_State *L, const vr_store_error *err, const char *re
  * malformed file or object (exit code 2 when unhandled), "usage" when a cluster is already
  * loaded. */
 static int l_sim_load(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  return load_cluster(L, luaL_checkstring(L, 1));
+}
+
+/* sim.load's work: loads path, pushes the counts; raises on a bad file or a loaded cluster. */
+static int load_cluster(lua_State *L, const char *path) {
   vr_sched *s = vr_sched_of(L);
   vr_store_error err;
   sim_box *b;
@@ -101,7 +140,8 @@ static int l_sim_load(lua_State *L) {
   if (s == NULL) return luaL_error(L, "sim.load: no scheduler in this Lua state");
   b = lua_newuserdatauv(L, sizeof *b, 0);
   b->sim = NULL;
-  luaL_setmetatable(L, SIM_BOX_MT);
+  push_box_mt(L);
+  lua_setmetatable(L, -2);
   sim = vr_sim_new(vr_sched_clock(s), 1);
   if (sim == NULL) return luaL_error(L, "sim.load: out of memory");
   if (vr_sim_load_file(sim, path, &err) != 0) {
@@ -163,11 +203,17 @@ static const luaL_Reg sim_funcs[] = {
     {"reboot", l_sim_reboot}, {NULL, NULL},
 };
 
-int luaopen_vmrun_sim(lua_State *L) {
+/* The box's metatable (with __gc, which frees the simulator); created on first need, because a
+ * cluster may be loaded (--cluster, the default cluster) before anything opens vmrun.sim. */
+static void push_box_mt(lua_State *L) {
   if (luaL_newmetatable(L, SIM_BOX_MT)) {
     lua_pushcfunction(L, box_gc);
     lua_setfield(L, -2, "__gc");
   }
+}
+
+int luaopen_vmrun_sim(lua_State *L) {
+  push_box_mt(L);
   lua_pop(L, 1);
   luaL_newlib(L, sim_funcs);
   return 1;

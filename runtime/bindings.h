@@ -25,6 +25,10 @@ struct vr_sim;
 struct vr_store_error;
 /* The run's simulated cluster; NULL before sim.load, or raises a usage error when required. */
 struct vr_sim *vr_lua_sim(lua_State *L, int require_loaded);
+/* The registry field that holds the path of the cluster a playbook run simulates on its first
+ * cluster access when none was loaded (the host's default cluster; unset in `vmrun test`). */
+#define VR_DEFAULT_CLUSTER_KEY "vmrun.default_cluster"
+void vr_lua_sim_load(lua_State *L, const char *path, const char *what);
 /* Pushes a store error as a vmrun.Error (kind from the HTTP status, caller's file:line). */
 void vr_push_store_error(lua_State *L, const struct vr_store_error *err, const char *resource);
 

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "embedded.h"
+#include "bindings.h"
 #include "errors.h"
 #include "json_pool.h"
 #include "log.h"
@@ -34,6 +35,7 @@ typedef struct host_memory {
 struct vr_host {
   vr_host_config cfg;
   char *dev_runtime;
+  char *cluster_file, *default_cluster;
   char *progname;
   uv_loop_t loop;
   vr_clock *clock;
@@ -334,11 +336,15 @@ vr_host *vr_host_new(const vr_host_config *cfg) {
   h->cfg = *cfg;
   h->progname = strdup(cfg->progname ? cfg->progname : "vmrun");
   h->dev_runtime = cfg->dev_runtime ? strdup(cfg->dev_runtime) : NULL;
+  h->cluster_file = cfg->cluster_file ? strdup(cfg->cluster_file) : NULL;
+  h->default_cluster = cfg->default_cluster ? strdup(cfg->default_cluster) : NULL;
   h->mem.limit = cfg->max_memory;
   if (uv_loop_init(&h->loop) != 0) {
     fprintf(stderr, "vmrun: cannot create the event loop\n");
     free(h->progname);
     free(h->dev_runtime);
+    free(h->cluster_file);
+    free(h->default_cluster);
     free(h);
     return NULL;
   }
@@ -404,8 +410,15 @@ typedef struct run_args {
   const char *chunkname; /* for code */
   int argc;
   char **argv;
+  int specs; /* `vmrun test`: no default cluster (each spec loads its own) */
   int exit_code;
 } run_args;
+
+/* Simulates the cluster file at index 1 (the --cluster option), logging what it holds. */
+static int load_cluster_option(lua_State *L) {
+  vr_lua_sim_load(L, lua_tostring(L, 1), "cluster");
+  return 0;
+}
 
 /* Prepends the playbook's folder (and its lib/) to package.path. */
 /* Lua shortens a chunk name longer than LUA_IDSIZE to "...<tail>" in the messages it makes; a
@@ -460,6 +473,19 @@ static int host_run(lua_State *L) {
   lua_pushvalue(L, -3);
   lua_rawset(L, -3);
   lua_pop(L, 2);
+  if (h->cluster_file != NULL) { /* --cluster FILE: loaded before the playbook, or exit 2 */
+    lua_pushcfunction(L, load_cluster_option);
+    lua_pushstring(L, h->cluster_file);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      fprintf(stderr, "%s: %s\n", h->progname, luaL_tolstring(L, -1, NULL));
+      lua_pop(L, 2);
+      a->exit_code = VR_EXIT_USAGE;
+      return 0;
+    }
+  } else if (h->default_cluster != NULL && !a->specs) {
+    lua_pushstring(L, h->default_cluster);
+    lua_setfield(L, LUA_REGISTRYINDEX, VR_DEFAULT_CLUSTER_KEY);
+  }
   if (a->path) {
     int from_stdin = strcmp(a->path, "-") == 0;
     set_package_path(L, from_stdin ? "./-" : a->path);
@@ -540,8 +566,14 @@ int vr_host_run_string(vr_host *h, const char *code, const char *chunkname, int 
 }
 
 int vr_host_run_specs(vr_host *h, int nfiles, char **files) {
-  return vr_host_run_string(h, "return require('vmrun.testing').run_files(...)", "=vmrun test",
-                            nfiles, files);
+  run_args a;
+  memset(&a, 0, sizeof a);
+  a.code = "return require('vmrun.testing').run_files(...)";
+  a.chunkname = "=vmrun test";
+  a.argc = nfiles;
+  a.argv = files;
+  a.specs = 1;
+  return run(h, &a);
 }
 
 static void close_walk(uv_handle_t *handle, void *arg) {
@@ -560,5 +592,7 @@ void vr_host_free(vr_host *h) {
   uv_loop_close(&h->loop);
   free(h->progname);
   free(h->dev_runtime);
+  free(h->cluster_file);
+  free(h->default_cluster);
   free(h);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "json_pool.h"
@@ -25,6 +26,8 @@ static const char usage_text[] =
     "  --timeout DURATION      wall-clock limit for the whole run (\"90s\", \"20m\", \"2h\");\n"
     "                          when reached, tasks are cancelled, cleanup runs, exit code 3\n"
     "  --max-memory SIZE       limit of the Lua heap (\"512M\", \"2G\")\n"
+    "  --cluster FILE          simulate this cluster (Kubernetes YAML); without it a playbook\n"
+    "                          that uses the cluster simulates the demo cluster\n"
     "  --real-time             use the real clock (default: the simulator's virtual clock)\n"
     "  --dev-runtime DIR       load the stdlib-lua modules from DIR instead of the binary\n"
     "  --version               print the version and exit\n"
@@ -52,6 +55,16 @@ static const char *option_value(int argc, char **argv, int *i, const char *name,
   }
   (*i)++;
   return argv[*i];
+}
+
+/* The demo cluster's file: $VMRUN_DEMO_CLUSTER (set but empty: none), else the installed copy,
+ * else the source tree's; NULL when there is none. */
+static const char *demo_cluster(void) {
+  const char *env = getenv("VMRUN_DEMO_CLUSTER");
+  if (env != NULL) return env[0] != '\0' ? env : NULL;
+  if (access(VMRUN_DEMO_CLUSTER_INSTALLED, R_OK) == 0) return VMRUN_DEMO_CLUSTER_INSTALLED;
+  if (access(VMRUN_DEMO_CLUSTER_SOURCE, R_OK) == 0) return VMRUN_DEMO_CLUSTER_SOURCE;
+  return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -106,6 +119,9 @@ int main(int argc, char **argv) {
         return usage_error("bad size '%s' for --max-memory: expected e.g. 64M, 512M, 2G (>= 1M)",
                            v);
       }
+    } else if ((v = option_value(argc, argv, &i, "--cluster", &missing)) != NULL) {
+      if (missing || v[0] == '\0') return usage_error("option '%s' needs a cluster FILE", a);
+      cfg.cluster_file = v;
     } else if ((v = option_value(argc, argv, &i, "--dev-runtime", &missing)) != NULL) {
       if (missing) return usage_error("option '%s' needs a DIR", a);
       cfg.dev_runtime = v;
@@ -122,6 +138,7 @@ int main(int argc, char **argv) {
     fputs(usage_text, stderr);
     return VMRUN_EXIT_USAGE;
   }
+  cfg.default_cluster = demo_cluster();
   cfg.host_argc = i - (code != NULL);
   cfg.host_argv = argv;
   host = vr_host_new(&cfg);

@@ -35,15 +35,18 @@ typedef struct vr_host vr_host;
 typedef enum { VR_LOG_DEBUG = 0, VR_LOG_INFO = 1, VR_LOG_WARN = 2, VR_LOG_ERROR = 3 } vr_log_level;
 
 typedef struct vr_host_config {
-  const char *progname;    /* prefix of messages; default "vmrun" */
-  const char *dev_runtime; /* load stdlib-lua from this directory instead of the embedded copy */
-  vr_log_level log_level;  /* default VR_LOG_INFO */
-  int log_json;            /* JSON lines on stderr instead of text */
-  double timeout;          /* whole-run wall-clock limit in seconds; 0: none */
-  size_t max_memory;       /* Lua heap limit in bytes; 0: none */
-  int real_time;           /* 1: real clock; 0: virtual clock (the simulator's default) */
-  int handle_signals;      /* 1: first SIGINT/SIGTERM cancels gracefully, second exits */
-  int host_argc;           /* the host's own arguments, for arg[-n] (may be 0) */
+  const char *progname;     /* prefix of messages; default "vmrun" */
+  const char *dev_runtime;  /* load stdlib-lua from this directory instead of the embedded copy */
+  vr_log_level log_level;   /* default VR_LOG_INFO */
+  int log_json;             /* JSON lines on stderr instead of text */
+  double timeout;           /* whole-run wall-clock limit in seconds; 0: none */
+  size_t max_memory;        /* Lua heap limit in bytes; 0: none */
+  int real_time;            /* 1: real clock; 0: virtual clock (the simulator's default) */
+  int handle_signals;       /* 1: first SIGINT/SIGTERM cancels gracefully, second exits */
+  const char *cluster_file; /* simulate this cluster file from the start (--cluster) */
+  const char *default_cluster; /* without cluster_file: the cluster file a playbook (not `vmrun
+                                  test`) simulates on its first cluster access; NULL: none */
+  int host_argc;               /* the host's own arguments, for arg[-n] (may be 0) */
   char **host_argv;
 } vr_host_config;
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tests/e2e/cli.sh: the vmrun command line end to end: options, arguments, exit codes and the
 # one-line messages for bad input, signals (graceful first Ctrl-C, immediate second), --timeout
-# on CPU-bound code, --max-memory, --dev-runtime. Usage: bash tests/e2e/cli.sh PATH/TO/vmrun
+# on CPU-bound code, --max-memory, --dev-runtime, --cluster and the demo cluster. Usage:
+# bash tests/e2e/cli.sh PATH/TO/vmrun
 set -uo pipefail
 vmrun=${1:?usage: cli.sh PATH/TO/vmrun}
+src=${VMRUN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0
@@ -143,6 +145,20 @@ grep -qE '^\{"time":"[0-9T:.-]+Z","level":"info","msg":"hello","n":2,"node":"w1"
 out=$("$vmrun" -q -e 'log.info("hidden") log.warn("shown")' 2>&1)
 grep -q hidden <<<"$out" && fail "-q did not hide info: $out"
 grep -q shown <<<"$out" || fail "-q hid a warning: $out"
+
+# the cluster: --cluster FILE from the start, else the demo cluster on first use (announced)
+fixture="$src/tests/lua/fixtures/drain_cluster.yaml"
+out=$("$vmrun" --cluster "$fixture" -e 'print(#cluster.nodes(), sim.source())' 2>&1)
+head -1 <<<"$out" | grep -qE "INFO  simulating cluster .*drain_cluster.yaml \(3 nodes, [0-9]+ VMs, [0-9]+ pods\)$" ||
+  fail "--cluster announcement: $out"
+grep -qE "^3	.*drain_cluster.yaml$" <<<"$out" || fail "--cluster nodes: $out"
+out=$(VMRUN_DEMO_CLUSTER="$fixture" "$vmrun" -e 'print(#cluster.nodes())' 2>&1)
+head -1 <<<"$out" | grep -qE "INFO  simulating the demo cluster .*drain_cluster.yaml \(3 nodes.*; name another with --cluster FILE$" ||
+  fail "demo cluster announcement: $out"
+expect 0 '^none$' -- -e 'print(sim.source() or "none")' # a playbook that does not use the cluster loads none
+expect 2 "cannot read cluster file $tmp/none.yaml" -- --cluster "$tmp/none.yaml" -e 'print(1)'
+expect 2 "option '--cluster' needs a cluster FILE" -- --cluster
+expect 2 'sim.load: a cluster is already loaded' -- --cluster "$fixture" -e 'sim.load("x.yaml")'
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"
