@@ -26,10 +26,11 @@ const vr_builtin_module vr_builtin_modules[] = {
 };
 
 const vr_lua_global vr_lua_globals[] = {
-    {"cbt", "vmrun.cbt"},             /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
-    {"cluster", "vmrun.cluster"},     /* stdlib-lua/vmrun/cluster.lua, over vmrun.cluster.core */
-    {"node", "vmrun.node"},           /* stdlib-lua/vmrun/node.lua, over cluster */
-    {"preflight", "vmrun.preflight"}, /* stdlib-lua/vmrun/preflight.lua, over cluster */
-    {"queue", "vmrun.queue"},         /* stdlib-lua/vmrun/queue.lua, over vmrun.queue.core */
+    {"cbt", "vmrun.cbt"},         /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
+    {"cluster", "vmrun.cluster"}, /* stdlib-lua/vmrun/cluster.lua, over vmrun.cluster.core */
+    {"maintenance", "vmrun.maintenance"}, /* stdlib-lua/vmrun/maintenance.lua */
+    {"node", "vmrun.node"},               /* stdlib-lua/vmrun/node.lua, over cluster */
+    {"preflight", "vmrun.preflight"},     /* stdlib-lua/vmrun/preflight.lua, over cluster */
+    {"queue", "vmrun.queue"},             /* stdlib-lua/vmrun/queue.lua, over vmrun.queue.core */
     {NULL, NULL},
 };

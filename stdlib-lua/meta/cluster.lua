@@ -189,6 +189,14 @@ function cluster.migrations(opts) end
 ---@return table<string, vmrun.MigrationSetting|string|userdata>
 function cluster.migration_limits(vmi) end
 
+---Waits until no VirtualMachine that should run is still starting and no VMI is pending or
+---scheduling (a cluster just loaded into the simulator starts its VMs in its first minute).
+---Returns the seconds waited; raises kind `"timeout"` (default 10 minutes) naming what still starts.
+---@async
+---@param opts? {timeout?: vmrun.Duration}
+---@return number seconds
+function cluster.settle(opts) end
+
 ---Stops KubeVirt's evacuation of a VMI (KubeVirt v1.8+, evacuate/cancel): clears its
 ---status.evacuationNodeName if it is `node` (default: the node it names) and deletes its evacuation
 ---VMIMs that have not started running (unless `delete_pending = false`). Raises kind

@@ -53,6 +53,7 @@ function node.label(name, labels) end
 ---@field owner? string of the cordon (default "vmrun")
 ---@field queue? table queue.new's options for the migrations
 ---@field priority? integer of the migrations
+---@field vm_targets? fun(vmi: table): string[]|nil the nodes a VM may go to (with queue.targets)
 ---@field on_event? fun(ev: table)
 
 ---@class vmrun.DrainAccount

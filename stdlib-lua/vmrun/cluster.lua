@@ -210,6 +210,49 @@ function M.migrate(vmi, opts)
     created_at = time.now(), samples = {} }, Migration)
 end
 
+--- cluster.settle([{timeout=}]) -> seconds — waits
+-- Waits until the cluster is quiet: no VirtualMachine that should run is still starting (printable
+-- status Starting, or none yet) and no VMI is scheduling or pending. A cluster just loaded into the
+-- simulator starts its VMs during the first simulated minute or so; playbooks call this before
+-- they plan. Returns the seconds waited; raises kind "timeout" (default 10 minutes) naming what
+-- is still starting.
+function M.settle(opts)
+  if opts ~= nil and type(opts) ~= "table" then usage("cluster.settle: options must be a table (timeout)") end
+  for k in pairs(opts or {}) do
+    if k ~= "timeout" then usage("cluster.settle: unknown option %s (timeout)", tostring(k)) end
+  end
+  local limit = time.duration(opts and opts.timeout or 600)
+  local started = time.now()
+  local task = require("vmrun.task")
+  task.sleep(0.001) -- let the cluster's controllers see what was just loaded
+  while true do
+    local starting = {}
+    for _, vm in ipairs(core.list("VirtualMachine")) do
+      local st = vm.status
+      local printable = type(st) == "table" and st.printableStatus or nil
+      if printable == nil or printable == "Starting" then
+        local spec = vm.spec or {}
+        if spec.runStrategy ~= "Halted" and spec.runStrategy ~= "Manual" and spec.running ~= false then
+          starting[#starting + 1] = vm.metadata.namespace .. "/" .. vm.metadata.name
+        end
+      end
+    end
+    for _, vmi in ipairs(core.list("VirtualMachineInstance")) do
+      local phase = vmi.status and vmi.status.phase
+      if phase == nil or phase == "Pending" or phase == "Scheduling" or phase == "Scheduled" then
+        starting[#starting + 1] = vmi.metadata.namespace .. "/" .. vmi.metadata.name
+      end
+    end
+    if #starting == 0 then return time.now() - started end
+    if time.now() - started >= limit then
+      table.sort(starting)
+      vmrun.error("timeout", ("cluster.settle: still starting after %.0f s: %s"):format(limit,
+        table.concat(starting, ", ", 1, math.min(#starting, 10))), { level = 2 })
+    end
+    task.sleep(2)
+  end
+end
+
 local NOT_STARTED = { Pending = true, Scheduling = true, Scheduled = true, PreparingTarget = true,
   TargetReady = true }
 

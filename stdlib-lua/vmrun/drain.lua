@@ -137,7 +137,7 @@ local OPTIONS = {
   ignore_daemonsets = "boolean", delete_emptydir_data = "boolean", force = "boolean",
   grace_period = "integer", pod_selector = "string", timeout = "duration",
   disable_eviction = "boolean", skip_wait_for_delete_timeout = "duration", owner = "string",
-  queue = "table", on_event = "function", priority = "integer",
+  queue = "table", on_event = "function", priority = "integer", vm_targets = "function",
 }
 
 local function usage(level, fmt, ...) vmrun.error("usage", fmt:format(...), { level = level + 1 }) end
@@ -610,7 +610,8 @@ function M.run(name, opts)
         waiters[#waiters + 1] = task.spawn(follow_foreign, r, name, deadline)
       else
         q = q or queue.new(opts.queue)
-        local ok, id = pcall(q.add, q, { v.namespace, v.name }, { priority = opts.priority })
+        local ok, id = pcall(q.add, q, { v.namespace, v.name }, { priority = opts.priority,
+          targets = opts.vm_targets and opts.vm_targets(v.vmi) or nil })
         if ok then
           by_item[id] = r
         elseif vmrun.is_error(id, "input") then

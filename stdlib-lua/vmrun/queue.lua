@@ -181,8 +181,8 @@ function M.new(opts)
   if opts ~= nil and type(opts) ~= "table" then usage("queue.new: options must be a table") end
   opts = opts or {}
   for k in pairs(opts) do
-    if k ~= "limits" and k ~= "targets" and k ~= "retry" then
-      usage("queue.new: unknown option %s (limits, retry, targets)", tostring(k))
+    if k ~= "limits" and k ~= "targets" and k ~= "retry" and k ~= "prefer" then
+      usage("queue.new: unknown option %s (limits, prefer, retry, targets)", tostring(k))
     end
   end
   local limits = opts.limits
@@ -212,19 +212,24 @@ function M.new(opts)
   local self = setmetatable({ core = core.new(#names, limits), names = names, index = index,
     items = {}, limits = limits, pinned = false }, Queue)
   if opts.retry ~= nil then self.core:set_retry(opts.retry) end
+  if opts.prefer ~= nil and (type(opts.prefer) ~= "table" or opts.targets == nil) then
+    usage("queue.new: prefer must be a list of node names, with targets")
+  end
+  local preferred = {}
+  for _, name in ipairs(opts.prefer or {}) do preferred[name] = true end
   for _, name in ipairs(opts.targets or {}) do
     local i = index[name]
     if i == nil then usage("queue.new: target %s is not a node of the cluster", tostring(name)) end
     -- a pinned target must have room for the second copy (KubeVirt's scheduler checks the
-    -- target pod's requests the same way)
+    -- target pod's requests the same way); preferred targets are taken first
     local free_memory, free_cpu = free_on(cluster.get("Node", name))
-    self.core:set_target(i, true, 0, free_memory, free_cpu)
+    self.core:set_target(i, true, preferred[name] and 1 or 0, free_memory, free_cpu)
     self.pinned = true
   end
   return self
 end
 
---- q:add(vmi [, {priority=, estimate=}]) -> item number
+--- q:add(vmi [, {priority=, estimate=, targets=}]) -> item number
 -- Queues a migration of a running VMI (an object, {namespace, name} or "namespace/name") away
 -- from its node. estimate: seconds (default: queue.estimate, the migration model).
 function Queue:add(vmi, opts)
@@ -233,8 +238,13 @@ function Queue:add(vmi, opts)
   for k, v in pairs(opts) do
     if k == "priority" then
       if math.type(v) ~= "integer" then usage("q:add: priority must be an integer") end
+    elseif k == "targets" then
+      if type(v) ~= "table" then usage("q:add: targets must be a list of node names") end
+      for _, name in ipairs(v) do
+        if self.index[name] == nil then usage("q:add: target %s is not a node of the cluster", tostring(name)) end
+      end
     elseif k ~= "estimate" then
-      usage("q:add: unknown option %s (estimate, priority)", tostring(k))
+      usage("q:add: unknown option %s (estimate, priority, targets)", tostring(k))
     end
   end
   if type(vmi) == "string" then
@@ -271,8 +281,14 @@ function Queue:add(vmi, opts)
     estimate, details = M.estimate(vmi, { share = math.max(1, self.limits.outbound_per_node or 1) })
   end
   local need = self.pinned and launcher_requests(vmi) or nil
+  local allowed
+  if opts.targets and self.pinned then
+    -- only these nodes (those the VM's own placement rules allow), among the queue's targets
+    allowed = {}
+    for _, name in ipairs(opts.targets) do allowed[#allowed + 1] = self.index[name] end
+  end
   local id = self.core:add({ source = source, estimate = estimate, priority = opts.priority or 0,
-    memory = need and need.memory or 0, cpu = need and need.cpu or 0 })
+    memory = need and need.memory or 0, cpu = need and need.cpu or 0, targets = allowed })
   self.items[id] = { namespace = vmi.metadata.namespace, name = vmi.metadata.name,
     source = vmi.status.nodeName, estimate = estimate, outcome = details and details.outcome,
     outcome_reason = details and details.reason, state = "waiting", attempts = 0 }

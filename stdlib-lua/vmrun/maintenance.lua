@@ -1,0 +1,664 @@
+-- vmrun/maintenance.lua: the `maintenance` module: rolling maintenance of a cluster's nodes,
+-- batch by batch (DESIGN §5, §9; what users of kubectl drain, Ansible, kured, NMO and MCO miss:
+-- reference peers.md §3-§4). maintenance.rolling checks the whole run first (pre-flight) and
+-- touches nothing when a node would block; picks the batch size from the limits, the VMs and the
+-- spare capacity; per batch cordons and drains the nodes (VMs through the limit-aware queue,
+-- steered to nodes already done so that few VMs move twice), runs the maintenance step, waits for
+-- the nodes to be Ready, uncordons them and runs the health gate; honours each VM's maintenance
+-- policy (annotation vmrun.io/maintenance-policy), and starts again what it stopped. A node that
+-- fails stays cordoned and is reported; a failure budget stops the run in a safe state. Works
+-- through the cluster, node, drain, queue and preflight modules, so every backend works alike.
+local cluster = require("vmrun.cluster")
+local node = require("vmrun.node")
+local drain = require("vmrun.drain")
+local preflight = require("vmrun.preflight")
+local queue = require("vmrun.queue")
+local vmrun = require("vmrun")
+local log = require("vmrun.log")
+local time = require("vmrun.time")
+local task = require("vmrun.task")
+local exec = require("vmrun.exec")
+local sim = require("vmrun.sim")
+
+local M = {}
+
+M.POLICY_ANNOTATION = "vmrun.io/maintenance-policy"
+M.STOPPED_ANNOTATION = "vmrun.io/stopped-for-maintenance"
+
+-- What each policy does to a VM on a node under maintenance.
+local POLICIES = {
+  migrate = true,             -- live-migrate it (the default; the drain's rules otherwise)
+  ["restart-elsewhere"] = true, -- shut it down before the drain; start it again at once (elsewhere)
+  ["restart-after"] = true,   -- shut it down before the drain; start it again when its node is done
+  ["leave-off"] = true,       -- shut it down before the drain and leave it off
+  ["skip-node"] = true,       -- leave its node out of the run
+}
+
+local CONTROL_PLANE = { "node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master" }
+
+local function usage(level, fmt, ...) vmrun.error("usage", fmt:format(...), { level = level + 1 }) end
+
+local function null_to_nil(v)
+  if v == vmrun.null then return nil end
+  return v
+end
+
+local function strip_where(e)
+  return (tostring(type(e) == "table" and e.message or e):gsub("^[^:]+:%d+: ", ""))
+end
+
+-- --- options --------------------------------------------------------------------------------------
+
+local OPTIONS = {
+  nodes = "table", selector = "string", batch = "batch", step = "step", gate = "function",
+  settle = "duration", skip_blocked = "boolean", failure_budget = "table", hooks = "table",
+  drain = "table", on_event = "function", step_timeout = "duration", ready_timeout = "duration",
+  include_control_plane = "boolean",
+}
+local HOOKS = { before_batch = true, after_batch = true, before_node = true, after_node = true }
+
+local function check_options(opts)
+  if opts ~= nil and type(opts) ~= "table" then usage(3, "maintenance.rolling: options must be a table") end
+  local out = {}
+  for k, v in pairs(opts or {}) do
+    local want = OPTIONS[k]
+    if want == nil then
+      local names = {}
+      for n in pairs(OPTIONS) do names[#names + 1] = n end
+      table.sort(names)
+      usage(3, "maintenance.rolling: unknown option %s (%s)", tostring(k), table.concat(names, ", "))
+    elseif want == "batch" then
+      if v ~= "auto" and (math.type(v) ~= "integer" or v < 1) then
+        usage(3, "maintenance.rolling: batch must be \"auto\" or an integer >= 1")
+      end
+    elseif want == "step" then
+      if type(v) ~= "function" and type(v) ~= "table" and v ~= "reboot" then
+        usage(3, "maintenance.rolling: step must be a function, an argv template ({\"ssh\", \"{node}\", ...}) or \"reboot\"")
+      end
+      if type(v) == "table" then
+        if #v == 0 then usage(3, "maintenance.rolling: the step's argv template is empty") end
+        for i, a in ipairs(v) do
+          if type(a) ~= "string" then usage(3, "maintenance.rolling: step argument %d must be a string", i) end
+        end
+      end
+    elseif want == "duration" then
+      local ok, s = pcall(time.duration, v)
+      if not ok then usage(3, "maintenance.rolling: option %s: %s", k, strip_where(s)) end
+      v = s
+    elseif type(v) ~= want then
+      usage(3, "maintenance.rolling: option %s must be a %s", k, want)
+    end
+    out[k] = v
+  end
+  for k, v in pairs(out.hooks or {}) do
+    if not HOOKS[k] then usage(3, "maintenance.rolling: unknown hook %s (after_batch, after_node, before_batch, before_node)", tostring(k)) end
+    if type(v) ~= "function" then usage(3, "maintenance.rolling: hook %s must be a function", k) end
+  end
+  local budget = out.failure_budget or {}
+  for k, v in pairs(budget) do
+    if (k ~= "nodes" and k ~= "vms") or math.type(v) ~= "integer" or v < 0 then
+      usage(3, "maintenance.rolling: failure_budget is {nodes = N, vms = N} (integers >= 0)")
+    end
+  end
+  out.failure_budget = { nodes = budget.nodes or 0, vms = budget.vms or 0 }
+  out.batch = out.batch or "auto"
+  out.settle = out.settle or 0
+  out.step_timeout = out.step_timeout or 1800
+  out.ready_timeout = out.ready_timeout or 1800
+  out.hooks = out.hooks or {}
+  -- the drain's options, checked now (at the playbook's line) rather than at the first node
+  out.drain = drain.options("maintenance.rolling: drain", out.drain, 3)
+  cluster.revision() -- the cluster (the default one loads on first use): simulated or real?
+  if out.step == nil then
+    if sim.source() == nil then
+      usage(3, "maintenance.rolling: no maintenance step: on a real cluster give step (a host command "
+        .. "as an argv template such as {\"ssh\", \"{node}\", \"sudo\", \"systemctl\", \"reboot\"}, or a "
+        .. "Lua function); only the simulator reboots a node by itself")
+    end
+    out.step = "reboot"
+  elseif out.step == "reboot" and sim.source() == nil then
+    usage(3, "maintenance.rolling: step \"reboot\" reboots simulated nodes only; give a host command or a function")
+  end
+  return out
+end
+
+-- --- nodes, policies and order ---------------------------------------------------------------
+
+local function is_control_plane(n)
+  local labels = null_to_nil(n.metadata.labels) or {}
+  for _, l in ipairs(CONTROL_PLANE) do
+    if labels[l] ~= nil then return true end
+  end
+  return false
+end
+
+-- The nodes of the run, by name: opts.nodes (each must exist) or those matching opts.selector,
+-- without the control plane unless asked for.
+local function pick_nodes(opts)
+  local out = {}
+  if opts.nodes then
+    for i, name in ipairs(opts.nodes) do
+      if type(name) ~= "string" then usage(3, "maintenance.rolling: nodes[%d] must be a node name", i) end
+      if cluster.get("Node", name) == nil then
+        vmrun.error("not_found", ("maintenance.rolling: no node %s"):format(name),
+          { level = 3, resource = "Node " .. name })
+      end
+      out[#out + 1] = name
+    end
+    return out
+  end
+  local ok, nodes = pcall(cluster.nodes, opts.selector and { selector = opts.selector } or nil)
+  if not ok then usage(3, "maintenance.rolling: selector: %s", strip_where(nodes)) end
+  for _, n in ipairs(nodes) do
+    if opts.include_control_plane or not is_control_plane(n) then out[#out + 1] = n.metadata.name end
+  end
+  return out
+end
+
+-- The VMs' maintenance policies: {["ns/name"] = policy} for the VMs that have one; a bad value
+-- raises kind "input" naming the VM.
+local function read_policies()
+  local out = {}
+  for _, vm in ipairs(cluster.vms()) do
+    local a = null_to_nil(vm.metadata.annotations)
+    local p = a and a[M.POLICY_ANNOTATION]
+    if p ~= nil then
+      if not POLICIES[p] then
+        local names = {}
+        for n in pairs(POLICIES) do names[#names + 1] = n end
+        table.sort(names)
+        vmrun.error("input", ("maintenance.rolling: VirtualMachine %s/%s: %s is %q; it must be one "
+          .. "of %s"):format(vm.metadata.namespace, vm.metadata.name, M.POLICY_ANNOTATION, tostring(p),
+          table.concat(names, ", ")), { level = 3, resource = "VirtualMachine "
+          .. vm.metadata.namespace .. "/" .. vm.metadata.name })
+      end
+      out[vm.metadata.namespace .. "/" .. vm.metadata.name] = p
+    end
+  end
+  return out
+end
+
+-- --- stopping and starting VMs by policy -----------------------------------------------------------
+
+local function vm_of(vmi)
+  for _, o in ipairs(null_to_nil(vmi.metadata.ownerReferences) or {}) do
+    if o.kind == "VirtualMachine" then return o.name end
+  end
+end
+
+-- Stops a VM for the maintenance: records how it ran (annotation vmrun.io/stopped-for-maintenance,
+-- so that a later run can restore it after a crash) and sets runStrategy Halted; waits until its
+-- VMI is gone. Returns the record.
+local function stop_vm(ns, name, policy)
+  local vm = cluster.get("VirtualMachine", ns, name)
+  if vm == nil then return nil end
+  local spec = vm.spec or {}
+  local was = { runStrategy = null_to_nil(spec.runStrategy), running = null_to_nil(spec.running),
+    policy = policy }
+  local record = require("vmrun.json").encode(was)
+  local patch = { metadata = { annotations = { [M.STOPPED_ANNOTATION] = record } },
+    spec = { runStrategy = "Halted" } }
+  if was.running ~= nil then patch.spec = { running = false } end
+  cluster.patch("VirtualMachine", ns, name, patch, { type = "merge" })
+  log.info(("stopped %s/%s for the maintenance (%s)"):format(ns, name, policy), { vm = ns .. "/" .. name })
+  for _ = 1, 600 do
+    if cluster.get("vmi", ns, name) == nil then break end
+    task.sleep(1)
+  end
+  return was
+end
+
+-- Starts a VM that stop_vm stopped, as it ran before.
+local function start_vm(ns, name)
+  local vm = cluster.get("VirtualMachine", ns, name)
+  if vm == nil then return false end
+  local a = null_to_nil(vm.metadata.annotations) or {}
+  local record = a[M.STOPPED_ANNOTATION]
+  if record == nil then return false end
+  local ok, was = pcall(require("vmrun.json").decode, record)
+  if not ok or type(was) ~= "table" then was = { runStrategy = "Always" } end
+  local spec
+  if was.running ~= nil then
+    spec = { running = was.running }
+  else
+    spec = { runStrategy = was.runStrategy or "Always" }
+  end
+  cluster.patch("VirtualMachine", ns, name, { metadata = { annotations = { [M.STOPPED_ANNOTATION] = vmrun.null } },
+    spec = spec }, { type = "merge" })
+  log.info(("started %s/%s again"):format(ns, name), { vm = ns .. "/" .. name })
+  return true
+end
+
+-- --- the maintenance step and the wait for Ready ------------------------------------------------------
+
+local function node_ready(n)
+  for _, c in ipairs(n and n.status and null_to_nil(n.status.conditions) or {}) do
+    if c.type == "Ready" then return c.status == "True" end
+  end
+  return n ~= nil -- no Ready condition: taken as Ready (as the simulator does)
+end
+
+local function boot_id(n)
+  return n and n.status and n.status.nodeInfo and null_to_nil(n.status.nodeInfo.bootID)
+end
+
+-- Runs the step on the node; returns true or false, reason.
+local function run_step(step, name, timeout)
+  if step == "reboot" then
+    sim.reboot(name)
+    return true
+  elseif type(step) == "function" then
+    local ok, err = pcall(step, name)
+    if not ok then return false, strip_where(err) end
+    if err == false then return false, "the step function returned false" end
+    return true
+  end
+  local argv = { timeout = timeout }
+  for i, a in ipairs(step) do argv[i] = (a:gsub("{node}", name)) end
+  local ok, r = pcall(exec.run, argv)
+  if not ok then return false, strip_where(r) end
+  if r.status ~= 0 then
+    return false, ("%s exited %d: %s"):format(argv[1], r.status, (r.stderr or ""):sub(1, 300))
+  end
+  return true
+end
+
+-- Waits until the node is Ready (and, after a reboot, has booted anew). Returns true or false,
+-- reason.
+local function wait_ready(name, old_boot, timeout)
+  local deadline = time.now() + timeout
+  task.sleep(1)
+  while true do
+    local n = cluster.get("Node", name)
+    if node_ready(n) and (old_boot == nil or boot_id(n) ~= old_boot) then return true end
+    if time.now() >= deadline then
+      return false, ("not Ready %s %.0f s after the step"):format(
+        old_boot and "with a new boot" or "", timeout)
+    end
+    task.sleep(5)
+  end
+end
+
+-- --- the health gate ---------------------------------------------------------------------------------
+
+-- The built-in checks after a batch: every node Ready, every VM that ran on them running again,
+-- the PodDisruptionBudgets recovered; then opts.gate. Returns true or false, reason.
+local function gate(batch, expect_running, opts)
+  for _, name in ipairs(batch) do
+    if not node_ready(cluster.get("Node", name)) then return false, ("node %s is not Ready"):format(name) end
+  end
+  local deadline = time.now() + 600
+  while true do
+    local missing = {}
+    for key in pairs(expect_running) do
+      local ns, name = key:match("^([^/]+)/(.+)$")
+      local vmi = cluster.get("vmi", ns, name)
+      if not (vmi and vmi.status and vmi.status.phase == "Running") then missing[#missing + 1] = key end
+    end
+    local budgets = {}
+    for _, pdb in ipairs(cluster.pdbs()) do
+      local st = null_to_nil(pdb.status) or {}
+      if (st.currentHealthy or 0) < (st.desiredHealthy or 0) then
+        budgets[#budgets + 1] = pdb.metadata.namespace .. "/" .. pdb.metadata.name
+      end
+    end
+    if #missing == 0 and #budgets == 0 then break end
+    if time.now() >= deadline then
+      table.sort(missing)
+      return false, (#missing > 0 and ("VMs not running again: " .. table.concat(missing, ", ")) or
+        ("PodDisruptionBudgets not recovered: " .. table.concat(budgets, ", ")))
+    end
+    task.sleep(5)
+  end
+  if opts.settle > 0 then task.sleep(opts.settle) end
+  if opts.gate then
+    local ok, good, why = pcall(opts.gate, batch)
+    if not ok then return false, "gate: " .. strip_where(good) end
+    if good == false or good == nil then return false, "gate: " .. tostring(why or "it said no") end
+  end
+  return true
+end
+
+-- --- batches -------------------------------------------------------------------------------------
+
+-- The order: nodes holding fewer VMs (by memory) first, so that the first nodes done can take the
+-- VMs of the later ones.
+local function order_nodes(names, report_of)
+  local weight = {}
+  for _, n in ipairs(names) do
+    local w = 0
+    for _, vm in ipairs(report_of[n] and report_of[n].vms or {}) do w = w + (vm.memory or 0) end
+    weight[n] = w
+  end
+  table.sort(names, function(a, b)
+    if weight[a] ~= weight[b] then return weight[a] < weight[b] end
+    return a < b
+  end)
+  return names
+end
+
+-- The batch size for "auto": as many nodes at once as the migration limits keep busy
+-- (parallelMigrationsPerCluster / parallelOutboundMigrationsPerNode), at most a third of the
+-- nodes, and no more than the others have room for (pre-flight's room check on every batch).
+local function auto_batch(names, drain_opts)
+  local limits = cluster.migration_limits()
+  local per_cluster = limits.parallelMigrationsPerCluster.value or 5
+  local outbound = math.max(1, limits.parallelOutboundMigrationsPerNode.value or 2)
+  local b = math.max(1, math.min(per_cluster // outbound, math.ceil(#names / 3)))
+  while b > 1 do
+    local opts = { nodes = names, batch = b }
+    for k, v in pairs(drain_opts) do if k ~= "on_event" and k ~= "vm_targets" then opts[k] = v end end
+    local ok, r = pcall(preflight.cluster, opts)
+    local room = ok
+    for _, batch in ipairs(ok and r.batches or {}) do
+      if not batch.room then room = false end
+    end
+    if room then return b end
+    b = b - 1
+  end
+  return 1
+end
+
+-- Picks a target node for each VM of the batch that will migrate, the biggest first: a node the
+-- VM may go to (pre-flight's targets, outside the batch), preferring nodes already done in this
+-- run (so that the VM does not move twice), then the one with the most free memory; each choice
+-- takes its memory and CPU from what the node has free, so that the batch's drains, which run
+-- side by side, do not send more to a node than it holds. Returns {["ns/name"] = node}.
+local function assign_targets(batch, done)
+  local in_batch, movers = {}, {}
+  for _, n in ipairs(batch) do in_batch[n] = true end
+  local free = {}
+  for _, n in ipairs(cluster.nodes()) do
+    local mem, cpu = queue.node_resources(n)
+    free[n.metadata.name] = { memory = mem or math.huge, cpu = cpu or math.huge }
+  end
+  for _, pod in ipairs(cluster.pods()) do
+    local where = pod.spec and pod.spec.nodeName
+    local phase = pod.status and pod.status.phase
+    if where and free[where] and phase ~= "Succeeded" and phase ~= "Failed" then
+      local r = queue.pod_requests(pod)
+      free[where].memory = free[where].memory - r.memory
+      free[where].cpu = free[where].cpu - r.cpu
+    end
+  end
+  for _, n in ipairs(batch) do
+    for _, vmi in ipairs(cluster.vmis({ node = n })) do
+      if vmi.status and vmi.status.phase == "Running" then
+        local r = preflight.vm(vmi)
+        if r.drain_action == "migrate" then
+          local need = queue.pod_requests(cluster.pods({ namespace = vmi.metadata.namespace,
+            selector = "kubevirt.io/created-by=" .. vmi.metadata.uid, field = "status.phase=Running" })[1]
+            or {}) or { memory = r.memory or 0, cpu = 0 }
+          movers[#movers + 1] = { key = vmi.metadata.namespace .. "/" .. vmi.metadata.name,
+            targets = r.targets, memory = math.max(need.memory, r.memory or 0), cpu = need.cpu }
+        end
+      end
+    end
+  end
+  table.sort(movers, function(a, b)
+    if a.memory ~= b.memory then return a.memory > b.memory end
+    return a.key < b.key
+  end)
+  local assigned = {}
+  for _, m in ipairs(movers) do
+    local best, best_done, best_free
+    for _, t in ipairs(m.targets) do
+      local f = free[t]
+      if not in_batch[t] and f and f.memory >= m.memory and f.cpu >= m.cpu then
+        local is_done = done[t] and 1 or 0
+        if best == nil or is_done > best_done or (is_done == best_done and f.memory > best_free) then
+          best, best_done, best_free = t, is_done, f.memory
+        end
+      end
+    end
+    if best then
+      assigned[m.key] = best
+      free[best].memory = free[best].memory - m.memory
+      free[best].cpu = free[best].cpu - m.cpu
+    end
+  end
+  return assigned
+end
+
+--- maintenance.rolling([opts]) -> report — waits
+-- See docs/lua-api.md.
+function M.rolling(opts)
+  opts = check_options(opts)
+  local started = time.now()
+  local emit = function(ev)
+    if opts.on_event then opts.on_event(ev) end
+  end
+  local ok, err = pcall(cluster.settle)
+  if not ok then log.warn(strip_where(err), {}) end -- plan with what runs; pre-flight says the rest
+  local policies = read_policies()
+  local names = pick_nodes(opts)
+  if #names == 0 then usage(2, "maintenance.rolling: no node to maintain") end
+  local report = { nodes = {}, batches = {}, skipped = {}, started = started, vms = {} }
+  local node_rec = {}
+
+  -- the VMs on each node, with their policies; nodes with a skip-node VM leave the run
+  local vms_on, stopping = {}, {}
+  for _, vmi in ipairs(cluster.vmis()) do
+    local where = vmi.status and vmi.status.nodeName
+    local vm = vm_of(vmi)
+    local policy = vm and policies[vmi.metadata.namespace .. "/" .. vm]
+    if where then
+      vms_on[where] = vms_on[where] or {}
+      table.insert(vms_on[where], { namespace = vmi.metadata.namespace, name = vm or vmi.metadata.name,
+        vm = vm, policy = policy or "migrate" })
+    end
+  end
+  local run_nodes = {}
+  for _, n in ipairs(names) do
+    local skip
+    for _, v in ipairs(vms_on[n] or {}) do
+      if v.policy == "skip-node" then skip = ("VM %s/%s asks to skip its node (%s)"):format(v.namespace, v.name, M.POLICY_ANNOTATION) end
+      if v.policy ~= "migrate" and v.policy ~= "skip-node" and v.vm then stopping[v.namespace .. "/" .. v.vm] = v.policy end
+    end
+    if skip then
+      report.skipped[#report.skipped + 1] = { name = n, reason = skip }
+      log.warn(("skipping %s: %s"):format(n, skip), { node = n })
+    else
+      run_nodes[#run_nodes + 1] = n
+    end
+  end
+
+  -- 1. pre-flight of the whole run: nothing is touched when a node would block
+  log.info(("pre-flight of %d node(s)"):format(#run_nodes), { nodes = #run_nodes })
+  local pf_opts = {}
+  for k, v in pairs(opts.drain) do if k ~= "on_event" and k ~= "vm_targets" then pf_opts[k] = v end end
+  pf_opts.nodes = run_nodes
+  local pf = preflight.cluster(pf_opts)
+  local report_of, blocked = {}, {}
+  for _, r in ipairs(pf.nodes) do
+    report_of[r.name] = r
+    local real = {}
+    for _, b in ipairs(r.blockers) do
+      -- a VM that its policy shuts down before the drain does not block it
+      if not stopping[b.namespace .. "/" .. b.name] then real[#real + 1] = b end
+    end
+    if #real > 0 then blocked[#blocked + 1] = { name = r.name, blockers = real } end
+  end
+  if #blocked > 0 then
+    local lines = {}
+    for _, b in ipairs(blocked) do
+      for _, x in ipairs(b.blockers) do
+        lines[#lines + 1] = ("%s: %s/%s: %s"):format(b.name, x.namespace, x.name, x.reason)
+      end
+    end
+    if not opts.skip_blocked then
+      vmrun.error("preflight_failed", ("maintenance.rolling: %d node(s) would block, nothing was "
+        .. "changed (skip_blocked = true leaves them out): %s"):format(#blocked, table.concat(lines, "; ")),
+        { level = 2, blocked = blocked })
+    end
+    local out = {}
+    for _, b in ipairs(blocked) do out[b.name] = b.blockers[1] end
+    local kept = {}
+    for _, n in ipairs(run_nodes) do
+      if out[n] then
+        report.skipped[#report.skipped + 1] = { name = n, reason = ("pre-flight: %s/%s: %s"):format(
+          out[n].namespace, out[n].name, out[n].reason) }
+        log.warn(("skipping %s: it would block"):format(n), { node = n })
+      else
+        kept[#kept + 1] = n
+      end
+    end
+    run_nodes = kept
+  end
+
+  -- 2. order and batch size
+  order_nodes(run_nodes, report_of)
+  local batch_size = opts.batch == "auto" and auto_batch(run_nodes, opts.drain) or opts.batch
+  local limits = cluster.migration_limits()
+  local per_cluster = limits.parallelMigrationsPerCluster.value or 5
+  local outbound = limits.parallelOutboundMigrationsPerNode.value or 2
+  local batches = {}
+  for i = 1, #run_nodes, batch_size do
+    local b = {}
+    for j = i, math.min(#run_nodes, i + batch_size - 1) do b[#b + 1] = run_nodes[j] end
+    batches[#batches + 1] = b
+  end
+  log.info(("rolling maintenance of %d node(s) in %d batch(es) of up to %d"):format(#run_nodes,
+    #batches, batch_size), { nodes = #run_nodes, batches = #batches, batch = batch_size })
+  emit({ type = "planned", nodes = run_nodes, batches = batches, batch = batch_size })
+
+  local done, failed_nodes, failed_vms = {}, 0, 0
+  local restart_after = {} -- node -> VMs to start when it is done
+  local stopped_at_end = {}
+  for bi, batch in ipairs(batches) do
+    local brec = { index = bi, nodes = batch, started = time.now() }
+    report.batches[#report.batches + 1] = brec
+    log.info(("batch %d/%d: %s"):format(bi, #batches, table.concat(batch, ", ")), { batch = bi })
+    emit({ type = "batch_started", batch = bi, nodes = batch })
+    if opts.hooks.before_batch then opts.hooks.before_batch(batch) end
+    local in_batch = {}
+    for _, n in ipairs(batch) do in_batch[n] = true end
+    -- targets: the schedulable nodes outside the batch, the ones done first
+    local targets, prefer = {}, {}
+    for _, n in ipairs(cluster.nodes()) do
+      local name = n.metadata.name
+      if not in_batch[name] and not (n.spec and n.spec.unschedulable == true) then targets[#targets + 1] = name end
+    end
+    for name in pairs(done) do prefer[#prefer + 1] = name end
+    table.sort(prefer)
+    local assigned = assign_targets(batch, done)
+    local expect_running = {}
+    local jobs = {}
+    for _, name in ipairs(batch) do
+      jobs[#jobs + 1] = function()
+        local rec = { name = name, batch = bi, state = "running", started = time.now(), vms = {} }
+        node_rec[name] = rec
+        report.nodes[#report.nodes + 1] = rec
+        local ok, err = pcall(function()
+          if opts.hooks.before_node then opts.hooks.before_node(name) end
+          -- VMs whose policy shuts them down
+          for _, v in ipairs(vms_on[name] or {}) do
+            local key = v.vm and (v.namespace .. "/" .. v.vm)
+            if key and stopping[key] then
+              stop_vm(v.namespace, v.vm, stopping[key])
+              rec.vms[#rec.vms + 1] = { namespace = v.namespace, name = v.vm, action = stopping[key], state = "stopped" }
+              if stopping[key] == "restart-elsewhere" then
+                start_vm(v.namespace, v.vm)
+                expect_running[key] = true
+              elseif stopping[key] == "restart-after" then
+                restart_after[name] = restart_after[name] or {}
+                table.insert(restart_after[name], key)
+              else
+                stopped_at_end[#stopped_at_end + 1] = key
+              end
+            end
+          end
+          -- the drain: its share of the cluster limit, targets steered to nodes already done
+          local dopts = {}
+          for k, v in pairs(opts.drain) do dopts[k] = v end
+          dopts.queue = { limits = { cluster = math.max(1, per_cluster // #batch),
+            outbound_per_node = outbound, inbound_per_node = 2 }, targets = targets, prefer = prefer }
+          dopts.vm_targets = function(vmi)
+            local key = vmi.metadata.namespace .. "/" .. vmi.metadata.name
+            if assigned[key] then return { assigned[key] } end
+            -- not planned (it arrived since): where pre-flight says it may go, outside the batch
+            local allowed = {}
+            for _, t in ipairs(preflight.vm(vmi).targets) do
+              if not in_batch[t] then allowed[#allowed + 1] = t end
+            end
+            return allowed
+          end
+          local t0 = time.now()
+          local account = node.drain(name, dopts)
+          rec.drain_s = time.now() - t0
+          for _, v in ipairs(account.vms) do
+            rec.vms[#rec.vms + 1] = v
+            -- the gate waits for the VMs that run again: migrated, or restarted elsewhere
+            if v.action == "migrate" or v.action == "shutdown-restart" then
+              expect_running[v.namespace .. "/" .. v.name] = true
+            end
+          end
+          -- the step
+          local old_boot = boot_id(cluster.get("Node", name))
+          t0 = time.now()
+          log.info(("maintenance step on %s"):format(name), { node = name })
+          local good, why = run_step(opts.step, name, opts.step_timeout)
+          rec.step_s = time.now() - t0
+          if not good then error({ message = "step failed: " .. why }, 0) end
+          t0 = time.now()
+          good, why = wait_ready(name, opts.step == "reboot" and old_boot or nil, opts.ready_timeout)
+          rec.ready_s = time.now() - t0
+          if not good then error({ message = why }, 0) end
+          node.uncordon(name)
+          for _, key in ipairs(restart_after[name] or {}) do
+            local ns, vm = key:match("^([^/]+)/(.+)$")
+            start_vm(ns, vm)
+            expect_running[key] = true
+          end
+          if opts.hooks.after_node then opts.hooks.after_node(name, rec) end
+        end)
+        rec.finished = time.now()
+        rec.seconds = rec.finished - rec.started
+        if ok then
+          rec.state = "done"
+          done[name] = true
+        else
+          if vmrun.is_error(err, "cancelled") then error(err, 0) end
+          rec.state, rec.error = "failed", strip_where(err)
+          local acc = type(err) == "table" and err.account
+          for _, v in ipairs(acc and acc.vms or {}) do rec.vms[#rec.vms + 1] = v end
+          log.error(("%s failed: %s; it stays cordoned"):format(name, rec.error), { node = name })
+        end
+        for _, v in ipairs(rec.vms) do
+          if v.state == "failed" then failed_vms = failed_vms + 1 end
+        end
+        emit({ type = ok and "node_done" or "node_failed", node = name, record = rec })
+        return rec
+      end
+    end
+    for _, r in ipairs(task.all(jobs)) do
+      if r.state == "failed" then failed_nodes = failed_nodes + 1 end
+    end
+    local t0 = time.now()
+    local good, why = gate(batch, expect_running, opts)
+    brec.gate_s = time.now() - t0
+    brec.gate = good and "passed" or why
+    brec.finished = time.now()
+    if not good then
+      log.error(("health gate after batch %d failed: %s"):format(bi, why), { batch = bi })
+      failed_nodes = failed_nodes + 1
+    end
+    if opts.hooks.after_batch then opts.hooks.after_batch(batch, brec) end
+    emit({ type = "batch_done", batch = bi, gate = brec.gate })
+    if failed_nodes > opts.failure_budget.nodes or failed_vms > opts.failure_budget.vms then
+      report.stopped = ("stopped after batch %d: %d failed node(s) or gate(s), %d failed VM(s) "
+        .. "(failure budget: %d nodes, %d VMs)"):format(bi, failed_nodes, failed_vms,
+        opts.failure_budget.nodes, opts.failure_budget.vms)
+      log.error(report.stopped, {})
+      break
+    end
+  end
+  report.left_off = stopped_at_end
+  report.finished = time.now()
+  report.seconds = report.finished - started
+  report.failed_nodes, report.failed_vms = failed_nodes, failed_vms
+  report.batch_size = batch_size
+  return report
+end
+
+return M
