@@ -653,6 +653,9 @@ function M.run(name, opts)
         r.target = it.target or r.target
         r.state = it.state == "done" and "migrated" or it.state
         r.reason = it.reason
+        if it.started and it.finished then
+          r.started, r.finished, r.seconds = it.started, it.finished, it.finished - it.started
+        end
       end
       if not ok then
         if not vmrun.is_error(result, "timeout") then error(result, 0) end

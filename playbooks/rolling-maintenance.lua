@@ -1,0 +1,272 @@
+-- rolling-maintenance.lua: the main job: a rolling maintenance of the cluster's worker nodes with
+-- maintenance.rolling (docs/lua-api.md#maintenance, docs/playbooks.md): pre-flight of the whole
+-- run, then batch by batch cordon, drain (VMs through the limit-aware queue), the maintenance
+-- step, wait for Ready, uncordon, health gate. Prints progress as it goes and a summary at the end.
+--
+--   vmrun [--cluster FILE] playbooks/rolling-maintenance.lua [--nodes A,B,...] [--selector SEL]
+--       [--batch N|auto] [--config FILE] [--report DIR] [--skip-blocked]
+--
+-- Without --cluster, vmrun simulates the demo cluster. --config names a YAML or JSON file with
+-- the run's settings: step (an argv template such as [ssh, "{node}", sudo, systemctl, reboot];
+-- required on a real cluster), step_timeout, ready_timeout, settle, failure_budget {nodes, vms},
+-- skip_blocked, batch, nodes, selector, and drain (node.drain's options). Command-line options
+-- win over the file. --report DIR writes report.json and junit.xml there. Exit code 0 when every
+-- node was maintained, 1 when one failed, was skipped or the run stopped, 2 for bad arguments or
+-- a bad config file.
+local USAGE = "usage: vmrun [--cluster FILE] playbooks/rolling-maintenance.lua [--nodes A,B,...] "
+  .. "[--selector SEL] [--batch N|auto] [--config FILE] [--report DIR] [--skip-blocked]\n"
+
+local function fail_usage(message)
+  io.stderr:write("rolling-maintenance: " .. message .. "\n" .. USAGE)
+  vmrun.exit(2)
+end
+
+local function message_of(err)
+  return tostring(type(err) == "table" and err.message or err)
+end
+
+-- --- arguments -----------------------------------------------------------------------------------
+
+local args, cli = { ... }, {}
+local i = 1
+while i <= #args do
+  local a = args[i]
+  local name, inline = a:match("^%-%-([%w-]+)=(.*)$")
+  name = name or a:match("^%-%-([%w-]+)$")
+  local function value()
+    if inline then return inline end
+    i = i + 1
+    if args[i] == nil then fail_usage("--" .. name .. " needs a value") end
+    return args[i]
+  end
+  if name == "nodes" then
+    cli.nodes = {}
+    for n in value():gmatch("[^,%s]+") do cli.nodes[#cli.nodes + 1] = n end
+    if #cli.nodes == 0 then fail_usage("--nodes needs node names: --nodes worker-1,worker-2") end
+  elseif name == "selector" then
+    cli.selector = value()
+  elseif name == "batch" then
+    local v = value()
+    cli.batch = v == "auto" and "auto" or math.tointeger(tonumber(v))
+    if cli.batch == nil or (cli.batch ~= "auto" and cli.batch < 1) then
+      fail_usage("--batch needs a whole number >= 1 or auto")
+    end
+  elseif name == "config" then
+    cli.config = value()
+  elseif name == "report" then
+    cli.report = value()
+  elseif name == "skip-blocked" and not inline then
+    cli.skip_blocked = true
+  else
+    fail_usage("unknown argument " .. a)
+  end
+  i = i + 1
+end
+
+-- --- the config file -------------------------------------------------------------------------------
+
+local CONFIG_KEYS = { step = true, step_timeout = true, ready_timeout = true, settle = true,
+  failure_budget = true, skip_blocked = true, batch = true, nodes = true, selector = true, drain = true }
+
+local opts = {}
+if cli.config then
+  local decode = cli.config:match("%.json$") and json.decode_file or yaml.decode_file
+  local ok, doc = pcall(decode, cli.config)
+  if not ok then
+    io.stderr:write("rolling-maintenance: " .. message_of(doc) .. "\n")
+    vmrun.exit(2)
+  end
+  if type(doc) ~= "table" then
+    io.stderr:write(("rolling-maintenance: %s: the config must be a mapping of settings\n"):format(cli.config))
+    vmrun.exit(2)
+  end
+  for k, v in pairs(doc) do
+    if not CONFIG_KEYS[k] then
+      local names = {}
+      for n in pairs(CONFIG_KEYS) do names[#names + 1] = n end
+      table.sort(names)
+      io.stderr:write(("rolling-maintenance: %s: unknown setting %s (%s)\n"):format(cli.config,
+        tostring(k), table.concat(names, ", ")))
+      vmrun.exit(2)
+    end
+    opts[k] = v
+  end
+end
+for _, k in ipairs({ "nodes", "selector", "batch", "skip_blocked" }) do
+  if cli[k] ~= nil then opts[k] = cli[k] end
+end
+
+-- --- progress --------------------------------------------------------------------------------------
+
+local function duration(s)
+  if s == nil then return "-" end
+  s = math.floor(s + 0.5)
+  if s < 60 then return s .. "s" end
+  if s < 3600 then return ("%dm%02ds"):format(s // 60, s % 60) end
+  return ("%dh%02dm"):format(s // 3600, (s % 3600) // 60)
+end
+
+local total_nodes, finished_nodes, run_started = 0, 0, time.now()
+opts.on_event = function(ev)
+  if ev.type == "planned" then
+    total_nodes = #ev.nodes
+  elseif ev.type == "node_done" or ev.type == "node_failed" then
+    finished_nodes = finished_nodes + 1
+    local rec = ev.record
+    log.info(("%s %s: %d/%d nodes, %s since the start"):format(rec.name,
+      ev.type == "node_done" and "done" or "FAILED", finished_nodes, total_nodes,
+      duration(time.now() - run_started)), { node = rec.name })
+  end
+end
+
+-- --- the run ---------------------------------------------------------------------------------------
+
+local wall_started = os.clock()
+local ok, report = pcall(maintenance.rolling, opts)
+if not ok then
+  local err = report
+  local kind = type(err) == "table" and err.kind
+  if kind == "preflight_failed" then
+    io.stderr:write(("rolling-maintenance: pre-flight: %d node(s) would block; nothing was changed:\n")
+      :format(#err.blocked))
+    for _, b in ipairs(err.blocked) do
+      for _, x in ipairs(b.blockers) do
+        io.stderr:write(("  %-14s %s/%s: %s\n"):format(b.name, x.namespace, x.name, x.reason))
+      end
+    end
+    io.stderr:write("fix the blockers (or give the VMs a vmrun.io/maintenance-policy), or run again "
+      .. "with --skip-blocked to leave those nodes out\n")
+    vmrun.exit(1)
+  end
+  io.stderr:write("rolling-maintenance: " .. message_of(err):gsub("^[^:]+:%d+: ", "") .. "\n")
+  vmrun.exit((kind == "usage" or kind == "input" or kind == "not_found" or kind == "decode") and 2 or 1)
+end
+
+-- --- summary ---------------------------------------------------------------------------------------
+
+local limits = cluster.migration_limits()
+local per_cluster = limits.parallelMigrationsPerCluster.value
+local outbound = limits.parallelOutboundMigrationsPerNode.value
+
+local function count(rec)
+  local c = { migrated = 0, restarted = 0, stopped = 0, failed = 0, migration_s = 0 }
+  for _, v in ipairs(rec.vms) do
+    if v.state == "migrated" then
+      c.migrated = c.migrated + 1
+      c.migration_s = c.migration_s + (v.seconds or 0)
+    elseif v.state == "failed" or v.state == "in flight" then
+      c.failed = c.failed + 1
+    elseif v.action == "shutdown-restart" or v.action == "restart-elsewhere" or v.action == "restart-after" then
+      c.restarted = c.restarted + 1
+    elseif v.state == "shut down" or v.state == "stopped" then
+      c.stopped = c.stopped + 1
+    end
+  end
+  return c
+end
+
+-- The lower bound the limits allow: the migrations' own time spread over the cluster limit (or
+-- over each node's outbound limit, whichever is longer), plus, per batch, the longest step and
+-- wait for Ready (no batch can be faster than its slowest reboot).
+local function lower_bound()
+  local work, node_bound, reboots = 0, 0, 0
+  for _, b in ipairs(report.batches) do
+    local longest = 0
+    for _, rec in ipairs(report.nodes) do
+      if rec.batch == b.index then
+        local c = count(rec)
+        work = work + c.migration_s
+        node_bound = math.max(node_bound, c.migration_s / outbound)
+        longest = math.max(longest, (rec.step_s or 0) + (rec.ready_s or 0))
+      end
+    end
+    reboots = reboots + longest
+  end
+  return math.max(work / per_cluster, node_bound) + reboots
+end
+
+print()
+print(("%-16s %5s  %-6s %8s %9s %7s %6s %8s %8s %8s %8s"):format("NODE", "BATCH", "STATE",
+  "MIGRATED", "RESTARTED", "STOPPED", "FAILED", "DRAIN", "STEP", "READY", "TOTAL"))
+local totals = { migrated = 0, restarted = 0, stopped = 0, failed = 0 }
+for _, rec in ipairs(report.nodes) do
+  local c = count(rec)
+  for k in pairs(totals) do totals[k] = totals[k] + c[k] end
+  print(("%-16s %5d  %-6s %8d %9d %7d %6d %8s %8s %8s %8s"):format(rec.name, rec.batch,
+    rec.state, c.migrated, c.restarted, c.stopped, c.failed, duration(rec.drain_s),
+    duration(rec.step_s), duration(rec.ready_s), duration(rec.seconds)))
+  if rec.error then print(("%-16s        %s"):format("", rec.error)) end
+end
+print(("%-16s %5s  %-6s %8d %9d %7d %6d"):format("total", #report.batches, "", totals.migrated,
+  totals.restarted, totals.stopped, totals.failed))
+for _, s in ipairs(report.skipped) do print(("skipped %s: %s"):format(s.name, s.reason)) end
+for _, key in ipairs(report.left_off) do print(("left off by its policy: %s"):format(key)) end
+if report.stopped then print(report.stopped) end
+print(("run: %s %s in %d batch(es) of up to %d; the limits allow no less than %s; %.1f s of CPU")
+  :format(duration(report.seconds), time.is_virtual() and "simulated" or "", #report.batches,
+    report.batch_size, duration(lower_bound()), os.clock() - wall_started))
+
+-- --- reports ---------------------------------------------------------------------------------------
+
+local function xml(s)
+  return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
+    ['"'] = "&quot;", ["'"] = "&apos;" }))
+end
+
+if cli.report then
+  local ok_dir = exec.run({ "mkdir", "-p", "--", cli.report })
+  if ok_dir.status ~= 0 then
+    io.stderr:write(("rolling-maintenance: cannot create %s: %s"):format(cli.report, ok_dir.stderr))
+    vmrun.exit(1)
+  end
+  local doc = { run = { started = time.format(report.started), finished = time.format(report.finished),
+      seconds = report.seconds, lower_bound_seconds = lower_bound(), batch_size = report.batch_size,
+      cluster = sim.source(), stopped = report.stopped or json.null,
+      failed_nodes = report.failed_nodes, failed_vms = report.failed_vms },
+    nodes = json.array(), skipped = json.array(report.skipped), left_off = json.array(report.left_off) }
+  for _, rec in ipairs(report.nodes) do
+    local vms = json.array()
+    for _, v in ipairs(rec.vms) do
+      vms[#vms + 1] = { namespace = v.namespace, name = v.name, action = v.action,
+        outcome = v.state or json.null, source = v.source or rec.name, target = v.target or json.null,
+        start = v.started and time.format(v.started) or json.null,
+        ["end"] = v.finished and time.format(v.finished) or json.null,
+        retries = v.attempts and math.max(0, v.attempts - 1) or 0, reason = v.reason or json.null }
+    end
+    doc.nodes[#doc.nodes + 1] = { name = rec.name, batch = rec.batch, state = rec.state,
+      error = rec.error or json.null, started = time.format(rec.started),
+      finished = rec.finished and time.format(rec.finished) or json.null,
+      drain_seconds = rec.drain_s or json.null, step_seconds = rec.step_s or json.null,
+      ready_seconds = rec.ready_s or json.null, vms = vms }
+  end
+  local f = assert(io.open(cli.report .. "/report.json", "w"))
+  f:write(json.encode(doc, { sort_keys = true, indent = 2 }), "\n")
+  f:close()
+  local cases, failures = {}, 0
+  for _, rec in ipairs(report.nodes) do
+    local body = ""
+    if rec.state ~= "done" then
+      failures = failures + 1
+      body = ('<failure message="%s"/>'):format(xml(rec.error or rec.state))
+    end
+    cases[#cases + 1] = ('  <testcase classname="rolling-maintenance" name="%s" time="%.3f">%s</testcase>')
+      :format(xml(rec.name), rec.seconds or 0, body)
+  end
+  for _, s in ipairs(report.skipped) do
+    cases[#cases + 1] = ('  <testcase classname="rolling-maintenance" name="%s" time="0"><skipped message="%s"/></testcase>')
+      :format(xml(s.name), xml(s.reason))
+  end
+  f = assert(io.open(cli.report .. "/junit.xml", "w"))
+  f:write('<?xml version="1.0" encoding="UTF-8"?>\n')
+  f:write(('<testsuite name="rolling-maintenance" tests="%d" failures="%d" skipped="%d" time="%.3f">\n')
+    :format(#cases, failures, #report.skipped, report.seconds))
+  f:write(table.concat(cases, "\n"), "\n</testsuite>\n")
+  f:close()
+  print(("reports: %s/report.json, %s/junit.xml"):format(cli.report, cli.report))
+end
+
+local all_done = report.stopped == nil and #report.skipped == 0
+for _, rec in ipairs(report.nodes) do
+  if rec.state ~= "done" then all_done = false end
+end
+vmrun.exit(all_done and 0 or 1)

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# tests/e2e/rolling.sh: playbooks/rolling-maintenance.lua end to end: a full run on
+# tests/lua/fixtures/rolling_cluster.yaml (exit 0, the summary table, report.json and junit.xml),
+# the demo cluster stopped by its pre-flight (exit 1, nothing changed), --skip-blocked, a config
+# file whose step command fails (the node stays cordoned, exit 1), and bad arguments and config
+# files (exit 2, naming the file). Usage: bash tests/e2e/rolling.sh PATH/TO/vmrun
+set -uo pipefail
+vmrun=${1:?usage: rolling.sh PATH/TO/vmrun}
+vmrun=$(cd "$(dirname "$vmrun")" && pwd)/$(basename "$vmrun")
+src=${VMRUN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+fixture="$src/tests/lua/fixtures/rolling_cluster.yaml"
+rolling() { "$vmrun" "$@"; }
+playbook="$src/playbooks/rolling-maintenance.lua"
+
+out=$(rolling --cluster "$fixture" "$playbook" --report "$tmp/rep" 2>&1) || fail "a full run must exit 0: $out"
+grep -qE '^NODE +BATCH +STATE +MIGRATED' <<<"$out" || fail "no summary header: $out"
+[ "$(grep -cE '^w[1-4] +[12] +done ' <<<"$out")" -eq 4 ] || fail "four nodes done expected: $out"
+grep -q '^left off by its policy: prod/scratch$' <<<"$out" || fail "leave-off not reported: $out"
+grep -qE '^run: [0-9]+m[0-9]+s simulated in 2 batch\(es\) of up to 2; the limits allow no less than [0-9]+m[0-9]+s' <<<"$out" ||
+  fail "no run line: $out"
+grep -qE 'INFO  w[1-4] done: [1-4]/4 nodes' <<<"$out" || fail "no progress lines: $out"
+"$vmrun" -e '
+  local doc = json.decode_file(arg[1])
+  assert(doc.run.failed_nodes == 0 and doc.run.seconds > 0 and doc.run.lower_bound_seconds > 0, "run")
+  assert(#doc.nodes == 4, "nodes")
+  local migrated = 0
+  for _, n in ipairs(doc.nodes) do
+    assert(n.state == "done" and n.drain_seconds > 0 and n.ready_seconds > 0, n.name)
+    for _, v in ipairs(n.vms) do
+      if v.outcome == "migrated" then
+        migrated = migrated + 1
+        assert(v.target ~= n.name and v.start and v["end"] and v.retries == 0, v.name)
+      end
+    end
+  end
+  assert(migrated >= 8, "migrations: " .. migrated)
+' "$tmp/rep/report.json" || fail "report.json"
+grep -q '<testsuite name="rolling-maintenance" tests="4" failures="0" skipped="0"' "$tmp/rep/junit.xml" ||
+  fail "junit.xml: $(cat "$tmp/rep/junit.xml")"
+
+# the demo cluster: pre-flight finds nodes that would block; nothing changes
+out=$(rolling "$playbook" 2>&1)
+[ $? -eq 1 ] || fail "the demo's blocked nodes must exit 1: $out"
+grep -q 'pre-flight: 7 node(s) would block; nothing was changed:' <<<"$out" || fail "no pre-flight stop: $out"
+grep -qE '^  worker-04 +prod-db/reporting-01: eviction strategy LiveMigrate' <<<"$out" || fail "no blocker line: $out"
+grep -q 'cordoned' <<<"$out" && fail "nothing may be cordoned: $out"
+out=$(rolling "$playbook" --skip-blocked --nodes worker-01,worker-04 2>&1)
+[ $? -eq 1 ] || fail "a skipped node must exit 1: $out"
+grep -qE '^worker-01 +1 +done' <<<"$out" || fail "worker-01 not done: $out"
+grep -q '^skipped worker-04: pre-flight: prod-db/reporting-01' <<<"$out" || fail "worker-04 not skipped: $out"
+
+# a step command that fails: the node stays cordoned, the run stops (failure budget 0)
+printf 'step: ["false"]\nnodes: [w1, w2]\nbatch: 1\n' >"$tmp/fails.yaml"
+out=$(rolling --cluster "$fixture" "$playbook" --config "$tmp/fails.yaml" 2>&1)
+[ $? -eq 1 ] || fail "a failing step must exit 1: $out"
+grep -qE 'step failed: false exited 1' <<<"$out" || fail "no step failure: $out"
+grep -qE 'failed: .*it stays cordoned' <<<"$out" || fail "no cordoned notice: $out"
+grep -q '^stopped after batch 1: 1 failed node' <<<"$out" || fail "no stop: $out"
+
+# bad arguments and config files: exit 2, naming what is wrong
+expect2() {
+  local pattern=$1
+  shift
+  out=$(rolling "$@" 2>&1)
+  [ $? -eq 2 ] || fail "vmrun $* must exit 2: $out"
+  grep -qE -- "$pattern" <<<"$out" || fail "vmrun $*: no /$pattern/: $out"
+}
+expect2 'unknown argument --bogus' --cluster "$fixture" "$playbook" --bogus
+expect2 '--batch needs a whole number' --cluster "$fixture" "$playbook" --batch 0
+expect2 'no node w9' --cluster "$fixture" "$playbook" --nodes w9
+printf 'step: ["true"]\nbatchsize: 2\n' >"$tmp/unknown.yaml"
+expect2 "unknown.yaml: unknown setting batchsize" --cluster "$fixture" "$playbook" --config "$tmp/unknown.yaml"
+printf 'step: [true\nnodes: 3\n' >"$tmp/broken.yaml"
+expect2 "broken.yaml:[0-9]+" --cluster "$fixture" "$playbook" --config "$tmp/broken.yaml"
+printf 'step: []\n' >"$tmp/empty.yaml"
+expect2 "argv template is empty" --cluster "$fixture" "$playbook" --config "$tmp/empty.yaml"
+echo "rolling: ok"
