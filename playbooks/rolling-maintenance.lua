@@ -9,8 +9,9 @@
 -- Without --cluster, vmrun simulates the demo cluster. --config names a YAML or JSON file with
 -- the run's settings: step (an argv template such as [ssh, "{node}", sudo, systemctl, reboot];
 -- required on a real cluster), step_timeout, ready_timeout, settle, failure_budget {nodes, vms},
--- skip_blocked, batch, nodes, selector, and drain (node.drain's options). Command-line options
--- win over the file. --report DIR writes report.json and junit.xml there. Exit code 0 when every
+-- skip_blocked, batch, nodes, selector, and drain (node.drain's options; default KubeVirt's
+-- recommended delete_emptydir_data, ignore_daemonsets and force). Command-line options win over
+-- the file. --report DIR writes report.json and junit.xml there. Exit code 0 when every
 -- node was maintained, 1 when one failed, was skipped or the run stopped, 2 for bad arguments or
 -- a bad config file.
 local USAGE = "usage: vmrun [--cluster FILE] playbooks/rolling-maintenance.lua [--nodes A,B,...] "
@@ -94,6 +95,12 @@ if cli.config then
 end
 for _, k in ipairs({ "nodes", "selector", "batch", "skip_blocked" }) do
   if cli[k] ~= nil then opts[k] = cli[k] end
+end
+-- KubeVirt's documented drain flags for its nodes (--delete-emptydir-data --ignore-daemonsets
+-- --force): virt-launcher pods have emptyDirs; pods without a controller are deleted, with a
+-- warning in the log. A config's drain settings replace these.
+if opts.drain == nil then
+  opts.drain = { delete_emptydir_data = true, ignore_daemonsets = true, force = true }
 end
 
 -- --- progress --------------------------------------------------------------------------------------

@@ -614,7 +614,9 @@ local function special_vms(opts, big_count, rng)
     add_disk(vm, "rwx", 40, "rootdisk")
     vm.note = i % 2 == 1 and "bridge on the pod network, evictionStrategy None: shut down and "
       .. "restarted elsewhere on drain"
-      or "bridge on the pod network, cluster default LiveMigrate: not migratable, blocks a drain"
+      or "bridge on the pod network, cluster default LiveMigrate: not migratable, blocks a drain "
+      .. "(maintenance policy restart-after)"
+    if i % 2 == 0 then vm.policy = "restart-after" end
     out[#out + 1] = vm
   end
   for i = 1, math.max(1, opts.vms // 2000) do -- SR-IOV secondary NIC through Multus
@@ -643,7 +645,9 @@ local function special_vms(opts, big_count, rng)
     local vm = new_vm("prod-db", "reporting-" .. two(i), "reporting")
     vm.memory, vm.cores, vm.eviction = 16 * GIB, 4, "LiveMigrate"
     add_disk(vm, "rwo", 200, "rootdisk")
-    vm.note = "LiveMigrate with a ReadWriteOnce PVC: not migratable, blocks a drain"
+    vm.note = "LiveMigrate with a ReadWriteOnce PVC: not migratable, blocks a drain (maintenance "
+      .. "policy restart-after)"
+    vm.policy = "restart-after"
     out[#out + 1] = vm
   end
   do -- masquerade forwarding the migration port 49152 (pre-flight rule)
@@ -652,7 +656,9 @@ local function special_vms(opts, big_count, rng)
     vm.ports = { { name = "http", port = 80 }, { name = "https", port = 443 },
       { name = "proxy", port = 49152 } }
     add_disk(vm, "rwx", 30, "rootdisk")
-    vm.note = "masquerade interface forwarding port 49152 (the migration port rule)"
+    vm.note = "masquerade interface forwarding port 49152 (the migration port rule; maintenance "
+      .. "policy restart-after)"
+    vm.policy = "restart-after"
     out[#out + 1] = vm
   end
   for i = 1, 2 do -- the PDB trap (§8 #5): maxUnavailable on VM pods allows no disruption
@@ -660,7 +666,8 @@ local function special_vms(opts, big_count, rng)
     vm.memory, vm.cores, vm.eviction = 12 * GIB, 4, "None"
     add_disk(vm, "rwx", 80, "rootdisk")
     vm.note = "evictionStrategy None, covered by PDB erp-vms (maxUnavailable: 1 on VM pods: "
-      .. "0 disruptions allowed)"
+      .. "0 disruptions allowed; maintenance policy restart-after)"
+    vm.policy = "restart-after"
     out[#out + 1] = vm
   end
   return out
@@ -715,6 +722,12 @@ local function profile_vms(opts, count, rng)
       if prof.intel_only then
         vm.required = { { key = "cpu-vendor.node.kubevirt.io/Intel", operator = "In",
           values = { "true" } } }
+      end
+      -- a VM that no drain can move (External; LiveMigrate, the cluster default too, on
+      -- ReadWriteOnce storage) is stopped for its node's maintenance and started again after it
+      if vm.eviction == "External" or ((vm.eviction == "LiveMigrate" or vm.eviction == false)
+          and storage ~= "rwx") then
+        vm.policy = "restart-after"
       end
       out[#out + 1] = vm
     end
@@ -797,7 +810,8 @@ local function vm_docs(vm, rng)
   if working_set > 4 * GIB then working_set = (working_set + GIB // 2) // GIB * GIB end
   docs[#docs + 1] = {
     apiVersion = "kubevirt.io/v1", kind = "VirtualMachine",
-    metadata = { name = vm.name, namespace = vm.ns, labels = { app = vm.app, env = vm.env } },
+    metadata = { name = vm.name, namespace = vm.ns, labels = { app = vm.app, env = vm.env },
+      annotations = vm.policy and { ["vmrun.io/maintenance-policy"] = vm.policy } or nil },
     spec = {
       runStrategy = vm.run,
       template = {

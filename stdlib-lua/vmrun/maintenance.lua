@@ -108,6 +108,9 @@ local function check_options(opts)
   out.hooks = out.hooks or {}
   -- the drain's options, checked now (at the playbook's line) rather than at the first node
   out.drain = drain.options("maintenance.rolling: drain", out.drain, 3)
+  -- a drain that waits for ever would hold the whole run: each node's drain gets an hour unless
+  -- the caller says otherwise (then the node fails, stays cordoned, and the budget decides)
+  if out.drain.timeout == nil then out.drain.timeout = 3600 end
   cluster.revision() -- the cluster (the default one loads on first use): simulated or real?
   if out.step == nil then
     if sim.source() == nil then
@@ -469,13 +472,22 @@ function M.rolling(opts)
   for k, v in pairs(opts.drain) do if k ~= "on_event" and k ~= "vm_targets" then pf_opts[k] = v end end
   pf_opts.nodes = run_nodes
   local pf = preflight.cluster(pf_opts)
+  -- a VM that its policy shuts down before the drain does not block it, nor does its pod
+  local vm_of_pod = {}
+  for _, pod in ipairs(cluster.pods({ selector = "kubevirt.io=virt-launcher" })) do
+    local labels = null_to_nil(pod.metadata.labels) or {}
+    if labels["vm.kubevirt.io/name"] then
+      vm_of_pod[pod.metadata.namespace .. "/" .. pod.metadata.name] =
+        pod.metadata.namespace .. "/" .. labels["vm.kubevirt.io/name"]
+    end
+  end
   local report_of, blocked = {}, {}
   for _, r in ipairs(pf.nodes) do
     report_of[r.name] = r
     local real = {}
     for _, b in ipairs(r.blockers) do
-      -- a VM that its policy shuts down before the drain does not block it
-      if not stopping[b.namespace .. "/" .. b.name] then real[#real + 1] = b end
+      local key = b.namespace .. "/" .. b.name
+      if not stopping[key] and not stopping[vm_of_pod[key] or ""] then real[#real + 1] = b end
     end
     if #real > 0 then blocked[#blocked + 1] = { name = r.name, blockers = real } end
   end
@@ -512,11 +524,35 @@ function M.rolling(opts)
   local limits = cluster.migration_limits()
   local per_cluster = limits.parallelMigrationsPerCluster.value or 5
   local outbound = limits.parallelOutboundMigrationsPerNode.value or 2
-  local batches = {}
-  for i = 1, #run_nodes, batch_size do
-    local b = {}
-    for j = i, math.min(#run_nodes, i + batch_size - 1) do b[#b + 1] = run_nodes[j] end
+  -- batches in that order, but a node joins a batch only if every VM that migrates off the
+  -- batch's nodes keeps a target outside it (a VM whose only targets are in its batch could not
+  -- move); it waits for a later batch otherwise
+  local function fits(batch)
+    local inside = {}
+    for _, n in ipairs(batch) do inside[n] = true end
+    for _, n in ipairs(batch) do
+      for _, vm in ipairs(report_of[n] and report_of[n].vms or {}) do
+        if vm.drain_action == "migrate" then
+          local any = false
+          for _, t in ipairs(vm.targets) do if not inside[t] then any = true end end
+          if not any then return false end
+        end
+      end
+    end
+    return true
+  end
+  local batches, pending = {}, run_nodes
+  while #pending > 0 do
+    local b, later = {}, {}
+    for _, n in ipairs(pending) do
+      b[#b + 1] = n
+      if #b > batch_size or (#b > 1 and not fits(b)) then
+        b[#b] = nil
+        later[#later + 1] = n
+      end
+    end
     batches[#batches + 1] = b
+    pending = later
   end
   log.info(("rolling maintenance of %d node(s) in %d batch(es) of up to %d"):format(#run_nodes,
     #batches, batch_size), { nodes = #run_nodes, batches = #batches, batch = batch_size })
