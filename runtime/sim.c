@@ -283,6 +283,9 @@ static size_t run_queue(vr_sim *sim, int q) {
     case SIM_Q_PDB:
       sim_reconcile_pdb(sim, ns, name);
       break;
+    case SIM_Q_RS:
+      sim_reconcile_replicaset(sim, ns, name);
+      break;
     default:
       sim_reconcile_vmim(sim, ns, name);
       break;
@@ -495,6 +498,7 @@ static void on_pod(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv)
   (void)rv;
   sim_account_pod(ctx, type == VR_WATCH_DELETED, obj);
   sim_enqueue_pdbs(ctx, sim_string(obj, "metadata.namespace")); /* the disruption controller */
+  if (type != VR_WATCH_ADDED) sim_enqueue_owner_rs(ctx, obj);   /* its ReplicaSet, if any */
   if (type != VR_WATCH_DELETED) sim_note_node_pod(ctx, obj);    /* the taint manager (§6.3) */
   if (type == VR_WATCH_DELETED && cJSON_IsString(ann)) {
     sim_enqueue(ctx, SIM_Q_VMI, sim_string(obj, "metadata.namespace"), ann->valuestring);
@@ -505,6 +509,13 @@ static void on_pdb(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv)
   (void)rv;
   if (type == VR_WATCH_DELETED) return;
   sim_enqueue(ctx, SIM_Q_PDB, sim_string(obj, "metadata.namespace"),
+              sim_string(obj, "metadata.name"));
+}
+
+static void on_replicaset(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  (void)rv;
+  if (type == VR_WATCH_DELETED) return;
+  sim_enqueue(ctx, SIM_Q_RS, sim_string(obj, "metadata.namespace"),
               sim_string(obj, "metadata.name"));
 }
 
@@ -558,6 +569,7 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
       {SIM_W_KUBEVIRT, "kubevirt.io", "KubeVirt", on_cluster_config},
       {SIM_W_HCO, "hco.kubevirt.io", "HyperConverged", on_cluster_config},
       {SIM_W_PDB, "policy", "PodDisruptionBudget", on_pdb},
+      {SIM_W_RS, "apps", "ReplicaSet", on_replicaset},
   };
   const cJSON **items;
   size_t n, i;
@@ -586,6 +598,7 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
   enqueue_all(sim, SIM_Q_VMI, "kubevirt.io", "VirtualMachineInstance", NULL);
   enqueue_all(sim, SIM_Q_VMIM, "kubevirt.io", "VirtualMachineInstanceMigration", NULL);
   enqueue_all(sim, SIM_Q_PDB, "policy", "PodDisruptionBudget", NULL);
+  enqueue_all(sim, SIM_Q_RS, "apps", "ReplicaSet", NULL);
   sim->started = 1;
   return 0;
 }

@@ -15,7 +15,7 @@
 
 /* Work queues, run in this order each round. Keys are "ns" SEP "name"; nodes use "" for ns and
  * NodeMaintenances (cluster-scoped, two API groups) their API group. */
-enum { SIM_Q_NODE, SIM_Q_NM, SIM_Q_VM, SIM_Q_VMI, SIM_Q_VMIM, SIM_Q_PDB, SIM_QUEUES };
+enum { SIM_Q_NODE, SIM_Q_NM, SIM_Q_VM, SIM_Q_VMI, SIM_Q_VMIM, SIM_Q_PDB, SIM_Q_RS, SIM_QUEUES };
 
 /* The simulator's store watches. */
 enum {
@@ -29,6 +29,7 @@ enum {
   SIM_W_KUBEVIRT,
   SIM_W_HCO,
   SIM_W_PDB,
+  SIM_W_RS,
   SIM_WATCHES
 };
 
@@ -109,6 +110,17 @@ sim_event *sim_after(vr_sim *sim, uint64_t delay_ms, sim_event_fn fn, const char
                      const char *name);
 void sim_cancel(vr_sim *sim, sim_event *e);
 uint64_t sim_random(vr_sim *sim);
+
+/* The ReplicaSet controller (sim_replicaset.c): a ReplicaSet with fewer active pods than
+ * spec.replicas gets new ones from its template, placed by the scheduler (Pending when no node
+ * fits). Queued by its own changes and by its pods' (sim_enqueue_owner_rs). */
+void sim_reconcile_replicaset(vr_sim *sim, const char *ns, const char *name);
+/* Queues the ReplicaSet that controls the pod, if any (safe in watch callbacks). */
+void sim_enqueue_owner_rs(vr_sim *sim, const cJSON *pod);
+/* The scheduler's node for a plain pod needing cpu_milli and memory (its nodeSelector, affinity
+ * and tolerations apply), or NULL with the reasons in why. */
+const cJSON *sim_pick_node_for_pod(vr_sim *sim, const cJSON *pod, int64_t cpu_milli, int64_t memory,
+                                   char *why, size_t whylen);
 
 /* Controllers (sim_workloads.c). */
 void sim_reconcile_vm(vr_sim *sim, const char *ns, const char *name);

@@ -781,6 +781,14 @@ const cJSON *sim_pick_node(vr_sim *sim, const cJSON *vmi, const char *exclude, c
   return pick_node(sim, vmi, launcher_requests(sim, vmi), exclude, why, whylen);
 }
 
+const cJSON *sim_pick_node_for_pod(vr_sim *sim, const cJSON *pod, int64_t cpu_milli, int64_t memory,
+                                   char *why, size_t whylen) {
+  requests want;
+  want.cpu_milli = cpu_milli;
+  want.memory = memory;
+  return pick_node(sim, pod, want, NULL, why, whylen);
+}
+
 int64_t sim_vmi_memory(const cJSON *vmi) {
   return vmi_requests(vmi).memory;
 }

@@ -61,6 +61,11 @@ grep -qE '^worker-04 +1 +done' <<<"$out" || fail "worker-04 not done: $out"
 grep -q 'stopped prod-db/reporting-01 for the maintenance (restart-after)' <<<"$out" || fail "no policy stop: $out"
 grep -q 'started prod-db/reporting-01 again' <<<"$out" || fail "no policy start: $out"
 
+# the main job: the whole demo cluster, every worker maintained
+out=$(rolling "$playbook" 2>&1) || fail "the demo's rolling maintenance must exit 0: $out"
+[ "$(grep -cE '^worker-[0-9]+ +[0-9]+ +done ' <<<"$out")" -eq 12 ] || fail "12 workers done expected: $out"
+grep -q '^run: .* simulated in [0-9]* batch(es)' <<<"$out" || fail "no run line: $out"
+
 # a step command that fails: the node stays cordoned, the run stops (failure budget 0)
 printf 'step: ["false"]\nnodes: [w1, w2]\nbatch: 1\n' >"$tmp/fails.yaml"
 out=$(rolling --cluster "$fixture" "$playbook" --config "$tmp/fails.yaml" 2>&1)

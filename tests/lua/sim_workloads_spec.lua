@@ -164,3 +164,58 @@ describe("node reboot", function()
     expect(function() sim.reboot("worker-9") end).to_fail_with("not_found")
   end, { timeout = "10m" })
 end)
+
+describe("the ReplicaSet controller", function()
+  local function pods()
+    local out = {}
+    for _, p in ipairs(cluster.pods({ namespace = "prod", selector = "app=cache" })) do
+      if not p.metadata.deletionTimestamp then out[#out + 1] = p end
+    end
+    return out
+  end
+
+  it("keeps spec.replicas pods, placing new ones with the scheduler, Pending where none fits", function()
+    cluster.create({ apiVersion = "apps/v1", kind = "ReplicaSet",
+      metadata = { name = "cache-7f9c", namespace = "prod", labels = { app = "cache" } },
+      spec = { replicas = 2, selector = { matchLabels = { app = "cache" } },
+        template = { metadata = { labels = { app = "cache" } }, spec = { containers = { {
+          name = "redis", image = "redis", resources = { requests = { cpu = "100m", memory = "256Mi" } } } } } } } })
+    task.sleep(1)
+    local now = pods()
+    expect(#now).to_be(2)
+    for _, p in ipairs(now) do
+      expect(p.metadata.name).to_match("^cache%-7f9c%-%w%w%w%w%w$")
+      expect(p.status.phase).to_be("Running")
+      expect(p.spec.nodeName).to_be_a("string")
+      expect(p.metadata.ownerReferences[1].kind).to_be("ReplicaSet")
+    end
+    -- an evicted pod comes back (elsewhere when its node is cordoned)
+    local gone = now[1]
+    node.cordon(gone.spec.nodeName)
+    cluster.evict("prod", gone.metadata.name)
+    task.sleep(40)
+    expect(cluster.get("Pod", "prod", gone.metadata.name)).to_be_nil()
+    local before = { [now[1].metadata.name] = true, [now[2].metadata.name] = true }
+    now = pods()
+    expect(#now).to_be(2)
+    local new = 0
+    for _, p in ipairs(now) do
+      if not before[p.metadata.name] then
+        new = new + 1
+        expect(p.spec.nodeName).never.to_be(gone.spec.nodeName) -- its node is cordoned
+      end
+    end
+    expect(new).to_be(1)
+    node.uncordon(gone.spec.nodeName)
+    -- no node has room: the new pod waits Pending, with the scheduler's reasons
+    cluster.patch("rs", "prod", "cache-7f9c", { spec = { replicas = 3,
+      template = { spec = { containers = { { name = "redis", image = "redis",
+        resources = { requests = { memory = "10Ti" } } } } } } } }, { type = "merge" })
+    task.sleep(1)
+    local pending
+    for _, p in ipairs(pods()) do if p.status.phase == "Pending" then pending = p end end
+    expect(pending.spec.nodeName).to_be_nil()
+    expect(pending.status.conditions[1].reason).to_be("Unschedulable")
+    expect(pending.status.conditions[1].message).to_match("^0/%d+ nodes are available")
+  end, { timeout = "5m" })
+end)
