@@ -151,10 +151,6 @@ end
 
 -- --- summary ---------------------------------------------------------------------------------------
 
-local limits = cluster.migration_limits()
-local per_cluster = limits.parallelMigrationsPerCluster.value
-local outbound = limits.parallelOutboundMigrationsPerNode.value
-
 local function count(rec)
   local c = { migrated = 0, restarted = 0, stopped = 0, failed = 0, migration_s = 0 }
   for _, v in ipairs(rec.vms) do
@@ -172,25 +168,7 @@ local function count(rec)
   return c
 end
 
--- The lower bound the limits allow: the migrations' own time spread over the cluster limit (or
--- over each node's outbound limit, whichever is longer), plus, per batch, the longest step and
--- wait for Ready (no batch can be faster than its slowest reboot).
-local function lower_bound()
-  local work, node_bound, reboots = 0, 0, 0
-  for _, b in ipairs(report.batches) do
-    local longest = 0
-    for _, rec in ipairs(report.nodes) do
-      if rec.batch == b.index then
-        local c = count(rec)
-        work = work + c.migration_s
-        node_bound = math.max(node_bound, c.migration_s / outbound)
-        longest = math.max(longest, (rec.step_s or 0) + (rec.ready_s or 0))
-      end
-    end
-    reboots = reboots + longest
-  end
-  return math.max(work / per_cluster, node_bound) + reboots
-end
+local function lower_bound() return maintenance.lower_bound(report) end
 
 print()
 print(("%-16s %5s  %-6s %8s %9s %7s %6s %8s %8s %8s %8s"):format("NODE", "BATCH", "STATE",

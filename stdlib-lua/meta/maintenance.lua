@@ -32,3 +32,9 @@ maintenance = {}
 ---@param opts? vmrun.RollingOptions
 ---@return table report {nodes, batches, skipped, left_off, stopped?, failed_nodes, failed_vms, batch_size, seconds}
 function maintenance.rolling(opts) end
+
+---The least time the run could have taken under the migration limits: the migrations' own time
+---over the cluster (or a node's outbound) limit, plus each batch's slowest step and wait for Ready.
+---@param report table maintenance.rolling's report
+---@return number seconds
+function maintenance.lower_bound(report) end

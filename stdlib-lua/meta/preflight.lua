@@ -24,6 +24,7 @@ preflight = {}
 ---@field excluded table<string, string> every other node, and why not
 ---@field pdbs string[] budgets that allow no disruption of its pod
 ---@field memory integer bytes its pod requests
+---@field cpu integer millicores its pod requests
 ---@field estimate_seconds? number for "migrate": queue.estimate's
 
 ---@class vmrun.PreflightNode
@@ -39,6 +40,11 @@ preflight = {}
 ---@param vmi table|string
 ---@return vmrun.PreflightVM
 function preflight.vm(vmi) end
+
+---preflight.vm for each VMI object of the list, from one reading of the cluster.
+---@param vmis table[]
+---@return vmrun.PreflightVM[]
+function preflight.vms(vmis) end
 
 ---Whether a drain of the node with `node.drain`'s options can finish, what blocks it, and how
 ---long it takes. Raises kind `"not_found"` for a missing node, `"usage"` for bad options.

@@ -81,6 +81,15 @@ function M.migrations(opts)
       end
     end
   end
+  -- the cluster filters (field selectors), so that the finished VMIMs a busy cluster keeps are
+  -- not all read into Lua on each call; the Lua test below stays the reference
+  if vmi ~= nil or active == true then
+    rest = rest or {}
+    local terms = { rest.field }
+    if vmi ~= nil and not vmi:find("[,=\\!]") then terms[#terms + 1] = "spec.vmiName=" .. vmi end
+    if active == true then terms[#terms + 1] = "status.phase!=Succeeded,status.phase!=Failed" end
+    rest.field = table.concat(terms, ",")
+  end
   local ok, items = pcall(list_migrations, rest)
   if not ok then
     items.message = items.message:gsub("%(field, namespace, selector%)",

@@ -186,7 +186,22 @@ function M.options(fname, opts, level)
     if not ok then usage(level + 1, "%s: option pod_selector: %s", fname, strip(e)) end
   end
   if out.queue then
-    local ok, e = pcall(queue.new, out.queue)
+    -- checked by making one, without its targets (whose room it would read); the targets must
+    -- be nodes
+    local probe = {}
+    for k, v in pairs(out.queue) do if k ~= "targets" and k ~= "prefer" then probe[k] = v end end
+    local ok, e = pcall(queue.new, probe)
+    if ok and out.queue.targets ~= nil then
+      if type(out.queue.targets) ~= "table" then
+        ok, e = false, "queue.new: targets must be a list of node names"
+      else
+        for _, t in ipairs(out.queue.targets) do
+          if type(t) ~= "string" or cluster.get("Node", t) == nil then
+            ok, e = false, ("queue.new: target %s is not a node of the cluster"):format(tostring(t))
+          end
+        end
+      end
+    end
     if not ok then usage(level + 1, "%s: option queue: %s", fname, strip(e)) end
   end
   return out
@@ -578,7 +593,9 @@ function M.run(name, opts)
       blockers = plan.blockers, account = account })
   end
   if plan.warnings ~= "" then
-    log.warn(("node.drain %s: %s"):format(name, plan.warnings), { node = name })
+    -- kubectl prints these as warnings; DaemonSet pods left by ignore_daemonsets are expected
+    local expected = plan.warnings:match("^ignoring DaemonSet%-managed Pods: [^;]*$") ~= nil
+    log[expected and "info" or "warn"](("node.drain %s: %s"):format(name, plan.warnings), { node = name })
   end
   local cordon = require("vmrun.node").cordon(name, { owner = opts.owner })
   account.cordoned = cordon.changed

@@ -384,18 +384,18 @@ local function assign_targets(batch, done)
       free[where].cpu = free[where].cpu - r.cpu
     end
   end
+  local running = {}
   for _, n in ipairs(batch) do
     for _, vmi in ipairs(cluster.vmis({ node = n })) do
-      if vmi.status and vmi.status.phase == "Running" then
-        local r = preflight.vm(vmi)
-        if r.drain_action == "migrate" then
-          local need = queue.pod_requests(cluster.pods({ namespace = vmi.metadata.namespace,
-            selector = "kubevirt.io/created-by=" .. vmi.metadata.uid, field = "status.phase=Running" })[1]
-            or {}) or { memory = r.memory or 0, cpu = 0 }
-          movers[#movers + 1] = { key = vmi.metadata.namespace .. "/" .. vmi.metadata.name,
-            targets = r.targets, memory = math.max(need.memory, r.memory or 0), cpu = need.cpu }
-        end
-      end
+      if vmi.status and vmi.status.phase == "Running" then running[#running + 1] = vmi end
+    end
+  end
+  local reports = preflight.vms(running)
+  for i, vmi in ipairs(running) do
+    local r = reports[i]
+    if r.drain_action == "migrate" then
+      movers[#movers + 1] = { key = vmi.metadata.namespace .. "/" .. vmi.metadata.name,
+        targets = r.targets, memory = r.memory or 0, cpu = r.cpu or 0 }
     end
   end
   table.sort(movers, function(a, b)
@@ -421,6 +421,33 @@ local function assign_targets(batch, done)
     end
   end
   return assigned
+end
+
+--- maintenance.lower_bound(report) -> seconds
+-- The least time the run could have taken under the migration limits: its migrations' own time
+-- spread over the cluster limit (or over a node's outbound limit, whichever is longer), plus, per
+-- batch, its slowest step and wait for Ready (no batch is faster than its slowest reboot).
+function M.lower_bound(report)
+  local limits = cluster.migration_limits()
+  local per_cluster = limits.parallelMigrationsPerCluster.value or 5
+  local outbound = math.max(1, limits.parallelOutboundMigrationsPerNode.value or 2)
+  local work, node_bound, reboots = 0, 0, 0
+  for _, b in ipairs(report.batches) do
+    local longest = 0
+    for _, rec in ipairs(report.nodes) do
+      if rec.batch == b.index then
+        local mine = 0
+        for _, v in ipairs(rec.vms) do
+          if v.state == "migrated" then mine = mine + (v.seconds or 0) end
+        end
+        work = work + mine
+        node_bound = math.max(node_bound, mine / outbound)
+        longest = math.max(longest, (rec.step_s or 0) + (rec.ready_s or 0))
+      end
+    end
+    reboots = reboots + longest
+  end
+  return math.max(work / per_cluster, node_bound) + reboots
 end
 
 --- maintenance.rolling([opts]) -> report — waits

@@ -236,11 +236,22 @@ local function affinity_matches(affinity, labels, node_name)
   return false
 end
 
+-- The label names under prefix set to "true", without the prefix; remembered per labels table
+-- (a check reads the same node's labels once per VM).
+local prefixed = setmetatable({}, { __mode = "k" })
 local function label_with_prefix(labels, prefix)
-  local out = {}
-  for k, v in pairs(labels) do
-    if k:sub(1, #prefix) == prefix and v == "true" then out[k:sub(#prefix + 1)] = true end
+  local by_prefix = prefixed[labels]
+  if by_prefix == nil then
+    by_prefix = {}
+    prefixed[labels] = by_prefix
   end
+  local out = by_prefix[prefix]
+  if out ~= nil then return out end
+  out = {}
+  for k, v in pairs(labels) do
+    if v == "true" and k:sub(1, #prefix) == prefix then out[k:sub(#prefix + 1)] = true end
+  end
+  by_prefix[prefix] = out
   return out
 end
 
@@ -373,7 +384,8 @@ local function vm_report(vmi, ctx, exclude, disable_eviction)
     node = vmi.status and null_to_nil(vmi.status.nodeName), migratable = #reasons == 0,
     reasons = reasons, messages = messages, warnings = warnings,
     eviction_strategy = v.eviction_strategy, run_strategy = v.run_strategy, drain_action = v.action,
-    block = v.block, targets = targets, excluded = excluded, pdbs = budgets, memory = need.memory }
+    block = v.block, targets = targets, excluded = excluded, pdbs = budgets, memory = need.memory,
+    cpu = need.cpu }
   if v.action == "migrate" then
     local seconds, details = queue.estimate(vmi, { share = ctx.share })
     report.estimate_seconds = seconds
@@ -414,6 +426,18 @@ end
 function M.vm(vmi)
   vmi = resolve_vmi("preflight.vm", vmi, 2)
   return vm_report(vmi, context())
+end
+
+--- preflight.vms(vmis) -> reports
+-- preflight.vm for each VMI object of the list, from one reading of the cluster (what a caller
+-- checking many VMs at once wants: each preflight.vm reads every node and pod).
+function M.vms(vmis)
+  if type(vmis) ~= "table" then usage(2, "preflight.vms: a list of VMI objects is needed") end
+  local ctx, out = context(), {}
+  for i, vmi in ipairs(vmis) do
+    out[i] = vm_report(resolve_vmi("preflight.vms", vmi, 2), ctx)
+  end
+  return out
 end
 
 -- --- per node ---------------------------------------------------------------------------------

@@ -77,18 +77,44 @@ end
 
 -- What a node has free: allocatable minus what its running pods request. Unknown: -1 (not
 -- checked).
-local function free_on(node)
+-- used: {memory, cpu} its running pods request (nil: read the node's pods).
+local function free_on(node, used)
   local mem, cpu = M.node_resources(node)
   if mem == nil and cpu == nil then return -1, -1 end
-  for _, pod in ipairs(cluster.pods({ node = node.metadata.name })) do
-    local phase = pod.status and pod.status.phase
-    if phase ~= "Succeeded" and phase ~= "Failed" then
-      local req = M.pod_requests(pod)
-      if mem then mem = mem - req.memory end
-      if cpu then cpu = cpu - req.cpu end
+  if used == nil then
+    used = { memory = 0, cpu = 0 }
+    for _, pod in ipairs(cluster.pods({ node = node.metadata.name })) do
+      local phase = pod.status and pod.status.phase
+      if phase ~= "Succeeded" and phase ~= "Failed" then
+        local req = M.pod_requests(pod)
+        used.memory, used.cpu = used.memory + req.memory, used.cpu + req.cpu
+      end
     end
   end
+  if mem then mem = mem - used.memory end
+  if cpu then cpu = cpu - used.cpu end
   return mem and math.max(0, mem) or -1, cpu and math.max(0, cpu) or -1
+end
+
+-- What the running pods request on each node: {[node] = {memory, cpu}}, from one list; kept
+-- while the cluster's resourceVersion stays the same (queues made together share it).
+local used_cache = { revision = nil, used = nil }
+local function used_by_node()
+  local revision = cluster.revision()
+  if used_cache.revision == revision then return used_cache.used end
+  local out = {}
+  for _, pod in ipairs(cluster.pods()) do
+    local where = pod.spec and pod.spec.nodeName
+    local phase = pod.status and pod.status.phase
+    if type(where) == "string" and phase ~= "Succeeded" and phase ~= "Failed" then
+      local u = out[where] or { memory = 0, cpu = 0 }
+      local req = M.pod_requests(pod)
+      u.memory, u.cpu = u.memory + req.memory, u.cpu + req.cpu
+      out[where] = u
+    end
+  end
+  used_cache.revision, used_cache.used = revision, out
+  return out
 end
 
 -- What the VMI's second copy needs on the target: its live virt-launcher pod's requests.
@@ -217,12 +243,15 @@ function M.new(opts)
   end
   local preferred = {}
   for _, name in ipairs(opts.prefer or {}) do preferred[name] = true end
+  -- many targets: one list of the cluster's pods rather than one per node
+  local used = opts.targets and #opts.targets > 4 and used_by_node() or nil
   for _, name in ipairs(opts.targets or {}) do
     local i = index[name]
     if i == nil then usage("queue.new: target %s is not a node of the cluster", tostring(name)) end
     -- a pinned target must have room for the second copy (KubeVirt's scheduler checks the
     -- target pod's requests the same way); preferred targets are taken first
-    local free_memory, free_cpu = free_on(cluster.get("Node", name))
+    local free_memory, free_cpu = free_on(cluster.get("Node", name),
+      used and (used[name] or { memory = 0, cpu = 0 }))
     self.core:set_target(i, true, preferred[name] and 1 or 0, free_memory, free_cpu)
     self.pinned = true
   end
