@@ -93,6 +93,7 @@ if cli.config then
     opts[k] = v
   end
 end
+if cli.nodes or cli.selector then opts.nodes, opts.selector = nil, nil end -- the command line decides
 for _, k in ipairs({ "nodes", "selector", "batch", "skip_blocked" }) do
   if cli[k] ~= nil then opts[k] = cli[k] end
 end
@@ -193,8 +194,10 @@ print(("run: %s %s in %d batch(es) of up to %d; the limits allow no less than %s
 
 -- --- reports ---------------------------------------------------------------------------------------
 
+-- Text for an XML attribute: escaped, without the control characters XML 1.0 does not allow.
 local function xml(s)
-  return (tostring(s):gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
+  s = tostring(s):gsub("[%z\1-\8\11\12\14-\31\127]", "")
+  return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;",
     ['"'] = "&quot;", ["'"] = "&apos;" }))
 end
 

@@ -15,6 +15,7 @@ maintenance = {}
 ---@field step? fun(node: string)|string[]|"reboot" the maintenance step (default on the simulator: "reboot")
 ---@field step_timeout? vmrun.Duration for an argv step (default 30m)
 ---@field ready_timeout? vmrun.Duration until the node is Ready after the step (default 30m)
+---@field reboots? boolean the step reboots the node: wait for a new boot (default true)
 ---@field gate? fun(batch: string[]): boolean, string? after the built-in checks
 ---@field settle? vmrun.Duration wait after each batch's checks
 ---@field skip_blocked? boolean leave out the nodes pre-flight says would block, instead of stopping

@@ -53,7 +53,7 @@ local OPTIONS = {
   nodes = "table", selector = "string", batch = "batch", step = "step", gate = "function",
   settle = "duration", skip_blocked = "boolean", failure_budget = "table", hooks = "table",
   drain = "table", on_event = "function", step_timeout = "duration", ready_timeout = "duration",
-  include_control_plane = "boolean",
+  include_control_plane = "boolean", reboots = "boolean",
 }
 local HOOKS = { before_batch = true, after_batch = true, before_node = true, after_node = true }
 
@@ -146,7 +146,9 @@ local function pick_nodes(opts)
         vmrun.error("not_found", ("maintenance.rolling: no node %s"):format(name),
           { level = 3, resource = "Node " .. name })
       end
-      out[#out + 1] = name
+      local seen = false
+      for _, o in ipairs(out) do if o == name then seen = true end end
+      if not seen then out[#out + 1] = name end
     end
     return out
   end
@@ -261,22 +263,30 @@ local function run_step(step, name, timeout)
   local ok, r = pcall(exec.run, argv)
   if not ok then return false, strip_where(r) end
   if r.status ~= 0 then
-    return false, ("%s exited %d: %s"):format(argv[1], r.status, (r.stderr or ""):sub(1, 300))
+    local text = (r.stderr or ""):sub(1, 300)
+    while #text > 0 and utf8.len(text) == nil do text = text:sub(1, -2) end -- a whole character
+    return false, ("%s exited %d: %s"):format(argv[1], r.status, text)
   end
   return true
 end
 
--- Waits until the node is Ready (and, after a reboot, has booted anew). Returns true or false,
--- reason.
-local function wait_ready(name, old_boot, timeout)
+-- Waits until the node is Ready; after a step that reboots, only once it has booted anew (a new
+-- boot ID, or NotReady seen and then Ready again, for a node that reports no boot ID). Returns
+-- true or false, reason.
+local function wait_ready(name, reboots, old_boot, timeout)
   local deadline = time.now() + timeout
+  local went_down = false
   task.sleep(1)
   while true do
     local n = cluster.get("Node", name)
-    if node_ready(n) and (old_boot == nil or boot_id(n) ~= old_boot) then return true end
+    local up = node_ready(n)
+    if not up then went_down = true end
+    local rebooted = not reboots or went_down or (boot_id(n) ~= nil and boot_id(n) ~= old_boot)
+    if up and rebooted then return true end
     if time.now() >= deadline then
-      return false, ("not Ready %s %.0f s after the step"):format(
-        old_boot and "with a new boot" or "", timeout)
+      return false, ("not %s %.0f s after the step"):format(
+        up and "rebooted (still the same boot; reboots = false for a step that does not reboot)"
+        or "Ready", timeout)
     end
     task.sleep(5)
   end
@@ -456,11 +466,26 @@ function M.rolling(opts)
   opts = check_options(opts)
   local started = time.now()
   local emit = function(ev)
-    if opts.on_event then opts.on_event(ev) end
+    if opts.on_event then
+      -- a faulty event handler must not break the maintenance half way
+      local ok, err = pcall(opts.on_event, ev)
+      if not ok then log.warn("on_event failed: " .. strip_where(err), { event = ev.type }) end
+    end
   end
   local ok, err = pcall(cluster.settle)
   if not ok then log.warn(strip_where(err), {}) end -- plan with what runs; pre-flight says the rest
   local policies = read_policies()
+  -- VMs an earlier run stopped and did not start again (it failed or was interrupted)
+  for _, vm in ipairs(cluster.vms()) do
+    local a = null_to_nil(vm.metadata.annotations) or {}
+    local record = a[M.STOPPED_ANNOTATION]
+    local ok, was = pcall(require("vmrun.json").decode, record or "null")
+    if record and not (ok and type(was) == "table" and was.policy == "leave-off") then
+      log.warn(("%s/%s was stopped by an earlier maintenance run and not started again: starting it")
+        :format(vm.metadata.namespace, vm.metadata.name), {})
+      start_vm(vm.metadata.namespace, vm.metadata.name)
+    end
+  end
   local names = pick_nodes(opts)
   if #names == 0 then usage(2, "maintenance.rolling: no node to maintain") end
   local report = { nodes = {}, batches = {}, skipped = {}, started = started, vms = {} }
@@ -551,6 +576,13 @@ function M.rolling(opts)
   local limits = cluster.migration_limits()
   local per_cluster = limits.parallelMigrationsPerCluster.value or 5
   local outbound = limits.parallelOutboundMigrationsPerNode.value or 2
+  if batch_size > per_cluster then
+    -- each node's drain needs a migration slot of its own, or the batch's drains together would
+    -- run more migrations than the cluster allows
+    log.warn(("batch %d is more than parallelMigrationsPerCluster (%d): batches of %d"):format(
+      batch_size, per_cluster, per_cluster), {})
+    batch_size = per_cluster
+  end
   -- batches in that order, but a node joins a batch only if every VM that migrates off the
   -- batch's nodes keeps a target outside it (a VM whose only targets are in its batch could not
   -- move); it waits for a later batch otherwise
@@ -614,8 +646,16 @@ function M.rolling(opts)
         report.nodes[#report.nodes + 1] = rec
         local ok, err = pcall(function()
           if opts.hooks.before_node then opts.hooks.before_node(name) end
-          -- VMs whose policy shuts them down
-          for _, v in ipairs(vms_on[name] or {}) do
+          -- VMs whose policy shuts them down: those on the node now (a VM restarted elsewhere
+          -- earlier in the run may have landed here)
+          local here = {}
+          for _, vmi in ipairs(cluster.vmis({ node = name })) do
+            local vm = vm_of(vmi)
+            if vm then here[#here + 1] = { namespace = vmi.metadata.namespace, vm = vm } end
+          end
+          -- cordoned first, so that a VM restarted elsewhere cannot come back to this node
+          node.cordon(name)
+          for _, v in ipairs(here) do
             local key = v.vm and (v.namespace .. "/" .. v.vm)
             if key and stopping[key] then
               stop_vm(v.namespace, v.vm, stopping[key])
@@ -664,7 +704,8 @@ function M.rolling(opts)
           rec.step_s = time.now() - t0
           if not good then error({ message = "step failed: " .. why }, 0) end
           t0 = time.now()
-          good, why = wait_ready(name, opts.step == "reboot" and old_boot or nil, opts.ready_timeout)
+          -- a step that reboots (the default) must show a new boot before the node counts as back
+          good, why = wait_ready(name, opts.reboots ~= false, old_boot, opts.ready_timeout)
           rec.ready_s = time.now() - t0
           if not good then error({ message = why }, 0) end
           node.uncordon(name)
@@ -681,6 +722,14 @@ function M.rolling(opts)
           rec.state = "done"
           done[name] = true
         else
+          -- what this node's policy stopped to start again after it comes back now, elsewhere:
+          -- a failed node must not keep VMs off
+          for _, key in ipairs(restart_after[name] or {}) do
+            local ns, vm = key:match("^([^/]+)/(.+)$")
+            local started_ok, serr = pcall(start_vm, ns, vm)
+            if not started_ok then log.error(("cannot start %s again: %s"):format(key, strip_where(serr)), {}) end
+          end
+          restart_after[name] = nil
           if vmrun.is_error(err, "cancelled") then error(err, 0) end
           rec.state, rec.error = "failed", strip_where(err)
           local acc = type(err) == "table" and err.account
