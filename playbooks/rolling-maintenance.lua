@@ -11,7 +11,7 @@
 -- required on a real cluster), step_timeout, ready_timeout, settle, failure_budget {nodes, vms},
 -- skip_blocked, batch, nodes, selector, and drain (node.drain's options; default KubeVirt's
 -- recommended delete_emptydir_data, ignore_daemonsets and force). Command-line options win over
--- the file. --report DIR writes report.json and junit.xml there. Exit code 0 when every
+-- the file. --report DIR writes report.json, junit.xml and timeline.html there. Exit code 0 when every
 -- node was maintained, 1 when one failed, was skipped or the run stopped, 2 for bad arguments or
 -- a bad config file.
 local USAGE = "usage: vmrun [--cluster FILE] playbooks/rolling-maintenance.lua [--nodes A,B,...] "
@@ -250,7 +250,10 @@ if cli.report then
     :format(#cases, failures, #report.skipped, report.seconds))
   f:write(table.concat(cases, "\n"), "\n</testsuite>\n")
   f:close()
-  print(("reports: %s/report.json, %s/junit.xml"):format(cli.report, cli.report))
+  f = assert(io.open(cli.report .. "/timeline.html", "w"))
+  f:write(maintenance.timeline_html(report))
+  f:close()
+  print(("reports: %s/report.json, %s/junit.xml, %s/timeline.html"):format(cli.report, cli.report, cli.report))
 end
 
 local all_done = report.stopped == nil and #report.skipped == 0

@@ -39,3 +39,8 @@ function maintenance.rolling(opts) end
 ---@param report table maintenance.rolling's report
 ---@return number seconds
 function maintenance.lower_bound(report) end
+
+---The run's timeline as one self-contained HTML page (inline SVG, no script, nothing fetched).
+---@param report table maintenance.rolling's report
+---@return string html
+function maintenance.timeline_html(report) end

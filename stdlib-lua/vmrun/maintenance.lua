@@ -460,6 +460,101 @@ function M.lower_bound(report)
   return math.max(work / per_cluster, node_bound) + reboots
 end
 
+-- Text for HTML: escaped, without control characters.
+local function html(s)
+  s = tostring(s):gsub("[%z\1-\8\11\12\14-\31\127]", "")
+  return (s:gsub("[&<>\"']", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;",
+    ["'"] = "&#39;" }))
+end
+
+--- maintenance.timeline_html(report) -> string
+-- One self-contained HTML page (inline SVG and CSS, no script, nothing fetched) with the run's
+-- timeline: a row per node showing its drain (with each migration off it as a thin line), the
+-- step, the wait for Ready and, per batch, the health gate; hovering a bar shows what it is.
+function M.timeline_html(report)
+  local t0, t1 = report.started, report.finished or time.now()
+  local span = math.max(1, t1 - t0)
+  local label_w, width, row_h, top = 170, 1100, 24, 46
+  local nodes = {}
+  for _, rec in ipairs(report.nodes) do nodes[#nodes + 1] = rec end
+  table.sort(nodes, function(a, b)
+    if a.started ~= b.started then return a.started < b.started end
+    return a.name < b.name
+  end)
+  local function x(t) return label_w + (t - t0) / span * width end
+  local function w(d) return math.max(1, d / span * width) end
+  local function dur(sec)
+    sec = math.floor((sec or 0) + 0.5)
+    if sec < 60 then return sec .. " s" end
+    return ("%dm%02ds"):format(sec // 60, sec % 60)
+  end
+  local out = {}
+  local function add(fmt, ...) out[#out + 1] = fmt:format(...) end
+  local height = top + (#nodes + 1) * row_h + 30
+  add('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>vmrun rolling maintenance</title>')
+  add('<style>body{font:13px sans-serif;margin:16px;color:#222}svg text{font:12px sans-serif}'
+    .. '.drain{fill:#4a7fd4}.step{fill:#e8953a}.ready{fill:#9a9a9a}.gate{fill:#8e5bc7}'
+    .. '.mig{stroke:#2f9e57;stroke-width:2}.failed{fill:#d43d3d}.grid{stroke:#ddd}'
+    .. '.legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 14px;vertical-align:middle}</style></head><body>')
+  add('<h2>Rolling maintenance: %d node(s) in %d batch(es), %s</h2>', #nodes, #report.batches, html(dur(span)))
+  add('<p class="legend"><span class="drain" style="background:#4a7fd4"></span>drain'
+    .. '<span style="background:#2f9e57"></span>migration<span style="background:#e8953a"></span>step'
+    .. '<span style="background:#9a9a9a"></span>wait for Ready<span style="background:#8e5bc7"></span>health gate'
+    .. '<span style="background:#d43d3d"></span>failed</p>')
+  add('<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d">', label_w + width + 20, height)
+  for i = 0, 10 do -- time grid
+    local gx = label_w + i * width / 10
+    add('<line class="grid" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>', gx, top - 14, gx, height - 20)
+    add('<text x="%.1f" y="%d" text-anchor="middle">%s</text>', gx, top - 18, html(dur(span * i / 10)))
+  end
+  add('<text x="4" y="%d">health gates</text>', top + 16)
+  for _, b in ipairs(report.batches) do
+    if b.finished and b.gate_s then
+      add('<rect class="%s" x="%.1f" y="%d" width="%.1f" height="14"><title>batch %d gate: %s (%s)</title></rect>',
+        b.gate == "passed" and "gate" or "failed", x(b.finished - b.gate_s), top + 4, w(b.gate_s), b.index,
+        html(b.gate or "?"), html(dur(b.gate_s)))
+    end
+  end
+  for i, rec in ipairs(nodes) do
+    local y = top + i * row_h
+    add('<text x="4" y="%d">%s (batch %d)</text>', y + 16, html(rec.name), rec.batch)
+    local t = rec.started
+    if rec.drain_s then
+      add('<rect class="drain" x="%.1f" y="%d" width="%.1f" height="18"><title>%s: drain %s</title></rect>',
+        x(t), y + 3, w(rec.drain_s), html(rec.name), html(dur(rec.drain_s)))
+      local lane = 0
+      for _, v in ipairs(rec.vms) do
+        if v.started and v.finished then
+          local ly = y + 5 + (lane % 7) * 2
+          add('<line class="mig" x1="%.1f" y1="%d" x2="%.1f" y2="%d"><title>%s/%s: %s -> %s, %s</title></line>',
+            x(v.started), ly, x(v.started) + w(v.finished - v.started), ly, html(v.namespace), html(v.name),
+            html(v.source or rec.name), html(v.target or "?"), html(dur(v.finished - v.started)))
+          lane = lane + 1
+        end
+      end
+      t = t + rec.drain_s
+    end
+    if rec.step_s then
+      add('<rect class="step" x="%.1f" y="%d" width="%.1f" height="18"><title>%s: step %s</title></rect>',
+        x(t), y + 3, w(rec.step_s), html(rec.name), html(dur(rec.step_s)))
+      t = t + rec.step_s
+    end
+    if rec.ready_s then
+      add('<rect class="ready" x="%.1f" y="%d" width="%.1f" height="18"><title>%s: back Ready after %s</title></rect>',
+        x(t), y + 3, w(rec.ready_s), html(rec.name), html(dur(rec.ready_s)))
+    end
+    if rec.state == "failed" then
+      add('<rect class="failed" x="%.1f" y="%d" width="%.1f" height="18"><title>%s failed: %s</title></rect>',
+        x(rec.started), y + 3, w((rec.finished or t1) - rec.started), html(rec.name), html(rec.error or "?"))
+    end
+  end
+  add('</svg>')
+  for _, sk in ipairs(report.skipped or {}) do add('<p>skipped %s: %s</p>', html(sk.name), html(sk.reason)) end
+  if report.stopped then add('<p><b>%s</b></p>', html(report.stopped)) end
+  add('</body></html>\n')
+  return table.concat(out, "\n")
+end
+
 --- maintenance.rolling([opts]) -> report — waits
 -- See docs/lua-api.md.
 function M.rolling(opts)

@@ -40,6 +40,12 @@ grep -qE 'INFO  w[1-4] done: [1-4]/4 nodes' <<<"$out" || fail "no progress lines
 ' "$tmp/rep/report.json" || fail "report.json"
 grep -q '<testsuite name="rolling-maintenance" tests="4" failures="0" skipped="0"' "$tmp/rep/junit.xml" ||
   fail "junit.xml: $(cat "$tmp/rep/junit.xml")"
+# timeline.html: one self-contained page, a row per node, a bar per migration, nothing fetched
+html="$tmp/rep/timeline.html"
+[ "$(grep -cE '<text x="4" y="[0-9]+">w[1-4] \(batch [12]\)</text>' "$html")" -eq 4 ] || fail "timeline rows: $(head -c 2000 "$html")"
+[ "$(grep -c '<line class="mig"' "$html")" -ge 8 ] || fail "timeline migrations"
+grep -qE '<script|src=|href=|@import|url\(' "$html" && fail "timeline.html must not fetch anything"
+grep -q '</svg>' "$html" && grep -q '</html>' "$html" || fail "timeline.html is cut"
 
 # the demo cluster with kubectl's strict drain flags: pre-flight finds that worker-05's bare pod
 # would block; nothing changes
