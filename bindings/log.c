@@ -126,9 +126,20 @@ static int l_log_level(lua_State *L) {
   return 1;
 }
 
+/* log.status(text | nil) -> boolean
+ * Keeps text as the live status line under the log lines (replacing the previous one), or
+ * removes it with nil or "". Only on a terminal with text logs: true when shown, false
+ * otherwise (nothing is written: progress must also go to log lines). Raises (plain error) for
+ * another type. */
+static int l_log_status(lua_State *L) {
+  const char *text = lua_isnoneornil(L, 1) ? NULL : luaL_checkstring(L, 1);
+  lua_pushboolean(L, vr_log_status(vr_log_of(L), text));
+  return 1;
+}
+
 static const luaL_Reg log_funcs[] = {
-    {"debug", l_log_debug}, {"info", l_log_info},   {"warn", l_log_warn},
-    {"error", l_log_error}, {"level", l_log_level}, {NULL, NULL},
+    {"debug", l_log_debug}, {"info", l_log_info},     {"warn", l_log_warn}, {"error", l_log_error},
+    {"level", l_log_level}, {"status", l_log_status}, {NULL, NULL},
 };
 
 int luaopen_vmrun_log(lua_State *L) {

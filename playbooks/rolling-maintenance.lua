@@ -114,10 +114,47 @@ local function duration(s)
   return ("%dh%02dm"):format(s // 3600, (s % 3600) // 60)
 end
 
+-- On a terminal, a live status line under the log: the batch, the nodes done, the migrations
+-- in flight with their phase and progress, the time so far and the run's ETA (log.status writes
+-- nothing elsewhere; the log lines carry the progress there).
 local total_nodes, finished_nodes, run_started = 0, 0, time.now()
+local live = { batch = "", batches = 0 }
+local function refresh()
+  local moving = {}
+  for i, m in ipairs(cluster.migrations({ active = true })) do
+    local text = m.spec.vmiName .. " " .. tostring(m.status and m.status.phase or "Pending")
+    if i <= 4 then -- the first few with their progress and ETA (the handle reads the VMI)
+      local h = cluster.migration(m.metadata.namespace, m.metadata.name)
+      local ok, st = pcall(h and h.status or error, h)
+      if ok and st.progress then
+        text = ("%s %s %d%%%s"):format(m.spec.vmiName, st.phase, math.floor(st.progress * 100 + 0.5),
+          st.eta and (" ~" .. duration(st.eta)) or "")
+      end
+    end
+    moving[#moving + 1] = text
+  end
+  local elapsed = time.now() - run_started
+  local eta = finished_nodes > 0 and total_nodes > finished_nodes
+    and (" ETA %s"):format(duration(elapsed / finished_nodes * (total_nodes - finished_nodes))) or ""
+  log.status(("vmrun %s | nodes %d/%d done | %d migrating%s | %s%s"):format(live.batch, finished_nodes,
+    total_nodes, #moving, #moving > 0 and (": " .. table.concat(moving, ", ", 1, math.min(#moving, 4))) or "",
+    duration(elapsed), eta))
+end
+local ticker
+if log.status("vmrun: starting") then
+  ticker = task.spawn(function()
+    while true do
+      refresh()
+      task.sleep(5)
+    end
+  end)
+end
 opts.on_event = function(ev)
   if ev.type == "planned" then
     total_nodes = #ev.nodes
+    live.batches = #ev.batches
+  elseif ev.type == "batch_started" then
+    live.batch = ("batch %d/%d (%s)"):format(ev.batch, live.batches, table.concat(ev.nodes, ", "))
   elseif ev.type == "node_done" or ev.type == "node_failed" then
     finished_nodes = finished_nodes + 1
     local rec = ev.record
@@ -131,6 +168,8 @@ end
 
 local wall_started = os.clock()
 local ok, report = pcall(maintenance.rolling, opts)
+if ticker then ticker:cancel("the run is over") end
+log.status(nil)
 if not ok then
   local err = report
   local kind = type(err) == "table" and err.kind

@@ -583,6 +583,7 @@ static void close_walk(uv_handle_t *handle, void *arg) {
 
 void vr_host_free(vr_host *h) {
   if (h == NULL) return;
+  vr_log_status(&h->log, NULL); /* the terminal's status line goes with the run */
   if (h->sched) vr_sched_free(h->sched);
   if (h->L) lua_close(h->L);
   if (h->clock) vr_clock_free(h->clock);

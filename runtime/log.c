@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 static const char log_key = 'l';
@@ -14,7 +15,38 @@ void vr_log_init(vr_log *log, vr_log_level level, int json, vr_clock *clock) {
   log->level = level;
   log->json = json;
   log->clock = clock;
-  log->color = !json && isatty(STDERR_FILENO) && (no_color == NULL || no_color[0] == '\0');
+  log->tty = !json && isatty(STDERR_FILENO);
+  log->color = log->tty && (no_color == NULL || no_color[0] == '\0');
+  log->status_shown = 0;
+  log->status[0] = '\0';
+}
+
+static void draw_status(vr_log *log) {
+  struct winsize ws;
+  int width = 100;
+  if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1) width = ws.ws_col;
+  fprintf(stderr, "\r\033[K%s%.*s%s", log->color ? "\033[1m" : "", width - 1, log->status,
+          log->color ? "\033[0m" : "");
+  log->status_shown = 1;
+}
+
+int vr_log_status(vr_log *log, const char *text) {
+  if (log == NULL || !log->tty) return 0;
+  if (text == NULL || text[0] == '\0') {
+    if (log->status_shown) fputs("\r\033[K", stderr);
+    log->status_shown = 0;
+    log->status[0] = '\0';
+  } else {
+    size_t i, n = 0;
+    for (i = 0; text[i] != '\0' && n + 1 < sizeof log->status; i++) {
+      unsigned char c = (unsigned char)text[i];
+      log->status[n++] = (char)(c < 32 || c == 127 ? ' ' : c); /* one line, no escapes */
+    }
+    log->status[n] = '\0';
+    draw_status(log);
+  }
+  fflush(stderr);
+  return 1;
 }
 
 void vr_log_attach(lua_State *L, vr_log *log) {
@@ -77,6 +109,7 @@ void vr_log_emit(vr_log *log, vr_log_level level, const char *msg, size_t msglen
                  const char *fields_text, const char *fields_json) {
   char ts[40];
   if (!vr_log_enabled(log, level)) return;
+  if (log->status_shown) fputs("\r\033[K", stderr); /* the line goes above the status */
   vr_clock_format(log->clock ? vr_clock_now(log->clock) : 0, ts, sizeof ts);
   if (log->json) {
     size_t need = vr_json_quote(msg, msglen, NULL, 0) + 1;
@@ -98,6 +131,7 @@ void vr_log_emit(vr_log *log, vr_log_level level, const char *msg, size_t msglen
               fields_text ? fields_text : "");
     }
   }
+  if (log->status_shown) draw_status(log);
   fflush(stderr);
 }
 

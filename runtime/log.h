@@ -14,6 +14,9 @@ typedef struct vr_log {
   vr_log_level level;
   int json;
   int color;
+  int tty;          /* text lines on a terminal: a status line may be kept below them */
+  int status_shown; /* the status line is on the screen */
+  char status[512]; /* its text */
   vr_clock *clock;
 } vr_log;
 
@@ -29,6 +32,10 @@ int vr_log_enabled(const vr_log *log, vr_log_level level);
  * leading comma) for JSON; either may be NULL. */
 void vr_log_emit(vr_log *log, vr_log_level level, const char *msg, size_t msglen,
                  const char *fields_text, const char *fields_json);
+/* The live status line under the log lines, on a terminal only: text replaces it (cut to the
+ * terminal's width), NULL or "" removes it. Log lines are written above it. Returns 1 when it is
+ * shown (stderr is a terminal and the log is text), else 0 (nothing is written). */
+int vr_log_status(vr_log *log, const char *text);
 void vr_logf(vr_log *log, vr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -36,4 +36,11 @@ function log.error(msg, fields) end
 ---@return "debug"|"info"|"warn"|"error"
 function log.level() end
 
+---Keeps `text` as the live status line under the log lines (replacing the previous one); nil or
+---`""` removes it. Only on a terminal with text logs (true); elsewhere nothing is written (false),
+---so progress must also go to log lines.
+---@param text? string
+---@return boolean shown
+function log.status(text) end
+
 return log

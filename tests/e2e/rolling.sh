@@ -67,6 +67,17 @@ grep -qE '^worker-04 +1 +done' <<<"$out" || fail "worker-04 not done: $out"
 grep -q 'stopped prod-db/reporting-01 for the maintenance (restart-after)' <<<"$out" || fail "no policy stop: $out"
 grep -q 'started prod-db/reporting-01 again' <<<"$out" || fail "no policy start: $out"
 
+# on a terminal (script(1) gives the run a pty): the live status line under the log lines
+script -qfc "'$vmrun' --cluster '$fixture' '$playbook'" "$tmp/tty.out" >/dev/null 2>&1 || fail "the run on a pty must exit 0"
+grep -aqE 'vmrun batch [12]/2 \(w[1-4], w[1-4]\) \| nodes [0-4]/4 done \| [0-9]+ migrating' "$tmp/tty.out" ||
+  fail "no live status line: $(tail -c 600 "$tmp/tty.out" | cat -v)"
+grep -aq $'\r\033\[K' "$tmp/tty.out" || fail "the status line is not redrawn in place"
+NO_COLOR=1 script -qfc "'$vmrun' --cluster '$fixture' '$playbook'" "$tmp/tty2.out" >/dev/null 2>&1
+grep -aq $'\033\[1m' "$tmp/tty2.out" && fail "NO_COLOR must keep colours out"
+grep -aq '| nodes' "$tmp/tty2.out" || fail "NO_COLOR keeps the status line"
+out=$(rolling --cluster "$fixture" "$playbook" 2>&1)
+grep -q '| nodes' <<<"$out" && fail "no status line when not on a terminal: $out"
+
 # the main job: the whole demo cluster, every worker maintained
 out=$(rolling "$playbook" 2>&1) || fail "the demo's rolling maintenance must exit 0: $out"
 [ "$(grep -cE '^worker-[0-9]+ +[0-9]+ +done ' <<<"$out")" -eq 12 ] || fail "12 workers done expected: $out"
