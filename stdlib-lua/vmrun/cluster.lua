@@ -19,10 +19,7 @@ end
 
 -- A query over cluster.list: checks the option names and types, then lists kind.
 local function query(fname, kind, allowed)
-  local names = {}
-  for name in pairs(allowed) do names[#names + 1] = name end
-  table.sort(names)
-  local list_text = table.concat(names, ", ")
+  local list_text = require("vmrun.keys")(allowed)
   return function(opts)
     if opts == nil then return core.list(kind) end
     if type(opts) ~= "table" then usage("cluster.%s: options must be a table (%s)", fname, list_text) end

@@ -16,6 +16,7 @@ local vmrun = require("vmrun")
 local log = require("vmrun.log")
 local time = require("vmrun.time")
 local task = require("vmrun.task")
+local key_list = require("vmrun.keys")
 
 local M = {}
 
@@ -149,10 +150,7 @@ function M.options(fname, opts, level)
   for k, v in pairs(opts or {}) do
     local want = OPTIONS[k]
     if want == nil then
-      local names = {}
-      for n in pairs(OPTIONS) do names[#names + 1] = n end
-      table.sort(names)
-      usage(level + 1, "%s: unknown option %s (%s)", fname, tostring(k), table.concat(names, ", "))
+      usage(level + 1, "%s: unknown option %s (%s)", fname, tostring(k), key_list(OPTIONS))
     elseif want == "integer" then
       if math.type(v) ~= "integer" then usage(level + 1, "%s: option %s must be an integer", fname, k) end
     elseif want == "duration" then

@@ -19,6 +19,7 @@ local time = require("vmrun.time")
 local task = require("vmrun.task")
 local exec = require("vmrun.exec")
 local sim = require("vmrun.sim")
+local key_list = require("vmrun.keys")
 
 local M = {}
 
@@ -63,10 +64,7 @@ local function check_options(opts)
   for k, v in pairs(opts or {}) do
     local want = OPTIONS[k]
     if want == nil then
-      local names = {}
-      for n in pairs(OPTIONS) do names[#names + 1] = n end
-      table.sort(names)
-      usage(3, "maintenance.rolling: unknown option %s (%s)", tostring(k), table.concat(names, ", "))
+      usage(3, "maintenance.rolling: unknown option %s (%s)", tostring(k), key_list(OPTIONS))
     elseif want == "batch" then
       if v ~= "auto" and (math.type(v) ~= "integer" or v < 1) then
         usage(3, "maintenance.rolling: batch must be \"auto\" or an integer >= 1")
@@ -169,12 +167,9 @@ local function read_policies()
     local p = a and a[M.POLICY_ANNOTATION]
     if p ~= nil then
       if not POLICIES[p] then
-        local names = {}
-        for n in pairs(POLICIES) do names[#names + 1] = n end
-        table.sort(names)
         vmrun.error("input", ("maintenance.rolling: VirtualMachine %s/%s: %s is %q; it must be one "
           .. "of %s"):format(vm.metadata.namespace, vm.metadata.name, M.POLICY_ANNOTATION, tostring(p),
-          table.concat(names, ", ")), { level = 3, resource = "VirtualMachine "
+          key_list(POLICIES)), { level = 3, resource = "VirtualMachine "
           .. vm.metadata.namespace .. "/" .. vm.metadata.name })
       end
       out[vm.metadata.namespace .. "/" .. vm.metadata.name] = p

@@ -10,6 +10,7 @@ local log = require("vmrun.log")
 local time = require("vmrun.time")
 local json = require("vmrun.json")
 local task = require("vmrun.task")
+local key_list = require("vmrun.keys")
 
 local M = {}
 
@@ -33,10 +34,7 @@ local function check_options(fname, opts, allowed)
   for key, value in pairs(opts) do
     local want = allowed[key]
     if want == nil then
-      local names = {}
-      for k in pairs(allowed) do names[#names + 1] = k end
-      table.sort(names)
-      usage("node.%s: unknown option %s (%s)", fname, tostring(key), table.concat(names, ", "))
+      usage("node.%s: unknown option %s (%s)", fname, tostring(key), key_list(allowed))
     elseif type(value) ~= want then
       usage("node.%s: option %s must be a %s", fname, key, want)
     end
