@@ -824,7 +824,12 @@ function M.rolling(opts)
           rec.state, rec.error = "failed", strip_where(err)
           local acc = type(err) == "table" and err.account
           for _, v in ipairs(acc and acc.vms or {}) do rec.vms[#rec.vms + 1] = v end
-          log.error(("%s failed: %s; it stays cordoned"):format(name, rec.error), { node = name })
+          -- say what state the node is left in (a hook may fail before the cordon)
+          local now = cluster.get("Node", name)
+          rec.cordoned = now ~= nil and (now.spec or {}).unschedulable == true
+          local left = rec.cordoned and "it stays cordoned" or "it was not cordoned"
+          log.error(("%s failed: %s%s"):format(name, rec.error,
+            rec.error:find("stays cordoned", 1, true) and "" or ("; " .. left)), { node = name })
         end
         for _, v in ipairs(rec.vms) do
           if v.state == "failed" then failed_vms = failed_vms + 1 end

@@ -90,6 +90,15 @@ describe("maintenance.rolling", function()
     node.uncordon("w2")
   end, { timeout = "3h" })
 
+  it("says a node a hook failed on was not cordoned", function()
+    local report = maintenance.rolling({ nodes = { "w1" },
+      hooks = { before_node = function() error("the change window is closed") end } })
+    expect(report.nodes[1].state).to_be("failed")
+    expect(report.nodes[1].error).to_be("the change window is closed")
+    expect(report.nodes[1].cordoned).to_be(false)
+    expect(cordoned("w1")).to_be(false)
+  end)
+
   it("stops before touching anything when a node would block, unless told to skip it", function()
     cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "pinned", namespace = "prod" },
       spec = { nodeName = "w4", containers = { { name = "c", image = "busybox" } } },
