@@ -41,7 +41,7 @@ cluster.settle()
 local ok, account = pcall(node.drain, name, opts)
 if not ok then
   local err = account
-  io.stderr:write("drain-node: " .. tostring(err.message or err):gsub("^[^:]+:%d+: ", "") .. "\n")
+  io.stderr:write("drain-node: " .. require("vmrun.message")(err) .. "\n")
   local kind = type(err) == "table" and err.kind
   vmrun.exit((kind == "usage" or kind == "not_found") and 2 or 1)
 end

@@ -34,7 +34,7 @@ end
 
 cluster.settle()
 local ok, report = pcall(preflight.vm, target)
-if not ok then stop(2, "%s", tostring(report.message or report):gsub("^[^:]+:%d+: ", "")) end
+if not ok then stop(2, "%s", require("vmrun.message")(report)) end
 if not report.migratable then stop(1, "%s cannot live-migrate: %s", target, table.concat(report.messages, "; ")) end
 if to then
   local fits = false
@@ -60,6 +60,6 @@ local watcher = task.spawn(function()
 end)
 local done, err = pcall(m.wait, m, { timeout = timeout })
 watcher:cancel("done")
-if not done then stop(1, "%s", tostring(err.message or err):gsub("^[^:]+:%d+: ", "")) end
+if not done then stop(1, "%s", require("vmrun.message")(err)) end
 local st = m:status()
 print(("%s migrated: %s -> %s"):format(target, st.source or report.node, st.target or "?"))

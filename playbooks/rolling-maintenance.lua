@@ -185,7 +185,7 @@ if not ok then
       .. "with --skip-blocked to leave those nodes out\n")
     vmrun.exit(1)
   end
-  io.stderr:write("rolling-maintenance: " .. message_of(err):gsub("^[^:]+:%d+: ", "") .. "\n")
+  io.stderr:write("rolling-maintenance: " .. require("vmrun.message")(err) .. "\n")
   vmrun.exit((kind == "usage" or kind == "input" or kind == "not_found" or kind == "decode") and 2 or 1)
 end
 

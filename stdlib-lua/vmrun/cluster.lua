@@ -305,8 +305,8 @@ function M.evacuate_cancel(vmi, opts)
   if node ~= nil then
     local ok, err = pcall(core.evacuate_cancel, ns, name, node)
     if not ok then
-      vmrun.error(err.kind or "runtime", "cluster.evacuate_cancel: " .. tostring(err.message or err)
-        :gsub("^[^:]+:%d+: ", ""), { level = 2, resource = resource, status = err.status })
+      vmrun.error(err.kind or "runtime", "cluster.evacuate_cancel: " .. require("vmrun.message")(err),
+        { level = 2, resource = resource, status = err.status })
     end
     result.cancelled = marked ~= nil
   end

@@ -17,6 +17,7 @@ local log = require("vmrun.log")
 local time = require("vmrun.time")
 local task = require("vmrun.task")
 local key_list = require("vmrun.keys")
+local strip_where = require("vmrun.message")
 
 local M = {}
 
@@ -44,10 +45,12 @@ local function is_launcher(pod)
   return labels_of(pod)["kubevirt.io"] == "virt-launcher"
 end
 
+-- A pod that has finished (Succeeded or Failed).
 local function terminal(pod)
   local phase = pod.status and pod.status.phase
   return phase == "Succeeded" or phase == "Failed"
 end
+M.terminal = terminal
 
 -- Does a LabelSelector ({matchLabels, matchExpressions}) select these labels? An empty or missing
 -- selector selects nothing (PodDisruptionBudget semantics, §4.3).
@@ -129,7 +132,7 @@ function M.explain_429(pod, err)
     if #reasons == 0 then reasons[1] = "a PodDisruptionBudget allows no disruption" end
     return table.concat(reasons, "; "), "disruption_budget"
   end
-  return (msg:gsub("^[^:]+:%d+: ", "")), "other"
+  return strip_where(msg), "other"
 end
 
 -- --- options -----------------------------------------------------------------------------------
@@ -158,7 +161,7 @@ function M.options(fname, opts, level)
         usage(level + 1, "%s: option %s must be a duration (\"90s\", \"1h\" or seconds)", fname, k)
       end
       local ok, s = pcall(time.duration, v)
-      if not ok then usage(level + 1, "%s: option %s: %s", fname, k, tostring(s):gsub("^[^:]+:%d+: ", "")) end
+      if not ok then usage(level + 1, "%s: option %s: %s", fname, k, strip_where(s)) end
       v = s
     elseif type(v) ~= want then
       usage(level + 1, "%s: option %s must be a %s", fname, k, want)
@@ -177,11 +180,10 @@ function M.options(fname, opts, level)
     -- kubectl counts whole seconds
     out.skip_wait_for_delete_timeout = math.min(math.ceil(out.skip_wait_for_delete_timeout), 1e9)
   end
-  local function strip(e) return (tostring(type(e) == "table" and e.message or e):gsub("^[^:]+:%d+: ", "")) end
   if out.pod_selector then
     -- parsed now, so that a bad one is refused at the playbook's line, before anything changes
     local ok, e = pcall(cluster.count, "Pod", { namespace = "default", selector = out.pod_selector })
-    if not ok then usage(level + 1, "%s: option pod_selector: %s", fname, strip(e)) end
+    if not ok then usage(level + 1, "%s: option pod_selector: %s", fname, strip_where(e)) end
   end
   if out.queue then
     -- checked by making one, without its targets (whose room it would read); the targets must
@@ -200,7 +202,7 @@ function M.options(fname, opts, level)
         end
       end
     end
-    if not ok then usage(level + 1, "%s: option queue: %s", fname, strip(e)) end
+    if not ok then usage(level + 1, "%s: option queue: %s", fname, strip_where(e)) end
   end
   return out
 end
@@ -364,10 +366,6 @@ local function blockers_text(blockers)
       b.name, b.reason)
   end
   return table.concat(parts, "; ")
-end
-
-local function strip_where(e)
-  return (tostring(type(e) == "table" and e.message or e):gsub("^[^:]+:%d+: ", ""))
 end
 
 -- Sleeps until the next retry, not past the deadline.

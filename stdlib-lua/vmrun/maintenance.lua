@@ -44,9 +44,7 @@ local function null_to_nil(v)
   return v
 end
 
-local function strip_where(e)
-  return (tostring(type(e) == "table" and e.message or e):gsub("^[^:]+:%d+: ", ""))
-end
+local strip_where = require("vmrun.message")
 
 -- --- options --------------------------------------------------------------------------------------
 
@@ -579,7 +577,6 @@ function M.rolling(opts)
   local names = pick_nodes(opts)
   if #names == 0 then usage(2, "maintenance.rolling: no node to maintain") end
   local report = { nodes = {}, batches = {}, skipped = {}, started = started, vms = {} }
-  local node_rec = {}
 
   -- the VMs on each node, with their policies; nodes with a skip-node VM leave the run
   local vms_on, stopping = {}, {}
@@ -732,7 +729,6 @@ function M.rolling(opts)
     for _, name in ipairs(batch) do
       jobs[#jobs + 1] = function()
         local rec = { name = name, batch = bi, state = "running", started = time.now(), vms = {} }
-        node_rec[name] = rec
         report.nodes[#report.nodes + 1] = rec
         local ok, err = pcall(function()
           if opts.hooks.before_node then opts.hooks.before_node(name) end

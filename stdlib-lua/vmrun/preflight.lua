@@ -39,10 +39,7 @@ local function usage(level, fmt, ...) vmrun.error("usage", fmt:format(...), { le
 local millicores = queue.millicores
 local pod_requests = queue.pod_requests
 
-local function terminal(pod)
-  local phase = pod.status and pod.status.phase
-  return phase == "Succeeded" or phase == "Failed"
-end
+local terminal = drain.terminal
 
 -- "v1.6" -> 1, 6; "HEAD" (or unknown) -> a version after every release.
 local function version(text)
