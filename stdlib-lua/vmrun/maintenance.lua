@@ -563,17 +563,6 @@ function M.rolling(opts)
   local ok, err = pcall(cluster.settle)
   if not ok then log.warn(strip_where(err), {}) end -- plan with what runs; pre-flight says the rest
   local policies = read_policies()
-  -- VMs an earlier run stopped and did not start again (it failed or was interrupted)
-  for _, vm in ipairs(cluster.vms()) do
-    local a = null_to_nil(vm.metadata.annotations) or {}
-    local record = a[M.STOPPED_ANNOTATION]
-    local ok, was = pcall(require("vmrun.json").decode, record or "null")
-    if record and not (ok and type(was) == "table" and was.policy == "leave-off") then
-      log.warn(("%s/%s was stopped by an earlier maintenance run and not started again: starting it")
-        :format(vm.metadata.namespace, vm.metadata.name), {})
-      start_vm(vm.metadata.namespace, vm.metadata.name)
-    end
-  end
   local names = pick_nodes(opts)
   if #names == 0 then usage(2, "maintenance.rolling: no node to maintain") end
   local report = { nodes = {}, batches = {}, skipped = {}, started = started, vms = {} }
@@ -655,6 +644,19 @@ function M.rolling(opts)
       end
     end
     run_nodes = kept
+  end
+
+  -- VMs an earlier run stopped and did not start again (it failed or was interrupted); only
+  -- now, so that a run that pre-flight stops has changed nothing
+  for _, vm in ipairs(cluster.vms()) do
+    local a = null_to_nil(vm.metadata.annotations) or {}
+    local record = a[M.STOPPED_ANNOTATION]
+    local ok, was = pcall(require("vmrun.json").decode, record or "null")
+    if record and not (ok and type(was) == "table" and was.policy == "leave-off") then
+      log.warn(("%s/%s was stopped by an earlier maintenance run and not started again: starting it")
+        :format(vm.metadata.namespace, vm.metadata.name), {})
+      start_vm(vm.metadata.namespace, vm.metadata.name)
+    end
   end
 
   -- 2. order and batch size

@@ -90,6 +90,21 @@ describe("maintenance.rolling", function()
     node.uncordon("w2")
   end, { timeout = "3h" })
 
+  it("starts the VMs an interrupted run left stopped, but not those whose policy is leave-off", function()
+    -- what an earlier run that was killed half way leaves: vm-2 stopped for its node
+    cluster.patch("vm", "prod", "vm-2", { metadata = { annotations = {
+      ["vmrun.io/stopped-for-maintenance"] = json.encode({ runStrategy = "Always", policy = "restart-after" }) } },
+      spec = { runStrategy = "Halted" } }, { type = "merge" })
+    task.sleep(30)
+    expect(vmi("vm-2")).to_be_nil()
+    maintenance.rolling({ nodes = { "w1" } })
+    local vm = cluster.get("vm", "prod", "vm-2")
+    expect(vm.spec.runStrategy).to_be("Always")
+    expect(vm.metadata.annotations["vmrun.io/stopped-for-maintenance"]).to_be_nil()
+    expect(vmi("vm-2").status.phase).to_be("Running")
+    expect(cluster.get("vm", "prod", "scratch").spec.runStrategy).to_be("Halted") -- leave-off stays off
+  end, { timeout = "1h" })
+
   it("says a node a hook failed on was not cordoned", function()
     local report = maintenance.rolling({ nodes = { "w1" },
       hooks = { before_node = function() error("the change window is closed") end } })
