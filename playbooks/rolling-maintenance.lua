@@ -154,6 +154,7 @@ opts.on_event = function(ev)
     total_nodes = #ev.nodes
     live.batches = #ev.batches
   elseif ev.type == "batch_started" then
+    live.batches = ev.batches or live.batches
     live.batch = ("batch %d/%d (%s)"):format(ev.batch, live.batches, table.concat(ev.nodes, ", "))
   elseif ev.type == "node_done" or ev.type == "node_failed" then
     finished_nodes = finished_nodes + 1

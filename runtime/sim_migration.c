@@ -467,21 +467,66 @@ static int within_limits(vr_sim *sim, const char *source_node, const vr_migratio
 
 static void requeue_later(vr_sim *sim, const char *ns, const char *name, uint64_t ms);
 
+/* The CPU model a VMI runs with: its own spec.domain.cpu.model, else the cluster's
+ * spec.configuration.cpuModel on the KubeVirt CR, else host-model (KubeVirt's default). */
+static const char *cpu_model_of(vr_sim *sim, const cJSON *vmi) {
+  const char *model = sim_string(vmi, "spec.domain.cpu.model");
+  const cJSON **kv = NULL;
+  size_t nkv;
+  if (model && *model) return model;
+  nkv = vr_store_list(sim->store, "kubevirt.io", "KubeVirt", NULL, NULL, &kv);
+  if (nkv != (size_t)-1 && nkv > 0) model = sim_string(kv[0], "spec.configuration.cpuModel");
+  free((void *)kv);
+  return model && *model ? model : "host-model";
+}
+
+/* Adds to selector the CPU labels virt-controller puts on a migration target pod: for a
+ * host-model VMI the source node's host model among the target's migratable models
+ * (cpu-model-migration.node.kubevirt.io/M for each host-model-cpu.node.kubevirt.io/M of the
+ * source); for a named model, cpu-model.node.kubevirt.io/MODEL; nothing for host-passthrough.
+ * A source node without host-model labels adds nothing. Returns 0, or -1 out of memory. */
+static int add_cpu_selector(vr_sim *sim, const cJSON *vmi, const char *source, cJSON *selector) {
+  static const char host_prefix[] = "host-model-cpu.node.kubevirt.io/";
+  const char *model = cpu_model_of(sim, vmi);
+  char key[320];
+  if (strcmp(model, "host-passthrough") == 0) return 0;
+  if (strcmp(model, "host-model") != 0) {
+    snprintf(key, sizeof key, "cpu-model.node.kubevirt.io/%s", model);
+    cJSON_DeleteItemFromObjectCaseSensitive(selector, key);
+    return cJSON_AddStringToObject(selector, key, "true") ? 0 : -1;
+  }
+  const cJSON *node = source ? vr_store_get(sim->store, "", "Node", NULL, source) : NULL;
+  const cJSON *label;
+  cJSON_ArrayForEach(label, sim_path(node, "metadata.labels")) {
+    if (label->string == NULL || strncmp(label->string, host_prefix, sizeof host_prefix - 1) != 0)
+      continue;
+    snprintf(key, sizeof key, "cpu-model-migration.node.kubevirt.io/%s",
+             label->string + sizeof host_prefix - 1);
+    cJSON_DeleteItemFromObjectCaseSensitive(selector, key);
+    if (cJSON_AddStringToObject(selector, key, "true") == NULL) return -1;
+  }
+  return 0;
+}
+
 /* The target node for a migration: as for any pod of the VMI (§2.4), with the VMIM's
- * spec.addedNodeSelector added to the VMI's nodeSelector. */
+ * spec.addedNodeSelector and the CPU labels of add_cpu_selector added to the VMI's
+ * nodeSelector. */
 static const cJSON *pick_target(vr_sim *sim, const cJSON *vmim, const cJSON *vmi,
                                 const char *exclude, char *why, size_t whylen) {
   const cJSON *added = sim_path(vmim, "spec.addedNodeSelector"), *entry;
   const cJSON *node;
   cJSON *copy, *selector;
-  if (!cJSON_IsObject(added) || added->child == NULL)
-    return sim_pick_node(sim, vmi, exclude, why, whylen);
   copy = cJSON_Duplicate(vmi, 1);
   if (copy == NULL) return NULL;
   selector = (cJSON *)sim_path(copy, "spec.nodeSelector");
   if (!cJSON_IsObject(selector)) {
     sim_set(copy, "spec.nodeSelector", cJSON_CreateObject());
     selector = (cJSON *)sim_path(copy, "spec.nodeSelector");
+  }
+  if (selector == NULL || add_cpu_selector(sim, vmi, exclude, selector) != 0) {
+    cJSON_Delete(copy);
+    snprintf(why, whylen, "out of memory");
+    return NULL;
   }
   cJSON_ArrayForEach(entry, added) {
     if (!cJSON_IsString(entry)) continue;

@@ -39,6 +39,6 @@ for cluster in "$root/playbooks/clusters/demo.yaml" "$tmp/c100.yaml"; do
     print(("  speed-up against the baseline: %.2fx (goal >= 2)"):format(b.seconds / s.seconds))
     print(("  VMs shut down: %d against %d (goal: no more)"):format(s.shut_down, b.shut_down))
     print(("  double migrations: %d against %d (goal: fewer)"):format(s.twice, b.twice))
-    print(("  against the lower bound: %.2fx (goal <= 1.15)"):format(s.seconds / s.lower_bound))
+    print(("  against the lower bound: %.3fx (goal <= 1.15)"):format(s.seconds / s.lower_bound))
   ' "$name" "$tmp/stock.json" "$tmp/baseline.json" "$tmp/stock.time" "$tmp/baseline.time"
 done

@@ -13,7 +13,7 @@ preflight = {}
 ---@field name string
 ---@field node? string
 ---@field migratable boolean true exactly when `reasons` is empty
----@field reasons string[] KubeVirt's reason names, then vmrun's (MasqueradeMigrationPorts, NoFeasibleTarget)
+---@field reasons string[] KubeVirt's reason names, then vmrun's (NoFeasibleTarget)
 ---@field messages string[] "<reason>: <text>"
 ---@field warnings string[]
 ---@field eviction_strategy string

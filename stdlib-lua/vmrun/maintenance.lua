@@ -365,14 +365,8 @@ local function auto_batch(names, drain_opts)
   return 1
 end
 
--- Picks a target node for each VM of the batch that will migrate, the biggest first: a node the
--- VM may go to (pre-flight's targets, outside the batch), preferring nodes already done in this
--- run (so that the VM does not move twice), then the one with the most free memory; each choice
--- takes its memory and CPU from what the node has free, so that the batch's drains, which run
--- side by side, do not send more to a node than it holds. Returns {["ns/name"] = node}.
-local function assign_targets(batch, done)
-  local in_batch, movers = {}, {}
-  for _, n in ipairs(batch) do in_batch[n] = true end
+-- What the nodes have free now: allocatable less the requests of their live pods.
+local function free_resources()
   local free = {}
   for _, n in ipairs(cluster.nodes()) do
     local mem, cpu = queue.node_resources(n)
@@ -387,33 +381,70 @@ local function assign_targets(batch, done)
       free[where].cpu = free[where].cpu - r.cpu
     end
   end
+  return free
+end
+
+-- The host CPU model of each node (host-model-cpu.node.kubevirt.io/M), or nil.
+local function host_models()
+  local out = {}
+  for _, n in ipairs(cluster.nodes()) do
+    for k in pairs(null_to_nil(n.metadata.labels) or {}) do
+      local m = k:match("^host%-model%-cpu%.node%.kubevirt%.io/(.+)$")
+      if m then out[n.metadata.name] = m end
+    end
+  end
+  return out
+end
+
+-- The VMs on a node that its drain will migrate (not those its policy stops): {key, targets,
+-- memory, cpu, source}.
+local function movers_of(name, stopping)
   local running = {}
-  for _, n in ipairs(batch) do
-    for _, vmi in ipairs(cluster.vmis({ node = n })) do
-      if vmi.status and vmi.status.phase == "Running" then running[#running + 1] = vmi end
+  for _, vmi in ipairs(cluster.vmis({ node = name })) do
+    local vm = vm_of(vmi)
+    if vmi.status and vmi.status.phase == "Running"
+        and not (vm and stopping[vmi.metadata.namespace .. "/" .. vm]) then
+      running[#running + 1] = vmi
     end
   end
-  local reports = preflight.vms(running)
-  for i, vmi in ipairs(running) do
-    local r = reports[i]
+  local out = {}
+  for i, r in ipairs(preflight.vms(running)) do
     if r.drain_action == "migrate" then
-      movers[#movers + 1] = { key = vmi.metadata.namespace .. "/" .. vmi.metadata.name,
-        targets = r.targets, memory = r.memory or 0, cpu = r.cpu or 0 }
+      local vmi = running[i]
+      out[#out + 1] = { key = vmi.metadata.namespace .. "/" .. vmi.metadata.name, targets = r.targets,
+        memory = r.memory or 0, cpu = r.cpu or 0, source = name }
     end
   end
+  return out
+end
+
+-- Places the VMs that migrate off the batch's nodes, the biggest first, each on a node it may go
+-- to (pre-flight's targets) outside the batch, preferring nodes already done in this run (so
+-- that it does not move twice), then a node of its source's host CPU model (a host-model VM
+-- that moves to a newer model can only move to that model afterwards), then the one with the
+-- most free memory; each choice takes its memory and CPU from what the node has free, so that
+-- the batch's drains, which run side by side, do not send more to a node than it holds.
+-- Returns {["ns/name"] = node} and the list of VMs that found no room.
+local function place(batch, movers_by_node, free_now, done, model_of)
+  local in_batch, movers, free = {}, {}, {}
+  for _, n in ipairs(batch) do
+    in_batch[n] = true
+    for _, m in ipairs(movers_by_node[n]) do movers[#movers + 1] = m end
+  end
+  for n, f in pairs(free_now) do free[n] = { memory = f.memory, cpu = f.cpu } end
   table.sort(movers, function(a, b)
     if a.memory ~= b.memory then return a.memory > b.memory end
     return a.key < b.key
   end)
-  local assigned = {}
+  local assigned, unplaced = {}, {}
   for _, m in ipairs(movers) do
-    local best, best_done, best_free
+    local best, best_rank, best_free
     for _, t in ipairs(m.targets) do
       local f = free[t]
       if not in_batch[t] and f and f.memory >= m.memory and f.cpu >= m.cpu then
-        local is_done = done[t] and 1 or 0
-        if best == nil or is_done > best_done or (is_done == best_done and f.memory > best_free) then
-          best, best_done, best_free = t, is_done, f.memory
+        local rank = (done[t] and 2 or 0) + (model_of[t] == model_of[m.source] and 1 or 0)
+        if best == nil or rank > best_rank or (rank == best_rank and f.memory > best_free) then
+          best, best_rank, best_free = t, rank, f.memory
         end
       end
     end
@@ -421,9 +452,45 @@ local function assign_targets(batch, done)
       assigned[m.key] = best
       free[best].memory = free[best].memory - m.memory
       free[best].cpu = free[best].cpu - m.cpu
+    else
+      unplaced[#unplaced + 1] = m.key
     end
   end
-  return assigned
+  return assigned, unplaced
+end
+
+-- The next batch from the nodes still to do, in their order: a node joins while the VMs that
+-- migrate off the batch's nodes all find room outside it, up to size nodes (looking at no more
+-- than 4 x size candidates). A node whose VMs find no room even alone waits for a later batch;
+-- when none fits, the first node goes alone, and its drain says which VMs cannot move.
+-- Returns the batch, the nodes left in order, the targets and the nodes that waited.
+local function next_batch(pending, size, done, stopping)
+  local free, model_of = free_resources(), host_models()
+  local movers_by_node = {}
+  local batch, assigned, waited, later = {}, {}, {}, {}
+  for i, n in ipairs(pending) do
+    if #batch >= size or i > 4 * size then
+      later[#later + 1] = n
+    else
+      movers_by_node[n] = movers_of(n, stopping)
+      batch[#batch + 1] = n
+      local try, unplaced = place(batch, movers_by_node, free, done, model_of)
+      if #unplaced == 0 then
+        assigned = try
+      else
+        batch[#batch] = nil
+        later[#later + 1] = n
+        waited[#waited + 1] = { node = n, vms = unplaced }
+      end
+    end
+  end
+  if #batch == 0 then
+    local first = table.remove(later, 1)
+    batch[1] = first
+    assigned = place(batch, movers_by_node, free, done, model_of)
+    waited = {}
+  end
+  return batch, later, assigned, waited
 end
 
 --- maintenance.lower_bound(report) -> seconds
@@ -672,9 +739,9 @@ function M.rolling(opts)
       batch_size, per_cluster, per_cluster), {})
     batch_size = per_cluster
   end
-  -- batches in that order, but a node joins a batch only if every VM that migrates off the
-  -- batch's nodes keeps a target outside it (a VM whose only targets are in its batch could not
-  -- move); it waits for a later batch otherwise
+  -- an estimate of the batches, for the log and the live view: in that order, a node joining a
+  -- batch only if every VM that migrates off the batch's nodes keeps a target outside it; each
+  -- batch is then chosen when its turn comes, with the room the cluster has at that moment
   local function fits(batch)
     local inside = {}
     for _, n in ipairs(batch) do inside[n] = true end
@@ -702,18 +769,28 @@ function M.rolling(opts)
     batches[#batches + 1] = b
     pending = later
   end
-  log.info(("rolling maintenance of %d node(s) in %d batch(es) of up to %d"):format(#run_nodes,
+  log.info(("rolling maintenance of %d node(s) in about %d batch(es) of up to %d"):format(#run_nodes,
     #batches, batch_size), { nodes = #run_nodes, batches = #batches, batch = batch_size })
   emit({ type = "planned", nodes = run_nodes, batches = batches, batch = batch_size })
 
   local done, failed_nodes, failed_vms = {}, 0, 0
   local restart_after = {} -- node -> VMs to start when it is done
   local stopped_at_end = {}
-  for bi, batch in ipairs(batches) do
+  local to_do, bi, estimate = run_nodes, 0, #batches
+  while #to_do > 0 do
+    local batch, assigned, waited
+    batch, to_do, assigned, waited = next_batch(to_do, batch_size, done, stopping)
+    bi = bi + 1
+    -- the estimate grows when the room made a batch smaller than planned
+    estimate = math.max(estimate, bi + (#to_do + batch_size - 1) // batch_size)
+    for _, w in ipairs(waited) do
+      log.info(("%s waits for a later batch: no room now outside the batch for %s"):format(w.node,
+        table.concat(w.vms, ", ")), { node = w.node })
+    end
     local brec = { index = bi, nodes = batch, started = time.now() }
     report.batches[#report.batches + 1] = brec
-    log.info(("batch %d/%d: %s"):format(bi, #batches, table.concat(batch, ", ")), { batch = bi })
-    emit({ type = "batch_started", batch = bi, nodes = batch })
+    log.info(("batch %d/%d: %s"):format(bi, estimate, table.concat(batch, ", ")), { batch = bi })
+    emit({ type = "batch_started", batch = bi, batches = estimate, nodes = batch, waited = waited })
     if opts.hooks.before_batch then opts.hooks.before_batch(batch) end
     local in_batch = {}
     for _, n in ipairs(batch) do in_batch[n] = true end
@@ -725,7 +802,6 @@ function M.rolling(opts)
     end
     for name in pairs(done) do prefer[#prefer + 1] = name end
     table.sort(prefer)
-    local assigned = assign_targets(batch, done)
     local expect_running = {}
     local jobs = {}
     for _, name in ipairs(batch) do

@@ -60,6 +60,9 @@ local function context()
   local kv = cluster.list("KubeVirt")[1]
   local dev = kv and kv.spec and kv.spec.configuration and kv.spec.configuration.developerConfiguration
   for _, g in ipairs(dev and null_to_nil(dev.featureGates) or {}) do ctx.gates[g] = true end
+  -- the CPU model of a VMI that names none: the cluster's cpuModel, else KubeVirt's host-model
+  local configured = kv and kv.spec and kv.spec.configuration and null_to_nil(kv.spec.configuration.cpuModel)
+  ctx.cpu_model = type(configured) == "string" and configured ~= "" and configured or "host-model"
   ctx.major, ctx.minor = version(ctx.limits.kubevirtVersion)
   ctx.cluster_strategy = null_to_nil(ctx.limits.evictionStrategy and ctx.limits.evictionStrategy.value)
   -- the requests already on each node, and each VMI's live launcher pod
@@ -179,8 +182,10 @@ local function migration_findings(vmi, ctx)
   end
   local status = vmi.status or {}
   if ports_in_use and status.migrationTransport ~= "Unix" then
-    add("MasqueradeMigrationPorts", ("the masquerade interface forwards port %d, which migration "
-      .. "uses on the legacy transport (49152 and 49153 must stay free)"):format(ports_in_use))
+    -- KubeVirt keeps the two ports for the migration and does not forward them to the guest:
+    -- the migration works, the guest never saw traffic on that port
+    warnings[#warnings + 1] = ("the masquerade interface lists port %d, which KubeVirt keeps for "
+      .. "migrations on the legacy transport: traffic to it does not reach the guest"):format(ports_in_use)
   end
   return found, warnings
 end
@@ -284,15 +289,16 @@ local function why_not(vmi, node, ctx, need)
       if not vendor[v] then return ("CPU vendor (not %s)"):format(v) end
     end
   end
-  local cpu = spec.domain and spec.domain.cpu or {}
-  if cpu.model == "host-model" then
+  local cpu = spec.domain and null_to_nil(spec.domain.cpu) or {}
+  local model = type(cpu.model) == "string" and cpu.model ~= "" and cpu.model or ctx.cpu_model
+  if model == "host-model" then
     local migratable_models = label_with_prefix(labels, "cpu-model-migration.node.kubevirt.io/")
     for m in pairs(label_with_prefix(src_labels, "host-model-cpu.node.kubevirt.io/")) do
       if not migratable_models[m] then return ("CPU model (host model %s)"):format(m) end
     end
-  elseif type(cpu.model) == "string" and cpu.model ~= "host-passthrough" then
+  elseif model ~= "host-passthrough" then
     local models = label_with_prefix(labels, "cpu-model.node.kubevirt.io/")
-    if next(models) and not models[cpu.model] then return ("CPU model %s"):format(cpu.model) end
+    if next(models) and not models[model] then return ("CPU model %s"):format(model) end
   end
   -- room for the second copy during the migration
   local used = ctx.used[name] or { cpu = 0, memory = 0 }
