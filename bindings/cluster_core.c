@@ -14,10 +14,12 @@
 #include "kinds.h"
 #include "luaval.h"
 #include "patch.h"
+#include "pod_requests.h"
 #include "scheduler.h"
 #include "selector.h"
 #include "sim.h"
 #include "store.h"
+#include "strmap.h"
 
 #define VR_WATCH_MT "vmrun.Watch"
 
@@ -242,6 +244,93 @@ static int l_cluster_count(lua_State *L) {
   b->items = NULL;
   free((void *)items);
   lua_pushinteger(L, count);
+  return 1;
+}
+
+typedef struct node_requests {
+  int64_t cpu_milli, memory, pods;
+} node_requests;
+
+/* Sums the requests of the live pods per node into sums (node name -> node_requests, owned by
+ * the caller). Returns 0, or -1 out of memory. */
+static int sum_requests(vr_store *store, vr_strmap *sums) {
+  const cJSON **items = NULL;
+  size_t n, i;
+  int rc = 0;
+  n = vr_store_list(store, "", "Pod", NULL, NULL, &items);
+  if (n == (size_t)-1) return -1;
+  for (i = 0; i < n && rc == 0; i++) {
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(items[i], "spec");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(items[i], "status");
+    const cJSON *node =
+        cJSON_IsObject(spec) ? cJSON_GetObjectItemCaseSensitive(spec, "nodeName") : NULL;
+    const cJSON *phase =
+        cJSON_IsObject(status) ? cJSON_GetObjectItemCaseSensitive(status, "phase") : NULL;
+    node_requests *sum;
+    vr_requests r;
+    if (!cJSON_IsString(node) || node->valuestring[0] == '\0') continue;
+    if (cJSON_IsString(phase) &&
+        (strcmp(phase->valuestring, "Succeeded") == 0 || strcmp(phase->valuestring, "Failed") == 0))
+      continue;
+    sum = vr_strmap_get(sums, node->valuestring);
+    if (sum == NULL) {
+      sum = calloc(1, sizeof *sum);
+      if (sum == NULL || vr_strmap_put(sums, node->valuestring, sum) != 0) {
+        free(sum);
+        rc = -1;
+        break;
+      }
+    }
+    r = vr_pod_requests(items[i]);
+    sum->cpu_milli += r.cpu_milli;
+    sum->memory += r.memory;
+    sum->pods++;
+  }
+  free((void *)items);
+  return rc;
+}
+
+static void free_sums(vr_strmap *sums) {
+  size_t pos = 0;
+  const char *key;
+  void *value;
+  while (vr_strmap_next(sums, &pos, &key, &value)) free(value);
+  vr_strmap_clear(sums);
+}
+
+static const char sums_box_key = 's';
+
+static int sums_box_gc(lua_State *L) { /* owns the sums, in case pushing them raises */
+  free_sums(lua_touserdata(L, 1));
+  return 0;
+}
+
+/* cluster.requests_by_node() -> {[node] = {cpu = millicores, memory = bytes, pods = n}}
+ * What the pods bound to each node (spec.nodeName) and not finished (phase neither Succeeded nor
+ * Failed) request there, counted as the scheduler counts them (containers, the largest init
+ * container, overhead); a node without such pods is absent. Reads the pods where they are
+ * stored, without making them into tables. Raises on out of memory. */
+static int l_cluster_requests_by_node(lua_State *L) {
+  size_t pos = 0;
+  const char *key;
+  void *value;
+  struct vr_sim *sim = vr_lua_sim(L, 1);
+  vr_strmap *sums = vr_push_gc_userdata(L, sizeof *sums, &sums_box_key, sums_box_gc);
+  vr_strmap_init(sums);
+  if (sum_requests(vr_sim_store(sim), sums) != 0)
+    return luaL_error(L, "cluster.requests_by_node: out of memory");
+  lua_createtable(L, 0, (int)vr_strmap_count(sums));
+  while (vr_strmap_next(sums, &pos, &key, &value)) {
+    const node_requests *sum = value;
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, (lua_Integer)sum->cpu_milli);
+    lua_setfield(L, -2, "cpu");
+    lua_pushinteger(L, (lua_Integer)sum->memory);
+    lua_setfield(L, -2, "memory");
+    lua_pushinteger(L, (lua_Integer)sum->pods);
+    lua_setfield(L, -2, "pods");
+    lua_setfield(L, -2, key);
+  }
   return 1;
 }
 
@@ -735,6 +824,7 @@ static const luaL_Reg cluster_core_funcs[] = {
     {"get", l_cluster_get},
     {"list", l_cluster_list},
     {"count", l_cluster_count},
+    {"requests_by_node", l_cluster_requests_by_node},
     {"create", l_cluster_create},
     {"replace", l_cluster_replace},
     {"patch", l_cluster_patch},

@@ -15,30 +15,11 @@
 #include <string.h>
 
 #include "migration_config.h"
+#include "pod_requests.h"
 #include "selector.h"
 #include "sim_internal.h"
 
-typedef struct requests {
-  int64_t cpu_milli;
-  int64_t memory;
-} requests;
-
-static int64_t quantity(const char *text, int scale) {
-  int64_t v = 0;
-  char err[128];
-  if (text == NULL || vr_quantity_parse(text, scale, &v, err, sizeof err) != 0) return 0;
-  return v;
-}
-
-static int64_t quantity_item(const cJSON *item, int scale) {
-  char buf[64];
-  if (cJSON_IsString(item)) return quantity(item->valuestring, scale);
-  if (cJSON_IsNumber(item)) {
-    snprintf(buf, sizeof buf, "%.0f", item->valuedouble);
-    return quantity(buf, scale);
-  }
-  return 0;
-}
+typedef vr_requests requests;
 
 /* What a VMI asks for itself: requests.memory (or domain.memory.guest), and requests.cpu (or
  * limits.cpu, which Kubernetes copies into a missing request); cpu_milli 0 when it names no CPU
@@ -46,33 +27,11 @@ static int64_t quantity_item(const cJSON *item, int scale) {
 static requests vmi_requests(const cJSON *vmi) { /* see sim_vmi_memory */
   requests r;
   const cJSON *domain = sim_path(vmi, "spec.domain");
-  r.memory = quantity_item(sim_path(domain, "resources.requests.memory"), 0);
-  if (r.memory == 0) r.memory = quantity_item(sim_path(domain, "memory.guest"), 0);
-  r.cpu_milli = quantity_item(sim_path(domain, "resources.requests.cpu"), -3);
-  if (r.cpu_milli == 0) r.cpu_milli = quantity_item(sim_path(domain, "resources.limits.cpu"), -3);
-  return r;
-}
-
-/* What a pod asks of its node: the sum of its containers' requests, or the largest init
- * container's if that is more (init containers run one at a time, before the others), plus the
- * pod's spec.overhead (RuntimeClass), as the scheduler's NodeResourcesFit counts them. */
-static requests pod_requests(const cJSON *pod) {
-  requests r = {0, 0}, init = {0, 0};
-  const cJSON *c, *overhead = sim_path(pod, "spec.overhead");
-  cJSON_ArrayForEach(c, sim_path(pod, "spec.containers")) {
-    r.cpu_milli += quantity_item(sim_path(c, "resources.requests.cpu"), -3);
-    r.memory += quantity_item(sim_path(c, "resources.requests.memory"), 0);
-  }
-  cJSON_ArrayForEach(c, sim_path(pod, "spec.initContainers")) {
-    int64_t cpu = quantity_item(sim_path(c, "resources.requests.cpu"), -3);
-    int64_t memory = quantity_item(sim_path(c, "resources.requests.memory"), 0);
-    if (cpu > init.cpu_milli) init.cpu_milli = cpu;
-    if (memory > init.memory) init.memory = memory;
-  }
-  if (init.cpu_milli > r.cpu_milli) r.cpu_milli = init.cpu_milli;
-  if (init.memory > r.memory) r.memory = init.memory;
-  r.cpu_milli += quantity_item(sim_path(overhead, "cpu"), -3);
-  r.memory += quantity_item(sim_path(overhead, "memory"), 0);
+  r.memory = vr_quantity_item(sim_path(domain, "resources.requests.memory"), 0);
+  if (r.memory == 0) r.memory = vr_quantity_item(sim_path(domain, "memory.guest"), 0);
+  r.cpu_milli = vr_quantity_item(sim_path(domain, "resources.requests.cpu"), -3);
+  if (r.cpu_milli == 0)
+    r.cpu_milli = vr_quantity_item(sim_path(domain, "resources.limits.cpu"), -3);
   return r;
 }
 
@@ -95,8 +54,8 @@ static int64_t vcpu_count(const cJSON *domain) {
     }
     return n;
   }
-  n = quantity_item(sim_path(domain, "resources.limits.cpu"), -3);
-  if (n == 0) n = quantity_item(sim_path(domain, "resources.requests.cpu"), -3);
+  n = vr_quantity_item(sim_path(domain, "resources.limits.cpu"), -3);
+  if (n == 0) n = vr_quantity_item(sim_path(domain, "resources.requests.cpu"), -3);
   n = (n + 999) / 1000; /* whole CPUs, rounded up */
   return n < 1 ? 1 : n;
 }
@@ -262,7 +221,7 @@ void sim_account_pod(vr_sim *sim, int deleted, const cJSON *pod) {
   old = calloc(1, sizeof *old);
   if (old == NULL) return;
   snprintf(old->node, sizeof old->node, "%s", node);
-  old->req = pod_requests(pod);
+  old->req = vr_pod_requests(pod);
   if (vr_strmap_put(&sim->pod_usage, key, old) != 0) {
     free(old);
     return;
@@ -389,8 +348,8 @@ static void cache_node(vr_sim *sim, cached_node *c, const cJSON *node) {
     c->alloc.cpu_milli = INT64_MAX / 4;
     c->alloc.memory = INT64_MAX / 4;
   } else {
-    c->alloc.cpu_milli = quantity_item(sim_path(alloc, "cpu"), -3);
-    c->alloc.memory = quantity_item(sim_path(alloc, "memory"), 0);
+    c->alloc.cpu_milli = vr_quantity_item(sim_path(alloc, "cpu"), -3);
+    c->alloc.memory = vr_quantity_item(sim_path(alloc, "memory"), 0);
   }
 }
 

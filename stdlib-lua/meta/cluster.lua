@@ -53,6 +53,13 @@ function cluster.list(kind, opts) end
 ---@return integer
 function cluster.count(kind, opts) end
 
+---What the pods bound to each node and not finished request there, counted as the scheduler
+---counts them (containers, the largest init container, overhead): `{[node] = {cpu = millicores,
+---memory = bytes, pods = n}}`; a node without such pods is absent. Does not make the pods into
+---tables. Raises on out of memory.
+---@return table<string, {cpu: integer, memory: integer, pods: integer}>
+function cluster.requests_by_node() end
+
 ---Creates an object; returns it as stored (uid, resourceVersion, creationTimestamp set).
 ---Raises kind `"already_exists"` (status 409) or `"input"` (422) with `resource = "Kind ns/name"`.
 ---@param object vmrun.Object

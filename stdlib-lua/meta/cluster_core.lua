@@ -16,6 +16,9 @@ function cluster_core.list(kind, opts) end
 ---See `cluster.count`.
 function cluster_core.count(kind, opts) end
 
+---See `cluster.requests_by_node`.
+function cluster_core.requests_by_node() end
+
 ---See `cluster.create`.
 function cluster_core.create(object) end
 

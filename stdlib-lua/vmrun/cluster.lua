@@ -1,5 +1,6 @@
 -- vmrun/cluster.lua: the `cluster` module: the raw resource API of vmrun.cluster.core (get, list,
--- count, create, replace, patch, delete, evict, try_evict, watch, revision; bindings/cluster_core.c)
+-- count, requests_by_node, create, replace, patch, delete, evict, try_evict, watch, revision;
+-- bindings/cluster_core.c)
 -- plus the typed queries playbooks use (nodes, vmis, vms, pods, pvcs, pdbs, migrations) and
 -- migration_limits, the effective KubeVirt migration settings with where each comes from. It
 -- reads everything through the core functions, so it works the same on every cluster backend.
@@ -216,6 +217,36 @@ function M.migrate(vmi, opts)
     created_at = time.now(), samples = {} }, Migration)
 end
 
+-- What cluster.settle waits for, as field selectors: VMs that should run and have no status yet
+-- or are Starting, and VMIs that have not reached Running (no phase yet, Pending, Scheduling,
+-- Scheduled). Counted where the objects are: a settle of a large cluster polls often.
+local SHOULD_RUN = ",spec.runStrategy!=Halted,spec.runStrategy!=Manual,spec.running!=false"
+local SETTLE_WAITS_FOR = {
+  { "VirtualMachine", "status.printableStatus=" .. SHOULD_RUN },
+  { "VirtualMachine", "status.printableStatus=Starting" .. SHOULD_RUN },
+  { "VirtualMachineInstance", "status.phase=" },
+  { "VirtualMachineInstance", "status.phase=Pending" },
+  { "VirtualMachineInstance", "status.phase=Scheduling" },
+  { "VirtualMachineInstance", "status.phase=Scheduled" },
+}
+
+local function starting_count()
+  local n = 0
+  for _, w in ipairs(SETTLE_WAITS_FOR) do n = n + core.count(w[1], { field = w[2] }) end
+  return n
+end
+
+-- Their names, "namespace/name" (for the timeout's message).
+local function starting_names()
+  local out = {}
+  for _, w in ipairs(SETTLE_WAITS_FOR) do
+    for _, o in ipairs(core.list(w[1], { field = w[2] })) do
+      out[#out + 1] = o.metadata.namespace .. "/" .. o.metadata.name
+    end
+  end
+  return out
+end
+
 --- cluster.settle([{timeout=}]) -> seconds — waits
 -- Waits until the cluster is quiet: no VirtualMachine that should run is still starting (printable
 -- status Starting, or none yet) and no VMI is scheduling or pending. A cluster just loaded into the
@@ -232,25 +263,9 @@ function M.settle(opts)
   local task = require("vmrun.task")
   task.sleep(0.001) -- let the cluster's controllers see what was just loaded
   while true do
-    local starting = {}
-    for _, vm in ipairs(core.list("VirtualMachine")) do
-      local st = vm.status
-      local printable = type(st) == "table" and st.printableStatus or nil
-      if printable == nil or printable == "Starting" then
-        local spec = vm.spec or {}
-        if spec.runStrategy ~= "Halted" and spec.runStrategy ~= "Manual" and spec.running ~= false then
-          starting[#starting + 1] = vm.metadata.namespace .. "/" .. vm.metadata.name
-        end
-      end
-    end
-    for _, vmi in ipairs(core.list("VirtualMachineInstance")) do
-      local phase = vmi.status and vmi.status.phase
-      if phase == nil or phase == "Pending" or phase == "Scheduling" or phase == "Scheduled" then
-        starting[#starting + 1] = vmi.metadata.namespace .. "/" .. vmi.metadata.name
-      end
-    end
-    if #starting == 0 then return time.now() - started end
+    if starting_count() == 0 then return time.now() - started end
     if time.now() - started >= limit then
+      local starting = starting_names()
       table.sort(starting)
       vmrun.error("timeout", ("cluster.settle: still starting after %.0f s: %s"):format(limit,
         table.concat(starting, ", ", 1, math.min(#starting, 10))), { level = 2 })

@@ -372,13 +372,10 @@ local function free_resources()
     local mem, cpu = queue.node_resources(n)
     free[n.metadata.name] = { memory = mem or math.huge, cpu = cpu or math.huge }
   end
-  for _, pod in ipairs(cluster.pods()) do
-    local where = pod.spec and pod.spec.nodeName
-    local phase = pod.status and pod.status.phase
-    if where and free[where] and phase ~= "Succeeded" and phase ~= "Failed" then
-      local r = queue.pod_requests(pod)
-      free[where].memory = free[where].memory - r.memory
-      free[where].cpu = free[where].cpu - r.cpu
+  for where, used in pairs(cluster.requests_by_node()) do
+    if free[where] then
+      free[where].memory = free[where].memory - used.memory
+      free[where].cpu = free[where].cpu - used.cpu
     end
   end
   return free
@@ -396,23 +393,26 @@ local function host_models()
   return out
 end
 
--- The VMs on a node that its drain will migrate (not those its policy stops): {key, targets,
--- memory, cpu, source}.
-local function movers_of(name, stopping)
-  local running = {}
-  for _, vmi in ipairs(cluster.vmis({ node = name })) do
-    local vm = vm_of(vmi)
-    if vmi.status and vmi.status.phase == "Running"
-        and not (vm and stopping[vmi.metadata.namespace .. "/" .. vm]) then
-      running[#running + 1] = vmi
+-- The VMs on the nodes that their drains will migrate (not those their policy stops), by node:
+-- {[node] = {{key, targets, memory, cpu, source}}}, from one pre-flight of them all.
+local function movers_of(names, stopping)
+  local running, out = {}, {}
+  for _, name in ipairs(names) do
+    out[name] = {}
+    for _, vmi in ipairs(cluster.vmis({ node = name })) do
+      local vm = vm_of(vmi)
+      if vmi.status and vmi.status.phase == "Running"
+          and not (vm and stopping[vmi.metadata.namespace .. "/" .. vm]) then
+        running[#running + 1] = vmi
+      end
     end
   end
-  local out = {}
   for i, r in ipairs(preflight.vms(running)) do
     if r.drain_action == "migrate" then
       local vmi = running[i]
-      out[#out + 1] = { key = vmi.metadata.namespace .. "/" .. vmi.metadata.name, targets = r.targets,
-        memory = r.memory or 0, cpu = r.cpu or 0, source = name }
+      local source = vmi.status.nodeName
+      table.insert(out[source], { key = vmi.metadata.namespace .. "/" .. vmi.metadata.name,
+        targets = r.targets, memory = r.memory or 0, cpu = r.cpu or 0, source = source })
     end
   end
   return out
@@ -466,13 +466,16 @@ end
 -- Returns the batch, the nodes left in order, the targets and the nodes that waited.
 local function next_batch(pending, size, done, stopping)
   local free, model_of = free_resources(), host_models()
-  local movers_by_node = {}
+  -- the first size candidates in one pre-flight (usually the batch), any further one alone
+  local first = {}
+  for i = 1, math.min(#pending, size) do first[i] = pending[i] end
+  local movers_by_node = movers_of(first, stopping)
   local batch, assigned, waited, later = {}, {}, {}, {}
   for i, n in ipairs(pending) do
     if #batch >= size or i > 4 * size then
       later[#later + 1] = n
     else
-      movers_by_node[n] = movers_of(n, stopping)
+      if movers_by_node[n] == nil then movers_by_node[n] = movers_of({ n }, stopping)[n] end
       batch[#batch + 1] = n
       local try, unplaced = place(batch, movers_by_node, free, done, model_of)
       if #unplaced == 0 then

@@ -50,9 +50,27 @@ end
 
 -- --- what every check reads once ------------------------------------------------------------------
 
+-- The cluster's nodes without null values, each copied again only when its resourceVersion
+-- changed (a run makes a context per batch; most nodes stay the same between them).
+local node_copies = {}
+local function plain_nodes()
+  local out, seen = {}, {}
+  for i, n in ipairs(cluster.nodes()) do
+    local name, rv = n.metadata.name, n.metadata.resourceVersion
+    local copy = node_copies[name]
+    if copy == nil or copy.rv ~= rv or rv == nil then
+      copy = { rv = rv, node = denull(n) }
+      node_copies[name] = copy
+    end
+    out[i], seen[name] = copy.node, true
+  end
+  for name in pairs(node_copies) do if not seen[name] then node_copies[name] = nil end end
+  return out
+end
+
 local function context()
-  local ctx = { limits = cluster.migration_limits(), nodes = {}, node_list = denull(cluster.nodes()),
-    used = {}, pvcs = {}, gates = {}, launchers = {} }
+  local ctx = { limits = cluster.migration_limits(), nodes = {}, node_list = plain_nodes(),
+    used = {}, pvcs = {}, gates = {}, launchers = {}, placement = {}, offers = {} }
   -- a node's link is shared by as many migrations as may leave it at once
   local outbound = ctx.limits.parallelOutboundMigrationsPerNode
   ctx.share = math.max(1, math.tointeger(outbound and outbound.value) or 1)
@@ -65,21 +83,8 @@ local function context()
   ctx.cpu_model = type(configured) == "string" and configured ~= "" and configured or "host-model"
   ctx.major, ctx.minor = version(ctx.limits.kubevirtVersion)
   ctx.cluster_strategy = null_to_nil(ctx.limits.evictionStrategy and ctx.limits.evictionStrategy.value)
-  -- the requests already on each node, and each VMI's live launcher pod
-  for _, pod in ipairs(cluster.pods()) do
-    local node = pod.spec and null_to_nil(pod.spec.nodeName)
-    if node and not terminal(pod) then
-      local used = ctx.used[node] or { cpu = 0, memory = 0 }
-      local req = pod_requests(pod)
-      used.cpu, used.memory = used.cpu + req.cpu, used.memory + req.memory
-      ctx.used[node] = used
-      local labels = null_to_nil(pod.metadata.labels) or {}
-      if labels["kubevirt.io"] == "virt-launcher" and labels["kubevirt.io/created-by"] then
-        local uid = labels["kubevirt.io/created-by"]
-        ctx.launchers[uid .. "@" .. node] = pod
-      end
-    end
-  end
+  -- the requests already on each node; each VMI's live launcher pod is looked up when needed
+  ctx.used = cluster.requests_by_node()
   return ctx
 end
 
@@ -89,9 +94,23 @@ local function pvc(ctx, ns, name)
   return ctx.pvcs[key] or nil
 end
 
+-- The VMI's live virt-launcher pod on its node, or nil; the launchers of a node are listed once
+-- per context.
 local function launcher_of(ctx, vmi)
   local node = vmi.status and null_to_nil(vmi.status.nodeName)
-  return node and vmi.metadata.uid and ctx.launchers[vmi.metadata.uid .. "@" .. node]
+  if not (node and vmi.metadata.uid) then return nil end
+  local on_node = ctx.launchers[node]
+  if on_node == nil then
+    on_node = {}
+    for _, pod in ipairs(cluster.pods({ node = node, selector = "kubevirt.io=virt-launcher" })) do
+      local labels = null_to_nil(pod.metadata.labels) or {}
+      if labels["kubevirt.io/created-by"] and not terminal(pod) then
+        on_node[labels["kubevirt.io/created-by"]] = pod
+      end
+    end
+    ctx.launchers[node] = on_node
+  end
+  return on_node[vmi.metadata.uid]
 end
 
 -- --- the live-migration rules ------------------------------------------------------------------
@@ -257,8 +276,9 @@ local function label_with_prefix(labels, prefix)
   return out
 end
 
--- Why node cannot take the VMI's second copy, or nil when it can. need: the launcher's requests.
-local function why_not(vmi, node, ctx, need)
+-- Why node cannot take the VMI's second copy for any reason but room, or nil when it can: the
+-- scheduling rules, which depend on the node and on what placement_key says of the VMI only.
+local function why_not_placed(vmi, node, ctx)
   local name = node.metadata.name
   local labels = null_to_nil(node.metadata.labels) or {}
   local spec = vmi.spec or {}
@@ -300,9 +320,41 @@ local function why_not(vmi, node, ctx, need)
     local models = label_with_prefix(labels, "cpu-model.node.kubevirt.io/")
     if next(models) and not models[model] then return ("CPU model %s"):format(model) end
   end
+  return nil
+end
+
+-- What why_not_placed reads of a VMI, as a string: VMIs with the same key pass the same nodes.
+local encode = require("vmrun.json").encode
+local function placement_key(vmi, ctx)
+  local spec = vmi.spec or {}
+  local source = ctx.nodes[vmi.status and vmi.status.nodeName or ""]
+  local src_labels = source and null_to_nil(source.metadata.labels) or {}
+  local cpu = spec.domain and null_to_nil(spec.domain.cpu) or {}
+  return encode({ spec.nodeSelector or vmrun.null, spec.affinity or vmrun.null,
+    spec.tolerations or vmrun.null, type(cpu.model) == "string" and cpu.model or vmrun.null,
+    label_with_prefix(src_labels, "cpu-vendor.node.kubevirt.io/"),
+    label_with_prefix(src_labels, "host-model-cpu.node.kubevirt.io/") })
+end
+
+-- Why node cannot take the VMI's second copy, or nil when it can. need: the launcher's requests;
+-- memo: why_not_placed's answers for the VMI's placement key in this context, by node.
+local function why_not(vmi, node, ctx, need, memo)
+  local name = node.metadata.name
+  local why = memo[name]
+  if why == nil then
+    why = why_not_placed(vmi, node, ctx) or false
+    memo[name] = why
+  end
+  if why then return why end
   -- room for the second copy during the migration
   local used = ctx.used[name] or { cpu = 0, memory = 0 }
-  local mem, cpus = queue.node_resources(node)
+  local offers = ctx.offers[name]
+  if offers == nil then
+    local m, c = queue.node_resources(node)
+    offers = { memory = m or false, cpu = c or false }
+    ctx.offers[name] = offers
+  end
+  local mem, cpus = offers.memory or nil, offers.cpu or nil
   if mem and used.memory + need.memory > mem then
     return ("memory (%.1f GiB free, %.1f GiB needed)"):format((mem - used.memory) / GIB, need.memory / GIB)
   end
@@ -324,10 +376,16 @@ end
 local function targets_of(vmi, ctx, exclude)
   local targets, excluded = {}, {}
   local need = needs(vmi, ctx)
+  local key = placement_key(vmi, ctx)
+  local memo = ctx.placement[key]
+  if memo == nil then
+    memo = {}
+    ctx.placement[key] = memo
+  end
   for _, node in ipairs(ctx.node_list) do
     local name = node.metadata.name
     if name ~= (vmi.status and vmi.status.nodeName) and not exclude[name] then
-      local why = why_not(vmi, node, ctx, need)
+      local why = why_not(vmi, node, ctx, need, memo)
       if why then excluded[name] = why else targets[#targets + 1] = name end
     end
   end

@@ -96,25 +96,16 @@ local function free_on(node, used)
   return mem and math.max(0, mem) or -1, cpu and math.max(0, cpu) or -1
 end
 
--- What the running pods request on each node: {[node] = {memory, cpu}}, from one list; kept
--- while the cluster's resourceVersion stays the same (queues made together share it).
+-- What the running pods request on each node: {[node] = {memory, cpu, pods}}, from one pass
+-- over the pods; kept while the cluster's resourceVersion stays the same (queues made together
+-- share it).
 local used_cache = { revision = nil, used = nil }
 local function used_by_node()
   local revision = cluster.revision()
-  if used_cache.revision == revision then return used_cache.used end
-  local out = {}
-  for _, pod in ipairs(cluster.pods()) do
-    local where = pod.spec and pod.spec.nodeName
-    local phase = pod.status and pod.status.phase
-    if type(where) == "string" and phase ~= "Succeeded" and phase ~= "Failed" then
-      local u = out[where] or { memory = 0, cpu = 0 }
-      local req = M.pod_requests(pod)
-      u.memory, u.cpu = u.memory + req.memory, u.cpu + req.cpu
-      out[where] = u
-    end
+  if used_cache.revision ~= revision then
+    used_cache.revision, used_cache.used = revision, cluster.requests_by_node()
   end
-  used_cache.revision, used_cache.used = revision, out
-  return out
+  return used_cache.used
 end
 
 -- What the VMI's second copy needs on the target: its live virt-launcher pod's requests.

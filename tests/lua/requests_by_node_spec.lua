@@ -1,0 +1,44 @@
+-- requests_by_node_spec.lua: cluster.requests_by_node on tests/lua/fixtures/rolling_cluster.yaml
+-- with two extra pods: it sums, per node, what the live pods request as the scheduler counts it
+-- (containers, the largest init container if more, overhead), the same as queue.pod_requests
+-- summed over cluster.pods; finished pods and unbound pods count nowhere.
+sim.load((os.getenv("VMRUN_SOURCE_DIR") or ".") .. "/tests/lua/fixtures/rolling_cluster.yaml")
+cluster.settle()
+
+local function pod(name, node, spec_extra, phase)
+  local spec = { nodeName = node, containers = {
+    { name = "a", resources = { requests = { cpu = "250m", memory = "1Gi" } } },
+    { name = "b", resources = { requests = { cpu = "0.5", memory = "512Mi" } } } } }
+  for k, v in pairs(spec_extra or {}) do spec[k] = v end
+  return cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = name, namespace = "prod" },
+    spec = spec, status = phase and { phase = phase } or nil })
+end
+
+describe("cluster.requests_by_node", function()
+  it("sums the live pods' requests per node as the scheduler counts them", function()
+    local before = cluster.requests_by_node()
+    pod("tools", "w1", {
+      initContainers = { { name = "init", resources = { requests = { cpu = "2", memory = "256Mi" } } } },
+      overhead = { cpu = "100m", memory = "64Mi" } })
+    pod("done", "w1", nil, "Succeeded")
+    pod("unbound", nil)
+    local after = cluster.requests_by_node()
+    local w1, was = after.w1, before.w1 or { cpu = 0, memory = 0, pods = 0 }
+    -- containers 750m and 1.5Gi; the init container's 2 CPUs are more, its 256Mi less; overhead
+    expect(w1.cpu - was.cpu).to_be(2000 + 100)
+    expect(w1.memory - was.memory).to_be(1536 * 1024 * 1024 + 64 * 1024 * 1024)
+    expect(w1.pods - was.pods).to_be(1)
+
+    local summed = {}
+    for _, p in ipairs(cluster.pods()) do
+      local node, phase = p.spec.nodeName, p.status and p.status.phase
+      if type(node) == "string" and phase ~= "Succeeded" and phase ~= "Failed" then
+        local r = queue.pod_requests(p)
+        local s = summed[node] or { cpu = 0, memory = 0, pods = 0 }
+        s.cpu, s.memory, s.pods = s.cpu + r.cpu, s.memory + r.memory, s.pods + 1
+        summed[node] = s
+      end
+    end
+    expect(after).to_equal(summed)
+  end)
+end)
