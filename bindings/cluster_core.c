@@ -172,6 +172,40 @@ static const char *indexed_node(const kind_ref *k, const selector_box *b) {
   return NULL;
 }
 
+/* The VMI that a field selector pins VirtualMachineInstanceMigrations of one namespace to
+ * ("spec.vmiName=x"), for the reference index; NULL for other kinds, other namespaces, or with a
+ * node (VMIMs have none: the listing filters them all out). */
+static const char *indexed_vmi(const kind_ref *k, const char *ns, const char *node,
+                               const selector_box *b) {
+  if (b->fields == NULL || ns == NULL || node != NULL) return NULL;
+  if (strcmp(k->group, "kubevirt.io") != 0 ||
+      strcmp(k->kind, "VirtualMachineInstanceMigration") != 0)
+    return NULL;
+  return vr_field_selector_requires(b->fields, "spec.vmiName");
+}
+
+/* Whether a field selector leaves out the finished VirtualMachineInstanceMigrations
+ * ("status.phase!=Succeeded,status.phase!=Failed", as cluster.migrations{active=true} asks),
+ * so that the unfinished index holds every candidate. */
+static int wants_unfinished(const kind_ref *k, const char *node, const selector_box *b) {
+  size_t i, n;
+  int succeeded = 0, failed = 0;
+  if (b->fields == NULL || node != NULL) return 0;
+  if (strcmp(k->group, "kubevirt.io") != 0 ||
+      strcmp(k->kind, "VirtualMachineInstanceMigration") != 0)
+    return 0;
+  n = vr_field_selector_count(b->fields);
+  for (i = 0; i < n; i++) {
+    const char *path, *value;
+    int negated;
+    if (!vr_field_selector_term(b->fields, i, &path, &negated, &value)) continue;
+    if (!negated || strcmp(path, "status.phase") != 0) continue;
+    if (strcmp(value, "Succeeded") == 0) succeeded = 1;
+    if (strcmp(value, "Failed") == 0) failed = 1;
+  }
+  return succeeded && failed;
+}
+
 /* The stored objects that cluster.list and cluster.count select: reads the (kind, opts)
  * arguments, leaves the selector box on the stack and returns the candidates (b->items, the box
  * frees them if a later call raises; the caller frees them) with *n set, or NULL with *n = 0
@@ -180,7 +214,7 @@ static const cJSON **select_objects(lua_State *L, const char *fname, selector_bo
                                     size_t *n) {
   static const char *const allowed[] = {"namespace", "node", "selector", "field", NULL};
   kind_ref k;
-  const char *ns = NULL, *node = NULL, *label_text = NULL, *field_text = NULL, *pinned;
+  const char *ns = NULL, *node = NULL, *label_text = NULL, *field_text = NULL, *pinned, *vmi;
   const cJSON **items;
   selector_box *b;
   vr_sim *sim;
@@ -203,10 +237,55 @@ static const cJSON **select_objects(lua_State *L, const char *fname, selector_bo
   *n = 0;
   pinned = indexed_node(&k, b);
   if (node != NULL && pinned != NULL && strcmp(node, pinned) != 0) return NULL;
-  *n = vr_store_list(vr_sim_store(sim), k.group, k.kind, ns, node ? node : pinned, &items);
+  vmi = indexed_vmi(&k, ns, node, b);
+  if (vmi != NULL) {
+    *n = vr_store_list_ref(vr_sim_store(sim), k.group, k.kind, ns, vmi, &items);
+  } else if (wants_unfinished(&k, node, b)) {
+    *n = vr_store_list_unfinished(vr_sim_store(sim), k.group, k.kind, ns, &items);
+  } else {
+    *n = vr_store_list(vr_sim_store(sim), k.group, k.kind, ns, node ? node : pinned, &items);
+  }
   if (*n == (size_t)-1) luaL_error(L, "%s: out of memory", fname);
   b->items = items;
   return items;
+}
+
+/* Pushes an array of push_one(object) for the objects that the (kind, opts) arguments select;
+ * push_one returns 0 when it pushed nothing (the object is left out). */
+static int push_selected(lua_State *L, const char *fname,
+                         int (*push_one)(lua_State *, const cJSON *)) {
+  selector_box *b;
+  size_t n, i;
+  lua_Integer out = 0;
+  const cJSON **items = select_objects(L, fname, &b, &n);
+  lua_createtable(L, (int)n, 0);
+  for (i = 0; i < n; i++) {
+    if (!object_selected(items[i], b) || !push_one(L, items[i])) continue;
+    lua_rawseti(L, -2, ++out);
+  }
+  b->items = NULL;
+  free((void *)items);
+  vr_shape_set(L, -1, VR_SHAPE_ARRAY);
+  return 1;
+}
+
+static int push_whole(lua_State *L, const cJSON *obj) {
+  push_object(L, obj);
+  return 1;
+}
+
+/* "name", or "namespace/name" for a namespaced object; 0 without a name. */
+static int push_name(lua_State *L, const cJSON *obj) {
+  const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
+  const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
+  if (!cJSON_IsString(name)) return 0;
+  if (cJSON_IsString(ns) && ns->valuestring[0] != '\0') {
+    lua_pushfstring(L, "%s/%s", ns->valuestring, name->valuestring);
+  } else {
+    lua_pushstring(L, name->valuestring);
+  }
+  return 1;
 }
 
 /* cluster.list(kind [, {namespace=, node=, selector=, field=}]) -> array of objects
@@ -215,20 +294,15 @@ static const cJSON **select_objects(lua_State *L, const char *fname, selector_bo
  * "!gpu"), field a field selector ("status.phase=Running,metadata.name!=x"), as in kubectl.
  * Raises a usage error on an unknown kind or option or a malformed selector. */
 static int l_cluster_list(lua_State *L) {
-  selector_box *b;
-  size_t n, i;
-  lua_Integer out = 0;
-  const cJSON **items = select_objects(L, "cluster.list", &b, &n);
-  lua_createtable(L, (int)n, 0);
-  for (i = 0; i < n; i++) {
-    if (!object_selected(items[i], b)) continue;
-    push_object(L, items[i]);
-    lua_rawseti(L, -2, ++out);
-  }
-  b->items = NULL;
-  free((void *)items);
-  vr_shape_set(L, -1, VR_SHAPE_ARRAY);
-  return 1;
+  return push_selected(L, "cluster.list", push_whole);
+}
+
+/* cluster.names(kind [, {namespace=, node=, selector=, field=}]) -> array of strings
+ * The names of the objects cluster.list would return, in its order: "name" for cluster-scoped
+ * kinds (Node), "namespace/name" for namespaced ones; the objects are not made into tables.
+ * Raises as cluster.list does. */
+static int l_cluster_names(lua_State *L) {
+  return push_selected(L, "cluster.names", push_name);
 }
 
 /* cluster.count(kind [, {namespace=, node=, selector=, field=}]) -> integer
@@ -806,10 +880,21 @@ static int l_cluster_watch(lua_State *L) {
   return 1;
 }
 
-/* cluster.revision() -> string: the cluster's current resourceVersion (for watch{since=}). */
+/* cluster.revision([kind]) -> string
+ * The cluster's current resourceVersion (for watch{since=}); with a kind, that of the last
+ * create, change or delete of an object of that kind ("0": none yet), which lets a caller keep
+ * what it read of one kind while others change. Raises a usage error on an unknown kind. */
 static int l_cluster_revision(lua_State *L) {
-  vr_sim *sim = vr_lua_sim(L, 1);
-  lua_pushfstring(L, "%I", (lua_Integer)vr_store_revision(vr_sim_store(sim)));
+  vr_sim *sim;
+  kind_ref k;
+  if (lua_isnoneornil(L, 1)) {
+    sim = vr_lua_sim(L, 1);
+    lua_pushfstring(L, "%I", (lua_Integer)vr_store_revision(vr_sim_store(sim)));
+    return 1;
+  }
+  check_kind(L, 1, &k);
+  sim = vr_lua_sim(L, 1);
+  lua_pushfstring(L, "%I", (lua_Integer)vr_store_kind_revision(vr_sim_store(sim), k.group, k.kind));
   return 1;
 }
 
@@ -824,6 +909,7 @@ static const luaL_Reg cluster_core_funcs[] = {
     {"get", l_cluster_get},
     {"list", l_cluster_list},
     {"count", l_cluster_count},
+    {"names", l_cluster_names},
     {"requests_by_node", l_cluster_requests_by_node},
     {"create", l_cluster_create},
     {"replace", l_cluster_replace},

@@ -22,6 +22,7 @@ typedef struct stored {
   char *ns;       /* "" for cluster-scoped objects */
   char *node;     /* the node index value, or NULL */
   char *ref;      /* the reference index value, or NULL */
+  int unfinished; /* in the unfinished index: a VMIM whose phase is not Succeeded or Failed */
 } stored;
 
 typedef struct event {
@@ -40,10 +41,13 @@ struct vr_store_watch {
 };
 
 struct vr_store {
-  vr_strmap kinds;         /* kind_key -> vr_strmap* ("ns" SEP "name" -> stored*) */
-  vr_strmap node_index;    /* kind_key SEP node -> vr_strmap* ("ns" SEP "name" -> stored*) */
-  vr_strmap ref_index;     /* kind_key SEP ns SEP ref -> vr_strmap* ("ns" SEP "name" -> stored*) */
-  vr_strmap cluster_kinds; /* kind_key -> (void *)1 for the cluster-scoped kinds stored so far */
+  vr_strmap kinds;      /* kind_key -> vr_strmap* ("ns" SEP "name" -> stored*) */
+  vr_strmap node_index; /* kind_key SEP node -> vr_strmap* ("ns" SEP "name" -> stored*) */
+  vr_strmap ref_index;  /* kind_key SEP ns SEP ref -> vr_strmap* ("ns" SEP "name" -> stored*) */
+  vr_strmap unfinished_index; /* kind_key -> vr_strmap* ("ns" SEP "name" -> stored*) */
+  vr_strmap cluster_kinds;    /* kind_key -> (void *)1 for the cluster-scoped kinds stored so far */
+  vr_strmap kind_rv;          /* kind_key -> (void *)(uintptr_t) rv of the kind's last change */
+  int kind_rv_lost;           /* a kind_rv entry could not be made: every kind reports rv */
   uint64_t rv;
   uint64_t rng;
   event *log;
@@ -132,6 +136,15 @@ static const char *node_of(const char *kind_key, const cJSON *obj) {
     return string_at(obj, "status", "nodeName");
   }
   return NULL;
+}
+
+/* Whether an object goes in the unfinished index: VMIMs not in a final phase (the few that
+ * hold or wait for a migration slot, among the many finished ones a cluster keeps). */
+static int unfinished_of(const char *kind_key, const cJSON *obj) {
+  const char *phase;
+  if (strcmp(kind_key, "kubevirt.io/VirtualMachineInstanceMigration") != 0) return 0;
+  phase = string_at(obj, "status", "phase");
+  return phase == NULL || (strcmp(phase, "Succeeded") != 0 && strcmp(phase, "Failed") != 0);
 }
 
 /* The VMI an object belongs to, for the reference index: VMIMs by spec.vmiName, Pods by the
@@ -302,6 +315,7 @@ static void emit(vr_store *s, vr_watch_type type, stored *o) {
   e->obj = o;
   o->refs++;
   s->log_len++;
+  if (vr_strmap_put(&s->kind_rv, o->kind_key, (void *)(uintptr_t)s->rv) != 0) s->kind_rv_lost = 1;
   s->notifying++;
   for (w = s->watches; w != NULL; w = w->next) {
     if (watch_wants(w, o)) w->cb(w->ctx, type, o->json, s->rv);
@@ -323,7 +337,9 @@ vr_store *vr_store_new(uint64_t seed, size_t event_log) {
   vr_strmap_init(&s->kinds);
   vr_strmap_init(&s->node_index);
   vr_strmap_init(&s->ref_index);
+  vr_strmap_init(&s->unfinished_index);
   vr_strmap_init(&s->cluster_kinds);
+  vr_strmap_init(&s->kind_rv);
   s->rng = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
   if (s->rng == 0) s->rng = 1;
   return s;
@@ -352,7 +368,9 @@ void vr_store_free(vr_store *s) {
   free_submaps(&s->kinds, 1);
   free_submaps(&s->node_index, 0);
   free_submaps(&s->ref_index, 0);
+  free_submaps(&s->unfinished_index, 0);
   vr_strmap_clear(&s->cluster_kinds);
+  vr_strmap_clear(&s->kind_rv);
   while (s->watches) {
     vr_store_watch *w = s->watches;
     s->watches = w->next;
@@ -398,6 +416,13 @@ uint64_t vr_store_revision(const vr_store *s) {
   return s->rv;
 }
 
+uint64_t vr_store_kind_revision(const vr_store *s, const char *group, const char *kind) {
+  char kind_key[300];
+  if (s->kind_rv_lost) return s->rv;
+  join(kind_key, sizeof kind_key, group, "/", kind);
+  return (uint64_t)(uintptr_t)vr_strmap_get(&s->kind_rv, kind_key);
+}
+
 /* --- writes ----------------------------------------------------------------------------------- */
 
 /* The reference index key: kind_key SEP ns SEP ref. */
@@ -430,6 +455,10 @@ static void index_add(vr_store *s, stored *o, const char *okey) {
     members = submap(&s->ref_index, key, 1);
     if (members) vr_strmap_put(members, okey, o);
   }
+  if (o->unfinished) {
+    members = submap(&s->unfinished_index, o->kind_key, 1);
+    if (members) vr_strmap_put(members, okey, o);
+  }
 }
 
 static void index_drop(vr_strmap *index, const char *key, const char *okey) {
@@ -453,6 +482,7 @@ static void index_remove(vr_store *s, stored *o, const char *okey) {
     index_key(key, sizeof key, o, 1);
     index_drop(&s->ref_index, key, okey);
   }
+  if (o->unfinished) index_drop(&s->unfinished_index, o->kind_key, okey);
 }
 
 static int same_value(const char *a, const char *b) {
@@ -463,7 +493,8 @@ static int same_value(const char *a, const char *b) {
 static void index_move(vr_store *s, stored *old, stored *o, const char *okey) {
   char key[900];
   vr_strmap *members;
-  if (same_value(old->node, o->node) && same_value(old->ref, o->ref)) {
+  if (same_value(old->node, o->node) && same_value(old->ref, o->ref) &&
+      old->unfinished == o->unfinished) {
     if (o->node != NULL) {
       index_key(key, sizeof key, o, 0);
       members = submap(&s->node_index, key, 0);
@@ -472,6 +503,10 @@ static void index_move(vr_store *s, stored *old, stored *o, const char *okey) {
     if (o->ref != NULL) {
       index_key(key, sizeof key, o, 1);
       members = submap(&s->ref_index, key, 0);
+      if (members) vr_strmap_put(members, okey, o);
+    }
+    if (o->unfinished) {
+      members = submap(&s->unfinished_index, o->kind_key, 0);
       if (members) vr_strmap_put(members, okey, o);
     }
     return;
@@ -527,6 +562,7 @@ static stored *wrap(cJSON *obj, const char *kind_key, const char *ns) {
   o->node = node && node[0] ? strdup(node) : NULL;
   node = ref_of(kind_key, obj);
   o->ref = node && node[0] ? strdup(node) : NULL;
+  o->unfinished = unfinished_of(kind_key, obj);
   if (o->kind_key == NULL || o->ns == NULL) {
     stored_unref(o);
     return NULL;
@@ -811,6 +847,13 @@ size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind,
   ns = read_namespace(s, kind_key, ns);
   ref_key(key, sizeof key, kind_key, ns, ref ? ref : "");
   return sorted_members(vr_strmap_get(&s->ref_index, key), NULL, items);
+}
+
+size_t vr_store_list_unfinished(const vr_store *s, const char *group, const char *kind,
+                                const char *ns, const cJSON ***items) {
+  char kind_key[300];
+  join(kind_key, sizeof kind_key, group, "/", kind);
+  return sorted_members(vr_strmap_get(&s->unfinished_index, kind_key), ns, items);
 }
 
 /* --- watches ---------------------------------------------------------------------------------- */

@@ -1,7 +1,8 @@
 /* store.h: the simulator's object store: Kubernetes-shaped objects (cJSON trees) keyed by API
  * group, kind, namespace and name, with a global resourceVersion bumped on every write, uids and
  * creation timestamps, a node index (Pods by spec.nodeName, VMIs by status.nodeName), a
- * reference index (launcher Pods by their VMI's uid, VMIMs by their VMI's name), and an
+ * reference index (launcher Pods by their VMI's uid, VMIMs by their VMI's name), an unfinished
+ * index (VMIMs not yet Succeeded or Failed), and an
  * event log that feeds watches and lets them resume from a resourceVersion (410 Expired when it
  * has been overwritten), as the Kubernetes API server does.
  *
@@ -55,6 +56,11 @@ void vr_store_set_finalizer_filter(vr_store *s, int (*done_at_once)(void *ctx, c
 /* The current resourceVersion (of the last write). */
 uint64_t vr_store_revision(const vr_store *s);
 
+/* The resourceVersion of the last create, change or delete of an object of the kind (0: none
+ * yet); the store's revision when it could not keep track (out of memory), which is never
+ * older than the truth. */
+uint64_t vr_store_kind_revision(const vr_store *s, const char *group, const char *kind);
+
 /* The API group of an apiVersion ("v1" -> "", "kubevirt.io/v1" -> "kubevirt.io") into buf. */
 void vr_api_group(const char *api_version, char *buf, size_t len);
 /* 1 for the cluster-scoped kinds vmrun knows (Node, Namespace, StorageClass, MigrationPolicy,
@@ -93,6 +99,12 @@ size_t vr_store_list(const vr_store *s, const char *group, const char *kind, con
  * spec.vmiName is ref. Sorted and returned as vr_store_list does. */
 size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind, const char *ns,
                          const char *ref, const cJSON ***items);
+
+/* The VirtualMachineInstanceMigrations not in a final phase (no phase yet, or neither Succeeded
+ * nor Failed), through the unfinished index, optionally only in namespace ns; sorted and
+ * returned as vr_store_list does. Other kinds have none. */
+size_t vr_store_list_unfinished(const vr_store *s, const char *group, const char *kind,
+                                const char *ns, const cJSON ***items);
 
 /* Watches a kind (ns NULL: every namespace). from_rv 0: only future events; otherwise the
  * retained events after from_rv are replayed first (synchronously, through cb); 410 Expired

@@ -53,6 +53,14 @@ function cluster.list(kind, opts) end
 ---@return integer
 function cluster.count(kind, opts) end
 
+---The names of the objects `cluster.list(kind, opts)` would return, in its order, without making
+---the objects into tables: "name" for cluster-scoped kinds, "namespace/name" for namespaced
+---ones. Raises as `cluster.list` does.
+---@param kind string
+---@param opts? vmrun.ListOptions
+---@return string[]
+function cluster.names(kind, opts) end
+
 ---What the pods bound to each node and not finished request there, counted as the scheduler
 ---counts them (containers, the largest init container, overhead): `{[node] = {cpu = millicores,
 ---memory = bytes, pods = n}}`; a node without such pods is absent. Does not make the pods into
@@ -134,9 +142,13 @@ function cluster.try_evict(namespace, pod, opts) end
 ---@return vmrun.Watch
 function cluster.watch(kind, opts) end
 
----The cluster's current resourceVersion (for `cluster.watch(kind, {since = ...})`).
+---The cluster's current resourceVersion (for `cluster.watch(kind, {since = ...})`); with a kind,
+---that of the last create, change or delete of an object of that kind ("0": none yet), so that
+---what was read of one kind can be kept while others change. Raises a usage error on an unknown
+---kind.
+---@param kind? string
 ---@return string
-function cluster.revision() end
+function cluster.revision(kind) end
 
 ---@class vmrun.ListFilter
 ---@field selector? string a label selector as `kubectl -l` takes it

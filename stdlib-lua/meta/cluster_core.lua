@@ -16,6 +16,9 @@ function cluster_core.list(kind, opts) end
 ---See `cluster.count`.
 function cluster_core.count(kind, opts) end
 
+---See `cluster.names`.
+function cluster_core.names(kind, opts) end
+
 ---See `cluster.requests_by_node`.
 function cluster_core.requests_by_node() end
 
@@ -44,4 +47,4 @@ function cluster_core.evacuate_cancel(namespace, vmi, node) end
 function cluster_core.watch(kind, opts) end
 
 ---See `cluster.revision`.
-function cluster_core.revision() end
+function cluster_core.revision(kind) end

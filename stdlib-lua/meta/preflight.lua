@@ -59,3 +59,13 @@ function preflight.node(name, drain_opts) end
 ---@param opts? table
 ---@return {limits: table, vms: vmrun.PreflightVM[], nodes: vmrun.PreflightNode[], batches: {nodes: string[], room: boolean, memory_needed: number, memory_free_after?: number}[]}
 function preflight.cluster(opts) end
+
+---The room check of `preflight.cluster{batch = #nodes}` for one batch, from a report made with
+---batches of one: whether the memory free where the batch's moving VMs may go (their targets,
+---less the batch's nodes) covers what they need. Raises kind `"usage"` without a report and a list.
+---@param report table a preflight.cluster report
+---@param nodes string[]
+---@return boolean room
+---@return number? free_after
+---@return number needed
+function preflight.batch_room(report, nodes) end

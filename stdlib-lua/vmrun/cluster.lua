@@ -1,5 +1,5 @@
 -- vmrun/cluster.lua: the `cluster` module: the raw resource API of vmrun.cluster.core (get, list,
--- count, requests_by_node, create, replace, patch, delete, evict, try_evict, watch, revision;
+-- count, names, requests_by_node, create, replace, patch, delete, evict, try_evict, watch, revision;
 -- bindings/cluster_core.c)
 -- plus the typed queries playbooks use (nodes, vmis, vms, pods, pvcs, pdbs, migrations) and
 -- migration_limits, the effective KubeVirt migration settings with where each comes from. It

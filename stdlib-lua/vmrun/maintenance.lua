@@ -345,19 +345,19 @@ end
 
 -- The batch size for "auto": as many nodes at once as the migration limits keep busy
 -- (parallelMigrationsPerCluster / parallelOutboundMigrationsPerNode), at most a third of the
--- nodes, and no more than the others have room for (pre-flight's room check on every batch).
-local function auto_batch(names, drain_opts)
+-- nodes, and no more than the others have room for (pre-flight's room check on every batch of
+-- that size, in that order, from the run's pre-flight report pf).
+local function auto_batch(names, pf)
   local limits = cluster.migration_limits()
   local per_cluster = limits.parallelMigrationsPerCluster.value or 5
   local outbound = math.max(1, limits.parallelOutboundMigrationsPerNode.value or 2)
   local b = math.max(1, math.min(per_cluster // outbound, math.ceil(#names / 3)))
   while b > 1 do
-    local opts = { nodes = names, batch = b }
-    for k, v in pairs(drain_opts) do if k ~= "on_event" and k ~= "vm_targets" then opts[k] = v end end
-    local ok, r = pcall(preflight.cluster, opts)
-    local room = ok
-    for _, batch in ipairs(ok and r.batches or {}) do
-      if not batch.room then room = false end
+    local room = true
+    for i = 1, #names, b do
+      local members = {}
+      for j = i, math.min(#names, i + b - 1) do members[#members + 1] = names[j] end
+      if not preflight.batch_room(pf, members) then room = false break end
     end
     if room then return b end
     b = b - 1
@@ -731,7 +731,7 @@ function M.rolling(opts)
 
   -- 2. order and batch size
   order_nodes(run_nodes, report_of)
-  local batch_size = opts.batch == "auto" and auto_batch(run_nodes, opts.drain) or opts.batch
+  local batch_size = opts.batch == "auto" and auto_batch(run_nodes, pf) or opts.batch
   local limits = cluster.migration_limits()
   local per_cluster = limits.parallelMigrationsPerCluster.value or 5
   local outbound = limits.parallelOutboundMigrationsPerNode.value or 2

@@ -336,17 +336,8 @@ local function placement_key(vmi, ctx)
     label_with_prefix(src_labels, "host-model-cpu.node.kubevirt.io/") })
 end
 
--- Why node cannot take the VMI's second copy, or nil when it can. need: the launcher's requests;
--- memo: why_not_placed's answers for the VMI's placement key in this context, by node.
-local function why_not(vmi, node, ctx, need, memo)
-  local name = node.metadata.name
-  local why = memo[name]
-  if why == nil then
-    why = why_not_placed(vmi, node, ctx) or false
-    memo[name] = why
-  end
-  if why then return why end
-  -- room for the second copy during the migration
+-- Why the node named name cannot take a second copy that needs need, for want of room, or nil.
+local function no_room(name, node, ctx, need)
   local used = ctx.used[name] or { cpu = 0, memory = 0 }
   local offers = ctx.offers[name]
   if offers == nil then
@@ -364,6 +355,52 @@ local function why_not(vmi, node, ctx, need, memo)
   return nil
 end
 
+-- The scheduling verdicts of a placement key in a context: {placed = the nodes that pass the
+-- rules, in node order; refused = {[name] = why}}, worked out once for all VMIs of the key.
+local function verdicts(vmi, ctx)
+  local key = placement_key(vmi, ctx)
+  local v = ctx.placement[key]
+  if v == nil then
+    v = { placed = {}, refused = {} }
+    for _, node in ipairs(ctx.node_list) do
+      local why = why_not_placed(vmi, node, ctx)
+      if why then v.refused[node.metadata.name] = why else v.placed[#v.placed + 1] = node end
+    end
+    ctx.placement[key] = v
+  end
+  return v
+end
+
+-- A VMI's `excluded`: its own room refusals, in front of the refusals its placement key shares
+-- with other VMIs (read through, and listed by pairs), without its own node or the nodes left
+-- out (skip), which are neither targets nor excluded.
+local excluded_view = setmetatable({}, { __mode = "k" })
+local Excluded = {
+  __index = function(t, k)
+    local view = excluded_view[t]
+    if k == view.own or view.skip[k] then return nil end
+    return view.shared[k]
+  end,
+  __pairs = function(t)
+    local view = excluded_view[t]
+    local in_shared, k = true, nil
+    return function()
+      while in_shared do
+        local why
+        k, why = next(view.shared, k)
+        if k == nil then
+          in_shared = false
+        elseif k ~= view.own and not view.skip[k] and rawget(t, k) == nil then
+          return k, why
+        end
+      end
+      local why
+      k, why = next(t, k)
+      return k, why
+    end
+  end,
+}
+
 -- What the VMI's pod requests: its live launcher pod's requests, else its own.
 local function needs(vmi, ctx)
   local pod = launcher_of(ctx, vmi)
@@ -376,20 +413,17 @@ end
 local function targets_of(vmi, ctx, exclude)
   local targets, excluded = {}, {}
   local need = needs(vmi, ctx)
-  local key = placement_key(vmi, ctx)
-  local memo = ctx.placement[key]
-  if memo == nil then
-    memo = {}
-    ctx.placement[key] = memo
-  end
-  for _, node in ipairs(ctx.node_list) do
+  local v = verdicts(vmi, ctx)
+  local own = vmi.status and vmi.status.nodeName
+  for _, node in ipairs(v.placed) do
     local name = node.metadata.name
-    if name ~= (vmi.status and vmi.status.nodeName) and not exclude[name] then
-      local why = why_not(vmi, node, ctx, need, memo)
+    if name ~= own and not exclude[name] then
+      local why = no_room(name, node, ctx, need)
       if why then excluded[name] = why else targets[#targets + 1] = name end
     end
   end
-  return targets, excluded, need
+  excluded_view[excluded] = { shared = v.refused, own = own, skip = exclude }
+  return targets, setmetatable(excluded, Excluded), need
 end
 
 -- Counts the exclusion reasons: "cordoned on 3 nodes; memory on 2 nodes".
@@ -503,10 +537,11 @@ end
 
 -- --- per node ---------------------------------------------------------------------------------
 
-local function node_report(name, ctx, opts, exclude)
+-- known: VM reports by uid already made with nothing excluded but their own node, or nil.
+local function node_report(name, ctx, opts, exclude, known)
   local reports = {}
   local plan = drain.plan(name, opts, 3, function(vmi)
-    local r = vm_report(vmi, ctx, exclude, opts.disable_eviction)
+    local r = known and known[vmi.metadata.uid] or vm_report(vmi, ctx, exclude, opts.disable_eviction)
     reports[vmi.metadata.uid] = r
     if r.migratable then return true end
     return false, r.reasons[1], r.messages[1]:gsub("^[^:]+: ", "")
@@ -601,12 +636,14 @@ end
 -- cordoned, tainted or unsuitable nodes do not count), each with what it has free. A node that
 -- says nothing of its memory is not limited. Returns room, free_after (bytes), needed (bytes).
 local function room_for(batch, ctx, reports)
-  local usable, needed, free, unlimited = {}, 0, 0, false
+  local usable, needed, free, unlimited, inside = {}, 0, 0, false, {}
+  for _, n in ipairs(batch) do inside[n] = true end
   for _, n in ipairs(batch) do
     for _, vm in ipairs(reports[n] and reports[n].vms or {}) do
       if vm.drain_action == "migrate" or vm.drain_action == "shutdown-restart" then
         needed = needed + (vm.memory or 0)
-        for _, t in ipairs(vm.targets) do usable[t] = true end
+        -- (targets worked out with only the VM's own node left out may name the batch's others)
+        for _, t in ipairs(vm.targets) do if not inside[t] then usable[t] = true end end
       end
     end
   end
@@ -620,6 +657,19 @@ local function room_for(batch, ctx, reports)
   end
   if unlimited then return true, nil, needed end
   return needed <= free, free - needed, needed
+end
+
+--- preflight.batch_room(report, nodes) -> room, free_after, needed
+-- Whether the nodes outside a batch have the memory for what the batch's VMs need, from a
+-- preflight.cluster report made with batches of one (its VMs' targets, less the batch's nodes),
+-- without checking the VMs again: the room check of preflight.cluster{batch = #nodes}.
+function M.batch_room(report, nodes)
+  if type(report) ~= "table" or type(report.nodes) ~= "table" or type(nodes) ~= "table" then
+    usage(2, "preflight.batch_room: a preflight.cluster report and a list of node names are needed")
+  end
+  local by_name = {}
+  for _, r in ipairs(report.nodes) do by_name[r.name] = r end
+  return room_for(nodes, context(), by_name)
 end
 
 local CLUSTER_OPTIONS = { nodes = "table", batch = "integer" }
@@ -663,10 +713,13 @@ function M.cluster(opts)
   local report = { limits = limits, vms = {}, nodes = {}, batches = {} }
   local checked = {}
   for _, n in ipairs(names) do checked[n] = true end
+  local by_uid = {}
   for _, vmi in ipairs(cluster.vmis()) do
     local phase = vmi.status and vmi.status.phase
     if phase == "Running" and checked[vmi.status.nodeName] then
-      report.vms[#report.vms + 1] = vm_report(vmi, ctx, {}, drain_opts.disable_eviction)
+      local r = vm_report(vmi, ctx, {}, drain_opts.disable_eviction)
+      report.vms[#report.vms + 1] = r
+      by_uid[vmi.metadata.uid] = r
     end
   end
   local by_name = {}
@@ -678,7 +731,8 @@ function M.cluster(opts)
     end
     -- a batch's VMs must go to nodes outside it
     for _, n in ipairs(members) do
-      local r = node_report(n, ctx, drain_opts, exclude)
+      -- batches of one exclude only the VMs' own node, as report.vms did: those reports stand
+      local r = node_report(n, ctx, drain_opts, exclude, batch == 1 and by_uid or nil)
       by_name[n] = r
       report.nodes[#report.nodes + 1] = r
     end

@@ -110,7 +110,8 @@ end
 
 -- What the VMI's second copy needs on the target: its live virt-launcher pod's requests.
 local function launcher_requests(vmi)
-  for _, pod in ipairs(cluster.pods({ namespace = vmi.metadata.namespace,
+  if type(vmi.status.nodeName) ~= "string" then return nil end
+  for _, pod in ipairs(cluster.pods({ namespace = vmi.metadata.namespace, node = vmi.status.nodeName,
     selector = "kubevirt.io/created-by=" .. tostring(vmi.metadata.uid) })) do
     if pod.spec and pod.spec.nodeName == vmi.status.nodeName and pod.status
         and pod.status.phase == "Running" then
@@ -221,11 +222,8 @@ function M.new(opts)
   if opts.targets ~= nil and type(opts.targets) ~= "table" then
     usage("queue.new: targets must be a list of node names")
   end
-  local names, index = {}, {}
-  for i, n in ipairs(cluster.nodes()) do
-    names[i] = n.metadata.name
-    index[n.metadata.name] = i
-  end
+  local names, index = cluster.names("Node"), {}
+  for i, name in ipairs(names) do index[name] = i end
   local self = setmetatable({ core = core.new(#names, limits), names = names, index = index,
     items = {}, limits = limits, pinned = false }, Queue)
   if opts.retry ~= nil then self.core:set_retry(opts.retry) end
@@ -316,6 +314,26 @@ function Queue:add(vmi, opts)
 end
 
 -- Counts the active migrations this queue did not start, per source and target node.
+-- The migrations that hold a slot (§2.4: past Pending, not finished): {key, namespace, vmi,
+-- uid}, listed again only when a migration object changed (the queues of a batch poll often,
+-- and the cluster keeps every finished migration).
+local holding_cache = { revision = nil, list = nil }
+local function holding_slots()
+  local revision = cluster.revision("VirtualMachineInstanceMigration")
+  if holding_cache.revision == revision then return holding_cache.list end
+  local list = {}
+  for _, m in ipairs(cluster.migrations({ active = true })) do
+    local phase = m.status and m.status.phase
+    -- a Pending VMIM holds no slot yet; counting it would only make us wait
+    if phase ~= nil and phase ~= "Pending" then
+      list[#list + 1] = { key = m.metadata.namespace .. "/" .. m.metadata.name,
+        namespace = m.metadata.namespace, vmi = m.spec.vmiName, uid = m.metadata.uid }
+    end
+  end
+  holding_cache.revision, holding_cache.list = revision, list
+  return list
+end
+
 function Queue:count_foreign()
   local ours = {}
   for _, it in ipairs(self.items) do
@@ -323,22 +341,18 @@ function Queue:count_foreign()
   end
   local total, out, inn = 0, {}, {}
   for i = 1, #self.names do out[i], inn[i] = 0, 0 end
-  for _, m in ipairs(cluster.migrations({ active = true })) do
-    if not ours[m.metadata.namespace .. "/" .. m.metadata.name] then
-      local phase = m.status and m.status.phase
-      -- a Pending VMIM holds no slot yet (§2.4); counting it would only make us wait
-      if phase ~= nil and phase ~= "Pending" then
-        total = total + 1
-        local vmi = cluster.get("vmi", m.metadata.namespace, m.spec.vmiName)
-        local state = vmi and vmi.status and vmi.status.migrationState or {}
-        -- the VMI's migrationState may still be that of an earlier migration: use it only when
-        -- it is this one's, else the VMI's node is the source and the target is not known yet
-        if state.migrationUid ~= m.metadata.uid then state = {} end
-        local src = self.index[state.sourceNode or (vmi and vmi.status and vmi.status.nodeName) or ""]
-        local dst = self.index[state.targetNode or ""]
-        if src then out[src] = out[src] + 1 end
-        if dst then inn[dst] = inn[dst] + 1 end
-      end
+  for _, m in ipairs(holding_slots()) do
+    if not ours[m.key] then
+      total = total + 1
+      local vmi = cluster.get("vmi", m.namespace, m.vmi)
+      local state = vmi and vmi.status and vmi.status.migrationState or {}
+      -- the VMI's migrationState may still be that of an earlier migration: use it only when
+      -- it is this one's, else the VMI's node is the source and the target is not known yet
+      if state.migrationUid ~= m.uid then state = {} end
+      local src = self.index[state.sourceNode or (vmi and vmi.status and vmi.status.nodeName) or ""]
+      local dst = self.index[state.targetNode or ""]
+      if src then out[src] = out[src] + 1 end
+      if dst then inn[dst] = inn[dst] + 1 end
     end
   end
   self.core:set_foreign(total, out, inn)

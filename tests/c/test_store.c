@@ -344,6 +344,61 @@ static void test_reference_index(void) {
   vr_store_free(s);
 }
 
+/* The unfinished index (VMIMs with no phase or a phase other than Succeeded and Failed) follows
+ * phase changes and deletes; the kind revision moves only with its own kind. */
+static void test_unfinished_index_and_kind_revision(void) {
+  vr_store *s = vr_store_new(1, 0);
+  vr_store_error err;
+  const cJSON **items;
+  size_t n;
+  uint64_t pods_rv;
+  const char *vmim = "{\"apiVersion\":\"kubevirt.io/v1\",\"kind\":"
+                     "\"VirtualMachineInstanceMigration\",\"metadata\":{\"name\":\"%s\","
+                     "\"namespace\":\"%s\"},\"spec\":{\"vmiName\":\"vm\"}%s}";
+  char buf[400];
+#define PUT(name, ns, status, create)                                                              \
+  do {                                                                                             \
+    snprintf(buf, sizeof buf, vmim, name, ns, status);                                             \
+    CHECK((create ? vr_store_create(s, parse(buf), NULL, &err)                                     \
+                  : vr_store_replace(s, parse(buf), 0, NULL, &err)) == 0);                         \
+  } while (0)
+  CHECK(vr_store_kind_revision(s, "kubevirt.io", "VirtualMachineInstanceMigration") == 0);
+  PUT("m1", "prod", "", 1);
+  PUT("m2", "prod", ",\"status\":{\"phase\":\"Running\"}", 1);
+  PUT("m3", "prod", ",\"status\":{\"phase\":\"Succeeded\"}", 1);
+  PUT("m4", "dev", ",\"status\":{\"phase\":\"Scheduling\"}", 1);
+  CHECK(vr_store_kind_revision(s, "kubevirt.io", "VirtualMachineInstanceMigration") ==
+        vr_store_revision(s));
+  n = vr_store_list_unfinished(s, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, &items);
+  CHECK(n == 3 && strcmp(meta(items[0], "name"), "m4") == 0 && /* dev first: sorted */
+        strcmp(meta(items[1], "name"), "m1") == 0 && strcmp(meta(items[2], "name"), "m2") == 0);
+  free((void *)items);
+  n = vr_store_list_unfinished(s, "kubevirt.io", "VirtualMachineInstanceMigration", "prod", &items);
+  CHECK(n == 2);
+  free((void *)items);
+  PUT("m2", "prod", ",\"status\":{\"phase\":\"Failed\"}", 0);  /* finishes */
+  PUT("m3", "prod", ",\"status\":{\"phase\":\"Running\"}", 0); /* (as a test may) */
+  PUT("m1", "prod", ",\"status\":{\"phase\":\"Pending\"}", 0); /* stays in */
+  CHECK(vr_store_delete(s, "kubevirt.io", "VirtualMachineInstanceMigration", "dev", "m4", &err) ==
+        0);
+  n = vr_store_list_unfinished(s, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, &items);
+  CHECK(n == 2 && strcmp(meta(items[0], "name"), "m1") == 0 &&
+        strcmp(meta(items[1], "name"), "m3") == 0);
+  free((void *)items);
+  n = vr_store_list_unfinished(s, "", "Pod", NULL, &items); /* other kinds: none */
+  CHECK(n == 0);
+  free((void *)items);
+  CHECK(vr_store_create(s,
+                        parse("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":"
+                              "{\"name\":\"p\",\"namespace\":\"prod\"}}"),
+                        NULL, &err) == 0);
+  pods_rv = vr_store_kind_revision(s, "", "Pod");
+  CHECK(pods_rv == vr_store_revision(s));
+  CHECK(vr_store_kind_revision(s, "kubevirt.io", "VirtualMachineInstanceMigration") < pods_rv);
+#undef PUT
+  vr_store_free(s);
+}
+
 static int done_at_once(void *ctx, const char *name) {
   (void)ctx;
   return strcmp(name, "kubevirt.io/foregroundDeleteVirtualMachine") == 0;
@@ -449,6 +504,7 @@ int main(void) {
   test_interned_names();
   test_metadata_not_strings();
   test_reference_index();
+  test_unfinished_index_and_kind_revision();
   test_finalizers();
   test_scope_and_generate_name();
   test_replace_and_index();
