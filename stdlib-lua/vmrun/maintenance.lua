@@ -372,7 +372,7 @@ local function free_resources()
     local mem, cpu = queue.node_resources(n)
     free[n.metadata.name] = { memory = mem or math.huge, cpu = cpu or math.huge }
   end
-  for where, used in pairs(cluster.requests_by_node()) do
+  for where, used in pairs(queue.requests_by_node()) do
     if free[where] then
       free[where].memory = free[where].memory - used.memory
       free[where].cpu = free[where].cpu - used.cpu

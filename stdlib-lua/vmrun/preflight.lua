@@ -84,7 +84,7 @@ local function context()
   ctx.major, ctx.minor = version(ctx.limits.kubevirtVersion)
   ctx.cluster_strategy = null_to_nil(ctx.limits.evictionStrategy and ctx.limits.evictionStrategy.value)
   -- the requests already on each node; each VMI's live launcher pod is looked up when needed
-  ctx.used = cluster.requests_by_node()
+  ctx.used = queue.requests_by_node()
   return ctx
 end
 

@@ -96,17 +96,18 @@ local function free_on(node, used)
   return mem and math.max(0, mem) or -1, cpu and math.max(0, cpu) or -1
 end
 
--- What the running pods request on each node: {[node] = {memory, cpu, pods}}, from one pass
--- over the pods; kept while the cluster's resourceVersion stays the same (queues made together
--- share it).
+--- queue.requests_by_node() -> {[node] = {cpu, memory, pods}}
+-- cluster.requests_by_node, kept until a pod changes (queues, pre-flight and the rolling
+-- maintenance ask for it often). The table is shared: read it, do not change it.
 local used_cache = { revision = nil, used = nil }
-local function used_by_node()
-  local revision = cluster.revision()
+function M.requests_by_node()
+  local revision = cluster.revision("Pod")
   if used_cache.revision ~= revision then
     used_cache.revision, used_cache.used = revision, cluster.requests_by_node()
   end
   return used_cache.used
 end
+local used_by_node = M.requests_by_node
 
 -- What the VMI's second copy needs on the target: its live virt-launcher pod's requests.
 local function launcher_requests(vmi)
