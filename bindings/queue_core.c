@@ -237,12 +237,15 @@ static int l_next_ready(lua_State *L) {
   return 1;
 }
 
-/* q:simulate(now, foreign_remaining) -> end_time, {item end times} | nil, stuck_item */
+/* q:simulate(now [, foreign_remaining [, quick]]) -> end_time, {item end times} | nil, stuck_item
+ * quick: without the look-ahead (an estimate for an ETA, cheaper with many items). */
 static int l_simulate(lua_State *L) {
   queue_box *b = check_box(L);
   int n = vr_mq_item_count(b->q), stuck = -1;
   double *ends = lua_newuserdatauv(L, ((size_t)n + 1) * sizeof *ends, 0);
-  double end = vr_mq_simulate(b->q, luaL_checknumber(L, 2), luaL_optnumber(L, 3, 0), ends, &stuck);
+  double now = luaL_checknumber(L, 2), foreign = luaL_optnumber(L, 3, 0);
+  double end = lua_toboolean(L, 4) ? vr_mq_simulate_quick(b->q, now, foreign, ends, &stuck)
+                                   : vr_mq_simulate(b->q, now, foreign, ends, &stuck);
   if (end < 0) {
     lua_pushnil(L);
     if (stuck >= 0)

@@ -401,8 +401,22 @@ static void free_copy(vr_mq *c) {
   free(c);
 }
 
+/* vr_mq_simulate with the copy at planning level (2: no lookahead inside). */
+static double simulate_at(const vr_mq *q, int level, double now, double foreign_remaining_s,
+                          double *ends, int *stuck);
+
 double vr_mq_simulate(const vr_mq *q, double now, double foreign_remaining_s, double *ends,
                       int *stuck) {
+  return simulate_at(q, q->planning + 1, now, foreign_remaining_s, ends, stuck);
+}
+
+double vr_mq_simulate_quick(const vr_mq *q, double now, double foreign_remaining_s, double *ends,
+                            int *stuck) {
+  return simulate_at(q, 2, now, foreign_remaining_s, ends, stuck);
+}
+
+static double simulate_at(const vr_mq *q, int level, double now, double foreign_remaining_s,
+                          double *ends, int *stuck) {
   vr_mq *c = shallow_copy(q);
   double *end = calloc((size_t)q->count + 1, sizeof *end);
   double t = now, last = now,
@@ -415,7 +429,7 @@ double vr_mq_simulate(const vr_mq *q, double now, double foreign_remaining_s, do
     return -1;
   }
   c->retry.budget = 0; /* the plan assumes success */
-  c->planning = q->planning + 1;
+  c->planning = level;
   for (int i = 0; i < c->count; i++) {
     end[i] = -1;
     if (c->items[i].state == VR_MQ_RUNNING) {

@@ -60,6 +60,7 @@ function QueueCore:next_ready(now) end
 
 ---@param now number
 ---@param foreign_remaining? number
+---@param quick? boolean without the look-ahead (an ETA estimate)
 ---@return number|nil end_time
 ---@return number[]|integer|nil ends_or_stuck
-function QueueCore:simulate(now, foreign_remaining) end
+function QueueCore:simulate(now, foreign_remaining, quick) end

@@ -365,7 +365,7 @@ end
 local function emit(self, on_event, event)
   if on_event == nil then return end
   local now = time.now()
-  local finish = self.core:simulate(now, 0)
+  local finish = self.core:simulate(now, 0, true) -- an estimate: no look-ahead
   event.eta = finish and math.max(0, finish - now) or nil
   on_event(event)
 end

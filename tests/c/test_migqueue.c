@@ -255,6 +255,10 @@ static void test_simulate(void) {
   /* from the middle: a started at 0 and still running at 20; c and d start at 20 */
   CHECK(vr_mq_next(q, 0, &st) && st.item == 0);
   CHECK(vr_mq_simulate(q, 20, 0, NULL, NULL) == 50);
+  /* without the look-ahead: the same here (the rule's order is already the best), and no item
+   * of the queue changed */
+  CHECK(vr_mq_simulate_quick(q, 20, 0, ends, NULL) == 50);
+  CHECK(ends[0] == 30 && vr_mq_count(q, VR_MQ_WAITING) == 3);
   /* an item no target can take: stuck */
   vr_mq_set_target(q, 2, 1, 0, 100, -1);
   {
@@ -263,6 +267,9 @@ static void test_simulate(void) {
     CHECK(vr_mq_add(q, &huge) == 4);
   }
   CHECK(vr_mq_simulate(q, 20, 0, NULL, &stuck) == -1);
+  CHECK(stuck == 4);
+  stuck = -1;
+  CHECK(vr_mq_simulate_quick(q, 20, 0, NULL, &stuck) == -1);
   CHECK(stuck == 4);
   vr_mq_free(q);
 }
@@ -291,6 +298,22 @@ static void test_priority_kept_by_lookahead(void) {
     vr_mq_free(q);
   }
   CHECK(violations == 0);
+  for (int seed = 1; seed <= 100; seed++) { /* the quick plan also ends every item */
+    vr_mq_limits limits = {2 + seed % 3, 1 + seed % 2, 0};
+    vr_mq *q = vr_mq_new(4, &limits);
+    double ends[32], full, quick;
+    int n = 6 + seed % 20, all_end = 1;
+    rng = (uint64_t)seed;
+    for (int i = 0; i < n; i++) {
+      vr_mq_item_spec s = item((int)(uniform() * 4), 5 + uniform() * 100);
+      vr_mq_add(q, &s);
+    }
+    full = vr_mq_simulate(q, 0, 0, NULL, NULL);
+    quick = vr_mq_simulate_quick(q, 0, 0, ends, NULL);
+    for (int i = 0; i < n; i++) all_end = all_end && ends[i] > 0 && ends[i] <= quick;
+    CHECK(full > 0 && quick > 0 && all_end);
+    vr_mq_free(q);
+  }
   {
     vr_mq_limits limits = {1, 1, 0};
     vr_mq *empty = vr_mq_new(0, &limits);
