@@ -14,7 +14,6 @@
 #include "kinds.h"
 #include "luaval.h"
 #include "patch.h"
-#include "pod_requests.h"
 #include "scheduler.h"
 #include "selector.h"
 #include "sim.h"
@@ -325,43 +324,24 @@ typedef struct node_requests {
   int64_t cpu_milli, memory, pods;
 } node_requests;
 
-/* Sums the requests of the live pods per node into sums (node name -> node_requests, owned by
- * the caller). Returns 0, or -1 out of memory. */
-static int sum_requests(vr_store *store, vr_strmap *sums) {
-  const cJSON **items = NULL;
-  size_t n, i;
-  int rc = 0;
-  n = vr_store_list(store, "", "Pod", NULL, NULL, &items);
-  if (n == (size_t)-1) return -1;
-  for (i = 0; i < n && rc == 0; i++) {
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(items[i], "spec");
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(items[i], "status");
-    const cJSON *node =
-        cJSON_IsObject(spec) ? cJSON_GetObjectItemCaseSensitive(spec, "nodeName") : NULL;
-    const cJSON *phase =
-        cJSON_IsObject(status) ? cJSON_GetObjectItemCaseSensitive(status, "phase") : NULL;
-    node_requests *sum;
-    vr_requests r;
-    if (!cJSON_IsString(node) || node->valuestring[0] == '\0') continue;
-    if (cJSON_IsString(phase) &&
-        (strcmp(phase->valuestring, "Succeeded") == 0 || strcmp(phase->valuestring, "Failed") == 0))
-      continue;
-    sum = vr_strmap_get(sums, node->valuestring);
-    if (sum == NULL) {
-      sum = calloc(1, sizeof *sum);
-      if (sum == NULL || vr_strmap_put(sums, node->valuestring, sum) != 0) {
-        free(sum);
-        rc = -1;
-        break;
-      }
-    }
-    r = vr_pod_requests(items[i]);
-    sum->cpu_milli += r.cpu_milli;
-    sum->memory += r.memory;
-    sum->pods++;
+static int add_sum(void *ctx, const char *node, int64_t cpu_milli, int64_t memory, int64_t pods) {
+  vr_strmap *sums = ctx;
+  node_requests *sum = calloc(1, sizeof *sum);
+  if (sum == NULL || vr_strmap_put(sums, node, sum) != 0) {
+    free(sum);
+    return -1;
   }
-  free((void *)items);
-  return rc;
+  sum->cpu_milli = cpu_milli;
+  sum->memory = memory;
+  sum->pods = pods;
+  return 0;
+}
+
+/* The requests of the live pods per node into sums (node name -> node_requests, owned by the
+ * caller), from what the store read of each pod when it was stored. Returns 0, or -1 out of
+ * memory. */
+static int sum_requests(vr_store *store, vr_strmap *sums) {
+  return vr_store_requests_by_node(store, add_sum, sums);
 }
 
 static void free_sums(vr_strmap *sums) {

@@ -1,6 +1,6 @@
 /* pod_requests.c: what a Pod asks of its node, as kube-scheduler's NodeResourcesFit counts it
- * (the simulator's scheduler and cluster.requests_by_node read it the same way). Pure functions
- * over cJSON: no allocation, no I/O. */
+ * (the simulator's scheduler and the store, for cluster.requests_by_node, read it the same way).
+ * Pure functions over cJSON: no allocation, no I/O. */
 #include "pod_requests.h"
 
 #include <stdio.h>

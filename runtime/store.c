@@ -11,6 +11,7 @@
 #include "codec.h"
 #include "json_pool.h"
 #include "kinds.h"
+#include "pod_requests.h"
 #include "strmap.h"
 
 #define SEP "\x1f" /* separates the parts of composite keys */
@@ -18,11 +19,13 @@
 typedef struct stored {
   cJSON *json;
   int refs;
-  char *kind_key; /* "group/kind" */
-  char *ns;       /* "" for cluster-scoped objects */
-  char *node;     /* the node index value, or NULL */
-  char *ref;      /* the reference index value, or NULL */
-  int unfinished; /* in the unfinished index: a VMIM whose phase is not Succeeded or Failed */
+  char *kind_key;       /* "group/kind" */
+  char *ns;             /* "" for cluster-scoped objects */
+  char *node;           /* the node index value, or NULL */
+  char *ref;            /* the reference index value, or NULL */
+  int unfinished;       /* in the unfinished index: a VMIM whose phase is not Succeeded or Failed */
+  int live_pod;         /* a Pod not Succeeded or Failed: its requests count on its node */
+  vr_requests requests; /* a live pod's, read once when it is stored */
 } stored;
 
 typedef struct event {
@@ -563,6 +566,12 @@ static stored *wrap(cJSON *obj, const char *kind_key, const char *ns) {
   node = ref_of(kind_key, obj);
   o->ref = node && node[0] ? strdup(node) : NULL;
   o->unfinished = unfinished_of(kind_key, obj);
+  if (strcmp(kind_key, "/Pod") == 0) {
+    const char *phase = string_at(obj, "status", "phase");
+    o->live_pod =
+        phase == NULL || (strcmp(phase, "Succeeded") != 0 && strcmp(phase, "Failed") != 0);
+    if (o->live_pod) o->requests = vr_pod_requests(obj);
+  }
   if (o->kind_key == NULL || o->ns == NULL) {
     stored_unref(o);
     return NULL;
@@ -847,6 +856,31 @@ size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind,
   ns = read_namespace(s, kind_key, ns);
   ref_key(key, sizeof key, kind_key, ns, ref ? ref : "");
   return sorted_members(vr_strmap_get(&s->ref_index, key), NULL, items);
+}
+
+int vr_store_requests_by_node(const vr_store *s, vr_node_requests_cb cb, void *ctx) {
+  static const char prefix[] = "/Pod" SEP;
+  size_t pos = 0;
+  const char *key;
+  void *members;
+  while (vr_strmap_next(&s->node_index, &pos, &key, &members)) {
+    size_t at = 0;
+    const char *okey;
+    void *v;
+    vr_requests sum = {0, 0};
+    int64_t pods = 0;
+    if (strncmp(key, prefix, sizeof prefix - 1) != 0) continue;
+    while (vr_strmap_next(members, &at, &okey, &v)) {
+      const stored *o = v;
+      if (!o->live_pod) continue;
+      sum.cpu_milli += o->requests.cpu_milli;
+      sum.memory += o->requests.memory;
+      pods++;
+    }
+    if (pods > 0 && cb(ctx, key + sizeof prefix - 1, sum.cpu_milli, sum.memory, pods) != 0)
+      return -1;
+  }
+  return 0;
 }
 
 size_t vr_store_list_unfinished(const vr_store *s, const char *group, const char *kind,

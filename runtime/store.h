@@ -100,6 +100,13 @@ size_t vr_store_list(const vr_store *s, const char *group, const char *kind, con
 size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind, const char *ns,
                          const char *ref, const cJSON ***items);
 
+/* Per node (through the node index), what its live Pods (phase neither Succeeded nor Failed)
+ * request, as vr_pod_requests counts it when a pod is stored: cb(ctx, node, cpu_milli, memory,
+ * pods) for each node with such pods, in no particular order. Returns 0, or -1 when cb did. */
+typedef int (*vr_node_requests_cb)(void *ctx, const char *node, int64_t cpu_milli, int64_t memory,
+                                   int64_t pods);
+int vr_store_requests_by_node(const vr_store *s, vr_node_requests_cb cb, void *ctx);
+
 /* The VirtualMachineInstanceMigrations not in a final phase (no phase yet, or neither Succeeded
  * nor Failed), through the unfinished index, optionally only in namespace ns; sorted and
  * returned as vr_store_list does. Other kinds have none. */

@@ -399,6 +399,67 @@ static void test_unfinished_index_and_kind_revision(void) {
   vr_store_free(s);
 }
 
+typedef struct node_sum {
+  char node[32];
+  int64_t cpu, memory, pods;
+} node_sum;
+
+static int collect_sum(void *ctx, const char *node, int64_t cpu, int64_t memory, int64_t pods) {
+  node_sum *sums = ctx;
+  int i = 0;
+  while (sums[i].node[0] != '\0') i++;
+  snprintf(sums[i].node, sizeof sums[i].node, "%s", node);
+  sums[i].cpu = cpu, sums[i].memory = memory, sums[i].pods = pods;
+  return 0;
+}
+
+static const node_sum *sum_of(const node_sum *sums, const char *node) {
+  for (int i = 0; sums[i].node[0] != '\0'; i++)
+    if (strcmp(sums[i].node, node) == 0) return &sums[i];
+  return NULL;
+}
+
+/* Requests by node: live pods only, read when stored, following replaces (a pod that finishes
+ * or moves) and deletes. */
+static void test_requests_by_node(void) {
+  vr_store *s = vr_store_new(1, 0);
+  vr_store_error err;
+  node_sum sums[8];
+  const char *pod = "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+                    "\"namespace\":\"prod\"},\"spec\":{\"nodeName\":\"%s\",\"containers\":[{"
+                    "\"resources\":{\"requests\":{\"cpu\":\"%s\",\"memory\":\"1Gi\"}}}]},"
+                    "\"status\":{\"phase\":\"%s\"}}";
+  char buf[400];
+#define PUT(name, node, cpu, phase, create)                                                        \
+  do {                                                                                             \
+    snprintf(buf, sizeof buf, pod, name, node, cpu, phase);                                        \
+    CHECK((create ? vr_store_create(s, parse(buf), NULL, &err)                                     \
+                  : vr_store_replace(s, parse(buf), 0, NULL, &err)) == 0);                         \
+  } while (0)
+#define SUMS()                                                                                     \
+  do {                                                                                             \
+    memset(sums, 0, sizeof sums);                                                                  \
+    CHECK(vr_store_requests_by_node(s, collect_sum, sums) == 0);                                   \
+  } while (0)
+  PUT("a", "w1", "500m", "Running", 1);
+  PUT("b", "w1", "1", "Pending", 1);
+  PUT("c", "w2", "250m", "Succeeded", 1);
+  PUT("d", "w2", "2", "Running", 1);
+  SUMS();
+  CHECK(sum_of(sums, "w1") && sum_of(sums, "w1")->cpu == 1500 && sum_of(sums, "w1")->pods == 2 &&
+        sum_of(sums, "w1")->memory == 2LL << 30);
+  CHECK(sum_of(sums, "w2") && sum_of(sums, "w2")->cpu == 2000 && sum_of(sums, "w2")->pods == 1);
+  PUT("a", "w1", "500m", "Failed", 0); /* finishes */
+  PUT("d", "w3", "2", "Running", 0);   /* (moves, as a test may) */
+  CHECK(vr_store_delete(s, "", "Pod", "prod", "b", &err) == 0);
+  SUMS();
+  CHECK(sum_of(sums, "w1") == NULL && sum_of(sums, "w2") == NULL);
+  CHECK(sum_of(sums, "w3") && sum_of(sums, "w3")->cpu == 2000 && sum_of(sums, "w3")->pods == 1);
+#undef SUMS
+#undef PUT
+  vr_store_free(s);
+}
+
 static int done_at_once(void *ctx, const char *name) {
   (void)ctx;
   return strcmp(name, "kubevirt.io/foregroundDeleteVirtualMachine") == 0;
@@ -505,6 +566,7 @@ int main(void) {
   test_metadata_not_strings();
   test_reference_index();
   test_unfinished_index_and_kind_revision();
+  test_requests_by_node();
   test_finalizers();
   test_scope_and_generate_name();
   test_replace_and_index();
