@@ -43,10 +43,6 @@ function queue.millicores(text) end
 ---@return {cpu: integer, memory: integer}
 function queue.pod_requests(pod) end
 
----`cluster.requests_by_node()`, kept until a pod changes. The table is shared: do not change it.
----@return table<string, {cpu: integer, memory: integer, pods: integer}>
-function queue.requests_by_node() end
-
 ---What a node offers pods: allocatable, else capacity; nil for what it does not say.
 ---@param node table
 ---@return integer|nil memory

@@ -195,8 +195,9 @@ function M.options(fname, opts, level)
       if type(out.queue.targets) ~= "table" then
         ok, e = false, "queue.new: targets must be a list of node names"
       else
+        local _, nodes_by_name = require("vmrun.snapshot").nodes()
         for _, t in ipairs(out.queue.targets) do
-          if type(t) ~= "string" or cluster.get("Node", t) == nil then
+          if type(t) ~= "string" or nodes_by_name[t] == nil then
             ok, e = false, ("queue.new: target %s is not a node of the cluster"):format(tostring(t))
           end
         end

@@ -13,6 +13,7 @@ local node = require("vmrun.node")
 local drain = require("vmrun.drain")
 local preflight = require("vmrun.preflight")
 local queue = require("vmrun.queue")
+local snapshot = require("vmrun.snapshot")
 local vmrun = require("vmrun")
 local log = require("vmrun.log")
 local time = require("vmrun.time")
@@ -368,11 +369,10 @@ end
 -- What the nodes have free now: allocatable less the requests of their live pods.
 local function free_resources()
   local free = {}
-  for _, n in ipairs(cluster.nodes()) do
-    local mem, cpu = queue.node_resources(n)
-    free[n.metadata.name] = { memory = mem or math.huge, cpu = cpu or math.huge }
+  for name, offers in pairs(snapshot.node_offers()) do
+    free[name] = { memory = offers.memory or math.huge, cpu = offers.cpu or math.huge }
   end
-  for where, used in pairs(queue.requests_by_node()) do
+  for where, used in pairs(snapshot.requests_by_node()) do
     if free[where] then
       free[where].memory = free[where].memory - used.memory
       free[where].cpu = free[where].cpu - used.cpu
@@ -384,7 +384,7 @@ end
 -- The host CPU model of each node (host-model-cpu.node.kubevirt.io/M), or nil.
 local function host_models()
   local out = {}
-  for _, n in ipairs(cluster.nodes()) do
+  for _, n in ipairs((snapshot.nodes())) do
     for k in pairs(null_to_nil(n.metadata.labels) or {}) do
       local m = k:match("^host%-model%-cpu%.node%.kubevirt%.io/(.+)$")
       if m then out[n.metadata.name] = m end
@@ -799,9 +799,8 @@ function M.rolling(opts)
     for _, n in ipairs(batch) do in_batch[n] = true end
     -- targets: the schedulable nodes outside the batch, the ones done first
     local targets, prefer = {}, {}
-    for _, n in ipairs(cluster.nodes()) do
-      local name = n.metadata.name
-      if not in_batch[name] and not (n.spec and n.spec.unschedulable == true) then targets[#targets + 1] = name end
+    for _, name in ipairs(cluster.names("Node", { field = "spec.unschedulable!=true" })) do
+      if not in_batch[name] then targets[#targets + 1] = name end
     end
     for name in pairs(done) do prefer[#prefer + 1] = name end
     table.sort(prefer)

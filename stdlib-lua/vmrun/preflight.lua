@@ -11,6 +11,7 @@
 local cluster = require("vmrun.cluster")
 local drain = require("vmrun.drain")
 local queue = require("vmrun.queue")
+local snapshot = require("vmrun.snapshot")
 local vmrun = require("vmrun")
 
 local M = {}
@@ -55,7 +56,7 @@ end
 local node_copies = {}
 local function plain_nodes()
   local out, seen = {}, {}
-  for i, n in ipairs(cluster.nodes()) do
+  for i, n in ipairs((snapshot.nodes())) do
     local name, rv = n.metadata.name, n.metadata.resourceVersion
     local copy = node_copies[name]
     if copy == nil or copy.rv ~= rv or rv == nil then
@@ -84,7 +85,7 @@ local function context()
   ctx.major, ctx.minor = version(ctx.limits.kubevirtVersion)
   ctx.cluster_strategy = null_to_nil(ctx.limits.evictionStrategy and ctx.limits.evictionStrategy.value)
   -- the requests already on each node; each VMI's live launcher pod is looked up when needed
-  ctx.used = queue.requests_by_node()
+  ctx.used = snapshot.requests_by_node()
   return ctx
 end
 

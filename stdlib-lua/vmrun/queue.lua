@@ -96,18 +96,8 @@ local function free_on(node, used)
   return mem and math.max(0, mem) or -1, cpu and math.max(0, cpu) or -1
 end
 
---- queue.requests_by_node() -> {[node] = {cpu, memory, pods}}
--- cluster.requests_by_node, kept until a pod changes (queues, pre-flight and the rolling
--- maintenance ask for it often). The table is shared: read it, do not change it.
-local used_cache = { revision = nil, used = nil }
-function M.requests_by_node()
-  local revision = cluster.revision("Pod")
-  if used_cache.revision ~= revision then
-    used_cache.revision, used_cache.used = revision, cluster.requests_by_node()
-  end
-  return used_cache.used
-end
-local used_by_node = M.requests_by_node
+-- What the running pods request on each node, kept until a pod changes.
+local function used_by_node() return require("vmrun.snapshot").requests_by_node() end
 
 -- What the VMI's second copy needs on the target: its live virt-launcher pod's requests.
 local function launcher_requests(vmi)
@@ -175,7 +165,8 @@ function M.estimate(vmi, opts)
     end
     return v
   end
-  local node = vmi.status and vmi.status.nodeName and cluster.get("Node", vmi.status.nodeName)
+  local node = vmi.status and vmi.status.nodeName
+    and select(2, require("vmrun.snapshot").nodes())[vmi.status.nodeName]
   local link = hint(node, "nic-bandwidth") or DEFAULT_LINK
   local memory = memory_bytes(vmi)
   local details = model.estimate({ memory = memory,
@@ -225,6 +216,8 @@ function M.new(opts)
   end
   local names, index = cluster.names("Node"), {}
   for i, name in ipairs(names) do index[name] = i end
+  local _, nodes_by_name = require("vmrun.snapshot").nodes()
+  local function node_of(name) return nodes_by_name[name] or cluster.get("Node", name) end
   local self = setmetatable({ core = core.new(#names, limits), names = names, index = index,
     items = {}, limits = limits, pinned = false }, Queue)
   if opts.retry ~= nil then self.core:set_retry(opts.retry) end
@@ -240,8 +233,7 @@ function M.new(opts)
     if i == nil then usage("queue.new: target %s is not a node of the cluster", tostring(name)) end
     -- a pinned target must have room for the second copy (KubeVirt's scheduler checks the
     -- target pod's requests the same way); preferred targets are taken first
-    local free_memory, free_cpu = free_on(cluster.get("Node", name),
-      used and (used[name] or { memory = 0, cpu = 0 }))
+    local free_memory, free_cpu = free_on(node_of(name), used and (used[name] or { memory = 0, cpu = 0 }))
     self.core:set_target(i, true, preferred[name] and 1 or 0, free_memory, free_cpu)
     self.pinned = true
   end

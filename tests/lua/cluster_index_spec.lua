@@ -1,7 +1,8 @@
 -- cluster_index_spec.lua: the listings that the store answers from an index give what a full
 -- listing filtered in Lua gives (tests/lua/fixtures/queries_cluster.yaml, with migrations made
 -- here): cluster.migrations{active=true} (the unfinished index), cluster.migrations{namespace=,
--- vmi=} (the reference index), cluster.names; and cluster.revision(kind) moves only with its kind.
+-- vmi=} (the reference index), cluster.names; cluster.revision(kind) moves only with its kind,
+-- and the stdlib's shared reads (vmrun.snapshot) follow it.
 sim.load((os.getenv("VMRUN_SOURCE_DIR") or ".") .. "/tests/lua/fixtures/queries_cluster.yaml")
 task.sleep(60)
 
@@ -65,5 +66,25 @@ describe("indexed listings", function()
     expect(cluster.revision("vmim")).to_be(vmims)
     expect(cluster.revision("PodDisruptionBudget")).to_be("0") -- none in this cluster
     expect(function() cluster.revision("Nonsense") end).to_fail_with("usage")
+  end)
+
+  it("keeps the stdlib's shared reads until their kind changes", function()
+    local snapshot = require("vmrun.snapshot")
+    local first = cluster.nodes()[1].metadata.name
+    local list, by_name = snapshot.nodes()
+    expect(select(1, snapshot.nodes())).to_be(list) -- the same table while no node changes
+    expect(#list).to_be(#cluster.nodes())
+    cluster.patch("Node", first, { metadata = { labels = { again = "yes" } } }, { type = "merge" })
+    local _, now = snapshot.nodes()
+    expect(now).never.to_be(by_name)
+    expect(now[first].metadata.labels.again).to_be("yes")
+    local used = snapshot.requests_by_node()
+    expect(used).to_equal(cluster.requests_by_node())
+    expect(snapshot.requests_by_node()).to_be(used)
+    cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "extra", namespace = "prod" },
+      spec = { nodeName = first, containers = { { name = "c", resources = { requests = { cpu = "1" } } } } } })
+    local after = snapshot.requests_by_node()
+    expect(after[first].cpu).to_be((used[first] and used[first].cpu or 0) + 1000)
+    expect(snapshot.node_offers()[first].cpu).to_be(select(2, queue.node_resources(now[first])))
   end)
 end)
