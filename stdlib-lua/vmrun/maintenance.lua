@@ -775,6 +775,8 @@ function M.rolling(opts)
   log.info(("rolling maintenance of %d node(s) in about %d batch(es) of up to %d"):format(#run_nodes,
     #batches, batch_size), { nodes = #run_nodes, batches = #batches, batch = batch_size })
   emit({ type = "planned", nodes = run_nodes, batches = batches, batch = batch_size })
+  -- the whole run's pre-flight (every VM's targets) is not needed past the plan: let it go
+  pf, report_of, fits = nil, nil, nil
 
   local done, failed_nodes, failed_vms = {}, 0, 0
   local restart_after = {} -- node -> VMs to start when it is done
