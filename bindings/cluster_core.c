@@ -116,6 +116,46 @@ static int l_cluster_get(lua_State *L) {
   return 1;
 }
 
+/* cluster.get_field(kind, namespace, name, path) -> value | nil
+ * The value at a dotted path of the object ("status.migrationState"), without making the rest
+ * of the object into a table: a table, string, number, boolean or the null sentinel; nil when
+ * the object or the path is absent. namespace is nil for cluster-scoped kinds. Raises a usage
+ * error on an unknown kind, a missing namespace or name, or an empty path. */
+static int l_cluster_get_field(lua_State *L) {
+  kind_ref k;
+  const char *ns, *name, *path, *seg;
+  const cJSON *at;
+  vr_sim *sim;
+  char part[256];
+  check_kind(L, 1, &k);
+  if (k.cluster_scoped) {
+    ns = NULL;
+  } else if (lua_isnoneornil(L, 2)) {
+    return vr_error_raise(L, "usage", "cluster.get_field: %s is namespaced: a namespace is needed",
+                          k.kind);
+  } else {
+    ns = luaL_checkstring(L, 2);
+  }
+  name = luaL_checkstring(L, 3);
+  path = luaL_checkstring(L, 4);
+  if (path[0] == '\0') return vr_error_raise(L, "usage", "cluster.get_field: the path is empty");
+  sim = vr_lua_sim(L, 1);
+  at = vr_store_get(vr_sim_store(sim), k.group, k.kind, ns, name);
+  for (seg = path; at != NULL && seg != NULL;) {
+    const char *dot = strchr(seg, '.');
+    size_t n = dot ? (size_t)(dot - seg) : strlen(seg);
+    if (n == 0 || n >= sizeof part)
+      return vr_error_raise(L, "usage", "cluster.get_field: bad path \"%s\"", path);
+    memcpy(part, seg, n);
+    part[n] = '\0';
+    at = cJSON_IsObject(at) ? cJSON_GetObjectItemCaseSensitive(at, part) : NULL;
+    seg = dot ? dot + 1 : NULL;
+  }
+  if (at == NULL) return 0;
+  push_object(L, at);
+  return 1;
+}
+
 typedef struct selector_box { /* owns what a listing allocates, in case pushing raises */
   vr_label_selector *labels;
   vr_field_selector *fields;
@@ -889,6 +929,7 @@ static const luaL_Reg cluster_core_funcs[] = {
     {"get", l_cluster_get},
     {"list", l_cluster_list},
     {"count", l_cluster_count},
+    {"get_field", l_cluster_get_field},
     {"names", l_cluster_names},
     {"requests_by_node", l_cluster_requests_by_node},
     {"create", l_cluster_create},

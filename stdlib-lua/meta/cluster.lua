@@ -53,6 +53,16 @@ function cluster.list(kind, opts) end
 ---@return integer
 function cluster.count(kind, opts) end
 
+---The value at a dotted path of an object ("status.migrationState"), without making the rest
+---into a table; nil when the object or the path is absent. namespace is nil for cluster-scoped
+---kinds. Raises kind "usage" on an unknown kind, a missing namespace or name, or a bad path.
+---@param kind string
+---@param namespace string|nil
+---@param name string
+---@param path string
+---@return any
+function cluster.get_field(kind, namespace, name, path) end
+
 ---The names of the objects `cluster.list(kind, opts)` would return, in its order, without making
 ---the objects into tables: "name" for cluster-scoped kinds, "namespace/name" for namespaced
 ---ones. Raises as `cluster.list` does.

@@ -16,6 +16,9 @@ function cluster_core.list(kind, opts) end
 ---See `cluster.count`.
 function cluster_core.count(kind, opts) end
 
+---See `cluster.get_field`.
+function cluster_core.get_field(kind, namespace, name, path) end
+
 ---See `cluster.names`.
 function cluster_core.names(kind, opts) end
 

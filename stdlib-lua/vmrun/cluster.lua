@@ -1,6 +1,6 @@
--- vmrun/cluster.lua: the `cluster` module: the raw resource API of vmrun.cluster.core (get, list,
--- count, names, requests_by_node, create, replace, patch, delete, evict, try_evict, watch, revision;
--- bindings/cluster_core.c)
+-- vmrun/cluster.lua: the `cluster` module: the raw resource API of vmrun.cluster.core (get,
+-- get_field, list, count, names, requests_by_node, create, replace, patch, delete, evict,
+-- try_evict, watch, revision; bindings/cluster_core.c)
 -- plus the typed queries playbooks use (nodes, vmis, vms, pods, pvcs, pdbs, migrations) and
 -- migration_limits, the effective KubeVirt migration settings with where each comes from. It
 -- reads everything through the core functions, so it works the same on every cluster backend.
@@ -350,14 +350,13 @@ function M.migration(namespace, name)
     created_at = time.now(), samples = {} }, Migration)
 end
 
-local function failure_reason(vmim, vmi)
+local function failure_reason(vmim, vstate)
   local state = (vmim.status and vmim.status.migrationState) or {}
   if state.failureReason then return state.failureReason end
   for _, c in ipairs((vmim.status and vmim.status.conditions) or {}) do
     if c.type == "Failed" or c.reason == "MigrationFailed" then return c.message or c.reason end
   end
-  local vstate = vmi and vmi.status and vmi.status.migrationState
-  if vstate and vstate.migrationUid == vmim.metadata.uid and vstate.failureReason then
+  if type(vstate) == "table" and vstate.migrationUid == vmim.metadata.uid and vstate.failureReason then
     return vstate.failureReason
   end
   return "the migration failed (KubeVirt gave no reason)"
@@ -375,10 +374,10 @@ function Migration:status()
       :format(self.namespace, self.name), { level = 2, resource = VMIM .. " " .. self.namespace
       .. "/" .. self.name })
   end
-  local vmi = core.get("VirtualMachineInstance", self.namespace, self.vmi)
+  -- only the VMI's migrationState: a VMI is a large object and a queue polls every second
+  local vstate = core.get_field("VirtualMachineInstance", self.namespace, self.vmi, "status.migrationState")
   local state = (vmim.status and vmim.status.migrationState) or nil
-  local vstate = vmi and vmi.status and vmi.status.migrationState
-  if vstate and vstate.migrationUid == vmim.metadata.uid then state = vstate end
+  if type(vstate) == "table" and vstate.migrationUid == vmim.metadata.uid then state = vstate end
   state = state or {}
   local phase = (vmim.status and vmim.status.phase) or "Pending"
   local out = { phase = phase, source = state.sourceNode, target = state.targetNode,
@@ -388,7 +387,7 @@ function Migration:status()
     out.progress = math.min(1, out.data_processed / out.data_total)
   end
   if phase == "Succeeded" then out.progress, out.eta_seconds = 1, 0 end
-  if phase == "Failed" then out.failure_reason = failure_reason(vmim, vmi) end
+  if phase == "Failed" then out.failure_reason = failure_reason(vmim, vstate) end
   local now = time.now()
   if out.data_processed and phase == "Running" then
     local samples = self.samples
@@ -426,8 +425,8 @@ function Migration:wait(opts)
     local phase = vmim.status and vmim.status.phase
     if phase == "Succeeded" then return self:status() end
     if phase == "Failed" then
-      local vmi = core.get("VirtualMachineInstance", self.namespace, self.vmi)
-      local reason = failure_reason(vmim, vmi)
+      local reason = failure_reason(vmim,
+        core.get_field("VirtualMachineInstance", self.namespace, self.vmi, "status.migrationState"))
       vmrun.error("migration_failed", ("migration of %s/%s failed: %s"):format(self.namespace,
         self.vmi, reason), { level = 2, resource = resource, reason = reason })
     end

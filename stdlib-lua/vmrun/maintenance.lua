@@ -299,8 +299,7 @@ local function gate(batch, expect_running, opts)
     local missing = {}
     for key in pairs(expect_running) do
       local ns, name = key:match("^([^/]+)/(.+)$")
-      local vmi = cluster.get("vmi", ns, name)
-      if not (vmi and vmi.status and vmi.status.phase == "Running") then missing[#missing + 1] = key end
+      if cluster.get_field("vmi", ns, name, "status.phase") ~= "Running" then missing[#missing + 1] = key end
     end
     local budgets = {}
     for _, pdb in ipairs(cluster.pdbs()) do

@@ -71,6 +71,7 @@ end
 
 local function context()
   local ctx = { limits = cluster.migration_limits(), nodes = {}, node_list = plain_nodes(),
+    node_rev = cluster.revision("Node"),
     used = {}, pvcs = {}, gates = {}, launchers = {}, placement = {}, offers = {} }
   -- a node's link is shared by as many migrations as may leave it at once
   local outbound = ctx.limits.parallelOutboundMigrationsPerNode
@@ -333,6 +334,7 @@ local function placement_key(vmi, ctx)
   local cpu = spec.domain and null_to_nil(spec.domain.cpu) or {}
   return encode({ spec.nodeSelector or vmrun.null, spec.affinity or vmrun.null,
     spec.tolerations or vmrun.null, type(cpu.model) == "string" and cpu.model or vmrun.null,
+    ctx.cpu_model,
     label_with_prefix(src_labels, "cpu-vendor.node.kubevirt.io/"),
     label_with_prefix(src_labels, "host-model-cpu.node.kubevirt.io/") })
 end
@@ -356,19 +358,37 @@ local function no_room(name, node, ctx, need)
   return nil
 end
 
+-- The verdicts of each placement key, kept across contexts (one cluster per Lua state): a node's
+-- verdict is checked again only when its resourceVersion changed, and the whole set is reused
+-- while no node changed. key -> {node_rev, placed, refused, rv = {[name] = rv}}.
+local kept_verdicts = {}
+
 -- The scheduling verdicts of a placement key in a context: {placed = the nodes that pass the
 -- rules, in node order; refused = {[name] = why}}, worked out once for all VMIs of the key.
 local function verdicts(vmi, ctx)
   local key = placement_key(vmi, ctx)
   local v = ctx.placement[key]
-  if v == nil then
-    v = { placed = {}, refused = {} }
+  if v ~= nil then return v end
+  local kept = kept_verdicts[key]
+  if kept ~= nil and kept.node_rev == ctx.node_rev then
+    v = kept
+  else
+    -- new tables (reports made earlier share the old ones), old verdicts of unchanged nodes
+    v = { node_rev = ctx.node_rev, placed = {}, refused = {}, rv = {} }
     for _, node in ipairs(ctx.node_list) do
-      local why = why_not_placed(vmi, node, ctx)
-      if why then v.refused[node.metadata.name] = why else v.placed[#v.placed + 1] = node end
+      local name, rv = node.metadata.name, node.metadata.resourceVersion
+      local why
+      if kept ~= nil and rv ~= nil and kept.rv[name] == rv then
+        why = kept.refused[name] or false
+      else
+        why = why_not_placed(vmi, node, ctx) or false
+      end
+      v.rv[name] = rv
+      if why then v.refused[name] = why else v.placed[#v.placed + 1] = node end
     end
-    ctx.placement[key] = v
+    kept_verdicts[key] = v
   end
+  ctx.placement[key] = v
   return v
 end
 

@@ -337,12 +337,13 @@ function Queue:count_foreign()
   for _, m in ipairs(holding_slots()) do
     if not ours[m.key] then
       total = total + 1
-      local vmi = cluster.get("vmi", m.namespace, m.vmi)
-      local state = vmi and vmi.status and vmi.status.migrationState or {}
+      -- two fields of the VMI, not the whole (large) object: this runs on every poll
+      local state = cluster.get_field("vmi", m.namespace, m.vmi, "status.migrationState")
       -- the VMI's migrationState may still be that of an earlier migration: use it only when
       -- it is this one's, else the VMI's node is the source and the target is not known yet
-      if state.migrationUid ~= m.uid then state = {} end
-      local src = self.index[state.sourceNode or (vmi and vmi.status and vmi.status.nodeName) or ""]
+      if type(state) ~= "table" or state.migrationUid ~= m.uid then state = {} end
+      local node = state.sourceNode or cluster.get_field("vmi", m.namespace, m.vmi, "status.nodeName")
+      local src = self.index[type(node) == "string" and node or ""]
       local dst = self.index[state.targetNode or ""]
       if src then out[src] = out[src] + 1 end
       if dst then inn[dst] = inn[dst] + 1 end

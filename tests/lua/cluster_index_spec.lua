@@ -57,6 +57,19 @@ describe("indexed listings", function()
       .to_equal(keys(cluster.pods({ selector = "kubevirt.io=virt-launcher" })))
   end)
 
+  it("reads one field of an object", function()
+    local vmi = cluster.get("vmi", "prod", "db")
+    expect(cluster.get_field("vmi", "prod", "db", "status.nodeName")).to_be(vmi.status.nodeName)
+    expect(cluster.get_field("vmi", "prod", "db", "metadata.labels")).to_equal(vmi.metadata.labels)
+    expect(cluster.get_field("vmi", "prod", "db", "status.nothing.here")).to_be_nil()
+    expect(cluster.get_field("vmi", "prod", "nosuch", "status")).to_be_nil()
+    local first = cluster.nodes()[1]
+    expect(cluster.get_field("Node", nil, first.metadata.name, "metadata.name")).to_be(first.metadata.name)
+    expect(function() cluster.get_field("vmi", nil, "db", "status") end).to_fail_with("usage")
+    expect(function() cluster.get_field("vmi", "prod", "db", "") end).to_fail_with("usage")
+    expect(function() cluster.get_field("vmi", "prod", "db", "status..phase") end).to_fail_with("usage")
+  end)
+
   it("moves a kind's revision only when that kind changes", function()
     local nodes, vmims = cluster.revision("Node"), cluster.revision("vmim")
     local first = cluster.nodes()[1].metadata.name
