@@ -152,26 +152,33 @@ static int l_add(lua_State *L) {
   return 1;
 }
 
-/* q:set_foreign(total, {outbound per node}, {inbound per node}) */
+/* Reads {[node index] = count} at idx (absent: 0; a table may hold only the nodes that have
+ * some) into counts[0..nodes-1]; other keys are ignored. */
+static void read_counts(lua_State *L, int idx, int *counts, int nodes) {
+  if (!lua_istable(L, idx)) return;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    if (lua_isinteger(L, -2)) {
+      lua_Integer n = lua_tointeger(L, -2);
+      if (n >= 1 && n <= nodes) counts[n - 1] = (int)lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+/* q:set_foreign(total, {[node] = outbound}, {[node] = inbound})
+ * The migrations of others that hold slots: in total, and per node index (nodes without any may
+ * be left out). */
 static int l_set_foreign(lua_State *L) {
   queue_box *b = check_box(L);
   int total = (int)luaL_checkinteger(L, 2);
   /* userdata, freed by the GC, so that nothing leaks if Lua raises */
   int *out = lua_newuserdatauv(L, ((size_t)b->nodes + 1) * sizeof *out, 0);
   int *in = lua_newuserdatauv(L, ((size_t)b->nodes + 1) * sizeof *in, 0);
-  for (int n = 0; n < b->nodes; n++) {
-    out[n] = in[n] = 0;
-    if (lua_istable(L, 3)) {
-      lua_rawgeti(L, 3, n + 1);
-      out[n] = (int)lua_tointeger(L, -1);
-      lua_pop(L, 1);
-    }
-    if (lua_istable(L, 4)) {
-      lua_rawgeti(L, 4, n + 1);
-      in[n] = (int)lua_tointeger(L, -1);
-      lua_pop(L, 1);
-    }
-  }
+  memset(out, 0, ((size_t)b->nodes + 1) * sizeof *out);
+  memset(in, 0, ((size_t)b->nodes + 1) * sizeof *in);
+  read_counts(L, 3, out, b->nodes);
+  read_counts(L, 4, in, b->nodes);
   vr_mq_set_foreign(b->q, total, out, in);
   return 0;
 }

@@ -30,8 +30,8 @@ function QueueCore:set_target(node, eligible, preference, free_memory, free_cpu_
 function QueueCore:add(item) end
 
 ---@param total integer
----@param outbound? integer[] per node
----@param inbound? integer[] per node
+---@param outbound? table<integer, integer> per node index (nodes without any may be left out)
+---@param inbound? table<integer, integer> per node index
 function QueueCore:set_foreign(total, outbound, inbound) end
 
 ---The next item to start now and its target node (nil: the cluster chooses), or nil.

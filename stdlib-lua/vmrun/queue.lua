@@ -333,7 +333,6 @@ function Queue:count_foreign()
     if it.handle then ours[it.namespace .. "/" .. it.handle.name] = true end
   end
   local total, out, inn = 0, {}, {}
-  for i = 1, #self.names do out[i], inn[i] = 0, 0 end
   for _, m in ipairs(holding_slots()) do
     if not ours[m.key] then
       total = total + 1
@@ -345,8 +344,8 @@ function Queue:count_foreign()
       local node = state.sourceNode or cluster.get_field("vmi", m.namespace, m.vmi, "status.nodeName")
       local src = self.index[type(node) == "string" and node or ""]
       local dst = self.index[state.targetNode or ""]
-      if src then out[src] = out[src] + 1 end
-      if dst then inn[dst] = inn[dst] + 1 end
+      if src then out[src] = (out[src] or 0) + 1 end -- only the nodes that have some
+      if dst then inn[dst] = (inn[dst] or 0) + 1 end
     end
   end
   self.core:set_foreign(total, out, inn)

@@ -9,13 +9,28 @@ local M = {}
 
 local nodes_seen = { revision = nil }
 
--- Refreshes the node tables when a node changed.
+-- Refreshes the node tables when a node changed: only the nodes whose resourceVersion moved
+-- are read again (a batch changes a few of a large cluster's nodes).
 local function node_tables()
   local revision = cluster.revision("Node")
   if nodes_seen.revision ~= revision then
-    local list, by_name = cluster.nodes(), {}
-    for _, n in ipairs(list) do by_name[n.metadata.name] = n end
-    nodes_seen = { revision = revision, list = list, by_name = by_name, offers = nil }
+    local before = nodes_seen.by_name or {}
+    local list, by_name = {}, {}
+    for _, name in ipairs(cluster.names("Node")) do
+      local old = before[name]
+      local n = old
+      if old == nil or old.metadata.resourceVersion == nil
+          or cluster.get_field("Node", nil, name, "metadata.resourceVersion") ~= old.metadata.resourceVersion then
+        n = cluster.get("Node", name)
+      end
+      if n ~= nil then -- (gone between the two reads: left out until the next change)
+        list[#list + 1], by_name[name] = n, n
+      end
+    end
+    local previous = nodes_seen
+    previous.before = nil -- one step back is all the reuse needs
+    nodes_seen = { revision = revision, list = list, by_name = by_name, offers = nil,
+      before = previous }
   end
   return nodes_seen
 end
@@ -32,12 +47,21 @@ function M.node_offers()
   local t = node_tables()
   if t.offers == nil then
     local resources = require("vmrun.queue").node_resources
+    -- what an unchanged node (the same table as before) offered is still what it offers
+    local prev = t.before or {}
+    local prev_by, prev_offers = prev.by_name or {}, prev.offers or {}
     t.offers = {}
     for _, n in ipairs(t.list) do
-      local mem, cpu = resources(n)
-      t.offers[n.metadata.name] = { memory = mem, cpu = cpu }
+      local name = n.metadata.name
+      if prev_by[name] == n and prev_offers[name] then
+        t.offers[name] = prev_offers[name]
+      else
+        local mem, cpu = resources(n)
+        t.offers[name] = { memory = mem, cpu = cpu }
+      end
     end
   end
+  t.before = nil
   return t.offers
 end
 

@@ -91,6 +91,10 @@ describe("indexed listings", function()
     local _, now = snapshot.nodes()
     expect(now).never.to_be(by_name)
     expect(now[first].metadata.labels.again).to_be("yes")
+    for name, n in pairs(now) do -- only the changed node was read again
+      if name ~= first then expect(n).to_be(by_name[name]) end
+    end
+    expect(now[first]).never.to_be(by_name[first])
     local used = snapshot.requests_by_node()
     expect(used).to_equal(cluster.requests_by_node())
     expect(snapshot.requests_by_node()).to_be(used)
