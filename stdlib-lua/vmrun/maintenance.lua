@@ -380,16 +380,22 @@ local function free_resources()
   return free
 end
 
--- The host CPU model of each node (host-model-cpu.node.kubevirt.io/M), or nil.
+-- The host CPU model of each node (host-model-cpu.node.kubevirt.io/M), or nil; read again only
+-- when the nodes changed.
+local models_seen = { nodes = nil, models = nil }
 local function host_models()
-  local out = {}
-  for _, n in ipairs((snapshot.nodes())) do
-    for k in pairs(null_to_nil(n.metadata.labels) or {}) do
-      local m = k:match("^host%-model%-cpu%.node%.kubevirt%.io/(.+)$")
-      if m then out[n.metadata.name] = m end
+  local nodes = snapshot.nodes()
+  if models_seen.nodes ~= nodes then
+    local out = {}
+    for _, n in ipairs(nodes) do
+      for k in pairs(null_to_nil(n.metadata.labels) or {}) do
+        local m = k:match("^host%-model%-cpu%.node%.kubevirt%.io/(.+)$")
+        if m then out[n.metadata.name] = m end
+      end
     end
+    models_seen.nodes, models_seen.models = nodes, out
   end
-  return out
+  return models_seen.models
 end
 
 -- The VMs on the nodes that their drains will migrate (not those their policy stops), by node:

@@ -358,13 +358,29 @@ local function no_room(name, node, ctx, need)
   return nil
 end
 
+-- What each node has free in this context: {[name] = {memory, cpu}} (math.huge for what it does
+-- not say); no_room says why when a VMI does not fit.
+local function free_by_node(ctx)
+  if ctx.free == nil then
+    ctx.free = {}
+    for _, node in ipairs(ctx.node_list) do
+      local name = node.metadata.name
+      local used = ctx.used[name] or { cpu = 0, memory = 0 }
+      local m, c = queue.node_resources(node)
+      ctx.free[name] = { memory = m and m - used.memory or math.huge, cpu = c and c - used.cpu or math.huge }
+    end
+  end
+  return ctx.free
+end
+
 -- The verdicts of each placement key, kept across contexts (one cluster per Lua state): a node's
 -- verdict is checked again only when its resourceVersion changed, and the whole set is reused
 -- while no node changed. key -> {node_rev, placed, refused, rv = {[name] = rv}}.
 local kept_verdicts = {}
 
 -- The scheduling verdicts of a placement key in a context: {placed = the nodes that pass the
--- rules, in node order; refused = {[name] = why}}, worked out once for all VMIs of the key.
+-- rules, in node order, placed_names = their names; refused = {[name] = why}}, worked out once
+-- for all VMIs of the key.
 local function verdicts(vmi, ctx)
   local key = placement_key(vmi, ctx)
   local v = ctx.placement[key]
@@ -374,7 +390,7 @@ local function verdicts(vmi, ctx)
     v = kept
   else
     -- new tables (reports made earlier share the old ones), old verdicts of unchanged nodes
-    v = { node_rev = ctx.node_rev, placed = {}, refused = {}, rv = {} }
+    v = { node_rev = ctx.node_rev, placed = {}, placed_names = {}, refused = {}, rv = {} }
     for _, node in ipairs(ctx.node_list) do
       local name, rv = node.metadata.name, node.metadata.resourceVersion
       local why
@@ -384,7 +400,11 @@ local function verdicts(vmi, ctx)
         why = why_not_placed(vmi, node, ctx) or false
       end
       v.rv[name] = rv
-      if why then v.refused[name] = why else v.placed[#v.placed + 1] = node end
+      if why then
+        v.refused[name] = why
+      else
+        v.placed[#v.placed + 1], v.placed_names[#v.placed_names + 1] = node, name
+      end
     end
     kept_verdicts[key] = v
   end
@@ -436,11 +456,15 @@ local function targets_of(vmi, ctx, exclude)
   local need = needs(vmi, ctx)
   local v = verdicts(vmi, ctx)
   local own = vmi.status and vmi.status.nodeName
-  for _, node in ipairs(v.placed) do
-    local name = node.metadata.name
+  local free, need_memory, need_cpu = free_by_node(ctx), need.memory, need.cpu
+  for i, name in ipairs(v.placed_names) do
     if name ~= own and not exclude[name] then
-      local why = no_room(name, node, ctx, need)
-      if why then excluded[name] = why else targets[#targets + 1] = name end
+      local f = free[name]
+      if f.memory >= need_memory and f.cpu >= need_cpu then
+        targets[#targets + 1] = name
+      else
+        excluded[name] = no_room(name, v.placed[i], ctx, need)
+      end
     end
   end
   excluded_view[excluded] = { shared = v.refused, own = own, skip = exclude }
