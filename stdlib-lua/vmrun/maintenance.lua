@@ -380,18 +380,24 @@ local function free_resources()
   return free
 end
 
--- The host CPU model of each node (host-model-cpu.node.kubevirt.io/M), or nil; read again only
--- when the nodes changed.
+-- The host CPU model of each node (host-model-cpu.node.kubevirt.io/M), or nil; a node's labels
+-- are read again only when the node changed (the snapshot gives it a new table then).
+local model_of_node = setmetatable({}, { __mode = "k" }) -- node table -> model or false
 local models_seen = { nodes = nil, models = nil }
 local function host_models()
   local nodes = snapshot.nodes()
   if models_seen.nodes ~= nodes then
     local out = {}
     for _, n in ipairs(nodes) do
-      for k in pairs(null_to_nil(n.metadata.labels) or {}) do
-        local m = k:match("^host%-model%-cpu%.node%.kubevirt%.io/(.+)$")
-        if m then out[n.metadata.name] = m end
+      local model = model_of_node[n]
+      if model == nil then
+        model = false
+        for k in pairs(null_to_nil(n.metadata.labels) or {}) do
+          model = k:match("^host%-model%-cpu%.node%.kubevirt%.io/(.+)$") or model
+        end
+        model_of_node[n] = model
       end
+      if model then out[n.metadata.name] = model end
     end
     models_seen.nodes, models_seen.models = nodes, out
   end

@@ -363,11 +363,13 @@ end
 local function free_by_node(ctx)
   if ctx.free == nil then
     ctx.free = {}
+    local offers = snapshot.node_offers()
     for _, node in ipairs(ctx.node_list) do
       local name = node.metadata.name
       local used = ctx.used[name] or { cpu = 0, memory = 0 }
-      local m, c = queue.node_resources(node)
-      ctx.free[name] = { memory = m and m - used.memory or math.huge, cpu = c and c - used.cpu or math.huge }
+      local o = offers[name] or {}
+      ctx.free[name] = { memory = o.memory and o.memory - used.memory or math.huge,
+        cpu = o.cpu and o.cpu - used.cpu or math.huge }
     end
   end
   return ctx.free
