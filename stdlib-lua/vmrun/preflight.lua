@@ -72,7 +72,8 @@ end
 local function context()
   local ctx = { limits = cluster.migration_limits(), nodes = {}, node_list = plain_nodes(),
     node_rev = cluster.revision("Node"),
-    used = {}, pvcs = {}, gates = {}, launchers = {}, placement = {}, offers = {} }
+    used = {}, pvcs = {}, gates = {}, launchers = {}, placement = {}, offers = {},
+    roomy = setmetatable({}, { __mode = "k" }) }
   -- a node's link is shared by as many migrations as may leave it at once
   local outbound = ctx.limits.parallelOutboundMigrationsPerNode
   ctx.share = math.max(1, math.tointeger(outbound and outbound.value) or 1)
@@ -453,12 +454,49 @@ local function needs(vmi, ctx)
   return { cpu = millicores(req.cpu) or 100, memory = quantity(req.memory) or 2 * GIB }
 end
 
+-- The least room among the nodes a key allows, in this context, and the target lists already
+-- made for VMIs of the key that fit on all of them: {memory, cpu, by_own = {[own node] = list}}.
+local function roomiest(v, ctx)
+  local r = ctx.roomy[v]
+  if r == nil then
+    local free = free_by_node(ctx)
+    r = { memory = math.huge, cpu = math.huge, by_own = {} }
+    for _, name in ipairs(v.placed_names) do
+      local f = free[name]
+      if f.memory < r.memory then r.memory = f.memory end
+      if f.cpu < r.cpu then r.cpu = f.cpu end
+    end
+    ctx.roomy[v] = r
+  end
+  return r
+end
+
+-- A VMI's targets (in node order) and why the other nodes are not. A VMI that fits on every
+-- node its key allows, with no node left out but its own, gets the list that the VMIs of its
+-- key on the same node share (read it, do not change it): on a large cluster most VMIs do, and
+-- one list per node and key instead of one per VMI is what keeps a whole pre-flight small.
 local function targets_of(vmi, ctx, exclude)
   local targets, excluded = {}, {}
   local need = needs(vmi, ctx)
   local v = verdicts(vmi, ctx)
   local own = vmi.status and vmi.status.nodeName
   local free, need_memory, need_cpu = free_by_node(ctx), need.memory, need.cpu
+  if next(exclude) == nil then
+    local r = roomiest(v, ctx)
+    if need_memory <= r.memory and need_cpu <= r.cpu then
+      local key = own or ""
+      local shared = r.by_own[key]
+      if shared == nil then
+        shared = {}
+        for _, name in ipairs(v.placed_names) do
+          if name ~= own then shared[#shared + 1] = name end
+        end
+        r.by_own[key] = shared
+      end
+      excluded_view[excluded] = { shared = v.refused, own = own, skip = exclude }
+      return shared, setmetatable(excluded, Excluded), need
+    end
+  end
   for i, name in ipairs(v.placed_names) do
     if name ~= own and not exclude[name] then
       local f = free[name]
