@@ -220,7 +220,8 @@ static const char *indexed_vmi(const kind_ref *k, const char *ns, const char *no
   if (strcmp(k->group, "kubevirt.io") != 0 ||
       strcmp(k->kind, "VirtualMachineInstanceMigration") != 0)
     return NULL;
-  return vr_field_selector_requires(b->fields, "spec.vmiName");
+  const char *vmi = vr_field_selector_requires(b->fields, "spec.vmiName");
+  return vmi != NULL && vmi[0] != '\0' ? vmi : NULL; /* the index holds no empty names */
 }
 
 /* Whether a field selector leaves out the finished VirtualMachineInstanceMigrations

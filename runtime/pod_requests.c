@@ -14,7 +14,8 @@ int64_t vr_quantity_item(const cJSON *item, int scale) {
   if (cJSON_IsString(item)) {
     text = item->valuestring;
   } else if (cJSON_IsNumber(item)) {
-    snprintf(buf, sizeof buf, "%.0f", item->valuedouble);
+    /* as the Lua side (vmrun.migconfig.quantity) writes a number: 0.5 CPU is 500m, not 0 */
+    snprintf(buf, sizeof buf, "%f", item->valuedouble);
     text = buf;
   }
   if (text == NULL || vr_quantity_parse(text, scale, &v, err, sizeof err) != 0) return 0;

@@ -304,6 +304,11 @@ static int watch_wants(const vr_store_watch *w, const stored *o) {
          (w->ns == NULL || strcmp(w->ns, o->ns) == 0);
 }
 
+/* Records that an object of the kind changed at the current revision (cluster.revision(kind)). */
+static void note_kind_change(vr_store *s, const char *kind_key) {
+  if (vr_strmap_put(&s->kind_rv, kind_key, (void *)(uintptr_t)s->rv) != 0) s->kind_rv_lost = 1;
+}
+
 static void emit(vr_store *s, vr_watch_type type, stored *o) {
   event *e;
   vr_store_watch *w;
@@ -318,7 +323,7 @@ static void emit(vr_store *s, vr_watch_type type, stored *o) {
   e->obj = o;
   o->refs++;
   s->log_len++;
-  if (vr_strmap_put(&s->kind_rv, o->kind_key, (void *)(uintptr_t)s->rv) != 0) s->kind_rv_lost = 1;
+  note_kind_change(s, o->kind_key);
   s->notifying++;
   for (w = s->watches; w != NULL; w = w->next) {
     if (watch_wants(w, o)) w->cb(w->ctx, type, o->json, s->rv);
@@ -770,6 +775,7 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
   vr_strmap_remove(objects, okey);
   index_remove(s, o, okey);
   s->rv++; /* the deleted object carries the deletion's resourceVersion, as in Kubernetes */
+  note_kind_change(s, o->kind_key); /* (before anything can fail: the object is gone already) */
   gone = wrap(cJSON_Duplicate(o->json, 1), o->kind_key, o->ns); /* earlier events keep theirs */
   stored_unref(o);
   if (gone == NULL || gone->json == NULL) {

@@ -1,7 +1,7 @@
 -- requests_by_node_spec.lua: cluster.requests_by_node on tests/lua/fixtures/rolling_cluster.yaml
 -- with two extra pods: it sums, per node, what the live pods request as the scheduler counts it
--- (containers, the largest init container if more, overhead), the same as queue.pod_requests
--- summed over cluster.pods; finished pods and unbound pods count nowhere.
+-- (containers, the largest init container if more, overhead; a CPU request given as a number),
+-- the same as queue.pod_requests summed over cluster.pods; finished and unbound pods count nowhere.
 sim.load((os.getenv("VMRUN_SOURCE_DIR") or ".") .. "/tests/lua/fixtures/rolling_cluster.yaml")
 cluster.settle()
 
@@ -21,6 +21,8 @@ describe("cluster.requests_by_node", function()
       initContainers = { { name = "init", resources = { requests = { cpu = "2", memory = "256Mi" } } } },
       overhead = { cpu = "100m", memory = "64Mi" } })
     pod("done", "w1", nil, "Succeeded")
+    cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "numeric", namespace = "prod" },
+      spec = { nodeName = "w2", containers = { { name = "n", resources = { requests = { cpu = 0.5 } } } } } })
     pod("unbound", nil)
     local after = cluster.requests_by_node()
     local w1, was = after.w1, before.w1 or { cpu = 0, memory = 0, pods = 0 }
@@ -28,6 +30,8 @@ describe("cluster.requests_by_node", function()
     expect(w1.cpu - was.cpu).to_be(2000 + 100)
     expect(w1.memory - was.memory).to_be(1536 * 1024 * 1024 + 64 * 1024 * 1024)
     expect(w1.pods - was.pods).to_be(1)
+    local w2_before = before.w2 or { cpu = 0 }
+    expect(after.w2.cpu - w2_before.cpu).to_be(500) -- a number of CPUs, not rounded to cores
 
     local summed = {}
     for _, p in ipairs(cluster.pods()) do
