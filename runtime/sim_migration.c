@@ -514,28 +514,40 @@ static int add_cpu_selector(vr_sim *sim, const cJSON *vmi, const char *source, c
 static const cJSON *pick_target(vr_sim *sim, const cJSON *vmim, const cJSON *vmi,
                                 const char *exclude, char *why, size_t whylen) {
   const cJSON *added = sim_path(vmim, "spec.addedNodeSelector"), *entry;
-  const cJSON *node;
-  cJSON *copy, *selector;
-  copy = cJSON_Duplicate(vmi, 1);
-  if (copy == NULL) return NULL;
+  const cJSON *node = NULL;
+  cJSON *extra = cJSON_CreateObject(), *copy, *selector;
+  /* the labels to add first, so that the VMI is copied only when there are some */
+  if (extra == NULL || add_cpu_selector(sim, vmi, exclude, extra) != 0) goto out_of_memory;
+  cJSON_ArrayForEach(entry, added) {
+    if (!cJSON_IsString(entry)) continue;
+    cJSON_DeleteItemFromObjectCaseSensitive(extra, entry->string);
+    if (cJSON_AddStringToObject(extra, entry->string, entry->valuestring) == NULL)
+      goto out_of_memory;
+  }
+  if (extra->child == NULL) {
+    cJSON_Delete(extra);
+    return sim_pick_node(sim, vmi, exclude, why, whylen);
+  }
+  if ((copy = cJSON_Duplicate(vmi, 1)) == NULL) goto out_of_memory;
   selector = (cJSON *)sim_path(copy, "spec.nodeSelector");
   if (!cJSON_IsObject(selector)) {
     sim_set(copy, "spec.nodeSelector", cJSON_CreateObject());
     selector = (cJSON *)sim_path(copy, "spec.nodeSelector");
   }
-  if (selector == NULL || add_cpu_selector(sim, vmi, exclude, selector) != 0) {
-    cJSON_Delete(copy);
-    snprintf(why, whylen, "out of memory");
-    return NULL;
+  while (selector != NULL && extra->child != NULL) {
+    cJSON *label = cJSON_DetachItemViaPointer(extra, extra->child);
+    cJSON_DeleteItemFromObjectCaseSensitive(selector, label->string);
+    cJSON_AddItemToObject(selector, label->string, label);
   }
-  cJSON_ArrayForEach(entry, added) {
-    if (!cJSON_IsString(entry)) continue;
-    cJSON_DeleteItemFromObjectCaseSensitive(selector, entry->string);
-    cJSON_AddStringToObject(selector, entry->string, entry->valuestring);
-  }
-  node = sim_pick_node(sim, copy, exclude, why, whylen);
+  if (selector != NULL) node = sim_pick_node(sim, copy, exclude, why, whylen);
   cJSON_Delete(copy);
+  cJSON_Delete(extra);
+  if (selector == NULL) snprintf(why, whylen, "out of memory");
   return node;
+out_of_memory:
+  cJSON_Delete(extra);
+  snprintf(why, whylen, "out of memory");
+  return NULL;
 }
 
 static void reconcile_pending(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
