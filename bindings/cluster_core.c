@@ -361,72 +361,58 @@ static int l_cluster_count(lua_State *L) {
   return 1;
 }
 
-typedef struct node_requests {
-  int64_t cpu_milli, memory, pods;
-} node_requests;
-
-static int add_sum(void *ctx, const char *node, int64_t cpu_milli, int64_t memory, int64_t pods) {
-  vr_strmap *sums = ctx;
-  node_requests *sum = calloc(1, sizeof *sum);
-  if (sum == NULL || vr_strmap_put(sums, node, sum) != 0) {
-    free(sum);
-    return -1;
+/* The revision at idx (a cluster.revision string or an integer >= 0), for fname's messages. */
+static uint64_t check_since(lua_State *L, int idx, const char *fname) {
+  lua_Integer rv;
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    char *end;
+    const char *text = lua_tostring(L, idx);
+    rv = (lua_Integer)strtoll(text, &end, 10);
+    if (*end != '\0' || text[0] == '\0')
+      vr_error_raise(L, "usage", "%s: bad since '%s'", fname, text);
+  } else if (lua_isinteger(L, idx)) {
+    rv = lua_tointeger(L, idx);
+  } else {
+    vr_error_raise(L, "usage", "%s: since must be a revision (cluster.revision)", fname);
+    return 0;
   }
-  sum->cpu_milli = cpu_milli;
-  sum->memory = memory;
-  sum->pods = pods;
+  if (rv < 0) vr_error_raise(L, "usage", "%s: since must be >= 0", fname);
+  return (uint64_t)rv;
+}
+
+/* Pushes one node's sums into the table on top of the stack (a callback of
+ * vr_store_requests_by_node; it may raise out of memory, which leaves the store as it was). */
+static int push_sum(void *ctx, const char *node, int64_t cpu_milli, int64_t memory, int64_t pods) {
+  lua_State *L = ctx;
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)cpu_milli);
+  lua_setfield(L, -2, "cpu");
+  lua_pushinteger(L, (lua_Integer)memory);
+  lua_setfield(L, -2, "memory");
+  lua_pushinteger(L, (lua_Integer)pods);
+  lua_setfield(L, -2, "pods");
+  lua_setfield(L, -2, node);
   return 0;
 }
 
-/* The requests of the live pods per node into sums (node name -> node_requests, owned by the
- * caller), from what the store read of each pod when it was stored. Returns 0, or -1 out of
- * memory. */
-static int sum_requests(vr_store *store, vr_strmap *sums) {
-  return vr_store_requests_by_node(store, add_sum, sums);
-}
-
-static void free_sums(vr_strmap *sums) {
-  size_t pos = 0;
-  const char *key;
-  void *value;
-  while (vr_strmap_next(sums, &pos, &key, &value)) free(value);
-  vr_strmap_clear(sums);
-}
-
-static const char sums_box_key = 's';
-
-static int sums_box_gc(lua_State *L) { /* owns the sums, in case pushing them raises */
-  free_sums(lua_touserdata(L, 1));
-  return 0;
-}
-
-/* cluster.requests_by_node() -> {[node] = {cpu = millicores, memory = bytes, pods = n}}
- * What the pods bound to each node (spec.nodeName) and not finished (phase neither Succeeded nor
- * Failed) request there, counted as the scheduler counts them (containers, the largest init
- * container, overhead); a node without such pods is absent. Reads the pods where they are
- * stored, without making them into tables. Raises on out of memory. */
+/* cluster.requests_by_node([since]) -> {[node] = {cpu = millicores, memory = bytes, pods = n}},
+ * whole What the pods bound to each node (spec.nodeName) and not finished (phase neither Succeeded
+ * nor Failed) request there, counted as the scheduler counts them (containers, the largest init
+ * container, overhead); a node without such pods is absent. With since (a cluster.revision
+ * string or an integer): only the nodes whose sums changed after it, a node left without pods
+ * as {cpu = 0, memory = 0, pods = 0}, so that a caller that kept the sums read at since updates
+ * just those; whole is true when the table is the whole picture instead (no since, or the
+ * cluster could not keep track), to be taken as it is. Kept as pods are stored: no pod is made
+ * into a table. Raises a usage error on a bad since. */
 static int l_cluster_requests_by_node(lua_State *L) {
-  size_t pos = 0;
-  const char *key;
-  void *value;
-  struct vr_sim *sim = vr_lua_sim(L, 1);
-  vr_strmap *sums = vr_push_gc_userdata(L, sizeof *sums, &sums_box_key, sums_box_gc);
-  vr_strmap_init(sums);
-  if (sum_requests(vr_sim_store(sim), sums) != 0)
-    return luaL_error(L, "cluster.requests_by_node: out of memory");
-  lua_createtable(L, 0, (int)vr_strmap_count(sums));
-  while (vr_strmap_next(sums, &pos, &key, &value)) {
-    const node_requests *sum = value;
-    lua_createtable(L, 0, 3);
-    lua_pushinteger(L, (lua_Integer)sum->cpu_milli);
-    lua_setfield(L, -2, "cpu");
-    lua_pushinteger(L, (lua_Integer)sum->memory);
-    lua_setfield(L, -2, "memory");
-    lua_pushinteger(L, (lua_Integer)sum->pods);
-    lua_setfield(L, -2, "pods");
-    lua_setfield(L, -2, key);
-  }
-  return 1;
+  struct vr_sim *sim;
+  uint64_t since = lua_isnoneornil(L, 1) ? 0 : check_since(L, 1, "cluster.requests_by_node");
+  int rc;
+  sim = vr_lua_sim(L, 1);
+  lua_newtable(L);
+  rc = vr_store_requests_by_node(vr_sim_store(sim), since, push_sum, L);
+  lua_pushboolean(L, rc == 1);
+  return 2;
 }
 
 static int write_result(lua_State *L, int rc, const cJSON *stored, const vr_store_error *err,
@@ -867,19 +853,7 @@ static int l_cluster_watch(lua_State *L) {
     lua_getfield(L, 2, "namespace");
     ns = luaL_optstring(L, -1, NULL);
     lua_getfield(L, 2, "since");
-    if (!lua_isnil(L, -1)) {
-      lua_Integer rv;
-      if (lua_type(L, -1) == LUA_TSTRING) {
-        char *end;
-        rv = (lua_Integer)strtoll(lua_tostring(L, -1), &end, 10);
-        if (*end != '\0')
-          return vr_error_raise(L, "usage", "cluster.watch: bad since '%s'", lua_tostring(L, -1));
-      } else {
-        rv = luaL_checkinteger(L, -1);
-      }
-      if (rv < 0) return vr_error_raise(L, "usage", "cluster.watch: since must be >= 0");
-      since = (uint64_t)rv;
-    }
+    if (!lua_isnil(L, -1)) since = check_since(L, -1, "cluster.watch");
     lua_getfield(L, 2, "timeout");
     timeout = vr_opt_duration(L, -1, "cluster.watch timeout", -1);
   }
@@ -899,6 +873,46 @@ static int l_cluster_watch(lua_State *L) {
     return lua_error(L);
   }
   return 1;
+}
+
+/* cluster.changed(kind, since [, {namespace=}]) -> objects, total
+ * The objects of the kind (in the namespace, when given) created or changed after revision
+ * since (a cluster.revision string or an integer; 0: all), sorted as cluster.list sorts, and how
+ * many objects of the kind there are now: a reader that kept what it read at since refreshes
+ * only these, and knows that some were deleted when its count and total differ. Raises a usage
+ * error on an unknown kind or option or a bad since. */
+static int l_cluster_changed(lua_State *L) {
+  static const char *const allowed[] = {"namespace", NULL};
+  kind_ref k;
+  const char *ns = NULL;
+  const cJSON **items;
+  size_t n, i, total = 0;
+  uint64_t since;
+  vr_sim *sim;
+  selector_box *b;
+  check_kind(L, 1, &k);
+  since = check_since(L, 2, "cluster.changed");
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    vr_check_options(L, 3, "cluster.changed", allowed);
+    lua_getfield(L, 3, "namespace");
+    ns = luaL_optstring(L, -1, NULL);
+  }
+  sim = vr_lua_sim(L, 1);
+  b = push_selectors(L, NULL, NULL, "cluster.changed"); /* owns items while pushing may raise */
+  n = vr_store_list_changed(vr_sim_store(sim), k.group, k.kind, ns, since, &items, &total);
+  if (n == (size_t)-1) return luaL_error(L, "cluster.changed: out of memory");
+  b->items = items;
+  lua_createtable(L, (int)n, 0);
+  for (i = 0; i < n; i++) {
+    push_object(L, items[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  b->items = NULL;
+  free((void *)items);
+  vr_shape_set(L, -1, VR_SHAPE_ARRAY);
+  lua_pushinteger(L, (lua_Integer)total);
+  return 2;
 }
 
 /* cluster.revision([kind]) -> string
@@ -942,6 +956,7 @@ static const luaL_Reg cluster_core_funcs[] = {
     {"evacuate_cancel", l_cluster_evacuate_cancel},
     {"watch", l_cluster_watch},
     {"revision", l_cluster_revision},
+    {"changed", l_cluster_changed},
     {NULL, NULL},
     /* clang-format on */
 };

@@ -412,7 +412,7 @@ static void note_unscheduled(vr_sim *sim, int deleted, const cJSON *vmi) {
  * uid) are deleted gracefully; the guest shuts down within their grace period. */
 static void collect_vmi_pods(vr_sim *sim, const char *ns, const char *uid) {
   const cJSON **pods;
-  size_t n = vr_store_list(sim->store, "", "Pod", ns, NULL, &pods), i, found = 0;
+  size_t n = vr_store_list_ref(sim->store, "", "Pod", ns, uid, &pods), i, found = 0;
   char(*names)[254];
   vr_store_error err;
   if (n == (size_t)-1) return;

@@ -28,6 +28,13 @@ typedef struct stored {
   vr_requests requests; /* a live pod's, read once when it is stored */
 } stored;
 
+/* What the live pods bound to a node request, kept as pods come, change and go. */
+typedef struct node_sum {
+  vr_requests requests;
+  int64_t pods;
+  uint64_t rv; /* the revision of the last change */
+} node_sum;
+
 typedef struct event {
   vr_watch_type type;
   uint64_t rv;
@@ -50,6 +57,8 @@ struct vr_store {
   vr_strmap unfinished_index; /* kind_key -> vr_strmap* ("ns" SEP "name" -> stored*) */
   vr_strmap cluster_kinds;    /* kind_key -> (void *)1 for the cluster-scoped kinds stored so far */
   vr_strmap kind_rv;          /* kind_key -> (void *)(uintptr_t) rv of the kind's last change */
+  vr_strmap node_sums;        /* node -> node_sum* (kept at zero pods: that change counts too) */
+  int node_sums_lost;         /* a node_sum could not be made: sums are read from the pods */
   int kind_rv_lost;           /* a kind_rv entry could not be made: every kind reports rv */
   uint64_t rv;
   uint64_t rng;
@@ -348,6 +357,7 @@ vr_store *vr_store_new(uint64_t seed, size_t event_log) {
   vr_strmap_init(&s->unfinished_index);
   vr_strmap_init(&s->cluster_kinds);
   vr_strmap_init(&s->kind_rv);
+  vr_strmap_init(&s->node_sums);
   s->rng = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
   if (s->rng == 0) s->rng = 1;
   return s;
@@ -379,6 +389,12 @@ void vr_store_free(vr_store *s) {
   free_submaps(&s->unfinished_index, 0);
   vr_strmap_clear(&s->cluster_kinds);
   vr_strmap_clear(&s->kind_rv);
+  {
+    size_t pos = 0;
+    void *sum;
+    while (vr_strmap_next(&s->node_sums, &pos, NULL, &sum)) free(sum);
+    vr_strmap_clear(&s->node_sums);
+  }
   while (s->watches) {
     vr_store_watch *w = s->watches;
     s->watches = w->next;
@@ -449,10 +465,31 @@ static void index_key(char *buf, size_t len, const stored *o, int ref) {
   }
 }
 
+/* Counts a live pod's requests on its node (sign 1) or takes them off (-1), at the current
+ * revision. */
+static void sum_apply(vr_store *s, const stored *o, int sign) {
+  node_sum *sum;
+  if (!o->live_pod || o->node == NULL || s->node_sums_lost) return;
+  sum = vr_strmap_get(&s->node_sums, o->node);
+  if (sum == NULL) {
+    sum = calloc(1, sizeof *sum);
+    if (sum == NULL || vr_strmap_put(&s->node_sums, o->node, sum) != 0) {
+      free(sum);
+      s->node_sums_lost = 1;
+      return;
+    }
+  }
+  sum->requests.cpu_milli += sign * o->requests.cpu_milli;
+  sum->requests.memory += sign * o->requests.memory;
+  sum->pods += sign;
+  sum->rv = s->rv;
+}
+
 /* Adds o to the node and reference indexes it belongs to. */
 static void index_add(vr_store *s, stored *o, const char *okey) {
   char key[900];
   vr_strmap *members;
+  sum_apply(s, o, 1);
   if (o->node != NULL) {
     index_key(key, sizeof key, o, 0);
     members = submap(&s->node_index, key, 1);
@@ -482,6 +519,7 @@ static void index_drop(vr_strmap *index, const char *key, const char *okey) {
 
 static void index_remove(vr_store *s, stored *o, const char *okey) {
   char key[900];
+  sum_apply(s, o, -1);
   if (o->node != NULL) {
     index_key(key, sizeof key, o, 0);
     index_drop(&s->node_index, key, okey);
@@ -503,6 +541,11 @@ static void index_move(vr_store *s, stored *old, stored *o, const char *okey) {
   vr_strmap *members;
   if (same_value(old->node, o->node) && same_value(old->ref, o->ref) &&
       old->unfinished == o->unfinished) {
+    if (old->live_pod != o->live_pod || old->requests.cpu_milli != o->requests.cpu_milli ||
+        old->requests.memory != o->requests.memory) {
+      sum_apply(s, old, -1);
+      sum_apply(s, o, 1);
+    }
     if (o->node != NULL) {
       index_key(key, sizeof key, o, 0);
       members = submap(&s->node_index, key, 0);
@@ -773,8 +816,8 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
     return 0;
   }
   vr_strmap_remove(objects, okey);
-  index_remove(s, o, okey);
   s->rv++; /* the deleted object carries the deletion's resourceVersion, as in Kubernetes */
+  index_remove(s, o, okey);         /* (after: its node's requests change at this revision) */
   note_kind_change(s, o->kind_key); /* (before anything can fail: the object is gone already) */
   gone = wrap(cJSON_Duplicate(o->json, 1), o->kind_key, o->ns); /* earlier events keep theirs */
   stored_unref(o);
@@ -817,10 +860,18 @@ static int compare_keyed(const void *a, const void *b) {
   return strcmp(((const keyed *)a)->key, ((const keyed *)b)->key);
 }
 
-/* The objects of a map (all of a kind, or an index entry), only those in ns when ns is set,
- * sorted by key into a new array. */
-static size_t sorted_members(const vr_strmap *objects, const char *ns, const cJSON ***items) {
-  size_t pos = 0, n = 0, i, count = objects ? vr_strmap_count(objects) : 0;
+/* The resourceVersion of a stored object as a number (0 when it has none). */
+static uint64_t stored_rv(const stored *o) {
+  const char *rv = string_at(o->json, "metadata", "resourceVersion");
+  return rv ? strtoull(rv, NULL, 10) : 0;
+}
+
+/* The objects of a map (all of a kind, or an index entry), only those in ns when ns is set and
+ * only those written after revision after (0: all), sorted by key into a new array; *total (may
+ * be NULL) gets how many are in ns, written after `after` or not. */
+static size_t members_since(const vr_strmap *objects, const char *ns, uint64_t after,
+                            const cJSON ***items, size_t *total) {
+  size_t pos = 0, n = 0, i, in_ns = 0, count = objects ? vr_strmap_count(objects) : 0;
   const char *okey;
   void *v;
   const cJSON **out = malloc((count + 1) * sizeof *out);
@@ -833,6 +884,8 @@ static size_t sorted_members(const vr_strmap *objects, const char *ns, const cJS
   while (objects && vr_strmap_next(objects, &pos, &okey, &v)) {
     stored *o = v;
     if (ns != NULL && ns[0] != '\0' && strcmp(o->ns, ns) != 0) continue;
+    in_ns++;
+    if (after > 0 && stored_rv(o) <= after) continue;
     sorted[n].key = okey;
     sorted[n++].json = o->json;
   }
@@ -840,7 +893,19 @@ static size_t sorted_members(const vr_strmap *objects, const char *ns, const cJS
   for (i = 0; i < n; i++) out[i] = sorted[i].json;
   free(sorted);
   *items = out;
+  if (total != NULL) *total = in_ns;
   return n;
+}
+
+static size_t sorted_members(const vr_strmap *objects, const char *ns, const cJSON ***items) {
+  return members_since(objects, ns, 0, items, NULL);
+}
+
+size_t vr_store_list_changed(const vr_store *s, const char *group, const char *kind, const char *ns,
+                             uint64_t after, const cJSON ***items, size_t *total) {
+  char kind_key[300];
+  join(kind_key, sizeof kind_key, group, "/", kind);
+  return members_since(vr_strmap_get(&s->kinds, kind_key), ns, after, items, total);
 }
 
 size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
@@ -864,7 +929,9 @@ size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind,
   return sorted_members(vr_strmap_get(&s->ref_index, key), NULL, items);
 }
 
-int vr_store_requests_by_node(const vr_store *s, vr_node_requests_cb cb, void *ctx) {
+/* The sums of requests_by_node read from the pods themselves: what the node sums hold, for when
+ * one of them could not be made. */
+static int sums_from_pods(const vr_store *s, vr_node_requests_cb cb, void *ctx) {
   static const char prefix[] = "/Pod" SEP;
   size_t pos = 0;
   const char *key;
@@ -887,6 +954,20 @@ int vr_store_requests_by_node(const vr_store *s, vr_node_requests_cb cb, void *c
       return -1;
   }
   return 0;
+}
+
+int vr_store_requests_by_node(const vr_store *s, uint64_t after, vr_node_requests_cb cb,
+                              void *ctx) {
+  size_t pos = 0;
+  const char *node;
+  void *v;
+  if (s->node_sums_lost) return sums_from_pods(s, cb, ctx) == 0 ? 1 : -1;
+  while (vr_strmap_next(&s->node_sums, &pos, &node, &v)) {
+    const node_sum *sum = v;
+    if (after == 0 ? sum->pods == 0 : sum->rv <= after) continue;
+    if (cb(ctx, node, sum->requests.cpu_milli, sum->requests.memory, sum->pods) != 0) return -1;
+  }
+  return after == 0 ? 1 : 0;
 }
 
 size_t vr_store_list_unfinished(const vr_store *s, const char *group, const char *kind,

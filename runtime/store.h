@@ -94,18 +94,28 @@ const cJSON *vr_store_get(const vr_store *s, const char *group, const char *kind
 size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
                      const char *node, const cJSON ***items);
 
+/* Objects of a kind (only in namespace ns when ns is set) whose resourceVersion is after
+ * revision after (0: every one), sorted and returned as vr_store_list does; *total (may be NULL)
+ * gets how many objects of the kind there are in ns, so that a reader that kept the objects
+ * read at revision `after` can tell that some were deleted. */
+size_t vr_store_list_changed(const vr_store *s, const char *group, const char *kind, const char *ns,
+                             uint64_t after, const cJSON ***items, size_t *total);
+
 /* Objects of a kind in namespace ns that refer to a VMI, through the reference index: Pods whose
  * kubevirt.io/created-by label is ref (a VMI's uid), VirtualMachineInstanceMigrations whose
  * spec.vmiName is ref. Sorted and returned as vr_store_list does. */
 size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind, const char *ns,
                          const char *ref, const cJSON ***items);
 
-/* Per node (through the node index), what its live Pods (phase neither Succeeded nor Failed)
- * request, as vr_pod_requests counts it when a pod is stored: cb(ctx, node, cpu_milli, memory,
- * pods) for each node with such pods, in no particular order. Returns 0, or -1 when cb did. */
+/* Per node, what its live Pods (bound to it, phase neither Succeeded nor Failed) request, as
+ * vr_pod_requests counts it when a pod is stored: cb(ctx, node, cpu_milli, memory, pods), in no
+ * particular order. after 0: each node with such pods; otherwise each node whose sum changed
+ * after that revision, also to zero pods, so that a reader that kept the sums read at `after`
+ * updates only these. Returns 1 when it reported the whole picture (after 0, or the store could
+ * not keep its sums: then each node with pods), 0 when only the changes, -1 when cb failed. */
 typedef int (*vr_node_requests_cb)(void *ctx, const char *node, int64_t cpu_milli, int64_t memory,
                                    int64_t pods);
-int vr_store_requests_by_node(const vr_store *s, vr_node_requests_cb cb, void *ctx);
+int vr_store_requests_by_node(const vr_store *s, uint64_t after, vr_node_requests_cb cb, void *ctx);
 
 /* The VirtualMachineInstanceMigrations not in a final phase (no phase yet, or neither Succeeded
  * nor Failed), through the unfinished index, optionally only in namespace ns; sorted and

@@ -74,9 +74,24 @@ function cluster.names(kind, opts) end
 ---What the pods bound to each node and not finished request there, counted as the scheduler
 ---counts them (containers, the largest init container, overhead): `{[node] = {cpu = millicores,
 ---memory = bytes, pods = n}}`; a node without such pods is absent. Does not make the pods into
----tables. Raises on out of memory.
----@return table<string, {cpu: integer, memory: integer, pods: integer}>
-function cluster.requests_by_node() end
+---tables. With `since` (a revision): only the nodes whose sums changed after it (zero pods as
+---`{cpu = 0, memory = 0, pods = 0}`); `whole` is true when the table is the whole picture
+---instead. Raises kind `"usage"` on a bad `since`.
+---@param since? string|integer
+---@return table<string, {cpu: integer, memory: integer, pods: integer}> sums
+---@return boolean whole
+function cluster.requests_by_node(since) end
+
+---The objects of a kind created or changed after revision `since` (a `cluster.revision` string
+---or an integer; 0: all), sorted as `cluster.list` sorts, and how many objects of the kind there
+---are now (fewer than a caller kept: some were deleted). Raises kind `"usage"` on an unknown kind
+---or option or a bad `since`.
+---@param kind string
+---@param since string|integer
+---@param opts? {namespace?: string}
+---@return table[] objects
+---@return integer total
+function cluster.changed(kind, since, opts) end
 
 ---Creates an object; returns it as stored (uid, resourceVersion, creationTimestamp set).
 ---Raises kind `"already_exists"` (status 409) or `"input"` (422) with `resource = "Kind ns/name"`.

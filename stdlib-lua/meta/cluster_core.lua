@@ -23,7 +23,10 @@ function cluster_core.get_field(kind, namespace, name, path) end
 function cluster_core.names(kind, opts) end
 
 ---See `cluster.requests_by_node`.
-function cluster_core.requests_by_node() end
+function cluster_core.requests_by_node(since) end
+
+---See `cluster.changed`.
+function cluster_core.changed(kind, since, opts) end
 
 ---See `cluster.create`.
 function cluster_core.create(object) end

@@ -345,24 +345,13 @@ end
 
 -- The batch size for "auto": as many nodes at once as the migration limits keep busy
 -- (parallelMigrationsPerCluster / parallelOutboundMigrationsPerNode), at most a third of the
--- nodes, and no more than the others have room for (pre-flight's room check on every batch of
--- that size, in that order, from the run's pre-flight report pf).
-local function auto_batch(names, pf)
+-- nodes. The room is judged batch by batch (next_batch): a node whose VMs find no room next to
+-- the batch's others waits, so that one tight pair of nodes does not slow the whole run.
+local function auto_batch(names)
   local limits = cluster.migration_limits()
   local per_cluster = limits.parallelMigrationsPerCluster.value or 5
   local outbound = math.max(1, limits.parallelOutboundMigrationsPerNode.value or 2)
-  local b = math.max(1, math.min(per_cluster // outbound, math.ceil(#names / 3)))
-  while b > 1 do
-    local room = true
-    for i = 1, #names, b do
-      local members = {}
-      for j = i, math.min(#names, i + b - 1) do members[#members + 1] = names[j] end
-      if not preflight.batch_room(pf, members) then room = false break end
-    end
-    if room then return b end
-    b = b - 1
-  end
-  return 1
+  return math.max(1, math.min(per_cluster // outbound, math.ceil(#names / 3)))
 end
 
 -- What the nodes have free now: allocatable less the requests of their live pods.
@@ -429,40 +418,115 @@ local function movers_of(names, stopping)
   return out
 end
 
+-- The nodes in the order place prefers them for VMs from nodes of one host CPU model: done
+-- first, then of the same model, then the most free memory, then by name (the first of equals in
+-- a target list, which is in name order). Each node is one integer that sorts that way (rank,
+-- free memory and name position packed), so that one sort serves every VM of a next_batch;
+-- nil when the cluster has too many nodes to pack their positions.
+local FREE_BITS, POS_BITS = 44, 14
+local POS_MASK = (1 << POS_BITS) - 1
+local function preference_order(names, free, done, model_of, model)
+  if #names > POS_MASK then return nil end
+  local keys, most = {}, (1 << FREE_BITS) - 1
+  for i, name in ipairs(names) do
+    local f = free[name]
+    if f then
+      local rank = (done[name] and 2 or 0) + ((model_of[name] or false) == model and 1 or 0)
+      local mem = math.floor(math.max(0, math.min(most, f.memory)))
+      keys[#keys + 1] = (rank << (FREE_BITS + POS_BITS)) | (mem << POS_BITS) | (POS_MASK - i)
+    end
+  end
+  table.sort(keys) -- ascending: the most preferred last
+  return keys
+end
+
+-- The names in a target list as a set, made once per list (pre-flight shares lists among VMs).
+local target_sets = setmetatable({}, { __mode = "k" })
+local function target_set(targets)
+  local set = target_sets[targets]
+  if set == nil then
+    set = {}
+    for _, t in ipairs(targets) do set[t] = true end
+    target_sets[targets] = set
+  end
+  return set
+end
+
 -- Places the VMs that migrate off the batch's nodes, the biggest first, each on a node it may go
 -- to (pre-flight's targets) outside the batch, preferring nodes already done in this run (so
 -- that it does not move twice), then a node of its source's host CPU model (a host-model VM
 -- that moves to a newer model can only move to that model afterwards), then the one with the
--- most free memory; each choice takes its memory and CPU from what the node has free, so that
--- the batch's drains, which run side by side, do not send more to a node than it holds.
+-- most free memory, then the first by name; each choice takes its memory and CPU from what the
+-- node has free, so that the batch's drains, which run side by side, do not send more to a node
+-- than it holds. orders: the preference orders of this next_batch by model (filled on demand).
 -- Returns {["ns/name"] = node} and the list of VMs that found no room.
-local function place(batch, movers_by_node, free_now, done, model_of)
-  local in_batch, movers, free = {}, {}, {}
+local function place(batch, movers_by_node, free_now, done, model_of, orders)
+  local in_batch, movers, free, taken = {}, {}, {}, {}
   for _, n in ipairs(batch) do
     in_batch[n] = true
     for _, m in ipairs(movers_by_node[n]) do movers[#movers + 1] = m end
   end
-  for n, f in pairs(free_now) do free[n] = { memory = f.memory, cpu = f.cpu } end
   table.sort(movers, function(a, b)
     if a.memory ~= b.memory then return a.memory > b.memory end
     return a.key < b.key
   end)
+  local names, position = snapshot.node_names()
+  local function free_of(t) return taken[t] or free_now[t] end
+  local function rank_of(t, model)
+    return (done[t] and 2 or 0) + ((model_of[t] or false) == model and 1 or 0)
+  end
+  -- whether node a (rank ra, free fa) goes before node b: rank, free memory, then name order
+  local function before(a, ra, fa, b, rb, fb)
+    if ra ~= rb then return ra > rb end
+    if fa.memory ~= fb.memory then return fa.memory > fb.memory end
+    return position[a] < position[b]
+  end
   local assigned, unplaced = {}, {}
   for _, m in ipairs(movers) do
+    local model = model_of[m.source] or false
+    local keys = orders[model]
+    if keys == nil then
+      keys = preference_order(names, free_now, done, model_of, model) or false
+      orders[model] = keys
+    end
+    local allowed = target_set(m.targets)
+    local function fits(t)
+      local f = free_of(t)
+      return allowed[t] and not in_batch[t] and f ~= nil and f.memory >= m.memory and f.cpu >= m.cpu
+    end
     local best, best_rank, best_free
-    for _, t in ipairs(m.targets) do
-      local f = free[t]
-      if not in_batch[t] and f and f.memory >= m.memory and f.cpu >= m.cpu then
-        local rank = (done[t] and 2 or 0) + (model_of[t] == model_of[m.source] and 1 or 0)
-        if best == nil or rank > best_rank or (rank == best_rank and f.memory > best_free) then
-          best, best_rank, best_free = t, rank, f.memory
+    if keys then
+      -- the first node of the order that fits and still has all its room is the best of those;
+      -- the nodes this placement took room from are weighed one by one
+      for j = #keys, 1, -1 do
+        local t = names[POS_MASK - (keys[j] & POS_MASK)]
+        if not taken[t] and fits(t) then
+          best, best_rank, best_free = t, rank_of(t, model), free_now[t]
+          break
+        end
+      end
+      for t, f in pairs(taken) do
+        if fits(t) then
+          local rank = rank_of(t, model)
+          if best == nil or before(t, rank, f, best, best_rank, best_free) then
+            best, best_rank, best_free = t, rank, f
+          end
+        end
+      end
+    else
+      for _, t in ipairs(m.targets) do
+        if fits(t) then
+          local rank, f = rank_of(t, model), free_of(t)
+          if best == nil or before(t, rank, f, best, best_rank, best_free) then
+            best, best_rank, best_free = t, rank, f
+          end
         end
       end
     end
     if best then
       assigned[m.key] = best
-      free[best].memory = free[best].memory - m.memory
-      free[best].cpu = free[best].cpu - m.cpu
+      local f = free_of(best)
+      taken[best] = { memory = f.memory - m.memory, cpu = f.cpu - m.cpu }
     else
       unplaced[#unplaced + 1] = m.key
     end
@@ -476,7 +540,7 @@ end
 -- when none fits, the first node goes alone, and its drain says which VMs cannot move.
 -- Returns the batch, the nodes left in order, the targets and the nodes that waited.
 local function next_batch(pending, size, done, stopping)
-  local free, model_of = free_resources(), host_models()
+  local free, model_of, orders = free_resources(), host_models(), {}
   -- the first size candidates in one pre-flight (usually the batch), any further one alone
   local first = {}
   for i = 1, math.min(#pending, size) do first[i] = pending[i] end
@@ -488,7 +552,7 @@ local function next_batch(pending, size, done, stopping)
     else
       if movers_by_node[n] == nil then movers_by_node[n] = movers_of({ n }, stopping)[n] end
       batch[#batch + 1] = n
-      local try, unplaced = place(batch, movers_by_node, free, done, model_of)
+      local try, unplaced = place(batch, movers_by_node, free, done, model_of, orders)
       if #unplaced == 0 then
         assigned = try
       else
@@ -501,7 +565,7 @@ local function next_batch(pending, size, done, stopping)
   if #batch == 0 then
     local first = table.remove(later, 1)
     batch[1] = first
-    assigned = place(batch, movers_by_node, free, done, model_of)
+    assigned = place(batch, movers_by_node, free, done, model_of, orders)
     waited = {}
   end
   return batch, later, assigned, waited
@@ -742,7 +806,7 @@ function M.rolling(opts)
 
   -- 2. order and batch size
   order_nodes(run_nodes, report_of)
-  local batch_size = opts.batch == "auto" and auto_batch(run_nodes, pf) or opts.batch
+  local batch_size = opts.batch == "auto" and auto_batch(run_nodes) or opts.batch
   local limits = cluster.migration_limits()
   local per_cluster = limits.parallelMigrationsPerCluster.value or 5
   local outbound = limits.parallelOutboundMigrationsPerNode.value or 2

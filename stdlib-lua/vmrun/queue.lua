@@ -14,6 +14,7 @@ local time = require("vmrun.time")
 local task = require("vmrun.task")
 local log = require("vmrun.log")
 local model = require("vmrun.migration.model")
+local snapshot = require("vmrun.snapshot")
 
 local M = {}
 local Queue = {}
@@ -75,29 +76,16 @@ function M.node_resources(node)
   return quantity(alloc.memory) or quantity(cap.memory), millicores(alloc.cpu) or millicores(cap.cpu)
 end
 
--- What a node has free: allocatable minus what its running pods request. Unknown: -1 (not
--- checked).
--- used: {memory, cpu} its running pods request (nil: read the node's pods).
-local function free_on(node, used)
-  local mem, cpu = M.node_resources(node)
+-- What a node has free: what it offers (snapshot.node_offers) minus what its live pods request
+-- (nil: none). Unknown: -1 (not checked).
+local function free_on(offers, used)
+  local mem, cpu = offers and offers.memory, offers and offers.cpu
   if mem == nil and cpu == nil then return -1, -1 end
-  if used == nil then
-    used = { memory = 0, cpu = 0 }
-    for _, pod in ipairs(cluster.pods({ node = node.metadata.name })) do
-      local phase = pod.status and pod.status.phase
-      if phase ~= "Succeeded" and phase ~= "Failed" then
-        local req = M.pod_requests(pod)
-        used.memory, used.cpu = used.memory + req.memory, used.cpu + req.cpu
-      end
-    end
-  end
+  used = used or { memory = 0, cpu = 0 }
   if mem then mem = mem - used.memory end
   if cpu then cpu = cpu - used.cpu end
   return mem and math.max(0, mem) or -1, cpu and math.max(0, cpu) or -1
 end
-
--- What the running pods request on each node, kept until a pod changes.
-local function used_by_node() return require("vmrun.snapshot").requests_by_node() end
 
 -- What the VMI's second copy needs on the target: its live virt-launcher pod's requests.
 local function launcher_requests(vmi)
@@ -166,7 +154,7 @@ function M.estimate(vmi, opts)
     return v
   end
   local node = vmi.status and vmi.status.nodeName
-    and select(2, require("vmrun.snapshot").nodes())[vmi.status.nodeName]
+    and select(2, snapshot.nodes())[vmi.status.nodeName]
   local link = hint(node, "nic-bandwidth") or DEFAULT_LINK
   local memory = memory_bytes(vmi)
   local details = model.estimate({ memory = memory,
@@ -214,30 +202,53 @@ function M.new(opts)
   if opts.targets ~= nil and type(opts.targets) ~= "table" then
     usage("queue.new: targets must be a list of node names")
   end
-  local names, index = cluster.names("Node"), {}
-  for i, name in ipairs(names) do index[name] = i end
-  local _, nodes_by_name = require("vmrun.snapshot").nodes()
-  local function node_of(name) return nodes_by_name[name] or cluster.get("Node", name) end
+  local names, index = snapshot.node_names()
   local self = setmetatable({ core = core.new(#names, limits), names = names, index = index,
     items = {}, limits = limits, pinned = false }, Queue)
   if opts.retry ~= nil then self.core:set_retry(opts.retry) end
   if opts.prefer ~= nil and (type(opts.prefer) ~= "table" or opts.targets == nil) then
     usage("queue.new: prefer must be a list of node names, with targets")
   end
-  local preferred = {}
-  for _, name in ipairs(opts.prefer or {}) do preferred[name] = true end
-  -- many targets: one list of the cluster's pods rather than one per node
-  local used = opts.targets and #opts.targets > 4 and used_by_node() or nil
-  for _, name in ipairs(opts.targets or {}) do
-    local i = index[name]
-    if i == nil then usage("queue.new: target %s is not a node of the cluster", tostring(name)) end
-    -- a pinned target must have room for the second copy (KubeVirt's scheduler checks the
-    -- target pod's requests the same way); preferred targets are taken first
-    local free_memory, free_cpu = free_on(node_of(name), used and (used[name] or { memory = 0, cpu = 0 }))
-    self.core:set_target(i, true, preferred[name] and 1 or 0, free_memory, free_cpu)
-    self.pinned = true
+  if opts.targets ~= nil then
+    local preferred = {}
+    for _, name in ipairs(opts.prefer or {}) do preferred[name] = true end
+    for _, name in ipairs(opts.targets) do
+      if index[name] == nil then usage("queue.new: target %s is not a node of the cluster", tostring(name)) end
+    end
+    -- the room of each target is read when the queue first needs it (set_targets): a drain's
+    -- items usually name their few allowed targets among a large cluster's
+    self.pending_targets, self.preferred, self.pinned = opts.targets, preferred, #opts.targets > 0
+    self.target_set, self.targets_dirty = {}, true
   end
   return self
+end
+
+-- Gives the core the room of the targets that the items may use: those of every item's allowed
+-- list, or all of them once an item has no list (and at least one, so that the core knows
+-- targets are pinned). A pinned target must have room for the second copy (KubeVirt's scheduler
+-- checks the target pod's requests the same way); preferred targets are taken first.
+function Queue:set_targets()
+  local pending = self.pending_targets
+  if pending == nil or not self.targets_dirty then return end
+  self.targets_dirty = false
+  local wanted, all = {}, false
+  for _, it in ipairs(self.items) do
+    if it.allowed == nil then all = true break end
+    for _, i in ipairs(it.allowed) do wanted[i] = true end
+  end
+  local _, nodes_by_name = snapshot.nodes()
+  local offers, used = snapshot.node_offers(), snapshot.requests_by_node()
+  local set, first = self.target_set, next(self.target_set) == nil
+  for _, name in ipairs(pending) do
+    local i = self.index[name]
+    if not set[i] and (all or wanted[i] or first) then
+      local node = nodes_by_name[name]
+      local free_memory, free_cpu = -1, -1
+      if node ~= nil then free_memory, free_cpu = free_on(offers[name], used[name]) end
+      self.core:set_target(i, true, self.preferred[name] and 1 or 0, free_memory, free_cpu)
+      set[i], first = true, false
+    end
+  end
 end
 
 --- q:add(vmi [, {priority=, estimate=, targets=}]) -> item number
@@ -302,7 +313,8 @@ function Queue:add(vmi, opts)
     memory = need and need.memory or 0, cpu = need and need.cpu or 0, targets = allowed })
   self.items[id] = { namespace = vmi.metadata.namespace, name = vmi.metadata.name,
     source = vmi.status.nodeName, estimate = estimate, outcome = details and details.outcome,
-    outcome_reason = details and details.reason, state = "waiting", attempts = 0 }
+    outcome_reason = details and details.reason, state = "waiting", attempts = 0, allowed = allowed }
+  self.targets_dirty = true
   return id
 end
 
@@ -386,6 +398,7 @@ function Queue:run(opts)
   local deadline = opts.timeout and started_at + time.duration(opts.timeout)
   while true do
     local now = time.now()
+    self:set_targets()
     -- finished migrations
     for id, it in ipairs(self.items) do -- in order: runs are deterministic
       if it.state == "running" then
@@ -494,6 +507,7 @@ end
 -- per item the seconds until it ends (etas[item] = {vmi =, seconds =}; 0 for items already over).
 function Queue:plan()
   local now = time.now()
+  self:set_targets()
   self:count_foreign()
   local finish, ends = self.core:simulate(now, 0)
   if finish == nil then

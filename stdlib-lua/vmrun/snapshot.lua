@@ -9,28 +9,39 @@ local M = {}
 
 local nodes_seen = { revision = nil }
 
--- Refreshes the node tables when a node changed: only the nodes whose resourceVersion moved
--- are read again (a batch changes a few of a large cluster's nodes).
+-- Refreshes the node tables when a node changed: only the nodes written since the last read
+-- are read again (cluster.changed; a batch changes a few of a large cluster's nodes), all of
+-- them when a node was added or deleted.
 local function node_tables()
   local revision = cluster.revision("Node")
   if nodes_seen.revision ~= revision then
-    local before = nodes_seen.by_name or {}
-    local list, by_name = {}, {}
-    for _, name in ipairs(cluster.names("Node")) do
-      local old = before[name]
-      local n = old
-      if old == nil or old.metadata.resourceVersion == nil
-          or cluster.get_field("Node", nil, name, "metadata.resourceVersion") ~= old.metadata.resourceVersion then
-        n = cluster.get("Node", name)
-      end
-      if n ~= nil then -- (gone between the two reads: left out until the next change)
-        list[#list + 1], by_name[name] = n, n
+    local previous = nodes_seen
+    local list, by_name, position, names = {}, {}, {}, {}
+    local changed, total = cluster.changed("Node", previous.revision or 0)
+    local whole = previous.list == nil or total ~= #previous.list
+    if not whole then
+      for _, n in ipairs(changed) do
+        if previous.position[n.metadata.name] == nil then whole = true break end
       end
     end
-    local previous = nodes_seen
+    if whole then
+      if previous.list ~= nil then changed = cluster.changed("Node", 0) end
+      for i, n in ipairs(changed) do
+        local name = n.metadata.name
+        list[i], by_name[name], position[name], names[i] = n, n, i, name
+      end
+    else
+      table.move(previous.list, 1, #previous.list, 1, list)
+      for name, n in pairs(previous.by_name) do by_name[name] = n end
+      position, names = previous.position, previous.names -- the same names in the same order
+      for _, n in ipairs(changed) do
+        local name = n.metadata.name
+        list[position[name]], by_name[name] = n, n
+      end
+    end
     previous.before = nil -- one step back is all the reuse needs
-    nodes_seen = { revision = revision, list = list, by_name = by_name, offers = nil,
-      before = previous }
+    nodes_seen = { revision = revision, list = list, by_name = by_name, position = position,
+      names = names, offers = nil, before = previous }
   end
   return nodes_seen
 end
@@ -39,6 +50,13 @@ end
 function M.nodes()
   local t = node_tables()
   return t.list, t.by_name
+end
+
+--- snapshot.node_names() -> names, index: the node names in cluster.names("Node") order, and
+-- each name's place in it ({[name] = i}).
+function M.node_names()
+  local t = node_tables()
+  return t.names, t.position
 end
 
 --- snapshot.node_offers() -> {[name] = {memory, cpu}}: what each node offers pods
@@ -67,11 +85,26 @@ end
 
 local pods_seen = { revision = nil }
 
---- snapshot.requests_by_node() -> {[node] = {cpu, memory, pods}}: cluster.requests_by_node().
+--- snapshot.requests_by_node() -> {[node] = {cpu, memory, pods}}: cluster.requests_by_node(),
+-- updated with the nodes whose sums changed since the last read.
 function M.requests_by_node()
   local revision = cluster.revision("Pod")
   if pods_seen.revision ~= revision then
-    pods_seen = { revision = revision, used = cluster.requests_by_node() }
+    local used, whole
+    if pods_seen.used ~= nil then
+      local changes
+      changes, whole = cluster.requests_by_node(pods_seen.revision)
+      if whole then
+        used = changes
+      else
+        used = {}
+        for name, sum in pairs(pods_seen.used) do used[name] = sum end
+        for name, sum in pairs(changes) do used[name] = sum.pods > 0 and sum or nil end
+      end
+    else
+      used = cluster.requests_by_node()
+    end
+    pods_seen = { revision = revision, used = used }
   end
   return pods_seen.used
 end

@@ -399,6 +399,42 @@ static void test_unfinished_index_and_kind_revision(void) {
   vr_store_free(s);
 }
 
+/* Changed since a revision: the objects written after it, sorted, and how many there are, so
+ * that a reader can refresh what it kept and see deletions. */
+static void test_list_changed(void) {
+  vr_store *s = vr_store_new(1, 0);
+  vr_store_error err;
+  const cJSON **items;
+  size_t n, total = 0;
+  uint64_t read_at;
+  const char *node = "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"%s\"},"
+                     "\"spec\":{\"unschedulable\":%s}}";
+  char buf[300];
+  const char *names[] = {"w3", "w1", "w2"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(buf, sizeof buf, node, names[i], "false");
+    CHECK(vr_store_create(s, parse(buf), NULL, &err) == 0);
+  }
+  n = vr_store_list_changed(s, "", "Node", NULL, 0, &items, &total); /* 0: all, sorted */
+  CHECK(n == 3 && total == 3);
+  CHECK(strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(items[0], "metadata"), "name")->valuestring,
+               "w1") == 0);
+  free((void *)items);
+  read_at = vr_store_revision(s);
+  n = vr_store_list_changed(s, "", "Node", NULL, read_at, &items, &total);
+  CHECK(n == 0 && total == 3);
+  free((void *)items);
+  snprintf(buf, sizeof buf, node, "w2", "true");
+  CHECK(vr_store_replace(s, parse(buf), 0, NULL, &err) == 0);
+  CHECK(vr_store_delete(s, "", "Node", NULL, "w3", &err) == 0);
+  n = vr_store_list_changed(s, "", "Node", NULL, read_at, &items, &total);
+  CHECK(n == 1 && total == 2); /* w2 changed; w3 is gone, which the total shows */
+  CHECK(strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(items[0], "metadata"), "name")->valuestring,
+               "w2") == 0);
+  free((void *)items);
+  vr_store_free(s);
+}
+
 typedef struct node_sum {
   char node[32];
   int64_t cpu, memory, pods;
@@ -424,6 +460,7 @@ static const node_sum *sum_of(const node_sum *sums, const char *node) {
 static void test_requests_by_node(void) {
   vr_store *s = vr_store_new(1, 0);
   vr_store_error err;
+  uint64_t read_at;
   node_sum sums[8];
   const char *pod = "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
                     "\"namespace\":\"prod\"},\"spec\":{\"nodeName\":\"%s\",\"containers\":[{"
@@ -439,7 +476,7 @@ static void test_requests_by_node(void) {
 #define SUMS()                                                                                     \
   do {                                                                                             \
     memset(sums, 0, sizeof sums);                                                                  \
-    CHECK(vr_store_requests_by_node(s, collect_sum, sums) == 0);                                   \
+    CHECK(vr_store_requests_by_node(s, 0, collect_sum, sums) == 1);                                \
   } while (0)
   PUT("a", "w1", "500m", "Running", 1);
   PUT("b", "w1", "1", "Pending", 1);
@@ -449,12 +486,26 @@ static void test_requests_by_node(void) {
   CHECK(sum_of(sums, "w1") && sum_of(sums, "w1")->cpu == 1500 && sum_of(sums, "w1")->pods == 2 &&
         sum_of(sums, "w1")->memory == 2LL << 30);
   CHECK(sum_of(sums, "w2") && sum_of(sums, "w2")->cpu == 2000 && sum_of(sums, "w2")->pods == 1);
+  read_at = vr_store_revision(s);
+  memset(sums, 0, sizeof sums); /* nothing changed since: nothing to report */
+  CHECK(vr_store_requests_by_node(s, read_at, collect_sum, sums) == 0 && sums[0].node[0] == '\0');
   PUT("a", "w1", "500m", "Failed", 0); /* finishes */
   PUT("d", "w3", "2", "Running", 0);   /* (moves, as a test may) */
   CHECK(vr_store_delete(s, "", "Pod", "prod", "b", &err) == 0);
   SUMS();
   CHECK(sum_of(sums, "w1") == NULL && sum_of(sums, "w2") == NULL);
   CHECK(sum_of(sums, "w3") && sum_of(sums, "w3")->cpu == 2000 && sum_of(sums, "w3")->pods == 1);
+  /* since read_at: the three nodes changed, two of them down to no pods (the delete counts at
+   * its own revision, after the replaces) */
+  memset(sums, 0, sizeof sums);
+  CHECK(vr_store_requests_by_node(s, read_at, collect_sum, sums) == 0);
+  CHECK(sum_of(sums, "w1") && sum_of(sums, "w1")->pods == 0 && sum_of(sums, "w1")->cpu == 0);
+  CHECK(sum_of(sums, "w2") && sum_of(sums, "w2")->pods == 0 && sum_of(sums, "w2")->memory == 0);
+  CHECK(sum_of(sums, "w3") && sum_of(sums, "w3")->pods == 1);
+  read_at = vr_store_revision(s) - 1; /* only the delete of b (on w1) is after this */
+  memset(sums, 0, sizeof sums);
+  CHECK(vr_store_requests_by_node(s, read_at, collect_sum, sums) == 0);
+  CHECK(sum_of(sums, "w1") && sum_of(sums, "w2") == NULL && sum_of(sums, "w3") == NULL);
 #undef SUMS
 #undef PUT
   vr_store_free(s);
@@ -567,6 +618,7 @@ int main(void) {
   test_reference_index();
   test_unfinished_index_and_kind_revision();
   test_requests_by_node();
+  test_list_changed();
   test_finalizers();
   test_scope_and_generate_name();
   test_replace_and_index();

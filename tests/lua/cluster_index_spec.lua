@@ -96,7 +96,7 @@ describe("indexed listings", function()
     end
     expect(now[first]).never.to_be(by_name[first])
     local used = snapshot.requests_by_node()
-    expect(used).to_equal(cluster.requests_by_node())
+    expect(used).to_equal((cluster.requests_by_node()))
     expect(snapshot.requests_by_node()).to_be(used)
     cluster.create({ apiVersion = "v1", kind = "Pod", metadata = { name = "extra", namespace = "prod" },
       spec = { nodeName = first, containers = { { name = "c", resources = { requests = { cpu = "1" } } } } } })
