@@ -93,9 +93,101 @@ static int l_vmrun_stats(lua_State *L) {
   return 1;
 }
 
+#define WITHOUT_NULLS_DEPTH 200
+
+static const char drop_marker = 'd'; /* a lightuserdata: "leave this key out" */
+
+/* Pushes the value at idx without its nulls; returns 1 when that is a new table, 0 when it is the
+ * value itself (it holds no null). Raises past WITHOUT_NULLS_DEPTH nested tables. */
+static int push_without_nulls(lua_State *L, int idx, int depth) {
+  int changes_at, have = 0;
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TTABLE) {
+    lua_pushvalue(L, idx);
+    return 0;
+  }
+  if (depth > WITHOUT_NULLS_DEPTH)
+    return vr_error_raise(L, "usage", "vmrun.without_nulls: tables nested deeper than %d",
+                          WITHOUT_NULLS_DEPTH);
+  luaL_checkstack(L, 8, "vmrun.without_nulls");
+  lua_pushnil(L); /* the slot of the changes: key -> replacement, or the drop marker */
+  changes_at = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) { /* key, value */
+    if (vr_null_is(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushlightuserdata(L, (void *)&drop_marker); /* key, marker */
+    } else if (lua_type(L, -1) == LUA_TTABLE) {
+      if (push_without_nulls(L, -1, depth + 1)) {
+        lua_remove(L, -2); /* key, copy */
+      } else {
+        lua_pop(L, 2); /* key */
+        continue;
+      }
+    } else {
+      lua_pop(L, 1); /* key */
+      continue;
+    }
+    if (!have) {
+      lua_newtable(L);
+      lua_replace(L, changes_at);
+      have = 1;
+    }
+    lua_pushvalue(L, -2); /* key, replacement, key */
+    lua_insert(L, -2);    /* key, key, replacement */
+    lua_rawset(L, changes_at);
+  }
+  if (!have) {
+    lua_pop(L, 1);
+    lua_pushvalue(L, idx);
+    return 0;
+  }
+  lua_newtable(L); /* changes, copy */
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) { /* key, value */
+    lua_pushvalue(L, -2);
+    lua_rawget(L, changes_at); /* key, value, change */
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+    } else if (lua_touserdata(L, -1) == (void *)&drop_marker) {
+      lua_pop(L, 2);
+      continue;
+    } else {
+      lua_remove(L, -2); /* key, change */
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2); /* key, key, value */
+    lua_rawset(L, changes_at + 1);
+  }
+  if (vr_shape_get(L, idx) != VR_SHAPE_NONE) vr_shape_set(L, -1, vr_shape_get(L, idx));
+  lua_remove(L, changes_at);
+  return 1;
+}
+
+/* vmrun.without_nulls(value) -> value
+ * The value without vmrun.null anywhere in it, so that optional fields read with `or`: the value
+ * itself when it holds no null, else a copy of the tables on the way to each null, sharing the
+ * others. Read the result, do not change it (it may be the value). Raises kind "usage" past 200
+ * nested tables (a table that holds itself). */
+static int l_vmrun_without_nulls(lua_State *L) {
+  luaL_checkany(L, 1);
+  lua_settop(L, 1);
+  if (vr_null_is(L, 1)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  push_without_nulls(L, 1, 0);
+  return 1;
+}
+
 static const luaL_Reg vmrun_funcs[] = {
-    {"error", l_vmrun_error}, {"is_error", l_vmrun_is_error}, {"global", l_vmrun_global},
-    {"exit", l_vmrun_exit},   {"stats", l_vmrun_stats},       {NULL, NULL},
+    {"error", l_vmrun_error},
+    {"is_error", l_vmrun_is_error},
+    {"global", l_vmrun_global},
+    {"exit", l_vmrun_exit},
+    {"stats", l_vmrun_stats},
+    {"without_nulls", l_vmrun_without_nulls},
+    {NULL, NULL},
 };
 
 int luaopen_vmrun(lua_State *L) {

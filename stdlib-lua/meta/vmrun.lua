@@ -86,6 +86,15 @@ function vmrun.exit(code) end
 ---@return vmrun.Stats
 function vmrun.stats() end
 
+---The value without `vmrun.null` anywhere in it, so that optional fields read with `or`: the
+---value itself when it holds no null, else a copy of the tables on the way to each null (the
+---others shared). Read the result, do not change it. Raises kind `"usage"` past 200 nested
+---tables.
+---@generic T
+---@param value T
+---@return T
+function vmrun.without_nulls(value) end
+
 ---@class vmrun.Stats
 ---@field tasks integer live (unfinished) tasks, the caller included
 ---@field waiting integer tasks blocked in a wait

@@ -126,9 +126,93 @@ end
 -- strategy. Read from the KubeVirt CR, the HyperConverged CR (v1beta1 or v1) and the
 -- MigrationPolicies; defaults follow their versions. Raises kind "input" when a CR does not read
 -- (naming the object and field), "not_found" for a VMI that does not exist.
+-- Settings computed earlier, kept while none of the objects they come from changed: a run asks
+-- for them per VMI many times, and each computation reads the CRs and policies whole.
+-- label_keys: the VMI label names the MigrationPolicies select on, sorted (false: a policy's
+-- selector is not a map of strings, which the computation reports).
+local settings_cache = { revisions = nil, by_key = {}, label_keys = false }
+
+local function policy_label_keys()
+  local keys, seen = {}, {}
+  for _, p in ipairs(all("MigrationPolicy")) do
+    local spec = type(p) == "table" and p.spec
+    local selectors = type(spec) == "table" and spec.selectors
+    local sel = type(selectors) == "table" and selectors.virtualMachineInstanceSelector
+    if sel ~= nil and sel ~= vmrun.null then
+      if type(sel) ~= "table" then return false end
+      for k, v in pairs(sel) do
+        if type(k) ~= "string" or type(v) ~= "string" then return false end
+        if not seen[k] then seen[k] = true keys[#keys + 1] = k end
+      end
+    end
+  end
+  table.sort(keys)
+  return keys
+end
+
+local function refresh_settings_cache()
+  local revisions = core.revision("KubeVirt") .. "/" .. core.revision("HyperConverged") .. "/"
+    .. core.revision("MigrationPolicy") .. "/" .. core.revision("Namespace")
+  if settings_cache.revisions ~= revisions then
+    settings_cache = { revisions = revisions, by_key = {}, label_keys = policy_label_keys() }
+  end
+end
+
+-- What decides a VMI's settings besides the cluster's objects, as a string: its kind, namespace
+-- and eviction strategy, whether it has labels (KubeVirt matches every policy against a VMI
+-- without), and the values of the labels the policies select on. nil when it cannot be told in
+-- one (labels or a strategy of the wrong type), which the computation itself reports.
+local function vmi_settings_key(vmi)
+  local md, spec = vmi.metadata, vmi.spec
+  if vmi.kind == "VirtualMachine" then spec = type(spec) == "table" and spec.template and spec.template.spec end
+  if type(md) ~= "table" or type(md.namespace) ~= "string" then return nil end
+  local labels = md.labels
+  local strategy = type(spec) == "table" and spec.evictionStrategy or nil
+  if strategy == vmrun.null then strategy = nil end
+  if labels == vmrun.null then labels = nil end
+  if (labels ~= nil and type(labels) ~= "table") or (strategy ~= nil and type(strategy) ~= "string") then
+    return nil
+  end
+  local keys = settings_cache.label_keys
+  if not keys then return nil end
+  for k, v in pairs(labels or {}) do
+    if type(k) ~= "string" or type(v) ~= "string" then return nil end
+  end
+  local parts = { tostring(vmi.kind), md.namespace, strategy or "", labels and "labels" or "none" }
+  for _, k in ipairs(keys) do parts[#parts + 1] = labels and labels[k] or "\2" end
+  return table.concat(parts, "\1")
+end
+
+local function copy_settings(t)
+  local out = {}
+  for k, v in pairs(t) do
+    if type(v) == "table" then
+      local c = {}
+      for k2, v2 in pairs(v) do c[k2] = v2 end
+      out[k] = c
+    else
+      out[k] = v
+    end
+  end
+  return out
+end
+
+local function cached_settings(key, compute)
+  local kept = settings_cache.by_key[key]
+  if kept == nil then
+    kept = compute()
+    settings_cache.by_key[key] = kept
+  end
+  return copy_settings(kept) -- callers may change theirs
+end
+
 function M.migration_limits(vmi)
-  local kubevirt, hco = all("KubeVirt")[1], all("HyperConverged")[1]
-  if vmi == nil then return migconfig.effective(kubevirt, hco, nil, nil, nil) end
+  refresh_settings_cache()
+  if vmi == nil then
+    return cached_settings("", function()
+      return migconfig.effective(all("KubeVirt")[1], all("HyperConverged")[1], nil, nil, nil)
+    end)
+  end
   if type(vmi) ~= "table" then
     usage("cluster.migration_limits: vmi must be a VMI object or {namespace, name}")
   end
@@ -144,9 +228,13 @@ function M.migration_limits(vmi)
     end
     vmi = found
   end
-  local policies = all("MigrationPolicy")
-  local ns = vmi.metadata.namespace and core.get("Namespace", vmi.metadata.namespace) or nil
-  return migconfig.effective(kubevirt, hco, policies, vmi, ns)
+  local function compute()
+    local ns = vmi.metadata.namespace and core.get("Namespace", vmi.metadata.namespace) or nil
+    return migconfig.effective(all("KubeVirt")[1], all("HyperConverged")[1], all("MigrationPolicy"), vmi, ns)
+  end
+  local key = vmi_settings_key(vmi)
+  if key == nil then return compute() end
+  return cached_settings(key, compute)
 end
 
 -- --- live migrations --------------------------------------------------------------------------

@@ -827,7 +827,9 @@ function M.rolling(opts)
       for _, vm in ipairs(report_of[n] and report_of[n].vms or {}) do
         if vm.drain_action == "migrate" then
           local any = false
-          for _, t in ipairs(vm.targets) do if not inside[t] then any = true end end
+          for _, t in ipairs(vm.targets) do
+            if not inside[t] then any = true break end
+          end
           if not any then return false end
         end
       end

@@ -24,16 +24,10 @@ local function null_to_nil(v)
   return v
 end
 
--- A copy of t without its null values (at any depth), so that the rules can read optional
--- fields with `or {}`.
-local function denull(t)
-  if type(t) ~= "table" then return t end
-  local out = {}
-  for k, v in pairs(t) do
-    if v ~= vmrun.null then out[k] = denull(v) end
-  end
-  return out
-end
+-- t without its null values (at any depth), so that the rules can read optional fields with
+-- `or {}`: t itself when it has none, else a copy that shares the parts without nulls. Read it,
+-- do not change it.
+local denull = vmrun.without_nulls
 
 local function usage(level, fmt, ...) vmrun.error("usage", fmt:format(...), { level = level + 1 }) end
 
@@ -723,17 +717,23 @@ end
 local function room_for(batch, ctx, reports)
   local usable, needed, free, unlimited, inside = {}, 0, 0, false, {}
   for _, n in ipairs(batch) do inside[n] = true end
+  local seen = {} -- target lists are shared among VMs: each is read once
   for _, n in ipairs(batch) do
     for _, vm in ipairs(reports[n] and reports[n].vms or {}) do
       if vm.drain_action == "migrate" or vm.drain_action == "shutdown-restart" then
         needed = needed + (vm.memory or 0)
         -- (targets worked out with only the VM's own node left out may name the batch's others)
-        for _, t in ipairs(vm.targets) do if not inside[t] then usable[t] = true end end
+        if not seen[vm.targets] then
+          seen[vm.targets] = true
+          for _, t in ipairs(vm.targets) do if not inside[t] then usable[t] = true end end
+        end
       end
     end
   end
+  local offers = snapshot.node_offers()
   for name in pairs(usable) do
-    local mem = queue.node_resources(ctx.nodes[name])
+    local o = offers[name]
+    local mem = o and o.memory
     if mem == nil then
       unlimited = true
     else

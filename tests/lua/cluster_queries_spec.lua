@@ -89,6 +89,34 @@ describe("cluster.migration_limits", function()
     expect(function() cluster.migration_limits("db") end).to_fail_with("usage", "VMI object")
   end)
 
+  it("follows changes to the labels, the policies and the namespace; each caller gets its own copy", function()
+    local web = cluster.get("vmi", "prod", "web")
+    expect(cluster.migration_limits(web).migrationPolicy).to_be(vmrun.null)
+    local mine = cluster.migration_limits(web)
+    mine.bandwidthPerMigration.value = 42 -- a caller's change is its own
+    expect(cluster.migration_limits(web).bandwidthPerMigration.value).to_be(0)
+    -- the same labels as db: the same policy, for a VMI object that was never stored like this
+    web.metadata.labels = web.metadata.labels or {}
+    web.metadata.labels.tier = "db"
+    expect(cluster.migration_limits(web).migrationPolicy).to_be("databases")
+    web.metadata.labels.tier = "web"
+    expect(cluster.migration_limits(web).migrationPolicy).to_be(vmrun.null)
+    -- the policy now selects on another label
+    local policy = cluster.get("MigrationPolicy", "databases")
+    policy.spec.selectors.virtualMachineInstanceSelector = { tier = "web" }
+    cluster.replace(policy)
+    expect(cluster.migration_limits(web).migrationPolicy).to_be("databases")
+    expect(cluster.migration_limits({ "prod", "db" }).migrationPolicy).to_be(vmrun.null)
+    -- the namespace no longer matches
+    cluster.patch("Namespace", "prod", { metadata = { labels = { env = "test" } } })
+    expect(cluster.migration_limits(web).migrationPolicy).to_be(vmrun.null)
+    cluster.patch("Namespace", "prod", { metadata = { labels = { env = "prod" } } })
+    policy = cluster.get("MigrationPolicy", "databases")
+    policy.spec.selectors.virtualMachineInstanceSelector = { tier = "db" }
+    cluster.replace(policy)
+    expect(cluster.migration_limits({ "prod", "db" }).migrationPolicy).to_be("databases")
+  end)
+
   it("computes from the KubeVirt CR alone, and names the field of a CR that does not read", function()
     local kv = { apiVersion = "kubevirt.io/v1", kind = "KubeVirt",
       metadata = { name = "kubevirt", namespace = "kubevirt" },

@@ -116,3 +116,24 @@ describe("json.decode_file", function()
     cleanup()
   end)
 end)
+
+describe("vmrun.without_nulls", function()
+  it("takes out nulls at any depth, copying only the tables on the way to one", function()
+    local doc = json.decode('{"a":1,"b":{"c":null,"d":{"e":2}},"f":{"g":[1,2]},"h":null}')
+    local out = vmrun.without_nulls(doc)
+    expect(out).never.to_be(doc)
+    expect(out.h).to_be(nil)
+    expect(out.b.c).to_be(nil)
+    expect(out.b.d).to_be(doc.b.d) -- shared: it held no null
+    expect(out.f).to_be(doc.f)
+    expect(doc.b.c).to_be(vmrun.null) -- the value itself is left as it was
+    expect(json.encode(out)).to_be('{"a":1,"b":{"d":{"e":2}},"f":{"g":[1,2]}}')
+    local clean = { x = { y = 1 } }
+    expect(vmrun.without_nulls(clean)).to_be(clean)
+    expect(vmrun.without_nulls(7)).to_be(7)
+    expect(vmrun.without_nulls(vmrun.null)).to_be(nil)
+    local loop = {}
+    loop.self = loop
+    expect(function() vmrun.without_nulls(loop) end).to_fail_with("usage", "nested deeper than 200")
+  end)
+end)
