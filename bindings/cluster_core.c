@@ -250,7 +250,7 @@ static int wants_unfinished(const kind_ref *k, const char *node, const selector_
  * arguments, leaves the selector box on the stack and returns the candidates (b->items, the box
  * frees them if a later call raises; the caller frees them) with *n set, or NULL with *n = 0
  * when node= and the field selector disagree. Raises like cluster.list. */
-static const cJSON **select_objects(lua_State *L, const char *fname, selector_box **box,
+static const cJSON **select_objects(lua_State *L, const char *fname, int sort, selector_box **box,
                                     size_t *n) {
   static const char *const allowed[] = {"namespace", "node", "selector", "field", NULL};
   kind_ref k;
@@ -283,7 +283,8 @@ static const cJSON **select_objects(lua_State *L, const char *fname, selector_bo
   } else if (wants_unfinished(&k, node, b)) {
     *n = vr_store_list_unfinished(vr_sim_store(sim), k.group, k.kind, ns, &items);
   } else {
-    *n = vr_store_list(vr_sim_store(sim), k.group, k.kind, ns, node ? node : pinned, &items);
+    *n =
+        vr_store_select(vr_sim_store(sim), k.group, k.kind, ns, node ? node : pinned, sort, &items);
   }
   if (*n == (size_t)-1) luaL_error(L, "%s: out of memory", fname);
   b->items = items;
@@ -297,7 +298,7 @@ static int push_selected(lua_State *L, const char *fname,
   selector_box *b;
   size_t n, i;
   lua_Integer out = 0;
-  const cJSON **items = select_objects(L, fname, &b, &n);
+  const cJSON **items = select_objects(L, fname, 1, &b, &n);
   lua_createtable(L, (int)n, 0);
   for (i = 0; i < n; i++) {
     if (!object_selected(items[i], b) || !push_one(L, items[i])) continue;
@@ -353,7 +354,7 @@ static int l_cluster_count(lua_State *L) {
   selector_box *b;
   size_t n, i;
   lua_Integer count = 0;
-  const cJSON **items = select_objects(L, "cluster.count", &b, &n);
+  const cJSON **items = select_objects(L, "cluster.count", 0, &b, &n);
   for (i = 0; i < n; i++) count += object_selected(items[i], b) ? 1 : 0;
   b->items = NULL;
   free((void *)items);

@@ -14,6 +14,7 @@
 typedef struct queue_box {
   vr_mq *q;
   int nodes;
+  int *counts; /* set_foreign's outbound and inbound counts, 2 x (nodes + 1), reused per call */
 } queue_box;
 
 static queue_box *check_box(lua_State *L) {
@@ -82,6 +83,7 @@ static int l_new(lua_State *L) {
   read_limits(L, 2, &limits);
   b = lua_newuserdatauv(L, sizeof *b, 0);
   b->q = NULL;
+  b->counts = NULL;
   b->nodes = (int)nodes;
   luaL_setmetatable(L, QUEUE_CORE_MT);
   b->q = vr_mq_new((int)nodes, &limits);
@@ -89,6 +91,8 @@ static int l_new(lua_State *L) {
     return vr_error_raise(L, "usage",
                           "queue: limits out of range (cluster %d, outbound %d, inbound %d)",
                           limits.cluster, limits.outbound_per_node, limits.inbound_per_node);
+  b->counts = calloc(2 * ((size_t)nodes + 1), sizeof *b->counts);
+  if (b->counts == NULL) return luaL_error(L, "queue: out of memory");
   return 1;
 }
 
@@ -96,6 +100,8 @@ static int l_gc(lua_State *L) {
   queue_box *b = luaL_checkudata(L, 1, QUEUE_CORE_MT);
   vr_mq_free(b->q);
   b->q = NULL;
+  free(b->counts);
+  b->counts = NULL;
   return 0;
 }
 
@@ -172,11 +178,8 @@ static void read_counts(lua_State *L, int idx, int *counts, int nodes) {
 static int l_set_foreign(lua_State *L) {
   queue_box *b = check_box(L);
   int total = (int)luaL_checkinteger(L, 2);
-  /* userdata, freed by the GC, so that nothing leaks if Lua raises */
-  int *out = lua_newuserdatauv(L, ((size_t)b->nodes + 1) * sizeof *out, 0);
-  int *in = lua_newuserdatauv(L, ((size_t)b->nodes + 1) * sizeof *in, 0);
-  memset(out, 0, ((size_t)b->nodes + 1) * sizeof *out);
-  memset(in, 0, ((size_t)b->nodes + 1) * sizeof *in);
+  int *out = b->counts, *in = b->counts + b->nodes + 1; /* owned by the box */
+  memset(b->counts, 0, 2 * ((size_t)b->nodes + 1) * sizeof *b->counts);
   read_counts(L, 3, out, b->nodes);
   read_counts(L, 4, in, b->nodes);
   vr_mq_set_foreign(b->q, total, out, in);

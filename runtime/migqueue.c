@@ -247,8 +247,13 @@ static int lookahead(const vr_mq *q, double now, const double *pressure, int bes
 int vr_mq_next(vr_mq *q, double now, vr_mq_start *out) {
   double *pressure;
   unsigned char *skip;
-  int started = 0;
+  int started = 0, startable = 0;
   if (q->running + q->foreign_total >= q->limits.cluster) return 0;
+  for (int i = 0; i < q->count && !startable; i++) { /* most calls find nothing: say so at once */
+    const mq_item *it = &q->items[i];
+    startable = it->state == VR_MQ_WAITING && it->ready_at <= now && outbound_free(q, it->source);
+  }
+  if (!startable) return 0;
   pressure = calloc((size_t)q->node_count + 1, sizeof *pressure);
   skip = calloc((size_t)q->count + 1, 1);
   if (pressure == NULL || skip == NULL) {

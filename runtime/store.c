@@ -26,6 +26,7 @@ typedef struct stored {
   int unfinished;       /* in the unfinished index: a VMIM whose phase is not Succeeded or Failed */
   int live_pod;         /* a Pod not Succeeded or Failed: its requests count on its node */
   vr_requests requests; /* a live pod's, read once when it is stored */
+  uint64_t rv;          /* metadata.resourceVersion as a number (0: none) */
 } stored;
 
 /* What the live pods bound to a node request, kept as pods come, change and go. */
@@ -599,7 +600,7 @@ static void intern_member_names(cJSON *node, int depth) {
 /* Wraps obj (owned) as a stored record; NULL when out of memory (obj freed). */
 static stored *wrap(cJSON *obj, const char *kind_key, const char *ns) {
   stored *o = calloc(1, sizeof *o);
-  const char *node;
+  const char *node, *version;
   if (o == NULL) {
     cJSON_Delete(obj);
     return NULL;
@@ -614,6 +615,8 @@ static stored *wrap(cJSON *obj, const char *kind_key, const char *ns) {
   node = ref_of(kind_key, obj);
   o->ref = node && node[0] ? strdup(node) : NULL;
   o->unfinished = unfinished_of(kind_key, obj);
+  version = string_at(obj, "metadata", "resourceVersion");
+  o->rv = version ? strtoull(version, NULL, 10) : 0;
   if (strcmp(kind_key, "/Pod") == 0) {
     const char *phase = string_at(obj, "status", "phase");
     o->live_pod =
@@ -860,16 +863,10 @@ static int compare_keyed(const void *a, const void *b) {
   return strcmp(((const keyed *)a)->key, ((const keyed *)b)->key);
 }
 
-/* The resourceVersion of a stored object as a number (0 when it has none). */
-static uint64_t stored_rv(const stored *o) {
-  const char *rv = string_at(o->json, "metadata", "resourceVersion");
-  return rv ? strtoull(rv, NULL, 10) : 0;
-}
-
 /* The objects of a map (all of a kind, or an index entry), only those in ns when ns is set and
  * only those written after revision after (0: all), sorted by key into a new array; *total (may
  * be NULL) gets how many are in ns, written after `after` or not. */
-static size_t members_since(const vr_strmap *objects, const char *ns, uint64_t after,
+static size_t members_since(const vr_strmap *objects, const char *ns, uint64_t after, int sort,
                             const cJSON ***items, size_t *total) {
   size_t pos = 0, n = 0, i, in_ns = 0, count = objects ? vr_strmap_count(objects) : 0;
   const char *okey;
@@ -885,11 +882,11 @@ static size_t members_since(const vr_strmap *objects, const char *ns, uint64_t a
     stored *o = v;
     if (ns != NULL && ns[0] != '\0' && strcmp(o->ns, ns) != 0) continue;
     in_ns++;
-    if (after > 0 && stored_rv(o) <= after) continue;
+    if (after > 0 && o->rv <= after) continue;
     sorted[n].key = okey;
     sorted[n++].json = o->json;
   }
-  if (n > 1) qsort(sorted, n, sizeof *sorted, compare_keyed);
+  if (sort && n > 1) qsort(sorted, n, sizeof *sorted, compare_keyed);
   for (i = 0; i < n; i++) out[i] = sorted[i].json;
   free(sorted);
   *items = out;
@@ -898,26 +895,31 @@ static size_t members_since(const vr_strmap *objects, const char *ns, uint64_t a
 }
 
 static size_t sorted_members(const vr_strmap *objects, const char *ns, const cJSON ***items) {
-  return members_since(objects, ns, 0, items, NULL);
+  return members_since(objects, ns, 0, 1, items, NULL);
 }
 
 size_t vr_store_list_changed(const vr_store *s, const char *group, const char *kind, const char *ns,
                              uint64_t after, const cJSON ***items, size_t *total) {
   char kind_key[300];
   join(kind_key, sizeof kind_key, group, "/", kind);
-  return members_since(vr_strmap_get(&s->kinds, kind_key), ns, after, items, total);
+  return members_since(vr_strmap_get(&s->kinds, kind_key), ns, after, 1, items, total);
 }
 
-size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
-                     const char *node, const cJSON ***items) {
+size_t vr_store_select(const vr_store *s, const char *group, const char *kind, const char *ns,
+                       const char *node, int sort, const cJSON ***items) {
   char kind_key[300];
   join(kind_key, sizeof kind_key, group, "/", kind);
   if (node != NULL) {
     char key[900]; /* as index_key builds them */
     join(key, sizeof key, kind_key, SEP, node);
-    return sorted_members(vr_strmap_get(&s->node_index, key), ns, items);
+    return members_since(vr_strmap_get(&s->node_index, key), ns, 0, sort, items, NULL);
   }
-  return sorted_members(vr_strmap_get(&s->kinds, kind_key), ns, items);
+  return members_since(vr_strmap_get(&s->kinds, kind_key), ns, 0, sort, items, NULL);
+}
+
+size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
+                     const char *node, const cJSON ***items) {
+  return vr_store_select(s, group, kind, ns, node, 1, items);
 }
 
 size_t vr_store_list_ref(const vr_store *s, const char *group, const char *kind, const char *ns,

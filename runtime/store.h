@@ -101,6 +101,11 @@ size_t vr_store_list(const vr_store *s, const char *group, const char *kind, con
 size_t vr_store_list_changed(const vr_store *s, const char *group, const char *kind, const char *ns,
                              uint64_t after, const cJSON ***items, size_t *total);
 
+/* vr_store_list, sorted only when sort is set (unsorted: in the order of the store's maps, which
+ * is the same for the same writes; for readers that count). */
+size_t vr_store_select(const vr_store *s, const char *group, const char *kind, const char *ns,
+                       const char *node, int sort, const cJSON ***items);
+
 /* Objects of a kind in namespace ns that refer to a VMI, through the reference index: Pods whose
  * kubevirt.io/created-by label is ref (a VMI's uid), VirtualMachineInstanceMigrations whose
  * spec.vmiName is ref. Sorted and returned as vr_store_list does. */

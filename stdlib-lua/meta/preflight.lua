@@ -41,10 +41,12 @@ preflight = {}
 ---@return vmrun.PreflightVM
 function preflight.vm(vmi) end
 
----preflight.vm for each VMI object of the list, from one reading of the cluster.
+---preflight.vm for each VMI object of the list, from one reading of the cluster. room = false:
+---the targets the scheduling rules allow, room or not (for a caller that weighs the room itself).
 ---@param vmis table[]
+---@param opts? {room?: boolean}
 ---@return vmrun.PreflightVM[]
-function preflight.vms(vmis) end
+function preflight.vms(vmis, opts) end
 
 ---Whether a drain of the node with `node.drain`'s options can finish, what blocks it, and how
 ---long it takes. Raises kind `"not_found"` for a missing node, `"usage"` for bad options.

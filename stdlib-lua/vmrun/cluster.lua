@@ -318,10 +318,12 @@ local SETTLE_WAITS_FOR = {
   { "VirtualMachineInstance", "status.phase=Scheduled" },
 }
 
-local function starting_count()
-  local n = 0
-  for _, w in ipairs(SETTLE_WAITS_FOR) do n = n + core.count(w[1], { field = w[2] }) end
-  return n
+-- Whether anything is still starting (the first count that finds some ends the look).
+local function any_starting()
+  for _, w in ipairs(SETTLE_WAITS_FOR) do
+    if core.count(w[1], { field = w[2] }) > 0 then return true end
+  end
+  return false
 end
 
 -- Their names, "namespace/name" (for the timeout's message).
@@ -351,7 +353,7 @@ function M.settle(opts)
   local task = require("vmrun.task")
   task.sleep(0.001) -- let the cluster's controllers see what was just loaded
   while true do
-    if starting_count() == 0 then return time.now() - started end
+    if not any_starting() then return time.now() - started end
     if time.now() - started >= limit then
       local starting = starting_names()
       table.sort(starting)

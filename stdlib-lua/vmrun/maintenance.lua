@@ -407,7 +407,8 @@ local function movers_of(names, stopping)
       end
     end
   end
-  for i, r in ipairs(preflight.vms(running)) do
+  -- the rules' targets: place weighs the room itself, with what the batch's others take
+  for i, r in ipairs(preflight.vms(running, { room = false })) do
     if r.drain_action == "migrate" then
       local vmi = running[i]
       local source = vmi.status.nodeName

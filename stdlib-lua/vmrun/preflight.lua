@@ -65,7 +65,8 @@ end
 
 local function context()
   local ctx = { limits = cluster.migration_limits(), nodes = {}, node_list = plain_nodes(),
-    node_rev = cluster.revision("Node"),
+    node_rev = cluster.revision("Node"), node_position = select(2, snapshot.node_names()),
+    changed_since = {}, room = true,
     used = {}, pvcs = {}, gates = {}, launchers = {}, placement = {}, offers = {},
     roomy = setmetatable({}, { __mode = "k" }) }
   -- a node's link is shared by as many migrations as may leave it at once
@@ -370,41 +371,78 @@ local function free_by_node(ctx)
   return ctx.free
 end
 
--- The verdicts of each placement key, kept across contexts (one cluster per Lua state): a node's
--- verdict is checked again only when its resourceVersion changed, and the whole set is reused
--- while no node changed. key -> {node_rev, placed, refused, rv = {[name] = rv}}.
+-- The verdicts of each placement key, kept across contexts (one cluster per Lua state): when
+-- nodes changed since, only those are checked again (cluster.changed), and the record is reused
+-- as it is when none of them changed its verdict; all nodes are checked again when a node came or
+-- went. key -> {node_rev, position, placed_names, refused, by_own}.
 local kept_verdicts = {}
 
--- The scheduling verdicts of a placement key in a context: {placed = the nodes that pass the
--- rules, in node order, placed_names = their names; refused = {[name] = why}}, worked out once
--- for all VMIs of the key.
+-- The names of the nodes written after revision since, once per context; nil when nodes were
+-- added or deleted (their positions changed: everything is checked again).
+local function nodes_changed_since(ctx, since)
+  local memo = ctx.changed_since[since]
+  if memo == nil then
+    local changed, total = cluster.changed("Node", since)
+    if total ~= #ctx.node_list then
+      memo = false
+    else
+      memo = {}
+      for i, n in ipairs(changed) do memo[i] = n.metadata.name end
+    end
+    ctx.changed_since[since] = memo
+  end
+  return memo or nil
+end
+
+-- The scheduling verdicts of a placement key in a context: {placed_names = the names of the
+-- nodes that pass the rules, in node order; refused = {[name] = why}; by_own = the target lists
+-- of VMIs on each node (made by targets_of)}, worked out once for all VMIs of the key.
 local function verdicts(vmi, ctx)
   local key = placement_key(vmi, ctx)
   local v = ctx.placement[key]
   if v ~= nil then return v end
   local kept = kept_verdicts[key]
+  local changed = kept ~= nil and kept.position == ctx.node_position and kept.node_rev ~= ctx.node_rev
+    and nodes_changed_since(ctx, kept.node_rev)
   if kept ~= nil and kept.node_rev == ctx.node_rev then
     v = kept
-  else
-    -- new tables (reports made earlier share the old ones), old verdicts of unchanged nodes
-    v = { node_rev = ctx.node_rev, placed = {}, placed_names = {}, refused = {}, rv = {} }
-    for _, node in ipairs(ctx.node_list) do
-      local name, rv = node.metadata.name, node.metadata.resourceVersion
-      local why
-      if kept ~= nil and rv ~= nil and kept.rv[name] == rv then
-        why = kept.refused[name] or false
-      else
-        why = why_not_placed(vmi, node, ctx) or false
+  elseif changed then
+    -- the changed nodes again; a new record (reports made earlier share the old one) only when
+    -- one of them changed its verdict
+    local now, same = {}, true
+    for _, name in ipairs(changed) do
+      local node = ctx.nodes[name]
+      local why = node and why_not_placed(vmi, node, ctx) or false
+      now[name] = why
+      if why ~= (kept.refused[name] or false) then same = false end
+    end
+    if same then
+      v = kept
+      v.node_rev = ctx.node_rev
+    else
+      v = { node_rev = ctx.node_rev, position = ctx.node_position, placed_names = {}, refused = {},
+        by_own = {} }
+      for name, why in pairs(kept.refused) do v.refused[name] = why end
+      for name, why in pairs(now) do v.refused[name] = why or nil end
+      for _, node in ipairs(ctx.node_list) do
+        local name = node.metadata.name
+        if not v.refused[name] then v.placed_names[#v.placed_names + 1] = name end
       end
-      v.rv[name] = rv
+    end
+  else
+    v = { node_rev = ctx.node_rev, position = ctx.node_position, placed_names = {}, refused = {},
+      by_own = {} }
+    for _, node in ipairs(ctx.node_list) do
+      local name = node.metadata.name
+      local why = why_not_placed(vmi, node, ctx)
       if why then
         v.refused[name] = why
       else
-        v.placed[#v.placed + 1], v.placed_names[#v.placed_names + 1] = node, name
+        v.placed_names[#v.placed_names + 1] = name
       end
     end
-    kept_verdicts[key] = v
   end
+  kept_verdicts[key] = v
   ctx.placement[key] = v
   return v
 end
@@ -448,13 +486,12 @@ local function needs(vmi, ctx)
   return { cpu = millicores(req.cpu) or 100, memory = quantity(req.memory) or 2 * GIB }
 end
 
--- The least room among the nodes a key allows, in this context, and the target lists already
--- made for VMIs of the key that fit on all of them: {memory, cpu, by_own = {[own node] = list}}.
+-- The least room among the nodes a key allows, in this context: {memory, cpu}.
 local function roomiest(v, ctx)
   local r = ctx.roomy[v]
   if r == nil then
     local free = free_by_node(ctx)
-    r = { memory = math.huge, cpu = math.huge, by_own = {} }
+    r = { memory = math.huge, cpu = math.huge }
     for _, name in ipairs(v.placed_names) do
       local f = free[name]
       if f.memory < r.memory then r.memory = f.memory end
@@ -465,39 +502,46 @@ local function roomiest(v, ctx)
   return r
 end
 
+-- The nodes a key allows without the VMI's own, shared by the VMIs of the key on that node
+-- while the key's verdicts stay the same.
+local function shared_targets(v, own)
+  local key = own or ""
+  local shared = v.by_own[key]
+  if shared == nil then
+    shared = {}
+    for _, name in ipairs(v.placed_names) do
+      if name ~= own then shared[#shared + 1] = name end
+    end
+    v.by_own[key] = shared
+  end
+  return shared
+end
+
 -- A VMI's targets (in node order) and why the other nodes are not. A VMI that fits on every
 -- node its key allows, with no node left out but its own, gets the list that the VMIs of its
 -- key on the same node share (read it, do not change it): on a large cluster most VMIs do, and
--- one list per node and key instead of one per VMI is what keeps a whole pre-flight small.
+-- one list per node and key instead of one per VMI is what keeps a whole pre-flight small. A
+-- context without room checks (ctx.room false) gives every VMI that list.
 local function targets_of(vmi, ctx, exclude)
   local targets, excluded = {}, {}
   local need = needs(vmi, ctx)
   local v = verdicts(vmi, ctx)
   local own = vmi.status and vmi.status.nodeName
-  local free, need_memory, need_cpu = free_by_node(ctx), need.memory, need.cpu
   if next(exclude) == nil then
-    local r = roomiest(v, ctx)
-    if need_memory <= r.memory and need_cpu <= r.cpu then
-      local key = own or ""
-      local shared = r.by_own[key]
-      if shared == nil then
-        shared = {}
-        for _, name in ipairs(v.placed_names) do
-          if name ~= own then shared[#shared + 1] = name end
-        end
-        r.by_own[key] = shared
-      end
+    local r = not ctx.room or roomiest(v, ctx)
+    if not ctx.room or (need.memory <= r.memory and need.cpu <= r.cpu) then
       excluded_view[excluded] = { shared = v.refused, own = own, skip = exclude }
-      return shared, setmetatable(excluded, Excluded), need
+      return shared_targets(v, own), setmetatable(excluded, Excluded), need
     end
   end
-  for i, name in ipairs(v.placed_names) do
+  local free, need_memory, need_cpu = free_by_node(ctx), need.memory, need.cpu
+  for _, name in ipairs(v.placed_names) do
     if name ~= own and not exclude[name] then
       local f = free[name]
-      if f.memory >= need_memory and f.cpu >= need_cpu then
+      if not ctx.room or (f.memory >= need_memory and f.cpu >= need_cpu) then
         targets[#targets + 1] = name
       else
-        excluded[name] = no_room(name, v.placed[i], ctx, need)
+        excluded[name] = no_room(name, ctx.nodes[name], ctx, need)
       end
     end
   end
@@ -602,12 +646,19 @@ function M.vm(vmi)
   return vm_report(vmi, context())
 end
 
---- preflight.vms(vmis) -> reports
+--- preflight.vms(vmis [, {room=}]) -> reports
 -- preflight.vm for each VMI object of the list, from one reading of the cluster (what a caller
--- checking many VMs at once wants: each preflight.vm reads every node and pod).
-function M.vms(vmis)
+-- checking many VMs at once wants: each preflight.vm reads every node and pod). room = false:
+-- targets by the scheduling rules alone, for a caller that weighs the room itself.
+function M.vms(vmis, opts)
   if type(vmis) ~= "table" then usage(2, "preflight.vms: a list of VMI objects is needed") end
+  if opts ~= nil and type(opts) ~= "table" then usage(2, "preflight.vms: options must be a table (room)") end
+  for k, val in pairs(opts or {}) do
+    if k ~= "room" then usage(2, "preflight.vms: unknown option %s (room)", tostring(k)) end
+    if type(val) ~= "boolean" then usage(2, "preflight.vms: option room must be a boolean") end
+  end
   local ctx, out = context(), {}
+  ctx.room = not (opts and opts.room == false)
   for i, vmi in ipairs(vmis) do
     out[i] = vm_report(resolve_vmi("preflight.vms", vmi, 2), ctx)
   end

@@ -340,6 +340,11 @@ local function holding_slots()
 end
 
 function Queue:count_foreign()
+  -- the same migrations and VMIs as at the last count: the same counts (a queue counts on every
+  -- poll, and most polls see no change)
+  local revisions = cluster.revision("VirtualMachineInstanceMigration") .. "/"
+    .. cluster.revision("VirtualMachineInstance")
+  if self.foreign_seen == revisions then return self.foreign_total end
   local ours = {}
   for _, it in ipairs(self.items) do
     if it.handle then ours[it.namespace .. "/" .. it.handle.name] = true end
@@ -361,6 +366,7 @@ function Queue:count_foreign()
     end
   end
   self.core:set_foreign(total, out, inn)
+  self.foreign_seen, self.foreign_total = revisions, total
   return total
 end
 
@@ -396,12 +402,16 @@ function Queue:run(opts)
   if poll <= 0 then usage("q:run: poll must be more than 0 s") end
   local started_at = time.now()
   local deadline = opts.timeout and started_at + time.duration(opts.timeout)
+  local checked -- the migrations' revision when the running items were last read
   while true do
     local now = time.now()
     self:set_targets()
-    -- finished migrations
+    -- finished migrations: only a change to a migration object can finish one
+    local revision = cluster.revision("VirtualMachineInstanceMigration")
+    local look = revision ~= checked
+    checked = revision
     for id, it in ipairs(self.items) do -- in order: runs are deterministic
-      if it.state == "running" then
+      if look and it.state == "running" then
         local ok, st = pcall(it.handle.status, it.handle)
         local phase = ok and st.phase or nil
         if not ok and vmrun.is_error(st, "not_found") then
@@ -409,6 +419,7 @@ function Queue:run(opts)
         elseif not ok then
           -- a read that failed (an API error, a timeout) says nothing about the migration: it
           -- keeps its slot, and the next poll looks again
+          checked = nil
           log.warn("cannot read a migration's status", { vmi = it.namespace .. "/" .. it.name,
             error = tostring(st) })
         end

@@ -87,6 +87,17 @@ describe("preflight.vm", function()
       .. "healthy, 1 needed)")
   end)
 
+  it("with room = false, lists the nodes the rules allow, room or not", function()
+    local ok = cluster.get("vmi", "prod", "ok")
+    local r = preflight.vms({ ok }, { room = false })[1]
+    expect(r.targets).to_equal({ "w2", "w5", "w6" }) -- w5 has no room now, and is listed
+    expect(r.excluded.w5).to_be_nil()
+    expect(r.excluded.w3).to_be("CPU vendor (not Intel)")
+    expect(preflight.vms({ ok })[1].targets).to_equal({ "w2", "w6" })
+    expect(function() preflight.vms({ ok }, { roomy = false }) end).to_fail_with("usage", "unknown option roomy")
+    expect(function() preflight.vms({ ok }, { room = "no" }) end).to_fail_with("usage", "must be a boolean")
+  end)
+
   it("reads quantities as Kubernetes does", function()
     expect(queue.quantity("1e9")).to_be(1000000000)
     expect(queue.quantity("1.5Gi")).to_be(1610612736)
