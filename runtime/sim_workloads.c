@@ -252,6 +252,7 @@ void sim_free_accounting(vr_sim *sim) {
 
 typedef struct cached_node {
   const char *name;
+  const char *hostname; /* its kubernetes.io/hostname label, or NULL */
   const cJSON *node;
   const cJSON *taints;  /* spec.taints, or owned_taints, or NULL */
   cJSON *owned_taints;  /* the taints the node-lifecycle controller is about to set, or NULL */
@@ -329,6 +330,8 @@ static void cache_node(vr_sim *sim, cached_node *c, const cJSON *node) {
   c->labels_hash = labels_hash(node);
   c->name = sim_string(node, "metadata.name");
   if (c->name == NULL) c->name = "";
+  c->hostname = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+      sim_path(node, "metadata.labels"), "kubernetes.io/hostname"));
   /* readiness, pressure and cordon act through the node-lifecycle taints only (§6.1, §6.3); a
    * node whose state changed before that controller ran is judged by the taints it will get */
   c->owned_taints = sim_node_pending_taints(sim, node);
@@ -642,13 +645,17 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, requests want, cons
   const cJSON *best = NULL;
   char err[VR_SELECTOR_ERRLEN] = "";
   sim_node_cache *cache = node_cache(sim);
-  const char *matches;
+  const char *matches, *pinned;
   if (cache == NULL) {
     snprintf(why, whylen, "out of memory");
     return NULL;
   }
   n = cache->count;
-  matches = constrained ? required_matches(cache, spec) : NULL;
+  /* a pod pinned to one node by name (a migration's addedNodeSelector): no other node matches,
+   * so only that one is checked, and the constraint is not memoised per node name */
+  pinned = cJSON_GetStringValue(
+      cJSON_GetObjectItemCaseSensitive(sim_path(spec, "nodeSelector"), "kubernetes.io/hostname"));
+  matches = constrained && pinned == NULL ? required_matches(cache, spec) : NULL;
   tolerates_unschedulable = vr_tolerations_check(tolerations, cache->unschedulable, VR_TAINT_FILTER,
                                                  NULL, err, sizeof err);
   if (tolerates_unschedulable < 0) {
@@ -684,7 +691,12 @@ static const cJSON *pick_node(vr_sim *sim, const cJSON *vmi, requests want, cons
       }
     }
     if (constrained) { /* NodeAffinity: nodeSelector and required affinity (§6.1, §6.2) */
-      int m = matches ? matches[i] : vr_node_matches_spec(spec, node->node, err, sizeof err);
+      int m;
+      if (pinned != NULL && (node->hostname == NULL || strcmp(node->hostname, pinned) != 0)) {
+        m = 0;
+      } else {
+        m = matches ? matches[i] : vr_node_matches_spec(spec, node->node, err, sizeof err);
+      }
       if (m < 0) {
         bad++;
         break;

@@ -219,11 +219,15 @@ end
 function M.run_strategy_of(vmi)
   for _, o in ipairs(null_to_nil(vmi.metadata.ownerReferences) or {}) do
     if o.kind == "VirtualMachine" then
-      local vm = cluster.get("VirtualMachine", vmi.metadata.namespace, o.name)
-      if vm == nil then return nil end
-      local spec = vm.spec or {}
-      if spec.runStrategy ~= nil and spec.runStrategy ~= vmrun.null then return spec.runStrategy end
-      if spec.running == true then return "Always" end
+      -- two fields, not the VM with its whole template
+      local ns = vmi.metadata.namespace
+      local strategy = cluster.get_field("VirtualMachine", ns, o.name, "spec.runStrategy")
+      if strategy ~= nil and strategy ~= vmrun.null then return strategy end
+      local running = cluster.get_field("VirtualMachine", ns, o.name, "spec.running")
+      if running == true then return "Always" end
+      if running == nil and cluster.get_field("VirtualMachine", ns, o.name, "metadata.name") == nil then
+        return nil -- the VM is gone
+      end
       return "Halted" -- running: false, or neither field (KubeVirt's default)
     end
   end
@@ -386,9 +390,8 @@ local function remove_pod(entry, opts, deadline, drain_name, emit)
   local function timed_out()
     return deadline ~= nil and time.now() >= deadline
   end
-  local function gone()
-    local p = cluster.get("Pod", ns, name)
-    return p == nil or p.metadata.uid ~= uid, p
+  local function gone() -- (its uid only: a drain polls each of its pods until it is gone)
+    return cluster.get_field("Pod", ns, name, "metadata.uid") ~= uid
   end
   local function say(why, kind)
     if why ~= last or time.now() - last_logged >= REMIND_SECONDS then
@@ -435,9 +438,10 @@ local function remove_pod(entry, opts, deadline, drain_name, emit)
     -- waitForDelete
     local since = time.now()
     while true do
-      local is_gone, p = gone()
-      if is_gone then return end
-      if opts.skip_wait_for_delete_timeout and opts.skip_wait_for_delete_timeout > 0 and p then
+      if gone() then return end
+      local p = opts.skip_wait_for_delete_timeout and opts.skip_wait_for_delete_timeout > 0
+        and cluster.get("Pod", ns, name)
+      if p and p.metadata.uid == uid then
         -- kubectl stops waiting for a pod whose deletion began longer ago than that: the same
         -- test as its skip-deleted filter
         local d = core.filter({ p }, { skip_wait_for_delete_timeout = opts.skip_wait_for_delete_timeout,

@@ -272,7 +272,11 @@ local function wait_ready(name, reboots, old_boot, timeout)
   local went_down = false
   task.sleep(1)
   while true do
-    local n = cluster.get("Node", name)
+    -- the two fields a reboot changes, not the whole (large) node: this polls every 5 s
+    local conditions = cluster.get_field("Node", nil, name, "status.conditions")
+    local boot = cluster.get_field("Node", nil, name, "status.nodeInfo.bootID")
+    local n = conditions ~= nil and { status = { conditions = conditions, nodeInfo = { bootID = boot } } }
+      or cluster.get("Node", name)
     local up = node_ready(n)
     if not up then went_down = true end
     local rebooted = not reboots or went_down or (boot_id(n) ~= nil and boot_id(n) ~= old_boot)
