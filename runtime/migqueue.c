@@ -29,8 +29,11 @@ struct vr_mq {
   mq_item *items;
   int count, capacity;
   int running, foreign_total, retries_used, any_eligible;
-  int planning; /* 0: the queue; 1: a plan of it (vr_mq_simulate); 2: a plan inside a plan's
-                   lookahead, which looks ahead no further */
+  int planning;     /* 0: the queue; 1: a plan of it (vr_mq_simulate); 2: a plan inside a plan's
+                       lookahead, which looks ahead no further */
+  double *pressure; /* vr_mq_next's scratch, node_count + 1 entries, owned by the queue and shared
+                       with its plans' copies (a vr_mq_next does not read it after the lookahead,
+                       whose plans write it) */
 };
 
 /* With at most this many items waiting, vr_mq_next tries each item that may start and keeps the
@@ -48,7 +51,10 @@ vr_mq *vr_mq_new(int node_count, const vr_mq_limits *limits) {
   q = calloc(1, sizeof *q);
   if (q == NULL) return NULL;
   q->nodes = calloc((size_t)node_count + 1, sizeof *q->nodes);
-  if (q->nodes == NULL) {
+  q->pressure = calloc((size_t)node_count + 1, sizeof *q->pressure);
+  if (q->nodes == NULL || q->pressure == NULL) {
+    free(q->nodes);
+    free(q->pressure);
     free(q);
     return NULL;
   }
@@ -64,6 +70,7 @@ void vr_mq_free(vr_mq *q) {
   for (int i = 0; i < q->count; i++) free(q->items[i].targets);
   free(q->items);
   free(q->nodes);
+  free(q->pressure);
   free(q);
 }
 
@@ -254,14 +261,12 @@ int vr_mq_next(vr_mq *q, double now, vr_mq_start *out) {
     startable = it->state == VR_MQ_WAITING && it->ready_at <= now && outbound_free(q, it->source);
   }
   if (!startable) return 0;
-  pressure = calloc((size_t)q->node_count + 1, sizeof *pressure);
   skip = calloc((size_t)q->count + 1, 1);
-  if (pressure == NULL || skip == NULL) {
-    free(pressure);
-    free(skip);
-    return 0;
-  }
-  for (int n = 0; n < q->node_count; n++) pressure[n] = q->nodes[n].waiting_work;
+  if (skip == NULL) return 0;
+  /* the work per source node: only the items' sources are read (by `before`) */
+  pressure = q->pressure;
+  for (int i = 0; i < q->count; i++)
+    pressure[q->items[i].source] = q->nodes[q->items[i].source].waiting_work;
   for (int i = 0; i < q->count; i++) {
     const mq_item *it = &q->items[i];
     if (it->state == VR_MQ_RUNNING) {
@@ -290,7 +295,6 @@ int vr_mq_next(vr_mq *q, double now, vr_mq_start *out) {
     started = 1;
     break;
   }
-  free(pressure);
   free(skip);
   return started;
 }

@@ -197,21 +197,22 @@ local function copy_settings(t)
   return out
 end
 
-local function cached_settings(key, compute)
+local function cached_settings(key, compute, shared)
   local kept = settings_cache.by_key[key]
   if kept == nil then
     kept = compute()
     settings_cache.by_key[key] = kept
   end
+  if shared then return kept end
   return copy_settings(kept) -- callers may change theirs
 end
 
-function M.migration_limits(vmi)
+local function migration_limits(vmi, shared)
   refresh_settings_cache()
   if vmi == nil then
     return cached_settings("", function()
       return migconfig.effective(all("KubeVirt")[1], all("HyperConverged")[1], nil, nil, nil)
-    end)
+    end, shared)
   end
   if type(vmi) ~= "table" then
     usage("cluster.migration_limits: vmi must be a VMI object or {namespace, name}")
@@ -234,8 +235,14 @@ function M.migration_limits(vmi)
   end
   local key = vmi_settings_key(vmi)
   if key == nil then return compute() end
-  return cached_settings(key, compute)
+  return cached_settings(key, compute, shared)
 end
+
+function M.migration_limits(vmi) return migration_limits(vmi, false) end
+
+-- The stdlib's own read of cluster.migration_limits(vmi): the kept table itself, not a copy (the
+-- migration model asks for every VM of a run); read it, never change it. Not for playbooks.
+function M._migration_limits_shared(vmi) return migration_limits(vmi, true) end
 
 -- --- live migrations --------------------------------------------------------------------------
 

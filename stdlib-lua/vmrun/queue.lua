@@ -142,7 +142,7 @@ function M.estimate(vmi, opts)
   if opts.limits ~= nil and type(opts.limits) ~= "table" then
     usage("queue.estimate: limits must be a table (cluster.migration_limits' shape)")
   end
-  local limits = opts.limits or cluster.migration_limits(vmi)
+  local limits = opts.limits or cluster._migration_limits_shared(vmi) -- read only
   local function value(name, dflt)
     local v = limits[name]
     if type(v) == "table" then v = v.value end
@@ -326,13 +326,16 @@ local holding_cache = { revision = nil, list = nil }
 local function holding_slots()
   local revision = cluster.revision("VirtualMachineInstanceMigration")
   if holding_cache.revision == revision then return holding_cache.list end
-  local list = {}
-  for _, m in ipairs(cluster.migrations({ active = true })) do
-    local phase = m.status and m.status.phase
+  local list, VMIM = {}, "VirtualMachineInstanceMigration"
+  -- the unfinished ones by name, then the three fields that matter: the objects are not made
+  -- into tables (this runs whenever a migration changed phase)
+  for _, key in ipairs(cluster.names(VMIM, { field = "status.phase!=Succeeded,status.phase!=Failed" })) do
+    local ns, name = key:match("^([^/]+)/(.+)$")
+    local phase = cluster.get_field(VMIM, ns, name, "status.phase")
     -- a Pending VMIM holds no slot yet; counting it would only make us wait
-    if phase ~= nil and phase ~= "Pending" then
-      list[#list + 1] = { key = m.metadata.namespace .. "/" .. m.metadata.name,
-        namespace = m.metadata.namespace, vmi = m.spec.vmiName, uid = m.metadata.uid }
+    if type(phase) == "string" and phase ~= "Pending" then
+      list[#list + 1] = { key = key, namespace = ns, vmi = cluster.get_field(VMIM, ns, name, "spec.vmiName"),
+        uid = cluster.get_field(VMIM, ns, name, "metadata.uid") }
     end
   end
   holding_cache.revision, holding_cache.list = revision, list
