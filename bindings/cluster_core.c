@@ -362,20 +362,22 @@ static int l_cluster_count(lua_State *L) {
   return 1;
 }
 
-/* The revision at idx (a cluster.revision string or an integer >= 0), for fname's messages. */
-static uint64_t check_since(lua_State *L, int idx, const char *fname) {
+/* The revision at idx (a cluster.revision string, or a number with an integer value, >= 0),
+ * for fname's messages; an empty string is 0 when empty_is_zero (as cluster.watch always took
+ * it). */
+static uint64_t check_since(lua_State *L, int idx, const char *fname, int empty_is_zero) {
   lua_Integer rv;
+  int isnum;
   if (lua_type(L, idx) == LUA_TSTRING) {
     char *end;
     const char *text = lua_tostring(L, idx);
     rv = (lua_Integer)strtoll(text, &end, 10);
-    if (*end != '\0' || text[0] == '\0')
+    if (*end != '\0' || (text[0] == '\0' && !empty_is_zero))
       vr_error_raise(L, "usage", "%s: bad since '%s'", fname, text);
-  } else if (lua_isinteger(L, idx)) {
-    rv = lua_tointeger(L, idx);
   } else {
-    vr_error_raise(L, "usage", "%s: since must be a revision (cluster.revision)", fname);
-    return 0;
+    rv = lua_tointegerx(L, idx, &isnum);
+    if (!isnum)
+      vr_error_raise(L, "usage", "%s: since must be a revision (cluster.revision)", fname);
   }
   if (rv < 0) vr_error_raise(L, "usage", "%s: since must be >= 0", fname);
   return (uint64_t)rv;
@@ -407,7 +409,7 @@ static int push_sum(void *ctx, const char *node, int64_t cpu_milli, int64_t memo
  * into a table. Raises a usage error on a bad since. */
 static int l_cluster_requests_by_node(lua_State *L) {
   struct vr_sim *sim;
-  uint64_t since = lua_isnoneornil(L, 1) ? 0 : check_since(L, 1, "cluster.requests_by_node");
+  uint64_t since = lua_isnoneornil(L, 1) ? 0 : check_since(L, 1, "cluster.requests_by_node", 0);
   int rc;
   sim = vr_lua_sim(L, 1);
   lua_newtable(L);
@@ -854,7 +856,7 @@ static int l_cluster_watch(lua_State *L) {
     lua_getfield(L, 2, "namespace");
     ns = luaL_optstring(L, -1, NULL);
     lua_getfield(L, 2, "since");
-    if (!lua_isnil(L, -1)) since = check_since(L, -1, "cluster.watch");
+    if (!lua_isnil(L, -1)) since = check_since(L, -1, "cluster.watch", 1);
     lua_getfield(L, 2, "timeout");
     timeout = vr_opt_duration(L, -1, "cluster.watch timeout", -1);
   }
@@ -892,7 +894,7 @@ static int l_cluster_changed(lua_State *L) {
   vr_sim *sim;
   selector_box *b;
   check_kind(L, 1, &k);
-  since = check_since(L, 2, "cluster.changed");
+  since = check_since(L, 2, "cluster.changed", 0);
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
     vr_check_options(L, 3, "cluster.changed", allowed);

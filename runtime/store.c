@@ -812,6 +812,7 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "deletionGracePeriodSeconds");
     cJSON_AddNumberToObject(meta, "deletionGracePeriodSeconds", 0);
     stamp(s, meta);
+    marked->rv = s->rv;                   /* (wrapped before its stamp) */
     vr_strmap_put(objects, okey, marked); /* replaces an existing key: no allocation */
     index_move(s, o, marked, okey);
     stored_unref(o);

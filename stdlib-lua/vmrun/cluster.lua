@@ -164,7 +164,14 @@ end
 -- one (labels or a strategy of the wrong type), which the computation itself reports.
 local function vmi_settings_key(vmi)
   local md, spec = vmi.metadata, vmi.spec
-  if vmi.kind == "VirtualMachine" then spec = type(spec) == "table" and spec.template and spec.template.spec end
+  -- only the shapes the computation takes without complaint: the others it reports, each time
+  if spec ~= nil and type(spec) ~= "table" then return nil end
+  if vmi.kind == "VirtualMachine" then
+    local template = spec and spec.template
+    if template ~= nil and type(template) ~= "table" then return nil end
+    spec = template and template.spec
+    if spec ~= nil and type(spec) ~= "table" then return nil end
+  end
   if type(md) ~= "table" or type(md.namespace) ~= "string" then return nil end
   local labels = md.labels
   local strategy = type(spec) == "table" and spec.evictionStrategy or nil

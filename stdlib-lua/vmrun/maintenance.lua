@@ -398,8 +398,9 @@ local function host_models()
 end
 
 -- The VMs on the nodes that their drains will migrate (not those their policy stops), by node:
--- {[node] = {{key, targets, memory, cpu, source}}}, from one pre-flight of them all.
-local function movers_of(names, stopping)
+-- {[node] = {{key, targets, memory, cpu, source}}}, from one pre-flight of them all. free: what
+-- the nodes have free now (free_resources).
+local function movers_of(names, stopping, free)
   local running, out = {}, {}
   for _, name in ipairs(names) do
     out[name] = {}
@@ -411,9 +412,18 @@ local function movers_of(names, stopping)
       end
     end
   end
-  -- the rules' targets: place weighs the room itself, with what the batch's others take
+  -- the rules' targets: place weighs the room itself, with what the batch's others take. A VM
+  -- that no allowed node has room for now is no mover: pre-flight with its room check would say
+  -- NoFeasibleTarget, and its drain would not migrate it.
   for i, r in ipairs(preflight.vms(running, { room = false })) do
+    local room = false
     if r.drain_action == "migrate" then
+      for _, t in ipairs(r.targets) do
+        local f = free[t]
+        if f and f.memory >= (r.memory or 0) and f.cpu >= (r.cpu or 0) then room = true break end
+      end
+    end
+    if room then
       local vmi = running[i]
       local source = vmi.status.nodeName
       table.insert(out[source], { key = vmi.metadata.namespace .. "/" .. vmi.metadata.name,
@@ -437,7 +447,14 @@ local function preference_order(names, free, done, model_of, model)
     local f = free[name]
     if f then
       local rank = (done[name] and 2 or 0) + ((model_of[name] or false) == model and 1 or 0)
-      local mem = math.floor(math.max(0, math.min(most, f.memory)))
+      local mem = f.memory
+      if mem == math.huge then
+        mem = most -- a node that states no memory: more than any other
+      elseif mem >= most or mem ~= mem then
+        return nil -- too much to pack: place compares the nodes one by one
+      else
+        mem = math.floor(math.max(0, mem))
+      end
       keys[#keys + 1] = (rank << (FREE_BITS + POS_BITS)) | (mem << POS_BITS) | (POS_MASK - i)
     end
   end
@@ -549,13 +566,13 @@ local function next_batch(pending, size, done, stopping)
   -- the first size candidates in one pre-flight (usually the batch), any further one alone
   local first = {}
   for i = 1, math.min(#pending, size) do first[i] = pending[i] end
-  local movers_by_node = movers_of(first, stopping)
+  local movers_by_node = movers_of(first, stopping, free)
   local batch, assigned, waited, later = {}, {}, {}, {}
   for i, n in ipairs(pending) do
     if #batch >= size or i > 4 * size then
       later[#later + 1] = n
     else
-      if movers_by_node[n] == nil then movers_by_node[n] = movers_of({ n }, stopping)[n] end
+      if movers_by_node[n] == nil then movers_by_node[n] = movers_of({ n }, stopping, free)[n] end
       batch[#batch + 1] = n
       local try, unplaced = place(batch, movers_by_node, free, done, model_of, orders)
       if #unplaced == 0 then

@@ -115,6 +115,12 @@ describe("cluster.migration_limits", function()
     policy.spec.selectors.virtualMachineInstanceSelector = { tier = "db" }
     cluster.replace(policy)
     expect(cluster.migration_limits({ "prod", "db" }).migrationPolicy).to_be("databases")
+    -- a malformed VMI is reported every time, also after good ones were kept
+    web.spec = "garbage"
+    expect(function() cluster.migration_limits(web) end).to_fail_with("input", "spec: expected an object")
+    local vm = cluster.get("VirtualMachine", "prod", "db")
+    vm.spec.template = 3
+    expect(function() cluster.migration_limits(vm) end).to_fail_with("input")
   end)
 
   it("computes from the KubeVirt CR alone, and names the field of a CR that does not read", function()

@@ -95,5 +95,18 @@ describe("cluster.changed", function()
     local ok, err = pcall(cluster.changed, "Node", {})
     expect(ok).to_be(false)
     expect(vmrun.is_error(err, "usage")).to_be(true)
+    expect(#cluster.changed("Node", 0.0)).to_be(#all) -- a number with an integer value will do
+  end)
+
+  it("reports a delete that a finalizer holds (the object is marked at a new revision)", function()
+    cluster.create({ apiVersion = "v1", kind = "ConfigMap",
+      metadata = { name = "kept", namespace = "default", finalizers = { "example.com/keep" } } })
+    local seen = cluster.revision("ConfigMap")
+    cluster.delete("ConfigMap", "default", "kept")
+    local changed, total = cluster.changed("ConfigMap", seen)
+    expect(#changed).to_be(1)
+    expect(changed[1].metadata.deletionTimestamp).never.to_be_nil()
+    expect(changed[1].metadata.resourceVersion).to_be(cluster.revision("ConfigMap"))
+    expect(total).to_be(#cluster.list("ConfigMap"))
   end)
 end)
