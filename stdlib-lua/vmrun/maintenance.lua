@@ -157,21 +157,34 @@ local function pick_nodes(opts)
   return out
 end
 
+-- Some fields of every object of a kind, without reading the objects whole (a large cluster's
+-- VMs, VMIs and pods, read once per run): a list of {namespace, name, [path] = value}.
+local function fields_of_all(kind, paths, opts)
+  local out = {}
+  for i, key in ipairs(cluster.names(kind, opts)) do
+    local ns, name = key:match("^([^/]+)/(.+)$")
+    local row = { namespace = ns, name = name }
+    for _, path in ipairs(paths) do row[path] = null_to_nil(cluster.get_field(kind, ns, name, path)) end
+    out[i] = row
+  end
+  return out
+end
+
 -- The VMs' maintenance policies: {["ns/name"] = policy} for the VMs that have one; a bad value
 -- raises kind "input" naming the VM.
 local function read_policies()
   local out = {}
-  for _, vm in ipairs(cluster.vms()) do
-    local a = null_to_nil(vm.metadata.annotations)
+  for _, vm in ipairs(fields_of_all("VirtualMachine", { "metadata.annotations" })) do
+    local a = vm["metadata.annotations"]
     local p = a and a[M.POLICY_ANNOTATION]
+    local key = vm.namespace .. "/" .. vm.name
     if p ~= nil then
       if not POLICIES[p] then
-        vmrun.error("input", ("maintenance.rolling: VirtualMachine %s/%s: %s is %q; it must be one "
-          .. "of %s"):format(vm.metadata.namespace, vm.metadata.name, M.POLICY_ANNOTATION, tostring(p),
-          key_list(POLICIES)), { level = 3, resource = "VirtualMachine "
-          .. vm.metadata.namespace .. "/" .. vm.metadata.name })
+        vmrun.error("input", ("maintenance.rolling: VirtualMachine %s: %s is %q; it must be one of %s")
+          :format(key, M.POLICY_ANNOTATION, tostring(p), key_list(POLICIES)),
+          { level = 3, resource = "VirtualMachine " .. key })
       end
-      out[vm.metadata.namespace .. "/" .. vm.metadata.name] = p
+      out[key] = p
     end
   end
   return out
@@ -736,13 +749,13 @@ function M.rolling(opts)
 
   -- the VMs on each node, with their policies; nodes with a skip-node VM leave the run
   local vms_on, stopping = {}, {}
-  for _, vmi in ipairs(cluster.vmis()) do
-    local where = vmi.status and vmi.status.nodeName
-    local vm = vm_of(vmi)
-    local policy = vm and policies[vmi.metadata.namespace .. "/" .. vm]
+  for _, row in ipairs(fields_of_all("VirtualMachineInstance", { "status.nodeName", "metadata.ownerReferences" })) do
+    local where = row["status.nodeName"]
+    local vm = vm_of({ metadata = { ownerReferences = row["metadata.ownerReferences"] } })
+    local policy = vm and policies[row.namespace .. "/" .. vm]
     if where then
       vms_on[where] = vms_on[where] or {}
-      table.insert(vms_on[where], { namespace = vmi.metadata.namespace, name = vm or vmi.metadata.name,
+      table.insert(vms_on[where], { namespace = row.namespace, name = vm or row.name,
         vm = vm, policy = policy or "migrate" })
     end
   end
@@ -769,11 +782,10 @@ function M.rolling(opts)
   local pf = preflight.cluster(pf_opts)
   -- a VM that its policy shuts down before the drain does not block it, nor does its pod
   local vm_of_pod = {}
-  for _, pod in ipairs(cluster.pods({ selector = "kubevirt.io=virt-launcher" })) do
-    local labels = null_to_nil(pod.metadata.labels) or {}
+  for _, row in ipairs(fields_of_all("Pod", { "metadata.labels" }, { selector = "kubevirt.io=virt-launcher" })) do
+    local labels = row["metadata.labels"] or {}
     if labels["vm.kubevirt.io/name"] then
-      vm_of_pod[pod.metadata.namespace .. "/" .. pod.metadata.name] =
-        pod.metadata.namespace .. "/" .. labels["vm.kubevirt.io/name"]
+      vm_of_pod[row.namespace .. "/" .. row.name] = row.namespace .. "/" .. labels["vm.kubevirt.io/name"]
     end
   end
   local report_of, blocked = {}, {}
@@ -815,14 +827,14 @@ function M.rolling(opts)
 
   -- VMs an earlier run stopped and did not start again (it failed or was interrupted); only
   -- now, so that a run that pre-flight stops has changed nothing
-  for _, vm in ipairs(cluster.vms()) do
-    local a = null_to_nil(vm.metadata.annotations) or {}
+  for _, row in ipairs(fields_of_all("VirtualMachine", { "metadata.annotations" })) do
+    local a = row["metadata.annotations"] or {}
     local record = a[M.STOPPED_ANNOTATION]
     local ok, was = pcall(require("vmrun.json").decode, record or "null")
     if record and not (ok and type(was) == "table" and was.policy == "leave-off") then
       log.warn(("%s/%s was stopped by an earlier maintenance run and not started again: starting it")
-        :format(vm.metadata.namespace, vm.metadata.name), {})
-      start_vm(vm.metadata.namespace, vm.metadata.name)
+        :format(row.namespace, row.name), {})
+      start_vm(row.namespace, row.name)
     end
   end
 

@@ -18,6 +18,7 @@ local snapshot = require("vmrun.snapshot")
 
 local M = {}
 local Queue = {}
+local NONE = {} -- (an empty list, never changed)
 Queue.__index = Queue
 Queue.__name = "vmrun.Queue"
 
@@ -413,8 +414,8 @@ function Queue:run(opts)
     local revision = cluster.revision("VirtualMachineInstanceMigration")
     local look = revision ~= checked
     checked = revision
-    for id, it in ipairs(self.items) do -- in order: runs are deterministic
-      if look and it.state == "running" then
+    for id, it in ipairs(look and self.items or NONE) do -- in order: runs are deterministic
+      if it.state == "running" then
         local ok, st = pcall(it.handle.status, it.handle)
         local phase = ok and st.phase or nil
         if not ok and vmrun.is_error(st, "not_found") then
