@@ -1208,7 +1208,10 @@ static void push_cjson_scalar(lua_State *L, const cJSON *item) {
       lua_pushnumber(L, x);
     }
   } else { /* strings, and raw JSON text as its text */
-    lua_pushstring(L, item->valuestring ? item->valuestring : "");
+    /* (not lua_pushstring: its cache of C pointers compares the text against two cached
+     * strings first, and tree values are seldom pushed twice from the same pointer) */
+    const char *text = item->valuestring ? item->valuestring : "";
+    lua_pushlstring(L, text, strlen(text));
   }
 }
 
@@ -1234,12 +1237,12 @@ static void push_member_name(lua_State *L, const cJSON *c, int names) {
   if ((c->type & cJSON_StringIsConst) && (number = vr_json_intern_number(c->string)) >= 0) {
     if (lua_rawgeti(L, names, number + 1) == LUA_TSTRING) return;
     lua_pop(L, 1);
-    lua_pushstring(L, c->string);
+    lua_pushlstring(L, c->string, strlen(c->string));
     lua_pushvalue(L, -1);
     lua_rawseti(L, names, number + 1);
     return;
   }
-  lua_pushstring(L, c->string);
+  lua_pushlstring(L, c->string, strlen(c->string));
 }
 
 /* vr_json_push_cjson without recursion, for subtrees nested deeper than PUSH_RECURSION_MAX. */
