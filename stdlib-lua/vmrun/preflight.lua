@@ -502,6 +502,9 @@ local function roomiest(v, ctx)
   return r
 end
 
+-- The verdicts record a shared target list was made from (for room_for's sums).
+local list_origin = setmetatable({}, { __mode = "k" })
+
 -- The nodes a key allows without the VMI's own, shared by the VMIs of the key on that node
 -- while the key's verdicts stay the same.
 local function shared_targets(v, own)
@@ -513,6 +516,7 @@ local function shared_targets(v, own)
       if name ~= own then shared[#shared + 1] = name end
     end
     v.by_own[key] = shared
+    list_origin[shared] = v
   end
   return shared
 end
@@ -766,32 +770,75 @@ end
 -- cordoned, tainted or unsuitable nodes do not count), each with what it has free. A node that
 -- says nothing of its memory is not limited. Returns room, free_after (bytes), needed (bytes).
 local function room_for(batch, ctx, reports)
-  local usable, needed, free, unlimited, inside = {}, 0, 0, false, {}
+  local needed, inside, lists, origins, all_shared = 0, {}, {}, {}, true
   for _, n in ipairs(batch) do inside[n] = true end
   local seen = {} -- target lists are shared among VMs: each is read once
   for _, n in ipairs(batch) do
     for _, vm in ipairs(reports[n] and reports[n].vms or {}) do
       if vm.drain_action == "migrate" or vm.drain_action == "shutdown-restart" then
         needed = needed + (vm.memory or 0)
-        -- (targets worked out with only the VM's own node left out may name the batch's others)
         if not seen[vm.targets] then
           seen[vm.targets] = true
-          for _, t in ipairs(vm.targets) do if not inside[t] then usable[t] = true end end
+          lists[#lists + 1] = vm.targets
+          local v = list_origin[vm.targets]
+          if v then origins[#origins + 1] = v else all_shared = false end
         end
       end
     end
   end
   local offers = snapshot.node_offers()
-  for name in pairs(usable) do
+  -- what a node adds to the room: its free memory, or nil when it says nothing of its memory
+  local function free_of(name)
     local o = offers[name]
     local mem = o and o.memory
-    if mem == nil then
-      unlimited = true
-    else
-      free = free + math.max(0, mem - (ctx.used[name] or { memory = 0 }).memory)
+    if mem == nil then return nil end
+    return math.max(0, mem - (ctx.used[name] or { memory = 0 }).memory)
+  end
+  local free, unlimited = 0, 0
+  if all_shared then
+    -- every list is a key's nodes less the VM's own node, which is in the batch: the union is
+    -- that of the keys' nodes, summed once per set of keys and context, less the batch's nodes
+    local ids = {}
+    for i, v in ipairs(origins) do ids[i] = tostring(v) end
+    table.sort(ids)
+    local memo_key = table.concat(ids, " ")
+    ctx.unions = ctx.unions or {}
+    local union = ctx.unions[memo_key]
+    if union == nil then
+      union = { free = 0, unlimited = 0 }
+      local counted = {}
+      for _, v in ipairs(origins) do
+        for _, name in ipairs(v.placed_names) do
+          if not counted[name] then
+            counted[name] = true
+            local f = free_of(name)
+            if f == nil then union.unlimited = union.unlimited + 1 else union.free = union.free + f end
+          end
+        end
+      end
+      ctx.unions[memo_key] = union
+    end
+    free, unlimited = union.free, union.unlimited
+    for n in pairs(inside) do
+      local member = false
+      for _, v in ipairs(origins) do if v.refused[n] == nil then member = true break end end
+      if member and ctx.nodes[n] ~= nil then
+        local f = free_of(n)
+        if f == nil then unlimited = unlimited - 1 else free = free - f end
+      end
+    end
+  else
+    -- (targets worked out with only the VM's own node left out may name the batch's others)
+    local usable = {}
+    for _, list in ipairs(lists) do
+      for _, t in ipairs(list) do if not inside[t] then usable[t] = true end end
+    end
+    for name in pairs(usable) do
+      local f = free_of(name)
+      if f == nil then unlimited = unlimited + 1 else free = free + f end
     end
   end
-  if unlimited then return true, nil, needed end
+  if unlimited > 0 then return true, nil, needed end
   return needed <= free, free - needed, needed
 end
 
