@@ -936,6 +936,104 @@ static int l_cluster_revision(lua_State *L) {
   return 1;
 }
 
+/* --- cluster.wait_change ------------------------------------------------------------------- */
+
+#define CHANGE_WAIT_KINDS 8
+
+typedef struct change_wait {
+  vr_op op; /* first: the cancel hook gets the op */
+  vr_store *store;
+  vr_store_watch *watches[CHANGE_WAIT_KINDS];
+  int count;
+} change_wait;
+
+static const char change_wait_key = 'c';
+
+static void change_wait_stop(change_wait *c) {
+  for (int i = 0; i < c->count; i++) {
+    if (c->watches[i] != NULL) vr_store_watch_stop(c->store, c->watches[i]);
+    c->watches[i] = NULL;
+  }
+  c->count = 0;
+}
+
+static int change_wait_gc(lua_State *L) {
+  change_wait_stop(lua_touserdata(L, 1));
+  return 0;
+}
+
+static void change_wait_cancel(vr_op *op) {
+  change_wait_stop((change_wait *)op);
+}
+
+static void on_change(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
+  (void)type;
+  (void)obj;
+  (void)rv;
+  vr_op_complete(&((change_wait *)ctx)->op); /* a no-op unless the task still waits */
+}
+
+static int wait_change_k(lua_State *L, int status, lua_KContext ctx) {
+  change_wait *c = lua_touserdata(L, (int)ctx);
+  (void)status;
+  change_wait_stop(c);
+  if (c->op.status == VR_OP_TIMEOUT) {
+    c->op.status = VR_OP_IDLE;
+    lua_pushboolean(L, 0);
+    return 1;
+  }
+  vr_op_finish(L, &c->op); /* raises on cancellation */
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* cluster.wait_change(since [, timeout]) -> changed — waits
+ * since: {[kind] = revision} (cluster.revision(kind) values, at most 8 kinds). True at once when
+ * a kind's revision is not the one given any more; else waits until an object of one of the
+ * kinds is created, changed or deleted (true) or the timeout passes (false; default: no
+ * timeout). What a poll loop waits on instead of sleeping when only a change can give it
+ * something new. Raises kind "usage" on an unknown kind or a bad revision or timeout, "cancelled"
+ * when the task is. */
+static int l_cluster_wait_change(lua_State *L) {
+  change_wait *c;
+  vr_sim *sim;
+  vr_store_error err;
+  double timeout;
+  int ud;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  timeout = vr_opt_duration(L, 2, "cluster.wait_change timeout", -1);
+  lua_settop(L, 1);
+  sim = vr_lua_sim(L, 1);
+  vr_await_check(L, "cluster.wait_change");
+  c = vr_push_gc_userdata(L, sizeof *c, &change_wait_key, change_wait_gc); /* stops the watches */
+  ud = lua_gettop(L);
+  c->store = vr_sim_store(sim);
+  lua_pushnil(L);
+  while (lua_next(L, 1) != 0) { /* kind, revision */
+    kind_ref k;
+    uint64_t seen;
+    if (lua_type(L, -2) != LUA_TSTRING)
+      return vr_error_raise(L, "usage", "cluster.wait_change: since maps kinds to revisions");
+    check_kind(L, -2, &k);
+    seen = check_since(L, -1, "cluster.wait_change", 0);
+    lua_pop(L, 1);
+    if (vr_store_kind_revision(c->store, k.group, k.kind) != seen) {
+      change_wait_stop(c);
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+    if (c->count == CHANGE_WAIT_KINDS)
+      return vr_error_raise(L, "usage", "cluster.wait_change: at most %d kinds", CHANGE_WAIT_KINDS);
+    c->watches[c->count] =
+        vr_store_watch_start(c->store, k.group, k.kind, NULL, 0, on_change, c, &err);
+    if (c->watches[c->count] == NULL)
+      return vr_error_raise(L, "internal", "cluster.wait_change: %s", err.message);
+    c->count++;
+  }
+  c->op.cancel = change_wait_cancel;
+  return vr_await(L, &c->op, "cluster.wait_change", timeout, wait_change_k, (lua_KContext)ud);
+}
+
 static const luaL_Reg watch_methods[] = {
     {"next", l_watch_next},
     {"close", l_watch_close},
@@ -960,6 +1058,7 @@ static const luaL_Reg cluster_core_funcs[] = {
     {"watch", l_cluster_watch},
     {"revision", l_cluster_revision},
     {"changed", l_cluster_changed},
+    {"wait_change", l_cluster_wait_change},
     {NULL, NULL},
     /* clang-format on */
 };

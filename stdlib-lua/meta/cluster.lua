@@ -93,6 +93,16 @@ function cluster.requests_by_node(since) end
 ---@return integer total
 function cluster.changed(kind, since, opts) end
 
+---Waits until an object of one of the kinds changes after the revision given for it (`since`:
+---`{[kind] = cluster.revision(kind)}`, at most 8 kinds): true at once when one already did, true
+---on a change, false when `timeout` passes (default: none). Raises kind `"usage"` on an unknown
+---kind or a bad revision or timeout, `"cancelled"` when the task is cancelled.
+---@async
+---@param since table<string, string|integer>
+---@param timeout? number|string
+---@return boolean changed
+function cluster.wait_change(since, timeout) end
+
 ---Creates an object; returns it as stored (uid, resourceVersion, creationTimestamp set).
 ---Raises kind `"already_exists"` (status 409) or `"input"` (422) with `resource = "Kind ns/name"`.
 ---@param object vmrun.Object

@@ -28,6 +28,10 @@ function cluster_core.requests_by_node(since) end
 ---See `cluster.changed`.
 function cluster_core.changed(kind, since, opts) end
 
+---See `cluster.wait_change`.
+---@async
+function cluster_core.wait_change(since, timeout) end
+
 ---See `cluster.create`.
 function cluster_core.create(object) end
 

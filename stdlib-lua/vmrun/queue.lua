@@ -19,6 +19,7 @@ local snapshot = require("vmrun.snapshot")
 local M = {}
 local Queue = {}
 local NONE = {} -- (an empty list, never changed)
+local VMIM = "VirtualMachineInstanceMigration"
 Queue.__index = Queue
 Queue.__name = "vmrun.Queue"
 
@@ -325,9 +326,9 @@ end
 -- and the cluster keeps every finished migration).
 local holding_cache = { revision = nil, list = nil }
 local function holding_slots()
-  local revision = cluster.revision("VirtualMachineInstanceMigration")
+  local revision = cluster.revision(VMIM)
   if holding_cache.revision == revision then return holding_cache.list end
-  local list, VMIM = {}, "VirtualMachineInstanceMigration"
+  local list = {}
   -- the unfinished ones by name, then the three fields that matter: the objects are not made
   -- into tables (this runs whenever a migration changed phase)
   for _, key in ipairs(cluster.names(VMIM, { field = "status.phase!=Succeeded,status.phase!=Failed" })) do
@@ -409,9 +410,12 @@ function Queue:run(opts)
   local checked -- the migrations' revision when the running items were last read
   while true do
     local now = time.now()
+    -- what this poll sees: the migrations and VMIs as of these revisions
+    local seen = { [VMIM] = cluster.revision(VMIM), VirtualMachineInstance = cluster.revision("VirtualMachineInstance") }
+    local acted = false -- an item changed state in this poll: the next one looks again anyway
     self:set_targets()
     -- finished migrations: only a change to a migration object can finish one
-    local revision = cluster.revision("VirtualMachineInstanceMigration")
+    local revision = seen[VMIM]
     local look = revision ~= checked
     checked = revision
     for id, it in ipairs(look and self.items or NONE) do -- in order: runs are deterministic
@@ -423,7 +427,7 @@ function Queue:run(opts)
         elseif not ok then
           -- a read that failed (an API error, a timeout) says nothing about the migration: it
           -- keeps its slot, and the next poll looks again
-          checked = nil
+          checked, acted = nil, true
           log.warn("cannot read a migration's status", { vmi = it.namespace .. "/" .. it.name,
             error = tostring(st) })
         end
@@ -431,6 +435,7 @@ function Queue:run(opts)
           local reason = ok and st.failure_reason or "its VirtualMachineInstanceMigration is gone"
           local state = self.core:finish(id, now, phase == "Succeeded")
           it.state, it.finished, it.reason = state, now, phase == "Failed" and reason or nil
+          acted = true
           it.target = ok and st.target or it.target
           local kind = phase == "Succeeded" and "succeeded" or (state == "waiting" and "retry" or "failed")
           emit(self, on_event, { type = kind, item = id, vmi = it.namespace .. "/" .. it.name,
@@ -460,20 +465,20 @@ function Queue:run(opts)
         -- not a failure to retry: the VMI left the node, or stopped, before its turn
         self.core:finish(id, now, false)
         self.core:cancel(id)
-        it.state = "skipped"
+        it.state, acted = "skipped", true
         it.attempts = it.attempts - 1
         it.reason = handle == nil and "the VMI is gone or not running"
           or ("the VMI moved to " .. where .. " meanwhile")
         emit(self, on_event, { type = "skipped", item = id, vmi = it.namespace .. "/" .. it.name,
           source = it.source, reason = it.reason })
       elseif ok then
-        it.handle, it.state, it.started = handle, "running", now
+        it.handle, it.state, it.started, acted = handle, "running", now, true
         it.target = target and self.names[target] or nil
         emit(self, on_event, { type = "started", item = id, vmi = it.namespace .. "/" .. it.name,
           source = it.source, target = it.target, attempt = it.attempts })
       else
         it.reason = tostring(handle)
-        it.state = self.core:finish(id, now, false)
+        it.state, acted = self.core:finish(id, now, false), true
         log.warn("cannot start a migration", { vmi = it.namespace .. "/" .. it.name, reason = it.reason })
         emit(self, on_event, { type = it.state == "waiting" and "retry" or "failed", item = id,
           vmi = it.namespace .. "/" .. it.name, source = it.source, reason = it.reason,
@@ -493,7 +498,7 @@ function Queue:run(opts)
       if finish == nil and stuck ~= nil then
         local it = self.items[stuck]
         self.core:cancel(stuck)
-        it.state, it.reason = "failed", "no target node may take it (targets, limits or room)"
+        it.state, it.reason, acted = "failed", "no target node may take it (targets, limits or room)", true
         emit(self, on_event, { type = "failed", item = stuck, vmi = it.namespace .. "/" .. it.name,
           source = it.source, reason = it.reason })
       end
@@ -502,7 +507,16 @@ function Queue:run(opts)
       vmrun.error("timeout", ("q:run: migrations still queued or running after %s"):format(
         tostring(opts.timeout)), { level = 2 })
     end
-    task.sleep(poll)
+    -- The next poll that can find something new: the next one after a poll that changed an
+    -- item; else the first after a migration or VMI changed, a backoff ended or the deadline
+    -- came. The polls in between would find what this one found, so they are skipped; the polls
+    -- stay on the grid of `poll` seconds, where plain sleeps would have put them.
+    local last = time.now()
+    if not acted then
+      local horizon = math.min(self.core:next_ready(last) or math.huge, deadline or math.huge)
+      if horizon > last then cluster.wait_change(seen, horizon < math.huge and horizon - last or nil) end
+    end
+    task.sleep(last + math.max(1, math.ceil((time.now() - last) / poll - 1e-9)) * poll - time.now())
   end
   local account, succeeded, failed, skipped = {}, 0, 0, 0
   for id = 1, #self.items do
