@@ -507,16 +507,18 @@ function Queue:run(opts)
       vmrun.error("timeout", ("q:run: migrations still queued or running after %s"):format(
         tostring(opts.timeout)), { level = 2 })
     end
-    -- The next poll that can find something new: the next one after a poll that changed an
-    -- item; else the first after a migration or VMI changed, a backoff ended or the deadline
-    -- came. The polls in between would find what this one found, so they are skipped; the polls
-    -- stay on the grid of `poll` seconds, where plain sleeps would have put them.
-    local last = time.now()
+    -- Polls every `poll` seconds, as always; after a poll that changed no item, the polls that
+    -- could only find what it found (no migration or VMI changed, no item was added, no backoff
+    -- ended, the deadline is not there) do nothing but wait for the next one.
+    local last, items_seen = time.now(), #self.items
+    task.sleep(poll)
     if not acted then
       local horizon = math.min(self.core:next_ready(last) or math.huge, deadline or math.huge)
-      if horizon > last then cluster.wait_change(seen, horizon < math.huge and horizon - last or nil) end
+      while time.now() < horizon and #self.items == items_seen and cluster.revision(VMIM) == seen[VMIM]
+          and cluster.revision("VirtualMachineInstance") == seen.VirtualMachineInstance do
+        task.sleep(poll)
+      end
     end
-    task.sleep(last + math.max(1, math.ceil((time.now() - last) / poll - 1e-9)) * poll - time.now())
   end
   local account, succeeded, failed, skipped = {}, 0, 0, 0
   for id = 1, #self.items do

@@ -213,6 +213,23 @@ describe("queue", function()
     expect(post.outcome).to_be("completed")
   end)
 
+  it("starts an item added while it runs at the next poll, with nothing else changing", function()
+    local running = cluster.vmis({ node = "worker-3", field = "status.phase=Running" })
+    local q = queue.new({ limits = { cluster = 3, outbound_per_node = 3, inbound_per_node = 0 } })
+    q:add(running[1], { estimate = "30s" })
+    local t0, added, started = time.now(), nil, {}
+    task.spawn(function()
+      task.sleep(2.5)
+      added = q:add(running[2], { estimate = "30s" })
+    end)
+    local account = q:run({ timeout = "1h", on_event = function(e)
+      if e.type == "started" then started[e.item] = time.now() - t0 end
+    end })
+    expect(added).to_be(2)
+    expect(started[2]).to_be(3) -- the first poll after the add (every second from the start)
+    expect(account.succeeded).to_be(2)
+  end, { timeout = "2h" })
+
   it("plans the time the queue needs, and refuses bad options", function()
     local q = queue.new({ limits = { cluster = 1, outbound_per_node = 1 } })
     local vmis = cluster.vmis({ node = "worker-3" })
