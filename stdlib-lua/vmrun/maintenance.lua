@@ -530,6 +530,12 @@ local function place(batch, movers_by_node, free_now, done, model_of, orders)
       return allowed[t] and not in_batch[t] and f ~= nil and f.memory >= m.memory and f.cpu >= m.cpu
     end
     local best, best_rank, best_free
+    local function consider(t, f)
+      local rank = rank_of(t, model)
+      if best == nil or before(t, rank, f, best, best_rank, best_free) then
+        best, best_rank, best_free = t, rank, f
+      end
+    end
     if keys then
       -- the first node of the order that fits and still has all its room is the best of those;
       -- the nodes this placement took room from are weighed one by one
@@ -541,21 +547,11 @@ local function place(batch, movers_by_node, free_now, done, model_of, orders)
         end
       end
       for t, f in pairs(taken) do
-        if fits(t) then
-          local rank = rank_of(t, model)
-          if best == nil or before(t, rank, f, best, best_rank, best_free) then
-            best, best_rank, best_free = t, rank, f
-          end
-        end
+        if fits(t) then consider(t, f) end
       end
     else
       for _, t in ipairs(m.targets) do
-        if fits(t) then
-          local rank, f = rank_of(t, model), free_of(t)
-          if best == nil or before(t, rank, f, best, best_rank, best_free) then
-            best, best_rank, best_free = t, rank, f
-          end
-        end
+        if fits(t) then consider(t, free_of(t)) end
       end
     end
     if best then

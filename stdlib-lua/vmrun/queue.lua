@@ -411,13 +411,12 @@ function Queue:run(opts)
   while true do
     local now = time.now()
     -- what this poll sees: the migrations and VMIs as of these revisions
-    local seen = { [VMIM] = cluster.revision(VMIM), VirtualMachineInstance = cluster.revision("VirtualMachineInstance") }
+    local seen_vmim, seen_vmi = cluster.revision(VMIM), cluster.revision("VirtualMachineInstance")
     local acted = false -- an item changed state in this poll: the next one looks again anyway
     self:set_targets()
     -- finished migrations: only a change to a migration object can finish one
-    local revision = seen[VMIM]
-    local look = revision ~= checked
-    checked = revision
+    local look = seen_vmim ~= checked
+    checked = seen_vmim
     for id, it in ipairs(look and self.items or NONE) do -- in order: runs are deterministic
       if it.state == "running" then
         local ok, st = pcall(it.handle.status, it.handle)
@@ -514,8 +513,8 @@ function Queue:run(opts)
     task.sleep(poll)
     if not acted then
       local horizon = math.min(self.core:next_ready(last) or math.huge, deadline or math.huge)
-      while time.now() < horizon and #self.items == items_seen and cluster.revision(VMIM) == seen[VMIM]
-          and cluster.revision("VirtualMachineInstance") == seen.VirtualMachineInstance do
+      while time.now() < horizon and #self.items == items_seen and cluster.revision(VMIM) == seen_vmim
+          and cluster.revision("VirtualMachineInstance") == seen_vmi do
         task.sleep(poll)
       end
     end
