@@ -371,18 +371,26 @@ local function auto_batch(names)
   return math.max(1, math.min(per_cluster // outbound, math.ceil(#names / 3)))
 end
 
--- What the nodes have free now: allocatable less the requests of their live pods.
+-- What the nodes have free now: allocatable less the requests of their live pods, {[name] =
+-- {memory, cpu}} (read it, do not change it). A node whose offers and sums are the same tables
+-- as at the last call (the snapshot keeps them while they do not change) keeps its entry: a
+-- batch changes a few nodes of a large cluster.
+local free_seen = { offers = {}, used = {}, free = {} }
 local function free_resources()
+  local offers, used = snapshot.node_offers(), snapshot.requests_by_node()
+  local seen = free_seen
+  if seen.offers == offers and seen.used == used then return seen.free end
   local free = {}
-  for name, offers in pairs(snapshot.node_offers()) do
-    free[name] = { memory = offers.memory or math.huge, cpu = offers.cpu or math.huge }
-  end
-  for where, used in pairs(snapshot.requests_by_node()) do
-    if free[where] then
-      free[where].memory = free[where].memory - used.memory
-      free[where].cpu = free[where].cpu - used.cpu
+  for name, o in pairs(offers) do
+    local u = used[name]
+    local f = seen.free[name]
+    if f == nil or seen.offers[name] ~= o or seen.used[name] ~= u then
+      f = { memory = (o.memory or math.huge) - (u and u.memory or 0),
+        cpu = (o.cpu or math.huge) - (u and u.cpu or 0) }
     end
+    free[name] = f
   end
+  free_seen = { offers = offers, used = used, free = free }
   return free
 end
 

@@ -345,19 +345,35 @@ local function holding_slots()
 end
 
 function Queue:count_foreign()
-  -- the same migrations and VMIs as at the last count: the same counts (a queue counts on every
-  -- poll, and most polls see no change)
-  local revisions = cluster.revision("VirtualMachineInstanceMigration") .. "/"
-    .. cluster.revision("VirtualMachineInstance")
-  if self.foreign_seen == revisions then return self.foreign_total end
+  -- the same migrations, the same migrations of ours and the same VMIs as at the last count:
+  -- the same counts (a queue counts on every poll, and most polls see no change). Only the VMIs
+  -- of the foreign migrations matter, by their resourceVersions.
+  local vmim_rev, vmi_rev = cluster.revision(VMIM), cluster.revision("VirtualMachineInstance")
+  local seen = self.foreign_seen
+  if seen and seen.vmim == vmim_rev and seen.handles == self.handles then
+    if seen.vmi == vmi_rev then return self.foreign_total end
+    local same = true
+    for _, h in ipairs(seen.holders) do
+      if cluster.get_field("vmi", h.namespace, h.vmi, "metadata.resourceVersion") ~= h.rv then
+        same = false
+        break
+      end
+    end
+    if same then
+      seen.vmi = vmi_rev
+      return self.foreign_total
+    end
+  end
   local ours = {}
   for _, it in ipairs(self.items) do
     if it.handle then ours[it.namespace .. "/" .. it.handle.name] = true end
   end
-  local total, out, inn = 0, {}, {}
+  local total, out, inn, holders = 0, {}, {}, {}
   for _, m in ipairs(holding_slots()) do
     if not ours[m.key] then
       total = total + 1
+      holders[#holders + 1] = { namespace = m.namespace, vmi = m.vmi,
+        rv = cluster.get_field("vmi", m.namespace, m.vmi, "metadata.resourceVersion") }
       -- two fields of the VMI, not the whole (large) object: this runs on every poll
       local state = cluster.get_field("vmi", m.namespace, m.vmi, "status.migrationState")
       -- the VMI's migrationState may still be that of an earlier migration: use it only when
@@ -371,7 +387,8 @@ function Queue:count_foreign()
     end
   end
   self.core:set_foreign(total, out, inn)
-  self.foreign_seen, self.foreign_total = revisions, total
+  self.foreign_seen = { vmim = vmim_rev, vmi = vmi_rev, handles = self.handles, holders = holders }
+  self.foreign_total = total
   return total
 end
 
@@ -418,7 +435,10 @@ function Queue:run(opts)
     local look = seen_vmim ~= checked
     checked = seen_vmim
     for id, it in ipairs(look and self.items or NONE) do -- in order: runs are deterministic
-      if it.state == "running" then
+      -- the phase alone first: the whole status only for a migration that ended (or is gone)
+      local early = it.state == "running"
+        and cluster.get_field(VMIM, it.handle.namespace, it.handle.name, "status.phase")
+      if it.state == "running" and (early == "Succeeded" or early == "Failed" or early == nil) then
         local ok, st = pcall(it.handle.status, it.handle)
         local phase = ok and st.phase or nil
         if not ok and vmrun.is_error(st, "not_found") then
@@ -472,6 +492,7 @@ function Queue:run(opts)
           source = it.source, reason = it.reason })
       elseif ok then
         it.handle, it.state, it.started, acted = handle, "running", now, true
+        self.handles = (self.handles or 0) + 1 -- the migrations of ours changed
         it.target = target and self.names[target] or nil
         emit(self, on_event, { type = "started", item = id, vmi = it.namespace .. "/" .. it.name,
           source = it.source, target = it.target, attempt = it.attempts })
