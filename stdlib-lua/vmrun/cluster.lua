@@ -297,13 +297,14 @@ function M.migrate(vmi, opts)
       usage("cluster.migrate: unknown option %s (added_node_selector, name)", tostring(key))
     end
   end
-  local current = core.get("VirtualMachineInstance", ns, name)
+  -- two fields, not the whole VMI: a drain's queue starts many migrations
   local resource = "VirtualMachineInstance " .. ns .. "/" .. name
-  if current == nil then
+  if core.get_field("VirtualMachineInstance", ns, name, "metadata.name") == nil then
     vmrun.error("not_found", ("cluster.migrate: no VirtualMachineInstance %s/%s"):format(ns, name),
       { level = 2, resource = resource })
   end
-  local phase = current.status and current.status.phase
+  local phase = core.get_field("VirtualMachineInstance", ns, name, "status.phase")
+  if phase == vmrun.null then phase = nil end
   if phase ~= "Running" then
     vmrun.error("input", ("cluster.migrate: %s/%s is %s, not Running"):format(ns, name,
       tostring(phase or "without a phase")), { level = 2, resource = resource })

@@ -324,23 +324,27 @@ end
 -- The migrations that hold a slot (§2.4: past Pending, not finished): {key, namespace, vmi,
 -- uid}, listed again only when a migration object changed (the queues of a batch poll often,
 -- and the cluster keeps every finished migration).
-local holding_cache = { revision = nil, list = nil }
+local holding_cache = { revision = nil, list = nil, known = {} }
 local function holding_slots()
   local revision = cluster.revision(VMIM)
   if holding_cache.revision == revision then return holding_cache.list end
-  local list = {}
-  -- the unfinished ones by name, then the three fields that matter: the objects are not made
-  -- into tables (this runs whenever a migration changed phase)
+  local list, known, seen = {}, holding_cache.known, {}
+  -- the unfinished ones by name, then their phase: the objects are not made into tables (this
+  -- runs whenever a migration changed), and the VMI and uid of one already seen (they do not
+  -- change) are not read again
   for _, key in ipairs(cluster.names(VMIM, { field = "status.phase!=Succeeded,status.phase!=Failed" })) do
     local ns, name = key:match("^([^/]+)/(.+)$")
     local phase = cluster.get_field(VMIM, ns, name, "status.phase")
-    -- a Pending VMIM holds no slot yet; counting it would only make us wait
-    if type(phase) == "string" and phase ~= "Pending" then
-      list[#list + 1] = { key = key, namespace = ns, vmi = cluster.get_field(VMIM, ns, name, "spec.vmiName"),
-        uid = cluster.get_field(VMIM, ns, name, "metadata.uid") }
+    local uid = cluster.get_field(VMIM, ns, name, "metadata.uid")
+    local k = known[key]
+    if k == nil or k.uid ~= uid then -- the same name may come again for a new migration
+      k = { key = key, namespace = ns, vmi = cluster.get_field(VMIM, ns, name, "spec.vmiName"), uid = uid }
     end
+    seen[key] = k
+    -- a Pending VMIM holds no slot yet; counting it would only make us wait
+    if type(phase) == "string" and phase ~= "Pending" then list[#list + 1] = k end
   end
-  holding_cache.revision, holding_cache.list = revision, list
+  holding_cache.revision, holding_cache.list, holding_cache.known = revision, list, seen
   return list
 end
 
@@ -364,10 +368,15 @@ function Queue:count_foreign()
       return self.foreign_total
     end
   end
-  local ours = {}
-  for _, it in ipairs(self.items) do
-    if it.handle then ours[it.namespace .. "/" .. it.handle.name] = true end
+  local ours = self.ours
+  if ours == nil or ours.handles ~= self.handles then
+    ours = { handles = self.handles, keys = {} }
+    for _, it in ipairs(self.items) do
+      if it.handle then ours.keys[it.namespace .. "/" .. it.handle.name] = true end
+    end
+    self.ours = ours
   end
+  ours = ours.keys
   local total, out, inn, holders = 0, {}, {}, {}
   for _, m in ipairs(holding_slots()) do
     if not ours[m.key] then
@@ -469,8 +478,10 @@ function Queue:run(opts)
       if id == nil then break end
       local it = self.items[id]
       local selector = target and self.pinned and { [HOSTNAME] = self.names[target] } or nil
-      local vmi = cluster.get("vmi", it.namespace, it.name)
-      local where = vmi and vmi.status and vmi.status.phase == "Running" and vmi.status.nodeName
+      -- two fields of the VMI, not the whole object
+      local where = cluster.get_field("vmi", it.namespace, it.name, "status.phase") == "Running"
+        and cluster.get_field("vmi", it.namespace, it.name, "status.nodeName")
+      if where == vmrun.null then where = nil end
       local ok, handle
       if where and where ~= it.source then
         ok, handle = false, vmrun.null -- moved meanwhile (by someone else): nothing to do
