@@ -14,6 +14,7 @@
 #include "kinds.h"
 #include "luaval.h"
 #include "patch.h"
+#include "pod_requests.h"
 #include "scheduler.h"
 #include "selector.h"
 #include "sim.h"
@@ -416,6 +417,29 @@ static int l_cluster_requests_by_node(lua_State *L) {
   rc = vr_store_requests_by_node(vr_sim_store(sim), since, push_sum, L);
   lua_pushboolean(L, rc == 1);
   return 2;
+}
+
+/* cluster.pod_requests(namespace, name) -> {cpu = millicores, memory = bytes} | nil
+ * What one pod asks of its node, counted as cluster.requests_by_node counts it (the containers,
+ * the largest init container if more, spec.overhead), without making the pod into a table; nil
+ * when there is no such pod. Raises a usage error on arguments that are not strings. */
+static int l_cluster_pod_requests(lua_State *L) {
+  const char *ns, *name;
+  const cJSON *pod;
+  vr_requests req;
+  if (lua_type(L, 1) != LUA_TSTRING || lua_type(L, 2) != LUA_TSTRING)
+    return vr_error_raise(L, "usage", "cluster.pod_requests: a namespace and a name are needed");
+  ns = lua_tostring(L, 1);
+  name = lua_tostring(L, 2);
+  pod = vr_store_get(vr_sim_store(vr_lua_sim(L, 1)), "", "Pod", ns, name);
+  if (pod == NULL) return 0;
+  req = vr_pod_requests(pod);
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)req.cpu_milli);
+  lua_setfield(L, -2, "cpu");
+  lua_pushinteger(L, (lua_Integer)req.memory);
+  lua_setfield(L, -2, "memory");
+  return 1;
 }
 
 static int write_result(lua_State *L, int rc, const cJSON *stored, const vr_store_error *err,
@@ -1048,6 +1072,7 @@ static const luaL_Reg cluster_core_funcs[] = {
     {"get_field", l_cluster_get_field},
     {"names", l_cluster_names},
     {"requests_by_node", l_cluster_requests_by_node},
+    {"pod_requests", l_cluster_pod_requests},
     {"create", l_cluster_create},
     {"replace", l_cluster_replace},
     {"patch", l_cluster_patch},

@@ -82,6 +82,14 @@ function cluster.names(kind, opts) end
 ---@return boolean whole
 function cluster.requests_by_node(since) end
 
+---What one pod asks of its node, counted as `cluster.requests_by_node` counts it: `{cpu =
+---millicores, memory = bytes}`, or nil when there is no such pod. Does not make the pod into a
+---table. Raises kind `"usage"` when an argument is not a string.
+---@param namespace string
+---@param name string
+---@return {cpu: integer, memory: integer}?
+function cluster.pod_requests(namespace, name) end
+
 ---The objects of a kind created or changed after revision `since` (a `cluster.revision` string
 ---or an integer; 0: all), sorted as `cluster.list` sorts, and how many objects of the kind there
 ---are now (fewer than a caller kept: some were deleted). Raises kind `"usage"` on an unknown kind

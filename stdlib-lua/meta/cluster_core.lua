@@ -25,6 +25,9 @@ function cluster_core.names(kind, opts) end
 ---See `cluster.requests_by_node`.
 function cluster_core.requests_by_node(since) end
 
+---See `cluster.pod_requests`.
+function cluster_core.pod_requests(namespace, name) end
+
 ---See `cluster.changed`.
 function cluster_core.changed(kind, since, opts) end
 

@@ -916,8 +916,11 @@ function M.rolling(opts)
     for _, n in ipairs(batch) do in_batch[n] = true end
     -- targets: the schedulable nodes outside the batch, the ones done first
     local targets, prefer = {}, {}
-    for _, name in ipairs(cluster.names("Node", { field = "spec.unschedulable!=true" })) do
-      if not in_batch[name] then targets[#targets + 1] = name end
+    for _, n in ipairs((snapshot.nodes())) do -- in cluster.names order
+      local name = n.metadata.name
+      if not in_batch[name] and not (type(n.spec) == "table" and n.spec.unschedulable == true) then
+        targets[#targets + 1] = name
+      end
     end
     for name in pairs(done) do prefer[#prefer + 1] = name end
     table.sort(prefer)
@@ -932,9 +935,10 @@ function M.rolling(opts)
           -- VMs whose policy shuts them down: those on the node now (a VM restarted elsewhere
           -- earlier in the run may have landed here)
           local here = {}
-          for _, vmi in ipairs(cluster.vmis({ node = name })) do
-            local vm = vm_of(vmi)
-            if vm then here[#here + 1] = { namespace = vmi.metadata.namespace, vm = vm } end
+          for _, row in ipairs(fields_of_all("VirtualMachineInstance", { "metadata.ownerReferences" },
+              { node = name })) do
+            local vm = vm_of({ metadata = { ownerReferences = row["metadata.ownerReferences"] } })
+            if vm then here[#here + 1] = { namespace = row.namespace, vm = vm } end
           end
           -- cordoned first, so that a VM restarted elsewhere cannot come back to this node
           node.cordon(name)

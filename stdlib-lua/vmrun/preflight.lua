@@ -32,7 +32,6 @@ local denull = vmrun.without_nulls
 local function usage(level, fmt, ...) vmrun.error("usage", fmt:format(...), { level = level + 1 }) end
 
 local millicores = queue.millicores
-local pod_requests = queue.pod_requests
 
 local terminal = drain.terminal
 
@@ -86,22 +85,32 @@ local function context()
   return ctx
 end
 
+-- What the rules read of a PVC: {spec = {accessModes}}, or nil when there is none (two fields,
+-- not the whole claim: a large cluster has a claim or more per VM).
 local function pvc(ctx, ns, name)
   local key = ns .. "/" .. name
-  if ctx.pvcs[key] == nil then ctx.pvcs[key] = cluster.get("PersistentVolumeClaim", ns, name) or false end
+  if ctx.pvcs[key] == nil then
+    local found = cluster.get_field("PersistentVolumeClaim", ns, name, "metadata.name") ~= nil
+    ctx.pvcs[key] = found and { spec = { accessModes = null_to_nil(cluster.get_field(
+      "PersistentVolumeClaim", ns, name, "spec.accessModes")) } } or false
+  end
   return ctx.pvcs[key] or nil
 end
 
 -- The VMI's live virt-launcher pod on its node, or nil; the launchers of a node are listed once
--- per context.
+-- per context. Only what pre-flight reads of it: {metadata = {namespace, name, labels}, status =
+-- {phase}} (its requests: cluster.pod_requests), so that no pod is made into a whole table.
 local function launcher_of(ctx, vmi)
   local node = vmi.status and null_to_nil(vmi.status.nodeName)
   if not (node and vmi.metadata.uid) then return nil end
   local on_node = ctx.launchers[node]
   if on_node == nil then
     on_node = {}
-    for _, pod in ipairs(cluster.pods({ node = node, selector = "kubevirt.io=virt-launcher" })) do
-      local labels = null_to_nil(pod.metadata.labels) or {}
+    for _, key in ipairs(cluster.names("Pod", { node = node, selector = "kubevirt.io=virt-launcher" })) do
+      local ns, name = key:match("^([^/]+)/(.+)$")
+      local labels = null_to_nil(cluster.get_field("Pod", ns, name, "metadata.labels")) or {}
+      local pod = { metadata = { namespace = ns, name = name, labels = labels },
+        status = { phase = null_to_nil(cluster.get_field("Pod", ns, name, "status.phase")) } }
       if labels["kubevirt.io/created-by"] and not terminal(pod) then
         on_node[labels["kubevirt.io/created-by"]] = pod
       end
@@ -480,7 +489,8 @@ local Excluded = {
 -- What the VMI's pod requests: its live launcher pod's requests, else its own.
 local function needs(vmi, ctx)
   local pod = launcher_of(ctx, vmi)
-  if pod then return pod_requests(pod) end
+  local req = pod and cluster.pod_requests(pod.metadata.namespace, pod.metadata.name)
+  if req then return req end
   local req = vmi.spec and vmi.spec.domain and vmi.spec.domain.resources
     and null_to_nil(vmi.spec.domain.resources.requests) or {}
   return { cpu = millicores(req.cpu) or 100, memory = quantity(req.memory) or 2 * GIB }

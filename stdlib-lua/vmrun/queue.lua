@@ -91,12 +91,15 @@ end
 
 -- What the VMI's second copy needs on the target: its live virt-launcher pod's requests.
 local function launcher_requests(vmi)
-  if type(vmi.status.nodeName) ~= "string" then return nil end
-  for _, pod in ipairs(cluster.pods({ namespace = vmi.metadata.namespace, node = vmi.status.nodeName,
+  local node = vmi.status.nodeName
+  if type(node) ~= "string" then return nil end
+  -- by name and two fields: the pods are not made into tables
+  for _, key in ipairs(cluster.names("Pod", { namespace = vmi.metadata.namespace, node = node,
     selector = "kubevirt.io/created-by=" .. tostring(vmi.metadata.uid) })) do
-    if pod.spec and pod.spec.nodeName == vmi.status.nodeName and pod.status
-        and pod.status.phase == "Running" then
-      return M.pod_requests(pod)
+    local ns, name = key:match("^([^/]+)/(.+)$")
+    if cluster.get_field("Pod", ns, name, "spec.nodeName") == node
+        and cluster.get_field("Pod", ns, name, "status.phase") == "Running" then
+      return cluster.pod_requests(ns, name)
     end
   end
   return nil

@@ -140,3 +140,20 @@ describe("cluster.wait_change", function()
     expect(vmrun.is_error(err, "cancelled")).to_be(true)
   end)
 end)
+
+describe("cluster.pod_requests", function()
+  it("gives one pod's requests as queue.pod_requests counts them, nil for no pod", function()
+    pod("single", "w2", {
+      initContainers = { { name = "init", resources = { requests = { cpu = "3", memory = "8Gi" } } } },
+      overhead = { cpu = "50m", memory = "32Mi" } })
+    local r = cluster.pod_requests("prod", "single")
+    -- the init container's 3 CPUs and 8Gi are more than the containers' 750m and 1.5Gi
+    expect(r).to_equal({ cpu = 3000 + 50, memory = (8 * 1024 + 32) * 1024 * 1024 })
+    expect(r).to_equal(queue.pod_requests(cluster.get("Pod", "prod", "single")))
+    for _, p in ipairs(cluster.pods({ selector = "kubevirt.io=virt-launcher" })) do
+      expect(cluster.pod_requests(p.metadata.namespace, p.metadata.name)).to_equal(queue.pod_requests(p))
+    end
+    expect(cluster.pod_requests("prod", "no-such-pod")).to_be(nil)
+    expect(function() cluster.pod_requests("prod") end).to_fail_with("usage")
+  end)
+end)
