@@ -6,11 +6,13 @@
 --   vmrun --cluster FILE bench/rolling/measure.lua stock|baseline
 local mode = ...
 cluster.settle()
+-- the few fields it needs, not whole objects: the measurement should not weigh on what it
+-- measures (a 1,000-node cluster has 25,000 VMIs and ends with 16,000 migrations)
+local function split(key) return key:match("^([^/]+)/(.+)$") end
 local before = {}
-for _, vmi in ipairs(cluster.vmis()) do
-  if vmi.status and vmi.status.phase == "Running" then
-    before[vmi.metadata.namespace .. "/" .. vmi.metadata.name] = vmi.metadata.uid
-  end
+for _, key in ipairs(cluster.names("vmi", { field = "status.phase=Running" })) do
+  local ns, name = split(key)
+  before[key] = cluster.get_field("vmi", ns, name, "metadata.uid")
 end
 local started = time.now()
 local lower
@@ -26,9 +28,10 @@ else
 end
 local seconds = time.now() - started
 local ok_by_vmi, migrations, failed, twice = {}, 0, 0, 0
-for _, m in ipairs(cluster.migrations()) do
-  local phase = m.status and m.status.phase
-  local key = m.metadata.namespace .. "/" .. m.spec.vmiName
+for _, mkey in ipairs(cluster.names("vmim")) do
+  local ns, name = split(mkey)
+  local phase = cluster.get_field("vmim", ns, name, "status.phase")
+  local key = ns .. "/" .. cluster.get_field("vmim", ns, name, "spec.vmiName")
   if phase == "Succeeded" then
     migrations = migrations + 1
     ok_by_vmi[key] = (ok_by_vmi[key] or 0) + 1
@@ -39,9 +42,11 @@ end
 for _, n in pairs(ok_by_vmi) do if n >= 2 then twice = twice + 1 end end
 local shut = 0
 for key, uid in pairs(before) do
-  local ns, name = key:match("^([^/]+)/(.+)$")
-  local vmi = cluster.get("vmi", ns, name)
-  if not (vmi and vmi.metadata.uid == uid and vmi.status.phase == "Running") then shut = shut + 1 end
+  local ns, name = split(key)
+  if not (cluster.get_field("vmi", ns, name, "metadata.uid") == uid
+      and cluster.get_field("vmi", ns, name, "status.phase") == "Running") then
+    shut = shut + 1
+  end
 end
 print(json.encode({ mode = mode, seconds = seconds, migrations = migrations, failed = failed,
   twice = twice, shut_down = shut, lower_bound = lower or json.null }))

@@ -283,16 +283,22 @@ end
 local function wait_ready(name, reboots, old_boot, timeout)
   local deadline = time.now() + timeout
   local went_down = false
+  local seen_rv, up, rebooted
   task.sleep(1)
   while true do
-    -- the two fields a reboot changes, not the whole (large) node: this polls every 5 s
-    local conditions = cluster.get_field("Node", nil, name, "status.conditions")
-    local boot = cluster.get_field("Node", nil, name, "status.nodeInfo.bootID")
-    local n = conditions ~= nil and { status = { conditions = conditions, nodeInfo = { bootID = boot } } }
-      or cluster.get("Node", name)
-    local up = node_ready(n)
-    if not up then went_down = true end
-    local rebooted = not reboots or went_down or (boot_id(n) ~= nil and boot_id(n) ~= old_boot)
+    -- the two fields a reboot changes, not the whole (large) node, and only when the node
+    -- changed since the last look: this polls every 5 s
+    local rv = cluster.get_field("Node", nil, name, "metadata.resourceVersion")
+    if rv == nil or rv ~= seen_rv then
+      seen_rv = rv
+      local conditions = cluster.get_field("Node", nil, name, "status.conditions")
+      local boot = cluster.get_field("Node", nil, name, "status.nodeInfo.bootID")
+      local n = conditions ~= nil and { status = { conditions = conditions, nodeInfo = { bootID = boot } } }
+        or cluster.get("Node", name)
+      up = node_ready(n)
+      if not up then went_down = true end
+      rebooted = not reboots or went_down or (boot_id(n) ~= nil and boot_id(n) ~= old_boot)
+    end
     if up and rebooted then return true end
     if time.now() >= deadline then
       return false, ("not %s %.0f s after the step"):format(

@@ -907,8 +907,13 @@ function M.cluster(opts)
   local checked = {}
   for _, n in ipairs(names) do checked[n] = true end
   local by_uid = {}
-  for _, vmi in ipairs(cluster.vmis()) do
-    local phase = vmi.status and vmi.status.phase
+  -- one VMI at a time, not the whole list at once: a large cluster's VMIs as tables would all
+  -- be alive together
+  for _, key in ipairs(cluster.names("vmi", { field = "status.phase=Running" })) do
+    local ns, vname = key:match("^([^/]+)/(.+)$")
+    local node = cluster.get_field("vmi", ns, vname, "status.nodeName")
+    local vmi = checked[node] and cluster.get("vmi", ns, vname)
+    local phase = vmi and vmi.status and vmi.status.phase
     if phase == "Running" and checked[vmi.status.nodeName] then
       local r = vm_report(vmi, ctx, {}, drain_opts.disable_eviction)
       report.vms[#report.vms + 1] = r
