@@ -46,24 +46,31 @@ end
 
 -- The cluster's nodes without null values, each copied again only when its resourceVersion
 -- changed (a run makes a context per batch; most nodes stay the same between them).
+-- Returns the list and the same by name; both are kept while the snapshot's node list is the
+-- same table (no node changed): read them, do not change them.
 local node_copies = {}
+local plain_seen = { from = nil, list = nil, by_name = nil }
 local function plain_nodes()
-  local out, seen = {}, {}
-  for i, n in ipairs((snapshot.nodes())) do
+  local nodes = snapshot.nodes()
+  if plain_seen.from == nodes then return plain_seen.list, plain_seen.by_name end
+  local out, by_name = {}, {}
+  for i, n in ipairs(nodes) do
     local name, rv = n.metadata.name, n.metadata.resourceVersion
     local copy = node_copies[name]
     if copy == nil or copy.rv ~= rv or rv == nil then
       copy = { rv = rv, node = denull(n) }
       node_copies[name] = copy
     end
-    out[i], seen[name] = copy.node, true
+    out[i], by_name[name] = copy.node, copy.node
   end
-  for name in pairs(node_copies) do if not seen[name] then node_copies[name] = nil end end
-  return out
+  for name in pairs(node_copies) do if not by_name[name] then node_copies[name] = nil end end
+  plain_seen = { from = nodes, list = out, by_name = by_name }
+  return out, by_name
 end
 
 local function context()
-  local ctx = { limits = cluster.migration_limits(), nodes = {}, node_list = plain_nodes(),
+  local node_list, nodes = plain_nodes()
+  local ctx = { limits = cluster.migration_limits(), nodes = nodes, node_list = node_list,
     node_rev = cluster.revision("Node"), node_position = select(2, snapshot.node_names()),
     changed_since = {}, room = true,
     used = {}, pvcs = {}, gates = {}, launchers = {}, placement = {}, offers = {},
@@ -71,7 +78,6 @@ local function context()
   -- a node's link is shared by as many migrations as may leave it at once
   local outbound = ctx.limits.parallelOutboundMigrationsPerNode
   ctx.share = math.max(1, math.tointeger(outbound and outbound.value) or 1)
-  for _, n in ipairs(ctx.node_list) do ctx.nodes[n.metadata.name] = n end
   local kv = cluster.list("KubeVirt")[1]
   local dev = kv and kv.spec and kv.spec.configuration and kv.spec.configuration.developerConfiguration
   for _, g in ipairs(dev and null_to_nil(dev.featureGates) or {}) do ctx.gates[g] = true end
@@ -704,7 +710,10 @@ local function node_report(name, ctx, opts, exclude, known)
       local r = reports[e.vm.vmi.metadata.uid]
       vms[#vms + 1] = r
       if e.vm.action == "migrate" then
-        q:add(e.vm.vmi)
+        -- the report's estimate when the queue shares the link as the report did (the same
+        -- model run, not made twice)
+        local same_share = math.max(1, q.limits.outbound_per_node or 1) == ctx.share
+        q:add(e.vm.vmi, { estimate = same_share and r.estimate_seconds or nil })
         migrating = migrating + 1
         if r.model_failure then
           blockers[#blockers + 1] = { namespace = r.namespace, name = r.name, reason = r.model_failure }
