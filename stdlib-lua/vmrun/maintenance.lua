@@ -928,8 +928,7 @@ function M.rolling(opts)
         targets[#targets + 1] = name
       end
     end
-    for name in pairs(done) do prefer[#prefer + 1] = name end
-    table.sort(prefer)
+    for name in pairs(done) do prefer[#prefer + 1] = name end -- a set to the queue: no order
     local expect_running = {}
     local jobs = {}
     for _, name in ipairs(batch) do
