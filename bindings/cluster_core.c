@@ -902,17 +902,20 @@ static int l_cluster_watch(lua_State *L) {
   return 1;
 }
 
-/* cluster.changed(kind, since [, {namespace=}]) -> objects, total
+/* cluster.changed(kind, since [, {namespace=, names=}]) -> objects, total
  * The objects of the kind (in the namespace, when given) created or changed after revision
  * since (a cluster.revision string or an integer; 0: all), sorted as cluster.list sorts, and how
  * many objects of the kind there are now: a reader that kept what it read at since refreshes
- * only these, and knows that some were deleted when its count and total differ. Raises a usage
- * error on an unknown kind or option or a bad since. */
+ * only these, and knows that some were deleted when its count and total differ. names = true:
+ * their names as cluster.names gives them instead of the objects. Raises a usage error on an
+ * unknown kind or option or a bad since. */
 static int l_cluster_changed(lua_State *L) {
-  static const char *const allowed[] = {"namespace", NULL};
+  static const char *const allowed[] = {"namespace", "names", NULL};
   kind_ref k;
   const char *ns = NULL;
   const cJSON **items;
+  int names = 0;
+  lua_Integer out = 0;
   size_t n, i, total = 0;
   uint64_t since;
   vr_sim *sim;
@@ -924,6 +927,10 @@ static int l_cluster_changed(lua_State *L) {
     vr_check_options(L, 3, "cluster.changed", allowed);
     lua_getfield(L, 3, "namespace");
     ns = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, 3, "names");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+      return vr_error_raise(L, "usage", "cluster.changed: option names must be a boolean");
+    names = lua_toboolean(L, -1);
   }
   sim = vr_lua_sim(L, 1);
   b = push_selectors(L, NULL, NULL, "cluster.changed"); /* owns items while pushing may raise */
@@ -932,8 +939,8 @@ static int l_cluster_changed(lua_State *L) {
   b->items = items;
   lua_createtable(L, (int)n, 0);
   for (i = 0; i < n; i++) {
-    push_object(L, items[i]);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
+    if (names ? !push_name(L, items[i]) : !push_whole(L, items[i])) continue;
+    lua_rawseti(L, -2, ++out);
   }
   b->items = NULL;
   free((void *)items);

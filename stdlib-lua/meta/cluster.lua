@@ -92,12 +92,13 @@ function cluster.pod_requests(namespace, name) end
 
 ---The objects of a kind created or changed after revision `since` (a `cluster.revision` string
 ---or an integer; 0: all), sorted as `cluster.list` sorts, and how many objects of the kind there
----are now (fewer than a caller kept: some were deleted). Raises kind `"usage"` on an unknown kind
----or option or a bad `since`.
+---are now (fewer than a caller kept: some were deleted); with `names = true` their names as
+---`cluster.names` gives them instead. Raises kind `"usage"` on an unknown kind or option or a bad
+---`since`.
 ---@param kind string
 ---@param since string|integer
----@param opts? {namespace?: string}
----@return table[] objects
+---@param opts? {namespace?: string, names?: boolean}
+---@return table[]|string[] objects
 ---@return integer total
 function cluster.changed(kind, since, opts) end
 

@@ -397,13 +397,8 @@ local kept_verdicts = {}
 local function nodes_changed_since(ctx, since)
   local memo = ctx.changed_since[since]
   if memo == nil then
-    local changed, total = cluster.changed("Node", since)
-    if total ~= #ctx.node_list then
-      memo = false
-    else
-      memo = {}
-      for i, n in ipairs(changed) do memo[i] = n.metadata.name end
-    end
+    local changed, total = cluster.changed("Node", since, { names = true })
+    memo = total == #ctx.node_list and changed
     ctx.changed_since[since] = memo
   end
   return memo or nil
