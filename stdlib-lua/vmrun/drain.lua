@@ -290,8 +290,8 @@ end
 -- level: of the line to blame, counted from plan's caller (1: the caller). verdict: as for
 -- M.vm_action.
 function M.plan(name, opts, level, verdict)
-  local node = cluster.get("Node", name)
-  if node == nil then
+  -- whether the node exists: one field, not the whole (large) node
+  if cluster.get_field("Node", nil, name, "metadata.name") == nil then
     vmrun.error("not_found", ("no node %s"):format(name), { level = level + 1, resource = "Node " .. name })
   end
   local pods = cluster.pods({ node = name, selector = opts.pod_selector })
@@ -335,7 +335,8 @@ function M.plan(name, opts, level, verdict)
         if o.kind == "DaemonSet" and o.controller == true then
           local key = pod.metadata.namespace .. "/" .. o.name
           if daemonsets[key] == nil then
-            daemonsets[key] = cluster.get("DaemonSet", pod.metadata.namespace, o.name) ~= nil
+            daemonsets[key] = cluster.get_field("DaemonSet", pod.metadata.namespace, o.name,
+              "metadata.name") ~= nil
           end
         end
       end
