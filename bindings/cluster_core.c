@@ -432,7 +432,10 @@ static int l_cluster_pod_requests(lua_State *L) {
   ns = lua_tostring(L, 1);
   name = lua_tostring(L, 2);
   pod = vr_store_get(vr_sim_store(vr_lua_sim(L, 1)), "", "Pod", ns, name);
-  if (pod == NULL) return 0;
+  if (pod == NULL) {
+    lua_pushnil(L);
+    return 1;
+  }
   req = vr_pod_requests(pod);
   lua_createtable(L, 0, 2);
   lua_pushinteger(L, (lua_Integer)req.cpu_milli);

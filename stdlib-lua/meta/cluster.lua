@@ -93,8 +93,8 @@ function cluster.pod_requests(namespace, name) end
 ---The objects of a kind created or changed after revision `since` (a `cluster.revision` string
 ---or an integer; 0: all), sorted as `cluster.list` sorts, and how many objects of the kind there
 ---are now (fewer than a caller kept: some were deleted); with `names = true` their names as
----`cluster.names` gives them instead. Raises kind `"usage"` on an unknown kind or option or a bad
----`since`.
+---`cluster.names` gives them instead. Raises kind `"usage"` on an unknown kind or option, a bad
+---`since` or a `names` that is not a boolean.
 ---@param kind string
 ---@param since string|integer
 ---@param opts? {namespace?: string, names?: boolean}

@@ -924,7 +924,9 @@ function M.rolling(opts)
     local targets, prefer = {}, {}
     for _, n in ipairs((snapshot.nodes())) do -- in cluster.names order
       local name = n.metadata.name
-      if not in_batch[name] and not (type(n.spec) == "table" and n.spec.unschedulable == true) then
+      -- unschedulable as the field selector spec.unschedulable!=true reads it: true or "true"
+      local cordoned = type(n.spec) == "table" and tostring(n.spec.unschedulable) == "true"
+      if not in_batch[name] and not cordoned then
         targets[#targets + 1] = name
       end
     end
