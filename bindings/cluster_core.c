@@ -251,9 +251,10 @@ static int wants_unfinished(const kind_ref *k, const char *node, const selector_
  * arguments, leaves the selector box on the stack and returns the candidates (b->items, the box
  * frees them if a later call raises; the caller frees them) with *n set, or NULL with *n = 0
  * when node= and the field selector disagree. Raises like cluster.list. */
-static const cJSON **select_objects(lua_State *L, const char *fname, int sort, selector_box **box,
-                                    size_t *n) {
-  static const char *const allowed[] = {"namespace", "node", "selector", "field", NULL};
+static const char *const list_options[] = {"namespace", "node", "selector", "field", NULL};
+
+static const cJSON **select_objects(lua_State *L, const char *fname, int sort,
+                                    const char *const *allowed, selector_box **box, size_t *n) {
   kind_ref k;
   const char *ns = NULL, *node = NULL, *label_text = NULL, *field_text = NULL, *pinned, *vmi;
   const cJSON **items;
@@ -299,7 +300,7 @@ static int push_selected(lua_State *L, const char *fname,
   selector_box *b;
   size_t n, i;
   lua_Integer out = 0;
-  const cJSON **items = select_objects(L, fname, 1, &b, &n);
+  const cJSON **items = select_objects(L, fname, 1, list_options, &b, &n);
   lua_createtable(L, (int)n, 0);
   for (i = 0; i < n; i++) {
     if (!object_selected(items[i], b) || !push_one(L, items[i])) continue;
@@ -347,16 +348,30 @@ static int l_cluster_names(lua_State *L) {
   return push_selected(L, "cluster.names", push_name);
 }
 
-/* cluster.count(kind [, {namespace=, node=, selector=, field=}]) -> integer
+/* cluster.count(kind [, {namespace=, node=, selector=, field=, limit=}]) -> integer
  * How many objects cluster.list would return, without making them into tables (the wait for a
- * drained node: `while cluster.count("vmi", {node = n}) > 0 do ... end`). Raises as
- * cluster.list does. */
+ * drained node: `while cluster.count("vmi", {node = n}) > 0 do ... end`); with limit (an
+ * integer >= 1), at most that many: it stops counting there (`limit = 1` asks whether any
+ * exist). Raises as cluster.list does, and a usage error on a bad limit. */
 static int l_cluster_count(lua_State *L) {
+  static const char *const allowed[] = {"namespace", "node", "selector", "field", "limit", NULL};
   selector_box *b;
   size_t n, i;
-  lua_Integer count = 0;
-  const cJSON **items = select_objects(L, "cluster.count", 0, &b, &n);
-  for (i = 0; i < n; i++) count += object_selected(items[i], b) ? 1 : 0;
+  lua_Integer count = 0, limit = 0;
+  const cJSON **items;
+  if (lua_istable(L, 2)) {
+    lua_getfield(L, 2, "limit");
+    if (!lua_isnil(L, -1)) {
+      int isnum;
+      limit = lua_tointegerx(L, -1, &isnum);
+      if (!isnum || limit < 1)
+        return vr_error_raise(L, "usage", "cluster.count: limit must be an integer >= 1");
+    }
+    lua_pop(L, 1);
+  }
+  items = select_objects(L, "cluster.count", 0, allowed, &b, &n);
+  for (i = 0; i < n && (limit == 0 || count < limit); i++)
+    count += object_selected(items[i], b) ? 1 : 0;
   b->items = NULL;
   free((void *)items);
   lua_pushinteger(L, count);

@@ -46,10 +46,11 @@ function cluster.get(kind, namespace, name) end
 function cluster.list(kind, opts) end
 
 ---How many objects `cluster.list(kind, opts)` would return, without making them into tables (the
----wait for a drained node: `while cluster.count("vmi", { node = n }) > 0 do ... end`). Raises as
----`cluster.list` does.
+---wait for a drained node: `while cluster.count("vmi", { node = n }) > 0 do ... end`); with
+---`limit`, at most that many (it stops counting there). Raises as `cluster.list` does, and kind
+---`"usage"` on a limit that is not an integer >= 1.
 ---@param kind string
----@param opts? vmrun.ListOptions
+---@param opts? vmrun.ListOptions|{limit?: integer}
 ---@return integer
 function cluster.count(kind, opts) end
 

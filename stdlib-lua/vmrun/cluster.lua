@@ -333,10 +333,10 @@ local SETTLE_WAITS_FOR = {
   { "VirtualMachineInstance", "status.phase=Scheduled" },
 }
 
--- Whether anything is still starting (the first count that finds some ends the look).
+-- Whether anything is still starting (the first object found ends the look).
 local function any_starting()
   for _, w in ipairs(SETTLE_WAITS_FOR) do
-    if core.count(w[1], { field = w[2] }) > 0 then return true end
+    if core.count(w[1], { field = w[2], limit = 1 }) > 0 then return true end
   end
   return false
 end

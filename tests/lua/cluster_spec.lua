@@ -146,6 +146,24 @@ describe("cluster.count", function()
     expect(function() cluster.count("Pod", { selector = "a in (" }) end)
       .to_fail_with("usage", "cluster.count:")
   end)
+
+  it("with limit, counts at most that many", function()
+    for i = 1, 5 do
+      cluster.create({ apiVersion = "v1", kind = "ConfigMap",
+        metadata = { name = "limit-" .. i, namespace = "default", labels = { limited = "yes" } } })
+    end
+    local opts = { selector = "limited=yes" }
+    expect(cluster.count("ConfigMap", opts)).to_be(5)
+    expect(cluster.count("ConfigMap", { selector = "limited=yes", limit = 1 })).to_be(1)
+    expect(cluster.count("ConfigMap", { selector = "limited=yes", limit = 3 })).to_be(3)
+    expect(cluster.count("ConfigMap", { selector = "limited=yes", limit = 9 })).to_be(5)
+    local running = cluster.count("vmi", { field = "status.phase=Running" })
+    expect(cluster.count("vmi", { field = "status.phase=Running", limit = 1 })).to_be(math.min(running, 1))
+    expect(cluster.count("vmi", { field = "status.phase=NoSuchPhase", limit = 1 })).to_be(0)
+    expect(function() cluster.count("Pod", { limit = 0 }) end).to_fail_with("usage", "limit")
+    expect(function() cluster.count("Pod", { limit = 1.5 }) end).to_fail_with("usage", "limit")
+    expect(function() cluster.list("Pod", { limit = 1 }) end).to_fail("unknown option 'limit' for cluster.list")
+  end)
 end)
 
 -- A minimal valid pod (the API server requires a container).
