@@ -489,17 +489,9 @@ local function preference_order(names, free, done, model_of, model)
   return keys
 end
 
--- The names in a target list as a set, made once per list (pre-flight shares lists among VMs).
-local target_sets = setmetatable({}, { __mode = "k" })
-local function target_set(targets)
-  local set = target_sets[targets]
-  if set == nil then
-    set = {}
-    for _, t in ipairs(targets) do set[t] = true end
-    target_sets[targets] = set
-  end
-  return set
-end
+-- The nodes a target list allows, as a set; the VM's own node may be in it (pre-flight keeps one
+-- set per placement key): place never picks a node of the batch, where the VM's node is.
+local allowed_nodes = preflight._allowed_nodes
 
 -- Places the VMs that migrate off the batch's nodes, the biggest first, each on a node it may go
 -- to (pre-flight's targets) outside the batch, preferring nodes already done in this run (so
@@ -538,7 +530,7 @@ local function place(batch, movers_by_node, free_now, done, model_of, orders)
       keys = preference_order(names, free_now, done, model_of, model) or false
       orders[model] = keys
     end
-    local allowed = target_set(m.targets)
+    local allowed = allowed_nodes(m.targets)
     local function fits(t)
       local f = free_of(t)
       return allowed[t] and not in_batch[t] and f ~= nil and f.memory >= m.memory and f.cpu >= m.cpu

@@ -654,6 +654,31 @@ local function resolve_vmi(fname, vmi, level)
   return obj
 end
 
+-- The nodes a report's target list allows as a set, {[name] = true}, OR ELSE THE VM'S OWN NODE
+-- TOO: for a list shared among VMIs, the set of the verdicts it was made from (one per
+-- placement key, where the lists are one per key and node, each naming almost every node of a
+-- large cluster). For a caller that never picks the VM's own node anyway (maintenance.place
+-- leaves out the batch's nodes). Kept while the list lives; read it, do not change it. Not for
+-- playbooks.
+local target_sets = setmetatable({}, { __mode = "k" })
+function M._allowed_nodes(targets)
+  local v = list_origin[targets]
+  if v ~= nil then
+    if v.placed_set == nil then
+      v.placed_set = {}
+      for _, name in ipairs(v.placed_names) do v.placed_set[name] = true end
+    end
+    return v.placed_set
+  end
+  local set = target_sets[targets]
+  if set == nil then
+    set = {}
+    for _, t in ipairs(targets) do set[t] = true end
+    target_sets[targets] = set
+  end
+  return set
+end
+
 --- preflight.vm(vmi) -> report
 -- See docs/lua-api.md.
 function M.vm(vmi)
