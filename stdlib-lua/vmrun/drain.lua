@@ -524,11 +524,14 @@ local function settle(name, deadline)
   local last_logged = 0
   while true do
     local starting = {}
-    for _, vmi in ipairs(cluster.vmis({ node = name })) do
-      local phase = vmi.status and vmi.status.phase
-      if phase ~= "Succeeded" and phase ~= "Failed"
-          and (phase ~= "Running" or condition(vmi, "LiveMigratable") == nil) then
-        starting[#starting + 1] = vmi.metadata.namespace .. "/" .. vmi.metadata.name
+    -- by name and two fields, not the VMIs whole: every drain starts with this look
+    for _, key in ipairs(cluster.names("vmi", { node = name })) do
+      local ns, vname = key:match("^([^/]+)/(.+)$")
+      local phase = cluster.get_field("vmi", ns, vname, "status.phase")
+      if phase ~= "Succeeded" and phase ~= "Failed" and (phase ~= "Running" or condition(
+          { status = { conditions = cluster.get_field("vmi", ns, vname, "status.conditions") } },
+          "LiveMigratable") == nil) then
+        starting[#starting + 1] = key
       end
     end
     if #starting == 0 or time.now() >= until_ then return end
