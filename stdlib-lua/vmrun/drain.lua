@@ -294,7 +294,7 @@ function M.plan(name, opts, level, verdict)
   if cluster.get_field("Node", nil, name, "metadata.name") == nil then
     vmrun.error("not_found", ("no node %s"):format(name), { level = level + 1, resource = "Node " .. name })
   end
-  local pods = cluster.pods({ node = name, selector = opts.pod_selector })
+  local pod_keys = cluster.names("Pod", { node = name, selector = opts.pod_selector })
   local limits = cluster.migration_limits()
   local cluster_strategy = limits.evictionStrategy and null_to_nil(limits.evictionStrategy.value)
   local vm_of_uid = {}
@@ -304,9 +304,16 @@ function M.plan(name, opts, level, verdict)
     if phase ~= "Succeeded" and phase ~= "Failed" then vm_of_uid[vmi.metadata.uid] = vmi end
   end
   local filtered, daemonsets = {}, {}
-  for _, pod in ipairs(pods) do
-    local entry = { namespace = pod.metadata.namespace, name = pod.metadata.name,
-      uid = pod.metadata.uid, pod = pod }
+  for _, key in ipairs(pod_keys) do
+    -- first what decides the pod's way (a VM's pod, the pod of a VM elsewhere, another pod),
+    -- not the whole pod: most pods of a node are VMs' pods. Their entries keep what the drain
+    -- and pre-flight read of them: namespace, name, uid, labels, phase, grace period.
+    local ns, pod_name = key:match("^([^/]+)/(.+)$")
+    local pod = { metadata = { namespace = ns, name = pod_name,
+      uid = cluster.get_field("Pod", ns, pod_name, "metadata.uid"),
+      labels = cluster.get_field("Pod", ns, pod_name, "metadata.labels") },
+      status = { phase = cluster.get_field("Pod", ns, pod_name, "status.phase") } }
+    local entry = { namespace = ns, name = pod_name, uid = pod.metadata.uid, pod = pod }
     local vmi = is_launcher(pod) and not terminal(pod)
       and vm_of_uid[labels_of(pod)["kubevirt.io/created-by"]]
     if vmi and vmi.status.nodeName == name then
@@ -329,17 +336,22 @@ function M.plan(name, opts, level, verdict)
     if entry.vm == nil and entry.decision == nil then
       -- a VM's pod is not held back by kubectl's filters: its emptyDirs are KubeVirt's scratch
       -- space, and what happens to the VM follows its eviction and run strategies; every other
-      -- pod goes through the filters
+      -- pod goes through the filters, whole
+      pod = cluster.get("Pod", ns, pod_name) or pod
+      entry.pod = pod
       filtered[#filtered + 1] = entry
       for _, o in ipairs(null_to_nil(pod.metadata.ownerReferences) or {}) do
         if o.kind == "DaemonSet" and o.controller == true then
-          local key = pod.metadata.namespace .. "/" .. o.name
-          if daemonsets[key] == nil then
-            daemonsets[key] = cluster.get_field("DaemonSet", pod.metadata.namespace, o.name,
+          local ds = pod.metadata.namespace .. "/" .. o.name
+          if daemonsets[ds] == nil then
+            daemonsets[ds] = cluster.get_field("DaemonSet", pod.metadata.namespace, o.name,
               "metadata.name") ~= nil
           end
         end
       end
+    else
+      pod.spec = { terminationGracePeriodSeconds = cluster.get_field("Pod", ns, pod_name,
+        "spec.terminationGracePeriodSeconds") }
     end
     plan.pods[#plan.pods + 1] = entry
   end
