@@ -644,8 +644,12 @@ function M.run(name, opts)
         waiters[#waiters + 1] = task.spawn(follow_foreign, r, name, deadline)
       else
         q = q or queue.new(opts.queue)
-        local ok, id = pcall(q.add, q, { v.namespace, v.name }, { priority = opts.priority,
-          targets = opts.vm_targets and opts.vm_targets(v.vmi) or nil })
+        -- the plan's VMI while it is unchanged (the queue reads it), else the cluster's
+        local rv = v.vmi.metadata.resourceVersion
+        local same = rv ~= nil and cluster.get_field("vmi", v.namespace, v.name,
+          "metadata.resourceVersion") == rv
+        local ok, id = pcall(q.add, q, same and v.vmi or { v.namespace, v.name },
+          { priority = opts.priority, targets = opts.vm_targets and opts.vm_targets(v.vmi) or nil })
         if ok then
           by_item[id] = r
         elseif vmrun.is_error(id, "input") then
