@@ -48,23 +48,45 @@ end
 -- changed (a run makes a context per batch; most nodes stay the same between them).
 -- Returns the list and the same by name; both are kept while the snapshot's node list is the
 -- same table (no node changed): read them, do not change them.
+-- With the same names in the same places as at the last call (the snapshot keeps its name list
+-- then), only the places whose node table changed are copied again.
 local node_copies = {}
-local plain_seen = { from = nil, list = nil, by_name = nil }
+local function plain_copy(n)
+  local name, rv = n.metadata.name, n.metadata.resourceVersion
+  local copy = node_copies[name]
+  if copy == nil or copy.rv ~= rv or rv == nil then
+    copy = { rv = rv, node = denull(n) }
+    node_copies[name] = copy
+  end
+  return name, copy.node
+end
+local plain_seen = { from = nil, list = nil, by_name = nil, names = nil }
 local function plain_nodes()
   local nodes = snapshot.nodes()
-  if plain_seen.from == nodes then return plain_seen.list, plain_seen.by_name end
+  local seen = plain_seen
+  if seen.from == nodes then return seen.list, seen.by_name end
+  local names = snapshot.node_names()
+  if seen.names == names and #nodes == #seen.from then
+    local out, by_name = table.move(seen.list, 1, #seen.list, 1, {}), {}
+    for name, copy in pairs(seen.by_name) do by_name[name] = copy end
+    local before = seen.from
+    for i = 1, #nodes do
+      local n = nodes[i]
+      if n ~= before[i] then
+        local name, plain = plain_copy(n)
+        out[i], by_name[name] = plain, plain
+      end
+    end
+    plain_seen = { from = nodes, list = out, by_name = by_name, names = names }
+    return out, by_name
+  end
   local out, by_name = {}, {}
   for i, n in ipairs(nodes) do
-    local name, rv = n.metadata.name, n.metadata.resourceVersion
-    local copy = node_copies[name]
-    if copy == nil or copy.rv ~= rv or rv == nil then
-      copy = { rv = rv, node = denull(n) }
-      node_copies[name] = copy
-    end
-    out[i], by_name[name] = copy.node, copy.node
+    local name, plain = plain_copy(n)
+    out[i], by_name[name] = plain, plain
   end
   for name in pairs(node_copies) do if not by_name[name] then node_copies[name] = nil end end
-  plain_seen = { from = nodes, list = out, by_name = by_name }
+  plain_seen = { from = nodes, list = out, by_name = by_name, names = names }
   return out, by_name
 end
 
