@@ -917,7 +917,8 @@ function M.rolling(opts)
     for _, n in ipairs((snapshot.nodes())) do -- in cluster.names order
       local name = n.metadata.name
       -- unschedulable as the field selector spec.unschedulable!=true reads it: true or "true"
-      local cordoned = type(n.spec) == "table" and tostring(n.spec.unschedulable) == "true"
+      local u = type(n.spec) == "table" and n.spec.unschedulable
+      local cordoned = u == true or u == "true"
       if not in_batch[name] and not cordoned then
         targets[#targets + 1] = name
       end
