@@ -358,18 +358,17 @@ static int l_cluster_count(lua_State *L) {
   selector_box *b;
   size_t n, i;
   lua_Integer count = 0, limit = 0;
-  const cJSON **items;
-  if (lua_istable(L, 2)) {
+  const cJSON **items = select_objects(L, "cluster.count", 0, allowed, &b, &n);
+  if (lua_istable(L, 2)) { /* the kind and the other options are checked by now */
     lua_getfield(L, 2, "limit");
     if (!lua_isnil(L, -1)) {
-      int isnum;
-      limit = lua_tointegerx(L, -1, &isnum);
-      if (!isnum || limit < 1)
+      int isnum = 0;
+      if (lua_type(L, -1) == LUA_TNUMBER) limit = lua_tointegerx(L, -1, &isnum);
+      if (!isnum || limit < 1) /* the selector box frees items */
         return vr_error_raise(L, "usage", "cluster.count: limit must be an integer >= 1");
     }
     lua_pop(L, 1);
   }
-  items = select_objects(L, "cluster.count", 0, allowed, &b, &n);
   for (i = 0; i < n && (limit == 0 || count < limit); i++)
     count += object_selected(items[i], b) ? 1 : 0;
   b->items = NULL;

@@ -25,6 +25,9 @@ cluster = {}
 ---@field selector? string a label selector as kubectl -l takes it: `"app=web,tier!=db"`, `"env in (a, b)"`, `"!gpu"`
 ---@field field? string a field selector: `"spec.nodeName=worker-1,status.phase!=Running"`
 
+---@class vmrun.CountOptions: vmrun.ListOptions
+---@field limit? integer count at most this many (>= 1)
+
 ---@class vmrun.WatchOptions
 ---@field namespace? string only this namespace
 ---@field since? string|integer replay the retained events after this resourceVersion
@@ -50,7 +53,7 @@ function cluster.list(kind, opts) end
 ---`limit`, at most that many (it stops counting there). Raises as `cluster.list` does, and kind
 ---`"usage"` on a limit that is not an integer >= 1.
 ---@param kind string
----@param opts? vmrun.ListOptions|{limit?: integer}
+---@param opts? vmrun.CountOptions
 ---@return integer
 function cluster.count(kind, opts) end
 

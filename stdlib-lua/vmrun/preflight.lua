@@ -984,8 +984,7 @@ function M.cluster(opts)
       local r = node_report(n, ctx, drain_opts, exclude, batch == 1 and by_uid or nil)
       -- a node's report makes its pods and VMIs into tables for a moment: on a large cluster
       -- these pile up faster than the collector's own steps take them (some 50 MB at 1,000
-      -- nodes), so a collection step every 20 nodes (a young collection, or a major one when
-      -- the heap has grown past its threshold)
+      -- nodes), so a young collection every 20 nodes
       if #report.nodes % 20 == 0 then collectgarbage("step", 0) end
       by_name[n] = r
       report.nodes[#report.nodes + 1] = r
