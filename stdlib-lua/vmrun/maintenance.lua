@@ -170,11 +170,11 @@ local function fields_of_all(kind, paths, opts)
   return out
 end
 
--- The VMs' maintenance policies: {["ns/name"] = policy} for the VMs that have one; a bad value
--- raises kind "input" naming the VM.
-local function read_policies()
+-- The VMs' maintenance policies: {["ns/name"] = policy} for the VMs that have one, from their
+-- annotations (fields_of_all rows); a bad value raises kind "input" naming the VM.
+local function read_policies(vm_annotations)
   local out = {}
-  for _, vm in ipairs(fields_of_all("VirtualMachine", { "metadata.annotations" })) do
+  for _, vm in ipairs(vm_annotations) do
     local a = vm["metadata.annotations"]
     local p = a and a[M.POLICY_ANNOTATION]
     local key = vm.namespace .. "/" .. vm.name
@@ -744,7 +744,16 @@ function M.rolling(opts)
   end
   local ok, err = pcall(cluster.settle)
   if not ok then log.warn(strip_where(err), {}) end -- plan with what runs; pre-flight says the rest
-  local policies = read_policies()
+  -- the VMs' annotations, read once: their policies now, and the VMs with a stop record for after
+  -- pre-flight (it only reads: the records are still what they were)
+  local vm_annotations = fields_of_all("VirtualMachine", { "metadata.annotations" })
+  local policies = read_policies(vm_annotations)
+  local stop_records = {}
+  for _, row in ipairs(vm_annotations) do
+    local a = row["metadata.annotations"]
+    if a and a[M.STOPPED_ANNOTATION] then stop_records[#stop_records + 1] = row end
+  end
+  vm_annotations = nil
   local names = pick_nodes(opts)
   if #names == 0 then usage(2, "maintenance.rolling: no node to maintain") end
   local report = { nodes = {}, batches = {}, skipped = {}, started = started, vms = {} }
@@ -829,11 +838,10 @@ function M.rolling(opts)
 
   -- VMs an earlier run stopped and did not start again (it failed or was interrupted); only
   -- now, so that a run that pre-flight stops has changed nothing
-  for _, row in ipairs(fields_of_all("VirtualMachine", { "metadata.annotations" })) do
-    local a = row["metadata.annotations"] or {}
-    local record = a[M.STOPPED_ANNOTATION]
-    local ok, was = pcall(require("vmrun.json").decode, record or "null")
-    if record and not (ok and type(was) == "table" and was.policy == "leave-off") then
+  for _, row in ipairs(stop_records) do
+    local record = row["metadata.annotations"][M.STOPPED_ANNOTATION]
+    local ok, was = pcall(require("vmrun.json").decode, record)
+    if not (ok and type(was) == "table" and was.policy == "leave-off") then
       log.warn(("%s/%s was stopped by an earlier maintenance run and not started again: starting it")
         :format(row.namespace, row.name), {})
       start_vm(row.namespace, row.name)
