@@ -238,6 +238,16 @@ static int l_item(lua_State *L) {
   return 1;
 }
 
+/* q:could_start(now) -> boolean
+ * false when q:next(now) cannot start anything whatever the foreign migrations and the targets'
+ * room (the queue's own running items fill its limits, or nothing waits): the caller need not
+ * count the foreign migrations first. Raises a Lua error when now is not a number. */
+static int l_could_start(lua_State *L) {
+  queue_box *b = check_box(L);
+  lua_pushboolean(L, vr_mq_could_start(b->q, luaL_checknumber(L, 2)));
+  return 1;
+}
+
 /* q:next_ready(now) -> time | nil */
 static int l_next_ready(lua_State *L) {
   queue_box *b = check_box(L);
@@ -283,6 +293,7 @@ static const luaL_Reg queue_core_methods[] = {
     {"cancel", l_cancel},
     {"item", l_item},
     {"next_ready", l_next_ready},
+    {"could_start", l_could_start},
     {"simulate", l_simulate},
     {NULL, NULL},
 };

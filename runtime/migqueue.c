@@ -251,6 +251,17 @@ static int lookahead(const vr_mq *q, double now, const double *pressure, int bes
   return chosen;
 }
 
+int vr_mq_could_start(const vr_mq *q, double now) {
+  if (q->running >= q->limits.cluster) return 0;
+  for (int i = 0; i < q->count; i++) {
+    const mq_item *it = &q->items[i];
+    if (it->state == VR_MQ_WAITING && it->ready_at <= now &&
+        q->nodes[it->source].out_ours < q->limits.outbound_per_node)
+      return 1;
+  }
+  return 0;
+}
+
 int vr_mq_next(vr_mq *q, double now, vr_mq_start *out) {
   double *pressure;
   unsigned char *skip;

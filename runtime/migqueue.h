@@ -85,6 +85,12 @@ void vr_mq_set_foreign(vr_mq *q, int total, const int *outbound, const int *inbo
  * and target capacity taken), or 0 when nothing may start. Call it until it returns 0. */
 int vr_mq_next(vr_mq *q, double now, vr_mq_start *out);
 
+/* 0 when vr_mq_next cannot start anything now whatever the foreign migrations and the targets'
+ * room: this queue's own running items fill the cluster limit, or the outbound limit of the
+ * source of every waiting item whose backoff is over (or no item waits). 1 when it might, once
+ * the foreign counts are up to date. Lets a caller skip counting the foreign migrations. */
+int vr_mq_could_start(const vr_mq *q, double now);
+
 /* The outcome of a running item. A failure is retried (waiting again, ready after a backoff)
  * while its attempts and the queue's budget last, else the item is failed. Returns the item's
  * new state, or -1 when it was not running. */

@@ -58,6 +58,12 @@ function QueueCore:item(item) end
 ---@return number|nil
 function QueueCore:next_ready(now) end
 
+---False when `next(now)` cannot start anything whatever the foreign migrations and the targets'
+---room (the queue's own running items fill its limits, or nothing waits).
+---@param now number
+---@return boolean
+function QueueCore:could_start(now) end
+
 ---@param now number
 ---@param foreign_remaining? number
 ---@param quick? boolean without the look-ahead (an ETA estimate)

@@ -474,9 +474,11 @@ function Queue:run(opts)
         end
       end
     end
-    -- new starts
-    self:count_foreign()
-    while true do
+    -- new starts; the migrations of others are counted only when one of ours might start (most
+    -- polls of a busy queue find its own migrations filling its limits)
+    local may_start = self.core:could_start(now)
+    if may_start then self:count_foreign() end
+    while may_start do
       local id, target = self.core:next(now)
       if id == nil then break end
       local it = self.items[id]

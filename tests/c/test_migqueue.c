@@ -2,7 +2,7 @@
  * outbound and inbound limits are never exceeded, also with migrations that others started (a
  * random run over many seeds checks it at every step); the order (priority, the busiest source,
  * the longest first); targets (eligibility, preference, inbound limit, memory and CPU room);
- * retries with backoff and budgets; cancel; and vr_mq_simulate's plan. */
+ * retries with backoff and budgets; cancel; vr_mq_could_start; and vr_mq_simulate's plan. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,6 +50,12 @@ static void test_limits_hold(void) {
         }
         vr_mq_set_foreign(q, foreign_total, foreign_out, foreign_in);
       }
+      /* could_start 0 means no start whatever the foreign counts: none even with no foreign */
+      if (!vr_mq_could_start(q, now)) {
+        vr_mq_set_foreign(q, 0, NULL, NULL);
+        if (vr_mq_next(q, now, &st)) violations++;
+        vr_mq_set_foreign(q, foreign_total, foreign_out, foreign_in);
+      }
       while (vr_mq_next(q, now, &st)) {
         /* right after each start, the limits hold with the foreign counts the queue knows */
         const int tgt = st.target;
@@ -93,10 +99,14 @@ static void test_foreign_fill_the_cluster(void) {
   }
   vr_mq_set_foreign(q, 3, NULL, NULL);
   CHECK(vr_mq_next(q, 0, &st) == 0);
-  vr_mq_set_foreign(q, 2, out, NULL); /* node 0's two outbound slots are taken by others */
+  CHECK(vr_mq_could_start(q, 0) == 1); /* only the others' migrations stand in the way */
+  vr_mq_set_foreign(q, 2, out, NULL);  /* node 0's two outbound slots are taken by others */
   CHECK(vr_mq_next(q, 0, &st) == 1);
   CHECK(st.item == 1 || st.item == 3 || st.item == 5); /* from node 1 */
   CHECK(vr_mq_next(q, 0, &st) == 0);
+  vr_mq_set_foreign(q, 0, NULL, NULL);
+  CHECK(vr_mq_next(q, 0, &st) == 1 && vr_mq_next(q, 0, &st) == 1); /* 3 of ours: the limit */
+  CHECK(vr_mq_could_start(q, 0) == 0);
   vr_mq_free(q);
 }
 
