@@ -2,10 +2,14 @@
 -- one JSON line: "stock" (maintenance.rolling as playbooks/rolling-maintenance.lua runs it) or
 -- "baseline" (bench/baseline-drain.lua). Metrics: simulated seconds; migrations that succeeded and
 -- that failed; VMs migrated twice or more; VMs shut down (running at the start, and at the end not
--- running or running as a new VMI); for "stock" also the lower bound of maintenance.lower_bound.
+-- running or running as a new VMI); for "stock" also the lower bound of maintenance.lower_bound;
+-- and the process's CPU seconds by phase (cpu: load = reading the cluster file, before this
+-- script; start = the simulator starting the cluster's VMs; run = the maintenance itself).
 --   vmrun --cluster FILE bench/rolling/measure.lua stock|baseline
 local mode = ...
+local cpu = { load = os.clock() }
 cluster.settle()
+cpu.start = os.clock() - cpu.load
 -- the few fields it needs, not whole objects: the measurement should not weigh on what it
 -- measures (a 1,000-node cluster has 25,000 VMIs and ends with 16,000 migrations)
 local function split(key) return key:match("^([^/]+)/(.+)$") end
@@ -27,6 +31,7 @@ else
   error("usage: measure.lua stock|baseline")
 end
 local seconds = time.now() - started
+cpu.run = os.clock() - cpu.load - cpu.start
 local ok_by_vmi, migrations, failed, twice = {}, 0, 0, 0
 for _, mkey in ipairs(cluster.names("vmim")) do
   local ns, name = split(mkey)
@@ -49,4 +54,4 @@ for key, uid in pairs(before) do
   end
 end
 print(json.encode({ mode = mode, seconds = seconds, migrations = migrations, failed = failed,
-  twice = twice, shut_down = shut, lower_bound = lower or json.null }))
+  twice = twice, shut_down = shut, lower_bound = lower or json.null, cpu = cpu }))

@@ -59,5 +59,7 @@ if [ "${LARGE:-0}" = 1 ]; then
       s.seconds, s.migrations, s.twice, s.shut_down, s.failed))
     print(("  wall %.1f s (goal <= 10), peak RSS %.0f MiB (goal <= 1024)"):format(tonumber(wall),
       tonumber(rss) / 1024))
+    print(("  CPU by phase: load %.1f s, VMs starting %.1f s, maintenance %.1f s"):format(s.cpu.load,
+      s.cpu.start, s.cpu.run))
   ' "$tmp/large.json" "$tmp/large.time"
 fi
