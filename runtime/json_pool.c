@@ -75,18 +75,46 @@ static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
 static vr_strmap interned;
 static uint32_t next_intern_number; /* never reset: a number means one name for the process */
 
+/* Arenas are carved from slabs of SLAB_BYTES, 2 MiB-aligned and marked for transparent huge
+ * pages (where the kernel does them on request): a large cluster is hundreds of MiB of arenas,
+ * and 4 KiB pages cost a page fault each as they are first touched and a TLB entry each as the
+ * trees are walked. Under arenas_lock: the current slab's next free arena and its end. */
+#define SLAB_BYTES ((uintptr_t)32 << 20)
+#define HUGE_BYTES ((uintptr_t)2 << 20)
+static uintptr_t slab_next, slab_end;
+
+/* The next 1 MiB of the current slab (a new slab when it is used up), or 0. Under arenas_lock. */
+static uintptr_t take_arena_memory(void) {
+  uintptr_t start;
+  if (slab_next == slab_end) {
+    char *raw = mmap(NULL, SLAB_BYTES + HUGE_BYTES, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uintptr_t lead;
+    if (raw == MAP_FAILED) return 0;
+    start = ((uintptr_t)raw + HUGE_BYTES - 1) & ~(HUGE_BYTES - 1);
+    lead = start - (uintptr_t)raw;
+    if (lead > 0) munmap(raw, lead);
+    munmap((char *)start + SLAB_BYTES, HUGE_BYTES - lead);
+#ifdef MADV_HUGEPAGE
+    (void)madvise((void *)start, SLAB_BYTES, MADV_HUGEPAGE); /* a hint: refused is fine */
+#endif
+    slab_next = start;
+    slab_end = start + SLAB_BYTES;
+  }
+  start = slab_next;
+  slab_next += ARENA_BYTES;
+  return start;
+}
+
 /* A new 1 MiB-aligned arena for blocks of size bytes, all free, or NULL. */
 static arena *new_arena(int domain, size_t size) {
-  char *raw =
-      mmap(NULL, 2 * ARENA_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  uintptr_t start, lead, header;
+  uintptr_t start, header;
   uint32_t words, i;
   arena *a;
-  if (raw == MAP_FAILED) return NULL;
-  start = ((uintptr_t)raw + ARENA_BYTES - 1) & ~(ARENA_BYTES - 1);
-  lead = start - (uintptr_t)raw;
-  if (lead > 0) munmap(raw, lead);
-  munmap((char *)start + ARENA_BYTES, ARENA_BYTES - lead);
+  pthread_mutex_lock(&arenas_lock);
+  start = take_arena_memory();
+  pthread_mutex_unlock(&arenas_lock);
+  if (start == 0) return NULL;
   a = (arena *)start;
   words = (uint32_t)((ARENA_BYTES / size + 63) / 64);
   header = offsetof(arena, bits) + (uintptr_t)words * sizeof(uint64_t);
@@ -363,6 +391,10 @@ void vr_json_pool_release(void) {
     munmap(a, ARENA_BYTES);
     a = next;
   }
+  pthread_mutex_lock(&arenas_lock);
+  if (slab_next != slab_end) munmap((void *)slab_next, slab_end - slab_next); /* never handed out */
+  slab_next = slab_end = 0;
+  pthread_mutex_unlock(&arenas_lock);
   pthread_mutex_lock(&arenas_lock);
   orphans = NULL;
   atomic_store(&orphans_wait, 0);
