@@ -75,13 +75,17 @@ static pthread_mutex_t intern_lock = PTHREAD_MUTEX_INITIALIZER;
 static vr_strmap interned;
 static uint32_t next_intern_number; /* never reset: a number means one name for the process */
 
-/* Arenas are carved from slabs of SLAB_BYTES, 2 MiB-aligned and marked for transparent huge
- * pages (where the kernel does them on request): a large cluster is hundreds of MiB of arenas,
- * and 4 KiB pages cost a page fault each as they are first touched and a TLB entry each as the
- * trees are walked. Under arenas_lock: the current slab's next free arena and its end. */
-#define SLAB_BYTES ((uintptr_t)32 << 20)
-#define HUGE_BYTES ((uintptr_t)2 << 20)
+/* Arenas are carved from slabs of SLAB_BYTES, 2 MiB-aligned; from the third slab on they are
+ * marked for transparent huge pages (where the kernel does them on request): a large cluster is
+ * hundreds of MiB of arenas, and 4 KiB pages cost a page fault each as they are first touched and
+ * a TLB entry each as the trees are walked. Not the first two: a huge page is resident whole, and
+ * the first arena of each size class would each make one so (a small run would take 10 MiB
+ * more). Under arenas_lock: the current slab's next free arena and its end, and the slabs made. */
+#define SLAB_BYTES  ((uintptr_t)32 << 20)
+#define HUGE_BYTES  ((uintptr_t)2 << 20)
+#define SMALL_SLABS 2
 static uintptr_t slab_next, slab_end;
+static int slabs_made;
 
 /* The next 1 MiB of the current slab (a new slab when it is used up), or 0. Under arenas_lock. */
 static uintptr_t take_arena_memory(void) {
@@ -96,8 +100,10 @@ static uintptr_t take_arena_memory(void) {
     if (lead > 0) munmap(raw, lead);
     munmap((char *)start + SLAB_BYTES, HUGE_BYTES - lead);
 #ifdef MADV_HUGEPAGE
-    (void)madvise((void *)start, SLAB_BYTES, MADV_HUGEPAGE); /* a hint: refused is fine */
+    if (slabs_made >= SMALL_SLABS) /* a hint: refused is fine */
+      (void)madvise((void *)start, SLAB_BYTES, MADV_HUGEPAGE);
 #endif
+    slabs_made++;
     slab_next = start;
     slab_end = start + SLAB_BYTES;
   }
@@ -394,6 +400,7 @@ void vr_json_pool_release(void) {
   pthread_mutex_lock(&arenas_lock);
   if (slab_next != slab_end) munmap((void *)slab_next, slab_end - slab_next); /* never handed out */
   slab_next = slab_end = 0;
+  slabs_made = 0;
   pthread_mutex_unlock(&arenas_lock);
   pthread_mutex_lock(&arenas_lock);
   orphans = NULL;
