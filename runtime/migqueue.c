@@ -215,6 +215,8 @@ static void start_item(vr_mq *q, int item, int target, double now) {
 
 static vr_mq *shallow_copy(const vr_mq *q);
 static void free_copy(vr_mq *c);
+static double simulate_in(vr_mq *c, int level, double now, double foreign_remaining_s, double *ends,
+                          int *stuck);
 
 /* The rollout: among the items that may start now (the rule's pick first), the one after whose
  * start the simulated finish is earliest; best when none is better or memory runs out. */
@@ -236,9 +238,8 @@ static int lookahead(const vr_mq *q, double now, const double *pressure, int bes
         continue;
       if ((target = choose_target(q, it)) == -2) continue;
       if ((c = shallow_copy(q)) == NULL) return best;
-      c->planning = 2; /* its plan looks ahead no further */
       start_item(c, i, target, now);
-      end = vr_mq_simulate(c, now, 0, NULL, NULL);
+      end = simulate_in(c, 3, now, 0, NULL, NULL); /* its plan looks ahead no further */
       free_copy(c);
       if (end >= 0 && (chosen_end < 0 || end < chosen_end - 1e-9)) {
         chosen = i;
@@ -438,16 +439,25 @@ double vr_mq_simulate_quick(const vr_mq *q, double now, double foreign_remaining
 static double simulate_at(const vr_mq *q, int level, double now, double foreign_remaining_s,
                           double *ends, int *stuck) {
   vr_mq *c = shallow_copy(q);
-  double *end = calloc((size_t)q->count + 1, sizeof *end);
+  double last;
+  if (c == NULL) {
+    if (stuck != NULL) *stuck = -1;
+    return -1;
+  }
+  last = simulate_in(c, level, now, foreign_remaining_s, ends, stuck);
+  free_copy(c);
+  return last;
+}
+
+/* simulate_at on a copy the caller made and frees (it is changed: the plan runs on it). */
+static double simulate_in(vr_mq *c, int level, double now, double foreign_remaining_s, double *ends,
+                          int *stuck) {
+  double *end = calloc((size_t)c->count + 1, sizeof *end);
   double t = now, last = now,
          foreign_end = now + (foreign_remaining_s > 0 ? foreign_remaining_s : 0);
   vr_mq_start s;
   if (stuck != NULL) *stuck = -1;
-  if (c == NULL || end == NULL) {
-    if (c != NULL) free_copy(c);
-    free(end);
-    return -1;
-  }
+  if (end == NULL) return -1;
   c->retry.budget = 0; /* the plan assumes success */
   c->planning = level;
   for (int i = 0; i < c->count; i++) {
@@ -498,6 +508,5 @@ static double simulate_at(const vr_mq *q, int level, double now, double foreign_
     }
   }
   free(end);
-  free_copy(c);
   return last;
 }
