@@ -1346,6 +1346,12 @@ static void push_cjson_value(lua_State *L, const cJSON *node, int mts, int depth
  * only memory errors, or a stack overflow for trees nested hundreds of thousands deep. */
 void vr_json_push_cjson(lua_State *L, const cJSON *item) {
   int mts;
+  if (item == NULL || !(cJSON_IsObject(item) || cJSON_IsArray(item))) {
+    /* a scalar (what cluster.get_field mostly reads): no metatables or member names to set up */
+    luaL_checkstack(L, 1, "cJSON to Lua");
+    push_cjson_scalar(L, item);
+    return;
+  }
   luaL_checkstack(L, 8, "cJSON to Lua");
   vr_shape_push_mt(L, VR_SHAPE_OBJECT);
   vr_shape_push_mt(L, VR_SHAPE_ARRAY);
