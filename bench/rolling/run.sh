@@ -6,7 +6,8 @@
 # least 2x faster than the baseline, no more VMs shut down, fewer double migrations, within 1.15x
 # of the lower bound. With LARGE=1 it also runs the stock maintenance of a generated 1,000-node
 # cluster with 25,000 VMs (the same seed) and prints its wall time and peak RSS against the goal
-# (at most 10 s and 1 GiB); that run takes about 22 to 26 s and 820 MiB today.
+# (at most 10 s and 1 GiB), and its CPU seconds by phase; that run takes about 24 to 28 s and 820 MiB
+# today.
 #   bench/rolling/run.sh [PATH/TO/vmrun]     (default: build-rel/vmrun, else build/vmrun)
 #   LARGE=1 bench/rolling/run.sh ...
 set -euo pipefail
