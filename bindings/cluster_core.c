@@ -253,44 +253,66 @@ static int wants_unfinished(const kind_ref *k, const char *node, const selector_
  * when node= and the field selector disagree. Raises like cluster.list. */
 static const char *const list_options[] = {"namespace", "node", "selector", "field", NULL};
 
-static const cJSON **select_objects(lua_State *L, const char *fname, int sort,
-                                    const char *const *allowed, selector_box **box, size_t *n) {
+/* What the (kind [, opts]) arguments select: the kind, the namespace and node options and the
+ * selectors' texts, and the parsed selectors in a box on the Lua stack (it frees them). */
+typedef struct selection {
   kind_ref k;
-  const char *ns = NULL, *node = NULL, *label_text = NULL, *field_text = NULL, *pinned, *vmi;
-  const cJSON **items;
+  const char *ns, *node, *label_text, *field_text;
   selector_box *b;
-  vr_sim *sim;
-  check_kind(L, 1, &k);
+} selection;
+
+/* Checks the kind and the options and parses the selectors (may raise). */
+static void parse_selection(lua_State *L, const char *fname, const char *const *allowed,
+                            selection *sel) {
+  memset(sel, 0, sizeof *sel);
+  check_kind(L, 1, &sel->k);
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     vr_check_options(L, 2, fname, allowed);
     lua_getfield(L, 2, "namespace");
-    ns = luaL_optstring(L, -1, NULL);
+    sel->ns = luaL_optstring(L, -1, NULL);
     lua_getfield(L, 2, "node");
-    node = luaL_optstring(L, -1, NULL);
+    sel->node = luaL_optstring(L, -1, NULL);
     lua_getfield(L, 2, "selector");
-    label_text = luaL_optstring(L, -1, NULL);
+    sel->label_text = luaL_optstring(L, -1, NULL);
     lua_getfield(L, 2, "field");
-    field_text = luaL_optstring(L, -1, NULL);
+    sel->field_text = luaL_optstring(L, -1, NULL);
   }
-  sim = vr_lua_sim(L, 1);
-  b = push_selectors(L, label_text, field_text, fname);
-  *box = b;
+  sel->b = push_selectors(L, sel->label_text, sel->field_text, fname);
+}
+
+/* The objects the selection may hold, from the smallest index that has them all (the caller
+ * still checks each with object_selected), in a new array the box owns until the caller frees
+ * it; NULL with *n = 0 when none can match. */
+static const cJSON **fetch_selection(lua_State *L, const char *fname, int sort,
+                                     const selection *sel, size_t *n) {
+  const kind_ref *k = &sel->k;
+  const char *pinned, *vmi;
+  const cJSON **items;
+  vr_sim *sim = vr_lua_sim(L, 1);
   *n = 0;
-  pinned = indexed_node(&k, b);
-  if (node != NULL && pinned != NULL && strcmp(node, pinned) != 0) return NULL;
-  vmi = indexed_vmi(&k, ns, node, b);
+  pinned = indexed_node(k, sel->b);
+  if (sel->node != NULL && pinned != NULL && strcmp(sel->node, pinned) != 0) return NULL;
+  vmi = indexed_vmi(k, sel->ns, sel->node, sel->b);
   if (vmi != NULL) {
-    *n = vr_store_list_ref(vr_sim_store(sim), k.group, k.kind, ns, vmi, &items);
-  } else if (wants_unfinished(&k, node, b)) {
-    *n = vr_store_list_unfinished(vr_sim_store(sim), k.group, k.kind, ns, &items);
+    *n = vr_store_list_ref(vr_sim_store(sim), k->group, k->kind, sel->ns, vmi, &items);
+  } else if (wants_unfinished(k, sel->node, sel->b)) {
+    *n = vr_store_list_unfinished(vr_sim_store(sim), k->group, k->kind, sel->ns, &items);
   } else {
-    *n =
-        vr_store_select(vr_sim_store(sim), k.group, k.kind, ns, node ? node : pinned, sort, &items);
+    *n = vr_store_select(vr_sim_store(sim), k->group, k->kind, sel->ns,
+                         sel->node ? sel->node : pinned, sort, &items);
   }
   if (*n == (size_t)-1) luaL_error(L, "%s: out of memory", fname);
-  b->items = items;
+  sel->b->items = items;
   return items;
+}
+
+static const cJSON **select_objects(lua_State *L, const char *fname, int sort,
+                                    const char *const *allowed, selector_box **box, size_t *n) {
+  selection sel;
+  parse_selection(L, fname, allowed, &sel);
+  *box = sel.b;
+  return fetch_selection(L, fname, sort, &sel, n);
 }
 
 /* Pushes an array of push_one(object) for the objects that the (kind, opts) arguments select;
@@ -348,6 +370,47 @@ static int l_cluster_names(lua_State *L) {
   return push_selected(L, "cluster.names", push_name);
 }
 
+/* cluster.count(..., {limit = 1}) asks whether anything matches, and a poll asks it again and
+ * again (cluster.settle on a large cluster: VMs still starting): the object found the last time
+ * mostly still matches, and is looked at first instead of the whole kind. A hint per kind and
+ * selector texts, for counts over the whole kind (no namespace or node); only a hint: the object
+ * is read and checked again, and when it is gone or no longer matches the kind is counted. */
+typedef struct count_hint {
+  char what[320]; /* "group/kind", the label selector and the field selector, '\n' between */
+  char ns[64], name[254];
+} count_hint;
+
+#define COUNT_HINTS 8
+static count_hint count_hints[COUNT_HINTS];
+static unsigned count_hint_next;
+
+/* The hint key of a selection into what (sizeof count_hints[0].what); 0 when it does not fit. */
+static int hint_key(const selection *sel, char *what) {
+  int n = snprintf(what, sizeof count_hints[0].what, "%s/%s\n%s\n%s", sel->k.group, sel->k.kind,
+                   sel->label_text ? sel->label_text : "", sel->field_text ? sel->field_text : "");
+  return n > 0 && (size_t)n < sizeof count_hints[0].what;
+}
+
+static count_hint *find_hint(const char *what) {
+  for (size_t i = 0; i < COUNT_HINTS; i++)
+    if (count_hints[i].what[0] != '\0' && strcmp(count_hints[i].what, what) == 0)
+      return &count_hints[i];
+  return NULL;
+}
+
+/* Remembers obj as the match of what (names too long for the hint are not remembered). */
+static void keep_hint(const char *what, const cJSON *obj) {
+  const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+  const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
+  const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
+  count_hint *h = find_hint(what);
+  if (name == NULL || strlen(name) >= sizeof h->name || (ns && strlen(ns) >= sizeof h->ns)) return;
+  if (h == NULL) h = &count_hints[count_hint_next++ % COUNT_HINTS];
+  snprintf(h->what, sizeof h->what, "%s", what);
+  snprintf(h->ns, sizeof h->ns, "%s", ns ? ns : "");
+  snprintf(h->name, sizeof h->name, "%s", name);
+}
+
 /* cluster.count(kind [, {namespace=, node=, selector=, field=, limit=}]) -> integer
  * How many objects cluster.list would return, without making them into tables (the wait for a
  * drained node: `while cluster.count("vmi", {node = n}) > 0 do ... end`); with limit (an
@@ -355,23 +418,41 @@ static int l_cluster_names(lua_State *L) {
  * exist). Raises as cluster.list does, and a usage error on a bad limit. */
 static int l_cluster_count(lua_State *L) {
   static const char *const allowed[] = {"namespace", "node", "selector", "field", "limit", NULL};
-  selector_box *b;
+  selection sel;
   size_t n, i;
   lua_Integer count = 0, limit = 0;
-  const cJSON **items = select_objects(L, "cluster.count", 0, allowed, &b, &n);
+  const cJSON **items;
+  char what[sizeof count_hints[0].what];
+  int hinted;
+  parse_selection(L, "cluster.count", allowed, &sel);
   if (lua_istable(L, 2)) { /* the kind and the other options are checked by now */
     lua_getfield(L, 2, "limit");
     if (!lua_isnil(L, -1)) {
       int isnum = 0;
       if (lua_type(L, -1) == LUA_TNUMBER) limit = lua_tointegerx(L, -1, &isnum);
-      if (!isnum || limit < 1) /* the selector box frees items */
+      if (!isnum || limit < 1)
         return vr_error_raise(L, "usage", "cluster.count: limit must be an integer >= 1");
     }
     lua_pop(L, 1);
   }
-  for (i = 0; i < n && (limit == 0 || count < limit); i++)
-    count += object_selected(items[i], b) ? 1 : 0;
-  b->items = NULL;
+  hinted = limit == 1 && sel.ns == NULL && sel.node == NULL && hint_key(&sel, what);
+  if (hinted) {
+    const count_hint *h = find_hint(what);
+    const cJSON *obj = h == NULL ? NULL
+                                 : vr_store_get(vr_sim_store(vr_lua_sim(L, 1)), sel.k.group,
+                                                sel.k.kind, h->ns[0] ? h->ns : NULL, h->name);
+    if (obj != NULL && object_selected(obj, sel.b)) {
+      lua_pushinteger(L, 1);
+      return 1;
+    }
+  }
+  items = fetch_selection(L, "cluster.count", 0, &sel, &n);
+  for (i = 0; i < n && (limit == 0 || count < limit); i++) {
+    if (!object_selected(items[i], sel.b)) continue;
+    count++;
+    if (hinted) keep_hint(what, items[i]);
+  }
+  sel.b->items = NULL;
   free((void *)items);
   lua_pushinteger(L, count);
   return 1;

@@ -375,3 +375,35 @@ describe("cluster.patch", function()
       .to_fail_with("usage", "bad type 'yaml'")
   end)
 end)
+
+describe("cluster.count with limit = 1, asked again and again", function()
+  it("follows the objects as they stop and start matching", function()
+    local function cm(name, ns, value)
+      cluster.create({ apiVersion = "v1", kind = "ConfigMap",
+        metadata = { name = name, namespace = ns, labels = { hinted = value } } })
+    end
+    cm("hint-a", "default", "yes")
+    cm("hint-b", "default", "yes")
+    local opts = { selector = "hinted=yes", limit = 1 }
+    expect(cluster.count("ConfigMap", opts)).to_be(1)
+    expect(cluster.count("ConfigMap", opts)).to_be(1) -- the object found the first time
+    -- whichever was found stops matching: the other one is found
+    cluster.patch("ConfigMap", "default", "hint-a", { metadata = { labels = { hinted = "no" } } })
+    expect(cluster.count("ConfigMap", opts)).to_be(1)
+    cluster.delete("ConfigMap", "default", "hint-b")
+    expect(cluster.count("ConfigMap", opts)).to_be(0)
+    expect(cluster.count("ConfigMap", opts)).to_be(0)
+    -- a namespace or node narrows the count: an object elsewhere is not counted
+    cm("hint-c", "prod", "yes")
+    expect(cluster.count("ConfigMap", opts)).to_be(1)
+    expect(cluster.count("ConfigMap", { selector = "hinted=yes", limit = 1, namespace = "default" })).to_be(0)
+    expect(cluster.count("ConfigMap", { selector = "hinted=yes", limit = 1, namespace = "prod" })).to_be(1)
+    -- the same kind with another selector is counted on its own
+    expect(cluster.count("ConfigMap", { selector = "hinted=no", limit = 1 })).to_be(1)
+    expect(cluster.count("ConfigMap", { selector = "hinted=maybe", limit = 1 })).to_be(0)
+    -- cluster-scoped kinds and field selectors
+    local nodes = cluster.count("Node", { field = "metadata.name!=nothing" })
+    expect(cluster.count("Node", { field = "metadata.name!=nothing", limit = 1 })).to_be(math.min(nodes, 1))
+    expect(cluster.count("Node", { field = "metadata.name!=nothing", limit = 1 })).to_be(math.min(nodes, 1))
+  end)
+end)
