@@ -401,8 +401,6 @@ void vr_json_pool_release(void) {
   if (slab_next != slab_end) munmap((void *)slab_next, slab_end - slab_next); /* never handed out */
   slab_next = slab_end = 0;
   slabs_made = 0;
-  pthread_mutex_unlock(&arenas_lock);
-  pthread_mutex_lock(&arenas_lock);
   orphans = NULL;
   atomic_store(&orphans_wait, 0);
   pthread_mutex_unlock(&arenas_lock);
