@@ -378,6 +378,7 @@ static int l_cluster_names(lua_State *L) {
 typedef struct count_hint {
   char what[320]; /* "group/kind", the label selector and the field selector, '\n' between */
   char ns[64], name[254];
+  size_t at; /* its place in the kind's listing: the next count starts looking there */
 } count_hint;
 
 #define COUNT_HINTS 8
@@ -398,8 +399,9 @@ static count_hint *find_hint(const char *what) {
   return NULL;
 }
 
-/* Remembers obj as the match of what (names too long for the hint are not remembered). */
-static void keep_hint(const char *what, const cJSON *obj) {
+/* Remembers obj, at place `at` of the listing, as the match of what (names too long for the
+ * hint are not remembered). */
+static void keep_hint(const char *what, const cJSON *obj, size_t at) {
   const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
   const char *ns = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
   const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "name"));
@@ -409,6 +411,7 @@ static void keep_hint(const char *what, const cJSON *obj) {
   snprintf(h->what, sizeof h->what, "%s", what);
   snprintf(h->ns, sizeof h->ns, "%s", ns ? ns : "");
   snprintf(h->name, sizeof h->name, "%s", name);
+  h->at = at;
 }
 
 /* cluster.count(kind [, {namespace=, node=, selector=, field=, limit=}]) -> integer
@@ -424,6 +427,7 @@ static int l_cluster_count(lua_State *L) {
   const cJSON **items;
   char what[sizeof count_hints[0].what];
   int hinted;
+  size_t start = 0; /* where the look through the kind begins (a hint's place, else 0) */
   parse_selection(L, "cluster.count", allowed, &sel);
   if (lua_istable(L, 2)) { /* the kind and the other options are checked by now */
     lua_getfield(L, 2, "limit");
@@ -445,12 +449,17 @@ static int l_cluster_count(lua_State *L) {
       lua_pushinteger(L, 1);
       return 1;
     }
+    start = h != NULL ? h->at : 0;
   }
   items = fetch_selection(L, "cluster.count", 0, &sel, &n);
+  if (start >= n) start = 0;
+  /* from the last match's place on, round to it: whether any matches does not depend on the
+   * order, and the objects still starting lie mostly after the one that was */
   for (i = 0; i < n && (limit == 0 || count < limit); i++) {
-    if (!object_selected(items[i], sel.b)) continue;
+    size_t at = (start + i) % n;
+    if (!object_selected(items[at], sel.b)) continue;
     count++;
-    if (hinted) keep_hint(what, items[i]);
+    if (hinted) keep_hint(what, items[at], at);
   }
   sel.b->items = NULL;
   free((void *)items);

@@ -407,3 +407,28 @@ describe("cluster.count with limit = 1, asked again and again", function()
     expect(cluster.count("Node", { field = "metadata.name!=nothing", limit = 1 })).to_be(math.min(nodes, 1))
   end)
 end)
+
+describe("cluster.count with limit = 1 over many objects", function()
+  it("finds the one object that matches wherever it lies, before or after the last match", function()
+    local names = {}
+    for i = 1, 12 do
+      names[i] = "ring-" .. i
+      cluster.create({ apiVersion = "v1", kind = "ConfigMap",
+        metadata = { name = names[i], namespace = "default", labels = { ring = "off" } } })
+    end
+    local opts = { selector = "ring=on", limit = 1 }
+    local function only(name)
+      for _, n in ipairs(names) do
+        cluster.patch("ConfigMap", "default", n, { metadata = { labels = { ring = n == name and "on" or "off" } } })
+      end
+    end
+    expect(cluster.count("ConfigMap", opts)).to_be(0)
+    -- each object in turn is the only match: some lie before the one found last
+    for _, pick in ipairs({ 7, 2, 12, 1, 9, 4, 11, 3 }) do
+      only(names[pick])
+      expect(cluster.count("ConfigMap", opts)).to_be(1)
+    end
+    only(nil)
+    expect(cluster.count("ConfigMap", opts)).to_be(0)
+  end)
+end)
