@@ -191,3 +191,16 @@ int vr_edit_distance(const char *a, const char *b, int ignore_case) {
   }
   return row[lb];
 }
+
+const char *vr_cli_option_value(int argc, char **argv, int *i, const char *name, int *missing) {
+  size_t n = strlen(name);
+  if (strncmp(argv[*i], name, n) != 0) return NULL;
+  if (argv[*i][n] == '=') return argv[*i] + n + 1;
+  if (argv[*i][n] != '\0') return NULL;
+  if (*i + 1 >= argc) {
+    *missing = 1;
+    return "";
+  }
+  (*i)++;
+  return argv[*i];
+}

@@ -13,6 +13,11 @@ int vr_parse_duration(const char *text, double *seconds);
 /* "512", "100B", "512K", "64M", "1G", "64MiB", "64MB" -> bytes. */
 int vr_parse_size(const char *text, size_t *bytes);
 
+/* Command-line options: matches "--name VALUE" and "--name=VALUE" at argv[*i] and advances *i
+ * past the value. Returns the value; NULL when argv[*i] is not this option; "" with *missing
+ * set when the value is missing. */
+const char *vr_cli_option_value(int argc, char **argv, int *i, const char *name, int *missing);
+
 /* A duration argument: a non-negative number of seconds or a duration string. Raises
  * "bad duration 'x' for <what>: ..." */
 double vr_check_duration(lua_State *L, int idx, const char *what);

@@ -107,6 +107,25 @@ static void fire_due(vr_clock *c, uint64_t now) {
   }
 }
 
+/* Fires the first timer due at or before now, else every source event due: 1 when it fired
+ * anything. */
+static size_t fire_one(vr_clock *c, uint64_t now) {
+  size_t i;
+  if (c->count > 0 && c->heap[0]->due <= now) {
+    vr_timer *t = c->heap[0];
+    heap_remove(c, t);
+    t->cb(t);
+    return 1;
+  }
+  for (i = 0; i < c->nsources; i++) {
+    if (c->sources[i].next_due(c->sources[i].ctx) <= now) {
+      c->sources[i].advance(c->sources[i].ctx, now);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static void on_wake(uv_timer_t *handle);
 
 /* Arms the libuv timer for the next due event when time flows in real time. */
@@ -243,6 +262,25 @@ int vr_clock_jump(vr_clock *c) {
   if (due > c->vnow) c->vnow = due;
   fire_due(c, c->vnow);
   return 1;
+}
+
+size_t vr_clock_advance(vr_clock *c, uint64_t until, size_t max_fires) {
+  size_t fired = 0;
+  if (!c->virtual_time || c->real_pending > 0) return 0;
+  while (max_fires == 0 || fired < max_fires) {
+    uint64_t due = next_due(c);
+    if (due > until) {
+      if (until > c->vnow) c->vnow = until;
+      break;
+    }
+    if (due > c->vnow) c->vnow = due;
+    fired += fire_one(c, c->vnow);
+  }
+  return fired;
+}
+
+uint64_t vr_clock_next_due(vr_clock *c) {
+  return next_due(c);
 }
 
 void vr_clock_fire_due(vr_clock *c) {

@@ -69,6 +69,17 @@ int vr_clock_jump(vr_clock *clock);
  * tasks stay runnable. No-op otherwise (a libuv timer fires them). */
 void vr_clock_fire_due(vr_clock *clock);
 
+/* Virtual time with no real I/O pending: moves time forward to until (ms since the epoch),
+ * firing every timer and source event due on the way at its own time, in order; never moves
+ * time back. For a clock that a driver paces (`vmrun serve --speed N`). Stops early, leaving the
+ * rest for the next call, after max_fires firings (0: no limit), so that controllers that keep
+ * scheduling work at the same instant cannot hold the caller for ever. Returns how many timers
+ * and source events it fired. */
+size_t vr_clock_advance(vr_clock *clock, uint64_t until, size_t max_fires);
+
+/* The earliest pending timer or source event (ms since the epoch), UINT64_MAX when none. */
+uint64_t vr_clock_next_due(vr_clock *clock);
+
 /* Formats t (ms since the epoch) as RFC 3339 UTC with milliseconds: 2026-11-25T17:20:00.000Z. */
 void vr_clock_format(uint64_t t, char *buf, size_t len);
 

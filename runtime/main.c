@@ -8,12 +8,14 @@
 
 #include "args.h"
 #include "json_pool.h"
+#include "serve.h"
 #include "vmrun.h"
 
 static const char usage_text[] =
     "usage: vmrun [options] PLAYBOOK [ARGS...]\n"
     "       vmrun [options] -e CODE [ARGS...]\n"
     "       vmrun [options] test SPEC.lua...\n"
+    "       vmrun serve [serve options]   (vmrun serve --help)\n"
     "\n"
     "Runs a Lua maintenance playbook (PLAYBOOK \"-\" reads it from standard input). Options of\n"
     "the playbook itself come after PLAYBOOK.\n"
@@ -42,21 +44,6 @@ static int usage_error(const char *fmt, const char *arg) {
   return VMRUN_EXIT_USAGE;
 }
 
-/* Matches "--name VALUE" and "--name=VALUE"; advances *i past the value. Returns the value,
- * NULL when argv[*i] is not this option, or "" after reporting a missing value (*missing = 1). */
-static const char *option_value(int argc, char **argv, int *i, const char *name, int *missing) {
-  size_t n = strlen(name);
-  if (strncmp(argv[*i], name, n) != 0) return NULL;
-  if (argv[*i][n] == '=') return argv[*i] + n + 1;
-  if (argv[*i][n] != '\0') return NULL;
-  if (*i + 1 >= argc) {
-    *missing = 1;
-    return "";
-  }
-  (*i)++;
-  return argv[*i];
-}
-
 /* The demo cluster's file: $VMRUN_DEMO_CLUSTER (set but empty: none), else the installed copy,
  * else the source tree's; NULL when there is none. */
 static const char *demo_cluster(void) {
@@ -73,6 +60,12 @@ int main(int argc, char **argv) {
   const char *code = NULL;
   int i, missing = 0, rc, run_tests = 0;
   vr_json_pool_install(); /* before any cJSON block exists */
+  if (argc >= 2 && strcmp(argv[1], "serve") == 0) {
+    rc = vr_serve_main(argc - 1, argv + 1, demo_cluster());
+    vr_json_pool_begin_exit();
+    vr_json_pool_release();
+    return rc;
+  }
   vr_host_config_init(&cfg);
   cfg.handle_signals = 1;
   for (i = 1; i < argc; i++) {
@@ -101,28 +94,28 @@ int main(int argc, char **argv) {
       code = argv[++i];
       i++;
       break;
-    } else if ((v = option_value(argc, argv, &i, "--log-format", &missing)) != NULL) {
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--log-format", &missing)) != NULL) {
       if (missing) return usage_error("option '%s' needs a value: text or json", a);
       if (strcmp(v, "json") == 0) {
         cfg.log_json = 1;
       } else if (strcmp(v, "text") != 0) {
         return usage_error("bad value '%s' for --log-format: expected text or json", v);
       }
-    } else if ((v = option_value(argc, argv, &i, "--timeout", &missing)) != NULL) {
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--timeout", &missing)) != NULL) {
       if (missing) return usage_error("option '%s' needs a DURATION like 90s, 20m or 2h", a);
       if (vr_parse_duration(v, &cfg.timeout) != 0 || cfg.timeout <= 0) {
         return usage_error("bad duration '%s' for --timeout: expected e.g. 90s, 20m, 2h", v);
       }
-    } else if ((v = option_value(argc, argv, &i, "--max-memory", &missing)) != NULL) {
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--max-memory", &missing)) != NULL) {
       if (missing) return usage_error("option '%s' needs a SIZE like 512M", a);
       if (vr_parse_size(v, &cfg.max_memory) != 0 || cfg.max_memory < (1u << 20)) {
         return usage_error("bad size '%s' for --max-memory: expected e.g. 64M, 512M, 2G (>= 1M)",
                            v);
       }
-    } else if ((v = option_value(argc, argv, &i, "--cluster", &missing)) != NULL) {
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--cluster", &missing)) != NULL) {
       if (missing || v[0] == '\0') return usage_error("option '%s' needs a cluster FILE", a);
       cfg.cluster_file = v;
-    } else if ((v = option_value(argc, argv, &i, "--dev-runtime", &missing)) != NULL) {
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--dev-runtime", &missing)) != NULL) {
       if (missing) return usage_error("option '%s' needs a DIR", a);
       cfg.dev_runtime = v;
     } else {

@@ -505,7 +505,60 @@ static void test_format(void) {
   CHECK_STR(buf, "2001-09-0");
 }
 
+/* vr_clock_advance: every timer due on the way fires at its own time, in order; time ends at
+ * `until` (never earlier, never back); a timer that keeps restarting at delay 0 is cut off by
+ * max_fires and goes on at the next call; real I/O in flight leaves the clock alone. */
+static void test_advance(void) {
+  uv_loop_t loop;
+  recorder r;
+  rec_timer a, b, c, loop_timer;
+  uv_loop_init(&loop);
+  memset(&r, 0, sizeof r);
+  r.clock = clock_new(&loop, 1, START);
+  rec_init(&a, &r, 1);
+  rec_init(&b, &r, 2);
+  rec_init(&c, &r, 3);
+  a.start_other = &c; /* a starts c 5 ms later: inside the same advance */
+  a.other_delay = 5;
+  rec_start(&r, &a, 10);
+  rec_start(&r, &b, 50);
+  CHECK(vr_clock_next_due(r.clock) == START + 10);
+  CHECK(vr_clock_advance(r.clock, START + 40, 0) == 2);
+  CHECK(vr_clock_now(r.clock) == START + 40);
+  CHECK(r.n == 2);
+  if (r.n == 2) {
+    CHECK(r.log[0].id == 1 && r.log[0].at == START + 10);
+    CHECK(r.log[1].id == 3 && r.log[1].at == START + 15);
+  }
+  CHECK(vr_clock_advance(r.clock, START + 20, 0) == 0); /* never back */
+  CHECK(vr_clock_now(r.clock) == START + 40);
+  CHECK(vr_clock_advance(r.clock, START + 50, 0) == 1); /* b, due exactly at until */
+  CHECK(r.n == 3 && r.log[2].id == 2 && r.log[2].at == START + 50);
+  CHECK(vr_clock_next_due(r.clock) == UINT64_MAX);
+
+  /* a timer that restarts itself at once: bounded per call, and time does not move on past it */
+  rec_init(&loop_timer, &r, 4);
+  loop_timer.start_other = &loop_timer;
+  loop_timer.other_delay = 0;
+  rec_start(&r, &loop_timer, 0);
+  CHECK(vr_clock_advance(r.clock, START + 100, 7) == 7);
+  CHECK(vr_clock_now(r.clock) == START + 50);
+  CHECK(vr_clock_timer_count(r.clock) == 1);
+  vr_timer_stop(r.clock, &loop_timer.timer);
+  CHECK(vr_clock_advance(r.clock, START + 100, 7) == 0);
+  CHECK(vr_clock_now(r.clock) == START + 100);
+
+  /* with real I/O pending, advancing is the real clock's business */
+  vr_clock_real_begin(r.clock);
+  CHECK(vr_clock_advance(r.clock, START + 500, 0) == 0);
+  vr_clock_real_end(r.clock);
+  CHECK(vr_clock_now(r.clock) < START + 500);
+  vr_clock_free(r.clock);
+  close_loop(&loop);
+}
+
 int main(void) {
+  test_advance();
   test_virtual_basics();
   test_virtual_stop_restart();
   test_virtual_heap_order();
