@@ -10,6 +10,7 @@
 
 #define READ_BUFFER       65536
 #define MAX_WAITING_INPUT (1u << 20) /* bytes of later requests read while one is answered */
+#define LINGER_MS         2000 /* how long a closing connection reads what the client still sends */
 
 enum conn_state { C_READING, C_HANDLING, C_STREAMING, C_CLOSING };
 
@@ -27,6 +28,8 @@ struct vr_http_conn {
   int sent_continue; /* "100 Continue" already sent for the request being read */
   int in_process;    /* process_input is on the stack */
   int close_after_write;
+  int lingering; /* answered for the last time: reading what the client still sends */
+  uv_shutdown_t shutdown_req;
   size_t pending_write; /* bytes queued in uv_write requests */
   char *input;          /* bytes read, not yet given to the parser */
   size_t input_len, input_cap;
@@ -156,6 +159,28 @@ const char *vr_http_conn_peer(const vr_http_conn *c) {
   return c->peer;
 }
 
+static void on_linger_timeout(uv_timer_t *timer) {
+  conn_close(timer->data);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  (void)req;
+  (void)status; /* the timer or the client's EOF closes the connection */
+}
+
+/* The last answer is written: end the sending side, but read (and drop) what the client still
+ * sends for a while before closing, so that closing with unread input does not reset the
+ * connection and lose the answer (a client still sending a body that was refused). */
+static void start_linger(vr_http_conn *c) {
+  if (c->lingering || c->state == C_CLOSING) return;
+  c->lingering = 1;
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    conn_close(c);
+    return;
+  }
+  uv_timer_start(&c->timer, on_linger_timeout, LINGER_MS, 0);
+}
+
 /* --- writing -------------------------------------------------------------------------------- */
 
 static void on_written(uv_write_t *req, int status) {
@@ -164,7 +189,11 @@ static void on_written(uv_write_t *req, int status) {
   c->pending_write -= w->len;
   free(w);
   if (c->state == C_CLOSING) return;
-  if (status < 0 || (c->close_after_write && c->pending_write == 0)) conn_close(c);
+  if (status < 0) {
+    conn_close(c);
+  } else if (c->close_after_write && c->pending_write == 0) {
+    start_linger(c);
+  }
 }
 
 /* Queues n bytes (copied). -1 when the connection is closing or the write failed at once. */
@@ -196,8 +225,8 @@ static void answered(vr_http_conn *c) {
   c->on_close = NULL;
   if (!c->keep_alive) {
     c->close_after_write = 1;
-    c->state = C_READING; /* reads nothing more: closes once written */
-    if (c->pending_write == 0) conn_close(c);
+    c->state = C_READING; /* parses nothing more: closes once written */
+    if (c->pending_write == 0) start_linger(c);
     return;
   }
   c->state = C_READING;
@@ -311,6 +340,7 @@ static void arm_timeout(vr_http_conn *c) {
   const vr_http_server_config *cfg = &c->server->config;
   uint64_t ms =
       vr_http_parser_in_request(c->parser) ? cfg->header_timeout_ms : cfg->idle_timeout_ms;
+  if (c->lingering) return; /* its own timer runs */
   if (c->state == C_READING && !c->close_after_write) {
     uv_timer_start(&c->timer, on_timeout, ms, 0);
   } else {

@@ -26,6 +26,7 @@
 static const char serve_usage[] =
     "usage: vmrun serve [--cluster FILE] [--listen 127.0.0.1:PORT] [--speed N] [--seed S]\n"
     "                   [--log FILE] [--kubeconfig-out FILE] [--faults SPEC] [--no-settle]\n"
+    "                   [--watch-history N]\n"
     "\n"
     "Serves the simulated cluster as a Kubernetes API server over HTTP on loopback, so that\n"
     "kubectl and other clients can use it (see docs/serve.md).\n"
@@ -40,6 +41,8 @@ static const char serve_usage[] =
     "  --kubeconfig-out FILE  write a kubeconfig that points kubectl at this server\n"
     "  --faults SPEC          inject faults (seeded): see docs/serve.md\n"
     "  --no-settle            serve at once, while the cluster's VMs are still starting\n"
+    "  --watch-history N      events kept for watches that resume (default 4096); older\n"
+    "                         resourceVersions get 410 Expired\n"
     "  -h, --help             print this help\n";
 
 typedef struct serve {
@@ -187,7 +190,7 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
   const char *kubeconfig_out = NULL, *faults_spec = NULL;
   char host[64], address[96], err[512];
   double speed = 1;
-  unsigned long long seed = 1;
+  unsigned long long seed = 1, history = 0;
   int i, missing = 0, port, bound = 0, no_settle = 0, rc = 0;
   FILE *log = NULL;
   serve *s;
@@ -219,6 +222,12 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
       seed = strtoull(v, &end, 10);
       if (end == v || *end != '\0' || errno != 0)
         return usage_error("bad --seed '%s': expected a non-negative integer", v);
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--watch-history", &missing)) != NULL) {
+      if (missing) return usage_error("option '%s' needs a number", a);
+      errno = 0;
+      history = strtoull(v, &end, 10);
+      if (end == v || *end != '\0' || errno != 0 || history < 1 || history > 10000000)
+        return usage_error("bad --watch-history '%s': expected 1 to 10000000 events", v);
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--log", &missing)) != NULL) {
       if (missing || !v[0]) return usage_error("option '%s' needs a FILE", a);
       log_path = v;
@@ -275,6 +284,11 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
   s->clock = vr_clock_new(&s->loop, 1, 0);
   s->sim = s->clock ? vr_sim_new(s->clock, seed) : NULL;
   if (s->sim == NULL) {
+    fprintf(stderr, "vmrun serve: out of memory\n");
+    rc = 1;
+    goto done;
+  }
+  if (history > 0 && vr_store_set_event_log(vr_sim_store(s->sim), (size_t)history) != 0) {
     fprintf(stderr, "vmrun serve: out of memory\n");
     rc = 1;
     goto done;

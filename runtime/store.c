@@ -343,6 +343,24 @@ static void emit(vr_store *s, vr_watch_type type, stored *o) {
 
 /* --- life cycle --------------------------------------------------------------------------- */
 
+int vr_store_set_event_log(vr_store *s, size_t n) {
+  event *log;
+  size_t keep, skip, i;
+  if (n == 0) return -1;
+  log = calloc(n, sizeof *log);
+  if (log == NULL) return -1;
+  keep = s->log_len < n ? s->log_len : n;
+  skip = s->log_len - keep;
+  for (i = 0; i < skip; i++) stored_unref(s->log[(s->log_start + i) % s->log_cap].obj);
+  for (i = 0; i < keep; i++) log[i] = s->log[(s->log_start + skip + i) % s->log_cap];
+  free(s->log);
+  s->log = log;
+  s->log_cap = n;
+  s->log_start = 0;
+  s->log_len = keep;
+  return 0;
+}
+
 vr_store *vr_store_new(uint64_t seed, size_t event_log) {
   vr_store *s = calloc(1, sizeof *s);
   if (s == NULL) return NULL;

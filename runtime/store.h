@@ -34,6 +34,10 @@ typedef void (*vr_watch_cb)(void *ctx, vr_watch_type type, const cJSON *obj, uin
 /* seed makes uids and generated names deterministic; event_log is how many recent events are
  * kept for watches that resume (0: 4096). */
 vr_store *vr_store_new(uint64_t seed, size_t event_log);
+/* Resizes the event log to keep the last n events (n >= 1); the oldest are dropped when it
+ * shrinks, so that watches resuming from before them get 410. Returns 0, -1 when out of memory
+ * (the log is unchanged). */
+int vr_store_set_event_log(vr_store *s, size_t n);
 /* Frees the store and everything in it; once vr_json_pool_begin_exit has been called (the
  * process is ending on the cJSON pool) it leaves all of it to the system instead. */
 void vr_store_free(vr_store *s);

@@ -225,6 +225,24 @@ static void test_watch(void) {
   CHECK(vr_store_create(s, pod("prod", "e", NULL), NULL, &err) == 0);
   CHECK_CONTAINS(all.log, "ADDED e 7;");
   CHECK(strstr(prod.log, "ADDED e") == NULL);
+  /* a smaller log keeps the newest events (rv 6 and 7): resuming from rv 4 is now too old */
+  CHECK(vr_store_set_event_log(s, 2) == 0);
+  CHECK(vr_store_watch_start(s, "", "Pod", NULL, 4, record, &late, &err) == NULL);
+  CHECK(err.status == 410);
+  memset(&late, 0, sizeof late);
+  w = vr_store_watch_start(s, "", "Pod", NULL, 5, record, &late, &err);
+  CHECK(w != NULL);
+  CHECK_STR(late.log, "ADDED d 6;ADDED e 7;");
+  vr_store_watch_stop(s, w);
+  /* a larger one keeps what it had and grows from there */
+  CHECK(vr_store_set_event_log(s, 100) == 0);
+  CHECK(vr_store_create(s, pod("prod", "f", NULL), NULL, &err) == 0); /* rv 8 */
+  memset(&late, 0, sizeof late);
+  w = vr_store_watch_start(s, "", "Pod", NULL, 5, record, &late, &err);
+  CHECK(w != NULL);
+  CHECK_STR(late.log, "ADDED d 6;ADDED e 7;ADDED f 8;");
+  vr_store_watch_stop(s, w);
+  CHECK(vr_store_set_event_log(s, 0) == -1);
   vr_store_free(s); /* frees the remaining watches */
 }
 
