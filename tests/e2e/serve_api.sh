@@ -15,42 +15,7 @@ vmrun=$(cd "$(dirname "$vmrun")" && pwd)/$(basename "$vmrun")
 src=${VMRUN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 cluster="$src/tests/e2e/fixtures/serve_cluster.yaml"
 command -v curl >/dev/null || { echo "FAIL: curl is not installed (README's first command installs it)"; exit 1; }
-tmp=$(mktemp -d)
-server=
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  echo "--- server stderr:"
-  tail -20 "$tmp/serve.err" 2>/dev/null
-  exit 1
-}
-
-# start_server [OPTIONS...]: serves the fixture on a free port; sets $base
-start_server() {
-  rm -f "$tmp/serve.out"
-  "$vmrun" serve --cluster "$cluster" --listen 127.0.0.1:0 --speed 20 --log "$tmp/requests.log" "$@" \
-    >"$tmp/serve.out" 2>"$tmp/serve.err" &
-  server=$!
-  for _ in $(seq 1 600); do
-    grep -q 'on http://127.0.0.1:' "$tmp/serve.out" 2>/dev/null && break
-    kill -0 "$server" 2>/dev/null || fail "vmrun serve exited: $(cat "$tmp/serve.err")"
-    sleep 0.1
-  done
-  base=$(sed -n 's/.* on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$tmp/serve.out")
-  port=${base##*:}
-  [ -n "$base" ] || fail "no address: $(cat "$tmp/serve.out")"
-}
-stop_server() {
-  kill "$server"
-  wait "$server"
-  local rc=$?
-  server=
-  [ "$rc" -eq 0 ] || fail "vmrun serve exited $rc after SIGTERM (a leak under ASan?): $(tail -30 "$tmp/serve.err")"
-}
+. "$(dirname "$0")/lib/serve.sh"
 # get PATH [CURL ARGS...]: the body; $code gets the status
 get() {
   local path=$1
@@ -65,8 +30,6 @@ raw() {
   timeout 5 cat <&3
   exec 3<&-
 }
-# a Lua chunk over a JSON document on stdin, as `doc`
-lua_json() { "$vmrun" -q -e "local doc = json.decode(io.read('a')); $1"; }
 expect_status() { # CODE REASON BODY-FILE
   [ "$code" = "$1" ] || fail "expected $1, got $code: $(cat "$tmp/body")"
   grep -q "\"kind\":\"Status\"" "$tmp/body" || fail "no Status object: $(cat "$tmp/body")"
@@ -74,7 +37,7 @@ expect_status() { # CODE REASON BODY-FILE
   grep -q "\"code\":$1" "$tmp/body" || fail "expected code $1 in the Status: $(cat "$tmp/body")"
 }
 
-start_server --watch-history 64
+start_server "$cluster" --watch-history 64
 
 # --- discovery and reads -----------------------------------------------------------------------
 get /version | grep -q '"gitVersion":"v1\.' || fail "/version"
@@ -263,7 +226,7 @@ grep -q '"method":"GET","path":"/api/v1/nodes/w1","query":"","status":200,"durat
 stop_server
 
 # --- fault injection -----------------------------------------------------------------------------
-start_server --seed 3 --faults 'error@get=1:503,throttle@list=1:7,drop@delete=1,latency@patch=1:600ms,watch-cut=1s'
+start_server "$cluster" --seed 3 --faults 'error@get=1:503,throttle@list=1:7,drop@delete=1,latency@patch=1:600ms,watch-cut=1s'
 get /api/v1/nodes/w1 >/dev/null
 expect_status 503 ServiceUnavailable
 grep -q 'injected fault' "$tmp/body" || fail "fault message: $(cat "$tmp/body")"

@@ -15,48 +15,12 @@ if ! command -v kubectl >/dev/null; then
   echo "serve_kubectl: kubectl is not installed; skipped"
   exit 0
 fi
-tmp=$(mktemp -d)
-server=
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  echo "--- server stderr:"
-  tail -20 "$tmp/serve.err" 2>/dev/null
-  exit 1
-}
-
-# start_server CLUSTER: serves it on a free port, with a request log and a kubeconfig in $tmp
-start_server() {
-  rm -f "$tmp/serve.out" "$tmp/kubeconfig"
-  "$vmrun" serve --cluster "$1" --listen 127.0.0.1:0 --speed 20 --log "$tmp/requests.log" \
-    --kubeconfig-out "$tmp/kubeconfig" >"$tmp/serve.out" 2>"$tmp/serve.err" &
-  server=$!
-  for _ in $(seq 1 600); do
-    grep -q 'on http://127.0.0.1:' "$tmp/serve.out" 2>/dev/null && break
-    kill -0 "$server" 2>/dev/null || fail "vmrun serve exited: $(cat "$tmp/serve.err")"
-    sleep 0.1
-  done
-}
-# stop_server: SIGTERM; it must stop cleanly
-stop_server() {
-  kill "$server"
-  wait "$server"
-  local rc=$?
-  server=
-  [ "$rc" -eq 0 ] || fail "vmrun serve exited $rc after SIGTERM"
-  grep -q 'terminated: stopping' "$tmp/serve.err" || fail "no stop message: $(cat "$tmp/serve.err")"
-}
+. "$(dirname "$0")/lib/serve.sh"
 src=${VMRUN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 start_server "$src/playbooks/clusters/demo.yaml"
 grep -qE '^vmrun serve: .*demo.yaml \(15 nodes, 80 VMs; seed 1, speed 20\) on http://127\.0\.0\.1:[0-9]+$' \
   "$tmp/serve.out" || fail "no first line: $(cat "$tmp/serve.out")"
 k() { kubectl --kubeconfig "$tmp/kubeconfig" --cache-dir "$tmp/cache" --request-timeout=60s "$@"; }
-# JSON on stdin, a Lua chunk over it as `doc`
-lua_json() { "$vmrun" -q -e "local doc = json.decode(io.read('a')); $1"; }
 
 # --- get -------------------------------------------------------------------------------------
 out=$(k get nodes 2>&1) || fail "get nodes: $out"
