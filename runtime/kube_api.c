@@ -41,8 +41,27 @@ typedef struct route {
 
 typedef struct kwatch kwatch;
 
+/* A JSON list answer kept for the next identical request while the kind does not change: its
+ * items as text, and what its metadata said beyond the resourceVersion (which is always the
+ * store's current one, so that a client's next watch starts from now). */
+typedef struct list_cache_entry {
+  char *target; /* the request-target: path and query */
+  uint64_t kind_rev;
+  char *items; /* "[...]", from cJSON_Print (cJSON_free) */
+  size_t items_len;
+  char next[1100];
+  size_t remaining;
+  uint64_t used; /* for LRU */
+} list_cache_entry;
+
+#define LIST_CACHE_ENTRIES 8
+#define LIST_CACHE_BYTES   ((size_t)64 << 20)
+
 struct vr_kube_api {
   vr_kube_api_config config;
+  list_cache_entry list_cache[LIST_CACHE_ENTRIES];
+  size_t list_cache_bytes;
+  uint64_t list_cache_clock;
   char address[96]; /* for /api's serverAddressByClientCIDRs */
   uint64_t requests;
   kwatch *watches;
@@ -786,17 +805,102 @@ static int after_key(const cJSON *obj, const char *ns, const char *name) {
   return strcmp(meta_string(obj, "name"), name) > 0;
 }
 
+static void list_cache_drop(vr_kube_api *api, list_cache_entry *e) {
+  if (e->items) api->list_cache_bytes -= e->items_len;
+  free(e->target);
+  cJSON_free(e->items);
+  memset(e, 0, sizeof *e);
+}
+
+static list_cache_entry *list_cache_find(vr_kube_api *api, const char *target, uint64_t kind_rev) {
+  int i;
+  for (i = 0; i < LIST_CACHE_ENTRIES; i++) {
+    list_cache_entry *e = &api->list_cache[i];
+    if (e->target == NULL || strcmp(e->target, target) != 0) continue;
+    if (e->kind_rev != kind_rev) { /* the kind changed since: stale */
+      list_cache_drop(api, e);
+      return NULL;
+    }
+    e->used = ++api->list_cache_clock;
+    return e;
+  }
+  return NULL;
+}
+
+/* Keeps items (taking it) for target; frees it when it does not fit. */
+static void list_cache_put(vr_kube_api *api, const char *target, uint64_t kind_rev, char *items,
+                           size_t items_len, const char *next, size_t remaining) {
+  list_cache_entry *victim = NULL;
+  int i;
+  if (items_len > LIST_CACHE_BYTES / 2 || (target = strdup(target)) == NULL) {
+    cJSON_free(items);
+    return;
+  }
+  for (;;) { /* evict the least recently used until there is a free entry and room */
+    list_cache_entry *lru = NULL;
+    victim = NULL;
+    for (i = 0; i < LIST_CACHE_ENTRIES; i++) {
+      list_cache_entry *e = &api->list_cache[i];
+      if (e->target == NULL) {
+        if (victim == NULL) victim = e;
+      } else if (lru == NULL || e->used < lru->used) {
+        lru = e;
+      }
+    }
+    if (victim && api->list_cache_bytes + items_len <= LIST_CACHE_BYTES) break;
+    if (lru == NULL) break;
+    list_cache_drop(api, lru);
+  }
+  victim->target = (char *)target;
+  victim->kind_rev = kind_rev;
+  victim->items = items;
+  victim->items_len = items_len;
+  snprintf(victim->next, sizeof victim->next, "%s", next);
+  victim->remaining = remaining;
+  victim->used = ++api->list_cache_clock;
+  api->list_cache_bytes += items_len;
+}
+
+/* A JSON list answer: the kind's List with the store's resourceVersion, continue and
+ * remainingItemCount when more remain, and the items given as JSON text. */
+static void respond_list(vr_kube_api *api, vr_http_conn *c, const req_info *ri, const route *rt,
+                         const char *items, size_t items_len, const char *next, size_t remaining) {
+  char head[1600], gv[128], more[1200] = "";
+  size_t head_len;
+  char *body;
+  if (next[0]) {
+    snprintf(more, sizeof more, ",\"continue\":\"%s\",\"remainingItemCount\":%zu", next, remaining);
+  }
+  head_len = (size_t)snprintf(
+      head, sizeof head,
+      "{\"kind\":\"%sList\",\"apiVersion\":\"%s\",\"metadata\":{\"resourceVersion\":\"%llu\"%s},"
+      "\"items\":",
+      rt->info->kind, group_version(rt->info, gv, sizeof gv),
+      (unsigned long long)vr_store_revision(vr_sim_store(api->config.sim)), more);
+  body = malloc(head_len + items_len + 2);
+  if (body == NULL) {
+    respond_status(c, ri, 500, NULL, "out of memory", rt);
+    return;
+  }
+  memcpy(body, head, head_len);
+  memcpy(body + head_len, items, items_len);
+  body[head_len + items_len] = '}';
+  vr_http_respond(c, 200, "application/json", NULL, body, head_len + items_len + 1);
+  log_request(api, ri, 200);
+  free(body);
+}
+
 static void handle_list(vr_kube_api *api, vr_http_conn *c, vr_http_request *req, const req_info *ri,
                         const route *rt) {
   vr_store *store = vr_sim_store(api->config.sim);
   selection sel;
-  char err[512], token[1024], cont_ns[256] = "", cont_name[256] = "", rvbuf[32], next[1100];
+  char err[512], token[1024], cont_ns[256] = "", cont_name[256] = "", next[1100];
   const cJSON **items = NULL;
   const cJSON **picked = NULL;
   size_t n, i, count = 0, remaining = 0;
-  uint64_t limit = 0;
-  int has_limit, has_cont;
-  cJSON *doc;
+  uint64_t limit = 0, kind_rev;
+  int has_limit, has_cont, table = wants_table(req);
+  list_cache_entry *hit;
   if (selection_parse(&sel, req->query, err, sizeof err) != 0) {
     respond_status(c, ri, 400, "BadRequest", err, rt);
     return;
@@ -811,6 +915,12 @@ static void handle_list(vr_kube_api *api, vr_http_conn *c, vr_http_request *req,
                    has_limit < 0 ? "limit: expected a non-negative integer"
                                  : "continue: the token is not one this server gave",
                    rt);
+    return;
+  }
+  kind_rev = vr_store_kind_revision(store, rt->info->group, rt->info->kind);
+  if (!table && (hit = list_cache_find(api, req->target, kind_rev)) != NULL) {
+    selection_free(&sel);
+    respond_list(api, c, ri, rt, hit->items, hit->items_len, hit->next, hit->remaining);
     return;
   }
   n = vr_store_list(store, rt->info->group, rt->info->kind, rt->ns, pinned_node(&sel, rt->info),
@@ -832,38 +942,34 @@ static void handle_list(vr_kube_api *api, vr_http_conn *c, vr_http_request *req,
     picked[count++] = items[i];
   }
   if (remaining > 0) encode_continue(picked[count - 1], next, sizeof next);
-  snprintf(rvbuf, sizeof rvbuf, "%llu", (unsigned long long)vr_store_revision(store));
-  if (wants_table(req)) {
-    doc = vr_kube_table(rt->info->group, rt->info->kind, picked, count, now_ms(api), rvbuf,
-                        next[0] ? next : NULL);
+  selection_free(&sel);
+  if (table) {
+    char rvbuf[32];
+    snprintf(rvbuf, sizeof rvbuf, "%llu", (unsigned long long)vr_store_revision(store));
+    respond_json(c, ri, 200,
+                 vr_kube_table(rt->info->group, rt->info->kind, picked, count, now_ms(api), rvbuf,
+                               next[0] ? next : NULL),
+                 NULL);
   } else {
-    char gv[128], list_kind[160];
-    cJSON *meta, *arr;
-    doc = cJSON_CreateObject();
-    snprintf(list_kind, sizeof list_kind, "%sList", rt->info->kind);
-    cJSON_AddStringToObject(doc, "kind", list_kind);
-    cJSON_AddStringToObject(doc, "apiVersion", group_version(rt->info, gv, sizeof gv));
-    meta = cJSON_AddObjectToObject(doc, "metadata");
-    cJSON_AddStringToObject(meta, "resourceVersion", rvbuf);
-    if (next[0]) {
-      cJSON_AddStringToObject(meta, "continue", next);
-      cJSON_AddNumberToObject(meta, "remainingItemCount", (double)remaining);
-    }
-    arr = cJSON_AddArrayToObject(doc, "items");
-    /* references, not copies: the stored objects stay valid until the next write, and this
-     * answer is printed before anything can write */
+    /* references, not copies: the stored objects stay valid until the next write, and the
+     * text is printed before anything can write */
+    cJSON *arr = cJSON_CreateArray();
+    char *text = NULL;
     for (i = 0; arr && i < count; i++) {
       if (!cJSON_AddItemReferenceToArray(arr, (cJSON *)picked[i])) break;
     }
-    if (arr == NULL || i < count) {
-      cJSON_Delete(doc);
-      doc = NULL;
+    if (arr && i == count) text = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    if (text == NULL) {
+      respond_status(c, ri, 500, NULL, "out of memory", rt);
+    } else {
+      size_t len = strlen(text);
+      respond_list(api, c, ri, rt, text, len, next, remaining);
+      list_cache_put(api, req->target, kind_rev, text, len, next, remaining);
     }
   }
   free((void *)items);
   free((void *)picked);
-  selection_free(&sel);
-  respond_json(c, ri, 200, doc, NULL);
 }
 
 static void handle_get(vr_kube_api *api, vr_http_conn *c, vr_http_request *req, const req_info *ri,
@@ -1717,6 +1823,7 @@ vr_kube_api *vr_kube_api_new(const vr_kube_api_config *config) {
 }
 
 void vr_kube_api_free(vr_kube_api *api) {
+  int i;
   if (api == NULL) return;
   while (api->watches) {
     kwatch *w = api->watches;
@@ -1726,6 +1833,7 @@ void vr_kube_api_free(vr_kube_api *api) {
     watch_free(w);
     if (conn) vr_http_conn_drop(conn);
   }
+  for (i = 0; i < LIST_CACHE_ENTRIES; i++) list_cache_drop(api, &api->list_cache[i]);
   free(api);
 }
 

@@ -82,6 +82,19 @@ get '/api/v1/pods?fieldSelector=spec.nodeName%3Dw1&labelSelector=kubevirt.io%3Dv
   assert(#doc.items >= 1)
   for _, p in ipairs(doc.items) do assert(p.spec.nodeName == "w1" and p.metadata.labels["kubevirt.io"] == "virt-launcher") end' ||
   fail "selectors"
+# the same list twice (the second from the server's list cache), then again after a change:
+# the change is there, and the list's resourceVersion is the store's newest
+first=$(get '/api/v1/namespaces/default/pods')
+[ "$(get '/api/v1/namespaces/default/pods')" = "$first" ] || fail "the same list twice differs"
+get /api/v1/namespaces/default/pods/tools-1 -X PATCH -H 'Content-Type: application/merge-patch+json' \
+  -d '{"metadata":{"labels":{"cached":"no"}}}' >/dev/null
+get '/api/v1/namespaces/default/pods' | lua_json '
+  local first = json.decode(arg[1])
+  assert(tonumber(doc.metadata.resourceVersion) > tonumber(first.metadata.resourceVersion), "rv")
+  for _, p in ipairs(doc.items) do
+    if p.metadata.name == "tools-1" then assert(p.metadata.labels.cached == "no", "label") return end
+  end
+  error("no tools-1")' "$first" || fail "a list after a change does not show it"
 get '/api/v1/pods?labelSelector=a%20in%20(' >/dev/null
 expect_status 400 BadRequest
 get /api/v1/nodes/nope >/dev/null

@@ -42,5 +42,9 @@ stop_server() {
   [ "$rc" -eq 0 ] || fail "vmrun serve exited $rc after SIGTERM (a leak under ASan?): $(tail -30 "$tmp/serve.err")"
   grep -q 'terminated: stopping' "$tmp/serve.err" || fail "no stop message: $(cat "$tmp/serve.err")"
 }
-# a Lua chunk over a JSON document on stdin, as `doc`
-lua_json() { "$vmrun" -q -e "local doc = json.decode(io.read('a')); $1"; }
+# lua_json CODE [ARGS...]: a Lua chunk over a JSON document on stdin, as `doc` (ARGS in arg)
+lua_json() {
+  local code=$1
+  shift
+  "$vmrun" -q -e "local doc = json.decode(io.read('a')); $code" "$@"
+}
