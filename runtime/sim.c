@@ -147,8 +147,21 @@ int sim_phase_is(const cJSON *obj, const char *phase) {
 }
 
 void sim_timestamp(vr_sim *sim, char *buf, size_t len) {
-  vr_clock_format(vr_clock_now(sim->clock), buf, len);
-  if (strlen(buf) >= 24) memmove(buf + 19, buf + 23, strlen(buf + 23) + 1); /* whole seconds */
+  uint64_t second = vr_clock_now(sim->clock) / 1000u;
+  if (sim->timestamp_text[0] == '\0' || second != sim->timestamp_second) {
+    /* formatted once per second of the run: controllers stamp thousands of objects in one */
+    vr_clock_format(second * 1000u, sim->timestamp_text, sizeof sim->timestamp_text);
+    if (strlen(sim->timestamp_text) >= 24) /* whole seconds */
+      memmove(sim->timestamp_text + 19, sim->timestamp_text + 23,
+              strlen(sim->timestamp_text + 23) + 1);
+    sim->timestamp_second = second;
+  }
+  if (len > 0) {
+    size_t n = strlen(sim->timestamp_text);
+    if (n >= len) n = len - 1;
+    memcpy(buf, sim->timestamp_text, n);
+    buf[n] = '\0';
+  }
 }
 
 void sim_set(cJSON *obj, const char *dotted, cJSON *item) {
@@ -496,6 +509,7 @@ static void on_pod(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv)
   const cJSON *ann =
       cJSON_GetObjectItemCaseSensitive(sim_path(obj, "metadata.annotations"), "kubevirt.io/domain");
   (void)rv;
+  if (((vr_sim *)ctx)->status_writes > 0) return; /* requests, phase, labels as they were */
   sim_account_pod(ctx, type == VR_WATCH_DELETED, obj);
   sim_enqueue_pdbs(ctx, sim_string(obj, "metadata.namespace")); /* the disruption controller */
   if (type != VR_WATCH_ADDED) sim_enqueue_owner_rs(ctx, obj);   /* its ReplicaSet, if any */

@@ -46,8 +46,8 @@ int vr_sim_evacuate_cancel(vr_sim *sim, const char *ns, const char *name, const 
 
 /* Reboots a node: NotReady at once, the VMs on it are lost (their VMIs fail, the virt-launcher
  * pods are gone; run strategies decide what restarts), Ready again with a new bootID after the
- * node's sim.vmrun.io/reboot-seconds (default 300). Other pods restart in place. 404 when the
- * node does not exist. */
+ * node's sim.vmrun.io/reboot-seconds (default 300). Other pods restart in place then (their
+ * containers' restartCount + 1). 404 when the node does not exist. */
 int vr_sim_reboot_node(vr_sim *sim, const char *name, vr_store_error *err);
 
 /* The path of the loaded cluster file, or NULL. */

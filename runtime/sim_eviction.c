@@ -112,6 +112,8 @@ static void pod_gone(vr_sim *sim, const char *ns, const char *name) {
         !sim_phase_is(vmi, "Failed")) {
       cJSON *copy = cJSON_Duplicate(vmi, 1);
       sim_set(copy, "status.phase", cJSON_CreateString("Succeeded"));
+      /* virt-controller's Ready from a pod going down (syncReadyConditionFromPod) */
+      sim_vmi_set_ready(copy, "False", "PodTerminating", "virt-launcher pod is terminating");
       vr_store_replace(sim->store, copy, 0, NULL, &err);
     }
   }
@@ -496,21 +498,39 @@ static void set_node_ready(vr_sim *sim, const cJSON *node, int ready) {
   sim_save(sim, copy);
 }
 
-static void node_back(vr_sim *sim, const char *ns, const char *name) {
-  const cJSON *node = vr_store_get(sim->store, "", "Node", NULL, name);
-  (void)ns;
-  if (node != NULL) set_node_ready(sim, node, 1);
+/* The node is up again (down_at: when it went down): Ready, and the kubelet restarts the
+ * containers of the pods that stayed on it in place. */
+static void node_back(vr_sim *sim, const char *down_at, const char *name) {
+  const cJSON *node = vr_store_get(sim->store, "", "Node", NULL, name), **pods;
+  size_t n, i;
+  if (node == NULL) return;
+  set_node_ready(sim, node, 1);
+  n = vr_store_list(sim->store, "", "Pod", NULL, name, &pods);
+  for (i = 0; n != (size_t)-1 && i < n; i++) {
+    cJSON *copy;
+    if (is_launcher(pods[i]) || !sim_phase_is(pods[i], "Running") ||
+        sim_path(pods[i], "metadata.deletionTimestamp") != NULL)
+      continue;
+    copy = cJSON_Duplicate(pods[i], 1);
+    sim_pod_restarted(sim, copy, down_at);
+    sim->status_writes++; /* containers restarted: nothing a controller reads changed */
+    sim_save(sim, copy);  /* pods[i] is freed: the loop reads only later pods */
+    sim->status_writes--;
+  }
+  if (n != (size_t)-1) free((void *)pods);
 }
 
 int vr_sim_reboot_node(vr_sim *sim, const char *name, vr_store_error *err) {
   const cJSON *node = vr_store_get(sim->store, "", "Node", NULL, name), **pods;
   size_t n, i;
   uint64_t duration;
+  char down_at[40];
   if (node == NULL) {
     set_error(err, 404, "NotFound", "nodes \"%s\" not found", name);
     return -1;
   }
   duration = sim_annotation_ms(node, "sim.vmrun.io/reboot-seconds");
+  sim_timestamp(sim, down_at, sizeof down_at);
   set_node_ready(sim, node, 0);
   /* the guests on the node are lost: their VMIs fail, the launcher pods are gone */
   n = vr_store_list(sim->store, "", "Pod", NULL, name, &pods);
@@ -541,6 +561,6 @@ int vr_sim_reboot_node(vr_sim *sim, const char *name, vr_store_error *err) {
     vr_store_delete(sim->store, "", "Pod", ns, pod_name, &derr);
   }
   if (n != (size_t)-1) free((void *)pods);
-  sim_after(sim, duration, node_back, "", name);
+  sim_after(sim, duration, node_back, down_at, name);
   return 0;
 }

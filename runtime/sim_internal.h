@@ -81,13 +81,18 @@ struct vr_sim {
   vr_strmap taint_pods;    /* node -> (vr_strmap *) "ns" SEP "name" of its pods changed since the
                               taint manager looked (sim_nodes.c) */
   int started;             /* controllers attached */
+  int status_writes;       /* > 0 while a kubelet rewrites only pod status fields no controller
+                              reads (sim_status.c): the pod watch queues nothing for them */
   int controller_writes;   /* > 0 while a controller writes an object it built from stored,
                               admitted ones (sim_save, launcher pods): admission skips its checks */
   vr_migration_config cluster_config; /* sim_cluster_config's answer */
   int cluster_config_valid;           /* it is current: kept once started, until a KubeVirt or
                                          HyperConverged CR changes */
   int kubevirt_minor; /* the KubeVirt version whose behaviour applies, read at load (HEAD: 1000) */
-  struct {            /* the last launcher_requests answer (sim_workloads.c), for one VMI version */
+  uint32_t pod_ips;   /* pod network addresses handed out so far (sim_status.c) */
+  uint64_t timestamp_second; /* sim_timestamp's last second of the run and its text */
+  char timestamp_text[40];
+  struct { /* the last launcher_requests answer (sim_workloads.c), for one VMI version */
     char uid[64], resource_version[32];
     double overhead_ratio, cpu_allocation_ratio;
     int64_t cpu_milli, memory;
@@ -159,6 +164,40 @@ void sim_save(vr_sim *sim, cJSON *copy);
 cJSON *sim_condition(const char *type, const char *status, const char *reason, const char *message);
 uint64_t sim_pod_start_ms(const cJSON *vmi);
 int64_t sim_vmi_memory(const cJSON *vmi);
+
+/* The status fields of the agents of a real cluster (sim_status.c); none of them feeds a
+ * decision. */
+/* Sets a pod's status.phase (a copy being written) with what the kubelet reports in it, once the
+ * pod is on a node: hostIP and podIP (with podIPs) when it has none (the node's
+ * InternalIP; a pod on the host network has the node's, others the next address of the pod
+ * network 10.128.0.0/14 in order; a finished pod gets none) and one containerStatuses entry per
+ * spec.containers element (waiting ContainerCreating while Pending, running and ready while
+ * Running, terminated when Succeeded or Failed; restartCount and lastState kept). */
+void sim_pod_set_phase(vr_sim *sim, cJSON *pod, const char *phase);
+/* A pod loaded from a cluster file on a node, with a phase: what sim_pod_set_phase would add
+ * that it lacks (addresses, containerStatuses), keeping what the file gives. 1 when changed. */
+int sim_pod_fill_loaded(vr_sim *sim, cJSON *pod);
+/* The kubelet restarted the pod's containers in place after its node went down at down_at (a
+ * timestamp): restartCount + 1, lastState terminated (255, Unknown), running since now. */
+void sim_pod_restarted(vr_sim *sim, cJSON *pod, const char *down_at);
+/* A node without an InternalIP address gets 10.0.0.10 + index (and a Hostname address). 1 when
+ * changed. */
+int sim_node_fill_addresses(cJSON *node, size_t index);
+/* status.interfaces of a running VMI (a copy being written) as virt-handler reports them: one
+ * per spec.domain.devices.interfaces element (or KubeVirt's default pod-network interface), with
+ * its MAC (spec.macAddress, else a fixed one in 52:54:00 from the uid) and queueCount; the
+ * pod-network interface has the address of pod, the VMI's live virt-launcher pod (NULL: none). */
+void sim_vmi_set_interfaces(cJSON *vmi, const cJSON *pod);
+/* Sets the VMI's Ready condition (a copy being written), keeping its other conditions. */
+void sim_vmi_set_ready(cJSON *vmi, const char *status, const char *reason, const char *message);
+/* The VM's status.conditions as KubeVirt's VM controller derives them from its VMI (NULL: none):
+ * Ready from the VMI's Ready (False VMINotExists without a VMI, False VMIConditionMissing
+ * without the condition), then the VMI's other conditions. The caller owns the array. */
+cJSON *sim_vm_conditions(const cJSON *vmi);
+/* 1 when conditions (a VM's status.conditions) are what sim_vm_conditions(vmi) gives. */
+int sim_vm_conditions_current(const cJSON *conditions, const cJSON *vmi);
+/* The VMI's vCPUs (cores x sockets x threads, or its CPU request or limit rounded up). */
+int64_t sim_vmi_vcpus(const cJSON *vmi);
 
 /* Keeps the sets of running and pending VMIMs for a VMIM change (safe in watch callbacks). */
 void sim_note_vmim(vr_sim *sim, int deleted, const cJSON *vmim);

@@ -242,6 +242,8 @@ static void finish(vr_sim *sim, sim_migration *m, const char *abort_reason) {
     if (ok) {
       cJSON *status_obj = (cJSON *)sim_path(copy, "status");
       sim_set(copy, "status.nodeName", cJSON_CreateString(m->target));
+      /* the VMI runs in the target pod now: virt-handler reports that pod's address */
+      sim_vmi_set_interfaces(copy, vr_store_get(sim->store, "", "Pod", m->ns, m->target_pod));
       cJSON_DeleteItemFromObjectCaseSensitive(status_obj, "evacuationNodeName");
       sim_set(copy, "status.migrationTransport", cJSON_CreateString("Unix"));
       if (sim_path(copy, "metadata.annotations")) {
@@ -250,7 +252,7 @@ static void finish(vr_sim *sim, sim_migration *m, const char *abort_reason) {
       }
       if (source_pod != NULL) { /* the source virt-launcher exits */
         cJSON *pod = cJSON_Duplicate(source_pod, 1);
-        sim_set(pod, "status.phase", cJSON_CreateString("Succeeded"));
+        sim_pod_set_phase(sim, pod, "Succeeded");
         sim_save(sim, pod);
       }
     }
@@ -398,7 +400,7 @@ static void target_started(vr_sim *sim, const char *ns, const char *name) {
     return;
   }
   copy = cJSON_Duplicate(pod, 1);
-  sim_set(copy, "status.phase", cJSON_CreateString("Running"));
+  sim_pod_set_phase(sim, copy, "Running");
   sim_save(sim, copy);
   copy = cJSON_Duplicate(vmim, 1);
   set_phase(sim, copy, "Scheduled");
@@ -606,6 +608,7 @@ static void reconcile_unscheduled(vr_sim *sim, const cJSON *vmim, const cJSON *v
   if (node != NULL) {
     cJSON *copy = cJSON_Duplicate(pod, 1), *vcopy = cJSON_Duplicate(vmim, 1);
     sim_set(copy, "spec.nodeName", cJSON_CreateString(sim_string(node, "metadata.name")));
+    sim_pod_set_phase(sim, copy, "Pending"); /* on its node now: the kubelet reports it */
     sim_save(sim, copy);
     cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)sim_path(vcopy, "status"), "conditions");
     cJSON_AddStringToObject((cJSON *)sim_path(vcopy, "metadata.annotations"),

@@ -92,9 +92,9 @@ static int create_pod(vr_sim *sim, const cJSON *rs) {
   if (node != NULL) {
     cJSON_DeleteItemFromObjectCaseSensitive(spec, "nodeName");
     cJSON_AddStringToObject(spec, "nodeName", sim_string(node, "metadata.name"));
-    sim_set(pod, "status.phase", cJSON_CreateString("Running"));
+    sim_pod_set_phase(sim, pod, "Running");
   } else {
-    sim_set(pod, "status.phase", cJSON_CreateString("Pending"));
+    sim_pod_set_phase(sim, pod, "Pending");
     cJSON *conditions = cJSON_CreateArray();
     cJSON_AddItemToArray(conditions, sim_condition("PodScheduled", "False", "Unschedulable", why));
     sim_set(pod, "status.conditions", conditions);

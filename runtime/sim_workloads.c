@@ -60,6 +60,10 @@ static int64_t vcpu_count(const cJSON *domain) {
   return n < 1 ? 1 : n;
 }
 
+int64_t sim_vmi_vcpus(const cJSON *vmi) {
+  return vcpu_count(sim_path(vmi, "spec.domain"));
+}
+
 static int has_items(const cJSON *v) {
   return cJSON_GetArraySize(v) > 0;
 }
@@ -883,7 +887,7 @@ void sim_create_launcher(vr_sim *sim, const cJSON *vmi, const char *node, int ru
     cJSON_AddObjectToObject(v, "emptyDir");
     cJSON_AddItemToArray(volumes, v);
   }
-  sim_set(pod, "status.phase", cJSON_CreateString(running ? "Running" : "Pending"));
+  sim_pod_set_phase(sim, pod, running ? "Running" : "Pending");
   sim->controller_writes++; /* built from the admitted VMI */
   vr_store_create(sim->store, pod, NULL, &err);
   sim->controller_writes--;
@@ -902,24 +906,25 @@ static void set_running_conditions(vr_sim *sim, cJSON *vmi) {
   sim_set(vmi, "status.conditions", conditions);
 }
 
-/* The launcher pod started: pod Running, VMI Running. */
+/* The launcher pod started: pod Running, VMI Running with the pod's address. */
 static void launcher_started(vr_sim *sim, const char *ns, const char *name) {
   const cJSON *vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns, name);
   const cJSON *pod;
-  cJSON *copy;
+  cJSON *copy, *pod_copy = NULL;
   const char *phase;
   if (vmi == NULL) return;
   phase = sim_string(vmi, "status.phase");
   if (phase == NULL || strcmp(phase, "Scheduled") != 0) return;
   pod = sim_launcher_pod(sim, vmi);
-  if (pod != NULL) {
-    copy = cJSON_Duplicate(pod, 1);
-    sim_set(copy, "status.phase", cJSON_CreateString("Running"));
-    sim_save(sim, copy);
-  }
   copy = cJSON_Duplicate(vmi, 1);
   sim_set(copy, "status.phase", cJSON_CreateString("Running"));
   set_running_conditions(sim, copy);
+  if (pod != NULL) {
+    pod_copy = cJSON_Duplicate(pod, 1);
+    sim_pod_set_phase(sim, pod_copy, "Running");
+  }
+  sim_vmi_set_interfaces(copy, pod_copy);
+  if (pod_copy != NULL) sim_save(sim, pod_copy); /* the pod first, as the kubelet reports it */
   sim_save(sim, copy);
 }
 
@@ -981,19 +986,36 @@ void sim_reconcile_vmi(vr_sim *sim, const char *ns, const char *name) {
 void sim_adopt_loaded(vr_sim *sim) {
   const cJSON **items;
   size_t n, i;
-  /* the kubelet labels every node with its name */
+  /* the kubelet labels every node with its name and reports its addresses */
   n = vr_store_list(sim->store, "", "Node", NULL, NULL, &items);
   for (i = 0; n != (size_t)-1 && i < n; i++) {
     const cJSON *labels = sim_path(items[i], "metadata.labels");
+    cJSON *copy = cJSON_Duplicate(items[i], 1);
+    int changed = sim_node_fill_addresses(copy, i);
     if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(labels, "kubernetes.io/hostname"))) {
-      cJSON *copy = cJSON_Duplicate(items[i], 1);
       cJSON *l = (cJSON *)sim_path(copy, "metadata.labels");
       if (!cJSON_IsObject(l)) {
         cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)sim_path(copy, "metadata"), "labels");
         l = cJSON_AddObjectToObject((cJSON *)sim_path(copy, "metadata"), "labels");
       }
       cJSON_AddStringToObject(l, "kubernetes.io/hostname", sim_string(copy, "metadata.name"));
+      changed = 1;
+    }
+    if (changed) {
+      sim_save(sim, copy); /* items[i] is freed: the loop reads only later items */
+    } else {
+      cJSON_Delete(copy);
+    }
+  }
+  if (n != (size_t)-1) free((void *)items);
+  /* the loaded pods on nodes get the addresses and container states their kubelet reports */
+  n = vr_store_list(sim->store, "", "Pod", NULL, NULL, &items);
+  for (i = 0; n != (size_t)-1 && i < n; i++) {
+    cJSON *copy = cJSON_Duplicate(items[i], 1);
+    if (sim_pod_fill_loaded(sim, copy)) {
       sim_save(sim, copy);
+    } else {
+      cJSON_Delete(copy);
     }
   }
   if (n != (size_t)-1) free((void *)items);
@@ -1007,10 +1029,15 @@ void sim_adopt_loaded(vr_sim *sim) {
     if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) continue;
     if (sim_launcher_pod(sim, vmi) == NULL)
       sim_create_launcher(sim, vmi, sim_string(vmi, "status.nodeName"), running, NULL, NULL, 0);
-    if (running && sim_path(vmi, "status.conditions") == NULL) {
+    if (running && (sim_path(vmi, "status.conditions") == NULL ||
+                    sim_path(vmi, "status.interfaces") == NULL)) {
       cJSON *copy = cJSON_Duplicate(vmi, 1);
-      sim_set(copy, "status.phase", cJSON_CreateString("Running"));
-      set_running_conditions(sim, copy);
+      if (sim_path(vmi, "status.conditions") == NULL) {
+        sim_set(copy, "status.phase", cJSON_CreateString("Running"));
+        set_running_conditions(sim, copy);
+      }
+      if (sim_path(vmi, "status.interfaces") == NULL)
+        sim_vmi_set_interfaces(copy, sim_launcher_pod(sim, vmi));
       sim_save(sim, copy);
     } else if (!running) {
       sim_after(sim, sim_pod_start_ms(vmi), launcher_started, sim_string(vmi, "metadata.namespace"),
@@ -1059,14 +1086,24 @@ static void create_vmi(vr_sim *sim, const cJSON *vm) {
   sim->controller_writes--;
 }
 
+/* The VM's status: printableStatus and ready as decided, with created and the conditions
+ * KubeVirt derives from its VMI as it is now (sim_vm_conditions). Written only on a change. */
 static void set_vm_status(vr_sim *sim, const cJSON *vm, const char *printable, int ready) {
   const char *old = sim_string(vm, "status.printableStatus");
+  const cJSON *vmi =
+      vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance",
+                   sim_string(vm, "metadata.namespace"), sim_string(vm, "metadata.name"));
   cJSON *copy;
-  if (old && strcmp(old, printable) == 0 && cJSON_IsTrue(sim_path(vm, "status.ready")) == ready)
+  int created = vmi != NULL;
+  if (old && strcmp(old, printable) == 0 && cJSON_IsTrue(sim_path(vm, "status.ready")) == ready &&
+      cJSON_IsTrue(sim_path(vm, "status.created")) == created &&
+      sim_vm_conditions_current(sim_path(vm, "status.conditions"), vmi))
     return;
   copy = cJSON_Duplicate(vm, 1);
   sim_set(copy, "status.printableStatus", cJSON_CreateString(printable));
   sim_set(copy, "status.ready", cJSON_CreateBool(ready));
+  sim_set(copy, "status.created", cJSON_CreateBool(created));
+  sim_set(copy, "status.conditions", sim_vm_conditions(vmi));
   sim_save(sim, copy);
 }
 

@@ -188,3 +188,31 @@ describe("garbage collection (§2.1)", function()
     expect(kept).to_equal({ "gc-3", "gc-4", "gc-5", "gc-6", "gc-7" })
   end, { timeout = "30m" })
 end)
+
+describe("the VMI's address across a live migration", function()
+  local function pod_of(v)
+    for _, p in ipairs(cluster.pods({ namespace = "prod", selector = "kubevirt.io/created-by=" .. v.metadata.uid })) do
+      if p.spec.nodeName == v.status.nodeName and p.status.phase == "Running" then return p end
+    end
+  end
+
+  it("reports the address of the virt-launcher pod it runs in, before and after", function()
+    local v = vmi("idle-8")
+    local source, mac = pod_of(v), v.status.interfaces[1].mac
+    expect(v.status.interfaces[1].ipAddress).to_be(source.status.podIP)
+    migrate("idle-8")
+    expect(wait_final("mig-idle-8").status.phase).to_be("Succeeded")
+    v = vmi("idle-8")
+    local target = pod_of(v)
+    expect(target.metadata.name).never.to_be(source.metadata.name)
+    -- masquerade: the guest's address is behind NAT, so the VMI reports the new pod's
+    expect(v.status.interfaces[1].ipAddress).to_be(target.status.podIP)
+    expect(v.status.interfaces[1].ipAddress).never.to_be(source.status.podIP)
+    expect(v.status.interfaces[1].mac).to_be(mac) -- the guest's NIC moved with it
+    -- the source virt-launcher exited
+    local old = cluster.get("Pod", "prod", source.metadata.name)
+    expect(old.status.phase).to_be("Succeeded")
+    expect(old.status.containerStatuses[1].state.terminated.reason).to_be("Completed")
+    expect(old.status.containerStatuses[1].ready).to_be(false)
+  end, { timeout = "30m" })
+end)

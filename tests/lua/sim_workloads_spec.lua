@@ -219,3 +219,105 @@ describe("the ReplicaSet controller", function()
     expect(pending.status.conditions[1].message).to_match("^0/%d+ nodes are available")
   end, { timeout = "5m" })
 end)
+
+describe("the status fields a real cluster's agents report", function()
+  local function condition(obj, type)
+    for _, c in ipairs(obj.status.conditions or {}) do
+      if c.type == type then return c end
+    end
+  end
+  local function node_ip(name)
+    for _, a in ipairs(cluster.get("Node", name).status.addresses or {}) do
+      if a.type == "InternalIP" then return a.address end
+    end
+  end
+  -- the VMI's live virt-launcher pod (earlier cases left old ones of restarted VMs behind)
+  local function live_launcher(name)
+    local uid = vmi(name).metadata.uid
+    for _, p in ipairs(cluster.pods({ namespace = "prod", selector = "kubevirt.io/created-by=" .. uid })) do
+      if p.status.phase == "Running" and not p.metadata.deletionTimestamp then return p end
+    end
+  end
+
+  it("gives a running virt-launcher pod an address of its own, its node's, and a ready container", function()
+    local pod = live_launcher("db")
+    expect(pod.status.podIP).to_match("^10%.1[23]%d%.%d+%.%d+$") -- the pod network 10.128.0.0/14
+    expect(pod.status.podIPs).to_equal({ { ip = pod.status.podIP } })
+    expect(node_ip(pod.spec.nodeName)).to_match("^10%.0%.%d+%.%d+$")
+    expect(pod.status.hostIP).to_be(node_ip(pod.spec.nodeName))
+    local c = pod.status.containerStatuses
+    expect(#c).to_be(1)
+    expect(c[1].name).to_be("compute")
+    expect(c[1].image).to_be(pod.spec.containers[1].image)
+    expect(c[1].ready).to_be(true)
+    expect(c[1].started).to_be(true)
+    expect(c[1].restartCount).to_be(0)
+    expect(c[1].state.running.startedAt).to_match("^%d+%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$")
+    local seen = {} -- no two live pods share an address
+    for _, p in ipairs(cluster.pods()) do
+      if p.status.phase == "Running" and p.status.podIP then
+        expect(seen[p.status.podIP]).to_be_nil()
+        seen[p.status.podIP] = true
+      end
+    end
+  end)
+
+  it("reports the VMI's pod-network interface with its virt-launcher pod's address", function()
+    local i = vmi("db").status.interfaces
+    expect(#i).to_be(1)
+    expect(i[1].name).to_be("default") -- KubeVirt's default interface on the pod network
+    expect(i[1].ipAddress).to_be(live_launcher("db").status.podIP)
+    expect(i[1].ipAddresses).to_equal({ i[1].ipAddress })
+    expect(i[1].mac).to_match("^52:54:00:%x%x:%x%x:%x%x$")
+    expect(i[1].queueCount).to_be(1)
+  end)
+
+  it("shows a VM Ready while it runs, and not Ready once its guest shut down or it stopped", function()
+    expect(vm("db").status.ready).to_be(true)
+    expect(condition(vm("db"), "Ready").status).to_be("True")
+    expect(condition(vm("db"), "LiveMigratable")).never.to_be_nil() -- the VMI's, copied
+    expect(condition(vm("off"), "Ready")).to_equal({ type = "Ready", status = "False",
+      reason = "VMINotExists", message = "VMI does not exist" })
+    expect(vm("off").status.created).to_be(false)
+    -- the guest shuts down (its pod deleted) and Manual does not start it again
+    cluster.patch("vm", "prod", "db", { spec = { runStrategy = "Manual" } })
+    cluster.delete("Pod", "prod", live_launcher("db").metadata.name)
+    task.sleep(60)
+    expect(vmi("db").status.phase).to_be("Succeeded")
+    expect(vm("db").status.printableStatus).to_be("Stopped")
+    expect(vm("db").status.ready).to_be(false)
+    expect(vm("db").status.created).to_be(true)
+    expect(condition(vm("db"), "Ready").status).to_be("False")
+    expect(condition(vm("db"), "Ready").reason).to_be("PodTerminating")
+    -- a running VM stopped: no VMI at all
+    expect(condition(vm("web"), "Ready").status).to_be("True")
+    cluster.patch("vm", "prod", "web", { spec = { runStrategy = "Halted" } })
+    task.sleep(1)
+    expect(vmi("web")).to_be_nil()
+    expect(vm("web").status.ready).to_be(false)
+    expect(condition(vm("web"), "Ready").reason).to_be("VMINotExists")
+    expect(vm("web").status.created).to_be(false)
+    task.sleep(60) -- its virt-launcher pod goes within its grace period
+  end, { timeout = "5m" })
+
+  it("counts a restart of a pod whose node rebooted under it", function()
+    local pod
+    for _, p in ipairs(cluster.pods({ namespace = "prod", selector = "app=cache" })) do
+      if p.status.phase == "Running" and not p.metadata.deletionTimestamp then pod = p end
+    end
+    local node, name, ip = pod.spec.nodeName, pod.metadata.name, pod.status.podIP
+    local started = pod.status.containerStatuses[1].state.running.startedAt
+    -- back within its tolerationSeconds (300), so that the taint manager leaves it
+    cluster.patch("Node", node, { metadata = { annotations = { ["sim.vmrun.io/reboot-seconds"] = "60" } } })
+    sim.reboot(node)
+    task.sleep(61)
+    pod = cluster.get("Pod", "prod", name)
+    local c = pod.status.containerStatuses[1]
+    expect(c.restartCount).to_be(1)
+    expect(c.ready).to_be(true)
+    expect(c.lastState.terminated.reason).to_be("Unknown")
+    expect(c.lastState.terminated.startedAt).to_be(started)
+    expect(c.state.running.startedAt > started).to_be(true)
+    expect(pod.status.podIP).to_be(ip) -- the same pod, with its address
+  end, { timeout = "5m" })
+end)
