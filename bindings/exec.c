@@ -14,19 +14,23 @@
 #define EXEC_BOX_MT   "vmrun.exec.Request"
 #define KILL_GRACE_MS 5000
 
+/* Shared by the Lua side (the box, until the result is taken or the box is collected) and the
+ * running process (until on_done): freed when both have let go. */
 typedef struct exec_req {
   vr_op op;
   vr_process *proc;
   int finished;  /* the process exited and its output is drained */
-  int abandoned; /* the Lua side left: on_done frees */
+  int cancelled; /* timed out or cancelled: the command is being stopped, nobody waits */
+  int refs;
   char what[96]; /* "exec.run 'prog'" */
 } exec_req;
 
 typedef struct exec_box {
-  exec_req *req; /* NULL once the continuation took the result */
+  exec_req *req; /* NULL once the Lua side let go */
 } exec_box;
 
-static void req_free(exec_req *r) {
+static void req_release(exec_req *r) {
+  if (--r->refs > 0) return;
   vr_process_free(r->proc);
   free(r);
 }
@@ -35,17 +39,14 @@ static void on_done(vr_process *p, void *data) {
   exec_req *r = data;
   (void)p;
   r->finished = 1;
-  if (r->abandoned) {
-    req_free(r);
-    return;
-  }
-  vr_op_complete(&r->op);
+  if (!r->cancelled) vr_op_complete(&r->op);
+  req_release(r);
 }
 
-/* Timeout or cancellation: stop the command; on_done frees the request later. */
+/* Timeout or cancellation: stop the command (on_done still comes, and lets go). */
 static void exec_cancel(vr_op *op) {
   exec_req *r = (exec_req *)op;
-  r->abandoned = 1;
+  r->cancelled = 1;
   vr_process_terminate(r->proc, KILL_GRACE_MS);
 }
 
@@ -54,12 +55,11 @@ static int box_gc(lua_State *L) {
   exec_req *r = b->req;
   b->req = NULL;
   if (r == NULL) return 0;
-  if (r->finished) {
-    req_free(r);
-  } else if (!r->abandoned) {
-    r->abandoned = 1;
+  if (!r->finished && !r->cancelled) { /* the task went away while the command runs */
+    r->cancelled = 1;
     vr_process_terminate(r->proc, KILL_GRACE_MS);
   }
+  req_release(r);
   return 0;
 }
 
@@ -92,10 +92,8 @@ static int exec_k(lua_State *L, int status, lua_KContext ctx) {
   const vr_process_result *res;
   (void)status;
   (void)ctx;
-  if (r->op.status != VR_OP_DONE) {
-    b->req = NULL; /* now owned by on_done (exec_cancel marked it abandoned) */
-    vr_op_finish(L, &r->op);
-  }
+  /* raises on a timeout or cancellation; the box keeps its reference until it is collected,
+   * so that r outlives this frame whether or not the process has ended already */
   vr_op_finish(L, &r->op);
   res = vr_process_result_get(r->proc);
   push_result(L, res);
@@ -124,11 +122,11 @@ static int exec_k(lua_State *L, int status, lua_KContext ctx) {
     lua_getfield(L, -3, "stderr");
     lua_setfield(L, -2, "stderr");
     b->req = NULL;
-    req_free(r);
+    req_release(r);
     return lua_error(L);
   }
   b->req = NULL;
-  req_free(r);
+  req_release(r);
   return 1;
 }
 
@@ -238,6 +236,7 @@ static int l_exec_run(lua_State *L) {
   if (r == NULL) return luaL_error(L, "exec.run: out of memory");
   snprintf(r->what, sizeof r->what, "exec.run '%s'", spec.argv[0]);
   r->op.cancel = exec_cancel;
+  r->refs = 2; /* the box's and the process's */
   rc = vr_process_start(vr_sched_loop(s), vr_sched_clock(s), &spec, on_done, r, &r->proc, err,
                         sizeof err);
   if (rc != 0) {

@@ -11,6 +11,8 @@
 #define READ_BUFFER       65536
 #define MAX_WAITING_INPUT (1u << 20) /* bytes of later requests read while one is answered */
 #define LINGER_MS         2000 /* how long a closing connection reads what the client still sends */
+#define BACKPRESSURE      (1u << 20) /* queued answer bytes above which no new request is taken */
+#define CLOSE_WRITE_MS    30000 /* for a last answer to be written before the connection goes */
 
 enum conn_state { C_READING, C_HANDLING, C_STREAMING, C_CLOSING };
 
@@ -27,6 +29,8 @@ struct vr_http_conn {
   int http10;        /* ... came as HTTP/1.0: streams are close-delimited */
   int sent_continue; /* "100 Continue" already sent for the request being read */
   int in_process;    /* process_input is on the stack */
+  int header_timer;  /* the whole-request deadline runs (armed once, when a request begins) */
+  int read_stopped;  /* reading paused: the client does not read its answers */
   int close_after_write;
   int lingering; /* answered for the last time: reading what the client still sends */
   uv_shutdown_t shutdown_req;
@@ -114,6 +118,9 @@ const char *vr_http_reason(int status) {
 
 static void process_input(vr_http_conn *c);
 static void conn_close(vr_http_conn *c);
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void on_linger_timeout(uv_timer_t *timer);
 
 /* --- closing ------------------------------------------------------------------------------- */
 
@@ -193,6 +200,11 @@ static void on_written(uv_write_t *req, int status) {
     conn_close(c);
   } else if (c->close_after_write && c->pending_write == 0) {
     start_linger(c);
+  } else if (c->pending_write <= BACKPRESSURE / 2) {
+    if (c->read_stopped && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
+      c->read_stopped = 0;
+    }
+    if (c->state == C_READING && !c->in_process && c->input_len > 0) process_input(c);
   }
 }
 
@@ -216,6 +228,10 @@ static int conn_write(vr_http_conn *c, const char *data, size_t n) {
     return -1;
   }
   c->pending_write += n;
+  if (c->pending_write > BACKPRESSURE && c->state != C_STREAMING && !c->read_stopped &&
+      !c->lingering && uv_read_stop((uv_stream_t *)&c->tcp) == 0) {
+    c->read_stopped = 1;
+  }
   return 0;
 }
 
@@ -226,7 +242,11 @@ static void answered(vr_http_conn *c) {
   if (!c->keep_alive) {
     c->close_after_write = 1;
     c->state = C_READING; /* parses nothing more: closes once written */
-    if (c->pending_write == 0) start_linger(c);
+    if (c->pending_write == 0) {
+      start_linger(c);
+    } else { /* a client that never reads its last answer does not hold the connection */
+      uv_timer_start(&c->timer, on_linger_timeout, CLOSE_WRITE_MS, 0);
+    }
     return;
   }
   c->state = C_READING;
@@ -276,7 +296,7 @@ int vr_http_stream_send(vr_http_conn *c, const char *data, size_t len) {
   char *chunk;
   int n, rc;
   if (c->state != C_STREAMING) return -1;
-  if (len == 0) return 0; /* an empty chunk would end the stream */
+  if (len == 0 || c->head) return 0; /* an empty chunk would end the stream; HEAD: no body */
   if (c->pending_write > c->server->config.max_pending_write) {
     conn_close(c); /* the client does not read: cut it */
     return -1;
@@ -298,7 +318,7 @@ int vr_http_stream_send(vr_http_conn *c, const char *data, size_t len) {
 
 void vr_http_stream_end(vr_http_conn *c) {
   if (c->state != C_STREAMING) return;
-  if (!c->http10) conn_write(c, "0\r\n\r\n", 5);
+  if (!c->http10 && !c->head) conn_write(c, "0\r\n\r\n", 5);
   c->state = C_HANDLING;
   answered(c);
 }
@@ -335,27 +355,37 @@ static void on_timeout(uv_timer_t *timer) {
   }
 }
 
-/* Arms the header or the idle timeout for a connection that waits for a request. */
+/* Arms the deadline of a connection that waits for a request: the whole request must arrive
+ * within the header timeout from its first byte (armed once, not on every read), and an idle
+ * keep-alive connection goes after the idle timeout. */
 static void arm_timeout(vr_http_conn *c) {
   const vr_http_server_config *cfg = &c->server->config;
-  uint64_t ms =
-      vr_http_parser_in_request(c->parser) ? cfg->header_timeout_ms : cfg->idle_timeout_ms;
-  if (c->lingering) return; /* its own timer runs */
-  if (c->state == C_READING && !c->close_after_write) {
-    uv_timer_start(&c->timer, on_timeout, ms, 0);
-  } else {
+  if (c->lingering || c->close_after_write) return; /* their own timers run */
+  if (c->state != C_READING) {
     uv_timer_stop(&c->timer);
+    c->header_timer = 0;
+  } else if (vr_http_parser_in_request(c->parser)) {
+    if (!c->header_timer) {
+      c->header_timer = 1;
+      uv_timer_start(&c->timer, on_timeout, cfg->header_timeout_ms, 0);
+    }
+  } else {
+    c->header_timer = 0;
+    uv_timer_start(&c->timer, on_timeout, cfg->idle_timeout_ms, 0);
   }
 }
 
-/* Parses what is in the input buffer while the connection is free to answer. */
+/* Parses what is in the input buffer while the connection is free to answer and its queued
+ * answers are below BACKPRESSURE (a client that pipelines requests but does not read the answers
+ * gets no more of them until it does). The consumed bytes are removed once, at the end. */
 static void process_input(vr_http_conn *c) {
+  size_t off = 0;
   c->in_process = 1;
-  while (c->state == C_READING && !c->close_after_write && c->input_len > 0) {
+  while (c->state == C_READING && !c->close_after_write && off < c->input_len &&
+         c->pending_write <= BACKPRESSURE) {
     size_t used = 0;
-    vr_http_status st = vr_http_parser_feed(c->parser, c->input, c->input_len, &used);
-    memmove(c->input, c->input + used, c->input_len - used);
-    c->input_len -= used;
+    vr_http_status st = vr_http_parser_feed(c->parser, c->input + off, c->input_len - off, &used);
+    off += used;
     if (st == VR_HTTP_ERROR) {
       const char *why = "bad request";
       int status = vr_http_parser_error(c->parser, &why);
@@ -377,9 +407,14 @@ static void process_input(vr_http_conn *c) {
       c->head = strcmp(req->method, "HEAD") == 0;
       c->http10 = req->version_minor == 0;
       c->state = C_HANDLING;
+      c->header_timer = 0;
       uv_timer_stop(&c->timer);
       c->server->config.handler(c->server->config.ctx, c, req);
     }
+  }
+  if (c->state != C_CLOSING && off > 0) {
+    memmove(c->input, c->input + off, c->input_len - off);
+    c->input_len -= off;
   }
   c->in_process = 0;
   if (c->state != C_CLOSING) arm_timeout(c);

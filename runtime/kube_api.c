@@ -41,6 +41,17 @@ typedef struct route {
 
 typedef struct kwatch kwatch;
 
+/* A request answered later (a latency fault), with the fault decided for it. */
+typedef struct delayed {
+  uv_timer_t timer;
+  struct vr_kube_api *api;
+  vr_http_conn *conn;
+  vr_http_request *req;
+  vr_kube_fault fault; /* what else was decided (a watch cut) */
+  int gone;
+  struct delayed *prev, *next;
+} delayed;
+
 /* A JSON list answer kept for the next identical request while the kind does not change: its
  * items as text, and what its metadata said beyond the resourceVersion (which is always the
  * store's current one, so that a client's next watch starts from now). */
@@ -66,6 +77,7 @@ struct vr_kube_api {
   uint64_t requests;
   kwatch *watches;
   size_t nwatches;
+  delayed *delayed; /* answers waiting for their latency fault */
 };
 
 /* One request in flight: what the log line needs. */
@@ -87,6 +99,9 @@ struct kwatch {
   int bookmarks;
   uint64_t last_rv;
   vr_strmap matching; /* "ns/name" of the objects that match now, as the client was told */
+  int replaying;      /* events after a resumed watch's resourceVersion are being replayed */
+  uint64_t from_rv;   /* that resourceVersion */
+  vr_strmap replayed; /* the keys the replay has had an event for */
   uv_timer_t end_timer, bookmark_timer;
   int timers_open;
   int ended;
@@ -160,12 +175,12 @@ static void respond_json(vr_http_conn *c, const req_info *ri, int status, cJSON 
     static const char oom[] = "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},"
                               "\"status\":\"Failure\",\"message\":\"out of memory\","
                               "\"reason\":\"InternalError\",\"code\":500}";
-    vr_http_respond(c, 500, "application/json", NULL, oom, sizeof oom - 1);
     log_request(ri->api, ri, 500);
+    vr_http_respond(c, 500, "application/json", NULL, oom, sizeof oom - 1);
     return;
   }
-  vr_http_respond(c, status, "application/json", extra_headers, text, strlen(text));
   log_request(ri->api, ri, status);
+  vr_http_respond(c, status, "application/json", extra_headers, text, strlen(text));
   cJSON_free(text);
 }
 
@@ -256,7 +271,7 @@ static void respond_store_error(vr_http_conn *c, const req_info *ri, const vr_st
   const char *reason = err->reason[0] ? err->reason : NULL;
   const char *name = rt->name ? rt->name : "";
   qualified_resource(rt->info, res, sizeof res);
-  if (err->status == 404 && strcmp(rt->info->kind, "Pod") != 0) {
+  if (err->status == 404 && (strcmp(rt->info->kind, "Pod") != 0 || err->message[0] == '\0')) {
     snprintf(msg, sizeof msg, "%s \"%s\" not found", res, name);
   } else if (err->status == 409 && reason && strcmp(reason, "AlreadyExists") == 0) {
     snprintf(msg, sizeof msg, "%s \"%s\" already exists", res, name);
@@ -355,6 +370,7 @@ static int parse_go_duration(const char *s, uint64_t *ms) {
       return -1;
     }
   }
+  if (!(total < 1e15)) return -1; /* also NaN and infinities: no undefined conversion */
   *ms = (uint64_t)total;
   return 0;
 }
@@ -885,8 +901,8 @@ static void respond_list(vr_kube_api *api, vr_http_conn *c, const req_info *ri, 
   memcpy(body, head, head_len);
   memcpy(body + head_len, items, items_len);
   body[head_len + items_len] = '}';
-  vr_http_respond(c, 200, "application/json", NULL, body, head_len + items_len + 1);
   log_request(api, ri, 200);
+  vr_http_respond(c, 200, "application/json", NULL, body, head_len + items_len + 1);
   free(body);
 }
 
@@ -1002,6 +1018,7 @@ static void on_watch_timer_closed(uv_handle_t *handle) {
   kwatch *w = handle->data;
   if (--w->timers_open > 0) return;
   vr_strmap_clear(&w->matching);
+  vr_strmap_clear(&w->replayed);
   free(w);
 }
 
@@ -1068,6 +1085,13 @@ static void object_key(const cJSON *obj, char *buf, size_t len) {
   snprintf(buf, len, "%s/%s", meta_string(obj, "namespace"), meta_string(obj, "name"));
 }
 
+/* Whether obj is in the watch's selection. */
+static int object_selected(const kwatch *w, const cJSON *obj) {
+  const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+  return vr_label_selector_matches(w->labels, cJSON_GetObjectItemCaseSensitive(meta, "labels")) &&
+         vr_field_selector_matches(w->fields, obj);
+}
+
 static void on_store_event(void *ctx, vr_watch_type type, const cJSON *obj, uint64_t rv) {
   kwatch *w = ctx;
   char key[600];
@@ -1076,20 +1100,22 @@ static void on_store_event(void *ctx, vr_watch_type type, const cJSON *obj, uint
   if (w->ended) return;
   if (rv > w->last_rv) w->last_rv = rv;
   object_key(obj, key, sizeof key);
-  matches = type != VR_WATCH_DELETED &&
-            vr_label_selector_matches(
-                w->labels, cJSON_GetObjectItemCaseSensitive(
-                               cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels")) &&
-            vr_field_selector_matches(w->fields, obj);
-  matched = vr_strmap_get(&w->matching, key) != NULL;
+  matches = type != VR_WATCH_DELETED && object_selected(w, obj);
+  matched = vr_strmap_get(&w->matching, key) != NULL; /* the client holds it */
+  if (w->replaying && vr_strmap_get(&w->replayed, key) == NULL) {
+    /* the first replayed event of an object: the client holds it if it was selected at the
+     * watch's resourceVersion; the store's log keeps, with each event, the object before it */
+    const char *ns = meta_string(obj, "namespace");
+    const cJSON *then = NULL;
+    if (vr_strmap_put(&w->replayed, key, (void *)1) != 0) return;
+    vr_strmap_remove(&w->matching, key);
+    matched = vr_store_version_at(vr_sim_store(w->api->config.sim), w->info->group, w->info->kind,
+                                  ns[0] ? ns : NULL, meta_string(obj, "name"), w->from_rv, &then) &&
+              then != NULL && object_selected(w, then);
+    if (matched && vr_strmap_put(&w->matching, key, (void *)1) != 0) return;
+  }
   if (type == VR_WATCH_DELETED) {
-    /* a deleted object the client never saw (it did not match) is not its business */
-    if (!matched &&
-        !(vr_label_selector_matches(
-              w->labels, cJSON_GetObjectItemCaseSensitive(
-                             cJSON_GetObjectItemCaseSensitive(obj, "metadata"), "labels")) &&
-          vr_field_selector_matches(w->fields, obj)))
-      return;
+    if (!matched) return; /* the client never held it */
     vr_strmap_remove(&w->matching, key);
     kind = "DELETED";
   } else if (matches && matched) {
@@ -1150,6 +1176,7 @@ static void handle_watch(vr_kube_api *api, vr_http_conn *c, vr_http_request *req
   uint64_t from_rv = 0, timeout_ms = 0, t;
   int has_rv, initial;
   vr_store_error serr;
+  vr_store_watch *sw;
   kwatch *w;
   if (selection_parse(&sel, req->query, err, sizeof err) != 0) {
     respond_status(c, ri, 400, "BadRequest", err, rt);
@@ -1171,7 +1198,8 @@ static void handle_watch(vr_kube_api *api, vr_http_conn *c, vr_http_request *req
       return;
     }
   }
-  if (query_uint(req->query, "timeoutSeconds", &t) == 1) timeout_ms = t * 1000;
+  if (query_uint(req->query, "timeoutSeconds", &t) == 1)
+    timeout_ms = (t > 100000000 ? 100000000 : t) * 1000; /* at most about 3 years */
   {
     char tv[32];
     uint64_t ms;
@@ -1197,6 +1225,7 @@ static void handle_watch(vr_kube_api *api, vr_http_conn *c, vr_http_request *req
   w->info_log = *ri; /* takes the strings */
   ri->path = ri->query = NULL;
   vr_strmap_init(&w->matching);
+  vr_strmap_init(&w->replayed);
   uv_timer_init(api->config.loop, &w->end_timer);
   uv_timer_init(api->config.loop, &w->bookmark_timer);
   w->end_timer.data = w;
@@ -1231,7 +1260,8 @@ static void handle_watch(vr_kube_api *api, vr_http_conn *c, vr_http_request *req
     w->store_watch = vr_store_watch_start(store, rt->info->group, rt->info->kind, rt->ns, 0,
                                           on_store_event, w, &serr);
   } else {
-    /* what matches now counts as known to the client (it listed at from_rv) */
+    /* an object with no event after from_rv is as it was then: what matches now, the client
+     * has (it listed or watched up to from_rv); the replay decides for the others */
     const cJSON **items;
     size_t n = vr_store_list(store, rt->info->group, rt->info->kind, rt->ns,
                              pinned_node(&sel, rt->info), &items),
@@ -1244,9 +1274,17 @@ static void handle_watch(vr_kube_api *api, vr_http_conn *c, vr_http_request *req
       vr_strmap_put(&w->matching, key, (void *)1);
     }
     free((void *)items);
-    w->store_watch = vr_store_watch_start(store, rt->info->group, rt->info->kind, rt->ns, from_rv,
-                                          on_store_event, w, &serr);
-    if (w->ended) return;
+    w->replaying = 1;
+    w->from_rv = from_rv;
+    sw = vr_store_watch_start(store, rt->info->group, rt->info->kind, rt->ns, from_rv,
+                              on_store_event, w, &serr);
+    if (w->ended) { /* the replay found the connection gone: w is being freed */
+      if (sw) vr_store_watch_stop(store, sw);
+      return;
+    }
+    w->replaying = 0;
+    vr_strmap_clear(&w->replayed);
+    w->store_watch = sw;
   }
   if (w->store_watch == NULL) {
     cJSON *st = status_object(serr.status ? serr.status : 500, serr.reason[0] ? serr.reason : NULL,
@@ -1649,6 +1687,10 @@ static void handle_resource(vr_kube_api *api, vr_http_conn *c, vr_http_request *
   }
   if (rt->name == NULL) {
     if (get && (rt->legacy_watch || query_flag(req->query, "watch"))) {
+      if (strcmp(m, "HEAD") == 0) {
+        method_not_allowed(c, ri, rt, m); /* a watch is a stream of events: no HEAD */
+        return;
+      }
       handle_watch(api, c, req, ri, rt, fault->watch_cut_ms);
     } else if (get) {
       handle_list(api, c, req, ri, rt);
@@ -1693,18 +1735,21 @@ static const char *verb_of(const vr_http_request *req, const route *rt) {
   return "other";
 }
 
-typedef struct delayed {
-  uv_timer_t timer;
-  vr_kube_api *api;
-  vr_http_conn *conn;
-  vr_http_request *req;
-  int gone;
-} delayed;
-
-static void answer(vr_kube_api *api, vr_http_conn *c, vr_http_request *req, int skip_fault);
+static void answer(vr_kube_api *api, vr_http_conn *c, vr_http_request *req,
+                   const vr_kube_fault *decided);
 
 static void on_delayed_closed(uv_handle_t *h) {
   free(h->data);
+}
+
+static void delayed_unlink(delayed *d) {
+  vr_kube_api *api = d->api;
+  if (d->prev) {
+    d->prev->next = d->next;
+  } else {
+    api->delayed = d->next;
+  }
+  if (d->next) d->next->prev = d->prev;
 }
 
 static void on_delayed_conn_gone(void *data) {
@@ -1714,21 +1759,26 @@ static void on_delayed_conn_gone(void *data) {
 
 static void on_delay_done(uv_timer_t *t) {
   delayed *d = t->data;
+  delayed_unlink(d);
   if (!d->gone) {
     vr_http_conn_on_close(d->conn, NULL, NULL);
-    answer(d->api, d->conn, d->req, 1);
+    answer(d->api, d->conn, d->req, &d->fault);
   } else {
     vr_http_request_free(d->req);
   }
   uv_close((uv_handle_t *)&d->timer, on_delayed_closed);
 }
 
-static void answer(vr_kube_api *api, vr_http_conn *c, vr_http_request *req, int skip_fault) {
+/* Answers a request. decided: the fault already decided for it (a delayed answer), or NULL to
+ * ask the fault injector now. */
+static void answer(vr_kube_api *api, vr_http_conn *c, vr_http_request *req,
+                   const vr_kube_fault *decided) {
   route rt;
   req_info ri;
   char *path = strdup(req->path);
   vr_kube_fault fault;
   memset(&fault, 0, sizeof fault);
+  if (decided) fault = *decided;
   if (path == NULL) {
     vr_http_request_free(req);
     vr_http_conn_drop(c);
@@ -1737,7 +1787,7 @@ static void answer(vr_kube_api *api, vr_http_conn *c, vr_http_request *req, int 
   route_path(&rt, path);
   req_info_init(&ri, api, req);
   if (api->config.sync) api->config.sync(api->config.sync_ctx);
-  if (!skip_fault && api->config.fault) {
+  if (!decided && api->config.fault) {
     char res[300] = "";
     if (rt.type == R_RESOURCE) qualified_resource(rt.info, res, sizeof res);
     if (api->config.fault(api->config.fault_ctx, verb_of(req, &rt), res, &fault)) {
@@ -1755,6 +1805,11 @@ static void answer(vr_kube_api *api, vr_http_conn *c, vr_http_request *req, int 
           d->api = api;
           d->conn = c;
           d->req = req;
+          d->fault = fault;
+          d->fault.delay_ms = 0;
+          d->next = api->delayed;
+          if (api->delayed) api->delayed->prev = d;
+          api->delayed = d;
           uv_timer_init(api->config.loop, &d->timer);
           d->timer.data = d;
           vr_http_conn_on_close(c, on_delayed_conn_gone, d);
@@ -1812,7 +1867,7 @@ static void answer(vr_kube_api *api, vr_http_conn *c, vr_http_request *req, int 
 }
 
 void vr_kube_api_handle(void *ctx, vr_http_conn *conn, vr_http_request *req) {
-  answer(ctx, conn, req, 0);
+  answer(ctx, conn, req, NULL);
 }
 
 vr_kube_api *vr_kube_api_new(const vr_kube_api_config *config) {
@@ -1832,6 +1887,14 @@ void vr_kube_api_free(vr_kube_api *api) {
     if (conn) vr_http_conn_on_close(conn, NULL, NULL);
     watch_free(w);
     if (conn) vr_http_conn_drop(conn);
+  }
+  while (api->delayed) { /* answers still waiting: their connections are closed with the server */
+    delayed *d = api->delayed;
+    delayed_unlink(d);
+    if (!d->gone) vr_http_conn_on_close(d->conn, NULL, NULL);
+    vr_http_request_free(d->req);
+    uv_timer_stop(&d->timer);
+    uv_close((uv_handle_t *)&d->timer, on_delayed_closed);
   }
   for (i = 0; i < LIST_CACHE_ENTRIES; i++) list_cache_drop(api, &api->list_cache[i]);
   free(api);

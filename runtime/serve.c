@@ -6,6 +6,7 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,6 +343,8 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
   s->sigint.data = s->sigterm.data = s;
   uv_signal_start(&s->sigint, on_signal, SIGINT);
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+  /* a write to a client that reset its connection must fail with EPIPE, not kill the server */
+  signal(SIGPIPE, SIG_IGN);
   printf("vmrun serve: %s (%zu nodes, %zu VMs; seed %llu, speed %g) on http://%s\n", cluster,
          count_kind(vr_sim_store(s->sim), "", "Node"),
          count_kind(vr_sim_store(s->sim), "kubevirt.io", "VirtualMachine"), seed, speed, address);

@@ -60,7 +60,7 @@ static int parse_duration(const char *s, size_t n, uint64_t *ms) {
   memcpy(buf, s, n);
   buf[n] = '\0';
   v = strtod(buf, &end);
-  if (end == buf || v < 0) return -1;
+  if (end == buf || !(v >= 0 && v < 1e9)) return -1; /* also NaN: no undefined conversion */
   if (strcmp(end, "ms") == 0) {
     *ms = (uint64_t)v;
   } else if (strcmp(end, "s") == 0) {
@@ -235,14 +235,15 @@ int vr_serve_faults_decide(void *ctx, const char *verb, const char *resource,
     if (strcmp(VERBS[i], verb) == 0) bit = 1u << i;
   }
   if (bit == 0) return 0;
+  for (i = 0; i < f->nrules; i++) { /* not a chance: every watch, whatever else fires */
+    if (f->rules[i].type == F_WATCH_CUT && (f->rules[i].verbs & bit)) {
+      fault->watch_cut_ms = f->rules[i].ms;
+      any = 1;
+    }
+  }
   for (i = 0; i < f->nrules; i++) {
     const rule *r = &f->rules[i];
-    if (!(r->verbs & bit)) continue;
-    if (r->type == F_WATCH_CUT) { /* not a chance: every watch */
-      fault->watch_cut_ms = r->ms;
-      any = 1;
-      continue;
-    }
+    if (!(r->verbs & bit) || r->type == F_WATCH_CUT) continue;
     if (next_random(f) >= r->probability) continue;
     switch (r->type) {
     case F_ERROR:

@@ -40,6 +40,7 @@ typedef struct event {
   vr_watch_type type;
   uint64_t rv;
   stored *obj;
+  stored *prev; /* the object before this event (NULL for ADDED): what a resuming watch saw */
 } event;
 
 struct vr_store_watch {
@@ -319,11 +320,16 @@ static void note_kind_change(vr_store *s, const char *kind_key) {
   if (vr_strmap_put(&s->kind_rv, kind_key, (void *)(uintptr_t)s->rv) != 0) s->kind_rv_lost = 1;
 }
 
-static void emit(vr_store *s, vr_watch_type type, stored *o) {
+static void event_unref(event *e) {
+  stored_unref(e->obj);
+  if (e->prev) stored_unref(e->prev);
+}
+
+static void emit(vr_store *s, vr_watch_type type, stored *o, stored *prev) {
   event *e;
   vr_store_watch *w;
   if (s->log_len == s->log_cap) { /* overwrite the oldest */
-    stored_unref(s->log[s->log_start].obj);
+    event_unref(&s->log[s->log_start]);
     s->log_start = (s->log_start + 1) % s->log_cap;
     s->log_len--;
   }
@@ -332,6 +338,8 @@ static void emit(vr_store *s, vr_watch_type type, stored *o) {
   e->rv = s->rv;
   e->obj = o;
   o->refs++;
+  e->prev = prev;
+  if (prev) prev->refs++;
   s->log_len++;
   note_kind_change(s, o->kind_key);
   s->notifying++;
@@ -351,7 +359,7 @@ int vr_store_set_event_log(vr_store *s, size_t n) {
   if (log == NULL) return -1;
   keep = s->log_len < n ? s->log_len : n;
   skip = s->log_len - keep;
-  for (i = 0; i < skip; i++) stored_unref(s->log[(s->log_start + i) % s->log_cap].obj);
+  for (i = 0; i < skip; i++) event_unref(&s->log[(s->log_start + i) % s->log_cap]);
   for (i = 0; i < keep; i++) log[i] = s->log[(s->log_start + skip + i) % s->log_cap];
   free(s->log);
   s->log = log;
@@ -400,7 +408,7 @@ void vr_store_free(vr_store *s) {
   /* at exit with the pool installed (never under memory checkers) the process gives a
    * cluster's hundred thousand records back to the system at once */
   if (s == NULL || vr_json_pool_exiting()) return;
-  for (i = 0; i < s->log_len; i++) stored_unref(s->log[(s->log_start + i) % s->log_cap].obj);
+  for (i = 0; i < s->log_len; i++) event_unref(&s->log[(s->log_start + i) % s->log_cap]);
   free(s->log);
   free_submaps(&s->kinds, 1);
   free_submaps(&s->node_index, 0);
@@ -721,7 +729,7 @@ int vr_store_create(vr_store *s, cJSON *obj, const cJSON **out, vr_store_error *
   }
   index_add(s, o, okey);
   if (out) *out = o->json;
-  emit(s, VR_WATCH_ADDED, o);
+  emit(s, VR_WATCH_ADDED, o, NULL);
   return 0;
 fail:
   cJSON_Delete(obj);
@@ -776,9 +784,9 @@ int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **out,
   }
   vr_strmap_put(objects, okey, o); /* replaces an existing key: no allocation */
   index_move(s, old, o, okey);
-  stored_unref(old);
   if (out) *out = o->json;
-  emit(s, VR_WATCH_MODIFIED, o);
+  emit(s, VR_WATCH_MODIFIED, o, old);
+  stored_unref(old);
   /* the last finalizer is gone: the object is removed (a MODIFIED then a DELETED event; *out
    * stays readable through the event log that holds it) */
   if (finalized) return vr_store_delete(s, group, kind, ns, name, err);
@@ -833,8 +841,8 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
     marked->rv = s->rv;                   /* (wrapped before its stamp) */
     vr_strmap_put(objects, okey, marked); /* replaces an existing key: no allocation */
     index_move(s, o, marked, okey);
+    emit(s, VR_WATCH_MODIFIED, marked, o);
     stored_unref(o);
-    emit(s, VR_WATCH_MODIFIED, marked);
     return 0;
   }
   vr_strmap_remove(objects, okey);
@@ -842,16 +850,17 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
   index_remove(s, o, okey);         /* (after: its node's requests change at this revision) */
   note_kind_change(s, o->kind_key); /* (before anything can fail: the object is gone already) */
   gone = wrap(cJSON_Duplicate(o->json, 1), o->kind_key, o->ns); /* earlier events keep theirs */
-  stored_unref(o);
   if (gone == NULL || gone->json == NULL) {
     if (gone) stored_unref(gone);
+    stored_unref(o);
     set_error(err, 500, "InternalError", "out of memory");
     return -1;
   }
   meta = cJSON_GetObjectItemCaseSensitive(gone->json, "metadata");
   snprintf(buf, sizeof buf, "%llu", (unsigned long long)s->rv);
   set_string(meta, "resourceVersion", buf);
-  emit(s, VR_WATCH_DELETED, gone);
+  emit(s, VR_WATCH_DELETED, gone, o);
+  stored_unref(o);
   stored_unref(gone);
   return 0;
 }
@@ -869,6 +878,30 @@ const cJSON *vr_store_get(const vr_store *s, const char *group, const char *kind
   object_key(okey, sizeof okey, read_namespace(s, kind_key, ns), name);
   o = vr_strmap_get(objects, okey);
   return o ? o->json : NULL;
+}
+
+int vr_store_version_at(const vr_store *s, const char *group, const char *kind, const char *ns,
+                        const char *name, uint64_t rv, const cJSON **obj) {
+  char kind_key[300];
+  const char *want_ns;
+  const event *first = NULL; /* the object's oldest event after rv */
+  size_t i;
+  join(kind_key, sizeof kind_key, group, "/", kind);
+  want_ns = read_namespace(s, kind_key, ns);
+  *obj = NULL;
+  for (i = s->log_len; i-- > 0;) { /* newest first, down to rv */
+    const event *e = &s->log[(s->log_start + i) % s->log_cap];
+    const stored *o = e->obj;
+    const char *n;
+    if (e->rv <= rv) break;
+    if (strcmp(o->kind_key, kind_key) != 0 || strcmp(o->ns, want_ns) != 0) continue;
+    n = string_at(o->json, "metadata", "name");
+    if (n != NULL && strcmp(n, name) == 0) first = e;
+  }
+  if (first == NULL) return 0; /* no change since rv in the log */
+  /* the object before its first change after rv is the object at rv; an ADDED had none */
+  *obj = first->type == VR_WATCH_ADDED || first->prev == NULL ? NULL : first->prev->json;
+  return 1;
 }
 
 /* An object and its map key ("ns" SEP "name"): keys sort as (namespace, name) because SEP sorts

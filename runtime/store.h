@@ -132,6 +132,14 @@ int vr_store_requests_by_node(const vr_store *s, uint64_t after, vr_node_request
 size_t vr_store_list_unfinished(const vr_store *s, const char *group, const char *kind,
                                 const char *ns, const cJSON ***items);
 
+/* The object as it was at revision rv, from the event log (which keeps, with each event, the
+ * object before it): 1 with *obj set (NULL when it did not exist then) when the log holds a
+ * change of the object after rv; 0 when it holds none (the object is as it is now, or its
+ * changes left the log). For watches that resume: what did the client see at rv. *obj stays
+ * valid until the event leaves the log. */
+int vr_store_version_at(const vr_store *s, const char *group, const char *kind, const char *ns,
+                        const char *name, uint64_t rv, const cJSON **obj);
+
 /* Watches a kind (ns NULL: every namespace). from_rv 0: only future events; otherwise the
  * retained events after from_rv are replayed first (synchronously, through cb); 410 Expired
  * when events after from_rv are no longer retained. NULL on error. */

@@ -101,6 +101,11 @@ static void test_kinds(void) {
   CHECK(decide(f, "create", &out) == 0);
   vr_serve_faults_free(f);
 
+  /* a watch cut applies whatever other rule fires, before or after it */
+  f = parse_ok("latency@watch=1:1500ms,watch-cut=1s", 1);
+  CHECK(decide(f, "watch", &out) == 1 && out.delay_ms == 1500 && out.watch_cut_ms == 1000);
+  vr_serve_faults_free(f);
+
   /* the first rule that fires decides */
   f = parse_ok("error=1:500,error=1:503", 1);
   CHECK(decide(f, "get", &out) == 1 && out.status == 500);

@@ -243,6 +243,27 @@ static void test_watch(void) {
   CHECK_STR(late.log, "ADDED d 6;ADDED e 7;ADDED f 8;");
   vr_store_watch_stop(s, w);
   CHECK(vr_store_set_event_log(s, 0) == -1);
+  /* versions at a revision, from the log (it holds rv 6 to 8, and each event the object before
+   * it): f did not exist at rv 7 (created at 8); e has no change after rv 7 (as it is now); a is
+   * not in the log after rv 7 either */
+  {
+    const cJSON *then = NULL;
+    CHECK(vr_store_version_at(s, "", "Pod", "prod", "f", 7, &then) == 1 && then == NULL);
+    CHECK(vr_store_version_at(s, "", "Pod", "prod", "e", 7, &then) == 0);
+    CHECK(vr_store_version_at(s, "", "Pod", "prod", "f", 8, &then) == 0);
+    CHECK(vr_store_version_at(s, "", "Pod", "prod", "a", 7, &then) == 0);
+    CHECK(vr_store_replace(s, pod("prod", "f", "n7"), 0, NULL, &err) == 0); /* rv 9 */
+    CHECK(vr_store_delete(s, "", "Pod", "prod", "f", &err) == 0);           /* rv 10 */
+    CHECK(vr_store_version_at(s, "", "Pod", "prod", "f", 8, &then) == 1 && then != NULL);
+    if (then) { /* f as it was at rv 8: before its move to node n7 */
+      const char *node = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+          cJSON_GetObjectItemCaseSensitive(then, "spec"), "nodeName"));
+      CHECK(node == NULL || strcmp(node, "n7") != 0);
+    }
+    CHECK(vr_store_version_at(s, "", "Pod", "prod", "f", 9, &then) == 1 && then != NULL);
+    CHECK(vr_store_version_at(s, "", "Pod", "prod", "f", 10, &then) == 0);
+    CHECK(vr_store_version_at(s, "", "Pod", "dev", "f", 8, &then) == 0); /* another namespace */
+  }
   vr_store_free(s); /* frees the remaining watches */
 }
 

@@ -100,6 +100,9 @@ expect_status 400 BadRequest
 get /api/v1/nodes/nope >/dev/null
 expect_status 404 NotFound
 grep -q '"message":"nodes \\"nope\\" not found"' "$tmp/body" || fail "404 message: $(cat "$tmp/body")"
+get /api/v1/namespaces/default/pods/nope -X DELETE >/dev/null
+expect_status 404 NotFound
+grep -q '"message":"pods \\"nope\\" not found"' "$tmp/body" || fail "pod 404 message: $(cat "$tmp/body")"
 get /api/v1/widgets >/dev/null
 expect_status 404 NotFound
 get /apis/example.com/v1/things >/dev/null
@@ -128,6 +131,22 @@ events=$(get "/api/v1/nodes?watch=1&labelSelector=watched%3Dyes&timeoutSeconds=2
 wait $!
 grep -q '"type":"ADDED"' <<<"$events" && grep -q '"type":"DELETED"' <<<"$events" ||
   fail "selector watch: $events"
+# resuming a selected watch: the object that left the selection while the client was away
+# arrives as DELETED, the one that joined it as ADDED (from the store's history)
+patch_pod() { curl -s -X PATCH -H 'Content-Type: application/merge-patch+json' -d "$2" \
+  "$base/api/v1/namespaces/default/pods/$1" >/dev/null; }
+patch_pod tools-1 '{"metadata":{"labels":{"team":"a"}}}'
+team_rv=$(get '/api/v1/pods?labelSelector=team%3Da' | lua_json 'print(doc.metadata.resourceVersion)')
+patch_pod tools-1 '{"metadata":{"labels":{"team":"b"}}}'
+patch_pod tools-2 '{"metadata":{"labels":{"team":"a"}}}'
+got=$(get "/api/v1/pods?watch=1&labelSelector=team%3Da&resourceVersion=$team_rv&timeoutSeconds=1" |
+  while read -r line; do lua_json 'print(doc.type .. " " .. doc.object.metadata.name)' <<<"$line"; done | tr '\n' ,)
+[ "$got" = "DELETED tools-1,ADDED tools-2," ] || fail "resumed team=a watch: $got"
+got=$(get "/api/v1/pods?watch=1&labelSelector=team%3Db&resourceVersion=$team_rv&timeoutSeconds=1" |
+  while read -r line; do lua_json 'print(doc.type .. " " .. doc.object.metadata.name)' <<<"$line"; done | tr '\n' ,)
+[ "$got" = "ADDED tools-1," ] || fail "resumed team=b watch: $got"
+# a watch answers no HEAD request (it would be an endless body)
+[ "$(curl -s -o /dev/null -w '%{http_code}' -I "$base/api/v1/nodes?watch=1")" = 405 ] || fail "HEAD watch"
 # an expired resourceVersion: one ERROR event with a Status 410, then the end
 events=$(get '/api/v1/pods?watch=true&resourceVersion=1&timeoutSeconds=5')
 first=$(head -1 <<<"$events")
