@@ -171,7 +171,9 @@ for vmi in $vmis_before; do
   [ "${1:-}" = Running ] && [ -n "${2:-}" ] && [ "$2" != "$migrate_node" ] ||
     fail "$vmi is not running on another node after the drain: $ns_name"
 done
-[ "$(k get vmim -A --no-headers | grep -c Succeeded)" -ge 2 ] || fail "no succeeded migrations"
+out=$(k get vmim -A 2>&1) || fail "get vmim -A: $out"
+head -1 <<<"$out" | grep -qE '^NAMESPACE +NAME +PHASE +VMI$' || fail "get vmim header: $out"
+[ "$(grep -cE ' Succeeded +vm-[0-9]+$' <<<"$out")" -ge 2 ] || fail "no succeeded migrations: $out"
 k uncordon "$migrate_node" >/dev/null 2>&1 || fail "uncordon after drain"
 
 out=$(k drain "$blocked_node" --ignore-daemonsets --delete-emptydir-data --force --timeout=12s 2>&1) &&
