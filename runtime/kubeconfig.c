@@ -31,6 +31,7 @@
 #define KC_MAX_FILE        (16u << 20) /* a kubeconfig larger than this is refused */
 #define KC_MAX_SMALL_FILE  4096        /* the service account's namespace file */
 #define KC_MAX_MERGE_DEPTH 8           /* nested merge keys (<<) */
+#define KC_MAX_MERGES      10000       /* merged mappings per file: aliases can multiply them */
 #define KC_SA_DIR          "/var/run/secrets/kubernetes.io/serviceaccount"
 #define KC_EXEC_V1         "client.authentication.k8s.io/v1"
 #define KC_EXEC_V1BETA1    "client.authentication.k8s.io/v1beta1"
@@ -262,6 +263,7 @@ typedef struct kc_file {
   char *dir;  /* absolute folder, for relative paths */
   yaml_document_t doc;
   int has_doc;
+  size_t merges; /* mappings merged through merge keys (<<) so far in this file */
 } kc_file;
 
 enum { K_NULL, K_BOOL, K_NUMBER, K_STRING, K_MAP, K_SEQ };
@@ -413,6 +415,10 @@ static int merge_fields(kc_file *f, yaml_node_t *map, const char *const *keys, s
   yaml_node_pair_t *p;
   if (depth > KC_MAX_MERGE_DEPTH)
     return kc_fail(err, f->path, ln(map), "%smerge keys (<<) nest too deep", what);
+  if (++f->merges > KC_MAX_MERGES) /* a few lines of aliases can ask for billions (kubectl: */
+    return kc_fail(err, f->path, ln(map), /* "document contains excessive aliasing") */
+                   "%smerge keys (<<) expand too much (more than %d merged mappings)", what,
+                   KC_MAX_MERGES);
   for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
     yaml_node_t *k = nd(f, p->key);
     int i;
@@ -834,7 +840,12 @@ static int read_exec(kc_file *f, yaml_node_t *v, const char *what, vr_kube_exec 
     for (it = env->data.sequence.items.start; it < env->data.sequence.items.top; it++) {
       yaml_node_t *item = nd(f, *it), *ev[2];
       const char *name, *value;
-      if (is_null(item)) continue;
+      if (is_null(item)) { /* an item without a name, to client-go's validation */
+        if (out != NULL)
+          return kc_fail(err, f->path, ln(item != NULL ? item : env),
+                         "%san exec env item has no name", what);
+        continue;
+      }
       if (item->type != YAML_MAPPING_NODE)
         return kc_fail(err, f->path, ln(item),
                        "%seach exec env item must be a mapping (name, value)", what);

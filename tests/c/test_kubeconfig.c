@@ -853,6 +853,12 @@ static void test_exec(void) {
       "      env:\n"
       "      - value: SECRET-ENV-VALUE\n");
   EXPECT_ERR(at("x-envname.yaml"), NULL, NULL, "x-envname.yaml", 14, "exec env item has no name");
+  one("x-envnull.yaml", "    server: https://k\n",
+      "    exec:\n"
+      "      apiVersion: client.authentication.k8s.io/v1beta1\n"
+      "      command: aws\n"
+      "      env: [null]\n"); /* kubectl: "env variable name must be specified" */
+  EXPECT_ERR(at("x-envnull.yaml"), NULL, NULL, "x-envnull.yaml", 13, "exec env item has no name");
 }
 
 static void test_refused(void) {
@@ -1064,6 +1070,26 @@ static void test_out_of_memory(void) {
   unsetenv("KUBERNETES_SERVICE_PORT");
 }
 
+/* Aliases that multiply merge keys (<<): a few lines could ask for a billion merges; refused
+ * at once, as kubectl refuses "excessive aliasing". */
+static void test_merge_bomb(void) {
+  char level[4096], anchors[32768] = "";
+  int i, j;
+  for (i = 1; i <= 7; i++) {
+    int n = snprintf(level, sizeof level, "  a%d: &a%d {<<: [", i, i);
+    for (j = 0; j < 40; j++)
+      n += snprintf(level + n, sizeof level - (size_t)n, "%s*a%d", j ? ", " : "", i - 1);
+    snprintf(level + n, sizeof level - (size_t)n, "]}\n");
+    strncat(anchors, level, sizeof anchors - strlen(anchors) - 1);
+  }
+  write_file("bomb.yaml",
+             "anchors:\n  a0: &a0 {x: 1}\n%s"
+             "clusters:\n- name: c\n  cluster:\n    <<: *a7\n    server: https://h:6443\n"
+             "contexts:\n- name: c\n  context: {cluster: c}\ncurrent-context: c\n",
+             anchors);
+  EXPECT_ERR(at("bomb.yaml"), NULL, NULL, "bomb.yaml", 2, "merge keys (<<) expand too much");
+}
+
 static void test_format(void) {
   vr_kubeconfig_error e;
   char buf[64];
@@ -1112,6 +1138,7 @@ int main(void) {
   test_tokens();
   test_in_cluster();
   test_out_of_memory();
+  test_merge_bomb();
   test_format();
   cleanup();
   return CHECK_DONE();
