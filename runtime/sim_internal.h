@@ -183,6 +183,9 @@ void sim_pod_restarted(vr_sim *sim, cJSON *pod, const char *down_at);
 /* A node without an InternalIP address gets 10.0.0.10 + index (and a Hostname address). 1 when
  * changed. */
 int sim_node_fill_addresses(cJSON *node, size_t index);
+/* A node written without a Ready condition is Ready (the simulator's rule): it gets the
+ * condition the kubelet reports, Ready True (KubeletReady), as of now. 1 when changed. */
+int sim_node_fill_ready(vr_sim *sim, cJSON *node);
 /* status.interfaces of a running VMI (a copy being written) as virt-handler reports them: one
  * per spec.domain.devices.interfaces element (or KubeVirt's default pod-network interface), with
  * its MAC (spec.macAddress, else a fixed one in 52:54:00 from the uid) and queueCount; the

@@ -113,6 +113,27 @@ int sim_node_fill_addresses(cJSON *node, size_t index) {
   return 1;
 }
 
+int sim_node_fill_ready(vr_sim *sim, cJSON *node) {
+  const cJSON *c;
+  cJSON *status = object_at(node, "status"), *conditions, *ready;
+  char ts[40];
+  if (status == NULL) return 0;
+  conditions = cJSON_GetObjectItemCaseSensitive(status, "conditions");
+  cJSON_ArrayForEach(c, conditions) {
+    if (str_eq(sim_string(c, "type"), "Ready")) return 0;
+  }
+  if (!cJSON_IsArray(conditions) &&
+      (conditions = put(status, "conditions", cJSON_CreateArray())) == NULL)
+    return 0;
+  ready = sim_condition("Ready", "True", "KubeletReady", "kubelet is posting ready status");
+  if (ready == NULL) return 0;
+  sim_timestamp(sim, ts, sizeof ts);
+  cJSON_AddStringToObject(ready, "lastHeartbeatTime", ts);
+  cJSON_AddStringToObject(ready, "lastTransitionTime", ts);
+  cJSON_AddItemToArray(conditions, ready);
+  return 1;
+}
+
 static int phase_final(const char *phase) {
   return str_eq(phase, "Succeeded") || str_eq(phase, "Failed");
 }

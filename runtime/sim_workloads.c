@@ -992,6 +992,7 @@ void sim_adopt_loaded(vr_sim *sim) {
     const cJSON *labels = sim_path(items[i], "metadata.labels");
     cJSON *copy = cJSON_Duplicate(items[i], 1);
     int changed = sim_node_fill_addresses(copy, i);
+    changed |= sim_node_fill_ready(sim, copy);
     if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(labels, "kubernetes.io/hostname"))) {
       cJSON *l = (cJSON *)sim_path(copy, "metadata.labels");
       if (!cJSON_IsObject(l)) {
