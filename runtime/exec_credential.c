@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "secret.h"
 #include "drain_filter.h"
 #include "process.h"
 
@@ -22,21 +23,11 @@ static uint64_t wall_ms(void) {
   return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
 }
 
-static void wipe(void *p, size_t n) {
-  if (p != NULL && n > 0) explicit_bzero(p, n);
-}
-
-static void free_secret(char *s, size_t n) {
-  if (s == NULL) return;
-  wipe(s, n ? n : strlen(s));
-  free(s);
-}
-
 void vr_exec_credential_clear(vr_exec_credential *c) {
   if (c == NULL) return;
-  free_secret(c->token, 0);
-  free_secret(c->client_cert_pem, c->client_cert_pem_len);
-  free_secret(c->client_key_pem, c->client_key_pem_len);
+  vr_secret_free(c->token);
+  vr_secret_free_n(c->client_cert_pem, c->client_cert_pem_len);
+  vr_secret_free_n(c->client_key_pem, c->client_key_pem_len);
   memset(c, 0, sizeof *c);
 }
 
@@ -45,7 +36,7 @@ void vr_exec_credential_clear(vr_exec_credential *c) {
 static void wipe_tree(cJSON *item) {
   for (; item != NULL; item = item->next) {
     if (cJSON_IsString(item) && item->valuestring)
-      wipe(item->valuestring, strlen(item->valuestring));
+      vr_secret_wipe(item->valuestring, strlen(item->valuestring));
     wipe_tree(item->child);
   }
 }
@@ -260,7 +251,7 @@ static void on_plugin_done(vr_process *proc, void *data) {
   vr_exec_credential fresh;
   p->running = NULL;
   if (p->freeing) {
-    wipe((char *)res->out, res->out_len);
+    vr_secret_wipe((char *)res->out, res->out_len);
     vr_process_free(proc);
     notify(p, NULL, "cancelled");
     destroy(p);
@@ -275,7 +266,7 @@ static void on_plugin_done(vr_process *proc, void *data) {
       snprintf(msg, sizeof msg, "exec plugin '%s' was killed by signal %d", exec->command,
                res->term_signal);
     }
-    wipe((char *)res->out, res->out_len);
+    vr_secret_wipe((char *)res->out, res->out_len);
     vr_process_free(proc);
     notify(p, NULL, msg);
     return;
@@ -283,12 +274,12 @@ static void on_plugin_done(vr_process *proc, void *data) {
   if (vr_exec_credential_parse(res->out, res->out_len, exec->api_version, &fresh, err,
                                sizeof err) != 0) {
     snprintf(msg, sizeof msg, "exec plugin '%s': %s", exec->command, err);
-    wipe((char *)res->out, res->out_len);
+    vr_secret_wipe((char *)res->out, res->out_len);
     vr_process_free(proc);
     notify(p, NULL, msg);
     return;
   }
-  wipe((char *)res->out, res->out_len);
+  vr_secret_wipe((char *)res->out, res->out_len);
   vr_process_free(proc);
   vr_exec_credential_clear(&p->cached);
   p->cached = fresh;

@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "secret.h"
 #include "strmap.h"
 
 #define KC_MAX_FILE        (16u << 20) /* a kubeconfig larger than this is refused */
@@ -73,22 +74,6 @@ static int kc_fail(vr_kubeconfig_error *err, const char *file, int line, const c
 
 static int kc_oom(vr_kubeconfig_error *err) {
   return kc_fail(err, NULL, 0, "out of memory");
-}
-
-static void wipe(void *p, size_t n) {
-  if (p != NULL && n > 0) explicit_bzero(p, n);
-}
-
-static void free_wiped(char *s) {
-  if (s == NULL) return;
-  wipe(s, strlen(s));
-  free(s);
-}
-
-static void free_wiped_n(void *p, size_t n) {
-  if (p == NULL) return;
-  wipe(p, n);
-  free(p);
 }
 
 static char *dup_n(const char *s, size_t n) {
@@ -224,25 +209,25 @@ static int read_whole(const char *path, size_t max, char **data, size_t *len) {
     if (n == cap) {
       char *grown;
       if (cap >= max) {
-        free_wiped_n(buf, cap + 1);
+        vr_secret_free_n(buf, cap + 1);
         close(fd);
         return EFBIG;
       }
       cap = cap * 2 > max ? max : cap * 2;
       if ((grown = kc_malloc(cap + 1)) == NULL) {
-        free_wiped_n(buf, n + 1);
+        vr_secret_free_n(buf, n + 1);
         close(fd);
         return ENOMEM;
       }
       memcpy(grown, buf, n);
-      free_wiped_n(buf, n);
+      vr_secret_free_n(buf, n);
       buf = grown;
     }
     got = read(fd, buf + n, cap - n);
     if (got < 0) {
       int e = errno;
       if (e == EINTR) continue;
-      free_wiped_n(buf, cap + 1);
+      vr_secret_free_n(buf, cap + 1);
       close(fd);
       return e;
     }
@@ -576,7 +561,7 @@ static int b64_decode(const char *s, size_t n, unsigned char **out, size_t *out_
   *out_len = o;
   return 0;
 bad:
-  free_wiped_n(buf, n / 4 * 3 + 4);
+  vr_secret_free_n(buf, n / 4 * 3 + 4);
   *bad = i;
   return -1;
 }
@@ -695,13 +680,13 @@ enum { EX_API, EX_COMMAND, EX_ARGS, EX_ENV, EX_HINT, EX_CLUSTER_INFO, EX_INTERAC
 static const char *const env_keys[] = {"name", "value"};
 
 static void cluster_clear(kc_cluster *c) {
-  free_wiped_n(c->ca_data, c->ca_data_len + 1);
+  vr_secret_free_n(c->ca_data, c->ca_data_len + 1);
   memset(c, 0, sizeof *c);
 }
 
 static void user_clear(kc_user *u) {
-  free_wiped_n(u->cert_data, u->cert_data_len + 1);
-  free_wiped_n(u->key_data, u->key_data_len + 1);
+  vr_secret_free_n(u->cert_data, u->cert_data_len + 1);
+  vr_secret_free_n(u->key_data, u->key_data_len + 1);
   memset(u, 0, sizeof *u);
 }
 
@@ -771,18 +756,18 @@ static int read_context(const kc_entry *e, kc_context *c, vr_kubeconfig_error *e
 static void exec_free(vr_kube_exec *x) {
   char **p;
   if (x == NULL) return;
-  free_wiped(x->api_version);
-  free_wiped(x->command);
+  vr_secret_free(x->api_version);
+  vr_secret_free(x->command);
   if (x->args != NULL) {
-    for (p = x->args; *p != NULL; p++) free_wiped(*p);
+    for (p = x->args; *p != NULL; p++) vr_secret_free(*p);
     free(x->args);
   }
   if (x->env != NULL) {
-    for (p = x->env; *p != NULL; p++) free_wiped(*p);
+    for (p = x->env; *p != NULL; p++) vr_secret_free(*p);
     free(x->env);
   }
-  free_wiped(x->install_hint);
-  free_wiped(x->interactive_mode);
+  vr_secret_free(x->install_hint);
+  vr_secret_free(x->interactive_mode);
   free(x);
 }
 
@@ -940,16 +925,17 @@ typedef struct kc_load {
 static void wipe_document(yaml_document_t *d) {
   yaml_node_t *n;
   for (n = d->nodes.start; n != NULL && n < d->nodes.top; n++)
-    if (n->type == YAML_SCALAR_NODE) wipe(n->data.scalar.value, n->data.scalar.length);
+    if (n->type == YAML_SCALAR_NODE) vr_secret_wipe(n->data.scalar.value, n->data.scalar.length);
 }
 
 static void wipe_parser(yaml_parser_t *p) {
   yaml_token_t *t;
-  if (p->buffer.start != NULL) wipe(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
+  if (p->buffer.start != NULL)
+    vr_secret_wipe(p->buffer.start, (size_t)(p->buffer.end - p->buffer.start));
   if (p->raw_buffer.start != NULL)
-    wipe(p->raw_buffer.start, (size_t)(p->raw_buffer.end - p->raw_buffer.start));
+    vr_secret_wipe(p->raw_buffer.start, (size_t)(p->raw_buffer.end - p->raw_buffer.start));
   for (t = p->tokens.head; t != NULL && t < p->tokens.tail; t++)
-    if (t->type == YAML_SCALAR_TOKEN) wipe(t->data.scalar.value, t->data.scalar.length);
+    if (t->type == YAML_SCALAR_TOKEN) vr_secret_wipe(t->data.scalar.value, t->data.scalar.length);
 }
 
 static int line_at_offset(const char *data, size_t len, size_t offset) {
@@ -1339,14 +1325,14 @@ static int refuse_user(const kc_entry *e, const kc_user *u, vr_kubeconfig_error 
 }
 
 static void drop_credentials(vr_kube_config *c) {
-  free_wiped(c->client_cert_file);
-  free_wiped(c->client_key_file);
-  free_wiped(c->token);
-  free_wiped(c->token_file);
-  free_wiped(c->username);
-  free_wiped(c->password);
-  free_wiped_n(c->client_cert_pem, c->client_cert_pem_len + 1);
-  free_wiped_n(c->client_key_pem, c->client_key_pem_len + 1);
+  vr_secret_free(c->client_cert_file);
+  vr_secret_free(c->client_key_file);
+  vr_secret_free(c->token);
+  vr_secret_free(c->token_file);
+  vr_secret_free(c->username);
+  vr_secret_free(c->password);
+  vr_secret_free_n(c->client_cert_pem, c->client_cert_pem_len + 1);
+  vr_secret_free_n(c->client_key_pem, c->client_key_pem_len + 1);
   exec_free(c->exec);
   c->client_cert_file = c->client_key_file = c->token = c->token_file = NULL;
   c->username = c->password = c->client_cert_pem = c->client_key_pem = NULL;
@@ -1601,11 +1587,11 @@ vr_kube_config *vr_kubeconfig_load(const char *paths, const char *context,
       goto out;
     }
     if ((f->dir = folder_of(f->path)) == NULL) {
-      free_wiped_n(data, len + 1);
+      vr_secret_free_n(data, len + 1);
       goto oom;
     }
     rc = read_file(&L, f, data, len);
-    free_wiped_n(data, len + 1);
+    vr_secret_free_n(data, len + 1);
     if (rc < 0) goto out;
     loaded++;
   }
@@ -1743,16 +1729,16 @@ out:
 void vr_kube_config_free(vr_kube_config *c) {
   if (c == NULL) return;
   drop_credentials(c);
-  free_wiped(c->context);
-  free_wiped(c->cluster);
-  free_wiped(c->user);
-  free_wiped(c->server);
-  free_wiped(c->namespace_);
-  free_wiped(c->tls_server_name);
-  free_wiped(c->proxy_url);
-  free_wiped(c->ca_file);
-  free_wiped_n(c->ca_pem, c->ca_pem_len + 1);
-  free_wiped(c->source);
+  vr_secret_free(c->context);
+  vr_secret_free(c->cluster);
+  vr_secret_free(c->user);
+  vr_secret_free(c->server);
+  vr_secret_free(c->namespace_);
+  vr_secret_free(c->tls_server_name);
+  vr_secret_free(c->proxy_url);
+  vr_secret_free(c->ca_file);
+  vr_secret_free_n(c->ca_pem, c->ca_pem_len + 1);
+  vr_secret_free(c->source);
   free(c);
 }
 
