@@ -1241,8 +1241,10 @@ static void handle_watch(vr_kube_api *api, vr_http_conn *c, vr_http_request *req
     return;
   }
   vr_http_conn_on_close(c, on_watch_conn_closed, w);
-  if (initial) {
-    /* the state now, as ADDED events, then what follows */
+  {
+    /* what matches now: the client gets it as ADDED events (no resourceVersion), or has it
+     * already (an object with no event after from_rv is as it was then; the replay decides for
+     * the others) */
     const cJSON **items;
     size_t n = vr_store_list(store, rt->info->group, rt->info->kind, rt->ns,
                              pinned_node(&sel, rt->info), &items),
@@ -1253,39 +1255,22 @@ static void handle_watch(vr_kube_api *api, vr_http_conn *c, vr_http_request *req
       if (!selection_matches(&sel, items[i])) continue;
       object_key(items[i], key, sizeof key);
       vr_strmap_put(&w->matching, key, (void *)1);
-      if (watch_send(w, "ADDED", items[i]) != 0) break;
+      if (initial && watch_send(w, "ADDED", items[i]) != 0) break;
     }
     free((void *)items);
-    if (w->ended) return;
-    w->store_watch = vr_store_watch_start(store, rt->info->group, rt->info->kind, rt->ns, 0,
-                                          on_store_event, w, &serr);
-  } else {
-    /* an object with no event after from_rv is as it was then: what matches now, the client
-     * has (it listed or watched up to from_rv); the replay decides for the others */
-    const cJSON **items;
-    size_t n = vr_store_list(store, rt->info->group, rt->info->kind, rt->ns,
-                             pinned_node(&sel, rt->info), &items),
-           i;
-    if (n == (size_t)-1) n = 0, items = NULL;
-    for (i = 0; i < n; i++) {
-      char key[600];
-      if (!selection_matches(&sel, items[i])) continue;
-      object_key(items[i], key, sizeof key);
-      vr_strmap_put(&w->matching, key, (void *)1);
-    }
-    free((void *)items);
-    w->replaying = 1;
-    w->from_rv = from_rv;
-    sw = vr_store_watch_start(store, rt->info->group, rt->info->kind, rt->ns, from_rv,
-                              on_store_event, w, &serr);
-    if (w->ended) { /* the replay found the connection gone: w is being freed */
-      if (sw) vr_store_watch_stop(store, sw);
-      return;
-    }
-    w->replaying = 0;
-    vr_strmap_clear(&w->replayed);
-    w->store_watch = sw;
+    if (w->ended) return; /* the connection went while the state was sent: w is being freed */
   }
+  w->replaying = !initial;
+  w->from_rv = from_rv;
+  sw = vr_store_watch_start(store, rt->info->group, rt->info->kind, rt->ns, from_rv, on_store_event,
+                            w, &serr);
+  if (w->ended) { /* the replay found the connection gone: w is being freed */
+    if (sw) vr_store_watch_stop(store, sw);
+    return;
+  }
+  w->replaying = 0;
+  vr_strmap_clear(&w->replayed);
+  w->store_watch = sw;
   if (w->store_watch == NULL) {
     cJSON *st = status_object(serr.status ? serr.status : 500, serr.reason[0] ? serr.reason : NULL,
                               serr.message, NULL, NULL, NULL);
