@@ -75,7 +75,7 @@ static void check_object_name(lua_State *L, int idx, const kind_ref *k, const ch
     vr_error_raise(L, "usage", "%s: %s is namespaced: %s(\"%s\", namespace, name)", fname, k->kind,
                    fname, k->kind);
   }
-  *ns = k->cluster_scoped ? NULL : luaL_optstring(L, idx, "default");
+  *ns = k->cluster_scoped ? NULL : luaL_optstring(L, idx, vr_lua_default_namespace(L));
   *name = luaL_checkstring(L, idx + 1);
 }
 
@@ -94,6 +94,14 @@ static cJSON *check_object(lua_State *L, int idx, const char *fname) {
   return obj;
 }
 
+/* With the REST backend and a kind not synced yet: waits for its first list, then runs fn again
+ * from the start (see vr_lua_remote_need_kind). Call before anything is pushed. */
+#define NEED_KIND(L, k, fn)                                                                        \
+  do {                                                                                             \
+    int need_rc_;                                                                                  \
+    if (vr_lua_remote_need_kind((L), (k)->group, (k)->kind, (fn), &need_rc_)) return need_rc_;     \
+  } while (0)
+
 static void resource_name(char *buf, size_t len, const char *kind, const char *ns,
                           const char *name) {
   snprintf(buf, len, "%s %s%s%s", kind, ns ? ns : "", ns ? "/" : "", name ? name : "");
@@ -107,11 +115,10 @@ static int l_cluster_get(lua_State *L) {
   kind_ref k;
   const char *ns, *name;
   const cJSON *obj;
-  vr_sim *sim;
   check_kind(L, 1, &k);
   check_object_name(L, 2, &k, &ns, &name, "cluster.get");
-  sim = vr_lua_sim(L, 1);
-  obj = vr_store_get(vr_sim_store(sim), k.group, k.kind, ns, name);
+  NEED_KIND(L, &k, l_cluster_get);
+  obj = vr_store_get(vr_lua_cluster_store(L), k.group, k.kind, ns, name);
   if (obj == NULL) return 0;
   push_object(L, obj);
   return 1;
@@ -126,7 +133,6 @@ static int l_cluster_get_field(lua_State *L) {
   kind_ref k;
   const char *ns, *name, *path, *seg;
   const cJSON *at;
-  vr_sim *sim;
   char part[256];
   check_kind(L, 1, &k);
   if (k.cluster_scoped) {
@@ -140,8 +146,8 @@ static int l_cluster_get_field(lua_State *L) {
   name = luaL_checkstring(L, 3);
   path = luaL_checkstring(L, 4);
   if (path[0] == '\0') return vr_error_raise(L, "usage", "cluster.get_field: the path is empty");
-  sim = vr_lua_sim(L, 1);
-  at = vr_store_get(vr_sim_store(sim), k.group, k.kind, ns, name);
+  NEED_KIND(L, &k, l_cluster_get_field);
+  at = vr_store_get(vr_lua_cluster_store(L), k.group, k.kind, ns, name);
   for (seg = path; at != NULL && seg != NULL;) {
     const char *dot = strchr(seg, '.');
     size_t n = dot ? (size_t)(dot - seg) : strlen(seg);
@@ -266,6 +272,7 @@ static void parse_selection(lua_State *L, const char *fname, const char *const *
                             selection *sel) {
   memset(sel, 0, sizeof *sel);
   check_kind(L, 1, &sel->k);
+  /* (the caller made the kind ready: need_selected_kind) */
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     vr_check_options(L, 2, fname, allowed);
@@ -289,18 +296,18 @@ static const cJSON **fetch_selection(lua_State *L, const char *fname, int sort,
   const kind_ref *k = &sel->k;
   const char *pinned, *vmi;
   const cJSON **items;
-  vr_sim *sim = vr_lua_sim(L, 1);
+  vr_store *store = vr_lua_cluster_store(L);
   *n = 0;
   pinned = indexed_node(k, sel->b);
   if (sel->node != NULL && pinned != NULL && strcmp(sel->node, pinned) != 0) return NULL;
   vmi = indexed_vmi(k, sel->ns, sel->node, sel->b);
   if (vmi != NULL) {
-    *n = vr_store_list_ref(vr_sim_store(sim), k->group, k->kind, sel->ns, vmi, &items);
+    *n = vr_store_list_ref(store, k->group, k->kind, sel->ns, vmi, &items);
   } else if (wants_unfinished(k, sel->node, sel->b)) {
-    *n = vr_store_list_unfinished(vr_sim_store(sim), k->group, k->kind, sel->ns, &items);
+    *n = vr_store_list_unfinished(store, k->group, k->kind, sel->ns, &items);
   } else {
-    *n = vr_store_select(vr_sim_store(sim), k->group, k->kind, sel->ns,
-                         sel->node ? sel->node : pinned, sort, &items);
+    *n = vr_store_select(store, k->group, k->kind, sel->ns, sel->node ? sel->node : pinned, sort,
+                         &items);
   }
   if (*n == (size_t)-1) luaL_error(L, "%s: out of memory", fname);
   sel->b->items = items;
@@ -322,7 +329,8 @@ static int push_selected(lua_State *L, const char *fname,
   selector_box *b;
   size_t n, i;
   lua_Integer out = 0;
-  const cJSON **items = select_objects(L, fname, 1, list_options, &b, &n);
+  const cJSON **items;
+  items = select_objects(L, fname, 1, list_options, &b, &n);
   lua_createtable(L, (int)n, 0);
   for (i = 0; i < n; i++) {
     if (!object_selected(items[i], b) || !push_one(L, items[i])) continue;
@@ -359,6 +367,9 @@ static int push_name(lua_State *L, const cJSON *obj) {
  * "!gpu"), field a field selector ("status.phase=Running,metadata.name!=x"), as in kubectl.
  * Raises a usage error on an unknown kind or option or a malformed selector. */
 static int l_cluster_list(lua_State *L) {
+  kind_ref k;
+  check_kind(L, 1, &k);
+  NEED_KIND(L, &k, l_cluster_list);
   return push_selected(L, "cluster.list", push_whole);
 }
 
@@ -367,6 +378,9 @@ static int l_cluster_list(lua_State *L) {
  * kinds (Node), "namespace/name" for namespaced ones; the objects are not made into tables.
  * Raises as cluster.list does. */
 static int l_cluster_names(lua_State *L) {
+  kind_ref k;
+  check_kind(L, 1, &k);
+  NEED_KIND(L, &k, l_cluster_names);
   return push_selected(L, "cluster.names", push_name);
 }
 
@@ -428,6 +442,8 @@ static int l_cluster_count(lua_State *L) {
   char what[sizeof count_hints[0].what];
   int hinted;
   size_t start = 0; /* where the look through the kind begins (a hint's place, else 0) */
+  check_kind(L, 1, &sel.k);
+  NEED_KIND(L, &sel.k, l_cluster_count);
   parse_selection(L, "cluster.count", allowed, &sel);
   if (lua_istable(L, 2)) { /* the kind and the other options are checked by now */
     lua_getfield(L, 2, "limit");
@@ -443,8 +459,8 @@ static int l_cluster_count(lua_State *L) {
   if (hinted) {
     const count_hint *h = find_hint(what);
     const cJSON *obj = h == NULL ? NULL
-                                 : vr_store_get(vr_sim_store(vr_lua_sim(L, 1)), sel.k.group,
-                                                sel.k.kind, h->ns[0] ? h->ns : NULL, h->name);
+                                 : vr_store_get(vr_lua_cluster_store(L), sel.k.group, sel.k.kind,
+                                                h->ns[0] ? h->ns : NULL, h->name);
     if (obj != NULL && object_selected(obj, sel.b)) {
       lua_pushinteger(L, 1);
       return 1;
@@ -513,12 +529,12 @@ static int push_sum(void *ctx, const char *node, int64_t cpu_milli, int64_t memo
  * cluster could not keep track), to be taken as it is. Kept as pods are stored: no pod is made
  * into a table. Raises a usage error on a bad since. */
 static int l_cluster_requests_by_node(lua_State *L) {
-  struct vr_sim *sim;
+  static const kind_ref pods = {"", "Pod", 0};
   uint64_t since = lua_isnoneornil(L, 1) ? 0 : check_since(L, 1, "cluster.requests_by_node", 0);
   int rc;
-  sim = vr_lua_sim(L, 1);
+  NEED_KIND(L, &pods, l_cluster_requests_by_node);
   lua_newtable(L);
-  rc = vr_store_requests_by_node(vr_sim_store(sim), since, push_sum, L);
+  rc = vr_store_requests_by_node(vr_lua_cluster_store(L), since, push_sum, L);
   lua_pushboolean(L, rc == 1);
   return 2;
 }
@@ -535,7 +551,11 @@ static int l_cluster_pod_requests(lua_State *L) {
     return vr_error_raise(L, "usage", "cluster.pod_requests: a namespace and a name are needed");
   ns = lua_tostring(L, 1);
   name = lua_tostring(L, 2);
-  pod = vr_store_get(vr_sim_store(vr_lua_sim(L, 1)), "", "Pod", ns, name);
+  {
+    static const kind_ref pods = {"", "Pod", 0};
+    NEED_KIND(L, &pods, l_cluster_pod_requests);
+  }
+  pod = vr_store_get(vr_lua_cluster_store(L), "", "Pod", ns, name);
   if (pod == NULL) {
     lua_pushnil(L);
     return 1;
@@ -577,20 +597,46 @@ static void object_resource(lua_State *L, int idx, char *buf, size_t len) {
   lua_pop(L, 2);
 }
 
+/* The kind of the object table at idx, from its apiVersion and kind (raises a usage error when
+ * either is missing). */
+static void object_kind(lua_State *L, int idx, kind_ref *k, const char *fname) {
+  const char *api_version, *kind;
+  lua_getfield(L, idx, "apiVersion");
+  lua_getfield(L, idx, "kind");
+  api_version = lua_tostring(L, -2);
+  kind = lua_tostring(L, -1);
+  if (api_version == NULL || kind == NULL) {
+    vr_error_raise(L, "input", "%s: the object needs apiVersion and kind", fname);
+    return; /* (not reached) */
+  }
+  vr_api_group(api_version, k->group, sizeof k->group);
+  snprintf(k->kind, sizeof k->kind, "%s", kind);
+  k->cluster_scoped = vr_kind_cluster_scoped(k->group, k->kind);
+  lua_pop(L, 2);
+}
+
 /* Stores the object at index 1: created, or replaced (with optimistic concurrency). */
-static int write_object(lua_State *L, int replace) {
+static int write_object(lua_State *L, int replace, lua_CFunction again) {
+  const char *fname = replace ? "cluster.replace" : "cluster.create";
   char resource[300];
   vr_store_error err;
   const cJSON *stored = NULL;
-  vr_sim *sim = vr_lua_sim(L, 1); /* first: it may raise, and obj must not leak */
+  vr_store *store;
   cJSON *obj;
+  kind_ref k;
   int rc;
   luaL_checktype(L, 1, LUA_TTABLE);
+  if (vr_lua_remote_active(L)) {
+    object_kind(L, 1, &k, fname);
+    NEED_KIND(L, &k, again);
+  }
+  store = vr_lua_cluster_store(L); /* first: it may raise, and obj must not leak */
   object_resource(L, 1, resource, sizeof resource);
-  obj =
-      check_object(L, 1, replace ? "cluster.replace" : "cluster.create"); /* nothing raises after */
-  rc = replace ? vr_store_replace(vr_sim_store(sim), obj, 1, &stored, &err)
-               : vr_store_create(vr_sim_store(sim), obj, &stored, &err);
+  obj = check_object(L, 1, fname); /* nothing raises after */
+  if (vr_lua_remote_active(L))
+    return vr_lua_remote_write(L, k.group, k.kind, obj, replace, resource);
+  rc = replace ? vr_store_replace(store, obj, 1, &stored, &err)
+               : vr_store_create(store, obj, &stored, &err);
   return write_result(L, rc, stored, &err, resource);
 }
 
@@ -598,14 +644,14 @@ static int write_object(lua_State *L, int replace) {
  * Raises vmrun.Error kind "already_exists" (status 409) or "input" (422: no apiVersion, kind or
  * name, invalid name), with resource = "Kind namespace/name". */
 static int l_cluster_create(lua_State *L) {
-  return write_object(L, 0);
+  return write_object(L, 0, l_cluster_create);
 }
 
 /* cluster.replace(object) -> the stored object
  * Replaces the whole object. When object.metadata.resourceVersion is set it must be the current
  * one (optimistic concurrency). Raises kind "conflict" (409), "not_found" (404), "input" (422). */
 static int l_cluster_replace(lua_State *L) {
-  return write_object(L, 1);
+  return write_object(L, 1, l_cluster_replace);
 }
 
 /* cluster.delete(kind, namespace, name [, {grace_period=}]) / cluster.delete(kind, name) -> true
@@ -617,17 +663,23 @@ static int l_cluster_delete(lua_State *L) {
   const char *ns, *name;
   vr_store_error err;
   vr_sim *sim;
+  lua_Integer grace = -1;
   check_kind(L, 1, &k);
   check_object_name(L, 2, &k, &ns, &name, "cluster.delete");
+  NEED_KIND(L, &k, l_cluster_delete);
+  if (strcmp(k.group, "") == 0 && strcmp(k.kind, "Pod") == 0 && lua_type(L, 4) == LUA_TTABLE) {
+    static const char *const allowed[] = {"grace_period", NULL};
+    vr_check_options(L, 4, "cluster.delete", allowed);
+    lua_getfield(L, 4, "grace_period");
+    grace = luaL_optinteger(L, -1, -1);
+    lua_pop(L, 1);
+  }
+  if (vr_lua_remote_active(L)) {
+    resource_name(resource, sizeof resource, k.kind, ns, name);
+    return vr_lua_remote_delete(L, k.group, k.kind, ns, name, grace, resource);
+  }
   sim = vr_lua_sim(L, 1);
   if (strcmp(k.group, "") == 0 && strcmp(k.kind, "Pod") == 0) { /* graceful, as the API server */
-    lua_Integer grace = -1;
-    if (lua_type(L, 4) == LUA_TTABLE) {
-      static const char *const allowed[] = {"grace_period", NULL};
-      vr_check_options(L, 4, "cluster.delete", allowed);
-      lua_getfield(L, 4, "grace_period");
-      grace = luaL_optinteger(L, -1, -1);
-    }
     if (vr_sim_delete_pod(sim, ns, name, grace, &err) != 0) {
       resource_name(resource, sizeof resource, k.kind, ns, name);
       vr_push_store_error(L, &err, resource);
@@ -695,8 +747,21 @@ static int l_cluster_patch(lua_State *L) {
     return vr_error_raise(
         L, "usage", "cluster.patch: bad type '%s' (expected strategic, merge or json)", type_name);
   }
-  sim = vr_lua_sim(L, 1);
+  NEED_KIND(L, &k, l_cluster_patch);
   resource_name(resource, sizeof resource, k.kind, ns, name);
+  if (vr_lua_remote_active(L)) {
+    patch = vr_json_to_cjson(L, patch_idx, &cerr);
+    if (patch == NULL) {
+      return vr_error_raise(L, "usage", "cluster.patch: the patch cannot be encoded: %s",
+                            cerr.message);
+    }
+    return vr_lua_remote_patch(L, k.group, k.kind, ns, name, patch,
+                               type == VR_PATCH_TYPE_JSON    ? "json"
+                               : type == VR_PATCH_TYPE_MERGE ? "merge"
+                                                             : "strategic",
+                               resource);
+  }
+  sim = vr_lua_sim(L, 1);
   current = vr_store_get(vr_sim_store(sim), k.group, k.kind, ns, name);
   if (current == NULL) {
     return vr_error_raise(L, "not_found", "%s \"%s\" not found", k.kind, name);
@@ -741,8 +806,9 @@ static int l_cluster_patch(lua_State *L) {
 }
 
 /* Runs an eviction; pushes true, or (with raise = 0) nil and the error. */
-static int evict(lua_State *L, int raise) {
+static int evict(lua_State *L, int raise, lua_CFunction again) {
   static const char *const allowed[] = {"dry_run", "grace_period", "annotations", NULL};
+  static const kind_ref pods = {"", "Pod", 0};
   const char *ns = luaL_checkstring(L, 1), *name = luaL_checkstring(L, 2);
   int dry_run = 0;
   char resource[300];
@@ -758,7 +824,8 @@ static int evict(lua_State *L, int raise) {
     dry_run = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }
-  sim = vr_lua_sim(L, 1);
+  NEED_KIND(L, &pods, again);
+  sim = vr_lua_remote_active(L) ? NULL : vr_lua_sim(L, 1);
   lua_createtable(L, 0, 2); /* the Eviction body: metadata.annotations, deleteOptions */
   if (!lua_isnoneornil(L, 3)) {
     lua_getfield(L, 3, "annotations");
@@ -784,6 +851,8 @@ static int evict(lua_State *L, int raise) {
   }
   eviction = vr_json_to_cjson(L, -1, &cerr);
   if (eviction == NULL) return vr_error_raise(L, "usage", "cluster.evict: %s", cerr.message);
+  resource_name(resource, sizeof resource, "Pod", ns, name);
+  if (sim == NULL) return vr_lua_remote_evict(L, ns, name, eviction, dry_run, raise, resource);
   rc = vr_sim_evict(sim, ns, name, eviction, dry_run, &err);
   cJSON_Delete(eviction);
   if (rc == 0) {
@@ -807,12 +876,12 @@ static int evict(lua_State *L, int raise) {
  * gracefully. Raises kind "too_many_requests" (429: KubeVirt's messages, or reason
  * "DisruptionBudget"), "not_found" (404), "internal" (500: more than one budget). */
 static int l_cluster_evict(lua_State *L) {
-  return evict(L, 1);
+  return evict(L, 1, l_cluster_evict);
 }
 
 /* cluster.try_evict(namespace, pod [, opts]) -> true | nil, err: the same without raising. */
 static int l_cluster_try_evict(lua_State *L) {
-  return evict(L, 0);
+  return evict(L, 0, l_cluster_try_evict);
 }
 
 /* cluster.core.evacuate_cancel(namespace, vmi, node) -> true
@@ -823,11 +892,15 @@ static int l_cluster_try_evict(lua_State *L) {
 static int l_cluster_evacuate_cancel(lua_State *L) {
   const char *ns = luaL_checkstring(L, 1), *name = luaL_checkstring(L, 2);
   const char *node = luaL_checkstring(L, 3);
+  static const kind_ref vmis = {"kubevirt.io", "VirtualMachineInstance", 0};
   char resource[300];
   vr_store_error err;
-  vr_sim *sim = vr_lua_sim(L, 1);
+  vr_sim *sim;
+  NEED_KIND(L, &vmis, l_cluster_evacuate_cancel);
+  resource_name(resource, sizeof resource, "VirtualMachineInstance", ns, name);
+  if (vr_lua_remote_active(L)) return vr_lua_remote_evacuate_cancel(L, ns, name, node, resource);
+  sim = vr_lua_sim(L, 1);
   if (vr_sim_evacuate_cancel(sim, ns, name, node, &err) != 0) {
-    resource_name(resource, sizeof resource, "VirtualMachineInstance", ns, name);
     vr_push_store_error(L, &err, resource);
     return lua_error(L);
   }
@@ -978,9 +1051,10 @@ static int l_cluster_watch(lua_State *L) {
   double timeout = -1;
   vr_store_error err;
   watch_ud *w;
-  vr_sim *sim;
+  vr_store *store;
   char resource[300];
   check_kind(L, 1, &k);
+  NEED_KIND(L, &k, l_cluster_watch);
   if (!lua_isnoneornil(L, 2)) {
     luaL_checktype(L, 2, LUA_TTABLE);
     vr_check_options(L, 2, "cluster.watch", allowed);
@@ -991,10 +1065,10 @@ static int l_cluster_watch(lua_State *L) {
     lua_getfield(L, 2, "timeout");
     timeout = vr_opt_duration(L, -1, "cluster.watch timeout", -1);
   }
-  sim = vr_lua_sim(L, 1);
+  store = vr_lua_cluster_store(L);
   w = lua_newuserdatauv(L, sizeof *w, 0);
   memset(w, 0, sizeof *w);
-  w->store = vr_sim_store(sim);
+  w->store = store;
   w->timeout = timeout;
   w->closed = 1; /* until started: __gc has nothing to stop */
   luaL_setmetatable(L, VR_WATCH_MT);
@@ -1025,9 +1099,10 @@ static int l_cluster_changed(lua_State *L) {
   lua_Integer out = 0;
   size_t n, i, total = 0;
   uint64_t since;
-  vr_sim *sim;
+  vr_store *store;
   selector_box *b;
   check_kind(L, 1, &k);
+  NEED_KIND(L, &k, l_cluster_changed);
   since = check_since(L, 2, "cluster.changed", 0);
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);
@@ -1039,9 +1114,9 @@ static int l_cluster_changed(lua_State *L) {
       return vr_error_raise(L, "usage", "cluster.changed: option names must be a boolean");
     names = lua_toboolean(L, -1);
   }
-  sim = vr_lua_sim(L, 1);
+  store = vr_lua_cluster_store(L);
   b = push_selectors(L, NULL, NULL, "cluster.changed"); /* owns items while pushing may raise */
-  n = vr_store_list_changed(vr_sim_store(sim), k.group, k.kind, ns, since, &items, &total);
+  n = vr_store_list_changed(store, k.group, k.kind, ns, since, &items, &total);
   if (n == (size_t)-1) return luaL_error(L, "cluster.changed: out of memory");
   b->items = items;
   lua_createtable(L, (int)n, 0);
@@ -1061,16 +1136,15 @@ static int l_cluster_changed(lua_State *L) {
  * create, change or delete of an object of that kind ("0": none yet), which lets a caller keep
  * what it read of one kind while others change. Raises a usage error on an unknown kind. */
 static int l_cluster_revision(lua_State *L) {
-  vr_sim *sim;
   kind_ref k;
   if (lua_isnoneornil(L, 1)) {
-    sim = vr_lua_sim(L, 1);
-    lua_pushfstring(L, "%I", (lua_Integer)vr_store_revision(vr_sim_store(sim)));
+    lua_pushfstring(L, "%I", (lua_Integer)vr_store_revision(vr_lua_cluster_store(L)));
     return 1;
   }
   check_kind(L, 1, &k);
-  sim = vr_lua_sim(L, 1);
-  lua_pushfstring(L, "%I", (lua_Integer)vr_store_kind_revision(vr_sim_store(sim), k.group, k.kind));
+  NEED_KIND(L, &k, l_cluster_revision);
+  lua_pushfstring(L, "%I",
+                  (lua_Integer)vr_store_kind_revision(vr_lua_cluster_store(L), k.group, k.kind));
   return 1;
 }
 
@@ -1134,18 +1208,18 @@ static int wait_change_k(lua_State *L, int status, lua_KContext ctx) {
  * when the task is. */
 static int l_cluster_wait_change(lua_State *L) {
   change_wait *c;
-  vr_sim *sim;
+  vr_store *store;
   vr_store_error err;
   double timeout;
   int ud;
   luaL_checktype(L, 1, LUA_TTABLE);
   timeout = vr_opt_duration(L, 2, "cluster.wait_change timeout", -1);
   lua_settop(L, 1);
-  sim = vr_lua_sim(L, 1);
+  store = vr_lua_cluster_store(L);
   vr_await_check(L, "cluster.wait_change");
   c = vr_push_gc_userdata(L, sizeof *c, &change_wait_key, change_wait_gc); /* stops the watches */
   ud = lua_gettop(L);
-  c->store = vr_sim_store(sim);
+  c->store = store;
   lua_pushnil(L);
   while (lua_next(L, 1) != 0) { /* kind, revision */
     kind_ref k;

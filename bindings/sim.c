@@ -66,6 +66,9 @@ vr_sim *vr_lua_sim(lua_State *L, int require_loaded) {
     }
     lua_pop(L, 1);
   }
+  if ((b == NULL || b->sim == NULL) && require_loaded && vr_lua_remote_active(L)) {
+    vr_error_raise(L, "usage", "this run acts on a real cluster: the simulator is not loaded");
+  }
   if ((b == NULL || b->sim == NULL) && require_loaded) {
     vr_error_raise(L, "usage",
                    "no cluster is loaded: call sim.load(\"cluster.yaml\") with a Kubernetes YAML "
@@ -92,6 +95,12 @@ void vr_push_store_error(lua_State *L, const vr_store_error *err, const char *re
     break;
   case 403:
     kind = "forbidden";
+    break;
+  case 401:
+    kind = "unauthorized";
+    break;
+  case 503:
+    kind = "unavailable"; /* no answer from the API server, or it said it cannot serve */
     break;
   case 400:
   case 422:
@@ -133,6 +142,11 @@ static int load_cluster(lua_State *L, const char *path) {
                          NULL};
   const char *groups[] = {"", "", "kubevirt.io", "kubevirt.io", "", "policy", NULL};
   int i;
+  if (vr_lua_remote_active(L)) {
+    return vr_error_raise(L, "usage",
+                          "sim.load: this run acts on a real cluster (--kubeconfig, "
+                          "--context or --in-cluster); it cannot also simulate one");
+  }
   if (vr_lua_sim(L, 0) != NULL) {
     return vr_error_raise(L, "usage", "sim.load: a cluster is already loaded (%s)",
                           vr_sim_source(vr_lua_sim(L, 0)));
@@ -173,7 +187,14 @@ static int l_sim_clock(lua_State *L) {
 
 /* sim.source() -> string|nil: the path of the loaded cluster file, nil before sim.load. */
 static int l_sim_source(lua_State *L) {
-  vr_sim *sim = vr_lua_sim(L, 0);
+  vr_sim *sim;
+  if (vr_lua_remote_active(L)) { /* a vmrun serve through the REST backend: its cluster */
+    const char *served = vr_lua_remote_sim_source(L);
+    if (served == NULL) return 0;
+    lua_pushstring(L, served);
+    return 1;
+  }
+  sim = vr_lua_sim(L, 0);
   if (sim == NULL) return 0;
   lua_pushstring(L, vr_sim_source(sim));
   return 1;
@@ -186,9 +207,11 @@ static int l_sim_source(lua_State *L) {
  * "usage" when no cluster is loaded. */
 static int l_sim_reboot(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
-  vr_sim *sim = vr_lua_sim(L, 1);
+  vr_sim *sim;
   vr_store_error err;
   char resource[300];
+  if (vr_lua_remote_active(L)) return vr_lua_remote_sim_reboot(L, name);
+  sim = vr_lua_sim(L, 1);
   if (vr_sim_reboot_node(sim, name, &err) != 0) {
     snprintf(resource, sizeof resource, "Node %s", name);
     vr_push_store_error(L, &err, resource);

@@ -32,4 +32,51 @@ void vr_lua_sim_load(lua_State *L, const char *path, const char *what);
 /* Pushes a store error as a vmrun.Error (kind from the HTTP status, caller's file:line). */
 void vr_push_store_error(lua_State *L, const struct vr_store_error *err, const char *resource);
 
+/* The REST backend (bindings/cluster_remote.c): a real cluster named by the user. */
+struct vr_store;
+typedef struct vr_remote_options {
+  const char *kubeconfig; /* --kubeconfig (a ':'-separated list as KUBECONFIG), or NULL */
+  const char *context;    /* --context, or NULL: current-context */
+  const char *namespace_; /* --namespace, or NULL: the context's */
+  int in_cluster;         /* --in-cluster: the pod's service account */
+  unsigned long long seed;
+} vr_remote_options;
+/* lua_CFunction: connects to the cluster the vr_remote_options (light userdata at 1) name,
+ * prints the first line (which cluster, context, user and namespace), checks that the server is
+ * a Kubernetes API server and syncs the kinds the maintenance reads, before the playbook runs.
+ * Raises a message naming what is wrong (kubeconfig file:line, unreachable server, garbage). */
+int vr_lua_remote_connect(lua_State *L);
+/* 1 when the run acts on a real cluster (or a vmrun serve) through the REST backend. */
+int vr_lua_remote_active(lua_State *L);
+/* The store the cluster bindings read: the REST backend's mirror or the simulator's (which is
+ * loaded on first use; raises as vr_lua_sim). */
+struct vr_store *vr_lua_cluster_store(lua_State *L);
+/* The namespace of names given without one: the context's with the REST backend, else
+ * "default". */
+const char *vr_lua_default_namespace(lua_State *L);
+/* "vmrun serve at URL (FILE)" for a vmrun serve server, NULL otherwise (and without REST). */
+const char *vr_lua_remote_sim_source(lua_State *L);
+/* With the REST backend and a kind not synced yet: starts syncing it, yields, and when its list
+ * is in runs again(L) on the stack as it was; returns 1 with *rc the value to return. Returns 0
+ * when the caller can go on (no REST backend, the kind synced or absent). Raises kind
+ * "unavailable" when the kind cannot be read. */
+int vr_lua_remote_need_kind(lua_State *L, const char *group, const char *kind, lua_CFunction again,
+                            int *rc);
+/* REST writes of a kind made ready by vr_lua_remote_need_kind: each yields the task until the
+ * answer and then returns what the simulator's version does (see cluster_core.c); objects
+ * passed in are taken over. */
+struct cJSON;
+int vr_lua_remote_write(lua_State *L, const char *group, const char *kind, struct cJSON *obj,
+                        int replace, const char *resource);
+int vr_lua_remote_patch(lua_State *L, const char *group, const char *kind, const char *ns,
+                        const char *name, struct cJSON *patch, const char *type,
+                        const char *resource);
+int vr_lua_remote_delete(lua_State *L, const char *group, const char *kind, const char *ns,
+                         const char *name, long long grace, const char *resource);
+int vr_lua_remote_evict(lua_State *L, const char *ns, const char *name, struct cJSON *eviction,
+                        int dry_run, int raise, const char *resource);
+int vr_lua_remote_evacuate_cancel(lua_State *L, const char *ns, const char *name, const char *node,
+                                  const char *resource);
+int vr_lua_remote_sim_reboot(lua_State *L, const char *node);
+
 #endif

@@ -279,6 +279,12 @@ size_t vr_clock_advance(vr_clock *c, uint64_t until, size_t max_fires) {
   return fired;
 }
 
+void vr_clock_make_virtual(vr_clock *c, uint64_t now_ms) {
+  c->virtual_time = 1;
+  c->vnow = now_ms;
+  clock_arm(c);
+}
+
 uint64_t vr_clock_next_due(vr_clock *c) {
   return next_due(c);
 }

@@ -77,6 +77,10 @@ void vr_clock_fire_due(vr_clock *clock);
  * and source events it fired. */
 size_t vr_clock_advance(vr_clock *clock, uint64_t until, size_t max_fires);
 
+/* Turns a real-time clock without timers into a virtual one at now_ms (ms since the epoch): a
+ * run whose time a server's simulation drives. */
+void vr_clock_make_virtual(vr_clock *clock, uint64_t now_ms);
+
 /* The earliest pending timer or source event (ms since the epoch), UINT64_MAX when none. */
 uint64_t vr_clock_next_due(vr_clock *clock);
 

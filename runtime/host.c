@@ -477,7 +477,24 @@ static int host_run(lua_State *L) {
   lua_pushvalue(L, -3);
   lua_rawset(L, -3);
   lua_pop(L, 2);
-  if (h->cluster_file != NULL) { /* --cluster FILE: loaded before the playbook, or exit 2 */
+  if (h->cfg.kubeconfig || h->cfg.context || h->cfg.namespace_ || h->cfg.in_cluster) {
+    /* a real cluster: connected and read before the playbook, or exit 2 */
+    vr_remote_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.kubeconfig = h->cfg.kubeconfig;
+    opt.context = h->cfg.context;
+    opt.namespace_ = h->cfg.namespace_;
+    opt.in_cluster = h->cfg.in_cluster;
+    opt.seed = 1;
+    lua_pushcfunction(L, vr_lua_remote_connect);
+    lua_pushlightuserdata(L, &opt);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      fprintf(stderr, "%s: %s\n", h->progname, luaL_tolstring(L, -1, NULL));
+      lua_pop(L, 2);
+      a->exit_code = VR_EXIT_USAGE;
+      return 0;
+    }
+  } else if (h->cluster_file != NULL) { /* --cluster FILE: loaded before the playbook, or exit 2 */
     lua_pushcfunction(L, load_cluster_option);
     lua_pushstring(L, h->cluster_file);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {

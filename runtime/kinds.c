@@ -115,3 +115,23 @@ int vr_kind_resolve(const char *name, char *group, size_t glen, char *kind, size
   }
   return -1;
 }
+
+int vr_kind_builtin_group(const char *group) {
+  static const char *const builtin[] = {"",
+                                        "apps",
+                                        "batch",
+                                        "policy",
+                                        "autoscaling",
+                                        "networking.k8s.io",
+                                        "storage.k8s.io",
+                                        "coordination.k8s.io",
+                                        "scheduling.k8s.io",
+                                        "rbac.authorization.k8s.io",
+                                        "node.k8s.io",
+                                        "discovery.k8s.io",
+                                        NULL};
+  size_t i;
+  for (i = 0; builtin[i] != NULL; i++)
+    if (strcmp(group, builtin[i]) == 0) return 1;
+  return 0;
+}

@@ -32,4 +32,8 @@ const vr_kind_info *vr_kind_lookup(const char *name);
 int vr_kind_resolve(const char *name, char *group, size_t glen, char *kind, size_t klen, char *err,
                     size_t errlen);
 
+/* 1 for the API groups built into the Kubernetes API server (core, apps, policy, ...), whose
+ * objects take strategic merge patches; 0 for custom resources' groups. */
+int vr_kind_builtin_group(const char *group);
+
 #endif

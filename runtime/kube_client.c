@@ -51,7 +51,7 @@ struct vr_kube_request {
   char *method, *where, *url, *content_type, *body;
   size_t body_len;
   const char *invalid; /* why the spec cannot be sent (reported by the first attempt) */
-  int is_get, retry_writes, stream;
+  int is_get, retry_writes, no_retry_429, stream;
   double timeout;
   vr_kube_line_cb on_line;
   vr_kube_done_cb on_done;
@@ -835,8 +835,10 @@ static void attempt_done(vr_kube_request *r, CURLcode rc) {
       finish(r, (int)status, NULL);
       return;
     }
-    retriable = !r->stream && (status == 429 || (status >= 500 && status != 501 && status != 505 &&
-                                                 (r->is_get || r->retry_writes)));
+    retriable =
+        !r->stream &&
+        ((status == 429 && !r->no_retry_429) ||
+         (status >= 500 && status != 501 && status != 505 && (r->is_get || r->retry_writes)));
     if (retriable && r->attempts < c->max_attempts) {
       schedule_retry(r, (status == 429 || status == 503) ? r->retry_after : -1);
       return;
@@ -1479,6 +1481,7 @@ vr_kube_request *vr_kube_request_start(vr_kube_client *c, const vr_kube_request_
   r->body_len = spec->body != NULL ? spec->body_len : 0;
   r->is_get = strcmp(method, "GET") == 0;
   r->retry_writes = spec->retry_writes;
+  r->no_retry_429 = spec->no_retry_429;
   r->timeout = spec->timeout > 0 ? (spec->timeout > MAX_SECONDS ? MAX_SECONDS : spec->timeout) : 0;
   r->stream = spec->on_line != NULL;
   r->on_line = spec->on_line;

@@ -83,6 +83,8 @@ typedef struct vr_kube_request_spec {
   size_t body_len;
   int retry_writes;        /* retry POST/PATCH/PUT/DELETE on 5xx too (default: only on
                               connection errors before the request was sent, and on 429) */
+  int no_retry_429;        /* a 429 is an answer, not a throttle: do not retry it (evictions:
+                              a PodDisruptionBudget or KubeVirt's webhook said no) */
   double timeout;          /* overrides the client's per-attempt timeout (0: the client's) */
   vr_kube_line_cb on_line; /* non-NULL: stream the body line by line */
   vr_kube_done_cb on_done;

@@ -31,6 +31,14 @@ static const char usage_text[] =
     "  --cluster FILE          simulate this cluster (Kubernetes YAML); without it a playbook\n"
     "                          that uses the cluster simulates the demo cluster\n"
     "  --real-time             use the real clock (default: the simulator's virtual clock)\n"
+    "  --kubeconfig FILE       act on the real cluster of this kubeconfig (a ':'-separated\n"
+    "                          list merges files, as KUBECONFIG does)\n"
+    "  --context NAME          act on this context of the kubeconfig ($KUBECONFIG, else\n"
+    "                          ~/.kube/config, unless --kubeconfig names one)\n"
+    "  --namespace NS          the namespace of names given without one (default: the\n"
+    "                          context's); also selects the kubeconfig's current context\n"
+    "  --in-cluster            act on the cluster vmrun runs in (its pod's service account)\n"
+    "                          Without one of these four vmrun never touches a real cluster.\n"
     "  --dev-runtime DIR       load the stdlib-lua modules from DIR instead of the binary\n"
     "  --version               print the version and exit\n"
     "  -h, --help              print this help and exit\n"
@@ -115,6 +123,17 @@ int main(int argc, char **argv) {
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--cluster", &missing)) != NULL) {
       if (missing || v[0] == '\0') return usage_error("option '%s' needs a cluster FILE", a);
       cfg.cluster_file = v;
+    } else if (strcmp(a, "--in-cluster") == 0) {
+      cfg.in_cluster = 1;
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--kubeconfig", &missing)) != NULL) {
+      if (missing || v[0] == '\0') return usage_error("option '%s' needs a kubeconfig FILE", a);
+      cfg.kubeconfig = v;
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--context", &missing)) != NULL) {
+      if (missing || v[0] == '\0') return usage_error("option '%s' needs a context NAME", a);
+      cfg.context = v;
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--namespace", &missing)) != NULL) {
+      if (missing || v[0] == '\0') return usage_error("option '%s' needs a NAMESPACE", a);
+      cfg.namespace_ = v;
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--dev-runtime", &missing)) != NULL) {
       if (missing) return usage_error("option '%s' needs a DIR", a);
       cfg.dev_runtime = v;
@@ -131,7 +150,18 @@ int main(int argc, char **argv) {
     fputs(usage_text, stderr);
     return VMRUN_EXIT_USAGE;
   }
-  cfg.default_cluster = demo_cluster();
+  if (cfg.kubeconfig || cfg.context || cfg.namespace_ || cfg.in_cluster) {
+    if (cfg.cluster_file != NULL)
+      return usage_error("%s: a run acts on a real cluster or simulates one, not both",
+                         "--cluster");
+    if (cfg.in_cluster && (cfg.kubeconfig || cfg.context))
+      return usage_error("%s: the pod's service account, or a kubeconfig, not both",
+                         "--in-cluster");
+    if (run_tests) return usage_error("%s: specs run on the simulator", "vmrun test");
+    cfg.real_time = 1; /* a real cluster moves in real time */
+  } else {
+    cfg.default_cluster = demo_cluster();
+  }
   cfg.host_argc = i - (code != NULL);
   cfg.host_argv = argv;
   host = vr_host_new(&cfg);

@@ -77,6 +77,12 @@ struct vr_sched {
   vr_task *failure;  /* first unobserved failure (referenced) */
   int more_failures;
   char cancel_reason[160];
+  /* holds (vr_sched_hold): while > 0 no task runs and the clock does not jump */
+  int hold;
+  vr_task *urgent;     /* resumed before any other (vr_op_complete_first) */
+  vr_task *batch_last; /* the last task of the batch on_idle is running */
+  int in_batch;
+  int stop_when_idle; /* end uv_run when nothing is ready, so that virtual time can jump */
 };
 
 static const char sched_key = 's';
@@ -99,7 +105,7 @@ static void ready_push(vr_sched *s, vr_task *t) {
     s->ready_head = t;
   }
   s->ready_tail = t;
-  uv_idle_start(s->idle, on_idle); /* idempotent; keeps the loop from blocking in poll */
+  if (s->hold == 0) uv_idle_start(s->idle, on_idle); /* idempotent; keeps poll from blocking */
 }
 
 static vr_task *ready_pop(vr_sched *s) {
@@ -509,6 +515,7 @@ static void task_finish(vr_sched *s, vr_task *t) {
   int i;
   t->state = T_DONE;
   s->live--;
+  if (s->live == 0) uv_stop(s->loop); /* watch streams and other open I/O do not keep it going */
   if (!t->ok) {
     const char *kind = vr_error_kind(t->co, -1);
     int expected_cancel = t->cancelled && kind != NULL && strcmp(kind, "cancelled") == 0;
@@ -572,17 +579,73 @@ static void run_task(vr_sched *s, vr_task *t) {
   task_finish(s, t);
 }
 
+/* Runs the tasks that were ready when the batch began (not those they make ready), then fires
+ * what the clock has due; a hold stops it where it is, and the batch goes on once released (the
+ * held task first when vr_op_complete_first resumed it), as if the task had not yielded. */
 static void on_idle(uv_idle_t *handle) {
   vr_sched *s = handle->data;
-  vr_task *last = s->ready_tail;
-  while (s->ready_head != NULL) {
-    vr_task *t = ready_pop(s);
-    int was_last = (t == last);
+  if (s->hold > 0) goto held;
+  if (s->urgent != NULL) {
+    vr_task *t = s->urgent;
+    s->urgent = NULL;
     if (t->state != T_DONE) run_task(s, t);
-    if (was_last) break;
+    if (s->hold > 0) goto held;
   }
+  if (!s->in_batch) {
+    s->batch_last = s->ready_tail;
+    s->in_batch = s->batch_last != NULL;
+  }
+  while (s->in_batch && s->ready_head != NULL) {
+    vr_task *t = ready_pop(s);
+    if (t == s->batch_last) s->in_batch = 0;
+    if (t->state != T_DONE) run_task(s, t);
+    if (s->hold > 0) goto held;
+  }
+  s->in_batch = 0;
+  s->batch_last = NULL;
   vr_clock_fire_due(s->clock); /* task.yield() under virtual time, even beside a busy task */
-  if (s->ready_head == NULL) uv_idle_stop(handle);
+  if (s->hold > 0) goto held;
+  if (s->ready_head == NULL && s->urgent == NULL) {
+    uv_idle_stop(handle);
+    if (s->stop_when_idle) uv_stop(s->loop);
+  }
+  return;
+held:
+  uv_idle_stop(handle);
+}
+
+void vr_sched_hold(vr_sched *s) {
+  s->hold++;
+}
+
+void vr_sched_release(vr_sched *s) {
+  if (s->hold <= 0) return;
+  if (--s->hold > 0) return;
+  if (s->ready_head != NULL || s->urgent != NULL) {
+    uv_idle_start(s->idle, on_idle);
+  } else if (s->stop_when_idle) {
+    uv_stop(s->loop);
+  }
+}
+
+void vr_sched_stop_when_idle(vr_sched *s) {
+  s->stop_when_idle = 1;
+}
+
+void vr_op_complete_first(vr_op *op) {
+  vr_task *t = op->task;
+  if (op->status != VR_OP_PENDING) return;
+  op->status = VR_OP_DONE;
+  if (t == NULL) return;
+  if (t->s) vr_timer_stop(t->s->clock, &op->deadline);
+  t->waiting = NULL;
+  if (t->state == T_WAITING) t->state = T_READY;
+  if (t->s->urgent != NULL && t->s->urgent != t) { /* (one at a time; cannot happen) */
+    ready_push(t->s, t);
+    return;
+  }
+  t->s->urgent = t;
+  if (t->s->hold == 0) uv_idle_start(t->s->idle, on_idle);
 }
 
 vr_task *vr_task_spawn(lua_State *L, int nargs, const char *where) {
@@ -895,7 +958,7 @@ int vr_sched_run(vr_sched *s, const char *progname) {
   for (;;) {
     uv_run(s->loop, UV_RUN_DEFAULT);
     if (s->abandoned) break;
-    if (s->ready_head != NULL) continue;
+    if (s->ready_head != NULL || s->urgent != NULL || s->hold > 0) continue;
     if (s->live == 0) break; /* the simulator's own timers do not keep a finished run going */
     if (vr_clock_jump(s->clock)) continue;
     if (deadlocks++ > 0 && s->cancelling) {

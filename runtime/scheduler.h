@@ -107,6 +107,18 @@ int vr_task_push_results(lua_State *L, vr_task *t);
 /* Marks a failed task's error as handled by the caller (so it does not fail the run). */
 void vr_task_observe(vr_task *t);
 
+/* Holds (counted): while held no task runs and virtual time does not jump; I/O goes on. For a
+ * backend that must make a wait look, to the other tasks and the clock, as if it took no time
+ * (the REST backend against a server whose clock the client drives). */
+void vr_sched_hold(vr_sched *s);
+void vr_sched_release(vr_sched *s);
+/* As vr_op_complete, but the task is resumed before any other ready task, in the batch it was
+ * in when it yielded. */
+void vr_op_complete_first(vr_op *op);
+/* The loop stops when nothing is ready (other I/O may be open), so that virtual time can jump:
+ * for runs whose watch streams stay open. */
+void vr_sched_stop_when_idle(vr_sched *s);
+
 /* Cancels every task (reason copied) and sets the run's exit code if none is set yet. */
 void vr_sched_cancel_all(vr_sched *s, const char *reason, int exit_code);
 /* Arms the whole-run wall-clock limit (seconds). */

@@ -1,5 +1,6 @@
-/* store.c: the simulator's object store (see store.h). Objects are wrapped in reference-counted
- * immutable records shared by the store and its event log; indexes are string hash maps. */
+/* store.c: the simulator's object store, or in mirror mode a copy of another server's objects
+ * (see store.h). Objects are wrapped in reference-counted immutable records shared by the store
+ * and its event log; indexes are string hash maps. */
 #include "store.h"
 
 #include <stdarg.h>
@@ -26,7 +27,8 @@ typedef struct stored {
   int unfinished;       /* in the unfinished index: a VMIM whose phase is not Succeeded or Failed */
   int live_pod;         /* a Pod not Succeeded or Failed: its requests count on its node */
   vr_requests requests; /* a live pod's, read once when it is stored */
-  uint64_t rv;          /* metadata.resourceVersion as a number (0: none) */
+  uint64_t rv; /* the store's revision of its write: metadata.resourceVersion as a number (0:
+                 none), or in mirror mode the local revision (the server's are not in order) */
 } stored;
 
 /* What the live pods bound to a node request, kept as pods come, change and go. */
@@ -74,6 +76,7 @@ struct vr_store {
   void *admit_ctx;
   int (*finalizer_done)(void *ctx, const char *name); /* finalizers that never hold a delete */
   void *finalizer_ctx;
+  int mirror; /* objects as another server sent them: vr_store_mirror_put and _remove only */
 };
 
 static void set_error(vr_store_error *err, int status, const char *reason, const char *fmt, ...)
@@ -476,6 +479,17 @@ uint64_t vr_store_kind_revision(const vr_store *s, const char *group, const char
 
 /* --- writes ----------------------------------------------------------------------------------- */
 
+/* A mirror store holds the server's objects as it sent them: the writes of the simulator (which
+ * stamp, admit and finalize) are a programming error there. 1 (err filled) when refused. */
+static int refused_in_mirror(const vr_store *s, const char *what, vr_store_error *err) {
+  if (!s->mirror) return 0;
+  set_error(err, 500, "InternalError",
+            "%s on a mirror store: it only takes the server's objects (vr_store_mirror_put, "
+            "vr_store_mirror_remove)",
+            what);
+  return 1;
+}
+
 /* The reference index key: kind_key SEP ns SEP ref. */
 static void ref_key(char *buf, size_t len, const char *kind_key, const char *ns, const char *ref) {
   size_t n;
@@ -623,6 +637,23 @@ static void intern_member_names(cJSON *node, int depth) {
   }
 }
 
+/* The objects of the kind an object is written to (the map made for a new kind, a cluster-scoped
+ * one noted as such), and its kind_key and okey; NULL with err filled when out of memory. */
+static vr_strmap *write_target(vr_store *s, const char *group, const char *kind, const char *ns,
+                               const char *name, char kind_key[300], char okey[600],
+                               vr_store_error *err) {
+  vr_strmap *objects;
+  join(kind_key, 300, group, "/", kind);
+  object_key(okey, 600, ns, name);
+  objects = submap(&s->kinds, kind_key, 1);
+  if (objects == NULL ||
+      (ns[0] == '\0' && vr_strmap_put(&s->cluster_kinds, kind_key, (void *)1) != 0)) {
+    set_error(err, 500, "InternalError", "out of memory");
+    return NULL;
+  }
+  return objects;
+}
+
 /* Wraps obj (owned) as a stored record; NULL when out of memory (obj freed). */
 static stored *wrap(cJSON *obj, const char *kind_key, const char *ns) {
   stored *o = calloc(1, sizeof *o);
@@ -663,6 +694,7 @@ int vr_store_create(vr_store *s, cJSON *obj, const cJSON **out, vr_store_error *
   vr_strmap *objects;
   stored *o;
   clear_error(err);
+  if (refused_in_mirror(s, "vr_store_create", err)) goto fail;
   if (identity(s, obj, group, sizeof group, &kind, &ns, &name, err) != 0) goto fail;
   meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
   if (name == NULL) {
@@ -692,14 +724,8 @@ int vr_store_create(vr_store *s, cJSON *obj, const cJSON **out, vr_store_error *
               kind, name ? name : "");
     goto fail;
   }
-  join(kind_key, sizeof kind_key, group, "/", kind);
-  object_key(okey, sizeof okey, ns, name);
-  objects = submap(&s->kinds, kind_key, 1);
-  if (objects == NULL ||
-      (ns[0] == '\0' && vr_strmap_put(&s->cluster_kinds, kind_key, (void *)1) != 0)) {
-    set_error(err, 500, "InternalError", "out of memory");
-    goto fail;
-  }
+  objects = write_target(s, group, kind, ns, name, kind_key, okey, err);
+  if (objects == NULL) goto fail;
   if (s->admit && s->admit(s->admit_ctx, NULL, obj, err) != 0) goto fail;
   if (vr_strmap_get(objects, okey)) {
     set_error(err, 409, "AlreadyExists", "%s \"%s\" already exists%s%s", kind, name,
@@ -745,6 +771,7 @@ int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **out,
   stored *old, *o;
   int finalized;
   clear_error(err);
+  if (refused_in_mirror(s, "vr_store_replace", err)) goto fail;
   if (identity(s, obj, group, sizeof group, &kind, &ns, &name, err) != 0) goto fail;
   if (name == NULL) {
     set_error(err, 422, "Invalid", "%s: metadata.name is missing", kind);
@@ -809,6 +836,7 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
   stored *o, *gone;
   cJSON *meta;
   clear_error(err);
+  if (refused_in_mirror(s, "vr_store_delete", err)) return -1;
   join(kind_key, sizeof kind_key, group, "/", kind);
   ns = read_namespace(s, kind_key, ns);
   object_key(okey, sizeof okey, ns, name);
@@ -863,6 +891,113 @@ int vr_store_delete(vr_store *s, const char *group, const char *kind, const char
   stored_unref(o);
   stored_unref(gone);
   return 0;
+}
+
+/* --- mirror mode ------------------------------------------------------------------------------ */
+
+void vr_store_set_mirror(vr_store *s) {
+  s->mirror = 1;
+}
+
+/* A resourceVersion as an unsigned decimal number: 1 with *n set when all of it is digits (and it
+ * fits), 0 otherwise (absent, empty, anything else: the server's are opaque strings). */
+static int rv_number(const char *v, uint64_t *n) {
+  uint64_t x = 0;
+  if (v == NULL || *v == '\0') return 0;
+  for (; *v != '\0'; v++) {
+    uint64_t digit = (uint64_t)(*v - '0');
+    if (*v < '0' || *v > '9' || x > (UINT64_MAX - digit) / 10) return 0;
+    x = x * 10 + digit;
+  }
+  *n = x;
+  return 1;
+}
+
+/* Whether resourceVersion a is older than b: both numbers, a the smaller. */
+static int rv_older(const char *a, const char *b) {
+  uint64_t x, y;
+  return rv_number(a, &x) && rv_number(b, &y) && x < y;
+}
+
+int vr_store_mirror_put(vr_store *s, cJSON *obj, const cJSON **out, vr_store_error *err) {
+  char group[128], kind_key[300], okey[600];
+  const char *kind, *ns, *name, *want, *have;
+  vr_strmap *objects;
+  stored *old, *o;
+  clear_error(err);
+  if (!s->mirror) {
+    set_error(err, 500, "InternalError", "vr_store_mirror_put on a store not in mirror mode");
+    goto fail;
+  }
+  if (identity(s, obj, group, sizeof group, &kind, &ns, &name, err) != 0) goto fail;
+  if (name == NULL || name[0] == '\0' || strlen(name) > 253) { /* (longer: keys would be cut) */
+    set_error(err, 422, "Invalid", "%s: metadata.name is %s", kind,
+              name == NULL || name[0] == '\0' ? "missing" : "longer than 253 characters");
+    goto fail;
+  }
+  objects = write_target(s, group, kind, ns, name, kind_key, okey, err);
+  if (objects == NULL) goto fail;
+  old = vr_strmap_get(objects, okey);
+  if (old != NULL) { /* not newer (the same version, or a late event): nothing changes */
+    want = string_at(obj, "metadata", "resourceVersion");
+    have = string_at(old->json, "metadata", "resourceVersion");
+    if (want != NULL && have != NULL && (strcmp(want, have) == 0 || rv_older(want, have))) {
+      if (out) *out = old->json;
+      cJSON_Delete(obj);
+      return 0;
+    }
+  }
+  o = wrap(obj, kind_key, ns); /* (before the revision moves: failing changes nothing) */
+  if (o == NULL || (old == NULL && vr_strmap_put(objects, okey, o) != 0)) {
+    if (o) stored_unref(o);
+    set_error(err, 500, "InternalError", "out of memory");
+    return -1;
+  }
+  if (old != NULL) vr_strmap_put(objects, okey, o); /* replaces an existing key: no allocation */
+  s->rv++;
+  o->rv = s->rv; /* the local revision orders the changes; the server's stays in the object */
+  if (old != NULL) {
+    index_move(s, old, o, okey);
+  } else {
+    index_add(s, o, okey);
+  }
+  if (out) *out = o->json;
+  emit(s, old != NULL ? VR_WATCH_MODIFIED : VR_WATCH_ADDED, o, old);
+  if (old != NULL) stored_unref(old);
+  return 1;
+fail:
+  cJSON_Delete(obj);
+  return -1;
+}
+
+int vr_store_mirror_remove(vr_store *s, const char *group, const char *kind, const char *ns,
+                           const char *name, const char *rv) {
+  char kind_key[300], okey[600];
+  vr_strmap *objects;
+  stored *o, *gone = NULL;
+  if (!s->mirror) return -1;
+  join(kind_key, sizeof kind_key, group, "/", kind);
+  ns = read_namespace(s, kind_key, ns);
+  object_key(okey, sizeof okey, ns, name);
+  objects = submap(&s->kinds, kind_key, 0);
+  o = objects ? vr_strmap_get(objects, okey) : NULL;
+  if (o == NULL || rv_older(rv, string_at(o->json, "metadata", "resourceVersion"))) return 0;
+  if (rv != NULL) { /* the event carries the deletion's resourceVersion; earlier ones keep theirs */
+    gone = wrap(cJSON_Duplicate(o->json, 1), o->kind_key, o->ns);
+    if (gone != NULL && gone->json != NULL) {
+      set_string(cJSON_GetObjectItemCaseSensitive(gone->json, "metadata"), "resourceVersion", rv);
+    } else if (gone != NULL) { /* out of memory: the event carries the stored copy as it is */
+      stored_unref(gone);
+      gone = NULL;
+    }
+  }
+  vr_strmap_remove(objects, okey);
+  s->rv++;
+  index_remove(s, o, okey); /* (after: its node's requests change at this revision) */
+  emit(s, VR_WATCH_DELETED, gone != NULL ? gone : o, o);
+  stored_unref(o);
+  if (gone != NULL) stored_unref(gone);
+  return 1;
 }
 
 /* --- reads ------------------------------------------------------------------------------------ */

@@ -6,6 +6,13 @@
  * event log that feeds watches and lets them resume from a resourceVersion (410 Expired when it
  * has been overwritten), as the Kubernetes API server does.
  *
+ * In mirror mode (vr_store_set_mirror) the same store holds a copy of a real API server's
+ * objects as that server sent them (fed by LIST and WATCH through vr_store_mirror_put and
+ * vr_store_mirror_remove), for the same reads. Its revision is then a local counter of the
+ * changes the mirror applied, and the objects keep the server's resourceVersions: every
+ * revision below (vr_store_revision, kind revisions, list_changed, requests_by_node, watches
+ * and version_at) is that local one there.
+ *
  * Stored objects are immutable: readers get const pointers that stay valid until the next write
  * to the same object; writers hand in a whole new tree (copy, change, replace). Watch callbacks
  * run synchronously inside the write that caused them and must not write to the store. Nothing
@@ -57,7 +64,7 @@ void vr_store_set_admission(vr_store *s, vr_admit_fn admit, void *ctx);
 void vr_store_set_finalizer_filter(vr_store *s, int (*done_at_once)(void *ctx, const char *name),
                                    void *ctx);
 
-/* The current resourceVersion (of the last write). */
+/* The current resourceVersion (of the last write; in mirror mode the local revision). */
 uint64_t vr_store_revision(const vr_store *s);
 
 /* The resourceVersion of the last create, change or delete of an object of the kind (0: none
@@ -87,6 +94,34 @@ int vr_store_replace(vr_store *s, cJSON *obj, int check_rv, const cJSON **stored
 /* Deletes an object (namespace NULL or "" for cluster-scoped kinds). 404 when absent. */
 int vr_store_delete(vr_store *s, const char *group, const char *kind, const char *ns,
                     const char *name, vr_store_error *err);
+/* (vr_store_create, vr_store_replace and vr_store_delete on a mirror store are a programming
+ * error: they fail with 500 InternalError, create and replace freeing obj.) */
+
+/* Mirror mode (call on a new, empty store): the store holds copies of another server's objects
+ * as that server sent them. Nothing is stamped, admitted or finalized: uid, resourceVersion,
+ * creationTimestamp, deletionTimestamp and finalizers stay as received, and names are never
+ * generated; a namespaced kind without metadata.namespace gets "default" as in vr_store_create.
+ * Each change the mirror applies bumps the store's revision by one (a local counter, not the
+ * server's resourceVersions, which arrive out of order across kinds: one watch per kind); its
+ * watch events, indexes and revisions are as for the simulator's writes. */
+void vr_store_set_mirror(vr_store *s);
+/* Inserts or replaces obj (ownership taken in every case) as the server sent it (an ADDED or
+ * MODIFIED event). Returns 1 when the store changed, 0 when obj is not newer than the stored
+ * copy (nothing changes, obj freed): both have a metadata.resourceVersion and they are equal,
+ * or both are unsigned decimal numbers and obj's is the smaller (a write's answer applied at once
+ * and then seen again through the watch, or a late event); otherwise it applies (resourceVersions
+ * that are not numbers are opaque: only equality tells). -1 with err filled: 422 when obj has no
+ * apiVersion/kind/name (or a name longer than 253 characters, or a bad namespace), 500 when out
+ * of memory (nothing changed) or on a store not in mirror mode. *stored (may be NULL) gets the
+ * stored object (the existing one when 0). */
+int vr_store_mirror_put(vr_store *s, cJSON *obj, const cJSON **stored, vr_store_error *err);
+/* Removes an object (namespace NULL or "" for cluster-scoped kinds): a DELETED event carrying
+ * the last stored copy, its metadata.resourceVersion set to rv when rv is not NULL (when out of
+ * memory, the stored copy as it is). Returns 1 when removed, 0 when absent or when rv and the
+ * stored copy's resourceVersion are both numbers and rv is the smaller (a late event about an
+ * object the mirror has since seen again: it stays), -1 on a store not in mirror mode. */
+int vr_store_mirror_remove(vr_store *s, const char *group, const char *kind, const char *ns,
+                           const char *name, const char *rv);
 
 /* The stored object or NULL. */
 const cJSON *vr_store_get(const vr_store *s, const char *group, const char *kind, const char *ns,
@@ -98,10 +133,11 @@ const cJSON *vr_store_get(const vr_store *s, const char *group, const char *kind
 size_t vr_store_list(const vr_store *s, const char *group, const char *kind, const char *ns,
                      const char *node, const cJSON ***items);
 
-/* Objects of a kind (only in namespace ns when ns is set) whose resourceVersion is after
- * revision after (0: every one), sorted and returned as vr_store_list does; *total (may be NULL)
- * gets how many objects of the kind there are in ns, so that a reader that kept the objects
- * read at revision `after` can tell that some were deleted. */
+/* Objects of a kind (only in namespace ns when ns is set) written after revision after (0: every
+ * one; their resourceVersion, or in mirror mode the local revision of their last change), sorted
+ * and returned as vr_store_list does; *total (may be NULL) gets how many objects of the kind there
+ * are in ns, so that a reader that kept the objects read at revision `after` can tell that some
+ * were deleted. */
 size_t vr_store_list_changed(const vr_store *s, const char *group, const char *kind, const char *ns,
                              uint64_t after, const cJSON ***items, size_t *total);
 

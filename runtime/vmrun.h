@@ -46,7 +46,13 @@ typedef struct vr_host_config {
   const char *cluster_file; /* simulate this cluster file from the start (--cluster) */
   const char *default_cluster; /* without cluster_file: the cluster file a playbook (not `vmrun
                                   test`) simulates on its first cluster access; NULL: none */
-  int host_argc;               /* the host's own arguments, for arg[-n] (may be 0) */
+  /* The REST backend: a real Kubernetes cluster the user named (any of these selects it; the
+   * strings must outlive the host). Without them a run stays on the simulator. */
+  const char *kubeconfig; /* --kubeconfig FILE (or a ':'-separated list) */
+  const char *context;    /* --context NAME */
+  const char *namespace_; /* --namespace NS: the namespace of names given without one */
+  int in_cluster;         /* --in-cluster: the service account of the pod vmrun runs in */
+  int host_argc;          /* the host's own arguments, for arg[-n] (may be 0) */
   char **host_argv;
 } vr_host_config;
 
