@@ -40,9 +40,10 @@ typedef struct remote_box {
   int lockstep;
   vr_sched *sched;
   vr_clock *clock;
-  uint64_t next_due; /* the server's next event (ms since the epoch), UINT64_MAX: none */
-  int syncing;       /* a clock request or a catch-up is in progress */
-  int rev_known;     /* want_rev holds the revision to catch up to */
+  uint64_t next_due;   /* the server's next event (ms since the epoch), UINT64_MAX: none */
+  uint64_t server_now; /* the server's simulated time (ms since the epoch) */
+  int syncing;         /* a clock request or a catch-up is in progress */
+  int rev_known;       /* want_rev holds the revision to catch up to */
   uint64_t want_rev;
   vr_op *sync_target; /* completed first when the sync ends (NULL: nothing waits) */
   int sync_releases;  /* holds to release when it ends */
@@ -158,6 +159,8 @@ static void on_clock_answer(vr_kube_request *req, const vr_kube_response *resp, 
   doc = resp->status == 200 ? cJSON_ParseWithLength(resp->body, resp->body_len) : NULL;
   next = cJSON_GetObjectItemCaseSensitive(doc, "nextDueMs");
   rev = cJSON_GetObjectItemCaseSensitive(doc, "revision");
+  if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(doc, "nowMs")))
+    b->server_now = (uint64_t)cJSON_GetObjectItemCaseSensitive(doc, "nowMs")->valuedouble;
   if (doc == NULL || !cJSON_IsString(rev) || !(cJSON_IsNumber(next) || cJSON_IsNull(next))) {
     vr_store_error err;
     vr_kube_response_error(resp, "the server's sim.vmrun.io clock", &err);
@@ -343,6 +346,8 @@ typedef struct rest_op {
   /* to send a patch again */
   char method[8];
   char *path, *object_path, *request_body, *request_type;
+  /* lockstep: a write waiting for the server's clock to reach the run's */
+  char *deferred_method, *deferred_path, *deferred_body, *deferred_type;
   char resource[300];
   /* a delete's object, to forget when the answer is a Status (the object is gone) */
   char group[128], kind[128], ns[254], name[254];
@@ -373,6 +378,11 @@ static int rest_op_gc(lua_State *L) {
   free(o->request_body);
   free(o->request_type);
   o->path = o->object_path = o->request_body = o->request_type = NULL;
+  free(o->deferred_method);
+  free(o->deferred_path);
+  free(o->deferred_body);
+  free(o->deferred_type);
+  o->deferred_method = o->deferred_path = o->deferred_body = o->deferred_type = NULL;
   return 0;
 }
 
@@ -418,9 +428,34 @@ static void on_rest_done(vr_kube_request *req, const vr_kube_response *resp, voi
   vr_op_complete(&o->op);
 }
 
-/* Starts the op's request (method, path, body); raises when out of memory. */
-static void rest_send(lua_State *L, remote_box *b, rest_op *o, const char *method, const char *path,
-                      const char *body, const char *content_type) {
+static vr_kube_call *start_request(remote_box *b, rest_op *o, const char *method, const char *path,
+                                   const char *body, const char *content_type);
+
+/* Lockstep: the server's clock reached the run's; the write that waited for it goes. */
+static void on_caught_up(vr_kube_request *req, const vr_kube_response *resp, void *data) {
+  rest_op *o = data;
+  remote_box *b = o->box;
+  cJSON *doc;
+  (void)req;
+  o->call = NULL;
+  if (resp->status == 200 && (doc = cJSON_ParseWithLength(resp->body, resp->body_len)) != NULL) {
+    const cJSON *now = cJSON_GetObjectItemCaseSensitive(doc, "nowMs");
+    const cJSON *next = cJSON_GetObjectItemCaseSensitive(doc, "nextDueMs");
+    if (cJSON_IsNumber(now)) b->server_now = (uint64_t)now->valuedouble;
+    b->next_due = cJSON_IsNumber(next) ? (uint64_t)next->valuedouble : UINT64_MAX;
+    cJSON_Delete(doc);
+  }
+  if (resp->status == 200 && o->op.status == VR_OP_PENDING && !b->closed) {
+    o->call = start_request(b, o, o->deferred_method, o->deferred_path, o->deferred_body,
+                            o->deferred_type);
+    if (o->call != NULL) return;
+  }
+  /* cancelled, or the clock could not move: the write is not sent */
+  on_rest_done(NULL, resp, o);
+}
+
+static vr_kube_call *start_request(remote_box *b, rest_op *o, const char *method, const char *path,
+                                   const char *body, const char *content_type) {
   vr_kube_request_spec spec;
   memset(&spec, 0, sizeof spec);
   spec.method = method;
@@ -433,8 +468,45 @@ static void rest_send(lua_State *L, remote_box *b, rest_op *o, const char *metho
   spec.no_retry_429 = o->answer == ANSWER_EVICTION;
   spec.on_done = on_rest_done;
   spec.data = o;
+  return vr_kube_remote_start(b->remote, &spec);
+}
+
+/* Starts the op's request (method, path, body); raises when out of memory. In lockstep a write
+ * first brings the server's clock to the run's (the server did nothing in between, or the run
+ * would have moved it already), so that the write happens at the same simulated time. */
+static void rest_send(lua_State *L, remote_box *b, rest_op *o, const char *method, const char *path,
+                      const char *body, const char *content_type) {
+  vr_kube_request_spec spec;
   o->box = b;
-  o->call = vr_kube_remote_start(b->remote, &spec);
+  if (b->lockstep && strcmp(method, "GET") != 0 && b->server_now < vr_clock_now(b->clock)) {
+    char advance[64];
+    free(o->deferred_method);
+    free(o->deferred_path);
+    free(o->deferred_body);
+    free(o->deferred_type);
+    o->deferred_method = strdup(method);
+    o->deferred_path = strdup(path);
+    o->deferred_body = body ? strdup(body) : NULL;
+    o->deferred_type = content_type ? strdup(content_type) : NULL;
+    if (!o->deferred_method || !o->deferred_path || (body && !o->deferred_body) ||
+        (content_type && !o->deferred_type))
+      luaL_error(L, "out of memory");
+    snprintf(advance, sizeof advance, "{\"advanceToMs\":%llu}",
+             (unsigned long long)vr_clock_now(b->clock));
+    memset(&spec, 0, sizeof spec);
+    spec.method = "POST";
+    spec.path = "/apis/sim.vmrun.io/v1/clock";
+    spec.body = advance;
+    spec.body_len = strlen(advance);
+    spec.on_done = on_caught_up;
+    spec.data = o;
+    o->call = vr_kube_remote_start(b->remote, &spec);
+    if (o->call == NULL) luaL_error(L, "out of memory");
+    vr_sched_hold(b->sched);
+    o->holding = 1;
+    return;
+  }
+  o->call = start_request(b, o, method, path, body, content_type);
   if (o->call == NULL) luaL_error(L, "out of memory");
   if (b->lockstep) {
     vr_sched_hold(b->sched);
@@ -861,6 +933,7 @@ static void probe_server(lua_State *L, remote_box *b, uv_loop_t *loop, char *ver
       b->lockstep = 1;
       b->next_due = cJSON_IsNumber(next) ? (uint64_t)next->valuedouble : UINT64_MAX;
       vr_clock_make_virtual(b->clock, (uint64_t)now->valuedouble);
+      b->server_now = (uint64_t)now->valuedouble;
     }
     snprintf(buf, sizeof buf, "vmrun serve at %s (%s)", cfg->server,
              cJSON_IsString(source) ? source->valuestring : "simulated");

@@ -253,16 +253,26 @@ static void answered(vr_http_conn *c) {
   if (!c->in_process) process_input(c);
 }
 
+/* The config's headers hook's lines into buf ("" without a hook). */
+static void hook_headers(const vr_http_conn *c, char *buf, size_t len) {
+  const vr_http_server_config *cfg = &c->server->config;
+  buf[0] = '\0';
+  if (cfg->headers) cfg->headers(cfg->headers_ctx, buf, len);
+  buf[len - 1] = '\0';
+}
+
 void vr_http_respond(vr_http_conn *c, int status, const char *content_type,
                      const char *extra_headers, const char *body, size_t len) {
-  char head[1024];
+  char head[1536], hooked[256];
   int n;
   char *all;
   if (c->state != C_HANDLING) return;
-  n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\n%s%s\r\n", status,
-               vr_http_reason(status), content_type ? "Content-Type: " : "",
+  hook_headers(c, hooked, sizeof hooked);
+  n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n%s%s%sContent-Length: %zu\r\n%s%s%s\r\n",
+               status, vr_http_reason(status), content_type ? "Content-Type: " : "",
                content_type ? content_type : "", content_type ? "\r\n" : "", len,
-               c->keep_alive ? "" : "Connection: close\r\n", extra_headers ? extra_headers : "");
+               c->keep_alive ? "" : "Connection: close\r\n", extra_headers ? extra_headers : "",
+               hooked);
   if (n < 0 || (size_t)n >= sizeof head) n = 0;
   if (c->head) len = 0;
   all = malloc((size_t)n + len + 1);
@@ -278,13 +288,14 @@ void vr_http_respond(vr_http_conn *c, int status, const char *content_type,
 }
 
 int vr_http_stream_start(vr_http_conn *c, int status, const char *content_type) {
-  char head[512];
+  char head[768], hooked[256];
   int n;
   if (c->state != C_HANDLING) return -1;
   if (c->http10) c->keep_alive = 0;
-  n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s\r\n", status,
+  hook_headers(c, hooked, sizeof hooked);
+  n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s%s\r\n", status,
                vr_http_reason(status), content_type ? content_type : "application/json",
-               c->http10 ? "Connection: close\r\n" : "Transfer-Encoding: chunked\r\n");
+               c->http10 ? "Connection: close\r\n" : "Transfer-Encoding: chunked\r\n", hooked);
   if (n < 0 || (size_t)n >= sizeof head) return -1;
   if (conn_write(c, head, (size_t)n) != 0) return -1;
   c->state = C_STREAMING;

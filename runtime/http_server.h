@@ -34,6 +34,12 @@ typedef struct vr_http_server_config {
   size_t max_connections;     /* more are accepted and closed at once (default 1024) */
   vr_http_handler handler;
   void *ctx;
+  /* Adds header lines to every response head and stream head, such as "X-Vmrun-Revision: 7\r\n"
+   * (NULL: none): writes CRLF-terminated lines into buf (len bytes, NUL-terminated; "" for
+   * none). Called as the head is written, so that it reports the state after the request was
+   * handled. headers_ctx is its ctx. */
+  void (*headers)(void *headers_ctx, char *buf, size_t len);
+  void *headers_ctx;
 } vr_http_server_config;
 
 /* NULL when out of memory. */
@@ -53,12 +59,12 @@ size_t vr_http_server_connections(const vr_http_server *s);
 
 /* A whole response: status, Content-Type (NULL: none), body (copied). Keeps the connection open
  * when the request allowed it. extra_headers (NULL or CRLF-terminated lines, such as
- * "Retry-After: 1\r\n") are added as given. */
+ * "Retry-After: 1\r\n") are added as given, then those of the config's headers hook. */
 void vr_http_respond(vr_http_conn *c, int status, const char *content_type,
                      const char *extra_headers, const char *body, size_t len);
 
-/* Begins a chunked response (HTTP/1.0 clients: close-delimited). Returns 0, or -1 when the
- * connection is already gone. */
+/* Begins a chunked response (HTTP/1.0 clients: close-delimited), with the headers hook's lines.
+ * Returns 0, or -1 when the connection is already gone. */
 int vr_http_stream_start(vr_http_conn *c, int status, const char *content_type);
 /* Sends one chunk (copied). Returns 0, or -1 when the connection is gone or was cut because
  * the client does not read: the caller stops streaming; its close callback has run. */

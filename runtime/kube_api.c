@@ -1,8 +1,10 @@
 /* kube_api.c: the Kubernetes API over the simulator (see kube_api.h). A request is routed by its
- * path to discovery or to a resource of kinds.h, then answered from the store; writes go through
- * the same store and simulator calls as the in-process bindings. Watches stream store events
- * through the client's selectors. Every error is a Status object with the API server's reason
- * and message form. It may not block, and it trusts nothing a client sends. */
+ * path to discovery, to a resource of kinds.h or to the vmrun-only group sim.vmrun.io/v1 (the
+ * clock, node reboots), then answered from the store; writes go through the same store and
+ * simulator calls as the in-process bindings. Watches stream store events through the client's
+ * selectors. Every error is a Status object with the API server's reason and message form. It
+ * may not block, it trusts nothing a client sends, and it moves simulated time only through
+ * the config's sync and after_write or a client-driven clock's POST. */
 #include "kube_api.h"
 
 #include <ctype.h>
@@ -17,15 +19,25 @@
 
 #define SEGMENTS 10
 
+/* The vmrun-only API group: a test control channel, not a kind of kinds.h. */
+#define SIM_GROUP   "sim.vmrun.io"
+#define SIM_VERSION "v1"
+/* The largest advanceToMs: JSON numbers are exact integers up to 2^53 - 1. */
+#define MAX_ADVANCE_MS 9007199254740991.0
+
 /* A request path, understood. */
 typedef enum route_type {
   R_ROOT,
   R_VERSION,
-  R_API,       /* /api */
-  R_APIS,      /* /apis */
-  R_GROUP,     /* /apis/<group> */
-  R_DISCOVERY, /* /api/v1 or /apis/<group>/<version> */
-  R_RESOURCE,  /* a collection or an object */
+  R_API,             /* /api */
+  R_APIS,            /* /apis */
+  R_GROUP,           /* /apis/<group> */
+  R_DISCOVERY,       /* /api/v1 or /apis/<group>/<version> */
+  R_RESOURCE,        /* a collection or an object */
+  R_SIM_CLOCK,       /* /apis/sim.vmrun.io/v1/clock */
+  R_SIM_REBOOT,      /* /apis/sim.vmrun.io/v1/nodes/<name>/reboot */
+  R_EVACUATE_CANCEL, /* /apis/subresources.kubevirt.io/v1/namespaces/<ns>/virtualmachineinstances/
+                        <name>/evacuate/cancel (KubeVirt v1.8+) */
   R_NOT_FOUND,
 } route_type;
 
@@ -467,6 +479,30 @@ static void route_resource(route *rt, char **seg, int n) {
   rt->type = R_RESOURCE;
 }
 
+/* /apis/sim.vmrun.io[/v1[/clock | /nodes/<name>/reboot]]: seg[0..n), seg[1] the group. */
+static void route_sim(route *rt, char **seg, int n) {
+  rt->group = SIM_GROUP;
+  if (n == 2) {
+    rt->type = R_GROUP;
+    return;
+  }
+  if (strcmp(seg[2], SIM_VERSION) != 0) return;
+  rt->version = SIM_VERSION;
+  if (n == 3) {
+    rt->type = R_DISCOVERY;
+  } else if (n == 4 && strcmp(seg[3], "clock") == 0) {
+    rt->type = R_SIM_CLOCK;
+  } else if (n == 6 && strcmp(seg[3], "nodes") == 0 && strcmp(seg[5], "reboot") == 0) {
+    rt->type = R_SIM_REBOOT;
+    rt->name = seg[4];
+    rt->sub = seg[5];
+  }
+}
+
+static int is_sim_group(const route *rt) {
+  return rt->group != NULL && strcmp(rt->group, SIM_GROUP) == 0;
+}
+
 static void route_path(route *rt, char *path) {
   char *seg[SEGMENTS];
   int n = split_path(path, seg);
@@ -492,6 +528,18 @@ static void route_path(route *rt, char *path) {
   } else if (strcmp(seg[0], "apis") == 0) {
     if (n == 1) {
       rt->type = R_APIS;
+    } else if (strcmp(seg[1], SIM_GROUP) == 0) {
+      route_sim(rt, seg, n);
+    } else if (n == 9 && strcmp(seg[1], "subresources.kubevirt.io") == 0 &&
+               strcmp(seg[2], "v1") == 0 && strcmp(seg[3], "namespaces") == 0 &&
+               strcmp(seg[5], "virtualmachineinstances") == 0 && strcmp(seg[7], "evacuate") == 0 &&
+               strcmp(seg[8], "cancel") == 0) {
+      rt->type = R_EVACUATE_CANCEL;
+      rt->group = "subresources.kubevirt.io";
+      rt->version = "v1";
+      rt->ns = seg[4];
+      rt->name = seg[6];
+      rt->sub = "evacuate/cancel";
     } else if (group_known(seg[1], NULL) && seg[1][0] != '\0') {
       rt->group = seg[1];
       if (n == 2) {
@@ -599,6 +647,15 @@ static cJSON *discovery_list(const char *group, const char *version) {
           resources, subresource_entry(sub, k->kind, k->namespaced, NULL, NULL, status_verbs));
     }
   }
+  if (resources && strcmp(group, SIM_GROUP) == 0) { /* no kind of kinds.h is in it */
+    static const char *const clock_verbs[] = {"create", "get", NULL};
+    cJSON *clock = subresource_entry("clock", "Clock", 0, NULL, NULL, clock_verbs);
+    if (clock)
+      cJSON_ReplaceItemInObjectCaseSensitive(clock, "singularName", cJSON_CreateString("clock"));
+    cJSON_AddItemToArray(resources, clock);
+    cJSON_AddItemToArray(resources,
+                         subresource_entry("nodes/reboot", "Node", 0, NULL, NULL, create_only));
+  }
   return doc;
 }
 
@@ -647,6 +704,7 @@ static cJSON *group_list(void) {
     }
     if (!seen) cJSON_AddItemToArray(groups, group_entry(g));
   }
+  if (groups) cJSON_AddItemToArray(groups, group_entry(SIM_GROUP));
   return doc;
 }
 
@@ -703,6 +761,8 @@ static cJSON *root_paths(void) {
     snprintf(buf, sizeof buf, "/apis/%s/%s", k->group, k->version);
     cJSON_AddItemToArray(paths, cJSON_CreateString(buf));
   }
+  cJSON_AddItemToArray(paths, cJSON_CreateString("/apis/" SIM_GROUP));
+  cJSON_AddItemToArray(paths, cJSON_CreateString("/apis/" SIM_GROUP "/" SIM_VERSION));
   cJSON_AddItemToArray(paths, cJSON_CreateString("/version"));
   return doc;
 }
@@ -1643,8 +1703,6 @@ static void handle_eviction(vr_kube_api *api, vr_http_conn *c, vr_http_request *
   respond_json(c, ri, 201, status_object(201, NULL, NULL, NULL, NULL, NULL), NULL);
 }
 
-/* --- dispatch -------------------------------------------------------------------------------- */
-
 static void method_not_allowed(vr_http_conn *c, const req_info *ri, const route *rt,
                                const char *method) {
   char msg[200];
@@ -1652,6 +1710,182 @@ static void method_not_allowed(vr_http_conn *c, const req_info *ri, const route 
            method);
   respond_status(c, ri, 405, "MethodNotAllowed", msg, rt);
 }
+
+/* --- the sim.vmrun.io/v1 group ---------------------------------------------------------------- */
+
+static void add_uint(cJSON *obj, const char *name, uint64_t v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+  cJSON_AddRawToObject(obj, name, buf); /* exact, where a double would round large seeds */
+}
+
+/* The Clock object: the clock's mode and now, the earliest pending timer or simulator event,
+ * the store's revision, the seed and the cluster file. */
+static cJSON *clock_object(vr_kube_api *api) {
+  vr_sim *sim = api->config.sim;
+  vr_clock *clock = vr_sim_clock(sim);
+  uint64_t now = vr_clock_now(clock), due = vr_clock_next_due(clock);
+  const char *source = vr_sim_source(sim);
+  cJSON *doc = cJSON_CreateObject();
+  char buf[40];
+  if (doc == NULL) return NULL;
+  cJSON_AddStringToObject(doc, "apiVersion", SIM_GROUP "/" SIM_VERSION);
+  cJSON_AddStringToObject(doc, "kind", "Clock");
+  cJSON_AddStringToObject(doc, "mode", api->config.client_clock ? "client" : "paced");
+  cJSON_AddNumberToObject(doc, "speed", api->config.speed);
+  add_uint(doc, "nowMs", now);
+  vr_clock_format(now, buf, sizeof buf);
+  cJSON_AddStringToObject(doc, "now", buf);
+  if (due == UINT64_MAX) {
+    cJSON_AddNullToObject(doc, "nextDueMs");
+  } else {
+    add_uint(doc, "nextDueMs", due);
+  }
+  snprintf(buf, sizeof buf, "%llu", (unsigned long long)vr_store_revision(vr_sim_store(sim)));
+  cJSON_AddStringToObject(doc, "revision", buf);
+  add_uint(doc, "seed", vr_sim_seed(sim));
+  if (source) {
+    cJSON_AddStringToObject(doc, "source", source);
+  } else {
+    cJSON_AddNullToObject(doc, "source");
+  }
+  return doc;
+}
+
+/* POST {"advanceToMs": T} with a client-driven clock: fires everything due up to T in order and
+ * sets now to T. */
+static void advance_clock(vr_kube_api *api, vr_http_conn *c, const vr_http_request *req,
+                          const req_info *ri, const route *rt) {
+  vr_clock *clock = vr_sim_clock(api->config.sim);
+  cJSON *body;
+  const cJSON *to;
+  uint64_t target, now = vr_clock_now(clock);
+  char msg[300], a[40], b[40];
+  if (!api->config.client_clock) {
+    snprintf(msg, sizeof msg,
+             "the clock is paced by --speed (%g simulated seconds per real second): start vmrun "
+             "serve with --clock client to move it with POST",
+             api->config.speed);
+    respond_status(c, ri, 409, "Conflict", msg, rt);
+    return;
+  }
+  body = cJSON_ParseWithLength(req->body, req->body_len);
+  to = cJSON_GetObjectItemCaseSensitive(body, "advanceToMs");
+  if (!cJSON_IsObject(body) || !cJSON_IsNumber(to) || !(to->valuedouble >= 0) ||
+      to->valuedouble > MAX_ADVANCE_MS || (double)(uint64_t)to->valuedouble != to->valuedouble) {
+    cJSON_Delete(body);
+    respond_status(c, ri, 400, "BadRequest",
+                   "the body must be a JSON object with an integer advanceToMs (ms since the "
+                   "epoch, at most 2^53 - 1)",
+                   rt);
+    return;
+  }
+  target = (uint64_t)to->valuedouble;
+  cJSON_Delete(body);
+  if (target < now) {
+    vr_clock_format(target, a, sizeof a);
+    vr_clock_format(now, b, sizeof b);
+    snprintf(msg, sizeof msg,
+             "advanceToMs %llu (%s) is before the clock's now %llu (%s): simulated time does not "
+             "go back",
+             (unsigned long long)target, a, (unsigned long long)now, b);
+    respond_status(c, ri, 400, "BadRequest", msg, rt);
+    return;
+  }
+  vr_clock_advance(clock, target, 0); /* target == now: fires what is due now */
+  respond_json(c, ri, 200, clock_object(api), NULL);
+}
+
+static void handle_sim_clock(vr_kube_api *api, vr_http_conn *c, vr_http_request *req,
+                             const req_info *ri, const route *rt) {
+  const char *m = req->method;
+  if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
+    respond_json(c, ri, 200, clock_object(api), NULL); /* paced: answer() synced it */
+  } else if (strcmp(m, "POST") == 0) {
+    advance_clock(api, c, req, ri, rt);
+  } else {
+    method_not_allowed(c, ri, rt, m);
+  }
+}
+
+/* POST .../nodes/<name>/reboot: the simulator reboots the node (vr_sim_reboot_node). */
+static void handle_sim_reboot(vr_kube_api *api, vr_http_conn *c, vr_http_request *req,
+                              const req_info *ri, const route *rt) {
+  vr_store_error err;
+  char msg[400];
+  if (strcmp(req->method, "POST") != 0) {
+    method_not_allowed(c, ri, rt, req->method);
+    return;
+  }
+  if (dry_run(req)) {
+    respond_status(c, ri, 400, "BadRequest", "dryRun is not supported for a node reboot", rt);
+    return;
+  }
+  if (vr_sim_reboot_node(api->config.sim, rt->name, &err) != 0) {
+    int code = err.status >= 400 && err.status <= 599 ? err.status : 500;
+    respond_json(c, ri, code,
+                 status_object(code, err.reason[0] ? err.reason : NULL, err.message, "nodes", NULL,
+                               rt->name),
+                 NULL);
+    return;
+  }
+  after_write(api);
+  snprintf(msg, sizeof msg, "node %s is rebooting", rt->name);
+  respond_json(c, ri, 200, status_object(200, NULL, msg, "nodes", NULL, rt->name), NULL);
+}
+
+/* PUT .../virtualmachineinstances/<name>/evacuate/cancel {"evacuationNodeName": node}: KubeVirt's
+ * evacuate-cancel (clears status.evacuationNodeName when it names node; 200 with no body). */
+static void handle_evacuate_cancel(vr_kube_api *api, vr_http_conn *c, vr_http_request *req,
+                                   const req_info *ri, const route *rt) {
+  vr_store_error err;
+  cJSON *body;
+  const cJSON *node;
+  if (strcmp(req->method, "PUT") != 0) {
+    method_not_allowed(c, ri, rt, req->method);
+    return;
+  }
+  if (req->body_len == 0) {
+    respond_status(c, ri, 400, "BadRequest", "No body", rt);
+    return;
+  }
+  body = parse_body(c, req, ri, rt);
+  if (body == NULL) return;
+  node = cJSON_GetObjectItemCaseSensitive(body, "evacuationNodeName");
+  if (!cJSON_IsString(node)) {
+    cJSON_Delete(body);
+    respond_status(c, ri, 400, "BadRequest", "evacuationNodeName is required", rt);
+    return;
+  }
+  if (vr_sim_evacuate_cancel(api->config.sim, rt->ns, rt->name, node->valuestring, &err) != 0) {
+    int code = err.status >= 400 && err.status <= 599 ? err.status : 500;
+    cJSON_Delete(body);
+    respond_json(c, ri, code,
+                 status_object(code, err.reason[0] ? err.reason : NULL, err.message,
+                               "virtualmachineinstances", "kubevirt.io", rt->name),
+                 NULL);
+    return;
+  }
+  cJSON_Delete(body);
+  after_write(api);
+  respond_json(c, ri, 200, status_object(200, NULL, NULL, NULL, NULL, NULL), NULL);
+}
+
+/* With a client-driven clock: after a request changed the store, every watch that allows
+ * bookmarks gets one at the store's revision, so that a client knows its streams hold
+ * everything up to it (the lockstep of vmrun's REST backend). */
+static void bookmark_all(vr_kube_api *api) {
+  uint64_t rev = vr_store_revision(vr_sim_store(api->config.sim));
+  kwatch *w, *next;
+  for (w = api->watches; w != NULL; w = next) {
+    next = w->next; /* (a send may end the watch) */
+    if (!w->bookmarks || w->ended) continue;
+    if (rev > w->last_rv) w->last_rv = rev;
+    send_bookmark(w);
+  }
+}
+
+/* --- dispatch -------------------------------------------------------------------------------- */
 
 static void handle_resource(vr_kube_api *api, vr_http_conn *c, vr_http_request *req, req_info *ri,
                             const route *rt, const vr_kube_fault *fault) {
@@ -1762,6 +1996,7 @@ static void answer(vr_kube_api *api, vr_http_conn *c, vr_http_request *req,
   req_info ri;
   char *path = strdup(req->path);
   vr_kube_fault fault;
+  uint64_t revision_before;
   memset(&fault, 0, sizeof fault);
   if (decided) fault = *decided;
   if (path == NULL) {
@@ -1772,7 +2007,8 @@ static void answer(vr_kube_api *api, vr_http_conn *c, vr_http_request *req,
   route_path(&rt, path);
   req_info_init(&ri, api, req);
   if (api->config.sync) api->config.sync(api->config.sync_ctx);
-  if (!decided && api->config.fault) {
+  /* the sim.vmrun.io group is a test control channel: never a fault (docs/serve.md) */
+  if (!decided && api->config.fault && !is_sim_group(&rt)) {
     char res[300] = "";
     if (rt.type == R_RESOURCE) qualified_resource(rt.info, res, sizeof res);
     if (api->config.fault(api->config.fault_ctx, verb_of(req, &rt), res, &fault)) {
@@ -1820,6 +2056,7 @@ static void answer(vr_kube_api *api, vr_http_conn *c, vr_http_request *req,
     }
   }
   api->requests++;
+  revision_before = vr_store_revision(vr_sim_store(api->config.sim));
   switch (rt.type) {
   case R_ROOT:
     respond_json(c, &ri, 200, root_paths(), NULL);
@@ -1842,10 +2079,22 @@ static void answer(vr_kube_api *api, vr_http_conn *c, vr_http_request *req,
   case R_RESOURCE:
     handle_resource(api, c, req, &ri, &rt, &fault);
     break;
+  case R_SIM_CLOCK:
+    handle_sim_clock(api, c, req, &ri, &rt);
+    break;
+  case R_SIM_REBOOT:
+    handle_sim_reboot(api, c, req, &ri, &rt);
+    break;
+  case R_EVACUATE_CANCEL:
+    handle_evacuate_cancel(api, c, req, &ri, &rt);
+    break;
   default:
     respond_status(c, &ri, 404, "NotFound", "the server could not find the requested resource",
                    NULL);
   }
+  if (api->config.client_clock &&
+      vr_store_revision(vr_sim_store(api->config.sim)) != revision_before)
+    bookmark_all(api);
   req_info_free(&ri);
   free(path);
   vr_http_request_free(req);

@@ -7,6 +7,10 @@
  * KubeVirt's webhook and PodDisruptionBudgets; server-side Tables for `kubectl get`; Status
  * objects for every error. Answers are JSON whatever the client asks first.
  *
+ * Beside it, the vmrun-only group sim.vmrun.io/v1 (a test control channel that real clusters do
+ * not have): GET and POST /apis/sim.vmrun.io/v1/clock (the Clock object; POST {"advanceToMs":T}
+ * moves a client-driven clock) and POST /apis/sim.vmrun.io/v1/nodes/NAME/reboot.
+ *
  * It plugs into http_server.h as the handler. Every write goes through the same store calls as
  * the in-process cluster bindings, so the simulation follows the same rules. It never blocks:
  * watches are streams fed by store watch callbacks. No Lua here. */
@@ -45,8 +49,13 @@ typedef struct vr_kube_api_config {
   void *sync_ctx;
   FILE *log;                     /* one JSON line per request, or NULL */
   uint64_t bookmark_interval_ms; /* watch bookmarks (default 60 s) */
-  vr_kube_fault_fn fault;        /* may be NULL */
+  vr_kube_fault_fn fault;        /* may be NULL; never asked for the sim.vmrun.io group */
   void *fault_ctx;
+  /* The sim.vmrun.io/v1 group's clock: 1 when only a client's POST .../clock moves simulated
+   * time (serve's --clock client; sync and after_write are then NULL), 0 when serve paces it
+   * (POST answers 409). speed is reported in the Clock object. */
+  int client_clock;
+  double speed;
 } vr_kube_api_config;
 
 /* NULL when out of memory. */

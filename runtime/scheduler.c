@@ -82,6 +82,7 @@ struct vr_sched {
   vr_task *urgent;     /* resumed before any other (vr_op_complete_first) */
   vr_task *batch_last; /* the last task of the batch on_idle is running */
   int in_batch;
+  int held_last;      /* the held task is the batch's last: the batch ends when it yields */
   int stop_when_idle; /* end uv_run when nothing is ready, so that virtual time can jump */
 };
 
@@ -590,24 +591,34 @@ static void on_idle(uv_idle_t *handle) {
     s->urgent = NULL;
     if (t->state != T_DONE) run_task(s, t);
     if (s->hold > 0) goto held;
+    if (s->held_last) {
+      s->held_last = 0;
+      s->in_batch = 0;
+    }
   }
-  if (!s->in_batch) {
+  if (!s->in_batch && s->batch_last == NULL) {
     s->batch_last = s->ready_tail;
     s->in_batch = s->batch_last != NULL;
   }
   while (s->in_batch && s->ready_head != NULL) {
     vr_task *t = ready_pop(s);
-    if (t == s->batch_last) s->in_batch = 0;
+    int last = t == s->batch_last;
     if (t->state != T_DONE) run_task(s, t);
-    if (s->hold > 0) goto held;
+    if (s->hold > 0) {
+      s->held_last = last;
+      goto held;
+    }
+    if (last) s->in_batch = 0;
   }
   s->in_batch = 0;
   s->batch_last = NULL;
-  vr_clock_fire_due(s->clock); /* task.yield() under virtual time, even beside a busy task */
+  /* task.yield() under virtual time, even beside a busy task; nothing once the run is over */
+  if (s->live > 0) vr_clock_fire_due(s->clock);
   if (s->hold > 0) goto held;
   if (s->ready_head == NULL && s->urgent == NULL) {
     uv_idle_stop(handle);
-    if (s->stop_when_idle) uv_stop(s->loop);
+    /* (real I/O in flight: the loop waits for it, virtual time flows meanwhile) */
+    if (s->stop_when_idle && vr_clock_real_pending(s->clock) == 0) uv_stop(s->loop);
   }
   return;
 held:
@@ -623,7 +634,7 @@ void vr_sched_release(vr_sched *s) {
   if (--s->hold > 0) return;
   if (s->ready_head != NULL || s->urgent != NULL) {
     uv_idle_start(s->idle, on_idle);
-  } else if (s->stop_when_idle) {
+  } else if (s->stop_when_idle && vr_clock_real_pending(s->clock) == 0) {
     uv_stop(s->loop);
   }
 }

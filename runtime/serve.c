@@ -1,8 +1,10 @@
 /* serve.c: `vmrun serve` (see serve.h): parses its options, loads the cluster into a simulator
  * on a virtual clock, lets the VMs start (as on a running cluster), then serves the Kubernetes
  * API on a loopback address while a libuv timer moves the simulation forward at --speed
- * simulated seconds per real second. Ends cleanly on SIGINT and SIGTERM. It never listens on
- * anything but loopback and runs no host commands. */
+ * simulated seconds per real second (--clock paced), or leaves simulated time to the client's
+ * POST /apis/sim.vmrun.io/v1/clock (--clock client: nothing else moves it). Every answer carries
+ * X-Vmrun-Revision, the store's revision. Ends cleanly on SIGINT and SIGTERM. It never listens
+ * on anything but loopback and runs no host commands. */
 #include "serve.h"
 
 #include <errno.h>
@@ -26,8 +28,8 @@
 
 static const char serve_usage[] =
     "usage: vmrun serve [--cluster FILE] [--listen 127.0.0.1:PORT] [--speed N] [--seed S]\n"
-    "                   [--log FILE] [--kubeconfig-out FILE] [--faults SPEC] [--no-settle]\n"
-    "                   [--watch-history N]\n"
+    "                   [--clock paced|client] [--log FILE] [--kubeconfig-out FILE]\n"
+    "                   [--faults SPEC] [--no-settle] [--watch-history N]\n"
     "\n"
     "Serves the simulated cluster as a Kubernetes API server over HTTP on loopback, so that\n"
     "kubectl and other clients can use it (see docs/serve.md).\n"
@@ -37,10 +39,13 @@ static const char serve_usage[] =
     "  --listen ADDR:PORT     loopback address and port (default 127.0.0.1:8080; port 0: any\n"
     "                         free port, printed on the first line)\n"
     "  --speed N              simulated seconds per real second (default 1)\n"
+    "  --clock MODE           paced (default): simulated time follows real time at --speed;\n"
+    "                         client: it moves only when a client POSTs\n"
+    "                         /apis/sim.vmrun.io/v1/clock {\"advanceToMs\": T}\n"
     "  --seed S               the simulation's seed (default 1)\n"
     "  --log FILE             one JSON line per request: method, path, query, status, duration\n"
     "  --kubeconfig-out FILE  write a kubeconfig that points kubectl at this server\n"
-    "  --faults SPEC          inject faults (seeded): see docs/serve.md\n"
+    "  --faults SPEC          inject faults (seeded; never to sim.vmrun.io): see docs/serve.md\n"
     "  --no-settle            serve at once, while the cluster's VMs are still starting\n"
     "  --watch-history N      events kept for watches that resume (default 4096); older\n"
     "                         resourceVersions get 410 Expired\n"
@@ -83,6 +88,13 @@ static void after_write(void *ctx) {
 
 static void on_tick(uv_timer_t *t) {
   sync_clock(t->data);
+}
+
+/* The http_server.h headers hook: the store's revision once the request was handled. */
+static void revision_header(void *ctx, char *buf, size_t len) {
+  serve *s = ctx;
+  snprintf(buf, len, "X-Vmrun-Revision: %llu\r\n",
+           (unsigned long long)vr_store_revision(vr_sim_store(s->sim)));
 }
 
 static void stop_serving(serve *s) {
@@ -192,7 +204,7 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
   char host[64], address[96], err[512];
   double speed = 1;
   unsigned long long seed = 1, history = 0;
-  int i, missing = 0, port, bound = 0, no_settle = 0, rc = 0;
+  int i, missing = 0, port, bound = 0, no_settle = 0, client_clock = 0, rc = 0;
   FILE *log = NULL;
   serve *s;
   vr_store_error serr;
@@ -217,6 +229,15 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
       speed = strtod(v, &end);
       if (end == v || *end != '\0' || !(speed > 0) || speed > 1e6)
         return usage_error("bad --speed '%s': expected a number above 0 (at most 1000000)", v);
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--clock", &missing)) != NULL) {
+      if (missing) return usage_error("option '%s' needs paced or client", a);
+      if (strcmp(v, "paced") == 0) {
+        client_clock = 0;
+      } else if (strcmp(v, "client") == 0) {
+        client_clock = 1;
+      } else {
+        return usage_error("bad --clock '%s': expected paced or client", v);
+      }
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--seed", &missing)) != NULL) {
       if (missing) return usage_error("option '%s' needs a number", a);
       errno = 0;
@@ -302,13 +323,19 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
   if (!no_settle) settle(s);
   memset(&hc, 0, sizeof hc);
   hc.handler = vr_kube_api_handle;
+  hc.headers = revision_header;
+  hc.headers_ctx = s;
   s->server = NULL;
   memset(&kc, 0, sizeof kc);
   kc.loop = &s->loop;
   kc.sim = s->sim;
-  kc.sync = sync_clock;
-  kc.after_write = after_write;
+  if (!client_clock) { /* a client-driven clock moves only through POST .../clock */
+    kc.sync = sync_clock;
+    kc.after_write = after_write;
+  }
   kc.sync_ctx = s;
+  kc.client_clock = client_clock;
+  kc.speed = speed;
   kc.log = log;
   if (s->faults) {
     kc.fault = vr_serve_faults_decide;
@@ -337,7 +364,7 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
   s->real_start_ns = uv_hrtime();
   uv_timer_init(&s->loop, &s->tick);
   s->tick.data = s;
-  uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
+  if (!client_clock) uv_timer_start(&s->tick, on_tick, TICK_MS, TICK_MS);
   uv_signal_init(&s->loop, &s->sigint);
   uv_signal_init(&s->loop, &s->sigterm);
   s->sigint.data = s->sigterm.data = s;
@@ -345,9 +372,17 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
   uv_signal_start(&s->sigterm, on_signal, SIGTERM);
   /* a write to a client that reset its connection must fail with EPIPE, not kill the server */
   signal(SIGPIPE, SIG_IGN);
-  printf("vmrun serve: %s (%zu nodes, %zu VMs; seed %llu, speed %g) on http://%s\n", cluster,
-         count_kind(vr_sim_store(s->sim), "", "Node"),
-         count_kind(vr_sim_store(s->sim), "kubevirt.io", "VirtualMachine"), seed, speed, address);
+  {
+    char pace[64];
+    if (client_clock) {
+      snprintf(pace, sizeof pace, "clock client");
+    } else {
+      snprintf(pace, sizeof pace, "speed %g", speed);
+    }
+    printf("vmrun serve: %s (%zu nodes, %zu VMs; seed %llu, %s) on http://%s\n", cluster,
+           count_kind(vr_sim_store(s->sim), "", "Node"),
+           count_kind(vr_sim_store(s->sim), "kubevirt.io", "VirtualMachine"), seed, pace, address);
+  }
   fflush(stdout);
   uv_run(&s->loop, UV_RUN_DEFAULT);
   s->server = NULL; /* freed by its close callback */

@@ -1,6 +1,7 @@
 /* serve.h: the `vmrun serve` command: the simulated cluster as a Kubernetes API server on
  * loopback (http_server.h + kube_api.h), with the simulation paced at --speed simulated seconds
- * per real second. No Lua here. */
+ * per real second, or moved only by a client (--clock client, the sim.vmrun.io/v1 clock). No Lua
+ * here. */
 #ifndef VMRUN_SERVE_H
 #define VMRUN_SERVE_H
 

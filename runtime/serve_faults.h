@@ -8,7 +8,8 @@
  *   throttle=P:SECONDS  answer 429 Too Many Requests with Retry-After SECONDS, probability P
  *   watch-cut=DURATION  end every watch stream after DURATION
  * VERBS is a '+'-separated list of get, list, watch, create, update, patch, delete, evict and
- * discovery (default: every verb but discovery, so that clients still find the API). The first
+ * discovery (default: every verb but discovery, so that clients still find the API); requests
+ * to the sim.vmrun.io group (serve's test control channel) never get a fault. The first
  * rule that fires decides; the random numbers come from the seed, so a run with the same
  * requests in the same order fails the same way. No I/O here. */
 #ifndef VMRUN_SERVE_FAULTS_H
