@@ -463,8 +463,10 @@ static vr_kube_call *start_request(remote_box *b, rest_op *o, const char *method
   spec.body = body;
   spec.body_len = body ? strlen(body) : 0;
   spec.content_type = content_type;
-  /* PATCH and DELETE may be sent again after a 5xx; a POST could create twice */
-  spec.retry_writes = strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0;
+  /* PATCH, DELETE and evictions may be sent twice (an eviction of a pod already going is
+   * answered as the first one); a POST that creates could create twice */
+  spec.retry_writes =
+      strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0 || o->answer == ANSWER_EVICTION;
   spec.no_retry_429 = o->answer == ANSWER_EVICTION;
   spec.on_done = on_rest_done;
   spec.data = o;

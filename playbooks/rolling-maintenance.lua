@@ -228,8 +228,8 @@ print(("%-16s %5s  %-6s %8d %9d %7d %6d"):format("total", #report.batches, "", t
 for _, s in ipairs(report.skipped) do print(("skipped %s: %s"):format(s.name, s.reason)) end
 for _, key in ipairs(report.left_off) do print(("left off by its policy: %s"):format(key)) end
 if report.stopped then print(report.stopped) end
-print(("run: %s %s in %d batch(es) of up to %d; the limits allow no less than %s; %.1f s of CPU")
-  :format(duration(report.seconds), time.is_virtual() and "simulated" or "", #report.batches,
+print(("run: %s%s in %d batch(es) of up to %d; the limits allow no less than %s; %.1f s of CPU")
+  :format(duration(report.seconds), time.is_virtual() and " simulated" or "", #report.batches,
     report.batch_size, duration(lower_bound()), os.clock() - wall_started))
 
 -- --- reports ---------------------------------------------------------------------------------------

@@ -1345,6 +1345,14 @@ static void handle_watch(vr_kube_api *api, vr_http_conn *c, vr_http_request *req
     return;
   }
   if (timeout_ms > 0) uv_timer_start(&w->end_timer, on_watch_end_timer, timeout_ms, 0);
+  if (w->bookmarks && api->config.client_clock) {
+    /* a client that drives the clock learns at once that this stream holds everything up to
+     * now (a watch that resumed after a cut may have missed the bookmarks of the changes) */
+    uint64_t rev = vr_store_revision(store);
+    if (rev > w->last_rv) w->last_rv = rev;
+    send_bookmark(w);
+    if (w->ended) return;
+  }
   if (w->bookmarks) {
     uint64_t every = api->config.bookmark_interval_ms ? api->config.bookmark_interval_ms : 60000;
     uv_timer_start(&w->bookmark_timer, on_bookmark_timer, every, every);

@@ -51,7 +51,7 @@ struct vr_kube_request {
   char *method, *where, *url, *content_type, *body;
   size_t body_len;
   const char *invalid; /* why the spec cannot be sent (reported by the first attempt) */
-  int is_get, retry_writes, no_retry_429, stream;
+  int is_get, retry_writes, resend_on_drop, no_retry_429, stream;
   double timeout;
   vr_kube_line_cb on_line;
   vr_kube_done_cb on_done;
@@ -835,9 +835,11 @@ static void attempt_done(vr_kube_request *r, CURLcode rc) {
       finish(r, (int)status, NULL);
       return;
     }
+    /* 429 and 503: the server did not take the request (a throttle, or not available), so any
+     * request may be sent again; other 5xx only where a second try does no harm */
     retriable =
         !r->stream &&
-        ((status == 429 && !r->no_retry_429) ||
+        ((status == 429 && !r->no_retry_429) || status == 503 ||
          (status >= 500 && status != 501 && status != 505 && (r->is_get || r->retry_writes)));
     if (retriable && r->attempts < c->max_attempts) {
       schedule_retry(r, (status == 429 || status == 503) ? r->retry_after : -1);
@@ -853,7 +855,8 @@ static void attempt_done(vr_kube_request *r, CURLcode rc) {
   }
   kind = describe(r, rc, oserr, connect_us, reason, sizeof reason);
   if (!r->stream &&
-      (kind == K_CONNECT || (kind == K_AFTER_SEND && (r->is_get || r->retry_writes))) &&
+      (kind == K_CONNECT ||
+       (kind == K_AFTER_SEND && (r->is_get || r->retry_writes || r->resend_on_drop))) &&
       r->attempts < c->max_attempts) {
     schedule_retry(r, -1);
     return;
@@ -1482,6 +1485,7 @@ vr_kube_request *vr_kube_request_start(vr_kube_client *c, const vr_kube_request_
   r->is_get = strcmp(method, "GET") == 0;
   r->retry_writes = spec->retry_writes;
   r->no_retry_429 = spec->no_retry_429;
+  r->resend_on_drop = spec->resend_on_drop;
   r->timeout = spec->timeout > 0 ? (spec->timeout > MAX_SECONDS ? MAX_SECONDS : spec->timeout) : 0;
   r->stream = spec->on_line != NULL;
   r->on_line = spec->on_line;

@@ -81,8 +81,12 @@ typedef struct vr_kube_request_spec {
   const char *content_type; /* of body (NULL: application/json when there is a body) */
   const char *body;         /* may be NULL */
   size_t body_len;
-  int retry_writes;        /* retry POST/PATCH/PUT/DELETE on 5xx too (default: only on
-                              connection errors before the request was sent, and on 429) */
+  int retry_writes;        /* the request may be sent twice: retry POST/PATCH/PUT/DELETE on
+                              any 5xx and after a connection lost once it was sent, as GETs
+                              (default: only on 429, 503 and connection errors before the
+                              request was sent) */
+  int resend_on_drop;      /* a connection lost after the request was sent: send it again
+                              (a write that is harmless twice, as an eviction) */
   int no_retry_429;        /* a 429 is an answer, not a throttle: do not retry it (evictions:
                               a PodDisruptionBudget or KubeVirt's webhook said no) */
   double timeout;          /* overrides the client's per-attempt timeout (0: the client's) */

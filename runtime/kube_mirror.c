@@ -239,6 +239,7 @@ static void finish_list(reflector *r, const char *rv) {
     settle(r, VR_MIRROR_SYNCED);
   }
   start_step(r, STEP_WATCH);
+  if (r->m->progress) r->m->progress(r->m->progress_ctx); /* its resourceVersion moved */
 }
 
 /* --- answers ------------------------------------------------------------------------------- */

@@ -529,23 +529,31 @@ static void test_retries(void) {
   CHECK(r.status == 200);
   CHECK(r.attempts == 2);
 
-  /* 503 for a POST: not retried without retry_writes ... */
+  /* 503 for a POST: retried (the server did not take it) ... */
   memset(&r, 0, sizeof r);
   hits[P_UNAVAIL] = 0;
   start(c, "POST", "/unavail", &r);
   CHECK(run_until(&r.done, 1));
-  CHECK(r.status == 503);
+  CHECK(r.status == 201);
+  CHECK(r.attempts == 2);
+  CHECK(hits[P_UNAVAIL] == 2);
+  /* ... a 500 for a POST is not, without retry_writes ... */
+  memset(&r, 0, sizeof r);
+  hits[P_ALWAYS500] = 0;
+  start(c, "POST", "/always500", &r);
+  CHECK(run_until(&r.done, 1));
+  CHECK(r.status == 500);
   CHECK(r.attempts == 1);
-  CHECK(hits[P_UNAVAIL] == 1);
-  CHECK_STR(r.error, "POST /unavail: HTTP 503");
-  /* ... and retried with it */
+  CHECK(hits[P_ALWAYS500] == 1);
+  CHECK_STR(r.error, "POST /always500: HTTP 500");
+  /* ... and is with it */
   {
     vr_kube_request_spec spec;
     memset(&spec, 0, sizeof spec);
     memset(&r, 0, sizeof r);
-    hits[P_UNAVAIL] = 0;
+    hits[P_ALWAYS500] = 0;
     spec.method = "POST";
-    spec.path = "/unavail";
+    spec.path = "/always500";
     spec.body = "{\"a\":1}";
     spec.body_len = 7;
     spec.retry_writes = 1;
@@ -553,9 +561,9 @@ static void test_retries(void) {
     spec.data = &r;
     r.req = vr_kube_request_start(c, &spec);
     CHECK(run_until(&r.done, 1));
-    CHECK(r.status == 201);
-    CHECK(r.attempts == 2);
-    CHECK(hits[P_UNAVAIL] == 2);
+    CHECK(r.status == 500);
+    CHECK(r.attempts == 5);
+    CHECK(hits[P_ALWAYS500] == 5);
     CHECK(seen.body_len == 7);
   }
   free_client(c);
