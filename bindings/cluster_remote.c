@@ -868,8 +868,34 @@ static void run_until(uv_loop_t *loop, const int *pending) {
   while (*pending > 0) uv_run(loop, UV_RUN_ONCE);
 }
 
+/* For a 401: what the user sent, by where it came from (files and commands, never a secret). */
+static void credentials_of(const vr_kube_config *cfg, char *buf, size_t len) {
+  char part[5][300];
+  size_t n = 0, i, at = 0;
+  if (cfg->exec != NULL)
+    snprintf(part[n++], sizeof part[0], "a credential from the exec plugin '%.200s'",
+             cfg->exec->command);
+  if (cfg->token_file != NULL && cfg->token_file[0] != '\0')
+    snprintf(part[n++], sizeof part[0], "the token in the file %.200s", cfg->token_file);
+  else if (cfg->token != NULL && cfg->token[0] != '\0')
+    snprintf(part[n++], sizeof part[0], "the kubeconfig's token");
+  if (cfg->client_cert_file != NULL && cfg->client_cert_file[0] != '\0')
+    snprintf(part[n++], sizeof part[0], "the client certificate %.200s", cfg->client_cert_file);
+  else if (cfg->client_cert_pem != NULL)
+    snprintf(part[n++], sizeof part[0], "the client certificate in client-certificate-data");
+  if (cfg->username != NULL && cfg->username[0] != '\0')
+    snprintf(part[n++], sizeof part[0], "basic auth as '%.200s'", cfg->username);
+  snprintf(buf, len, "%s", n == 0 ? "no credentials" : "");
+  for (i = 0; i < n; i++) {
+    int w = snprintf(buf + at, len - at, "%s%s", i ? ", " : "", part[i]);
+    if (w < 0 || (size_t)w >= len - at) break;
+    at += (size_t)w;
+  }
+}
+
 /* What the server is: /version (a Kubernetes API server answers it as JSON), and whether it is a
- * `vmrun serve` (the sim.vmrun.io group). Raises kind "unavailable" naming what is wrong. */
+ * `vmrun serve` (the sim.vmrun.io group). Raises kind "unavailable" naming what is wrong: the
+ * server, the reason, and for a 401 the user and what it sent. */
 static void probe_server(lua_State *L, remote_box *b, uv_loop_t *loop, char *version, size_t vlen) {
   vr_kube_request_spec spec;
   probe p;
@@ -889,14 +915,16 @@ static void probe_server(lua_State *L, remote_box *b, uv_loop_t *loop, char *ver
   if (!cJSON_IsString(git)) {
     vr_kube_response resp;
     vr_store_error err;
-    char what[600];
+    char what[600], hint[700];
     memset(&resp, 0, sizeof resp);
     resp.status = p.status;
     resp.body = p.body ? p.body : "";
     resp.body_len = p.len;
     resp.error = p.error[0] ? p.error : NULL;
     resp.content_type = p.content_type[0] ? p.content_type : NULL;
-    snprintf(what, sizeof what, "%s/version", cfg->server);
+    /* without an answer the client's error already names the request (GET /version) */
+    snprintf(what, sizeof what, "%s%s", cfg->server, p.status == 0 ? "" : "/version");
+    hint[0] = '\0';
     if (p.status == 200) {
       char excerpt[120];
       size_t i, n = p.len < sizeof excerpt - 1 ? p.len : sizeof excerpt - 1;
@@ -910,10 +938,17 @@ static void probe_server(lua_State *L, remote_box *b, uv_loop_t *loop, char *ver
     } else {
       vr_kube_response_error(&resp, what, &err);
     }
+    if (p.status == 401) {
+      char creds[600];
+      credentials_of(cfg, creds, sizeof creds);
+      snprintf(hint, sizeof hint, "; the server does not accept the credentials of user '%s' (%s)",
+               cfg->user[0] ? cfg->user : "none", creds);
+    }
     cJSON_Delete(doc);
     free(p.body);
     luaL_where(L, 1);
-    vr_error_push(L, "unavailable", "cannot use cluster '%s': %s", cfg->cluster, err.message);
+    vr_error_push(L, "unavailable", "cannot use cluster '%s': %s%s", cfg->cluster, err.message,
+                  hint);
     vr_error_set_string(L, "resource", cfg->server);
     lua_error(L);
   }

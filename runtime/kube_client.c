@@ -757,10 +757,19 @@ static kc_kind describe(vr_kube_request *r, CURLcode rc, long oserr, curl_off_t 
     }
     return K_FINAL;
   case CURLE_SSL_CERTPROBLEM:
-    snprintf(out, outlen, "TLS: cannot use the client certificate or key");
+    snprintf(out, outlen, "TLS: cannot use the client certificate or key (%s%s, %s%s)",
+             c->cert_file != NULL ? "client-certificate " : "client-certificate-data",
+             c->cert_file != NULL ? c->cert_file : "",
+             c->key_file != NULL ? "client-key " : "client-key-data",
+             c->key_file != NULL ? c->key_file : "");
     return K_FINAL;
-  case CURLE_PEER_FAILED_VERIFICATION:
-    snprintf(out, outlen, "TLS: certificate verify failed%s%s", detail[0] ? ": " : "", detail);
+  case CURLE_PEER_FAILED_VERIFICATION: /* which CA it was checked against */
+    snprintf(out, outlen, "TLS: certificate verify failed%s%s (CA: %s%s)", detail[0] ? ": " : "",
+             detail,
+             c->ca_file != NULL  ? "certificate-authority "
+             : c->ca_pem != NULL ? "certificate-authority-data"
+                                 : "the system's CA certificates",
+             c->ca_file != NULL ? c->ca_file : "");
     return K_FINAL;
   case CURLE_SSL_CONNECT_ERROR:
     snprintf(out, outlen, "TLS: handshake failed%s%s", detail[0] ? ": " : "", detail);

@@ -14,42 +14,17 @@ if ! command -v kubectl >/dev/null; then
   echo "serve_tls: kubectl is not installed; skipped"
   exit 0
 fi
-command -v openssl >/dev/null || { echo "FAIL: openssl is not installed"; exit 1; }
 . "$(dirname "$0")/lib/serve.sh"
 . "$(dirname "$0")/lib/tls.sh"
-trap 'stop_tls_proxy; cleanup' EXIT
 src=${VMRUN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 
-make_pki "$tmp/pki"
-start_server "$src/tests/e2e/fixtures/serve_cluster.yaml"
-start_tls_proxy "$tmp/pki" "$port"
+start_tls_server "$src/tests/e2e/fixtures/serve_cluster.yaml"
 
-# kubeconfig NAME SERVER CLUSTER-EXTRA USER-EXTRA: a kubeconfig file for one context
-kubeconfig() {
-  cat >"$tmp/$1.kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: c
-  cluster:
-    server: $2
-$3
-users:
-- name: u
-  user:
-$4
-contexts:
-- name: c
-  context: {cluster: c, user: u}
-current-context: c
-EOF
-}
 k() { # KUBECONFIG-NAME ARGS...
   local name=$1
   shift
   kubectl --kubeconfig "$tmp/$name.kubeconfig" --cache-dir "$tmp/cache-$name" --request-timeout=20s "$@"
 }
-pki=$tmp/pki
 
 kubeconfig ok "https://127.0.0.1:$tls_port" "    certificate-authority: $pki/ca.crt" "    token: not-checked-here"
 out=$(k ok get nodes 2>&1) || fail "the right CA: $out"

@@ -1,6 +1,7 @@
 # tests/e2e/lib/tls.sh: TLS in front of `vmrun serve` for the end-to-end tests (sourced, not run):
 # a throw-away PKI made with the openssl command, and nginx (Debian's) terminating TLS on
-# loopback and passing requests to the server. Needs $tmp (lib/serve.sh) and fail().
+# loopback and passing requests to the server. Needs lib/serve.sh sourced first ($tmp, fail(),
+# start_server); sets the exit trap to stop nginx and the server.
 #
 # make_pki DIR: DIR/ca.crt (the CA) and DIR/server.{crt,key} (subjectAltName IP:127.0.0.1 and
 #   DNS:localhost, as kubectl requires SANs), DIR/other-ca.crt (a CA that signed nothing here),
@@ -9,11 +10,18 @@
 #   127.0.0.1:UPSTREAM_PORT: $tls_port (server certificate only), $mtls_port (also requires a
 #   client certificate signed by DIR/client-ca.crt: 400 without one), $token_port (also requires
 #   "Authorization: Bearer $tls_token": 401 without it). Stopped by stop_tls_proxy (and at exit).
+# start_tls_server CLUSTER [SERVE-OPTIONS...]: make_pki $pki ($tmp/pki), start_server (lib/serve.sh)
+#   and start_tls_proxy in front of it.
+# kubeconfig NAME SERVER CLUSTER-LINES USER-LINES: writes $tmp/NAME.kubeconfig, one context
+#   (cluster c, user u) for SERVER; the other two are lines of YAML indented by four spaces
+#   (the cluster's fields, the user's fields; "" for none).
 
 tls_token=vmrun-test-token-$$
+trap 'stop_tls_proxy; cleanup' EXIT
 
 make_pki() {
   local d=$1
+  command -v openssl >/dev/null || fail "openssl is not installed"
   mkdir -p "$d"
   (
     cd "$d" || exit 1
@@ -34,6 +42,26 @@ make_pki() {
       openssl x509 -req -in client.csr -CA client-ca.crt -CAkey client-ca.key \
         -CAcreateserial -days 2 -extfile client.ext -out client.crt 2>/dev/null
   ) || fail "openssl could not make the test certificates"
+}
+
+kubeconfig() {
+  cat >"$tmp/$1.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster:
+    server: $2
+$3
+users:
+- name: u
+  user:
+$4
+contexts:
+- name: c
+  context: {cluster: c, user: u}
+current-context: c
+EOF
 }
 
 nginx_pid=
@@ -94,6 +122,13 @@ EOF
     sleep 0.1
   done
   fail "nginx did not answer on $tls_port: $(cat "$tmp/nginx/error.log" 2>/dev/null)"
+}
+
+start_tls_server() {
+  pki=$tmp/pki
+  make_pki "$pki"
+  start_server "$@"
+  start_tls_proxy "$pki" "$port"
 }
 
 stop_tls_proxy() {
