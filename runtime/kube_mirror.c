@@ -298,6 +298,8 @@ static void on_discovery_done(vr_kube_request *req, const vr_kube_response *resp
           strcmp(kind->valuestring, r->kind) == 0) {
         snprintf(r->res.plural, sizeof r->res.plural, "%s", name->valuestring);
         r->res.namespaced = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "namespaced"));
+        if (!r->res.namespaced && vr_store_set_cluster_scoped(r->m->store, r->group, r->kind) != 0)
+          mirror_log(r->m, 2, "%s: out of memory", r->kind);
         r->resolved = 1;
         r->discovered = 1;
         break;

@@ -274,6 +274,12 @@ static int identity(const vr_store *s, cJSON *obj, char *group, size_t glen, con
   return 0;
 }
 
+int vr_store_set_cluster_scoped(vr_store *s, const char *group, const char *kind) {
+  char kind_key[300];
+  join(kind_key, sizeof kind_key, group, "/", kind);
+  return vr_strmap_put(&s->cluster_kinds, kind_key, (void *)1);
+}
+
 static void object_key(char *buf, size_t len, const char *ns, const char *name) {
   join(buf, len, ns, SEP, name);
 }

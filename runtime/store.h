@@ -78,6 +78,10 @@ void vr_api_group(const char *api_version, char *buf, size_t len);
  * NodeMaintenance, ...), 0 otherwise. */
 int vr_kind_cluster_scoped(const char *group, const char *kind);
 
+/* Makes a kind the store does not know cluster-scoped (objects without a namespace), as
+ * discovery finds it on a server (a mirror store, before its objects come). 0, -1 when out of
+ * memory. */
+int vr_store_set_cluster_scoped(vr_store *s, const char *group, const char *kind);
 /* Creates obj (the store takes ownership in every case). Sets metadata.uid, resourceVersion and
  * creationTimestamp when absent (resourceVersion always), metadata.namespace "default" for
  * namespaced kinds without one, and a name from metadata.generateName. 409 AlreadyExists,

@@ -4,7 +4,8 @@
  * the deletion's resourceVersion and late removes, the node, reference and unfinished indexes and
  * node request sums through moves, finishes and removes, local revisions (list_changed and kind
  * revisions) while the server's arrive out of order across kinds, watches resuming on local
- * revisions with version_at, and the simulator's writes refused. (The store tests have no
+ * revisions with version_at, the simulator's writes refused, and a custom kind made
+ * cluster-scoped as discovery finds it. (The store tests have no
  * allocation-failure hook: no out-of-memory walk here.) */
 #include <stdlib.h>
 #include <string.h>
@@ -497,7 +498,29 @@ static void test_refused(void) {
   vr_store_free(plain);
 }
 
+/* A kind the store does not know, found cluster-scoped by discovery: kept without a namespace. */
+static void test_cluster_scoped_custom_kind(void) {
+  vr_store *s = vr_store_new(1, 0);
+  vr_store_error err;
+  const cJSON *got;
+  vr_store_set_mirror(s);
+  CHECK(vr_store_set_cluster_scoped(s, "example.com", "Widget") == 0);
+  CHECK(vr_store_mirror_put(
+            s,
+            parse("{\"apiVersion\":\"example.com/v1\",\"kind\":\"Widget\",\"metadata\":"
+                  "{\"name\":\"w1\",\"resourceVersion\":\"5\"}}"),
+            NULL, &err) == 1);
+  got = vr_store_get(s, "example.com", "Widget", NULL, "w1");
+  CHECK(got != NULL);
+  CHECK(got != NULL && meta(got, "namespace") == NULL);
+  CHECK(vr_store_get(s, "example.com", "Widget", "default", "w1") == got);
+  CHECK(vr_store_mirror_remove(s, "example.com", "Widget", NULL, "w1", "6") == 1);
+  CHECK(vr_store_get(s, "example.com", "Widget", NULL, "w1") == NULL);
+  vr_store_free(s);
+}
+
 int main(void) {
+  test_cluster_scoped_custom_kind();
   test_put();
   test_remove();
   test_indexes();
