@@ -1014,6 +1014,12 @@ int vr_lua_remote_connect(lua_State *L) {
   fprintf(stderr, "vmrun: cluster '%s' at %s (context '%s', user '%s', namespace '%s'; from %s)\n",
           cfg->cluster, cfg->server, cfg->context[0] ? cfg->context : "in-cluster",
           cfg->user[0] ? cfg->user : "none", cfg->namespace_, cfg->source);
+  if (strncmp(cfg->server, "http://", 7) == 0 && strncmp(cfg->server, "http://127.", 11) != 0 &&
+      strncmp(cfg->server, "http://localhost", 16) != 0)
+    fprintf(stderr,
+            "vmrun: warning: %s is plain HTTP: no TLS, and the user's credentials are not "
+            "sent (as kubectl does)\n",
+            cfg->server);
   fflush(stderr);
   snprintf(cluster, sizeof cluster, "%s", cfg->cluster);
   b = lua_newuserdatauv(L, sizeof *b, 0);
