@@ -995,12 +995,23 @@ int vr_lua_remote_connect(lua_State *L) {
   if (s == NULL) return luaL_error(L, "no scheduler in this Lua state");
   loop = vr_sched_loop(s);
   memset(&kerr, 0, sizeof kerr);
-  cfg = opt->in_cluster ? vr_kubeconfig_in_cluster(NULL, &kerr)
+  /* VMRUN_SERVICEACCOUNT_DIR: the service account's files elsewhere than
+   * /var/run/secrets/kubernetes.io/serviceaccount (an unusual mount, or a test) */
+  cfg = opt->in_cluster ? vr_kubeconfig_in_cluster(getenv("VMRUN_SERVICEACCOUNT_DIR"), &kerr)
                         : vr_kubeconfig_load(opt->kubeconfig, opt->context, opt->namespace_, &kerr);
   if (cfg == NULL) {
     vr_kubeconfig_error_format(&kerr, err, sizeof err);
     lua_pushstring(L, err);
     return lua_error(L);
+  }
+  if (cfg->cluster[0] == '\0') { /* in-cluster: the name messages use */
+    char *name = strdup("in-cluster");
+    if (name == NULL) {
+      vr_kube_config_free(cfg);
+      return luaL_error(L, "out of memory");
+    }
+    free(cfg->cluster);
+    cfg->cluster = name;
   }
   if (opt->in_cluster && opt->namespace_ != NULL) {
     free(cfg->namespace_);

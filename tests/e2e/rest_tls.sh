@@ -9,7 +9,9 @@
 # (another CA, a name the certificate does not hold, no client certificate, a key that does not
 # fit, a refused token, token file or plugin) exits 2 before the playbook runs, with one line
 # naming the server and the reason, and no PATCH reaches the server. Tokens and the client key
-# never show in the output, with -v and --log-format json too, failures included.
+# never show in the output, with -v and --log-format json too, failures included. --in-cluster:
+# the service account's token, CA and namespace files (VMRUN_SERVICEACCOUNT_DIR) and
+# KUBERNETES_SERVICE_HOST/PORT reach the token-checking server.
 #   bash tests/e2e/rest_tls.sh PATH/TO/vmrun
 set -uo pipefail
 vmrun=${1:?usage: rest_tls.sh PATH/TO/vmrun}
@@ -167,6 +169,23 @@ base64 -w0 <"$pki/client.key" >>"$tmp/key-lines"
 grep -qFf "$tmp/key-lines" <<<"$certout$secret_out" && fail "the client key in the output"
 grep -q '"level":"debug"' <<<"$certout" || fail "no debug lines: the check above saw too little"
 
+# --- in-cluster: the pod's service account --------------------------------------------------
+mkdir -p "$tmp/sa"
+cp "$pki/ca.crt" "$tmp/sa/ca.crt"
+printf '%s' "$tls_token" >"$tmp/sa/token"
+printf 'default' >"$tmp/sa/namespace"
+out=$(VMRUN_SERVICEACCOUNT_DIR=$tmp/sa KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$token_port \
+  timeout 60 "$vmrun" -v --in-cluster "$tmp/check.lua" in-cluster 2>&1)
+rc=$?
+[ "$rc" -eq 0 ] || fail "in-cluster: exit 0 expected ($rc): $out"
+grep -q "^tls ok in-cluster\$" <<<"$out" || fail "in-cluster: no result: $out"
+grep -q "^vmrun: cluster .* at https://127.0.0.1:$token_port (context 'in-cluster'" <<<"$out" ||
+  fail "in-cluster: first line: $(head -1 <<<"$out")"
+grep -qF "$tls_token" <<<"$out" && fail "in-cluster: the token shows in the output"
+out=$(VMRUN_SERVICEACCOUNT_DIR=$tmp/nowhere KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT=$token_port \
+  timeout 60 "$vmrun" --in-cluster "$tmp/check.lua" in-cluster 2>&1)
+[ $? -eq 2 ] || fail "in-cluster without a service account: exit 2 expected: $out"
 stop_tls_proxy
 stop_server
+
 echo "rest_tls: ok"
