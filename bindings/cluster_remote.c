@@ -8,7 +8,9 @@
  * and the resource, as the simulator's.
  *
  * A `vmrun serve` server also offers its sim.vmrun.io group: sim.source() names it and
- * sim.reboot reboots its nodes. Glue only: HTTP, kubeconfig and the mirror live in runtime/. */
+ * sim.reboot reboots its nodes. A rehearsal (vmrun --rehearse) only reads: vr_lua_remote_take
+ * copies the kinds the simulator models and closes the connection before the playbook runs.
+ * Glue only: HTTP, kubeconfig and the mirror live in runtime/. */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +107,12 @@ vr_store *vr_lua_cluster_store(lua_State *L) {
 
 const char *vr_lua_default_namespace(lua_State *L) {
   remote_box *b = get_box(L);
-  return b ? vr_kube_remote_config(b->remote)->namespace_ : "default";
+  const char *kept;
+  if (b != NULL) return vr_kube_remote_config(b->remote)->namespace_;
+  lua_getfield(L, LUA_REGISTRYINDEX, VR_DEFAULT_NAMESPACE_KEY); /* (the registry keeps it) */
+  kept = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  return kept ? kept : "default";
 }
 
 const char *vr_lua_remote_sim_source(lua_State *L) {
@@ -1022,9 +1029,12 @@ int vr_lua_remote_connect(lua_State *L) {
     }
   }
   /* the first line: which cluster this run acts on */
-  fprintf(stderr, "vmrun: cluster '%s' at %s (context '%s', user '%s', namespace '%s'; from %s)\n",
-          cfg->cluster, cfg->server, cfg->context[0] ? cfg->context : "in-cluster",
-          cfg->user[0] ? cfg->user : "none", cfg->namespace_, cfg->source);
+  fprintf(stderr,
+          "vmrun: %scluster '%s' at %s (context '%s', user '%s', namespace '%s'; from %s)%s\n",
+          opt->rehearse ? "rehearsal of " : "", cfg->cluster, cfg->server,
+          cfg->context[0] ? cfg->context : "in-cluster", cfg->user[0] ? cfg->user : "none",
+          cfg->namespace_, cfg->source,
+          opt->rehearse ? ": read only, the playbook runs on a copy in the simulator" : "");
   if (strncmp(cfg->server, "http://", 7) == 0 && strncmp(cfg->server, "http://127.", 11) != 0 &&
       strncmp(cfg->server, "http://localhost", 16) != 0)
     fprintf(stderr,
@@ -1061,6 +1071,7 @@ int vr_lua_remote_connect(lua_State *L) {
   if (b->mirror == NULL) return luaL_error(L, "out of memory");
   vr_kube_mirror_set_log(b->mirror, mirror_log, b);
   probe_server(L, b, loop, version, sizeof version);
+  if (opt->rehearse) b->lockstep = 0; /* a rehearsal reads: it never drives a server's clock */
   for (i = 0; i < EAGER_KINDS; i++) {
     int oom;
     if (vr_kube_mirror_ensure(b->mirror, eager_kinds[i].group, eager_kinds[i].kind, ready_count,
@@ -1104,4 +1115,68 @@ int vr_lua_remote_connect(lua_State *L) {
                 : "");
   }
   return 0;
+}
+
+/* vr_lua_remote_take: see bindings.h. */
+void vr_lua_remote_take(lua_State *L, const vr_sim_kind *kinds, cJSON **objects, char *cluster,
+                        size_t clen, char *server, size_t slen) {
+  remote_box *b = get_box(L);
+  uv_loop_t *loop;
+  cJSON *all;
+  int pending = 0, oom = 0;
+  size_t i, k;
+  if (b == NULL) {
+    luaL_error(L, "not connected to a cluster");
+    return;
+  }
+  loop = vr_sched_loop(b->sched);
+  for (i = 0; kinds[i].kind != NULL && !oom; i++) {
+    if (vr_kube_mirror_ensure(b->mirror, kinds[i].group, kinds[i].kind, ready_count, &pending,
+                              &oom) != NULL)
+      pending++;
+  }
+  run_until(loop, &pending); /* (also before raising: the waiters count on this frame) */
+  if (oom) {
+    luaL_error(L, "out of memory");
+    return;
+  }
+  lua_pushstring(L, vr_kube_remote_config(b->remote)->namespace_);
+  lua_setfield(L, LUA_REGISTRYINDEX, VR_DEFAULT_NAMESPACE_KEY);
+  all = cJSON_CreateArray();
+  for (i = 0; all != NULL && kinds[i].kind != NULL; i++) {
+    const char *why;
+    const cJSON **items;
+    size_t n;
+    vr_mirror_state st = vr_kube_mirror_state(b->mirror, kinds[i].group, kinds[i].kind, &why);
+    if (st == VR_MIRROR_FAILED) {
+      cJSON_Delete(all);
+      raise_kind_failed(L, kinds[i].kind, why);
+      return;
+    }
+    if (st != VR_MIRROR_SYNCED) continue; /* absent: the server does not serve it */
+    n = vr_store_list(b->store, kinds[i].group, kinds[i].kind, NULL, NULL, &items);
+    for (k = 0; all != NULL && n != (size_t)-1 && k < n; k++) {
+      cJSON *copy = cJSON_Duplicate(items[k], 1);
+      if (copy == NULL || !cJSON_AddItemToArray(all, copy)) {
+        cJSON_Delete(copy);
+        cJSON_Delete(all);
+        all = NULL;
+      }
+    }
+    if (n == (size_t)-1) {
+      cJSON_Delete(all);
+      all = NULL;
+    } else {
+      free((void *)items);
+    }
+  }
+  if (all == NULL) {
+    luaL_error(L, "out of memory");
+    return;
+  }
+  snprintf(cluster, clen, "%s", vr_kube_remote_config(b->remote)->cluster);
+  snprintf(server, slen, "%s", vr_kube_remote_config(b->remote)->server);
+  box_close(b);                /* the mirror and the client: no request can follow */
+  uv_run(loop, UV_RUN_NOWAIT); /* their handles' close callbacks */
+  *objects = all;
 }

@@ -1,6 +1,8 @@
 /* sim.c: the `sim` module (vmrun.sim): the simulated cluster of this run: load a cluster file,
  * read the simulated clock. Also owns the run's vr_sim (runtime/sim.h) for the other bindings
- * (vr_lua_sim). Glue only. */
+ * (vr_lua_sim), and builds it from a real cluster's copy for vmrun --rehearse
+ * (vr_lua_sim_rehearse, whose reading goes through cluster_remote.c and closes the connection
+ * before the playbook runs). Glue only. */
 #include <lauxlib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,6 +179,61 @@ static int load_cluster(lua_State *L, const char *path) {
   return 1;
 }
 
+/* vr_lua_sim_rehearse(options lightuserdata): see bindings.h. */
+int vr_lua_sim_rehearse(lua_State *L) {
+  vr_remote_options *opt = lua_touserdata(L, 1);
+  vr_sched *s = vr_sched_of(L);
+  vr_store_error err;
+  char cluster[256], server[1024], when[40], source[1400];
+  cJSON *objects = NULL;
+  const cJSON **items;
+  size_t counts[4], i;
+  static const char *const counted[][2] = {{"", "Node"},
+                                           {"kubevirt.io", "VirtualMachine"},
+                                           {"", "Pod"},
+                                           {"kubevirt.io", "VirtualMachineInstanceMigration"}};
+  sim_box *b;
+  vr_sim *sim;
+  if (s == NULL) return luaL_error(L, "no scheduler in this Lua state");
+  lua_pushcfunction(L, vr_lua_remote_connect);
+  lua_pushlightuserdata(L, opt);
+  lua_call(L, 1, 0);
+  b = lua_newuserdatauv(L, sizeof *b, 0); /* before the copy exists, which nothing then leaks */
+  b->sim = NULL;
+  push_box_mt(L);
+  lua_setmetatable(L, -2);
+  vr_lua_remote_take(L, vr_sim_kinds, &objects, cluster, sizeof cluster, server, sizeof server);
+  vr_clock_format(vr_clock_now(vr_sched_clock(s)), when, sizeof when);
+  snprintf(source, sizeof source, "rehearsal of cluster '%s' (%s) as read at %s", cluster, server,
+           when);
+  sim = vr_sim_new(vr_sched_clock(s), opt->seed);
+  if (sim == NULL) {
+    cJSON_Delete(objects);
+    return luaL_error(L, "out of memory");
+  }
+  if (vr_sim_load_objects(sim, objects, source, &err) != 0) { /* (objects taken over) */
+    vr_sim_free(sim);
+    vr_push_store_error(L, &err, NULL);
+    return lua_error(L);
+  }
+  b->sim = sim;
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &sim_key);
+  for (i = 0; i < 4; i++) {
+    size_t n =
+        i == 3 ? vr_store_list_unfinished(vr_sim_store(sim), counted[i][0], counted[i][1], NULL,
+                                          &items)
+               : vr_store_list(vr_sim_store(sim), counted[i][0], counted[i][1], NULL, NULL, &items);
+    counts[i] = n == (size_t)-1 ? 0 : n;
+    if (n != (size_t)-1) free((void *)items);
+  }
+  vr_logf(vr_log_of(L), VR_LOG_INFO,
+          "rehearsing on a copy of cluster '%s' read at %s (%zu nodes, %zu VMs, %zu pods, %zu "
+          "migrations in flight): the connection is closed, nothing the playbook does reaches "
+          "the cluster",
+          cluster, when, counts[0], counts[1], counts[2], counts[3]);
+  return 0;
+}
+
 /* sim.clock() -> number: the simulated time in seconds since the epoch (the run's clock). */
 static int l_sim_clock(lua_State *L) {
   vr_sched *s = vr_sched_of(L);
@@ -185,7 +242,9 @@ static int l_sim_clock(lua_State *L) {
   return 1;
 }
 
-/* sim.source() -> string|nil: the path of the loaded cluster file, nil before sim.load. */
+/* sim.source() -> string|nil: the path of the loaded cluster file ("rehearsal of cluster 'NAME'
+ * (URL) as read at TIME" in a rehearsal; "vmrun serve at URL (FILE)" through the REST backend),
+ * nil before sim.load. Never raises. */
 static int l_sim_source(lua_State *L) {
   vr_sim *sim;
   if (vr_lua_remote_active(L)) { /* a vmrun serve through the REST backend: its cluster */

@@ -39,6 +39,8 @@ typedef struct vr_remote_options {
   const char *context;    /* --context, or NULL: current-context */
   const char *namespace_; /* --namespace, or NULL: the context's */
   int in_cluster;         /* --in-cluster: the pod's service account */
+  int rehearse;           /* --rehearse: read only, for vr_lua_sim_rehearse (the first line says
+                             so; a vmrun serve's clock is never driven) */
   unsigned long long seed;
 } vr_remote_options;
 /* lua_CFunction: connects to the cluster the vr_remote_options (light userdata at 1) name,
@@ -78,5 +80,24 @@ int vr_lua_remote_evict(lua_State *L, const char *ns, const char *name, struct c
 int vr_lua_remote_evacuate_cancel(lua_State *L, const char *ns, const char *name, const char *node,
                                   const char *resource);
 int vr_lua_remote_sim_reboot(lua_State *L, const char *node);
+/* Rehearsal: after vr_lua_remote_connect, syncs the kinds (a vr_sim_kinds-style list ending with
+ * a NULL kind; those the server does not serve are absent), copies their objects into a new
+ * cJSON array (*objects, the caller's), writes the cluster's name and server URL, keeps the
+ * namespace of names given without one (VR_DEFAULT_NAMESPACE_KEY), and closes the connection:
+ * the mirror and the HTTP client are freed, so nothing reaches the cluster afterwards and the
+ * cluster bindings use the simulator. Raises kind "unavailable" naming a kind that cannot be
+ * read (nothing is copied then, and the connection stays open until the Lua state closes). */
+struct vr_sim_kind;
+void vr_lua_remote_take(lua_State *L, const struct vr_sim_kind *kinds, struct cJSON **objects,
+                        char *cluster, size_t clen, char *server, size_t slen);
+/* The registry field with the namespace of names given without one once the REST connection is
+ * closed (a rehearsal keeps the context's); unset: "default". */
+#define VR_DEFAULT_NAMESPACE_KEY "vmrun.default_namespace"
+/* lua_CFunction (bindings/sim.c): vmrun --rehearse: connects to the cluster the vr_remote_options
+ * (light userdata at 1, rehearse set) name, copies what the simulator models
+ * (vr_lua_remote_take with vr_sim_kinds), closes the connection and simulates the copy as this
+ * run's cluster, before the playbook runs. Raises as vr_lua_remote_connect, or with a message
+ * naming the object the simulator refuses. */
+int vr_lua_sim_rehearse(lua_State *L);
 
 #endif

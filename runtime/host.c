@@ -1,8 +1,9 @@
 /* host.c: the vmrun host (vmrun.h): the Lua state with a limited allocator, the standard
  * libraries with vmrun's guardrails (no shell, undefined-global errors, warned global
  * assignment, os.exit that still runs cleanup), the preloaded C and embedded Lua modules, lazy
- * globals, and running a playbook as task 0 on the libuv loop. Modelled on lua.c: every Lua call
- * runs protected, the loop included. */
+ * globals, and running a playbook as task 0 on the libuv loop, after connecting to a real
+ * cluster, or copying one into the simulator for a rehearsal, when the config names one.
+ * Modelled on lua.c: every Lua call runs protected, the loop included. */
 #include "vmrun.h"
 
 #include <lauxlib.h>
@@ -478,15 +479,18 @@ static int host_run(lua_State *L) {
   lua_rawset(L, -3);
   lua_pop(L, 2);
   if (h->cfg.kubeconfig || h->cfg.context || h->cfg.namespace_ || h->cfg.in_cluster) {
-    /* a real cluster: connected and read before the playbook, or exit 2 */
+    /* a real cluster: connected and read before the playbook (or, rehearsing, copied into the
+     * simulator and disconnected), or exit 2 */
     vr_remote_options opt;
     memset(&opt, 0, sizeof opt);
     opt.kubeconfig = h->cfg.kubeconfig;
     opt.context = h->cfg.context;
     opt.namespace_ = h->cfg.namespace_;
     opt.in_cluster = h->cfg.in_cluster;
+    opt.rehearse = h->cfg.rehearse;
     opt.seed = 1;
-    lua_pushcfunction(L, vr_lua_remote_connect);
+    /* a rehearsal: read into the simulator, the connection closed before the playbook */
+    lua_pushcfunction(L, h->cfg.rehearse ? vr_lua_sim_rehearse : vr_lua_remote_connect);
     lua_pushlightuserdata(L, &opt);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
       fprintf(stderr, "%s: %s\n", h->progname, luaL_tolstring(L, -1, NULL));

@@ -39,6 +39,9 @@ static const char usage_text[] =
     "                          context's); also selects the kubeconfig's current context\n"
     "  --in-cluster            act on the cluster vmrun runs in (its pod's service account)\n"
     "                          Without one of these four vmrun never touches a real cluster.\n"
+    "  --rehearse              with one of them: read that cluster into the simulator, close\n"
+    "                          the connection and run the playbook on the copy (virtual clock;\n"
+    "                          nothing changes on the cluster; docs/rehearse.md)\n"
     "  --dev-runtime DIR       load the stdlib-lua modules from DIR instead of the binary\n"
     "  --version               print the version and exit\n"
     "  -h, --help              print this help and exit\n"
@@ -125,6 +128,8 @@ int main(int argc, char **argv) {
       cfg.cluster_file = v;
     } else if (strcmp(a, "--in-cluster") == 0) {
       cfg.in_cluster = 1;
+    } else if (strcmp(a, "--rehearse") == 0) {
+      cfg.rehearse = 1;
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--kubeconfig", &missing)) != NULL) {
       if (missing || v[0] == '\0') return usage_error("option '%s' needs a kubeconfig FILE", a);
       cfg.kubeconfig = v;
@@ -158,7 +163,11 @@ int main(int argc, char **argv) {
       return usage_error("%s: the pod's service account, or a kubeconfig, not both",
                          "--in-cluster");
     if (run_tests) return usage_error("%s: specs run on the simulator", "vmrun test");
-    cfg.real_time = 1; /* a real cluster moves in real time */
+    if (!cfg.rehearse) cfg.real_time = 1; /* a real cluster moves in real time; its copy not */
+  } else if (cfg.rehearse) {
+    return usage_error("%s needs a real cluster to copy: --kubeconfig FILE, --context NAME or "
+                       "--in-cluster (--cluster FILE already runs on the simulator)",
+                       "--rehearse");
   } else {
     cfg.default_cluster = demo_cluster();
   }

@@ -1,7 +1,9 @@
-/* sim.c: the simulated cluster's container (see sim.h): the store, the work queues that drive
- * the controllers, and timed events on the run's clock. Store watches only queue keys; a
- * zero-delay clock timer then runs the controllers, so every controller sees a consistent store
- * and never runs inside another write. Deterministic: keys are processed in sorted order. */
+/* sim.c: the simulated cluster's container (see sim.h): the store (loaded from a cluster file or
+ * from in-memory objects, a rehearsal's copy of a real cluster; vr_sim_kinds lists what such a
+ * copy holds), the work queues that drive the controllers, and timed events on the run's clock.
+ * Store watches only queue keys; a zero-delay clock timer then runs the controllers, so every
+ * controller sees a consistent store and never runs inside another write. Deterministic: keys
+ * are processed in sorted order. */
 #include "sim.h"
 
 #include <stdio.h>
@@ -605,6 +607,8 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
   for (i = 0; n != (size_t)-1 && i < n; i++) sim_note_vmim(sim, 0, items[i]);
   if (n != (size_t)-1) free((void *)items);
   sim_adopt_loaded(sim);
+  sim_adopt_deleting(sim);
+  sim_adopt_migrations(sim);
   enqueue_all(sim, SIM_Q_NODE, "", "Node", "");
   enqueue_all(sim, SIM_Q_NM, SIM_NM_GROUP, "NodeMaintenance", SIM_NM_GROUP);
   enqueue_all(sim, SIM_Q_NM, SIM_NM_GROUP_OLD, "NodeMaintenance", SIM_NM_GROUP_OLD);
@@ -615,6 +619,64 @@ static int sim_start(vr_sim *sim, vr_store_error *err) {
   enqueue_all(sim, SIM_Q_RS, "apps", "ReplicaSet", NULL);
   sim->started = 1;
   return 0;
+}
+
+const vr_sim_kind vr_sim_kinds[] = {
+    {"", "Node"},
+    {"", "Namespace"},
+    {"", "Pod"},
+    {"", "PersistentVolumeClaim"},
+    {"", "PersistentVolume"},
+    {"apps", "DaemonSet"},
+    {"apps", "ReplicaSet"},
+    {"apps", "Deployment"},
+    {"apps", "StatefulSet"},
+    {"policy", "PodDisruptionBudget"},
+    {"storage.k8s.io", "StorageClass"},
+    {"scheduling.k8s.io", "PriorityClass"},
+    {"kubevirt.io", "KubeVirt"},
+    {"kubevirt.io", "VirtualMachine"},
+    {"kubevirt.io", "VirtualMachineInstance"},
+    {"kubevirt.io", "VirtualMachineInstanceMigration"},
+    {"migrations.kubevirt.io", "MigrationPolicy"},
+    {"hco.kubevirt.io", "HyperConverged"},
+    {"cdi.kubevirt.io", "DataVolume"},
+    {SIM_NM_GROUP, "NodeMaintenance"},
+    {SIM_NM_GROUP_OLD, "NodeMaintenance"},
+    {"config.openshift.io", "Scheduler"},                  /* the scheduler profile */
+    {"backup.kubevirt.io", "VirtualMachineBackupTracker"}, /* cbt.check_cluster */
+    {NULL, NULL},
+};
+
+/* Drops metadata.managedFields (the API server's bookkeeping of who set which field) from each
+ * object: nothing reads it, and it is often the larger part of an object's metadata. */
+static void drop_managed_fields(cJSON *objects) {
+  cJSON *obj;
+  cJSON_ArrayForEach(obj, objects) {
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+                                            "managedFields");
+  }
+}
+
+int vr_sim_load_objects(vr_sim *sim, cJSON *objects, const char *source, vr_store_error *err) {
+  int rc;
+  drop_managed_fields(objects);
+  sim->objects_loading = 1;
+  rc = vr_store_load_objects(sim->store, objects, source, sim_load_check, sim, err);
+  sim->objects_loading = 0;
+  if (rc == 0) {
+    char *copy = strdup(source);
+    if (copy == NULL) {
+      err->status = 500;
+      snprintf(err->reason, sizeof err->reason, "InternalError");
+      snprintf(err->message, sizeof err->message, "out of memory");
+      return -1;
+    }
+    free(sim->source);
+    sim->source = copy;
+    if (!sim->started) rc = sim_start(sim, err);
+  }
+  return rc;
 }
 
 int vr_sim_load_file(vr_sim *sim, const char *path, vr_store_error *err) {

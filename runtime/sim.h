@@ -1,6 +1,6 @@
-/* sim.h: the simulated cluster: its object store, the run's clock (virtual time) and the seed
- * that makes a run deterministic. The controllers (scheduler, eviction, migration, maintenance)
- * attach here as they are built. No Lua here. */
+/* sim.h: the simulated cluster: its object store (from a cluster file or from in-memory objects),
+ * the run's clock (virtual time) and the seed that makes a run deterministic. The controllers
+ * (scheduler, eviction, migration, maintenance) attach here as they are built. No Lua here. */
 #ifndef VMRUN_SIM_H
 #define VMRUN_SIM_H
 
@@ -23,6 +23,22 @@ uint64_t vr_sim_seed(const vr_sim *sim);
 /* Loads a cluster file (Kubernetes YAML) into the store. On error (err filled, messages name
  * the file and line) the simulator must be discarded. Returns 0 or -1. */
 int vr_sim_load_file(vr_sim *sim, const char *path, vr_store_error *err);
+/* Loads objects (a cJSON array of Kubernetes objects as an API server returns them; taken over
+ * in every case) as vr_sim_load_file loads a file: the same admission and reference checks, with
+ * errors naming source and the object ("SOURCE: Pod prod/web: spec.nodeName 'w9' names no Node
+ * in the file"). Their status is taken as the present, as a file's is (see sim_start in sim.c:
+ * migrations and deletions in flight go on). metadata.managedFields is dropped; uid and
+ * creationTimestamp are kept, resourceVersions are the simulator's own. source becomes
+ * vr_sim_source. On error the simulator must be discarded. Returns 0 or -1. */
+int vr_sim_load_objects(vr_sim *sim, cJSON *objects, const char *source, vr_store_error *err);
+
+/* The kinds the simulator models or the stock playbooks read from it, as {group, kind}, ending
+ * with {NULL, NULL}: what a rehearsal (vmrun --rehearse) copies from a real cluster. Secrets are
+ * never among them. */
+typedef struct vr_sim_kind {
+  const char *group, *kind;
+} vr_sim_kind;
+extern const vr_sim_kind vr_sim_kinds[];
 /* POST pods/<name>/eviction (reference §4.3) with KubeVirt's eviction webhook in front (§3.2).
  * eviction is the Eviction body (metadata.annotations, deleteOptions.gracePeriodSeconds; may be
  * NULL). Returns 0 when the pod is being deleted (or would be, with dry_run); -1 with err:
@@ -50,7 +66,7 @@ int vr_sim_evacuate_cancel(vr_sim *sim, const char *ns, const char *name, const 
  * containers' restartCount + 1). 404 when the node does not exist. */
 int vr_sim_reboot_node(vr_sim *sim, const char *name, vr_store_error *err);
 
-/* The path of the loaded cluster file, or NULL. */
+/* The path of the loaded cluster file (or the source given to vr_sim_load_objects), or NULL. */
 const char *vr_sim_source(const vr_sim *sim);
 
 #endif

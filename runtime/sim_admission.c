@@ -327,11 +327,13 @@ static int missing(vr_sim *sim, const char *group, const char *kind, const char 
       best = name;
     }
   }
+  /* (what was loaded: a cluster file, or objects read from a cluster) */
+  const char *where = sim->objects_loading ? "among the objects read" : "in the file";
   if (best) {
-    refuse(err, "%s '%s' names no %s in the file (did you mean '%s'?)", field, value, kind, best);
+    refuse(err, "%s '%s' names no %s %s (did you mean '%s'?)", field, value, kind, where, best);
   } else {
-    refuse(err, "%s '%s' names no %s in the file%s%s", field, value, kind,
-           ns ? " in namespace " : "", ns ? ns : "");
+    refuse(err, "%s '%s' names no %s %s%s%s", field, value, kind, where, ns ? " in namespace " : "",
+           ns ? ns : "");
   }
   if (n != (size_t)-1) free((void *)items);
   return -1;

@@ -2,8 +2,9 @@
  * (reference kubevirt-migration.md §4.3) with KubeVirt's eviction webhook in front of it (§3.2,
  * HEAD behaviour), PodDisruptionBudgets computed from the pods they select (including the
  * maxUnavailable-on-VM-pods trap, §4.3 and §8 row 5), graceful pod deletion (a virt-launcher pod
- * going away shuts its VM down, §3.5), and the VMI LiveMigratable condition (§3.6). Runs inside
- * binding calls or the simulator's work loop; never calls Lua. */
+ * going away shuts its VM down, §3.5; deletions loaded in flight go on), and the VMI
+ * LiveMigratable condition (§3.6). Runs inside binding calls or the simulator's work loop; never
+ * calls Lua. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,52 @@ static void pod_gone(vr_sim *sim, const char *ns, const char *name) {
   vr_store_delete(sim->store, "", "Pod", ns, name, &err);
 }
 
+/* The pod's own grace period: spec.terminationGracePeriodSeconds, default 30 s. */
+static long long own_grace(const cJSON *pod) {
+  const cJSON *g = sim_path(pod, "spec.terminationGracePeriodSeconds");
+  return cJSON_IsNumber(g) ? (long long)g->valuedouble : 30;
+}
+
+/* How long the pod takes to go once deleted: its containers' (or guest's) stop time, capped by
+ * the grace period; at once when it is not running. */
+static uint64_t stop_ms(const cJSON *pod, long long grace_seconds) {
+  uint64_t delay = is_launcher(pod) ? sim_annotation_ms(pod, "sim.vmrun.io/shutdown-seconds")
+                                    : sim_annotation_ms(pod, "sim.vmrun.io/stop-seconds");
+  if (sim_phase_is(pod, "Succeeded") || sim_phase_is(pod, "Failed") || sim_phase_is(pod, "Pending"))
+    delay = 0;
+  if (grace_seconds < 0) grace_seconds = 0;
+  if (delay > (uint64_t)grace_seconds * 1000u) delay = (uint64_t)grace_seconds * 1000u;
+  return delay;
+}
+
+void sim_adopt_deleting(vr_sim *sim) {
+  const cJSON **items;
+  size_t n = vr_store_list(sim->store, "", "Pod", NULL, NULL, &items), i, found = 0;
+  char(*names)[2][254];
+  vr_store_error err;
+  for (i = 0; n != (size_t)-1 && i < n; i++) { /* (sim_after writes nothing) */
+    const cJSON *pod = items[i], *g = sim_path(pod, "metadata.deletionGracePeriodSeconds");
+    if (sim_path(pod, "metadata.deletionTimestamp") == NULL) continue;
+    sim_after(sim, stop_ms(pod, cJSON_IsNumber(g) ? (long long)g->valuedouble : own_grace(pod)),
+              pod_gone, sim_string(pod, "metadata.namespace"), sim_string(pod, "metadata.name"));
+  }
+  if (n != (size_t)-1) free((void *)items);
+  n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstance", NULL, NULL, &items);
+  if (n == (size_t)-1) return;
+  names = calloc(n + 1, sizeof *names);
+  for (i = 0; names != NULL && i < n; i++) { /* first the names: deleting changes the store */
+    if (sim_path(items[i], "metadata.deletionTimestamp") == NULL) continue;
+    snprintf(names[found][0], sizeof names[0][0], "%s", sim_string(items[i], "metadata.namespace"));
+    snprintf(names[found][1], sizeof names[0][1], "%s", sim_string(items[i], "metadata.name"));
+    found++;
+  }
+  free((void *)items);
+  for (i = 0; i < found; i++)
+    vr_store_delete(sim->store, "kubevirt.io", "VirtualMachineInstance", names[i][0], names[i][1],
+                    &err);
+  free(names);
+}
+
 int vr_sim_delete_pod(vr_sim *sim, const char *ns, const char *name, long long grace_seconds,
                       vr_store_error *err) {
   const cJSON *pod = vr_store_get(sim->store, "", "Pod", ns, name);
@@ -131,15 +178,8 @@ int vr_sim_delete_pod(vr_sim *sim, const char *ns, const char *name, long long g
     return -1;
   }
   if (sim_path(pod, "metadata.deletionTimestamp") != NULL) return 0; /* already going */
-  if (grace_seconds < 0) {
-    const cJSON *g = sim_path(pod, "spec.terminationGracePeriodSeconds");
-    grace_seconds = cJSON_IsNumber(g) ? (long long)g->valuedouble : 30;
-  }
-  delay = is_launcher(pod) ? sim_annotation_ms(pod, "sim.vmrun.io/shutdown-seconds")
-                           : sim_annotation_ms(pod, "sim.vmrun.io/stop-seconds");
-  if (sim_phase_is(pod, "Succeeded") || sim_phase_is(pod, "Failed") || sim_phase_is(pod, "Pending"))
-    delay = 0;
-  if (delay > (uint64_t)grace_seconds * 1000u) delay = (uint64_t)grace_seconds * 1000u;
+  if (grace_seconds < 0) grace_seconds = own_grace(pod);
+  delay = stop_ms(pod, grace_seconds);
   sim_timestamp(sim, ts, sizeof ts);
   copy = cJSON_Duplicate(pod, 1);
   sim_set(copy, "metadata.deletionTimestamp", cJSON_CreateString(ts));

@@ -81,6 +81,7 @@ struct vr_sim {
   vr_strmap taint_pods;    /* node -> (vr_strmap *) "ns" SEP "name" of its pods changed since the
                               taint manager looked (sim_nodes.c) */
   int started;             /* controllers attached */
+  int objects_loading;     /* vr_sim_load_objects is loading (its messages say so) */
   int status_writes;       /* > 0 while a kubelet rewrites only pod status fields no controller
                               reads (sim_status.c): the pod watch queues nothing for them */
   int controller_writes;   /* > 0 while a controller writes an object it built from stored,
@@ -148,6 +149,17 @@ int sim_vmi_live_migratable(vr_sim *sim, const cJSON *vmi, char *reason, size_t 
                             size_t mlen);
 /* Gives VMIs loaded with a node their virt-launcher pods (at load, before the controllers). */
 void sim_adopt_loaded(vr_sim *sim);
+/* Deletions in flight at load: pods loaded with a deletionTimestamp go after their stop time
+ * (capped by their grace period), as if deleted now; VMIs loaded with one are deleted (their
+ * finalizers are KubeVirt's, which finish at once). */
+void sim_adopt_deleting(vr_sim *sim);
+/* Migrations in flight at load (sim_migration.c): VMIMs in Scheduling, Scheduled,
+ * PreparingTarget, TargetReady or Running go on from their phase. The target node and pod come
+ * from the sim.vmrun.io/target-* annotations, else the VMIM's or the VMI's
+ * status.migrationState, else the pod labelled with the VMIM's uid (a missing target pod on a
+ * known node is created); a Running migration resumes in the model as far as it would have got
+ * since its start. A VMIM whose target cannot be told fails. */
+void sim_adopt_migrations(vr_sim *sim);
 
 /* Shared by the controllers (sim_workloads.c). */
 /* The scheduler's node for a VMI's pod (never `exclude`), or NULL with the reasons in why. */

@@ -5,8 +5,9 @@
  * requeue delays, §2.4; target pods kept off the source node, the 5-minute unschedulable
  * timeout; abort by deletion; garbage collection of finished VMIMs, §2.1) and the running
  * migrations stepped through the pre-copy model (runtime/migration_model.h, §7.2) with the NIC
- * bandwidth of the source and target nodes shared by the migrations using it. Runs from the
- * simulator's work loop and timed events only; never calls Lua. */
+ * bandwidth of the source and target nodes shared by the migrations using it; migrations loaded
+ * in flight (a copy of a live cluster) are taken over at load. Runs from the simulator's work
+ * loop and timed events only; never calls Lua. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,9 +198,12 @@ static void fill_migration_state(vr_sim *sim, cJSON *vmi, const sim_migration *m
   cJSON_AddStringToObject(ms, "targetNode", m->target);
   cJSON_AddStringToObject(ms, "targetPod", m->target_pod);
   cJSON_AddStringToObject(ms, "mode", status.mode_name);
-  cJSON_AddStringToObject(ms, "startTimestamp",
-                          sim_string(old, "startTimestamp") ? sim_string(old, "startTimestamp")
-                                                            : ts);
+  /* the start of this migration (not of an earlier one whose state the VMI still shows) */
+  if (sim_string(old, "startTimestamp") && sim_string(old, "migrationUid") &&
+      strcmp(sim_string(old, "migrationUid"), m->uid) == 0)
+    cJSON_AddStringToObject(ms, "startTimestamp", sim_string(old, "startTimestamp"));
+  else
+    cJSON_AddStringToObject(ms, "startTimestamp", ts);
   if (final) {
     cJSON_AddStringToObject(ms, "endTimestamp", ts);
     cJSON_AddBoolToObject(ms, "completed", status.result == VR_MIG_COMPLETED);
@@ -294,8 +298,11 @@ static void on_model_event(vr_sim *sim, const char *ns, const char *key) {
   }
 }
 
-/* The handoff is done: the migration starts running (VMIM Running, model started). */
-static void start_running(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
+/* The handoff is done: the migration starts running (VMIM Running, model started). resumed_ms >
+ * 0: a migration loaded Running that long ago (sim_adopt_migrations) goes on in the model from
+ * where it would be by now; its VMIM's phase stays as it is. */
+static void start_running(vr_sim *sim, const cJSON *vmim, const cJSON *vmi, int resume,
+                          uint64_t resumed_ms) {
   const vr_migration_config *cluster;
   vr_migration_config cfg;
   vr_mig_inputs in;
@@ -348,12 +355,18 @@ static void start_running(vr_sim *sim, const cJSON *vmim, const cJSON *vmi) {
   m->last_ms = vr_clock_now(sim->clock);
   m->next = sim->migrations;
   sim->migrations = m;
+  if (resumed_ms > 0) { /* at the bandwidth it gets now, for as long as it has been running */
+    relink(sim);
+    vr_mig_advance(&m->st, (double)resumed_ms / 1000.0, m->bandwidth);
+  }
   copy = cJSON_Duplicate(vmi, 1);
   fill_migration_state(sim, copy, m, 0);
   sim_save(sim, copy);
-  copy = cJSON_Duplicate(vmim, 1);
-  set_phase(sim, copy, "Running");
-  sim_save(sim, copy);
+  if (!resume) {
+    copy = cJSON_Duplicate(vmim, 1);
+    set_phase(sim, copy, "Running");
+    sim_save(sim, copy);
+  }
   relink(sim);
 }
 
@@ -376,7 +389,7 @@ static void handoff(vr_sim *sim, const char *ns, const char *name) {
   } else if (sim_phase_is(vmim, "PreparingTarget")) {
     next = "TargetReady";
   } else if (sim_phase_is(vmim, "TargetReady")) {
-    start_running(sim, vmim, vmi);
+    start_running(sim, vmim, vmi, 0, 0);
     return;
   } else {
     return;
@@ -888,6 +901,148 @@ void sim_evacuate_vmi(vr_sim *sim, const cJSON *vmi) {
   sim_set(vmim, "spec.vmiName", cJSON_CreateString(name));
   sim_set(vmim, "spec.priority", cJSON_CreateString("system-critical"));
   vr_store_create(sim->store, vmim, NULL, &serr);
+}
+
+/* --- migrations in flight when the cluster was loaded -------------------------------------------
+ */
+
+/* The VMI's status.migrationState when it is this VMIM's (by migrationUid; without one, when it
+ * shows no finished migration), else NULL. */
+static const cJSON *own_migration_state(const cJSON *vmi, const cJSON *vmim) {
+  const cJSON *ms = sim_path(vmi, "status.migrationState");
+  const char *uid = sim_string(ms, "migrationUid"), *mine = sim_string(vmim, "metadata.uid");
+  if (ms == NULL) return NULL;
+  if (uid != NULL) return mine != NULL && strcmp(uid, mine) == 0 ? ms : NULL;
+  return cJSON_IsTrue(sim_path(ms, "completed")) || cJSON_IsTrue(sim_path(ms, "failed")) ? NULL
+                                                                                         : ms;
+}
+
+/* The VMI's live pod that virt-controller labelled with the VMIM's uid (the target pod), or
+ * NULL. */
+static const cJSON *labelled_target(vr_sim *sim, const cJSON *vmi, const cJSON *vmim) {
+  const char *uid = sim_string(vmim, "metadata.uid");
+  const cJSON **pods, *found = NULL;
+  size_t n, i;
+  if (uid == NULL || sim_string(vmi, "metadata.uid") == NULL) return NULL;
+  n = vr_store_list_ref(sim->store, "", "Pod", sim_string(vmi, "metadata.namespace"),
+                        sim_string(vmi, "metadata.uid"), &pods);
+  for (i = 0; n != (size_t)-1 && i < n && found == NULL; i++) {
+    const cJSON *job = cJSON_GetObjectItemCaseSensitive(sim_path(pods[i], "metadata.labels"),
+                                                        "kubevirt.io/migrationJobUID");
+    if (cJSON_IsString(job) && strcmp(job->valuestring, uid) == 0 &&
+        !sim_phase_is(pods[i], "Succeeded") && !sim_phase_is(pods[i], "Failed") &&
+        sim_path(pods[i], "metadata.deletionTimestamp") == NULL)
+      found = pods[i];
+  }
+  if (n != (size_t)-1) free((void *)pods);
+  return found;
+}
+
+/* When a migration loaded Running started (ms since the epoch; 0: unknown): its
+ * status.migrationState's startTimestamp, else the VMIM's last transition to Running. */
+static int64_t running_since(const cJSON *vmim, const cJSON *state) {
+  const cJSON *t;
+  const char *text = sim_string(state, "startTimestamp");
+  int64_t ms = 0;
+  if (text == NULL) text = sim_string(vmim, "status.migrationState.startTimestamp");
+  if (text == NULL) {
+    cJSON_ArrayForEach(t, sim_path(vmim, "status.phaseTransitionTimestamps")) {
+      const char *phase = sim_string(t, "phase");
+      if (phase && strcmp(phase, "Running") == 0) text = sim_string(t, "phaseTransitionTimestamp");
+    }
+  }
+  if (text == NULL || vr_k8s_time_ms(text, &ms) != 0) return 0;
+  return ms;
+}
+
+/* Takes over one VMIM loaded in flight (see sim_adopt_migrations). */
+static void adopt_migration(vr_sim *sim, const char *ns, const char *name) {
+  const cJSON *vmim =
+      vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, name);
+  const cJSON *vmi, *state, *pod;
+  const char *node, *pod_name;
+  char phase[32], target[254] = "", target_pod[300] = "";
+  int64_t since;
+  cJSON *copy, *ann;
+  if (vmim == NULL || !vmim_running(vmim)) return;
+  snprintf(phase, sizeof phase, "%s", sim_string(vmim, "status.phase"));
+  vmi = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstance", ns,
+                     sim_string(vmim, "spec.vmiName"));
+  if (vmi == NULL || sim_phase_is(vmi, "Succeeded") || sim_phase_is(vmi, "Failed") ||
+      sim_string(vmi, "status.nodeName") == NULL)
+    return; /* the controller fails it: the VMI is gone or not running */
+  state = own_migration_state(vmi, vmim);
+  node = sim_annotation(vmim, "sim.vmrun.io/target-node");
+  if (node == NULL) node = sim_string(vmim, "status.migrationState.targetNode");
+  if (node == NULL) node = sim_string(state, "targetNode");
+  pod_name = sim_annotation(vmim, "sim.vmrun.io/target-pod");
+  if (pod_name == NULL) pod_name = sim_string(vmim, "status.migrationState.targetPod");
+  if (pod_name == NULL) pod_name = sim_string(state, "targetPod");
+  pod = pod_name ? vr_store_get(sim->store, "", "Pod", ns, pod_name) : NULL;
+  if (pod == NULL) pod = labelled_target(sim, vmi, vmim);
+  if (node == NULL && pod != NULL) node = sim_string(pod, "spec.nodeName");
+  if (node != NULL) snprintf(target, sizeof target, "%s", node);
+  if (pod != NULL) snprintf(target_pod, sizeof target_pod, "%s", sim_string(pod, "metadata.name"));
+  if (target[0] != '\0' && vr_store_get(sim->store, "", "Node", NULL, target) == NULL) {
+    vmim_fail(sim, vmim, "in flight when the cluster was read, toward a node that is not in it");
+    return;
+  }
+  if (target[0] == '\0' && !(strcmp(phase, "Scheduling") == 0 && pod != NULL)) {
+    vmim_fail(sim, vmim,
+              "in flight when the cluster was read, with no target node that the simulator can "
+              "tell");
+    return;
+  }
+  if (pod == NULL) /* the target pod, which the copy lacks */
+    sim_create_launcher(sim, vmi, target, strcmp(phase, "Scheduling") != 0,
+                        sim_string(vmim, "metadata.uid"), target_pod, sizeof target_pod);
+  since = strcmp(phase, "Running") == 0 ? running_since(vmim, state) : 0;
+  /* the simulator's own record of the target, as reconcile_pending writes it */
+  copy = cJSON_Duplicate(vmim, 1);
+  ann = (cJSON *)sim_path(copy, "metadata.annotations");
+  if (!cJSON_IsObject(ann)) {
+    cJSON_DeleteItemFromObjectCaseSensitive((cJSON *)sim_path(copy, "metadata"), "annotations");
+    ann = cJSON_AddObjectToObject((cJSON *)sim_path(copy, "metadata"), "annotations");
+  }
+  cJSON_DeleteItemFromObjectCaseSensitive(ann, "sim.vmrun.io/target-pod");
+  cJSON_AddStringToObject(ann, "sim.vmrun.io/target-pod", target_pod);
+  cJSON_DeleteItemFromObjectCaseSensitive(ann, "sim.vmrun.io/target-node");
+  if (target[0] != '\0') cJSON_AddStringToObject(ann, "sim.vmrun.io/target-node", target);
+  sim_save(sim, copy);
+  if (strcmp(phase, "Scheduling") == 0) {
+    if (target[0] != '\0') sim_after(sim, sim_pod_start_ms(vmi), target_started, ns, name);
+    /* (without a node: reconcile_unscheduled places the pod) */
+  } else if (strcmp(phase, "Running") != 0) {
+    sim_after(sim, HANDOFF_MS, handoff, ns, name);
+  } else {
+    uint64_t now = vr_clock_now(sim->clock);
+    vmim = vr_store_get(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", ns, name);
+    if (vmim != NULL)
+      start_running(sim, vmim, vmi, 1,
+                    since > 0 && (uint64_t)since < now ? now - (uint64_t)since : 0);
+  }
+}
+
+void sim_adopt_migrations(vr_sim *sim) {
+  const cJSON **items;
+  size_t n = vr_store_list(sim->store, "kubevirt.io", "VirtualMachineInstanceMigration", NULL, NULL,
+                           &items),
+         i, found = 0;
+  char(*keys)[520];
+  if (n == (size_t)-1) return;
+  keys = calloc(n + 1, sizeof *keys);
+  for (i = 0; keys != NULL && i < n; i++) { /* first the keys: taking over writes VMIMs */
+    if (vmim_running(items[i]))
+      sim_key(keys[found++], sizeof keys[0], sim_string(items[i], "metadata.namespace"),
+              sim_string(items[i], "metadata.name"));
+  }
+  free((void *)items);
+  for (i = 0; i < found; i++) {
+    char ns[254];
+    const char *name;
+    if (sim_split_key(keys[i], ns, sizeof ns, &name) == 0) adopt_migration(sim, ns, name);
+  }
+  free(keys);
 }
 
 void sim_requeue_vmi_event(vr_sim *sim, const char *ns, const char *name) {

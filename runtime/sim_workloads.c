@@ -1012,7 +1012,10 @@ void sim_adopt_loaded(vr_sim *sim) {
   /* the loaded pods on nodes get the addresses and container states their kubelet reports */
   n = vr_store_list(sim->store, "", "Pod", NULL, NULL, &items);
   for (i = 0; n != (size_t)-1 && i < n; i++) {
-    cJSON *copy = cJSON_Duplicate(items[i], 1);
+    cJSON *copy;
+    /* (a write to a pod being deleted would end its deletion: sim_adopt_deleting lets it go) */
+    if (sim_path(items[i], "metadata.deletionTimestamp") != NULL) continue;
+    copy = cJSON_Duplicate(items[i], 1);
     if (sim_pod_fill_loaded(sim, copy)) {
       sim_save(sim, copy);
     } else {

@@ -1249,12 +1249,14 @@ static void describe_object(const cJSON *obj, char *buf, size_t len) {
            name ? name : "(no name)");
 }
 
-/* Prefixes err's message with "file:line: [item K of the List: ]Kind ns/name: ". */
+/* Prefixes err's message with "file:line: [item K of the List: ]Kind ns/name: " (line 0, objects
+ * that come from no file: "origin: Kind ns/name: "). */
 static void name_object(const load_state *ls, const char *what, int line, int list_item,
                         vr_store_error *err) {
-  char where[64] = "", msg[sizeof err->message];
+  char where[40] = "", at[16] = "", msg[sizeof err->message];
+  if (line > 0) snprintf(at, sizeof at, ":%d", line);
   if (list_item > 0) snprintf(where, sizeof where, "item %d of the List: ", list_item);
-  snprintf(msg, sizeof msg, "%.120s:%d: %s%.120s: %.200s", ls->filename, line, where, what,
+  snprintf(msg, sizeof msg, "%.120s%s: %s%.120s: %.200s", ls->filename, at, where, what,
            err->message);
   memcpy(err->message, msg, sizeof msg);
 }
@@ -1285,6 +1287,21 @@ static int load_one(load_state *ls, cJSON *obj, int line, int list_item, vr_stor
   return 0;
 }
 
+/* Runs check on every loaded object in load order; its error gets the object's prefix. */
+static int check_loaded(const load_state *ls, vr_load_check check, void *check_ctx,
+                        vr_store_error *err) {
+  size_t k;
+  for (k = 0; check != NULL && k < ls->n; k++) {
+    if (check(check_ctx, ls->items[k].obj, err) != 0) {
+      char what[320];
+      describe_object(ls->items[k].obj, what, sizeof what);
+      name_object(ls, what, ls->items[k].line, ls->items[k].list_item, err);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 int vr_store_load_yaml(vr_store *s, const char *text, size_t len, const char *filename,
                        vr_load_check check, void *check_ctx, vr_store_error *err) {
   vr_codec_error cerr;
@@ -1292,7 +1309,6 @@ int vr_store_load_yaml(vr_store *s, const char *text, size_t len, const char *fi
   cJSON *docs = vr_yaml_to_cjson(text, len, &lines, &cerr);
   int i, ndocs, rc = 0;
   load_state ls = {s, filename, NULL, 0, 0};
-  size_t k;
   clear_error(err);
   if (docs == NULL) {
     set_error(err, 422, "Invalid", "%s:%d:%d: %s", filename, cerr.line, cerr.column, cerr.message);
@@ -1318,16 +1334,35 @@ int vr_store_load_yaml(vr_store *s, const char *text, size_t len, const char *fi
       rc = load_one(&ls, doc, line, 0, err);
     }
   }
-  for (k = 0; rc == 0 && check != NULL && k < ls.n; k++) {
-    if (check(check_ctx, ls.items[k].obj, err) != 0) {
-      char what[320];
-      describe_object(ls.items[k].obj, what, sizeof what);
-      name_object(&ls, what, ls.items[k].line, ls.items[k].list_item, err);
-      rc = -1;
-    }
-  }
+  if (rc == 0) rc = check_loaded(&ls, check, check_ctx, err);
   free(ls.items);
   cJSON_Delete(docs);
   free(lines);
+  return rc;
+}
+
+int vr_store_load_objects(vr_store *s, cJSON *objects, const char *origin, vr_load_check check,
+                          void *check_ctx, vr_store_error *err) {
+  load_state ls = {s, origin, NULL, 0, 0};
+  int rc = 0;
+  clear_error(err);
+  if (!cJSON_IsArray(objects)) {
+    set_error(err, 422, "Invalid", "%s: not a list of objects", origin);
+    cJSON_Delete(objects);
+    return -1;
+  }
+  while (rc == 0 && objects->child != NULL) {
+    cJSON *obj = cJSON_DetachItemViaPointer(objects, objects->child);
+    if (!cJSON_IsObject(obj)) {
+      set_error(err, 422, "Invalid", "%s: an item is not an object", origin);
+      cJSON_Delete(obj);
+      rc = -1;
+    } else {
+      rc = load_one(&ls, obj, 0, 0, err);
+    }
+  }
+  if (rc == 0) rc = check_loaded(&ls, check, check_ctx, err);
+  free(ls.items);
+  cJSON_Delete(objects);
   return rc;
 }

@@ -197,5 +197,11 @@ void vr_store_watch_stop(vr_store *s, vr_store_watch *w);
 typedef int (*vr_load_check)(void *ctx, const cJSON *obj, vr_store_error *err);
 int vr_store_load_yaml(vr_store *s, const char *text, size_t len, const char *filename,
                        vr_load_check check, void *check_ctx, vr_store_error *err);
+/* Loads objects (a cJSON array of Kubernetes objects, taken over in every case) as
+ * vr_store_load_yaml loads a stream: each created in order, then check for each; errors name
+ * origin (a description of where the objects come from) and the object ("origin: Pod prod/web:
+ * spec.nodeName 'w9' names no Node"). Returns 0 or -1 (discard the store then). */
+int vr_store_load_objects(vr_store *s, cJSON *objects, const char *origin, vr_load_check check,
+                          void *check_ctx, vr_store_error *err);
 
 #endif

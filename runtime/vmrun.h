@@ -52,7 +52,9 @@ typedef struct vr_host_config {
   const char *context;    /* --context NAME */
   const char *namespace_; /* --namespace NS: the namespace of names given without one */
   int in_cluster;         /* --in-cluster: the service account of the pod vmrun runs in */
-  int host_argc;          /* the host's own arguments, for arg[-n] (may be 0) */
+  int rehearse;  /* --rehearse: read the named cluster into the simulator, close the connection
+                    and run the playbook there (it changes nothing on the cluster) */
+  int host_argc; /* the host's own arguments, for arg[-n] (may be 0) */
   char **host_argv;
 } vr_host_config;
 

@@ -20,7 +20,8 @@ function sim.load(path) end
 ---@return number
 function sim.clock() end
 
----The path of the loaded cluster file, or nil before `sim.load`.
+---The path of the loaded cluster file (in a `vmrun --rehearse` run: "rehearsal of cluster 'NAME'
+---(URL) as read at TIME"), or nil before `sim.load`.
 ---@return string|nil
 function sim.source() end
 
