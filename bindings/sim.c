@@ -18,6 +18,7 @@
 #define SIM_BOX_MT "vmrun.sim.Box"
 
 static const char sim_key = 's';
+static const char rehearsal_key = 'h'; /* true: the sim is a rehearsal's copy of a real cluster */
 
 typedef struct sim_box {
   vr_sim *sim;
@@ -218,6 +219,8 @@ int vr_lua_sim_rehearse(lua_State *L) {
   }
   b->sim = sim;
   lua_rawsetp(L, LUA_REGISTRYINDEX, &sim_key);
+  lua_pushboolean(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &rehearsal_key);
   for (i = 0; i < 4; i++) {
     size_t n =
         i == 3 ? vr_store_list_unfinished(vr_sim_store(sim), counted[i][0], counted[i][1], NULL,
@@ -239,6 +242,14 @@ static int l_sim_clock(lua_State *L) {
   vr_sched *s = vr_sched_of(L);
   if (s == NULL) return luaL_error(L, "sim.clock: no clock in this Lua state");
   lua_pushnumber(L, (double)vr_clock_now(vr_sched_clock(s)) / 1000.0);
+  return 1;
+}
+
+/* sim.rehearsal() -> boolean: true when the simulated cluster is a rehearsal's copy of a real
+ * one (vmrun --rehearse), whose host commands would still reach the real machines. Never raises. */
+static int l_sim_rehearsal(lua_State *L) {
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &rehearsal_key);
+  lua_pushboolean(L, lua_toboolean(L, -1));
   return 1;
 }
 
@@ -282,7 +293,7 @@ static int l_sim_reboot(lua_State *L) {
 
 static const luaL_Reg sim_funcs[] = {
     {"load", l_sim_load},     {"clock", l_sim_clock}, {"source", l_sim_source},
-    {"reboot", l_sim_reboot}, {NULL, NULL},
+    {"reboot", l_sim_reboot}, {"rehearsal", l_sim_rehearsal}, {NULL, NULL},
 };
 
 /* The box's metatable (with __gc, which frees the simulator); created on first need, because a

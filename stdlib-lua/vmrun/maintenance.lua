@@ -109,6 +109,13 @@ local function check_options(opts)
   -- the caller says otherwise (then the node fails, stays cordoned, and the budget decides)
   if out.drain.timeout == nil then out.drain.timeout = 3600 end
   cluster.revision() -- the cluster (the default one loads on first use): simulated or real?
+  if sim.rehearsal() and out.step ~= nil and out.step ~= "reboot" then
+    -- a rehearsal's nodes are simulated, but a host command or a function would reach the real
+    -- machines: the simulated node reboots instead
+    log.info("rehearsal: the maintenance step is not run (it would act on the real nodes); "
+      .. "each simulated node reboots instead", {})
+    out.step = "reboot"
+  end
   if out.step == nil then
     if sim.source() == nil then
       usage(3, "maintenance.rolling: no maintenance step: on a real cluster give step (a host command "
