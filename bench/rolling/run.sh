@@ -10,14 +10,13 @@
 # today.
 #   bench/rolling/run.sh [PATH/TO/vmrun]     (default: build-rel/vmrun, else build/vmrun)
 #   LARGE=1 bench/rolling/run.sh ...
+# shellcheck source-path=SCRIPTDIR/../..
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-vmrun=${1:-}
-if [ -z "$vmrun" ]; then
-  for c in "$root/build-rel/vmrun" "$root/build/vmrun"; do [ -x "$c" ] && { vmrun=$c; break; }; done
-fi
-[ -x "$vmrun" ] || { echo "bench/rolling: build vmrun first (cmake --build build-rel)" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bench_vmrun rolling "${1:-}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$vmrun" -q "$root/tools/gen-cluster.lua" --nodes 100 --vms 650 --seed 1 --zones 3 --out "$tmp/c100.yaml" >/dev/null

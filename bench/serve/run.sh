@@ -7,14 +7,13 @@
 # Needs wrk and nginx (Debian packages wrk and nginx-light, or nginx).
 #   bench/serve/run.sh [PATH/TO/vmrun]      (default: build-rel/vmrun, else build/vmrun)
 #   DURATION=10s bench/serve/run.sh ...     (each wrk run; default 5s)
+# shellcheck source-path=SCRIPTDIR/../..
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-vmrun=${1:-}
-if [ -z "$vmrun" ]; then
-  for c in "$root/build-rel/vmrun" "$root/build/vmrun"; do [ -x "$c" ] && { vmrun=$c; break; }; done
-fi
-[ -x "$vmrun" ] || { echo "bench/serve: build vmrun first (cmake --build build-rel)" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bench_vmrun serve "${1:-}"
 for tool in wrk nginx; do
   command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
     { echo "bench/serve: $tool is not installed (apt-get install wrk nginx-light)" >&2; exit 2; }
