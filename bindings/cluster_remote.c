@@ -229,6 +229,7 @@ typedef struct kind_wait {
   vr_mirror_waiter *waiter;
   int top; /* the stack of the call that waits, to restore before it runs again */
   lua_CFunction again;
+  char group[128], kind[128];
 } kind_wait;
 
 static const char kind_wait_key = 'k';
@@ -243,7 +244,9 @@ static void kind_wait_stop(kind_wait *w) {
 }
 
 static int kind_wait_gc(lua_State *L) {
-  kind_wait_stop(lua_touserdata(L, 1));
+  kind_wait *w = lua_touserdata(L, 1);
+  if (vr_sched_of(L) == NULL) w->holding = 0; /* the host is closing: the scheduler is gone */
+  kind_wait_stop(w);
   return 0;
 }
 
@@ -263,11 +266,18 @@ static void on_kind_ready(void *data) {
   vr_op_complete(&w->op);
 }
 
+static int raise_kind_failed(lua_State *L, const char *kind, const char *why);
+
 static int kind_wait_k(lua_State *L, int status, lua_KContext ctx) {
   kind_wait *w = lua_touserdata(L, (int)ctx);
   lua_CFunction again = w->again;
   (void)status;
   vr_op_finish(L, &w->op); /* raises on cancellation */
+  if (!w->box->closed) { /* the sync failed: raise (running again would only try again, forever) */
+    const char *why;
+    if (vr_kube_mirror_state(w->box->mirror, w->group, w->kind, &why) == VR_MIRROR_FAILED)
+      return raise_kind_failed(L, w->kind, why);
+  }
   lua_settop(L, w->top);
   return again(L); /* the call from the start, now that the kind is in */
 }
@@ -298,6 +308,8 @@ int vr_lua_remote_need_kind(lua_State *L, const char *group, const char *kind, l
   w->top = top;
   w->again = again;
   w->box = b;
+  snprintf(w->group, sizeof w->group, "%s", group);
+  snprintf(w->kind, sizeof w->kind, "%s", kind);
   w->waiter = vr_kube_mirror_ensure(b->mirror, group, kind, on_kind_ready, w, &oom);
   if (w->waiter == NULL) {
     if (oom) return luaL_error(L, "out of memory");
@@ -346,6 +358,7 @@ typedef struct rest_op {
   int conflicts;    /* patches: 409s retried so far */
   int precondition; /* a patch with a resourceVersion: a 409 is the caller's */
   int status;
+  int attempts; /* of the answer (a retried DELETE that meets 404: the first one did it) */
   char *body;
   size_t body_len;
   char *content_type;
@@ -374,6 +387,8 @@ static void rest_op_clear_answer(rest_op *o) {
 static int rest_op_gc(lua_State *L) {
   rest_op *o = lua_touserdata(L, 1);
   if (o->box != NULL && o->box->sync_target == &o->op) o->box->sync_target = NULL;
+  o->op.task = NULL; /* nobody waits for it now (its task may be freed: the host is closing) */
+  if (o->holding && vr_sched_of(L) == NULL) o->holding = 0; /* no scheduler to release */
   if (o->call) {
     vr_kube_call *c = o->call;
     o->call = NULL;
@@ -418,6 +433,7 @@ static void on_rest_done(vr_kube_request *req, const vr_kube_response *resp, voi
   o->call = NULL;
   rest_op_clear_answer(o);
   o->status = resp->status;
+  o->attempts = resp->attempts;
   o->body = dup_bytes(resp->body ? resp->body : "", resp->body_len);
   o->body_len = o->body ? resp->body_len : 0;
   o->content_type = resp->content_type ? strdup(resp->content_type) : NULL;
@@ -470,10 +486,14 @@ static vr_kube_call *start_request(remote_box *b, rest_op *o, const char *method
   spec.body = body;
   spec.body_len = body ? strlen(body) : 0;
   spec.content_type = content_type;
-  /* PATCH, DELETE and evictions may be sent twice (an eviction of a pod already going is
-   * answered as the first one); a POST that creates could create twice */
-  spec.retry_writes =
-      strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0 || o->answer == ANSWER_EVICTION;
+  /* merge and strategic PATCHes and DELETEs may be sent twice (a JSON patch may not: "add
+   * /spec/taints/-" would add twice); a POST that creates could create twice; an eviction is sent
+   * again only after a lost connection (a pod already going is answered as the first time), its
+   * errors are answers for the drain to read */
+  spec.retry_writes = (strcmp(method, "PATCH") == 0 && content_type != NULL &&
+                       strcmp(content_type, "application/json-patch+json") != 0) ||
+                      strcmp(method, "DELETE") == 0;
+  spec.resend_on_drop = o->answer == ANSWER_EVICTION;
   spec.no_retry_429 = o->answer == ANSWER_EVICTION;
   spec.on_done = on_rest_done;
   spec.data = o;
@@ -558,8 +578,15 @@ static int rest_k(lua_State *L, int status, lua_KContext ctx) {
     }
     o->answer = ANSWER_OBJECT;
     o->op.status = VR_OP_IDLE;
+    vr_await_check(L, o->resource);
     rest_send(L, b, o, "PATCH", o->path, o->request_body, o->request_type);
     return rest_await(L, o, idx);
+  }
+  if (o->answer == ANSWER_DELETED && o->status == 404 && o->attempts > 1) {
+    /* sent again after a lost answer: the first attempt deleted it */
+    vr_kube_mirror_forget(b->mirror, o->group, o->kind, o->ns[0] ? o->ns : NULL, o->name);
+    lua_pushboolean(L, 1);
+    return 1;
   }
   if (o->status >= 200 && o->status < 300) {
     switch (o->answer) {
@@ -597,6 +624,7 @@ static int rest_k(lua_State *L, int status, lua_KContext ctx) {
     o->conflicts++;
     o->answer = ANSWER_PATCH_READ;
     o->op.status = VR_OP_IDLE;
+    vr_await_check(L, o->resource); /* (a cancellation comes before anything is sent) */
     rest_send(L, b, o, "GET", o->object_path, NULL, NULL);
     return rest_await(L, o, idx);
   }
@@ -1064,6 +1092,7 @@ int vr_lua_remote_connect(lua_State *L) {
   b->log = vr_log_of(L);
   b->sched = s;
   b->clock = vr_sched_clock(s);
+  vr_sched_end_with_last_task(s); /* the mirror's watches stay open */
   b->next_due = UINT64_MAX;
   b->closed = 0;
   lua_pushvalue(L, -1);

@@ -292,7 +292,7 @@ static int l_sim_reboot(lua_State *L) {
 }
 
 static const luaL_Reg sim_funcs[] = {
-    {"load", l_sim_load},     {"clock", l_sim_clock}, {"source", l_sim_source},
+    {"load", l_sim_load},     {"clock", l_sim_clock},         {"source", l_sim_source},
     {"reboot", l_sim_reboot}, {"rehearsal", l_sim_rehearsal}, {NULL, NULL},
 };
 

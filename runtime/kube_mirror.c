@@ -255,6 +255,12 @@ static void on_discovery_done(vr_kube_request *req, const vr_kube_response *resp
   (void)req;
   r->call = NULL;
   if (r->m->freeing) return;
+  if (resp->status == 404 && r->state == VR_MIRROR_SYNCED) {
+    /* a kind that was there went away (a CRD being reinstalled): keep what the copy holds and
+     * look again later, rather than giving up on it */
+    step_failed(r, STEP_GROUP, "the server does not serve the kind now (404)");
+    return;
+  }
   if (resp->status == 404) { /* the group, or the version, is not served */
     r->step = STEP_NONE;
     r->failures = 0;
@@ -307,6 +313,10 @@ static void on_discovery_done(vr_kube_request *req, const vr_kube_response *resp
     }
   }
   cJSON_Delete(doc);
+  if (!r->resolved && r->state == VR_MIRROR_SYNCED) { /* went away: look again later */
+    step_failed(r, STEP_GROUP, "the server does not serve the kind now");
+    return;
+  }
   if (!r->resolved) {
     r->step = STEP_NONE;
     settle(r, VR_MIRROR_ABSENT);
@@ -338,6 +348,10 @@ static void on_list_done(vr_kube_request *req, const vr_kube_response *resp, voi
   if (resp->status == 404 && !r->discovered) { /* not at the table's version: ask the server */
     r->resolved = 0;
     start_step(r, STEP_GROUP);
+    return;
+  }
+  if (resp->status == 404 && r->state == VR_MIRROR_SYNCED) { /* went away: look again later */
+    step_failed(r, STEP_GROUP, "the server does not serve the kind now (404)");
     return;
   }
   if (resp->status == 404) {

@@ -82,8 +82,9 @@ struct vr_sched {
   vr_task *urgent;     /* resumed before any other (vr_op_complete_first) */
   vr_task *batch_last; /* the last task of the batch on_idle is running */
   int in_batch;
-  int held_last;      /* the held task is the batch's last: the batch ends when it yields */
-  int stop_when_idle; /* end uv_run when nothing is ready, so that virtual time can jump */
+  int held_last;          /* the held task is the batch's last: the batch ends when it yields */
+  int stop_when_idle;     /* end uv_run when nothing is ready, so that virtual time can jump */
+  int end_with_last_task; /* end uv_run when the last task finishes (open streams remain) */
 };
 
 static const char sched_key = 's';
@@ -516,7 +517,8 @@ static void task_finish(vr_sched *s, vr_task *t) {
   int i;
   t->state = T_DONE;
   s->live--;
-  if (s->live == 0) uv_stop(s->loop); /* watch streams and other open I/O do not keep it going */
+  /* with open watch streams the loop would never run dry: the last task ends the run */
+  if (s->live == 0 && s->end_with_last_task) uv_stop(s->loop);
   if (!t->ok) {
     const char *kind = vr_error_kind(t->co, -1);
     int expected_cancel = t->cancelled && kind != NULL && strcmp(kind, "cancelled") == 0;
@@ -641,6 +643,10 @@ void vr_sched_release(vr_sched *s) {
 
 void vr_sched_stop_when_idle(vr_sched *s) {
   s->stop_when_idle = 1;
+}
+
+void vr_sched_end_with_last_task(vr_sched *s) {
+  s->end_with_last_task = 1;
 }
 
 void vr_op_complete_first(vr_op *op) {

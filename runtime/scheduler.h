@@ -118,6 +118,10 @@ void vr_op_complete_first(vr_op *op);
 /* The loop stops when nothing is ready (other I/O may be open), so that virtual time can jump:
  * for runs whose watch streams stay open. */
 void vr_sched_stop_when_idle(vr_sched *s);
+/* The run ends when its last task finishes, though I/O (watch streams) is still open: for the
+ * REST backend. (Without it the loop runs until nothing is open, so that host commands being
+ * stopped at the end still finish.) */
+void vr_sched_end_with_last_task(vr_sched *s);
 
 /* Cancels every task (reason copied) and sets the run's exit code if none is set yet. */
 void vr_sched_cancel_all(vr_sched *s, const char *reason, int exit_code);

@@ -543,16 +543,24 @@ function Queue:run(opts)
       vmrun.error("timeout", ("q:run: migrations still queued or running after %s"):format(
         tostring(opts.timeout)), { level = 2 })
     end
-    -- Polls every `poll` seconds, as always; after a poll that changed no item, the polls that
-    -- could only find what it found (no migration or VMI changed, no item was added, no backoff
-    -- ended, the deadline is not there) do nothing but wait for the next one.
+    -- Polls every `poll` seconds; after a poll that changed no item, the polls that could only
+    -- find what it found (no migration or VMI changed, no item was added, no backoff ended, the
+    -- deadline is not there) do nothing but wait for the next one. In real time (a real cluster) a migration that ends frees its slot at once: the waits
+    -- also end when a migration or VMI changes (the watches bring it), at the latest after poll.
+    local function pause()
+      if time.is_virtual() then
+        task.sleep(poll)
+      else
+        cluster.wait_change({ [VMIM] = seen_vmim, VirtualMachineInstance = seen_vmi }, poll)
+      end
+    end
     local last, items_seen = time.now(), #self.items
-    task.sleep(poll)
+    pause()
     if not acted then
       local horizon = math.min(self.core:next_ready(last) or math.huge, deadline or math.huge)
       while time.now() < horizon and #self.items == items_seen and cluster.revision(VMIM) == seen_vmim
           and cluster.revision("VirtualMachineInstance") == seen_vmi do
-        task.sleep(poll)
+        pause()
       end
     end
   end
