@@ -25,6 +25,11 @@ function sim.clock() end
 ---@return string|nil
 function sim.source() end
 
+---True when the simulated cluster is a rehearsal's copy of a real one (`vmrun --rehearse`): its
+---host commands would still reach the real machines.
+---@return boolean
+function sim.rehearsal() end
+
 ---Reboots a simulated node: NotReady at once, the VMs on it are lost (their VMIs fail; run
 ---strategies restart them elsewhere), Ready again with a new `status.nodeInfo.bootID` after the
 ---node's `sim.vmrun.io/reboot-seconds` annotation (default 300). Raises kind `"not_found"` for an
