@@ -386,10 +386,16 @@ local function blockers_text(blockers)
   return table.concat(parts, "; ")
 end
 
--- Sleeps until the next retry, not past the deadline.
-local function pause(seconds, deadline)
+-- Sleeps until the next retry, not past the deadline. With since ({[kind] = revision}) and in real
+-- time (a real cluster), the wait also ends when an object of those kinds changes: the watches
+-- bring what a poll would find, at once.
+local function pause(seconds, deadline, since)
   if deadline then seconds = math.max(0.001, math.min(seconds, deadline - time.now())) end
-  task.sleep(seconds)
+  if since ~= nil and not time.is_virtual() then
+    cluster.wait_change(since, seconds)
+  else
+    task.sleep(seconds)
+  end
 end
 
 -- Evicts (or deletes) one pod and waits until it is gone, kubectl's way: a 429 is retried every
@@ -451,6 +457,7 @@ local function remove_pod(entry, opts, deadline, drain_name, emit)
     -- waitForDelete
     local since = time.now()
     while true do
+      local pods_seen = cluster.revision("Pod")
       if gone() then return end
       local p = opts.skip_wait_for_delete_timeout and opts.skip_wait_for_delete_timeout > 0
         and cluster.get("Pod", ns, name)
@@ -472,7 +479,7 @@ local function remove_pod(entry, opts, deadline, drain_name, emit)
         say(("still terminating (grace period %s s)"):format(
           tostring(p and null_to_nil(p.metadata.deletionGracePeriodSeconds) or "?")), "terminating")
       end
-      pause(DELETE_POLL_SECONDS, deadline)
+      pause(DELETE_POLL_SECONDS, deadline, { Pod = pods_seen })
     end
   end)
   if not ok then
