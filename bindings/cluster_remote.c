@@ -26,6 +26,7 @@
 #include "log.h"
 #include "luaval.h"
 #include "scheduler.h"
+#include "secret.h"
 #include "sim.h"
 #include "store.h"
 
@@ -376,7 +377,7 @@ typedef struct rest_op {
 static const char rest_op_key = 'o';
 
 static void rest_op_clear_answer(rest_op *o) {
-  free(o->body);
+  if (o->body) vr_secret_free_n(o->body, o->body_len + 1); /* a Secret's data may be in there */
   free(o->content_type);
   free(o->error);
   o->body = o->content_type = o->error = NULL;
@@ -397,12 +398,12 @@ static int rest_op_gc(lua_State *L) {
   rest_op_clear_answer(o);
   free(o->path);
   free(o->object_path);
-  free(o->request_body);
+  vr_secret_free(o->request_body);
   free(o->request_type);
   o->path = o->object_path = o->request_body = o->request_type = NULL;
   free(o->deferred_method);
   free(o->deferred_path);
-  free(o->deferred_body);
+  vr_secret_free(o->deferred_body);
   free(o->deferred_type);
   o->deferred_method = o->deferred_path = o->deferred_body = o->deferred_type = NULL;
   return 0;
@@ -511,7 +512,7 @@ static void rest_send(lua_State *L, remote_box *b, rest_op *o, const char *metho
     char advance[64];
     free(o->deferred_method);
     free(o->deferred_path);
-    free(o->deferred_body);
+    vr_secret_free(o->deferred_body);
     free(o->deferred_type);
     o->deferred_method = strdup(method);
     o->deferred_path = strdup(path);
