@@ -895,13 +895,81 @@ static void on_probe_done(vr_kube_request *req, const vr_kube_response *resp, vo
     snprintf(p->content_type, sizeof p->content_type, "%s", resp->content_type);
 }
 
-static void ready_count(void *data) {
-  (*(int *)data)--;
+/* Raises when the run was interrupted or timed out while connecting (the scheduler is not
+ * running yet: its signal and --timeout handlers only mark the run as stopping). */
+static void check_stopping(lua_State *L, vr_sched *s) {
+  int code = vr_sched_stop_code(s);
+  if (code < 0) return;
+  lua_pushstring(L, code == VR_EXIT_TIMEOUT ? "timed out while connecting to the cluster"
+                                            : "interrupted while connecting to the cluster");
+  lua_error(L);
 }
 
-/* Runs the loop until *pending reaches 0 (the scheduler is not running yet). */
-static void run_until(uv_loop_t *loop, const int *pending) {
-  while (*pending > 0) uv_run(loop, UV_RUN_ONCE);
+/* Runs the loop until *done, or until the run is stopping (then 0). */
+static int run_until_done(vr_sched *s, const int *done) {
+  while (!*done) {
+    if (vr_sched_stop_code(s) >= 0) return 0;
+    uv_run(vr_sched_loop(s), UV_RUN_ONCE);
+  }
+  return 1;
+}
+
+/* One GET before the playbook starts, into p (the loop runs until its answer); raises when the
+ * run is interrupted or times out meanwhile (the request is cancelled first). */
+static void probe_get(lua_State *L, remote_box *b, const char *path, probe *p) {
+  vr_kube_request_spec spec;
+  vr_kube_call *call;
+  memset(&spec, 0, sizeof spec);
+  memset(p, 0, sizeof *p);
+  spec.method = "GET";
+  spec.path = path;
+  spec.on_done = on_probe_done;
+  spec.data = p;
+  call = vr_kube_remote_start(b->remote, &spec);
+  if (call == NULL) luaL_error(L, "out of memory");
+  if (!run_until_done(b->sched, &p->done)) {
+    vr_kube_call_cancel(call); /* its answer (cancelled) lands in p now, not later */
+    free(p->body);
+    p->body = NULL;
+    check_stopping(L, b->sched);
+  }
+}
+
+typedef struct kind_sync {
+  vr_mirror_waiter *waiter; /* NULL once it fired */
+  int *pending;
+} kind_sync;
+
+static void on_kind_synced(void *data) {
+  kind_sync *k = data;
+  k->waiter = NULL; /* (freed by the mirror) */
+  (*k->pending)--;
+}
+
+/* Syncs kinds (groups[i], kinds[i], n of them) before the playbook starts, running the loop
+ * until each is synced, absent or failed; raises when out of memory or when the run is
+ * interrupted or times out meanwhile (the waiters, which point into this frame, are cancelled
+ * first). */
+static void sync_kinds(lua_State *L, remote_box *b, const char *const *groups,
+                       const char *const *kinds, size_t n) {
+  kind_sync *w = lua_newuserdatauv(L, n * sizeof *w + 1, 0);
+  int pending = 0, oom = 0, done = 0;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    w[i].pending = &pending;
+    w[i].waiter =
+        oom ? NULL
+            : vr_kube_mirror_ensure(b->mirror, groups[i], kinds[i], on_kind_synced, &w[i], &oom);
+    if (w[i].waiter != NULL) pending++;
+  }
+  while (pending > 0 && vr_sched_stop_code(b->sched) < 0)
+    uv_run(vr_sched_loop(b->sched), UV_RUN_ONCE);
+  done = pending == 0;
+  for (i = 0; i < n && !done; i++)
+    if (w[i].waiter != NULL) vr_kube_mirror_waiter_cancel(w[i].waiter);
+  lua_pop(L, 1);
+  if (oom) luaL_error(L, "out of memory");
+  if (!done) check_stopping(L, b->sched);
 }
 
 /* For a 401: what the user sent, by where it came from (files and commands, never a secret). */
@@ -933,19 +1001,12 @@ static void credentials_of(const vr_kube_config *cfg, char *buf, size_t len) {
  * `vmrun serve` (the sim.vmrun.io group). Raises kind "unavailable" naming what is wrong: the
  * server, the reason, and for a 401 the user and what it sent. */
 static void probe_server(lua_State *L, remote_box *b, uv_loop_t *loop, char *version, size_t vlen) {
-  vr_kube_request_spec spec;
   probe p;
   cJSON *doc;
   const cJSON *git;
   const vr_kube_config *cfg = vr_kube_remote_config(b->remote);
-  memset(&spec, 0, sizeof spec);
-  memset(&p, 0, sizeof p);
-  spec.method = "GET";
-  spec.path = "/version";
-  spec.on_done = on_probe_done;
-  spec.data = &p;
-  if (vr_kube_remote_start(b->remote, &spec) == NULL) luaL_error(L, "out of memory");
-  while (!p.done) uv_run(loop, UV_RUN_ONCE);
+  (void)loop;
+  probe_get(L, b, "/version", &p);
   doc = p.status == 200 ? cJSON_ParseWithLength(p.body, p.len) : NULL;
   git = cJSON_GetObjectItemCaseSensitive(doc, "gitVersion");
   if (!cJSON_IsString(git)) {
@@ -992,10 +1053,7 @@ static void probe_server(lua_State *L, remote_box *b, uv_loop_t *loop, char *ver
   cJSON_Delete(doc);
   free(p.body);
   /* a vmrun serve? */
-  memset(&p, 0, sizeof p);
-  spec.path = "/apis/sim.vmrun.io/v1/clock";
-  if (vr_kube_remote_start(b->remote, &spec) == NULL) luaL_error(L, "out of memory");
-  while (!p.done) uv_run(loop, UV_RUN_ONCE);
+  probe_get(L, b, "/apis/sim.vmrun.io/v1/clock", &p);
   if (p.status == 200 && (doc = cJSON_ParseWithLength(p.body, p.len)) != NULL) {
     const cJSON *source = cJSON_GetObjectItemCaseSensitive(doc, "source");
     const cJSON *mode = cJSON_GetObjectItemCaseSensitive(doc, "mode");
@@ -1026,7 +1084,6 @@ int vr_lua_remote_connect(lua_State *L) {
   remote_box *b;
   char err[700], version[128], cluster[256];
   uv_loop_t *loop;
-  int pending = 0;
   size_t i;
   if (s == NULL) return luaL_error(L, "no scheduler in this Lua state");
   loop = vr_sched_loop(s);
@@ -1102,15 +1159,14 @@ int vr_lua_remote_connect(lua_State *L) {
   vr_kube_mirror_set_log(b->mirror, mirror_log, b);
   probe_server(L, b, loop, version, sizeof version);
   if (opt->rehearse) b->lockstep = 0; /* a rehearsal reads: it never drives a server's clock */
-  for (i = 0; i < EAGER_KINDS; i++) {
-    int oom;
-    if (vr_kube_mirror_ensure(b->mirror, eager_kinds[i].group, eager_kinds[i].kind, ready_count,
-                              &pending, &oom) != NULL)
-      pending++;
-    else if (oom)
-      return luaL_error(L, "out of memory");
+  {
+    const char *groups[EAGER_KINDS], *kinds[EAGER_KINDS];
+    for (i = 0; i < EAGER_KINDS; i++) {
+      groups[i] = eager_kinds[i].group;
+      kinds[i] = eager_kinds[i].kind;
+    }
+    sync_kinds(L, b, groups, kinds, EAGER_KINDS);
   }
-  run_until(loop, &pending);
   if (b->lockstep) { /* from now on the server moves only when this run's clock does */
     vr_event_source source;
     source.next_due = lockstep_next_due;
@@ -1151,24 +1207,22 @@ int vr_lua_remote_connect(lua_State *L) {
 void vr_lua_remote_take(lua_State *L, const vr_sim_kind *kinds, cJSON **objects, char *cluster,
                         size_t clen, char *server, size_t slen) {
   remote_box *b = get_box(L);
-  uv_loop_t *loop;
   cJSON *all;
-  int pending = 0, oom = 0;
-  size_t i, k;
+  size_t i, k, n_kinds = 0;
   if (b == NULL) {
     luaL_error(L, "not connected to a cluster");
     return;
   }
-  loop = vr_sched_loop(b->sched);
-  for (i = 0; kinds[i].kind != NULL && !oom; i++) {
-    if (vr_kube_mirror_ensure(b->mirror, kinds[i].group, kinds[i].kind, ready_count, &pending,
-                              &oom) != NULL)
-      pending++;
-  }
-  run_until(loop, &pending); /* (also before raising: the waiters count on this frame) */
-  if (oom) {
-    luaL_error(L, "out of memory");
-    return;
+  while (kinds[n_kinds].kind != NULL) n_kinds++;
+  {
+    const char **groups = lua_newuserdatauv(L, (n_kinds + 1) * sizeof *groups * 2, 0);
+    const char **names = groups + n_kinds + 1;
+    for (i = 0; i < n_kinds; i++) {
+      groups[i] = kinds[i].group;
+      names[i] = kinds[i].kind;
+    }
+    sync_kinds(L, b, groups, names, n_kinds);
+    lua_pop(L, 1);
   }
   lua_pushstring(L, vr_kube_remote_config(b->remote)->namespace_);
   lua_setfield(L, LUA_REGISTRYINDEX, VR_DEFAULT_NAMESPACE_KEY);
@@ -1206,7 +1260,7 @@ void vr_lua_remote_take(lua_State *L, const vr_sim_kind *kinds, cJSON **objects,
   }
   snprintf(cluster, clen, "%s", vr_kube_remote_config(b->remote)->cluster);
   snprintf(server, slen, "%s", vr_kube_remote_config(b->remote)->server);
-  box_close(b);                /* the mirror and the client: no request can follow */
-  uv_run(loop, UV_RUN_NOWAIT); /* their handles' close callbacks */
+  box_close(b); /* the mirror and the client: no request can follow */
+  uv_run(vr_sched_loop(b->sched), UV_RUN_NOWAIT); /* their handles' close callbacks */
   *objects = all;
 }

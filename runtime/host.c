@@ -478,6 +478,11 @@ static int host_run(lua_State *L) {
   lua_pushvalue(L, -3);
   lua_rawset(L, -3);
   lua_pop(L, 2);
+  if (h->cfg.timeout > 0) { /* the whole run: connecting to a cluster included */
+    char label[64];
+    snprintf(label, sizeof label, "--timeout %gs", h->cfg.timeout);
+    vr_sched_set_timeout(h->sched, h->cfg.timeout, label);
+  }
   if (h->cfg.kubeconfig || h->cfg.context || h->cfg.namespace_ || h->cfg.in_cluster) {
     /* a real cluster: connected and read before the playbook (or, rehearsing, copied into the
      * simulator and disconnected), or exit 2 */
@@ -493,9 +498,10 @@ static int host_run(lua_State *L) {
     lua_pushcfunction(L, h->cfg.rehearse ? vr_lua_sim_rehearse : vr_lua_remote_connect);
     lua_pushlightuserdata(L, &opt);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      int stopping = vr_sched_stop_code(h->sched); /* interrupted or timed out while connecting */
       fprintf(stderr, "%s: %s\n", h->progname, luaL_tolstring(L, -1, NULL));
       lua_pop(L, 2);
-      a->exit_code = VR_EXIT_USAGE;
+      a->exit_code = stopping >= 0 ? stopping : VR_EXIT_USAGE;
       return 0;
     }
   } else if (h->cluster_file != NULL) { /* --cluster FILE: loaded before the playbook, or exit 2 */
@@ -538,11 +544,6 @@ static int host_run(lua_State *L) {
     vr_task *t = vr_task_spawn(L, a->argc, where);
     if (t == NULL) return lua_error(L);
     vr_task_unref(t); /* the scheduler keeps it while it runs */
-  }
-  if (h->cfg.timeout > 0) {
-    char label[64];
-    snprintf(label, sizeof label, "--timeout %gs", h->cfg.timeout);
-    vr_sched_set_timeout(h->sched, h->cfg.timeout, label);
   }
   a->exit_code = vr_sched_run(h->sched, h->progname);
   return 0;

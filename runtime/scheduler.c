@@ -645,6 +645,10 @@ void vr_sched_stop_when_idle(vr_sched *s) {
   s->stop_when_idle = 1;
 }
 
+int vr_sched_stop_code(vr_sched *s) {
+  return s->cancelling ? s->exit_code : -1;
+}
+
 void vr_sched_end_with_last_task(vr_sched *s) {
   s->end_with_last_task = 1;
 }

@@ -122,6 +122,9 @@ void vr_sched_stop_when_idle(vr_sched *s);
  * REST backend. (Without it the loop runs until nothing is open, so that host commands being
  * stopped at the end still finish.) */
 void vr_sched_end_with_last_task(vr_sched *s);
+/* The exit code the run is stopping with (an interrupt, --timeout, a failure), or -1 while it is
+ * not: for work that runs the loop before the scheduler does (connecting to a cluster). */
+int vr_sched_stop_code(vr_sched *s);
 
 /* Cancels every task (reason copied) and sets the run's exit code if none is set yet. */
 void vr_sched_cancel_all(vr_sched *s, const char *reason, int exit_code);

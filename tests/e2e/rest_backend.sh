@@ -6,7 +6,8 @@
 # patch, delete, errors with status, reason and resource). Bad input: a malformed kubeconfig
 # (file:line), a missing context, --cluster with --kubeconfig, an unreachable server and a TLS
 # proxy (nginx) that answers its HTML error page: each exits 2 with a clear message and changes
-# nothing.
+# nothing. A server that never answers: --timeout (exit 3) and one Ctrl-C (exit 130) end the
+# connect at once.
 #   bash tests/e2e/rest_backend.sh PATH/TO/vmrun
 set -uo pipefail
 vmrun=${1:?usage: rest_backend.sh PATH/TO/vmrun}
@@ -115,5 +116,24 @@ grep -q "HTTP 502 with a body that is not a Kubernetes Status (text/html" <<<"$o
   fail "HTML answer: no clear message: $out"
 writes_after=$(grep -cE '"method":"(POST|PUT|PATCH|DELETE)"' "$tmp/requests.log")
 [ "$writes_before" -eq "$writes_after" ] || fail "bad input changed the cluster"
+stop_server
+
+# a server that never answers: --timeout covers the connect (exit 3), and so does one Ctrl-C
+# (exit 130), without waiting for the client's own timeouts
+start_server "$src/playbooks/clusters/demo.yaml" --faults 'latency@discovery+get+list=1:60s'
+start=$(date +%s)
+out=$(timeout 60 "$vmrun" --timeout 2s --kubeconfig "$kc" -e 'print("ran")' 2>&1)
+rc=$?
+[ "$rc" -eq 3 ] || fail "a hanging server with --timeout 2s: exit 3 expected ($rc): $out"
+[ $(($(date +%s) - start)) -le 15 ] || fail "--timeout 2s took $(($(date +%s) - start)) s"
+grep -q 'timed out while connecting to the cluster' <<<"$out" || fail "no timeout message: $out"
+"$vmrun" --kubeconfig "$kc" -e 'print("ran")' >"$tmp/int.out" 2>&1 &
+client=$!
+sleep 1
+kill -INT "$client"
+wait "$client"
+rc=$?
+[ "$rc" -eq 130 ] || fail "Ctrl-C while connecting: exit 130 expected ($rc): $(cat "$tmp/int.out")"
+grep -q 'interrupted while connecting to the cluster' "$tmp/int.out" || fail "no interrupt message: $(cat "$tmp/int.out")"
 stop_server
 echo "rest_backend: ok"
