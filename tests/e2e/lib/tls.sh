@@ -65,9 +65,24 @@ EOF
 }
 
 nginx_pid=
-free_port() { "$vmrun" -q -e 'print(math.random(20000, 60000))'; }
+# a port below Linux's ephemeral range (32768 and up), where the servers and clients of tests
+# running beside this one get theirs: a random pick there could collide with them
+free_port() { "$vmrun" -q -e 'print(math.random(20000, 32000))'; }
 
+# start_tls_proxy DIR UPSTREAM_PORT: nginx on three free ports (picked again, up to 5 times, when
+# one of them is taken after all)
 start_tls_proxy() {
+  local try
+  for try in 1 2 3 4 5; do
+    start_tls_proxy_once "$@" && return 0
+    grep -q 'Address already in use' "$tmp/nginx/error.log" 2>/dev/null ||
+      fail "nginx did not start: $(cat "$tmp/nginx/error.log" 2>/dev/null)"
+    rm -f "$tmp/nginx/error.log"
+  done
+  fail "nginx found no free ports in 5 tries"
+}
+
+start_tls_proxy_once() {
   local d=$1 upstream=$2 conf nginx_bin
   nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
   [ -x "$nginx_bin" ] || fail "nginx is not installed (README's first command installs nginx-light)"
@@ -118,7 +133,11 @@ EOF
   nginx_pid=$!
   for _ in $(seq 1 50); do
     curl -s --cacert "$d/ca.crt" "https://127.0.0.1:$tls_port/version" >/dev/null && return 0
-    kill -0 "$nginx_pid" 2>/dev/null || fail "nginx did not start: $(cat "$tmp/nginx/error.log" 2>/dev/null)"
+    if ! kill -0 "$nginx_pid" 2>/dev/null; then
+      wait "$nginx_pid" 2>/dev/null
+      nginx_pid=
+      return 1 # (start_tls_proxy reads the error log)
+    fi
     sleep 0.1
   done
   fail "nginx did not answer on $tls_port: $(cat "$tmp/nginx/error.log" 2>/dev/null)"
