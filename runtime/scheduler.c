@@ -257,14 +257,21 @@ static void on_deadline(vr_timer *timer) {
   }
 }
 
-void vr_op_complete(vr_op *op) {
+/* Marks a pending op done and detaches it from its task; returns the task to make ready, or
+ * NULL (the op was not pending, or nobody waits on it). */
+static vr_task *op_done(vr_op *op) {
   vr_task *t = op->task;
-  if (op->status != VR_OP_PENDING) return;
+  if (op->status != VR_OP_PENDING) return NULL;
   op->status = VR_OP_DONE;
-  if (t == NULL) return;
+  if (t == NULL) return NULL;
   if (t->s) vr_timer_stop(t->s->clock, &op->deadline);
   t->waiting = NULL;
-  make_ready(t);
+  return t;
+}
+
+void vr_op_complete(vr_op *op) {
+  vr_task *t = op_done(op);
+  if (t != NULL) make_ready(t);
 }
 
 static void op_cancel(vr_op *op) {
@@ -654,12 +661,8 @@ void vr_sched_end_with_last_task(vr_sched *s) {
 }
 
 void vr_op_complete_first(vr_op *op) {
-  vr_task *t = op->task;
-  if (op->status != VR_OP_PENDING) return;
-  op->status = VR_OP_DONE;
+  vr_task *t = op_done(op);
   if (t == NULL) return;
-  if (t->s) vr_timer_stop(t->s->clock, &op->deadline);
-  t->waiting = NULL;
   if (t->state == T_WAITING) t->state = T_READY;
   if (t->s->urgent != NULL && t->s->urgent != t) { /* (one at a time; cannot happen) */
     ready_push(t->s, t);
