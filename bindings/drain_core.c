@@ -94,7 +94,9 @@ static double number_option(lua_State *L, int opts, const char *name) {
 /* drain.filter(pods, opts) -> decisions, errors, warnings
  * Runs kubectl drain's filters (skip-deleted, DaemonSet, mirror, local storage, unreplicated,
  * in that order) over pods (a list of Pod objects). opts: force, ignore_daemonsets,
- * delete_emptydir_data (booleans), skip_wait_for_delete_timeout (seconds; 0: off), now
+ * delete_emptydir_data, keep_finished (booleans; keep_finished, not kubectl's, skips Succeeded
+ * and Failed pods with the message "finished (<phase>)"), skip_wait_for_delete_timeout (seconds;
+ * 0: off), now
  * (seconds since the epoch, for that timeout), daemonsets (a set {["ns/name"] = true} of the
  * DaemonSets that exist). decisions[i] = {decision = "delete" | "delete_warn" | "skip" |
  * "skip_warn" | "error", message = kubectl's text or nil}; errors and warnings are kubectl's
@@ -118,6 +120,7 @@ static int l_filter(lua_State *L) {
   o.ignore_daemonsets = bool_option(L, 2, "ignore_daemonsets");
   o.delete_emptydir_data = bool_option(L, 2, "delete_emptydir_data");
   o.skip_wait_for_delete_timeout_s = (long long)number_option(L, 2, "skip_wait_for_delete_timeout");
+  o.keep_finished = bool_option(L, 2, "keep_finished");
   o.now_ms = (uint64_t)(number_option(L, 2, "now") * 1000.0);
   lua_getfield(L, 2, "daemonsets"); /* 3 */
   if (lua_istable(L, 3)) {

@@ -1,16 +1,19 @@
 -- drain-node.lua: drains one node the VM-aware way (node.drain): refuses before any change when
 -- a VM or pod can never leave, cordons it, migrates its VMs through the limit-aware queue, then
--- evicts the other pods with kubectl drain's rules, saying what each waits for. The node stays
+-- evicts the other pods with kubectl drain's rules, saying what each waits for (finished pods, such
+-- as the source pods of migrated VMs, stay unless --evict-finished). The node stays
 -- cordoned afterwards (uncordon it with node.uncordon, or --uncordon after a step you run
 -- yourself). Prints the account per VM and per pod.
 --
 --   vmrun [--cluster FILE] playbooks/drain-node.lua NODE [--timeout DURATION]
---       [--delete-emptydir-data] [--force] [--disable-eviction] [--pod-selector SEL] [--uncordon]
+--       [--delete-emptydir-data] [--force] [--disable-eviction] [--evict-finished]
+--       [--pod-selector SEL] [--uncordon]
 --
 -- Exit code 0 when the node was drained, 1 when the drain was refused or could not finish (the
 -- reason and what blocks it are printed), 2 for bad arguments or a node that does not exist.
 local USAGE = "usage: vmrun [--cluster FILE] playbooks/drain-node.lua NODE [--timeout DURATION] "
-  .. "[--delete-emptydir-data] [--force] [--disable-eviction] [--pod-selector SEL] [--uncordon]\n"
+  .. "[--delete-emptydir-data] [--force] [--disable-eviction] [--evict-finished] [--pod-selector SEL] "
+  .. "[--uncordon]\n"
 local args, name, opts, uncordon = { ... }, nil, {}, false
 local i = 1
 while i <= #args do
@@ -25,6 +28,8 @@ while i <= #args do
     opts.force = true
   elseif a == "--disable-eviction" then
     opts.disable_eviction = true
+  elseif a == "--evict-finished" then
+    opts.evict_finished = true
   elseif a == "--uncordon" then
     uncordon = true
   elseif a:sub(1, 1) == "-" or name ~= nil then

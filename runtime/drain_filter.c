@@ -108,6 +108,9 @@ vr_drain_decision vr_drain_filter(const cJSON *pod, const vr_drain_options *o, c
   if (message != NULL && len > 0) message[0] = '\0';
   /* 1. skipDeletedFilter */
   if (deleted_long_ago(pod, o)) return VR_DRAIN_SKIP;
+  /* vmrun's own rule (kubectl has none): a finished pod runs nothing and holds nothing */
+  if (o->keep_finished && terminal(pod))
+    return say(message, len, VR_DRAIN_SKIP, "finished (%s)", text(field(pod, "status", "phase")));
   /* 2. daemonSetFilter: a live DaemonSet pod is fatal unless ignored; an orphan goes with force */
   if (owner_kind && strcmp(owner_kind, "DaemonSet") == 0 && !terminal(pod)) {
     const char *ds = text(cJSON_GetObjectItemCaseSensitive(owner, "name"));

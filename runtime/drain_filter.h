@@ -31,17 +31,20 @@ typedef struct vr_drain_options {
   int ignore_daemonsets;                    /* --ignore-daemonsets */
   int delete_emptydir_data;                 /* --delete-emptydir-data */
   long long skip_wait_for_delete_timeout_s; /* --skip-wait-for-delete-timeout (0: off) */
-  uint64_t now_ms;                          /* the time, ms since the epoch (for the above) */
-  vr_daemonset_exists_fn daemonset_exists;  /* NULL: no DaemonSet exists */
-  void *ctx;                                /* passed to daemonset_exists */
+  int keep_finished; /* not kubectl's: leave Succeeded and Failed pods (0: evict them, as kubectl)
+                      */
+  uint64_t now_ms;   /* the time, ms since the epoch (for the above) */
+  vr_daemonset_exists_fn daemonset_exists; /* NULL: no DaemonSet exists */
+  void *ctx;                               /* passed to daemonset_exists */
 } vr_drain_options;
 
 #define VR_DRAIN_MSG_MAX 320
 
 /* Runs the filters in kubectl's order (skip-deleted, DaemonSet, mirror, local storage,
- * unreplicated), stopping at the first that does not delete; like kubectl, the decision is the
- * last filter's, so a warning of an earlier filter that lets the pod through is dropped. message
- * (may be NULL) receives the warning or error text, "" otherwise. */
+ * unreplicated; with keep_finished, a finished pod is skipped after skip-deleted with the message
+ * "finished (<phase>)"), stopping at the first that does not delete; like kubectl, the decision is
+ * the last filter's, so a warning of an earlier filter that lets the pod through is dropped.
+ * message (may be NULL) receives the warning or error text, "" otherwise. */
 vr_drain_decision vr_drain_filter(const cJSON *pod, const vr_drain_options *opts, char *message,
                                   size_t len);
 

@@ -728,8 +728,9 @@ static cJSON *version_doc(void) {
   cJSON *doc = cJSON_CreateObject();
   if (doc == NULL) return NULL;
   cJSON_AddStringToObject(doc, "major", "1");
-  cJSON_AddStringToObject(doc, "minor", "31");
-  cJSON_AddStringToObject(doc, "gitVersion", "v1.31.0-vmrun");
+  cJSON_AddStringToObject(doc, "minor", "34");
+  /* the "-vmrun" suffix tells vmrun's REST backend to look for the sim.vmrun.io group */
+  cJSON_AddStringToObject(doc, "gitVersion", "v1.34.0-vmrun");
   cJSON_AddStringToObject(doc, "gitCommit", "");
   cJSON_AddStringToObject(doc, "gitTreeState", "clean");
   cJSON_AddStringToObject(doc, "buildDate", "2026-01-01T00:00:00Z");
@@ -1192,7 +1193,9 @@ static void on_store_event(void *ctx, vr_watch_type type, const cJSON *obj, uint
   watch_send(w, kind, obj);
 }
 
-static void send_bookmark(kwatch *w) {
+/* A BOOKMARK at the watch's resourceVersion; initial_end marks the end of a streaming list's
+ * initial events (the annotation k8s.io/initial-events-end). */
+static void send_bookmark_at(kwatch *w, int initial_end) {
   cJSON *obj = cJSON_CreateObject(), *meta;
   char gv[128], rvbuf[32];
   if (obj == NULL) return;
@@ -1201,8 +1204,48 @@ static void send_bookmark(kwatch *w) {
   meta = cJSON_AddObjectToObject(obj, "metadata");
   snprintf(rvbuf, sizeof rvbuf, "%llu", (unsigned long long)w->last_rv);
   cJSON_AddStringToObject(meta, "resourceVersion", rvbuf);
+  if (initial_end) {
+    cJSON *annotations = cJSON_AddObjectToObject(meta, "annotations");
+    cJSON_AddStringToObject(annotations, "k8s.io/initial-events-end", "true");
+  }
   watch_send(w, "BOOKMARK", obj);
   cJSON_Delete(obj);
+}
+
+static void send_bookmark(kwatch *w) {
+  send_bookmark_at(w, 0);
+}
+
+/* The streaming list's options (sendInitialEvents, resourceVersionMatch), checked as the API
+ * server's validation checks them: 0 and *send_initial (1 true, 0 false, -1 not given), or -1
+ * with the 422 answered. */
+static int streaming_options(vr_kube_api *api, vr_http_conn *c, const vr_http_request *req,
+                             const req_info *ri, const route *rt, int *send_initial) {
+  char sie[16], match[32], message[300];
+  int has_sie = vr_http_query_get(req->query, "sendInitialEvents", sie, sizeof sie) == 1;
+  int has_match = vr_http_query_get(req->query, "resourceVersionMatch", match, sizeof match) == 1 &&
+                  match[0] != '\0';
+  const char *field = NULL, *problem = NULL;
+  *send_initial = has_sie ? (strcasecmp(sie, "true") == 0 || strcmp(sie, "1") == 0) : -1;
+  if (has_sie && (!has_match || strcmp(match, "NotOlderThan") != 0)) {
+    field = "resourceVersionMatch";
+    problem = "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan";
+  } else if (has_sie && !query_flag(req->query, "allowWatchBookmarks")) {
+    field = "allowWatchBookmarks";
+    problem = "sendInitialEvents requires setting allowWatchBookmarks to true";
+  } else if (has_sie && api->config.watch_list_disabled) {
+    field = "sendInitialEvents";
+    problem =
+        "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled";
+  } else if (!has_sie && has_match) {
+    field = "resourceVersionMatch";
+    problem = "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided";
+  }
+  if (problem == NULL) return 0;
+  snprintf(message, sizeof message, "ListOptions.meta.k8s.io \"\" is invalid: %s: Forbidden: %s",
+           field, problem);
+  respond_status(c, ri, 422, "Invalid", message, rt);
+  return -1;
 }
 
 /* The watch ends normally (timeoutSeconds, a cut): bookmark, end of stream, next request. */
@@ -1234,7 +1277,7 @@ static void handle_watch(vr_kube_api *api, vr_http_conn *c, vr_http_request *req
   selection sel;
   char err[512], rvtext[32];
   uint64_t from_rv = 0, timeout_ms = 0, t;
-  int has_rv, initial;
+  int has_rv, initial, send_initial;
   vr_store_error serr;
   vr_store_watch *sw;
   kwatch *w;
@@ -1248,7 +1291,12 @@ static void handle_watch(vr_kube_api *api, vr_http_conn *c, vr_http_request *req
     respond_status(c, ri, 400, "BadRequest", "resourceVersion: too long", rt);
     return;
   }
-  initial = has_rv == 0 || rvtext[0] == '\0' || strcmp(rvtext, "0") == 0;
+  if (streaming_options(api, c, req, ri, rt, &send_initial) != 0) {
+    selection_free(&sel);
+    return;
+  }
+  /* a streaming list sends the state now: never older than any resourceVersion asked for */
+  initial = send_initial == 1 || has_rv == 0 || rvtext[0] == '\0' || strcmp(rvtext, "0") == 0;
   if (!initial) {
     char *end;
     from_rv = strtoull(rvtext, &end, 10);
@@ -1315,10 +1363,15 @@ static void handle_watch(vr_kube_api *api, vr_http_conn *c, vr_http_request *req
       if (!selection_matches(&sel, items[i])) continue;
       object_key(items[i], key, sizeof key);
       vr_strmap_put(&w->matching, key, (void *)1);
-      if (initial && watch_send(w, "ADDED", items[i]) != 0) break;
+      /* (sendInitialEvents=false: from now, without the state) */
+      if (initial && send_initial != 0 && watch_send(w, "ADDED", items[i]) != 0) break;
     }
     free((void *)items);
     if (w->ended) return; /* the connection went while the state was sent: w is being freed */
+    if (send_initial == 1) {
+      send_bookmark_at(w, 1);
+      if (w->ended) return;
+    }
   }
   w->replaying = !initial;
   w->from_rv = from_rv;

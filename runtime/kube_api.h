@@ -56,6 +56,9 @@ typedef struct vr_kube_api_config {
    * (POST answers 409). speed is reported in the Clock object. */
   int client_clock;
   double speed;
+  /* 1: watches refuse sendInitialEvents (422), as an API server whose WatchList feature gate is
+   * off (Kubernetes 1.33's default); 0: streaming lists are served (1.32, 1.34 and later) */
+  int watch_list_disabled;
 } vr_kube_api_config;
 
 /* NULL when out of memory. */

@@ -1,7 +1,7 @@
 /* kube_mirror.c: per-kind list-and-watch into a mirror store (see kube_mirror.h). Each kind has
- * a reflector: discovery when needed, LIST pages, then WATCH streams resumed from the last
- * resourceVersion, relisting on 410. Everything runs from libuv callbacks; nothing blocks and
- * nothing here knows Lua. */
+ * a reflector: discovery when needed, a streaming list (a WATCH with sendInitialEvents) or LIST
+ * pages, then WATCH streams resumed from the last resourceVersion, relisting on 410. Everything
+ * runs from libuv callbacks; nothing blocks and nothing here knows Lua. */
 #include "kube_mirror.h"
 
 #include <stdarg.h>
@@ -17,6 +17,7 @@
 #define BACKOFF_INITIAL_MS 500
 #define BACKOFF_MAX_MS     30000
 #define QUICK_WATCH_MS     1000 /* a watch that ends cleanly sooner than this counts as failing */
+#define INITIAL_EVENTS_END "k8s.io/initial-events-end" /* the streaming list's last bookmark */
 
 typedef enum { STEP_NONE, STEP_GROUP, STEP_RESOURCES, STEP_LIST, STEP_WATCH } step;
 
@@ -45,6 +46,10 @@ typedef struct reflector {
   int failures;      /* consecutive failed attempts (for the backoff and the log) */
   int quick_watches; /* consecutive watches that ended at once */
   int relist_wanted; /* the watch saw 410: list again when it ends */
+  int streaming;     /* the watch in progress is a streaming list still sending its objects */
+  int plain_list;    /* the next list is a LIST (the streaming list just failed) */
+  int not_streamed;  /* the server answered a streaming list as a plain watch */
+  int awaiting;      /* waits to list until the server is known to stream lists or not */
   uint64_t watch_started;
   uv_timer_t timer;
   step after_timer;
@@ -63,6 +68,10 @@ typedef struct held_event {
 
 struct vr_kube_mirror {
   vr_kube_remote *remote;
+  /* lists are streamed: 0 no, 1 yes, 2 to be found out by the first (probe), while the other
+   * kinds' lists wait, so that a server that refuses gets one request it refuses, not one a kind */
+  int watch_list;
+  struct reflector *probe;
   int ordered; /* hold watch events until vr_kube_mirror_flush */
   held_event *held;
   size_t nheld, capheld;
@@ -193,8 +202,9 @@ static void object_key(char *buf, size_t len, const char *ns, const char *name) 
   snprintf(buf, len, "%s/%s", ns ? ns : "", name ? name : "");
 }
 
-/* The list is complete: its objects replace the kind's (those that went away are removed). */
-static void finish_list(reflector *r, const char *rv) {
+/* The list is complete (r->pending): its objects replace the kind's (those that went away are
+ * removed), and the kind is synced at resourceVersion rv. */
+static void install_list(reflector *r, const char *rv) {
   vr_strmap seen;
   cJSON *item;
   const cJSON **items;
@@ -233,11 +243,18 @@ static void finish_list(reflector *r, const char *rv) {
   snprintf(r->rv, sizeof r->rv, "%s", rv ? rv : "");
   r->failures = 0;
   r->list_restarts = 0;
+  r->plain_list = 0;
+  r->m->stats.lists++;
   if (r->state == VR_MIRROR_SYNCING) {
     mirror_log(r->m, 0, "%s: %zu objects", r->kind,
                (size_t)(n == (size_t)-1 ? 0 : n)); /* (before removals: close enough) */
     settle(r, VR_MIRROR_SYNCED);
   }
+}
+
+/* A LIST is complete: installed, then watched from its resourceVersion. */
+static void finish_list(reflector *r, const char *rv) {
+  install_list(r, rv);
   start_step(r, STEP_WATCH);
   if (r->m->progress) r->m->progress(r->m->progress_ctx); /* its resourceVersion moved */
 }
@@ -377,7 +394,6 @@ static void on_list_done(vr_kube_request *req, const vr_kube_response *resp, voi
     step_failed(r, STEP_LIST, msg);
     return;
   }
-  r->m->stats.lists++;
   if (r->pending == NULL) r->pending = cJSON_CreateArray();
   if (r->pending == NULL) {
     cJSON_Delete(doc);
@@ -454,6 +470,81 @@ static void hold_event(reflector *r, int deleted, cJSON *obj) {
   m->nheld++;
 }
 
+/* The key of obj in r->pending's terms. */
+static void pending_key(const reflector *r, const cJSON *obj, char *buf, size_t len) {
+  const char *ns = meta_string(obj, "namespace");
+  object_key(buf, len, r->res.namespaced ? (ns ? ns : "default") : "", meta_string(obj, "name"));
+}
+
+/* The probe has its answer: the kinds that waited list now (from their timers: not from inside
+ * the client's callback). */
+static void release_awaiting(vr_kube_mirror *m) {
+  reflector *r;
+  m->probe = NULL;
+  for (r = m->reflectors; r != NULL; r = r->next) {
+    if (!r->awaiting) continue;
+    r->awaiting = 0;
+    r->after_timer = STEP_LIST;
+    uv_timer_start(&r->timer, on_retry_timer, 0, 0);
+  }
+}
+
+/* An event of a streaming list before its end: the objects gather in r->pending, and the
+ * bookmark that ends them installs the list (the stream goes on as the kind's watch). Returns
+ * non-zero to end the stream: a bookmark without the end annotation says that the server took
+ * the request for a plain watch. Takes obj (detached from its event). */
+static int stream_event(reflector *r, const char *type, cJSON *obj) {
+  char key[600], other[600];
+  if (r->m->probe == r && strcmp(type, "BOOKMARK") != 0) { /* (a plain watch may bookmark) */
+    r->m->watch_list = 1;
+    release_awaiting(r->m);
+  }
+  if (strcmp(type, "BOOKMARK") == 0) {
+    const cJSON *end = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(obj, "metadata"),
+                                         "annotations"),
+        INITIAL_EVENTS_END);
+    int marked = cJSON_IsString(end) && strcmp(end->valuestring, "true") == 0;
+    char rv[64];
+    snprintf(rv, sizeof rv, "%s",
+             meta_string(obj, "resourceVersion") ? meta_string(obj, "resourceVersion") : "");
+    cJSON_Delete(obj);
+    if (!marked) {
+      r->not_streamed = 1;
+      return 1;
+    }
+    if (r->m->probe == r) {
+      r->m->watch_list = 1;
+      release_awaiting(r->m);
+    }
+    r->streaming = 0;
+    r->step = STEP_WATCH;
+    install_list(r, rv);
+    if (r->m->progress) r->m->progress(r->m->progress_ctx);
+    return 0;
+  }
+  if (r->pending == NULL) r->pending = cJSON_CreateArray();
+  if (r->pending == NULL) {
+    cJSON_Delete(obj);
+    return 1; /* out of memory: the stream ends, and a LIST follows */
+  }
+  if (strcmp(type, "ADDED") != 0) { /* (a server sends ADDED only; a change replaces) */
+    cJSON *item = r->pending->child, *next;
+    pending_key(r, obj, key, sizeof key);
+    for (; item != NULL; item = next) {
+      next = item->next;
+      pending_key(r, item, other, sizeof other);
+      if (strcmp(key, other) == 0) cJSON_Delete(cJSON_DetachItemViaPointer(r->pending, item));
+    }
+    if (type[0] == 'D') {
+      cJSON_Delete(obj);
+      return 0;
+    }
+  }
+  cJSON_AddItemToArray(r->pending, obj);
+  return 0;
+}
+
 /* One line of a watch stream: an event applied to the store. Returns non-zero to end the
  * stream (an ERROR event, or garbage). */
 static int on_watch_line(vr_kube_request *req, const char *line, size_t len, void *data) {
@@ -478,6 +569,11 @@ static int on_watch_line(vr_kube_request *req, const char *line, size_t len, voi
   }
   t = type->valuestring;
   r->m->stats.events++;
+  if (r->streaming && strcmp(t, "ERROR") != 0) {
+    int end = stream_event(r, t, cJSON_DetachItemViaPointer(ev, obj));
+    cJSON_Delete(ev);
+    return end;
+  }
   if (strcmp(t, "ERROR") == 0) {
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(obj, "message");
@@ -506,12 +602,36 @@ static int on_watch_line(vr_kube_request *req, const char *line, size_t len, voi
   return 0;
 }
 
+/* A streaming list ended before its objects were all in. A server that refuses streaming lists
+ * (422 or 400: its WatchList feature gate is off) or took it for a plain watch gets LISTs from
+ * now on, for every kind; anything else is the LIST's to find out and report, this time. */
+static void stream_failed(reflector *r, const vr_kube_response *resp) {
+  int refused = resp->status == 422 || resp->status == 400 || r->not_streamed;
+  r->streaming = 0;
+  r->relist_wanted = 0;
+  cJSON_Delete(r->pending);
+  r->pending = NULL;
+  if (refused && r->m->watch_list) {
+    r->m->watch_list = 0;
+    mirror_log(r->m, 0, "%s: the server %s streaming lists; listing instead", r->kind,
+               r->not_streamed ? "does not know" : "refuses");
+  }
+  r->not_streamed = 0;
+  r->plain_list = 1;
+  if (r->m->probe == r) release_awaiting(r->m); /* (refused: they LIST; else one probes again) */
+  start_step(r, STEP_LIST);
+}
+
 static void on_watch_done(vr_kube_request *req, const vr_kube_response *resp, void *data) {
   reflector *r = data;
   char what[300];
   (void)req;
   r->call = NULL;
   if (r->m->freeing) return;
+  if (r->streaming) {
+    stream_failed(r, resp);
+    return;
+  }
   if (r->relist_wanted || resp->status == 410) {
     r->relist_wanted = 0;
     r->m->stats.relists++;
@@ -583,6 +703,30 @@ static void start_step(reflector *r, step s) {
     return;
   case STEP_LIST:
     query[0] = '\0';
+    if (r->m->watch_list && !r->plain_list && r->continue_token == NULL) {
+      /* a streaming list: the objects as ADDED events, then a bookmark, on the watch to come */
+      char timeout[32];
+      if (r->m->watch_list == 2 && r->m->probe != NULL && r->m->probe != r) {
+        r->awaiting = 1; /* the probe's answer decides how this kind lists */
+        return;
+      }
+      if (r->m->watch_list == 2) r->m->probe = r;
+      snprintf(timeout, sizeof timeout, "%d", WATCH_TIMEOUT_S + (int)(next_random(r->m) % 61));
+      vr_kube_query_add(query, sizeof query, "watch", "1");
+      vr_kube_query_add(query, sizeof query, "sendInitialEvents", "true");
+      vr_kube_query_add(query, sizeof query, "resourceVersionMatch", "NotOlderThan");
+      vr_kube_query_add(query, sizeof query, "allowWatchBookmarks", "true");
+      vr_kube_query_add(query, sizeof query, "timeoutSeconds", timeout);
+      vr_kube_path(path, sizeof path, &r->res, NULL, NULL, NULL, query);
+      cJSON_Delete(r->pending);
+      r->pending = NULL;
+      r->streaming = 1;
+      r->not_streamed = 0;
+      r->watch_started = uv_now(r->m->loop);
+      r->m->stats.watches++;
+      start_call(r, path, on_watch_done, on_watch_line, 0);
+      return;
+    }
     vr_kube_query_add(query, sizeof query, "limit", LIST_PAGE);
     if (r->continue_token != NULL &&
         vr_kube_query_add(query, sizeof query, "continue", r->continue_token) != 0) {
@@ -626,6 +770,10 @@ vr_kube_mirror *vr_kube_mirror_new(vr_kube_remote *remote, uv_loop_t *loop, vr_s
   m->store = store;
   m->rng = seed * 0x9E3779B97F4A7C15ull + 1;
   return m;
+}
+
+void vr_kube_mirror_set_watch_list(vr_kube_mirror *m, int enabled) {
+  m->watch_list = enabled ? 2 : 0;
 }
 
 void vr_kube_mirror_set_log(vr_kube_mirror *m, vr_mirror_log_fn fn, void *ctx) {

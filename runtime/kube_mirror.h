@@ -1,10 +1,12 @@
 /* kube_mirror.h: the REST backend's local copy of a Kubernetes API server's objects, kept as
- * client-go's informers keep theirs: per kind, a paginated LIST, then a WATCH from the list's
- * resourceVersion, decoded event by event into a mirror store (store.h, vr_store_set_mirror);
- * after a cut the watch resumes from the last resourceVersion it saw (bookmarks included), and a
- * 410 Expired (an answer or an ERROR event) relists, deleting what went away meanwhile. A kind
- * the kinds table does not know, or that the server does not serve at the table's version, is
- * found through discovery; a kind the server does not serve at all is "absent" (empty).
+ * client-go's informers keep theirs: per kind, a streaming list (a WATCH with sendInitialEvents,
+ * which goes on as the kind's watch; see vr_kube_mirror_set_watch_list) or a paginated LIST then a
+ * WATCH from the list's resourceVersion, decoded event by event into a mirror store (store.h,
+ * vr_store_set_mirror); after a cut the watch resumes from the last resourceVersion it saw
+ * (bookmarks included), and a 410 Expired (an answer or an ERROR event) relists, deleting what went
+ * away meanwhile. A kind the kinds table does not know, or that the server does not serve at the
+ * table's version, is found through discovery; a kind the server does not serve at all is "absent"
+ * (empty).
  *
  * A kind starts syncing when first asked for (vr_kube_mirror_ensure). Until its first list is in,
  * errors fail it (its waiters learn why); after that, errors only delay it: it retries with
@@ -38,6 +40,12 @@ typedef void (*vr_mirror_log_fn)(void *ctx, int level, const char *message);
 vr_kube_mirror *vr_kube_mirror_new(vr_kube_remote *remote, uv_loop_t *loop, vr_store *store,
                                    uint64_t seed);
 void vr_kube_mirror_set_log(vr_kube_mirror *m, vr_mirror_log_fn fn, void *ctx);
+/* Streaming lists (Kubernetes' WatchList, 1.27 and later, on by default in 1.32 and from 1.34):
+ * one request per kind instead of a LIST and a WATCH. Off by default. The first kind's streaming
+ * list finds out whether the server has them (the other kinds wait for its first event): a
+ * server that refuses it (422 or 400) or answers it as a plain watch gets paginated LISTs from
+ * then on. Set it before the first vr_kube_mirror_ensure. */
+void vr_kube_mirror_set_watch_list(vr_kube_mirror *m, int enabled);
 /* Stops every list and watch (waiters get their callback with the kind not synced) and frees
  * the mirror once its timers have closed (run the loop afterwards). NULL is fine. */
 void vr_kube_mirror_free(vr_kube_mirror *m);

@@ -30,6 +30,7 @@ static const char serve_usage[] =
     "usage: vmrun serve [--cluster FILE] [--listen 127.0.0.1:PORT] [--speed N] [--seed S]\n"
     "                   [--clock paced|client] [--log FILE] [--kubeconfig-out FILE]\n"
     "                   [--faults SPEC] [--no-settle] [--watch-history N]\n"
+    "                   [--feature-gates WatchList=true|false]\n"
     "\n"
     "Serves the simulated cluster as a Kubernetes API server over HTTP on loopback, so that\n"
     "kubectl and other clients can use it (see docs/serve.md).\n"
@@ -49,6 +50,8 @@ static const char serve_usage[] =
     "  --no-settle            serve at once, while the cluster's VMs are still starting\n"
     "  --watch-history N      events kept for watches that resume (default 4096); older\n"
     "                         resourceVersions get 410 Expired\n"
+    "  --feature-gates G=B    WatchList=false: refuse streaming lists (sendInitialEvents) with\n"
+    "                         422, as Kubernetes 1.33 does by default (default true)\n"
     "  -h, --help             print this help\n";
 
 typedef struct serve {
@@ -198,6 +201,25 @@ static void close_walk(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+/* --feature-gates: comma-separated Gate=bool as Kubernetes components take them; WatchList is the
+ * only gate. Returns 0, or -1 for anything else. */
+static int parse_feature_gates(const char *spec, int *watch_list_disabled) {
+  const char *p = spec;
+  while (*p) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    if (n == strlen("WatchList=true") && strncmp(p, "WatchList=true", n) == 0)
+      *watch_list_disabled = 0;
+    else if (n == strlen("WatchList=false") && strncmp(p, "WatchList=false", n) == 0)
+      *watch_list_disabled = 1;
+    else
+      return -1;
+    p += n;
+    if (*p == ',') p++;
+  }
+  return 0;
+}
+
 int vr_serve_main(int argc, char **argv, const char *default_cluster) {
   const char *cluster = default_cluster, *listen = "127.0.0.1:8080", *log_path = NULL;
   const char *kubeconfig_out = NULL, *faults_spec = NULL;
@@ -205,6 +227,7 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
   double speed = 1;
   unsigned long long seed = 1, history = 0;
   int i, missing = 0, port, bound = 0, no_settle = 0, client_clock = 0, rc = 0;
+  int watch_list_disabled = 0;
   FILE *log = NULL;
   serve *s;
   vr_store_error serr;
@@ -256,6 +279,12 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--kubeconfig-out", &missing)) != NULL) {
       if (missing || !v[0]) return usage_error("option '%s' needs a FILE", a);
       kubeconfig_out = v;
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--feature-gates", &missing)) != NULL) {
+      if (missing || !v[0]) return usage_error("option '%s' needs WatchList=true|false", a);
+      if (parse_feature_gates(v, &watch_list_disabled) != 0)
+        return usage_error("bad --feature-gates '%s': expected WatchList=true or WatchList=false "
+                           "(the only gate vmrun serve has)",
+                           v);
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--faults", &missing)) != NULL) {
       if (missing || !v[0]) return usage_error("option '%s' needs a SPEC", a);
       faults_spec = v;
@@ -335,6 +364,7 @@ int vr_serve_main(int argc, char **argv, const char *default_cluster) {
   }
   kc.sync_ctx = s;
   kc.client_clock = client_clock;
+  kc.watch_list_disabled = watch_list_disabled;
   kc.speed = speed;
   kc.log = log;
   if (s->faults) {

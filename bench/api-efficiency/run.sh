@@ -7,11 +7,14 @@
 # (default 20) on 127.0.0.1 and then one client:
 #   vmrun --kubeconfig K playbooks/drain-node.lua w1 --delete-emptydir-data --timeout 5m
 #   kubectl --kubeconfig K --cache-dir FRESH drain w1 --ignore-daemonsets --delete-emptydir-data --timeout=300s
-# (vmrun's drain ignores DaemonSet pods by default). Measures the client's wall time, then stops
+# (vmrun's drain ignores DaemonSet pods by default; it leaves finished pods, such as the migrated
+# VMs' source pods, which kubectl evicts, and it reads each kind with one streaming list where
+# the server has them). A third side shows what those two are worth: vmrun with --evict-finished
+# against a server started with --feature-gates WatchList=false. Measures the client's wall time, then stops
 # the server and counts its request log: total, lists, watches, discovery (kubectl's, from an
 # empty cache, count), other GETs, writes (of which evictions), and 429 answers. After each run the
-# node must be drained (cordoned, no VMI on it, every VM Running elsewhere, only DaemonSet pods
-# left): otherwise the bench stops with exit 1, as the numbers would not compare. Prints min and
+# node must be drained (cordoned, no VMI on it, every VM Running elsewhere, only DaemonSet and
+# finished pods left): otherwise the bench stops with exit 1, as the numbers would not compare. Prints min and
 # median per side and the ratios vmrun/kubectl against the goals (at most half the requests, not
 # slower), printed, never asserted. Needs kubectl and curl.
 #   bench/api-efficiency/run.sh [PATH/TO/vmrun]     (default: build-rel/vmrun, else build/vmrun)
@@ -40,15 +43,20 @@ node=w1
 
 # one_run SIDE N: a fresh server, the drain, the check; appends "SIDE counts... wall" to results
 one_run() {
-  local side=$1 dir=$tmp/$1-$2 t0 t1 rc=0
+  local side=$1 dir=$tmp/$1-$2 t0 t1 rc=0 extra=()
   mkdir -p "$dir"
   rm -f "$tmp/requests.log"
-  start_server "$tmp/cluster.yaml" --speed "$speed"
+  if [ "$side" = vmrun-strict ]; then
+    start_server "$tmp/cluster.yaml" --speed "$speed" --feature-gates WatchList=false
+    extra=(--evict-finished)
+  else
+    start_server "$tmp/cluster.yaml" --speed "$speed"
+  fi
   t0=$EPOCHREALTIME
-  if [ "$side" = vmrun ]; then
+  if [ "$side" != kubectl ]; then
     # shellcheck disable=SC2086 # VMRUN_ARGS: options, split on spaces
     "$vmrun" ${VMRUN_ARGS:-} --kubeconfig "$tmp/kubeconfig" "$root/playbooks/drain-node.lua" "$node" \
-      --delete-emptydir-data --timeout 5m >"$dir/client.out" 2>&1 || rc=$?
+      --delete-emptydir-data --timeout 5m "${extra[@]}" >"$dir/client.out" 2>&1 || rc=$?
   else
     kubectl --kubeconfig "$tmp/kubeconfig" --cache-dir "$dir/cache" drain "$node" --ignore-daemonsets \
       --delete-emptydir-data --timeout=300s >"$dir/client.out" 2>&1 || rc=$?
@@ -73,5 +81,6 @@ echo "bench/api-efficiency: drain $node ($vms VMs, LiveMigrate) on vmrun serve -
 for i in $(seq 1 "$runs"); do # alternate, so that a noisy minute hits both sides
   one_run vmrun "$i"
   one_run kubectl "$i"
+  one_run vmrun-strict "$i"
 done
 "$vmrun" -q "$here/analyze.lua" table "$tmp/results" "$speed"

@@ -11,7 +11,8 @@ local drain_core = {}
 ---@field message? string kubectl's text for a warning or an error
 
 ---kubectl drain's filters (skip-deleted, DaemonSet, mirror, local storage, unreplicated) over
----`pods`. `opts`: `force`, `ignore_daemonsets`, `delete_emptydir_data` (booleans),
+---`pods`. `opts`: `force`, `ignore_daemonsets`, `delete_emptydir_data`, `keep_finished` (booleans;
+---`keep_finished`, vmrun's own, skips Succeeded and Failed pods with "finished (<phase>)"),
 ---`skip_wait_for_delete_timeout` (seconds), `now` (seconds since the epoch), `daemonsets` (the set
 ---`{["ns/name"] = true}` of DaemonSets that exist). Returns one decision per pod and kubectl's
 ---error and warning summaries ("" when none). Raises kind `"usage"` for wrong argument types,

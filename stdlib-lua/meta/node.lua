@@ -50,6 +50,7 @@ function node.label(name, labels) end
 ---@field timeout? vmrun.Duration for the whole drain
 ---@field skip_wait_for_delete_timeout? vmrun.Duration
 ---@field disable_eviction? boolean DELETE instead of evict (bypasses budgets and KubeVirt's webhook)
+---@field evict_finished? boolean evict Succeeded and Failed pods too, as kubectl does (default: they stay)
 ---@field owner? string of the cordon (default "vmrun")
 ---@field queue? table queue.new's options for the migrations
 ---@field priority? integer of the migrations

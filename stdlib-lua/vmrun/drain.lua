@@ -141,6 +141,7 @@ local OPTIONS = {
   ignore_daemonsets = "boolean", delete_emptydir_data = "boolean", force = "boolean",
   grace_period = "integer", pod_selector = "string", timeout = "duration",
   disable_eviction = "boolean", skip_wait_for_delete_timeout = "duration", owner = "string",
+  evict_finished = "boolean",
   queue = "table", on_event = "function", priority = "integer", vm_targets = "function",
 }
 
@@ -360,7 +361,7 @@ function M.plan(name, opts, level, verdict)
   local decisions, errors, warnings = core.filter(list, { force = opts.force,
     ignore_daemonsets = opts.ignore_daemonsets, delete_emptydir_data = opts.delete_emptydir_data,
     skip_wait_for_delete_timeout = opts.skip_wait_for_delete_timeout, now = time.now(),
-    daemonsets = daemonsets })
+    daemonsets = daemonsets, keep_finished = not opts.evict_finished })
   for i, e in ipairs(filtered) do
     e.decision, e.message = decisions[i].decision, decisions[i].message
     if e.decision == "error" then

@@ -201,7 +201,8 @@ end
 -- migratable VMs through the limit-aware queue, then evicts (or, with disable_eviction, deletes)
 -- the other pods with kubectl drain's filters and retry loop. opts: ignore_daemonsets (default
 -- true), delete_emptydir_data, force, grace_period, pod_selector, timeout,
--- skip_wait_for_delete_timeout, disable_eviction (kubectl's options), owner (of the cordon),
+-- skip_wait_for_delete_timeout, disable_eviction (kubectl's options), evict_finished (finished
+-- pods stay unless it is set), owner (of the cordon),
 -- queue (queue.new's options), priority (of the migrations), on_event(ev). Returns {node,
 -- cordoned, vms = {{namespace, name, action, state, source, target, attempts, reason, ...}},
 -- pods = {{namespace, name, action, reason, vm}}, warnings, seconds}. Raises kind

@@ -35,7 +35,7 @@ static int ds_exists(void *ctx, const char *ns, const char *name) {
 #define FAILED   "'status':{'phase':'Failed'}"
 
 /* option sets: none, all of NMO's (§5.2), and single flags */
-enum { NONE, NMO, FORCE, IGNORE_DS, EMPTYDIR_OK, SKIP_60 };
+enum { NONE, NMO, FORCE, IGNORE_DS, EMPTYDIR_OK, SKIP_60, KEEP_FINISHED };
 
 static vr_drain_options options(int which) {
   vr_drain_options o;
@@ -47,6 +47,10 @@ static vr_drain_options options(int which) {
   if (which == IGNORE_DS) o.ignore_daemonsets = 1;
   if (which == EMPTYDIR_OK) o.delete_emptydir_data = 1;
   if (which == SKIP_60) o.skip_wait_for_delete_timeout_s = 60;
+  if (which == KEEP_FINISHED) {
+    o.keep_finished = 1;
+    o.skip_wait_for_delete_timeout_s = 60;
+  }
   return o;
 }
 
@@ -154,6 +158,21 @@ static const struct {
      VR_DRAIN_DELETE, ""},
     {"§5.2", "NMO evicts a bare pod with a warning", NMO, "{'metadata':{'name':'p'}," RUNNING "}",
      VR_DRAIN_DELETE_WARN, "deleting Pods that declare no controller"},
+    /* vmrun's keep_finished (not kubectl's): finished pods stay, whatever else they are */
+    {"keep_finished", "a launcher pod whose VM migrated away stays", KEEP_FINISHED,
+     "{'metadata':{'name':'virt-launcher-vm1-abcde'," VMI_OWNER "}," EMPTYDIR "," DONE "}",
+     VR_DRAIN_SKIP, "finished (Succeeded)"},
+    {"keep_finished", "a failed bare pod stays, without --force", KEEP_FINISHED,
+     "{'metadata':{'name':'p'}," FAILED "}", VR_DRAIN_SKIP, "finished (Failed)"},
+    {"keep_finished", "a finished DaemonSet pod stays", KEEP_FINISHED,
+     "{'metadata':{'name':'p','namespace':'kube-system'," DS_LIVE "}," DONE "}", VR_DRAIN_SKIP,
+     "finished (Succeeded)"},
+    {"keep_finished", "a running pod is filtered as before", KEEP_FINISHED,
+     "{'metadata':{'name':'p'}," RUNNING "}", VR_DRAIN_ERROR,
+     "cannot delete Pods that declare no controller (use --force to override)"},
+    {"keep_finished", "the skip-deleted filter comes first", KEEP_FINISHED,
+     "{'metadata':{'name':'p','deletionTimestamp':'2020-01-01T00:00:00Z'}," DONE "}", VR_DRAIN_SKIP,
+     ""},
     {"§4.2 4.5", "a pod without status is not terminal", NONE, "{'metadata':{'name':'p'}}",
      VR_DRAIN_ERROR, "cannot delete Pods that declare no controller (use --force to override)"},
 };

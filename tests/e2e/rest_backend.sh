@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # tests/e2e/rest_backend.sh: vmrun's REST backend against `vmrun serve` over HTTP on 127.0.0.1:
 # the first line names the cluster and context; a playbook drains a node through the API
-# (cordon as a PATCH, migrations created as VMIMs, launcher pods evicted) and the server's state
-# shows it (kubectl as the witness); a playbook's own reads and writes (cluster.get, create,
-# patch, delete, errors with status, reason and resource). Bad input: a malformed kubeconfig
+# (each kind read with one streaming list, cordon as a PATCH, migrations created as VMIMs, with
+# --evict-finished the source launcher pods evicted) and the server's state shows it; a
+# playbook's own reads and writes (cluster.get, create, patch, delete, errors with status, reason
+# and resource). A server that refuses streaming lists (--feature-gates WatchList=false): one
+# 422, then LIST and WATCH for every kind, and the drain (finished pods left in place) works. Bad input: a malformed kubeconfig
 # (file:line), a missing context, --cluster with --kubeconfig, an unreachable server and a TLS
 # proxy (nginx) that answers its HTML error page: each exits 2 with a clear message and changes
 # nothing. A server that never answers: --timeout (exit 3) and one Ctrl-C (exit 130) end the
@@ -19,7 +21,7 @@ start_server "$src/playbooks/clusters/demo.yaml" --speed 50
 kc=$tmp/kubeconfig
 
 # --- a drain through the API -------------------------------------------------------------------
-out=$("$vmrun" --kubeconfig "$kc" "$src/playbooks/drain-node.lua" worker-02 2>&1)
+out=$("$vmrun" --kubeconfig "$kc" "$src/playbooks/drain-node.lua" worker-02 --evict-finished 2>&1)
 rc=$?
 [ "$rc" -eq 0 ] || fail "drain-node exited $rc: $out"
 first=$(head -1 <<<"$out")
@@ -30,7 +32,14 @@ grep -q '"method":"PATCH","path":"/api/v1/nodes/worker-02"' "$tmp/requests.log" 
 grep -q '"method":"POST","path":"/apis/kubevirt.io/v1/namespaces/[a-z-]*/virtualmachineinstancemigrations","query":"","status":201' "$tmp/requests.log" ||
   fail "no VMIM created: $(grep POST "$tmp/requests.log" | head)"
 grep -q '/eviction","query":"","status":201' "$tmp/requests.log" || fail "no eviction"
-grep -q 'watch=1&allowWatchBookmarks=true' "$tmp/requests.log" || fail "no watch"
+grep -q '"query":"watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=[0-9]*","status":200' \
+  "$tmp/requests.log" || fail "no streaming list: $(head -5 "$tmp/requests.log")"
+! grep -q '"query":"limit=500' "$tmp/requests.log" || fail "a LIST although the server streams lists"
+pods=$(curl -s "$base/api/v1/pods")
+lua_json 'for _, p in ipairs(doc.items) do
+  local ds = p.metadata.ownerReferences and p.metadata.ownerReferences[1].kind == "DaemonSet"
+  assert(p.spec.nodeName ~= "worker-02" or ds, p.metadata.name .. " still on worker-02")
+end' <<<"$pods" || fail "--evict-finished left pods on worker-02"
 node=$(curl -s "$base/api/v1/nodes/worker-02")
 lua_json 'assert(doc.spec.unschedulable == true, "worker-02 is not cordoned")' <<<"$node" || fail "cordon: $node"
 vmis=$(curl -s "$base/apis/kubevirt.io/v1/virtualmachineinstances")
@@ -116,6 +125,31 @@ grep -q "HTTP 502 with a body that is not a Kubernetes Status (text/html" <<<"$o
   fail "HTML answer: no clear message: $out"
 writes_after=$(grep -cE '"method":"(POST|PUT|PATCH|DELETE)"' "$tmp/requests.log")
 [ "$writes_before" -eq "$writes_after" ] || fail "bad input changed the cluster"
+stop_server
+
+# --- a server that refuses streaming lists (Kubernetes 1.33's default) -------------------------
+rm -f "$tmp/requests.log"
+start_server "$src/playbooks/clusters/demo.yaml" --speed 50 --feature-gates WatchList=false
+out=$("$vmrun" --kubeconfig "$kc" "$src/playbooks/drain-node.lua" worker-03 2>&1) ||
+  fail "drain-node against a server without streaming lists: $out"
+grep -q 'worker-03 drained in' <<<"$out" || fail "no drain summary: $out"
+refused=$(grep -c '"query":"watch=1&sendInitialEvents=true.*"status":422' "$tmp/requests.log")
+[ "$refused" -eq 1 ] || fail "$refused streaming lists refused; 1 expected (then LISTs)"
+grep -q '"path":"/api/v1/pods","query":"limit=500","status":200' "$tmp/requests.log" || fail "no LIST of pods"
+grep -q '"path":"/api/v1/pods","query":"watch=1&allowWatchBookmarks=true&timeoutSeconds=[0-9]*&resourceVersion=[0-9]*","status":200' \
+  "$tmp/requests.log" || fail "no WATCH of pods from the list's resourceVersion"
+# the migrated VMs' source pods have finished: left in place, never evicted
+finished=$(grep -oE '^[a-z0-9-]+/virt-launcher-\S+ +skipped +finished \(Succeeded\)$' <<<"$out" | cut -d' ' -f1)
+[ -n "$finished" ] || fail "no finished launcher pod in the account: $out"
+for p in $finished; do
+  grep -q "/namespaces/${p%%/*}/pods/${p#*/}/eviction\"" "$tmp/requests.log" && fail "finished pod $p was evicted"
+done
+pods=$(curl -s "$base/api/v1/pods")
+lua_json 'for _, p in ipairs(doc.items) do
+  local ds = p.metadata.ownerReferences and p.metadata.ownerReferences[1].kind == "DaemonSet"
+  assert(p.spec.nodeName ~= "worker-03" or ds or p.status.phase == "Succeeded",
+    p.metadata.name .. " still runs on worker-03")
+end' <<<"$pods" || fail "pods still run on worker-03"
 stop_server
 
 # a server that never answers: --timeout covers the connect (exit 3), and so does one Ctrl-C

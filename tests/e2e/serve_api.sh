@@ -2,7 +2,8 @@
 # tests/e2e/serve_api.sh: `vmrun serve`'s API over real HTTP on 127.0.0.1 (an ephemeral port),
 # with curl and raw requests: discovery, JSON for a client that asks for protobuf first, list
 # pagination, watches (initial ADDED events, watch=True, resume from a resourceVersion, 410 as an
-# ERROR event, bookmarks, timeoutSeconds), evictions with policy/v1, policy/v1beta1 and untyped
+# ERROR event, bookmarks, timeoutSeconds, streaming lists with sendInitialEvents and the API
+# server's checks of their options), evictions with policy/v1, policy/v1beta1 and untyped
 # bodies, create/update/delete, and bad input (malformed HTTP, oversized headers and bodies,
 # invalid JSON, a patch that does not apply, unknown resources, a client gone mid-watch) answered
 # with the right status and a Status object while the server keeps serving; then --faults
@@ -156,6 +157,32 @@ lua_json 'assert(doc.type == "ERROR" and doc.object.kind == "Status" and doc.obj
 events=$(get "/api/v1/nodes?watch=true&allowWatchBookmarks=true&resourceVersion=$rv&timeoutSeconds=1")
 tail -1 <<<"$events" | lua_json 'assert(doc.type == "BOOKMARK" and tonumber(doc.object.metadata.resourceVersion) >= 1)' ||
   fail "bookmark: $events"
+# a streaming list: the objects as ADDED events, then the bookmark that ends them (annotated,
+# at the current resourceVersion), then the watch goes on
+sl='watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true'
+nodes=$(get '/api/v1/nodes' | lua_json 'print(#doc.items .. " " .. doc.metadata.resourceVersion)')
+events=$(get "/api/v1/nodes?$sl&timeoutSeconds=1")
+got=$(while read -r line; do
+  lua_json 'local a = doc.object.metadata.annotations
+    print(doc.type .. (a and (" " .. tostring(a["k8s.io/initial-events-end"]) .. " " .. doc.object.metadata.resourceVersion) or ""))' <<<"$line"
+done <<<"$events" | uniq -c | awk '{$1 = $1; print}' | tr '\n' ,)
+[ "$got" = "${nodes% *} ADDED,1 BOOKMARK true ${nodes#* },1 BOOKMARK," ] ||
+  fail "streaming list ($nodes): $got"
+# sendInitialEvents=false, no resourceVersion: from now, without the state
+events=$(get "/api/v1/nodes?watch=1&sendInitialEvents=false&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1")
+[ "$(grep -c '"ADDED"' <<<"$events")" = 0 ] || fail "sendInitialEvents=false sent the state: $events"
+# the API server's checks: 422 Invalid, naming the field
+get '/api/v1/nodes?watch=1&sendInitialEvents=true&allowWatchBookmarks=true' >/dev/null
+expect_status 422 Invalid
+grep -q 'resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan' "$tmp/body" ||
+  fail "422 message: $(cat "$tmp/body")"
+get '/api/v1/nodes?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan' >/dev/null
+expect_status 422 Invalid
+grep -q 'requires setting allowWatchBookmarks to true' "$tmp/body" || fail "422 message: $(cat "$tmp/body")"
+get '/api/v1/nodes?watch=1&resourceVersionMatch=NotOlderThan' >/dev/null
+expect_status 422 Invalid
+grep -q 'resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided' "$tmp/body" ||
+  fail "422 message: $(cat "$tmp/body")"
 # a Table watch: one-row Tables
 get '/api/v1/nodes?watch=true&timeoutSeconds=1' -H 'Accept: application/json;as=Table;v=v1;g=meta.k8s.io' |
   head -1 | lua_json 'assert(doc.object.kind == "Table" and #doc.object.rows == 1)' || fail "Table watch"

@@ -108,8 +108,21 @@ describe("node.drain", function()
     expect(pods["virt-handler-w1"].reason).to_be("ignoring DaemonSet-managed Pods")
     expect(pods["kube-apiserver-worker-1"].action).to_be("skipped")
     expect(account.warnings).to_be("ignoring DaemonSet-managed Pods: kubevirt/virt-handler-w1")
-    expect(names(cluster.pods({ node = "worker-1" })))
-      .to_equal({ "kube-apiserver-worker-1", "virt-handler-w1" })
+    -- the migrated VMs' source pods have finished: they stay, and nothing else but the two runs
+    local finished = {}
+    for _, p in ipairs(account.pods) do
+      if p.name:match("^virt%-launcher%-mig%-") then
+        expect(p.action).to_be("skipped")
+        expect(p.reason).to_be("finished (Succeeded)")
+        finished[#finished + 1] = p.name
+      end
+    end
+    expect(#finished).to_be(4)
+    local running = {}
+    for _, p in ipairs(cluster.pods({ node = "worker-1" })) do
+      if p.status.phase ~= "Succeeded" then running[#running + 1] = p end
+    end
+    expect(names(running)).to_equal({ "kube-apiserver-worker-1", "virt-handler-w1" })
 
     local node_obj = cluster.get("Node", "worker-1")
     expect(node_obj.spec.unschedulable).to_be(true)
@@ -124,8 +137,19 @@ describe("node.drain", function()
     local again = node.drain("worker-1")
     expect(again.cordoned).to_be(false)
     expect(#again.vms).to_be(0)
-    expect(#again.pods).to_be(2)
+    expect(#again.pods).to_be(6)
     for _, p in ipairs(again.pods) do expect(p.action).to_be("skipped") end
+    -- and with evict_finished, the finished pods go as kubectl drain would take them
+    local tidy = node.drain("worker-1", { evict_finished = true })
+    local evicted = {}
+    for _, p in ipairs(tidy.pods) do
+      if p.action == "evicted" then evicted[#evicted + 1] = p.name end
+    end
+    table.sort(evicted)
+    table.sort(finished)
+    expect(evicted).to_equal(finished)
+    expect(names(cluster.pods({ node = "worker-1" })))
+      .to_equal({ "kube-apiserver-worker-1", "virt-handler-w1" })
   end, { timeout = "1h" })
 
   it("follows a migration someone else started, and fails when a pod it cannot take arrives meanwhile", function()
