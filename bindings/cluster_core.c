@@ -1246,6 +1246,31 @@ static int l_cluster_wait_change(lua_State *L) {
   return vr_await(L, &c->op, "cluster.wait_change", timeout, wait_change_k, (lua_KContext)ud);
 }
 
+/* cluster.target() -> {real = true, identity = "cluster 'NAME' at SERVER"} |
+ *                     {real = false, identity = "simulated FILE"}
+ * What this run acts on: the real cluster of its connection (a `vmrun serve` included), or the
+ * simulation in this process (the default cluster is loaded by this call, as by any cluster
+ * access). Raises kind "usage" when there is no cluster. */
+static int l_cluster_target(lua_State *L) {
+  char buf[1400];
+  vr_sim *sim;
+  if (vr_lua_remote_identity(L, buf, sizeof buf)) {
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "real");
+  } else if ((sim = vr_lua_sim(L, 1)) != NULL) {
+    snprintf(buf, sizeof buf, "simulated %s", vr_sim_source(sim) ? vr_sim_source(sim) : "cluster");
+    lua_createtable(L, 0, 2);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "real");
+  } else {
+    return 0; /* (vr_lua_sim raised) */
+  }
+  lua_pushstring(L, buf);
+  lua_setfield(L, -2, "identity");
+  return 1;
+}
+
 static const luaL_Reg watch_methods[] = {
     {"next", l_watch_next},
     {"close", l_watch_close},
@@ -1272,6 +1297,7 @@ static const luaL_Reg cluster_core_funcs[] = {
     {"revision", l_cluster_revision},
     {"changed", l_cluster_changed},
     {"wait_change", l_cluster_wait_change},
+    {"target", l_cluster_target},
     {NULL, NULL},
     /* clang-format on */
 };

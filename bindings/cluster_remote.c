@@ -121,6 +121,15 @@ const char *vr_lua_remote_sim_source(lua_State *L) {
   return b ? b->sim_source : NULL;
 }
 
+int vr_lua_remote_identity(lua_State *L, char *buf, size_t len) {
+  remote_box *b = get_box(L);
+  const vr_kube_config *cfg;
+  if (b == NULL) return 0;
+  cfg = vr_kube_remote_config(b->remote);
+  snprintf(buf, len, "cluster '%s' at %s", cfg->cluster, cfg->server);
+  return 1;
+}
+
 static void mirror_log(void *ctx, int level, const char *message) {
   remote_box *b = ctx;
   vr_logf(b->log,

@@ -16,6 +16,10 @@ int luaopen_vmrun_cluster(lua_State *L);
 int luaopen_vmrun_migconfig(lua_State *L);
 int luaopen_vmrun_queue_core(lua_State *L);
 int luaopen_vmrun_drain_core(lua_State *L);
+int luaopen_vmrun_journal_core(lua_State *L);
+/* The registry key of the table the host fills for vmrun.journal.core's run(): id, resuming,
+ * state_dir, playbook, cwd, argv. */
+#define VR_RUN_INFO_KEY "vmrun.run"
 int luaopen_vmrun_migration_model(lua_State *L);
 int luaopen_vmrun_cbt_core(lua_State *L);
 int luaopen_vmrun_cbt_tracker(lua_State *L);
@@ -58,6 +62,8 @@ struct vr_store *vr_lua_cluster_store(lua_State *L);
 const char *vr_lua_default_namespace(lua_State *L);
 /* "vmrun serve at URL (FILE)" for a vmrun serve server, NULL otherwise (and without REST). */
 const char *vr_lua_remote_sim_source(lua_State *L);
+/* "cluster 'NAME' at SERVER" of the connection into buf: 1, or 0 when there is none. */
+int vr_lua_remote_identity(lua_State *L, char *buf, size_t len);
 /* With the REST backend and a kind not synced yet: starts syncing it, yields, and when its list
  * is in runs again(L) on the stack as it was; returns 1 with *rc the value to return. Returns 0
  * when the caller can go on (no REST backend, the kind synced or absent). Raises kind

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "args.h"
@@ -19,6 +20,7 @@
 #include "embedded.h"
 #include "bindings.h"
 #include "errors.h"
+#include "journal.h"
 #include "json_pool.h"
 #include "log.h"
 #include "luaval.h"
@@ -455,6 +457,42 @@ static void set_package_path(lua_State *L, const char *path) {
   lua_pop(L, 3);
 }
 
+/* The registry's VR_RUN_INFO_KEY table: this run for its journal (vmrun.journal.core.run). */
+static void set_run_info(lua_State *L, const vr_host *h, const run_args *a) {
+  char id[VR_RUN_ID_MAX], cwd[4096];
+  int i;
+  lua_createtable(L, 0, 6);
+  if (h->cfg.resume_run != NULL)
+    snprintf(id, sizeof id, "%s", h->cfg.resume_run);
+  else
+    vr_run_id_new(id);
+  lua_pushstring(L, id);
+  lua_setfield(L, -2, "id");
+  lua_pushboolean(L, h->cfg.resume_run != NULL);
+  lua_setfield(L, -2, "resuming");
+  if (h->cfg.state_dir != NULL) {
+    lua_pushstring(L, h->cfg.state_dir);
+    lua_setfield(L, -2, "state_dir");
+  }
+  if (a->path != NULL && strcmp(a->path, "-") != 0) {
+    char *full = realpath(a->path, NULL);
+    lua_pushstring(L, full ? full : a->path);
+    lua_setfield(L, -2, "playbook");
+    free(full);
+  }
+  if (getcwd(cwd, sizeof cwd) != NULL) {
+    lua_pushstring(L, cwd);
+    lua_setfield(L, -2, "cwd");
+  }
+  lua_createtable(L, h->cfg.run_argc, 0);
+  for (i = 0; i < h->cfg.run_argc; i++) {
+    lua_pushstring(L, h->cfg.run_argv[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "argv");
+  lua_setfield(L, LUA_REGISTRYINDEX, VR_RUN_INFO_KEY);
+}
+
 static int host_run(lua_State *L) {
   run_args *a = lua_touserdata(L, 1);
   vr_host *h = a->h;
@@ -478,6 +516,7 @@ static int host_run(lua_State *L) {
   lua_pushvalue(L, -3);
   lua_rawset(L, -3);
   lua_pop(L, 2);
+  set_run_info(L, h, a);
   if (h->cfg.timeout > 0) { /* the whole run: connecting to a cluster included */
     char label[64];
     snprintf(label, sizeof label, "--timeout %gs", h->cfg.timeout);

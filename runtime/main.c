@@ -1,12 +1,15 @@
 /* main.c: the vmrun command line. Parses vmrun's own options (they come before the playbook;
  * everything after the playbook belongs to it), creates a host (vmrun.h) and runs the playbook,
- * a -e string, or `vmrun test` specs. Usage errors exit 2 with one line naming the option. */
+ * a -e string, or `vmrun test` specs; `vmrun resume` runs a journal's command line again as the
+ * same run. Usage errors exit 2 with one line naming the option. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "args.h"
+#include "journal.h"
 #include "json_pool.h"
 #include "serve.h"
 #include "vmrun.h"
@@ -16,6 +19,7 @@ static const char usage_text[] =
     "       vmrun [options] -e CODE [ARGS...]\n"
     "       vmrun [options] test SPEC.lua...\n"
     "       vmrun serve [serve options]   (vmrun serve --help)\n"
+    "       vmrun resume [RUN_ID] [--state-dir DIR]\n"
     "\n"
     "Runs a Lua maintenance playbook (PLAYBOOK \"-\" reads it from standard input). Options of\n"
     "the playbook itself come after PLAYBOOK.\n"
@@ -42,6 +46,8 @@ static const char usage_text[] =
     "  --rehearse              with one of them: read that cluster into the simulator, close\n"
     "                          the connection and run the playbook on the copy (virtual clock;\n"
     "                          nothing changes on the cluster; docs/rehearse.md)\n"
+    "  --state-dir DIR         where the run's journal goes (default: .vmrun beside the\n"
+    "                          playbook); `vmrun resume` continues a run from it\n"
     "  --dev-runtime DIR       load the stdlib-lua modules from DIR instead of the binary\n"
     "  --version               print the version and exit\n"
     "  -h, --help              print this help and exit\n"
@@ -65,20 +71,113 @@ static const char *demo_cluster(void) {
   return NULL;
 }
 
+static int run(int argc, char **argv, const char *resume_run);
+
+static void free_argv(char **argv, int n) {
+  int i;
+  for (i = 1; i < n; i++) free(argv[i]); /* argv[0] is the program's own */
+  free(argv);
+}
+
+/* vmrun resume [RUN_ID] [--state-dir DIR]: the journal's command line, run again in its folder
+ * as the same run (its journal says what is done already). */
+static int resume_main(int argc, char **argv) {
+  const char *run_id = NULL, *state_dir = NULL, *v;
+  char err[1200];
+  vr_journal_found found;
+  const cJSON *args, *cwd, *item;
+  char **new_argv, id[VR_RUN_ID_MAX];
+  int i, missing = 0, n = 0, rc;
+  for (i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      fputs("usage: vmrun resume [RUN_ID] [--state-dir DIR]\n\nContinues an interrupted run from "
+            "its journal (docs/journal.md): the newest unfinished one\nwithout RUN_ID.\n",
+            stdout);
+      return 0;
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--state-dir", &missing)) != NULL) {
+      if (missing || v[0] == '\0') return usage_error("option '%s' needs a DIR", "--state-dir");
+      state_dir = v;
+    } else if (argv[i][0] == '-' || run_id != NULL) {
+      return usage_error("vmrun resume: unexpected argument '%s'", argv[i]);
+    } else {
+      run_id = argv[i];
+    }
+  }
+  if (state_dir == NULL && access(".vmrun/runs", F_OK) == 0) state_dir = ".vmrun";
+  if (vr_journal_find(state_dir, run_id, &found, err, sizeof err) != 0) {
+    fprintf(stderr, "vmrun resume: %s\n", err);
+    return VMRUN_EXIT_USAGE;
+  }
+  if (found.finished) {
+    fprintf(stderr, "vmrun resume: run %s has finished (%s): there is nothing to resume\n",
+            found.id, found.path);
+    cJSON_Delete(found.header);
+    return VMRUN_EXIT_USAGE;
+  }
+  args = cJSON_GetObjectItemCaseSensitive(found.header, "argv");
+  cwd = cJSON_GetObjectItemCaseSensitive(found.header, "cwd");
+  if (!cJSON_IsArray(args) || !cJSON_IsString(cwd)) {
+    fprintf(stderr, "vmrun resume: %s:1: the run record has no command line (argv, cwd)\n",
+            found.path);
+    cJSON_Delete(found.header);
+    return VMRUN_EXIT_USAGE;
+  }
+  new_argv = calloc((size_t)cJSON_GetArraySize(args) + 2, sizeof *new_argv);
+  if (new_argv == NULL) {
+    cJSON_Delete(found.header);
+    return VMRUN_EXIT_FAILED;
+  }
+  new_argv[n++] = argv[0];
+  cJSON_ArrayForEach(item, args) {
+    if (!cJSON_IsString(item)) {
+      fprintf(stderr, "vmrun resume: %s:1: the recorded command line is not a list of strings\n",
+              found.path);
+      free_argv(new_argv, n);
+      cJSON_Delete(found.header);
+      return VMRUN_EXIT_USAGE;
+    }
+    if ((new_argv[n] = strdup(item->valuestring)) == NULL) break;
+    n++;
+  }
+  if (n != cJSON_GetArraySize(args) + 1 || chdir(cwd->valuestring) != 0) {
+    fprintf(stderr, "vmrun resume: cannot go to the run's folder %s: %s\n", cwd->valuestring,
+            strerror(errno));
+    free_argv(new_argv, n);
+    cJSON_Delete(found.header);
+    return VMRUN_EXIT_USAGE;
+  }
+  fprintf(stderr, "vmrun: resuming run %s (%s) in %s:", found.id, found.path, cwd->valuestring);
+  for (i = 1; i < n; i++) fprintf(stderr, " %s", new_argv[i]);
+  fprintf(stderr, "\n");
+  snprintf(id, sizeof id, "%s", found.id);
+  cJSON_Delete(found.header); /* (before run, which releases the pool of cJSON blocks) */
+  rc = run(n, new_argv, id);
+  free_argv(new_argv, n);
+  return rc;
+}
+
 int main(int argc, char **argv) {
+  int rc;
+  vr_json_pool_install(); /* before any cJSON block exists */
+  if (argc >= 2 && strcmp(argv[1], "resume") == 0) return resume_main(argc, argv);
+  if (argc < 2 || strcmp(argv[1], "serve") != 0) return run(argc, argv, NULL);
+  rc = vr_serve_main(argc - 1, argv + 1, demo_cluster());
+  vr_json_pool_begin_exit();
+  vr_json_pool_release();
+  return rc;
+}
+
+/* The command line of a run: options, then the playbook, -e CODE or test. */
+static int run(int argc, char **argv, const char *resume_run) {
   vr_host_config cfg;
   vr_host *host;
   const char *code = NULL;
   int i, missing = 0, rc, run_tests = 0;
-  vr_json_pool_install(); /* before any cJSON block exists */
-  if (argc >= 2 && strcmp(argv[1], "serve") == 0) {
-    rc = vr_serve_main(argc - 1, argv + 1, demo_cluster());
-    vr_json_pool_begin_exit();
-    vr_json_pool_release();
-    return rc;
-  }
   vr_host_config_init(&cfg);
   cfg.handle_signals = 1;
+  cfg.run_argc = argc - 1;
+  cfg.run_argv = argv + 1;
+  cfg.resume_run = resume_run;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
     if (a[0] != '-' || strcmp(a, "-") == 0) break;
@@ -139,6 +238,9 @@ int main(int argc, char **argv) {
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--namespace", &missing)) != NULL) {
       if (missing || v[0] == '\0') return usage_error("option '%s' needs a NAMESPACE", a);
       cfg.namespace_ = v;
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--state-dir", &missing)) != NULL) {
+      if (missing || v[0] == '\0') return usage_error("option '%s' needs a DIR", a);
+      cfg.state_dir = v;
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--dev-runtime", &missing)) != NULL) {
       if (missing) return usage_error("option '%s' needs a DIR", a);
       cfg.dev_runtime = v;

@@ -56,6 +56,13 @@ typedef struct vr_host_config {
                     and run the playbook there (it changes nothing on the cluster) */
   int host_argc; /* the host's own arguments, for arg[-n] (may be 0) */
   char **host_argv;
+  /* The run, for its journal (stdlib-lua/vmrun/journal.lua): the command line to record (the
+   * arguments after the program's name), the folder of the journal (NULL: .vmrun beside the
+   * playbook) and, for `vmrun resume`, the run id it continues (NULL: a new run). */
+  int run_argc;
+  char **run_argv;
+  const char *state_dir;
+  const char *resume_run;
 } vr_host_config;
 
 void vr_host_config_init(vr_host_config *cfg);

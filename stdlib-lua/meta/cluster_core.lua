@@ -35,6 +35,13 @@ function cluster_core.changed(kind, since, opts) end
 ---@async
 function cluster_core.wait_change(since, timeout) end
 
+---What this run acts on: `{real = true, identity = "cluster 'NAME' at SERVER"}` for a real
+---cluster (a `vmrun serve` included), `{real = false, identity = "simulated FILE"}` for the
+---simulator in this process (loading the default cluster as any cluster access does). Raises
+---kind `"usage"` when there is no cluster.
+---@return {real: boolean, identity: string}
+function cluster_core.target() end
+
 ---See `cluster.create`.
 function cluster_core.create(object) end
 

@@ -21,8 +21,12 @@ local task = require("vmrun.task")
 local exec = require("vmrun.exec")
 local sim = require("vmrun.sim")
 local key_list = require("vmrun.keys")
+local journal = require("vmrun.journal")
 
 local M = {}
+
+-- On each node a run maintains: {"run": id, "state": ..., "at": time} (docs/journal.md)
+M.RUN_ANNOTATION = "vmrun.io/maintenance"
 
 M.POLICY_ANNOTATION = "vmrun.io/maintenance-policy"
 M.STOPPED_ANNOTATION = "vmrun.io/stopped-for-maintenance"
@@ -53,7 +57,7 @@ local OPTIONS = {
   nodes = "table", selector = "string", batch = "batch", step = "step", gate = "function",
   settle = "duration", skip_blocked = "boolean", failure_budget = "table", hooks = "table",
   drain = "table", on_event = "function", step_timeout = "duration", ready_timeout = "duration",
-  include_control_plane = "boolean", reboots = "boolean",
+  include_control_plane = "boolean", reboots = "boolean", journal = "boolean",
 }
 local HOOKS = { before_batch = true, after_batch = true, before_node = true, after_node = true }
 
@@ -739,7 +743,17 @@ end
 
 --- maintenance.rolling([opts]) -> report — waits
 -- See docs/lua-api.md.
+local rolling
+
 function M.rolling(opts)
+  return rolling(opts, nil)
+end
+
+-- phase: nil for a run; "resume" for the nodes a resumed run's earlier attempt had begun (seen
+-- through first: until they are back, the nodes whose VMs can only go to them look blocked),
+-- "rest" for the others afterwards.
+function rolling(opts, phase)
+  local given = opts
   opts = check_options(opts)
   local started = time.now()
   local emit = function(ev)
@@ -764,6 +778,83 @@ function M.rolling(opts)
   local names = pick_nodes(opts)
   if #names == 0 then usage(2, "maintenance.rolling: no node to maintain") end
   local report = { nodes = {}, batches = {}, skipped = {}, started = started, vms = {} }
+  -- the journal: what this run changes, before and after; a resumed run reads what its earlier
+  -- attempts did and leaves the nodes they finished (done or failed) out, in the planned order
+  local jr = (opts.journal == true or (opts.journal == nil and journal.wanted())) and journal.current()
+    or nil
+  local earlier = { state = {}, step = {}, step_done = {}, order = nil, stopped = {}, stopped_on = {} }
+  if jr and jr.resuming then
+    for _, r in ipairs(jr:previous()) do
+      if r.type == "node" and r.node then earlier.state[r.node] = r.state end
+      if r.type == "step" and r.node and r.phase == "begin" then earlier.step[r.node] = r end
+      if r.type == "step" and r.node and r.phase == "end" and r.ok then earlier.step_done[r.node] = true end
+      if r.type == "planned" then earlier.order = r.nodes end
+      if r.type == "vm_stop" and r.node and r.vm then -- (its node's job starts it as its policy says)
+        earlier.stopped[r.vm] = true
+        earlier.stopped_on[r.node] = earlier.stopped_on[r.node] or {}
+        table.insert(earlier.stopped_on[r.node], { vm = r.vm, policy = r.policy })
+      end
+    end
+    local keep, finished = {}, {}
+    for _, n in ipairs(names) do
+      local st = earlier.state[n]
+      if st == "done" or st == "failed" then
+        finished[#finished + 1] = n .. " (" .. st .. ")"
+        if st == "failed" then -- (done ones are simply done: the summary of the run's first attempt)
+          report.skipped[#report.skipped + 1] = { name = n, reason = ("failed earlier in run %s"):format(jr.id) }
+        end
+      else
+        keep[#keep + 1] = n
+      end
+    end
+    if phase == nil then
+      log.info(("resuming run %s: %d node(s) finished earlier%s, %d left"):format(jr.id, #finished,
+        #finished > 0 and (" (" .. table.concat(finished, ", ") .. ")") or "", #keep), { run = jr.id })
+    end
+    names = keep
+    local begun, untouched = {}, {}
+    for _, n in ipairs(names) do
+      if earlier.state[n] ~= nil then begun[#begun + 1] = n else untouched[#untouched + 1] = n end
+    end
+    if phase == nil and #begun > 0 then
+      local function with_nodes(list)
+        local o = {}
+        for k, v in pairs(given or {}) do o[k] = v end
+        o.nodes, o.selector = list, nil
+        return o
+      end
+      log.info(("resuming run %s: first the node(s) it had begun: %s"):format(jr.id,
+        table.concat(begun, ", ")), { run = jr.id })
+      local first = rolling(with_nodes(begun), "resume")
+      local rest = #untouched > 0 and not first.stopped and rolling(with_nodes(untouched), "rest") or nil
+      if rest == nil then
+        jr:finish(first.stopped and "stopped" or (first.failed_nodes > 0 and "failed" or "done"))
+        return first
+      end
+      -- one report: the batches of both, numbered on
+      for _, b in ipairs(rest.batches) do
+        b.index = b.index + #first.batches
+        first.batches[#first.batches + 1] = b
+      end
+      for _, r in ipairs(rest.nodes) do
+        r.batch = r.batch + #first.batches - #rest.batches
+        first.nodes[#first.nodes + 1] = r
+      end
+      for _, s in ipairs(rest.skipped) do first.skipped[#first.skipped + 1] = s end
+      for _, v in ipairs(rest.left_off) do first.left_off[#first.left_off + 1] = v end
+      first.failed_nodes = first.failed_nodes + rest.failed_nodes
+      first.failed_vms = first.failed_vms + rest.failed_vms
+      first.stopped, first.finished = rest.stopped, rest.finished
+      first.seconds = first.finished - first.started
+      return first
+    end
+    if #names == 0 then
+      jr:finish("done")
+      report.finished, report.seconds = time.now(), time.now() - started
+      report.failed_nodes, report.failed_vms, report.left_off, report.batch_size = 0, 0, {}, 0
+      return report
+    end
+  end
 
   -- the VMs on each node, with their policies; nodes with a skip-node VM leave the run
   local vms_on, stopping = {}, {}
@@ -792,11 +883,20 @@ function M.rolling(opts)
     end
   end
 
+  -- the VMs an earlier attempt of this run stopped (or began to) by their policy
+  for _, list in pairs(earlier.stopped_on) do
+    for _, s in ipairs(list) do stopping[s.vm] = stopping[s.vm] or s.policy end
+  end
+
   -- 1. pre-flight of the whole run: nothing is touched when a node would block
   log.info(("pre-flight of %d node(s)"):format(#run_nodes), { nodes = #run_nodes })
   local pf_opts = {}
   for k, v in pairs(opts.drain) do if k ~= "on_event" and k ~= "vm_targets" then pf_opts[k] = v end end
   pf_opts.nodes = run_nodes
+  -- a resumed run's nodes that its earlier attempt cordoned come back when it finishes them
+  local ours = {}
+  for n, st in pairs(earlier.state) do if st ~= "done" and st ~= "failed" then ours[#ours + 1] = n end end
+  if #ours > 0 then pf_opts.schedulable = ours end
   local pf = preflight.cluster(pf_opts)
   -- a VM that its policy shuts down before the drain does not block it, nor does its pod
   local vm_of_pod = {}
@@ -815,6 +915,15 @@ function M.rolling(opts)
       if not stopping[key] and not stopping[vm_of_pod[key] or ""] then real[#real + 1] = b end
     end
     if #real > 0 then blocked[#blocked + 1] = { name = r.name, blockers = real } end
+  end
+  if #blocked > 0 and jr and jr.resuming then
+    -- the run passed its pre-flight before it changed anything; half way, VMs may have no room
+    -- yet that the nodes still to come will give them: each drain decides when its turn comes
+    for _, b in ipairs(blocked) do
+      log.warn(("resumed run %s: %s would block now (%s/%s: %s); its drain decides when its turn comes")
+        :format(jr.id, b.name, b.blockers[1].namespace, b.blockers[1].name, b.blockers[1].reason), { node = b.name })
+    end
+    blocked = {}
   end
   if #blocked > 0 then
     local lines = {}
@@ -846,6 +955,7 @@ function M.rolling(opts)
   -- VMs an earlier run stopped and did not start again (it failed or was interrupted); only
   -- now, so that a run that pre-flight stops has changed nothing
   for _, row in ipairs(stop_records) do
+    if earlier.stopped[row.namespace .. "/" .. row.name] then goto next_record end
     local record = row["metadata.annotations"][M.STOPPED_ANNOTATION]
     local ok, was = pcall(require("vmrun.json").decode, record)
     if not (ok and type(was) == "table" and was.policy == "leave-off") then
@@ -853,10 +963,21 @@ function M.rolling(opts)
         :format(row.namespace, row.name), {})
       start_vm(row.namespace, row.name)
     end
+    ::next_record::
   end
 
-  -- 2. order and batch size
+  -- 2. order and batch size (a resumed run keeps its first plan's order, the nodes it was in the
+  -- middle of first)
   order_nodes(run_nodes, report_of)
+  if earlier.order then
+    local rank = {}
+    for i, n in ipairs(earlier.order) do rank[n] = i end
+    local function key(n) return (earlier.state[n] == "started" and 0 or 1e6) + (rank[n] or 5e5) end
+    table.sort(run_nodes, function(a, b)
+      if key(a) ~= key(b) then return key(a) < key(b) end
+      return a < b
+    end)
+  end
   local batch_size = opts.batch == "auto" and auto_batch(run_nodes) or opts.batch
   local limits = cluster.migration_limits()
   local per_cluster = limits.parallelMigrationsPerCluster.value or 5
@@ -903,6 +1024,7 @@ function M.rolling(opts)
   log.info(("rolling maintenance of %d node(s) in about %d batch(es) of up to %d"):format(#run_nodes,
     #batches, batch_size), { nodes = #run_nodes, batches = #batches, batch = batch_size })
   emit({ type = "planned", nodes = run_nodes, batches = batches, batch = batch_size })
+  if jr then jr:record("planned", { nodes = run_nodes, batch = batch_size }) end
   -- the whole run's pre-flight (every VM's targets) is not needed past the plan: let it go
   pf, report_of, fits = nil, nil, nil
 
@@ -945,8 +1067,19 @@ function M.rolling(opts)
       jobs[#jobs + 1] = function()
         local rec = { name = name, batch = bi, state = "running", started = time.now(), vms = {} }
         report.nodes[#report.nodes + 1] = rec
+        -- the journal and the node say where the node is: before each change, and after
+        local function mark(state, fields)
+          if jr == nil then return end
+          local r = { node = name, state = state }
+          for k, v in pairs(fields or {}) do r[k] = v end
+          jr:record("node", r)
+          cluster.patch("Node", nil, name, { metadata = { annotations = { [M.RUN_ANNOTATION] =
+            require("vmrun.json").encode({ run = jr.id, state = state, at = time.now() }) } } },
+            { type = "merge" })
+        end
         local ok, err = pcall(function()
           if opts.hooks.before_node then opts.hooks.before_node(name) end
+          mark("started", { batch = bi })
           -- VMs whose policy shuts them down: those on the node now (a VM restarted elsewhere
           -- earlier in the run may have landed here)
           local here = {}
@@ -955,12 +1088,29 @@ function M.rolling(opts)
             local vm = vm_of({ metadata = { ownerReferences = row["metadata.ownerReferences"] } })
             if vm then here[#here + 1] = { namespace = row.namespace, vm = vm } end
           end
+          -- the VMs an earlier attempt of this run stopped here: as their policies say
+          for _, s in ipairs(earlier.stopped_on[name] or {}) do
+            if s.policy == "restart-elsewhere" then
+              local ns, vm = s.vm:match("^([^/]+)/(.+)$")
+              start_vm(ns, vm)
+              expect_running[s.vm] = true
+            elseif s.policy == "restart-after" then
+              restart_after[name] = restart_after[name] or {}
+              table.insert(restart_after[name], s.vm)
+            else
+              stopped_at_end[#stopped_at_end + 1] = s.vm
+            end
+          end
           -- cordoned first, so that a VM restarted elsewhere cannot come back to this node
+          if jr then jr:record("cordon", { node = name }) end
           node.cordon(name)
+          if jr then jr:record("cordoned", { node = name }) end
           for _, v in ipairs(here) do
             local key = v.vm and (v.namespace .. "/" .. v.vm)
             if key and stopping[key] then
+              if jr then jr:record("vm_stop", { node = name, vm = key, policy = stopping[key] }) end
               stop_vm(v.namespace, v.vm, stopping[key])
+              if jr then jr:record("vm_stopped", { node = name, vm = key }) end
               rec.vms[#rec.vms + 1] = { namespace = v.namespace, name = v.vm, action = stopping[key], state = "stopped" }
               if stopping[key] == "restart-elsewhere" then
                 start_vm(v.namespace, v.vm)
@@ -989,8 +1139,10 @@ function M.rolling(opts)
             return allowed
           end
           local t0 = time.now()
+          mark("draining")
           local account = node.drain(name, dopts)
           rec.drain_s = time.now() - t0
+          if jr then jr:record("drained", { node = name, vms = #account.vms, pods = #account.pods }) end
           for _, v in ipairs(account.vms) do
             rec.vms[#rec.vms + 1] = v
             -- the gate waits for the VMs that run again: migrated, or restarted elsewhere
@@ -998,11 +1150,24 @@ function M.rolling(opts)
               expect_running[v.namespace .. "/" .. v.name] = true
             end
           end
-          -- the step
+          -- the step; an earlier attempt of this run that began it may have seen it through: a new
+          -- boot, or the node down (rebooting), says so, and the step is not run twice
           local old_boot = boot_id(cluster.get("Node", name))
+          local began = earlier.step[name]
+          local good, why = true, nil
           t0 = time.now()
-          log.info(("maintenance step on %s"):format(name), { node = name })
-          local good, why = run_step(opts.step, name, opts.step_timeout)
+          if began and (earlier.step_done[name] or boot_id(cluster.get("Node", name)) ~= began.boot
+              or not node_ready(cluster.get("Node", name))) then
+            old_boot = began.boot
+            log.info(("maintenance step on %s: begun by the earlier attempt of run %s, not run again")
+              :format(name, jr.id), { node = name })
+          else
+            log.info(("maintenance step on %s"):format(name), { node = name })
+            mark("step", { boot = old_boot })
+            if jr then jr:record("step", { node = name, phase = "begin", boot = old_boot }) end
+            good, why = run_step(opts.step, name, opts.step_timeout)
+            if jr then jr:record("step", { node = name, phase = "end", ok = good, reason = why }) end
+          end
           rec.step_s = time.now() - t0
           if not good then error({ message = "step failed: " .. why }, 0) end
           t0 = time.now()
@@ -1010,7 +1175,9 @@ function M.rolling(opts)
           good, why = wait_ready(name, opts.reboots ~= false, old_boot, opts.ready_timeout)
           rec.ready_s = time.now() - t0
           if not good then error({ message = why }, 0) end
+          if jr then jr:record("uncordon", { node = name }) end
           node.uncordon(name)
+          if jr then jr:record("uncordoned", { node = name }) end
           for _, key in ipairs(restart_after[name] or {}) do
             local ns, vm = key:match("^([^/]+)/(.+)$")
             start_vm(ns, vm)
@@ -1020,6 +1187,16 @@ function M.rolling(opts)
         end)
         rec.finished = time.now()
         rec.seconds = rec.finished - rec.started
+        if jr and not vmrun.is_error(err, "cancelled") then
+          -- (a cancelled node is neither: a resume takes it up again)
+          local marked, merr = pcall(mark, ok and "done" or "failed",
+            { error = not ok and strip_where(err) or nil })
+          if not marked then
+            if ok then ok, err = false, merr end
+            log.error(("%s: the journal or the node's annotation cannot be written: %s"):format(name,
+              strip_where(merr)), { node = name })
+          end
+        end
         if ok then
           rec.state = "done"
           done[name] = true
@@ -1073,6 +1250,9 @@ function M.rolling(opts)
     end
   end
   report.left_off = stopped_at_end
+  if jr and phase ~= "resume" then
+    jr:finish(report.stopped and "stopped" or (failed_nodes > 0 and "failed" or "done"))
+  end
   report.finished = time.now()
   report.seconds = report.finished - started
   report.failed_nodes, report.failed_vms = failed_nodes, failed_vms

@@ -94,7 +94,7 @@ local function context()
   local node_list, nodes = plain_nodes()
   local ctx = { limits = cluster.migration_limits(), nodes = nodes, node_list = node_list,
     node_rev = cluster.revision("Node"), node_position = select(2, snapshot.node_names()),
-    changed_since = {}, room = true,
+    changed_since = {}, room = true, schedulable = {},
     used = {}, pvcs = {}, gates = {}, launchers = {}, placement = {}, offers = {},
     roomy = setmetatable({}, { __mode = "k" }) }
   -- a node's link is shared by as many migrations as may leave it at once
@@ -318,12 +318,13 @@ local function why_not_placed(vmi, node, ctx)
   local labels = null_to_nil(node.metadata.labels) or {}
   local spec = vmi.spec or {}
   local tolerations = null_to_nil(spec.tolerations) or {}
-  if node.spec and node.spec.unschedulable == true
+  if node.spec and node.spec.unschedulable == true and not ctx.schedulable[name]
       and not tolerates(tolerations, { key = "node.kubernetes.io/unschedulable", effect = "NoSchedule" }) then
     return "cordoned"
   end
   for _, t in ipairs(node.spec and null_to_nil(node.spec.taints) or {}) do
-    if (t.effect == "NoSchedule" or t.effect == "NoExecute") and not tolerates(tolerations, t) then
+    if (t.effect == "NoSchedule" or t.effect == "NoExecute") and not tolerates(tolerations, t)
+        and not (ctx.schedulable[name] and t.key == "node.kubernetes.io/unschedulable") then
       return ("taint %s=%s:%s"):format(t.key, t.value or "", t.effect)
     end
   end
@@ -916,7 +917,7 @@ function M.batch_room(report, nodes)
   return room_for(nodes, context(), by_name)
 end
 
-local CLUSTER_OPTIONS = { nodes = "table", batch = "integer" }
+local CLUSTER_OPTIONS = { nodes = "table", batch = "integer", schedulable = "table" }
 
 --- preflight.cluster([opts]) -> report
 -- See docs/lua-api.md.
@@ -937,6 +938,8 @@ function M.cluster(opts)
   end
   drain_opts = drain.options("preflight.cluster", drain_opts, 2)
   local ctx = context()
+  -- nodes cordoned now that will be back (a resumed maintenance's own): counted as targets
+  for _, n in ipairs(own.schedulable or {}) do ctx.schedulable[n] = true end
   local names = {}
   if own.nodes then
     for _, n in ipairs(own.nodes) do

@@ -493,7 +493,15 @@ function Queue:run(opts)
       elseif not where then
         ok, handle = false, nil -- gone, or not running: nothing to migrate
       else
+        -- a run that journals (a maintenance) writes the migration before and after it is made
+        local jr = require("vmrun.journal").active()
+        local vmi = it.namespace .. "/" .. it.name
+        if jr then jr:record("migration", { vmi = vmi, source = it.source, phase = "create" }) end
         ok, handle = pcall(cluster.migrate, { it.namespace, it.name }, { added_node_selector = selector })
+        if jr then
+          jr:record("migration", { vmi = vmi, phase = ok and "created" or "refused",
+            name = ok and handle and handle.name or nil })
+        end
       end
       it.attempts = it.attempts + 1
       if not ok and (handle == nil or handle == vmrun.null) then

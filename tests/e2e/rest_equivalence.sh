@@ -22,6 +22,7 @@ normalize() {
     -e '/ connected to vmrun serve at /d' \
     -e '/^INFO  simulating cluster .* \([0-9]+ nodes, [0-9]+ VMs, [0-9]+ pods\)$/d' \
     -e 's/; [0-9.]+ s of CPU//' \
+    -e 's/run [0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}: journal .*$/run RUN: journal/' \
     -e "s#vmrun serve at http://127\\.0\\.0\\.1:[0-9]+ \\(([^)]*)\\)#\\1#g" "$1"
 }
 
@@ -72,10 +73,10 @@ compare() {
   shift 2
   local a=$tmp/$name.inproc b=$tmp/$name.rest
   mkdir -p "$a" "$b"
-  (cd "$a" && "$vmrun" --cluster "$cluster" "$wrap" "$playbook" "$@" >out 2>err)
+  (cd "$a" && "$vmrun" --cluster "$cluster" --state-dir "$a/state" "$wrap" "$playbook" "$@" >out 2>err)
   echo $? >"$a/rc"
   start_server "$cluster" --clock client --no-settle
-  (cd "$b" && "$vmrun" --kubeconfig "$tmp/kubeconfig" "$wrap" "$playbook" "$@" >out 2>err)
+  (cd "$b" && "$vmrun" --kubeconfig "$tmp/kubeconfig" --state-dir "$b/state" "$wrap" "$playbook" "$@" >out 2>err)
   echo $? >"$b/rc"
   # the server's own view of the end state: every VMI's phase and node, every node's cordon
   "$vmrun" -q -e '
