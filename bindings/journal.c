@@ -143,10 +143,10 @@ static int l_index_add(lua_State *L) {
 }
 
 static const luaL_Reg journal_file_methods[] = {{"append", l_append},
-                                        {"close", l_close},
-                                        {"__gc", l_close},
-                                        {"__close", l_close},
-                                        {NULL, NULL}};
+                                                {"close", l_close},
+                                                {"__gc", l_close},
+                                                {"__close", l_close},
+                                                {NULL, NULL}};
 
 static const luaL_Reg journal_core_funcs[] = {
     {"run", l_run}, {"open", l_open}, {"read", l_read}, {"index_add", l_index_add}, {NULL, NULL}};

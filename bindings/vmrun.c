@@ -180,6 +180,39 @@ static int l_vmrun_without_nulls(lua_State *L) {
   return 1;
 }
 
+/* vmrun.stop_gracefully()
+ * From now on the run's first SIGINT/SIGTERM (Ctrl-C, `vmrun abort`) only asks the playbook to
+ * stop (vmrun.abort_requested says so), the second cancels every task, the third exits at once.
+ * A playbook that calls it checks vmrun.abort_requested() between steps. Raises kind "usage"
+ * outside a scheduler. */
+static int l_vmrun_stop_gracefully(lua_State *L) {
+  vr_sched *s = vr_sched_of(L);
+  if (s == NULL) return vr_error_raise(L, "usage", "vmrun.stop_gracefully: no scheduler");
+  vr_sched_set_abort(s);
+  return 0;
+}
+
+/* vmrun.abort_requested() -> reason | nil
+ * Why the run was asked to stop (an interrupt, vmrun.request_abort), or nil. Never fails. */
+static int l_vmrun_abort_requested(lua_State *L) {
+  vr_sched *s = vr_sched_of(L);
+  const char *why = s ? vr_sched_abort_requested(s) : NULL;
+  if (why == NULL) return 0;
+  lua_pushstring(L, why);
+  return 1;
+}
+
+/* vmrun.request_abort(reason)
+ * Asks the run to stop as an interrupt would with vmrun.stop_gracefully (the first reason
+ * stays). Raises kind "usage" for a reason that is not a string. */
+static int l_vmrun_request_abort(lua_State *L) {
+  vr_sched *s = vr_sched_of(L);
+  const char *why = luaL_checkstring(L, 1);
+  if (s == NULL) return vr_error_raise(L, "usage", "vmrun.request_abort: no scheduler");
+  vr_sched_request_abort(s, why);
+  return 0;
+}
+
 static const luaL_Reg vmrun_funcs[] = {
     {"error", l_vmrun_error},
     {"is_error", l_vmrun_is_error},
@@ -187,6 +220,9 @@ static const luaL_Reg vmrun_funcs[] = {
     {"exit", l_vmrun_exit},
     {"stats", l_vmrun_stats},
     {"without_nulls", l_vmrun_without_nulls},
+    {"stop_gracefully", l_vmrun_stop_gracefully},
+    {"abort_requested", l_vmrun_abort_requested},
+    {"request_abort", l_vmrun_request_abort},
     {NULL, NULL},
 };
 

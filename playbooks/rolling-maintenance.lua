@@ -4,7 +4,7 @@
 -- step, wait for Ready, uncordon, health gate. Prints progress as it goes and a summary at the end.
 --
 --   vmrun [--cluster FILE] playbooks/rolling-maintenance.lua [--nodes A,B,...] [--selector SEL]
---       [--batch N|auto] [--config FILE] [--report DIR] [--skip-blocked]
+--       [--batch N|auto] [--config FILE] [--report DIR] [--skip-blocked] [--on-abort finish|cancel]
 --
 -- Without --cluster, vmrun simulates the demo cluster. --config names a YAML or JSON file with
 -- the run's settings: step (an argv template such as [ssh, "{node}", sudo, systemctl, reboot];
@@ -13,9 +13,12 @@
 -- recommended delete_emptydir_data, ignore_daemonsets and force). Command-line options win over
 -- the file. --report DIR writes report.json, junit.xml and timeline.html there. Exit code 0 when every
 -- node was maintained, 1 when one failed, was skipped or the run stopped, 2 for bad arguments or
--- a bad config file.
+-- a bad config file, 130 when it was stopped by Ctrl-C or `vmrun abort` (the first interrupt stops
+-- starting new work; --on-abort finish lets the migrations in flight end, cancel cancels them;
+-- `vmrun resume` continues the run, `vmrun undo` puts back what it changed: docs/journal.md).
 local USAGE = "usage: vmrun [--cluster FILE] playbooks/rolling-maintenance.lua [--nodes A,B,...] "
-  .. "[--selector SEL] [--batch N|auto] [--config FILE] [--report DIR] [--skip-blocked]\n"
+  .. "[--selector SEL] [--batch N|auto] [--config FILE] [--report DIR] [--skip-blocked] "
+  .. "[--on-abort finish|cancel]\n"
 
 local function fail_usage(message)
   io.stderr:write("rolling-maintenance: " .. message .. "\n" .. USAGE)
@@ -54,6 +57,9 @@ while i <= #args do
     end
   elseif name == "config" then
     cli.config = value()
+  elseif name == "on-abort" then
+    cli.on_abort = value()
+    if cli.on_abort ~= "finish" and cli.on_abort ~= "cancel" then fail_usage("--on-abort needs finish or cancel") end
   elseif name == "report" then
     cli.report = value()
   elseif name == "skip-blocked" and not inline then
@@ -67,7 +73,8 @@ end
 -- --- the config file -------------------------------------------------------------------------------
 
 local CONFIG_KEYS = { step = true, step_timeout = true, ready_timeout = true, settle = true,
-  failure_budget = true, skip_blocked = true, batch = true, nodes = true, selector = true, drain = true }
+  failure_budget = true, skip_blocked = true, batch = true, nodes = true, selector = true, drain = true,
+  on_abort = true }
 
 local opts = {}
 if cli.config then
@@ -94,7 +101,7 @@ if cli.config then
   end
 end
 if cli.nodes or cli.selector then opts.nodes, opts.selector = nil, nil end -- the command line decides
-for _, k in ipairs({ "nodes", "selector", "batch", "skip_blocked" }) do
+for _, k in ipairs({ "nodes", "selector", "batch", "skip_blocked", "on_abort" }) do
   if cli[k] ~= nil then opts[k] = cli[k] end
 end
 -- KubeVirt's documented drain flags for its nodes (--delete-emptydir-data --ignore-daemonsets
@@ -299,5 +306,10 @@ end
 local all_done = report.stopped == nil and #report.skipped == 0
 for _, rec in ipairs(report.nodes) do
   if rec.state ~= "done" then all_done = false end
+end
+if report.aborted then
+  io.stderr:write(("rolling-maintenance: stopped (%s); `vmrun resume` continues the run, `vmrun undo "
+    .. "RUN_ID` puts back what it changed (docs/journal.md)\n"):format(report.aborted))
+  vmrun.exit(130)
 end
 vmrun.exit(all_done and 0 or 1)

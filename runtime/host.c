@@ -484,6 +484,20 @@ static void set_run_info(lua_State *L, const vr_host *h, const run_args *a) {
     lua_pushstring(L, cwd);
     lua_setfield(L, -2, "cwd");
   }
+  lua_pushinteger(L, (lua_Integer)getpid());
+  lua_setfield(L, -2, "pid");
+  if (gethostname(cwd, sizeof cwd) == 0) {
+    cwd[sizeof cwd - 1] = '\0';
+    lua_pushstring(L, cwd);
+    lua_setfield(L, -2, "host");
+  }
+  /* the arguments before the playbook: vmrun's own options (for `vmrun undo`) */
+  lua_createtable(L, h->cfg.host_argc > 1 ? h->cfg.host_argc - 1 : 0, 0);
+  for (i = 1; i < h->cfg.host_argc; i++) {
+    lua_pushstring(L, h->cfg.host_argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_setfield(L, -2, "options");
   lua_createtable(L, h->cfg.run_argc, 0);
   for (i = 0; i < h->cfg.run_argc; i++) {
     lua_pushstring(L, h->cfg.run_argv[i]);

@@ -3,6 +3,7 @@
  * a -e string, or `vmrun test` specs; `vmrun resume` runs a journal's command line again as the
  * same run. Usage errors exit 2 with one line naming the option. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@ static const char usage_text[] =
     "       vmrun [options] test SPEC.lua...\n"
     "       vmrun serve [serve options]   (vmrun serve --help)\n"
     "       vmrun resume [RUN_ID] [--state-dir DIR]\n"
+    "       vmrun abort RUN_ID [--state-dir DIR]\n"
+    "       vmrun undo RUN_ID [--state-dir DIR]\n"
     "\n"
     "Runs a Lua maintenance playbook (PLAYBOOK \"-\" reads it from standard input). Options of\n"
     "the playbook itself come after PLAYBOOK.\n"
@@ -156,10 +159,178 @@ static int resume_main(int argc, char **argv) {
   return rc;
 }
 
+/* The process a journal's run last ran as: the pid and host of its newest "run" or "resumed"
+ * record; 0 when none says. */
+static int run_process(const char *path, char *host, size_t hlen) {
+  vr_journal_lines j;
+  size_t i;
+  int pid = 0;
+  host[0] = '\0';
+  if (vr_journal_read(path, &j) != 0) return 0;
+  for (i = 0; i < j.n; i++) {
+    cJSON *rec = cJSON_Parse(j.lines[i]);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "type");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(rec, "pid");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(rec, "host");
+    if (cJSON_IsString(t) &&
+        (strcmp(t->valuestring, "run") == 0 || strcmp(t->valuestring, "resumed") == 0) &&
+        cJSON_IsNumber(p)) {
+      pid = p->valueint;
+      snprintf(host, hlen, "%s", cJSON_IsString(h) ? h->valuestring : "");
+    }
+    cJSON_Delete(rec);
+  }
+  vr_journal_lines_free(&j);
+  return pid;
+}
+
+/* 1 when pid is a live vmrun process of this host (its command's name says vmrun). */
+static int vmrun_alive(int pid) {
+  char path[64], cmd[256];
+  FILE *f;
+  size_t n;
+  if (pid <= 0 || kill(pid, 0) != 0) return 0;
+  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+  if ((f = fopen(path, "r")) == NULL) return 0;
+  n = fread(cmd, 1, sizeof cmd - 1, f);
+  fclose(f);
+  cmd[n] = '\0';
+  return strstr(cmd, "vmrun") != NULL;
+}
+
+/* vmrun abort|undo RUN_ID [--state-dir DIR]: its journal, or exit 2 (the message printed). */
+static int find_run(int argc, char **argv, vr_journal_found *found) {
+  const char *run_id = NULL, *state_dir = NULL, *v;
+  char err[1200];
+  int i, missing = 0;
+  for (i = 2; i < argc; i++) {
+    if ((v = vr_cli_option_value(argc, argv, &i, "--state-dir", &missing)) != NULL) {
+      if (missing || v[0] == '\0') return usage_error("option '%s' needs a DIR", "--state-dir");
+      state_dir = v;
+    } else if (argv[i][0] == '-' || run_id != NULL) {
+      fprintf(stderr,
+              "vmrun %s: unexpected argument '%s' (usage: vmrun %s RUN_ID [--state-dir DIR])\n",
+              argv[1], argv[i], argv[1]);
+      return VMRUN_EXIT_USAGE;
+    } else {
+      run_id = argv[i];
+    }
+  }
+  if (run_id == NULL) {
+    fprintf(stderr, "usage: vmrun %s RUN_ID [--state-dir DIR]\n", argv[1]);
+    return VMRUN_EXIT_USAGE;
+  }
+  if (state_dir == NULL && access(".vmrun/runs", F_OK) == 0) state_dir = ".vmrun";
+  if (vr_journal_find(state_dir, run_id, found, err, sizeof err) != 0) {
+    fprintf(stderr, "vmrun %s: %s\n", argv[1], err);
+    return VMRUN_EXIT_USAGE;
+  }
+  return 0;
+}
+
+/* vmrun abort RUN_ID: asks the run's process (on this host) to stop, as a first Ctrl-C does. */
+static int abort_main(int argc, char **argv) {
+  vr_journal_found found;
+  char host[256], here[256] = "";
+  int pid, rc = find_run(argc, argv, &found);
+  if (rc != 0) return rc;
+  cJSON_Delete(found.header);
+  pid = run_process(found.path, host, sizeof host);
+  if (gethostname(here, sizeof here) != 0) here[0] = '\0';
+  here[sizeof here - 1] = '\0';
+  if (pid > 0 && host[0] && strcmp(host, here) != 0) {
+    fprintf(stderr, "vmrun abort: run %s runs on host %s (pid %d): abort it there\n", found.id,
+            host, pid);
+    return VMRUN_EXIT_USAGE;
+  }
+  if (!vmrun_alive(pid)) {
+    fprintf(stderr,
+            "vmrun abort: run %s is not running%s: `vmrun resume %s` continues it, `vmrun undo "
+            "%s` puts back what it changed\n",
+            found.id, found.finished ? " (it finished)" : "", found.id, found.id);
+    return VMRUN_EXIT_USAGE;
+  }
+  if (kill(pid, SIGINT) != 0) {
+    fprintf(stderr, "vmrun abort: cannot signal run %s (pid %d): %s\n", found.id, pid,
+            strerror(errno));
+    return VMRUN_EXIT_FAILED;
+  }
+  printf("asked run %s (pid %d) to stop: no new work starts; it ends what is in flight as its "
+         "--on-abort says\n",
+         found.id, pid);
+  return 0;
+}
+
+/* vmrun undo RUN_ID: the run's cluster options, then vmrun.journal's undo of its journal. */
+static int undo_main(int argc, char **argv) {
+  vr_journal_found found;
+  const cJSON *opts, *cwd, *item;
+  char host[256], path[4096], id[VR_RUN_ID_MAX];
+  char **new_argv;
+  int n = 0, rc = find_run(argc, argv, &found), pid;
+  if (rc != 0) return rc;
+  pid = run_process(found.path, host, sizeof host);
+  if (vmrun_alive(pid)) {
+    fprintf(stderr, "vmrun undo: run %s is still running (pid %d): `vmrun abort %s` first\n",
+            found.id, pid, found.id);
+    cJSON_Delete(found.header);
+    return VMRUN_EXIT_USAGE;
+  }
+  opts = cJSON_GetObjectItemCaseSensitive(found.header, "options");
+  cwd = cJSON_GetObjectItemCaseSensitive(found.header, "cwd");
+  if (!cJSON_IsArray(opts) || !cJSON_IsString(cwd)) {
+    fprintf(stderr, "vmrun undo: %s:1: the run record has no options or cwd\n", found.path);
+    cJSON_Delete(found.header);
+    return VMRUN_EXIT_USAGE;
+  }
+  new_argv = calloc((size_t)cJSON_GetArraySize(opts) + 6, sizeof *new_argv);
+  if (new_argv == NULL) {
+    cJSON_Delete(found.header);
+    return VMRUN_EXIT_FAILED;
+  }
+  new_argv[n++] = argv[0];
+  cJSON_ArrayForEach(item, opts) {
+    /* the run's cluster and log options; not its journal's (the undo writes to the run's own) */
+    if (!cJSON_IsString(item)) continue;
+    if (strcmp(item->valuestring, "--state-dir") == 0) {
+      if (item->next) item = item->next;
+      continue;
+    }
+    if (strncmp(item->valuestring, "--state-dir=", 12) == 0) continue;
+    if ((new_argv[n] = strdup(item->valuestring)) == NULL) break;
+    n++;
+  }
+  snprintf(path, sizeof path, "%s", found.path);
+  snprintf(id, sizeof id, "%s", found.id);
+  if (chdir(cwd->valuestring) != 0) {
+    fprintf(stderr, "vmrun undo: cannot go to the run's folder %s: %s\n", cwd->valuestring,
+            strerror(errno));
+    free_argv(new_argv, n);
+    cJSON_Delete(found.header);
+    return VMRUN_EXIT_USAGE;
+  }
+  cJSON_Delete(found.header); /* (before run, which releases the pool of cJSON blocks) */
+  new_argv[n++] = strdup("-e");
+  new_argv[n++] = strdup("vmrun.exit(require('vmrun.journal').undo(...))");
+  new_argv[n++] = strdup(path);
+  for (rc = 1; rc < n; rc++) {
+    if (new_argv[rc] == NULL) {
+      free_argv(new_argv, n);
+      return VMRUN_EXIT_FAILED;
+    }
+  }
+  fprintf(stderr, "vmrun: undoing run %s (%s)\n", id, path);
+  rc = run(n, new_argv, NULL);
+  free_argv(new_argv, n);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   int rc;
   vr_json_pool_install(); /* before any cJSON block exists */
   if (argc >= 2 && strcmp(argv[1], "resume") == 0) return resume_main(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "abort") == 0) return abort_main(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "undo") == 0) return undo_main(argc, argv);
   if (argc < 2 || strcmp(argv[1], "serve") != 0) return run(argc, argv, NULL);
   rc = vr_serve_main(argc - 1, argv + 1, demo_cluster());
   vr_json_pool_begin_exit();

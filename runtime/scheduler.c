@@ -72,9 +72,13 @@ struct vr_sched {
   int exit_code; /* -1 until decided */
   int cancelling;
   int abandoned;
-  int interrupted;   /* the first SIGINT/SIGTERM was handled */
-  char progname[64]; /* prefix of the scheduler's messages */
-  vr_task *failure;  /* first unobserved failure (referenced) */
+  int interrupted;  /* a SIGINT/SIGTERM cancelled the tasks */
+  int signals_seen; /* the signals handled so far */
+  /* the graceful abort (vr_sched_set_abort): the first signal asks for it instead of cancelling */
+  int abort_set;
+  char abort_reason[160]; /* "" until asked */
+  char progname[64];      /* prefix of the scheduler's messages */
+  vr_task *failure;       /* first unobserved failure (referenced) */
   int more_failures;
   char cancel_reason[160];
   /* holds (vr_sched_hold): while > 0 no task runs and the clock does not jump */
@@ -90,6 +94,7 @@ struct vr_sched {
 static const char sched_key = 's';
 static vr_sched *volatile signal_sched;
 static volatile sig_atomic_t signal_count;
+static volatile sig_atomic_t signal_exit_after = 2; /* the signal that exits at once */
 
 #define GRACE_SECONDS 60
 
@@ -768,7 +773,7 @@ void vr_sched_set_timeout(vr_sched *s, double seconds, const char *label) {
 static void on_signal_handler(int sig) {
   static const char msg[] = ": interrupted again; exiting now\n";
   (void)sig;
-  if (++signal_count >= 2) {
+  if (++signal_count >= signal_exit_after) {
     const char *name = signal_sched ? signal_sched->progname : "vmrun";
     ssize_t rc = write(STDERR_FILENO, "\n", 1);
     rc = write(STDERR_FILENO, name, strlen(name)); /* strlen is async-signal-safe */
@@ -779,8 +784,32 @@ static void on_signal_handler(int sig) {
   if (signal_sched) uv_async_send(signal_sched->signal_async);
 }
 
+void vr_sched_set_abort(vr_sched *s) {
+  s->abort_set = 1;
+  if (signal_sched == s) signal_exit_after = 3;
+}
+
+const char *vr_sched_abort_requested(const vr_sched *s) {
+  return s->abort_reason[0] ? s->abort_reason : NULL;
+}
+
+void vr_sched_request_abort(vr_sched *s, const char *reason) {
+  if (s->abort_reason[0]) return;
+  snprintf(s->abort_reason, sizeof s->abort_reason, "%s", reason);
+}
+
 static void handle_interrupt(vr_sched *s) {
-  if (s->interrupted) return; /* once: the hook sees signal_count > 0 at every tick */
+  if (s->signals_seen >= signal_count) return; /* the hook sees signal_count at every tick */
+  s->signals_seen = signal_count;
+  if (s->abort_set && !s->abort_reason[0]) {
+    vr_sched_request_abort(s, "interrupted by signal");
+    fprintf(stderr,
+            "\n%s: interrupted; stopping: no new work starts, what is in flight ends as the "
+            "playbook says (interrupt again to cancel everything, a third time to exit at once)\n",
+            s->progname);
+    if (signal_count < 2) return;
+  }
+  if (s->interrupted) return;
   s->interrupted = 1;
   fprintf(stderr,
           "\n%s: interrupted; cancelling %d task(s) and running their cleanup "

@@ -132,6 +132,13 @@ void vr_sched_cancel_all(vr_sched *s, const char *reason, int exit_code);
 void vr_sched_set_timeout(vr_sched *s, double seconds, const char *label);
 /* Installs SIGINT/SIGTERM handling for this scheduler (first: graceful cancel, second: exit). */
 int vr_sched_handle_signals(vr_sched *s);
+/* The playbook stops gracefully (vmrun.on_abort): from now on the first SIGINT/SIGTERM only asks
+ * for an abort (vr_sched_abort_requested says why), the second cancels every task as the first
+ * did before, the third exits at once. */
+void vr_sched_set_abort(vr_sched *s);
+/* Asks for the graceful abort (the first reason stays); NULL until then. */
+void vr_sched_request_abort(vr_sched *s, const char *reason);
+const char *vr_sched_abort_requested(const vr_sched *s);
 
 /* Runs the loop until every task finished; reports an unobserved failure on stderr; returns the
  * exit code. */

@@ -82,6 +82,18 @@ function vmrun.global(name, value) end
 ---@param code? integer
 function vmrun.exit(code) end
 
+---From now on the first SIGINT/SIGTERM (Ctrl-C, `vmrun abort`) only asks the playbook to stop
+---(`vmrun.abort_requested()` says why), the second cancels every task, the third exits at once.
+function vmrun.stop_gracefully() end
+
+---Why the run was asked to stop, or nil.
+---@return string?
+function vmrun.abort_requested() end
+
+---Asks the run to stop as an interrupt would after `vmrun.stop_gracefully()`.
+---@param reason string
+function vmrun.request_abort(reason) end
+
 ---Runtime counters, for leak checks and debugging. Never raises.
 ---@return vmrun.Stats
 function vmrun.stats() end

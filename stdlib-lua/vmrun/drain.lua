@@ -141,7 +141,7 @@ local OPTIONS = {
   ignore_daemonsets = "boolean", delete_emptydir_data = "boolean", force = "boolean",
   grace_period = "integer", pod_selector = "string", timeout = "duration",
   disable_eviction = "boolean", skip_wait_for_delete_timeout = "duration", owner = "string",
-  evict_finished = "boolean",
+  evict_finished = "boolean", on_abort = "string",
   queue = "table", on_event = "function", priority = "integer", vm_targets = "function",
 }
 
@@ -177,6 +177,9 @@ function M.options(fname, opts, level)
     usage(level + 1, "%s: option priority must fit in 32 bits", fname)
   end
   if out.owner == "" then usage(level + 1, "%s: option owner must not be empty", fname) end
+  if out.on_abort ~= nil and out.on_abort ~= "finish" and out.on_abort ~= "cancel" then
+    usage(level + 1, "%s: option on_abort must be \"finish\" or \"cancel\"", fname)
+  end
   if out.skip_wait_for_delete_timeout then
     -- kubectl counts whole seconds
     out.skip_wait_for_delete_timeout = math.min(math.ceil(out.skip_wait_for_delete_timeout), 1e9)
@@ -435,6 +438,11 @@ local function remove_pod(entry, opts, deadline, drain_name, emit)
           rec.action, rec.reason = "blocked", last or "global timeout reached"
           return
         end
+        local stop = opts.on_abort and vmrun.abort_requested()
+        if stop then -- (a pod the webhook or a budget holds back: the run is stopping)
+          rec.action, rec.reason = "aborted", stop
+          return
+        end
         local done, e = cluster.try_evict(ns, name, { grace_period = opts.grace_period })
         if done then rec.action = "evicted" break end
         if e.kind == "not_found" then rec.action = "gone" return end
@@ -673,6 +681,7 @@ function M.run(name, opts)
         round > 1 and (" (round %d)"):format(round) or ""), { node = name, vms = total })
       local ok, result = pcall(q.run, q, {
         timeout = deadline and math.max(0.001, deadline - time.now()) or nil,
+        on_abort = opts.on_abort,
         on_event = function(ev)
           local r = by_item[ev.item]
           if ev.type == "succeeded" or ev.type == "failed" or ev.type == "skipped" then done = done + 1 end
@@ -753,6 +762,12 @@ function M.run(name, opts)
   end
   local results = #jobs > 0 and task.all(jobs) or {}
   local blockers, timed = {}, false
+  for _, rec in ipairs(results) do
+    if rec.action == "aborted" then
+      vmrun.error("aborted", ("node.drain %s: stopped (%s) with pods left; %s stays cordoned"):format(
+        name, rec.reason, name), { level = 3, resource = "Node " .. name })
+    end
+  end
   for i, rec in ipairs(results) do
     account.pods[#account.pods + 1] = rec
     if rec.action == "blocked" or rec.action == "failed" then

@@ -103,7 +103,7 @@ function Journal:open()
       if type(r.seq) == "number" and r.seq > self.seq then self.seq = r.seq end
     end
     self.file = core.open(self.path, valid)
-    self:write({ type = "resumed", at = iso(os.time()) })
+    self:write({ type = "resumed", at = iso(os.time()), pid = self.run.pid, host = self.run.host })
     log.info(("run %s resumed: journal %s (%d earlier records)"):format(self.id, self.path,
       #records), { run = self.id })
     return
@@ -112,8 +112,9 @@ function Journal:open()
   self.earlier = {}
   local run = self.run
   self:write({ type = "run", run = self.id, version = vmrun.version, cwd = run.cwd,
-    argv = run.argv or {}, playbook = run.playbook, cluster = target.identity, real = target.real,
-    started = iso(os.time()) })
+    argv = run.argv or {}, options = run.options or {}, playbook = run.playbook,
+    cluster = target.identity, real = target.real, started = iso(os.time()), pid = run.pid,
+    host = run.host })
   core.index_add(self.id, self.path)
   log.info(("run %s: journal %s"):format(self.id, self.path), { run = self.id })
 end
@@ -169,6 +170,90 @@ end
 function Journal:finish(status)
   if self.file == nil then return end -- nothing was journaled: nothing changed
   self:write({ type = "end", status = status })
+end
+
+--- journal.undo(path) -> exit code
+-- `vmrun undo RUN_ID`: puts back what the run of the journal at path changed, on the cluster this
+-- run acts on (its own, or refused): uncordons the nodes it cordoned that are still cordoned by
+-- vmrun and marked with its run id, starts the VMs it stopped by their policy that are still
+-- stopped by a maintenance, as they ran before; writes "undo" records to that journal. Prints
+-- what it did and what it left, and returns 0 (everything put back), or 1 (something left: a node
+-- someone else cordoned or another run now holds, an error). Raises kind "input" for a journal
+-- that is corrupt, of another cluster or of a simulated run.
+function M.undo(path)
+  local records, notes = M.read(path)
+  for _, n in ipairs(notes) do log.warn("journal: " .. n, {}) end
+  local head = records[1]
+  if head == nil or head.type ~= "run" then
+    vmrun.error("input", ("%s:1: not a vmrun journal"):format(path), { level = 2 })
+  end
+  local target = cluster.target()
+  if head.real ~= true then
+    vmrun.error("input", ("undo: run %s simulated its cluster in its own process: there is nothing "
+      .. "left to put back"):format(head.run), { level = 2 })
+  end
+  if head.cluster ~= target.identity then
+    vmrun.error("input", ("undo: run %s acted on %s, this run on %s: nothing changed"):format(head.run,
+      tostring(head.cluster), target.identity), { level = 2 })
+  end
+  local node_mod, maintenance = require("vmrun.node"), require("vmrun.maintenance")
+  local file = core.open(path)
+  local seq = 0
+  for _, r in ipairs(records) do if type(r.seq) == "number" and r.seq > seq then seq = r.seq end end
+  local function note(rec)
+    seq = seq + 1
+    rec.seq, rec.t = seq, time.now()
+    file:append(json.encode(rec))
+  end
+  local nodes, vms, seen = {}, {}, {}
+  for _, r in ipairs(records) do
+    if r.type == "cordoned" and r.node and not seen["n" .. r.node] then
+      seen["n" .. r.node] = true
+      nodes[#nodes + 1] = r.node
+    elseif r.type == "vm_stop" and r.vm and not seen["v" .. r.vm] then
+      seen["v" .. r.vm] = true
+      vms[#vms + 1] = r.vm
+    end
+  end
+  local put_back, left = {}, {}
+  note({ type = "undo", phase = "begin", nodes = nodes, vms = vms })
+  for _, name in ipairs(nodes) do
+    local n = cluster.get("Node", name)
+    local a = n and n.metadata.annotations or {}
+    local mark = a[maintenance.RUN_ANNOTATION]
+    local ok_mark, m = pcall(json.decode, mark or "")
+    local ours = ok_mark and type(m) == "table" and m.run == head.run
+    if n == nil then
+      left[#left + 1] = name .. " (gone)"
+    elseif not (n.spec and n.spec.unschedulable == true) then
+      -- uncordoned already (the run finished it, or someone did)
+    elseif not ours or a[node_mod.OWNER_ANNOTATION] ~= "vmrun" then
+      left[#left + 1] = ("%s (cordoned by %s)"):format(name, not ours and "another run or someone else"
+        or tostring(a[node_mod.OWNER_ANNOTATION] or "someone else"))
+    else
+      node_mod.uncordon(name)
+      cluster.patch("Node", nil, name, { metadata = { annotations = { [maintenance.RUN_ANNOTATION] =
+        json.encode({ run = head.run, state = "undone", at = time.now() }) } } }, { type = "merge" })
+      note({ type = "undo", node = name, action = "uncordoned" })
+      put_back[#put_back + 1] = "uncordoned " .. name
+    end
+  end
+  for _, key in ipairs(vms) do
+    local ns, name = key:match("^([^/]+)/(.+)$")
+    local ok, started = pcall(maintenance.restore_vm, ns, name)
+    if not ok then
+      left[#left + 1] = ("%s (%s)"):format(key, tostring(type(started) == "table" and started.message or started))
+    elseif started then
+      note({ type = "undo", vm = key, action = "started" })
+      put_back[#put_back + 1] = "started " .. key
+    end
+  end
+  note({ type = "undo", phase = "end", left = left })
+  file:close()
+  print(("undo of run %s: %s"):format(head.run, #put_back > 0 and table.concat(put_back, ", ")
+    or "nothing to put back"))
+  if #left > 0 then print("left as they are: " .. table.concat(left, ", ")) end
+  return #left > 0 and 1 or 0
 end
 
 return M

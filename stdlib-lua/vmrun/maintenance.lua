@@ -57,7 +57,7 @@ local OPTIONS = {
   nodes = "table", selector = "string", batch = "batch", step = "step", gate = "function",
   settle = "duration", skip_blocked = "boolean", failure_budget = "table", hooks = "table",
   drain = "table", on_event = "function", step_timeout = "duration", ready_timeout = "duration",
-  include_control_plane = "boolean", reboots = "boolean", journal = "boolean",
+  include_control_plane = "boolean", reboots = "boolean", journal = "boolean", on_abort = "string",
 }
 local HOOKS = { before_batch = true, after_batch = true, before_node = true, after_node = true }
 
@@ -107,6 +107,10 @@ local function check_options(opts)
   out.step_timeout = out.step_timeout or 1800
   out.ready_timeout = out.ready_timeout or 1800
   out.hooks = out.hooks or {}
+  out.on_abort = out.on_abort or "finish"
+  if out.on_abort ~= "finish" and out.on_abort ~= "cancel" then
+    usage(3, "maintenance.rolling: on_abort must be \"finish\" or \"cancel\"")
+  end
   -- the drain's options, checked now (at the playbook's line) rather than at the first node
   out.drain = drain.options("maintenance.rolling: drain", out.drain, 3)
   -- a drain that waits for ever would hold the whole run: each node's drain gets an hour unless
@@ -623,6 +627,14 @@ end
 -- The least time the run could have taken under the migration limits: its migrations' own time
 -- spread over the cluster limit (or over a node's outbound limit, whichever is longer), plus, per
 -- batch, its slowest step and wait for Ready (no batch is faster than its slowest reboot).
+--- maintenance.restore_vm(namespace, name) -> boolean
+-- Starts a VM that a maintenance stopped by its policy, as it ran before (its
+-- vmrun.io/stopped-for-maintenance record); false when it has no such record (already started,
+-- or never stopped). Raises the cluster's errors.
+function M.restore_vm(ns, name)
+  return start_vm(ns, name)
+end
+
 function M.lower_bound(report)
   local limits = cluster.migration_limits()
   local per_cluster = limits.parallelMigrationsPerCluster.value or 5
@@ -752,9 +764,12 @@ end
 -- phase: nil for a run; "resume" for the nodes a resumed run's earlier attempt had begun (seen
 -- through first: until they are back, the nodes whose VMs can only go to them look blocked),
 -- "rest" for the others afterwards.
-function rolling(opts, phase)
+function rolling(opts, phase, done_before)
   local given = opts
   opts = check_options(opts)
+  -- Ctrl-C or `vmrun abort`: no new node, batch or migration; what is in flight ends (or, with
+  -- on_abort = "cancel", its migrations are cancelled); each node stays as docs/journal.md says
+  vmrun.stop_gracefully()
   local started = time.now()
   local emit = function(ev)
     if opts.on_event then
@@ -825,10 +840,17 @@ function rolling(opts, phase)
       end
       log.info(("resuming run %s: first the node(s) it had begun: %s"):format(jr.id,
         table.concat(begun, ", ")), { run = jr.id })
-      local first = rolling(with_nodes(begun), "resume")
-      local rest = #untouched > 0 and not first.stopped and rolling(with_nodes(untouched), "rest") or nil
+      -- the begun nodes were one batch, placed together: again one batch
+      local again = with_nodes(begun)
+      again.batch = #begun
+      local first = rolling(again, "resume")
+      local done_first = {}
+      for _, r in ipairs(first.nodes) do if r.state == "done" then done_first[r.name] = true end end
+      local rest = #untouched > 0 and not first.stopped
+        and rolling(with_nodes(untouched), "rest", done_first) or nil
       if rest == nil then
-        jr:finish(first.stopped and "stopped" or (first.failed_nodes > 0 and "failed" or "done"))
+        jr:finish(first.aborted and "aborted" or first.stopped and "stopped"
+          or (first.failed_nodes > 0 and "failed" or "done"))
         return first
       end
       -- one report: the batches of both, numbered on
@@ -844,7 +866,7 @@ function rolling(opts, phase)
       for _, v in ipairs(rest.left_off) do first.left_off[#first.left_off + 1] = v end
       first.failed_nodes = first.failed_nodes + rest.failed_nodes
       first.failed_vms = first.failed_vms + rest.failed_vms
-      first.stopped, first.finished = rest.stopped, rest.finished
+      first.stopped, first.finished, first.aborted = rest.stopped, rest.finished, rest.aborted
       first.seconds = first.finished - first.started
       return first
     end
@@ -1029,10 +1051,20 @@ function rolling(opts, phase)
   pf, report_of, fits = nil, nil, nil
 
   local done, failed_nodes, failed_vms = {}, 0, 0
+  -- (a resumed run's nodes done earlier are done: the preferred targets, as they were)
+  for n, st in pairs(earlier.state) do if st == "done" then done[n] = true end end
+  for n in pairs(done_before or {}) do done[n] = true end
   local restart_after = {} -- node -> VMs to start when it is done
   local stopped_at_end = {}
   local to_do, bi, estimate = run_nodes, 0, #batches
   while #to_do > 0 do
+    local why = vmrun.abort_requested()
+    if why then
+      report.aborted = why
+      report.stopped = ("stopped (%s) before batch %d: %d node(s) not started"):format(why, bi + 1, #to_do)
+      log.warn(report.stopped, {})
+      break
+    end
     local batch, assigned, waited
     batch, to_do, assigned, waited = next_batch(to_do, batch_size, done, stopping)
     bi = bi + 1
@@ -1126,6 +1158,7 @@ function rolling(opts, phase)
           -- the drain: its share of the cluster limit, targets steered to nodes already done
           local dopts = {}
           for k, v in pairs(opts.drain) do dopts[k] = v end
+          dopts.on_abort = opts.on_abort
           dopts.queue = { limits = { cluster = math.max(1, per_cluster // #batch),
             outbound_per_node = outbound, inbound_per_node = 2 }, targets = targets, prefer = prefer }
           dopts.vm_targets = function(vmi)
@@ -1149,6 +1182,11 @@ function rolling(opts, phase)
             if v.action == "migrate" or v.action == "shutdown-restart" then
               expect_running[v.namespace .. "/" .. v.name] = true
             end
+          end
+          local stop = vmrun.abort_requested()
+          if stop then
+            vmrun.error("aborted", ("stopped (%s) after the drain, before the step; %s stays cordoned")
+              :format(stop, name), { resource = "Node " .. name })
           end
           -- the step; an earlier attempt of this run that began it may have seen it through: a new
           -- boot, or the node down (rebooting), says so, and the step is not run twice
@@ -1187,8 +1225,9 @@ function rolling(opts, phase)
         end)
         rec.finished = time.now()
         rec.seconds = rec.finished - rec.started
-        if jr and not vmrun.is_error(err, "cancelled") then
-          -- (a cancelled node is neither: a resume takes it up again)
+        local aborted = vmrun.is_error(err, "aborted")
+        if jr and not vmrun.is_error(err, "cancelled") and not aborted then
+          -- (a cancelled or stopped node is neither: a resume takes it up again)
           local marked, merr = pcall(mark, ok and "done" or "failed",
             { error = not ok and strip_where(err) or nil })
           if not marked then
@@ -1210,15 +1249,15 @@ function rolling(opts, phase)
           end
           restart_after[name] = nil
           if vmrun.is_error(err, "cancelled") then error(err, 0) end
-          rec.state, rec.error = "failed", strip_where(err)
+          rec.state, rec.error = aborted and "stopped" or "failed", strip_where(err)
           local acc = type(err) == "table" and err.account
           for _, v in ipairs(acc and acc.vms or {}) do rec.vms[#rec.vms + 1] = v end
           -- say what state the node is left in (a hook may fail before the cordon)
           local now = cluster.get("Node", name)
           rec.cordoned = now ~= nil and (now.spec or {}).unschedulable == true
           local left = rec.cordoned and "it stays cordoned" or "it was not cordoned"
-          log.error(("%s failed: %s%s"):format(name, rec.error,
-            rec.error:find("stays cordoned", 1, true) and "" or ("; " .. left)), { node = name })
+          log[aborted and "warn" or "error"](("%s %s: %s%s"):format(name, aborted and "stopped" or "failed",
+            rec.error, rec.error:find("stays cordoned", 1, true) and "" or ("; " .. left)), { node = name })
         end
         for _, v in ipairs(rec.vms) do
           if v.state == "failed" then failed_vms = failed_vms + 1 end
@@ -1231,9 +1270,15 @@ function rolling(opts, phase)
       if r.state == "failed" then failed_nodes = failed_nodes + 1 end
     end
     local t0 = time.now()
-    local good, why = gate(batch, expect_running, opts)
+    local good, why = true, nil
+    if vmrun.abort_requested() then
+      report.aborted = vmrun.abort_requested()
+      brec.gate = "not run: stopping"
+    else
+      good, why = gate(batch, expect_running, opts)
+    end
     brec.gate_s = time.now() - t0
-    brec.gate = good and "passed" or why
+    if brec.gate == nil then brec.gate = good and "passed" or why end
     brec.finished = time.now()
     if not good then
       log.error(("health gate after batch %d failed: %s"):format(bi, why), { batch = bi })
@@ -1251,7 +1296,8 @@ function rolling(opts, phase)
   end
   report.left_off = stopped_at_end
   if jr and phase ~= "resume" then
-    jr:finish(report.stopped and "stopped" or (failed_nodes > 0 and "failed" or "done"))
+    jr:finish(report.aborted and "aborted" or report.stopped and "stopped"
+      or (failed_nodes > 0 and "failed" or "done"))
   end
   report.finished = time.now()
   report.seconds = report.finished - started

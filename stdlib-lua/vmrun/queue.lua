@@ -414,22 +414,27 @@ local function emit(self, on_event, event)
   on_event(event)
 end
 
---- q:run([{timeout=, on_event=, poll=}]) -> account — waits
+--- q:run([{timeout=, on_event=, poll=, on_abort=}]) -> account — waits
 -- Runs the queue to the end: starts migrations as slots free up, follows them, retries failed
 -- ones; an item whose VMI stopped or left the node before its turn is skipped. on_event(event)
 -- gets {type = "started"|"succeeded"|"failed"|"retry"|"skipped", item, vmi,
 -- source, target, attempt, reason, eta} (eta: seconds until the whole queue is done, from the
 -- estimates). Returns {items = {{vmi, state, attempts, source, target,
 -- reason, started, finished}}, succeeded, failed, skipped, seconds}. Raises kind "timeout" when timeout
--- passes (migrations in flight go on; their handles are in q.items).
+-- passes (migrations in flight go on; their handles are in q.items). With on_abort ("finish" or
+-- "cancel"), once vmrun.abort_requested() says so no migration starts, the running ones finish
+-- (or are cancelled: their VMIMs deleted), and then it raises kind "aborted" (the items not
+-- done are in state "aborted").
 function Queue:run(opts)
   if opts ~= nil and type(opts) ~= "table" then usage("q:run: options must be a table (on_event, poll, timeout)") end
   opts = opts or {}
   for k, v in pairs(opts) do
     if k == "on_event" then
       if type(v) ~= "function" then usage("q:run: on_event must be a function") end
+    elseif k == "on_abort" then
+      if v ~= "finish" and v ~= "cancel" then usage("q:run: on_abort must be \"finish\" or \"cancel\"") end
     elseif k ~= "timeout" and k ~= "poll" then
-      usage("q:run: unknown option %s (on_event, poll, timeout)", tostring(k))
+      usage("q:run: unknown option %s (on_abort, on_event, poll, timeout)", tostring(k))
     end
   end
   local on_event, poll = opts.on_event, opts.poll and time.duration(opts.poll) or 1
@@ -477,6 +482,36 @@ function Queue:run(opts)
     -- new starts; the migrations of others are counted only when one of ours might start (most
     -- polls of a busy queue find its own migrations filling its limits)
     local may_start = self.core:could_start(now)
+    local abort = opts.on_abort and vmrun.abort_requested()
+    if abort then
+      -- stopping: nothing new starts; what runs finishes, or is cancelled
+      may_start = false
+      local running = 0
+      for _, it in ipairs(self.items) do
+        if it.state == "running" then
+          running = running + 1
+          if opts.on_abort == "cancel" and not it.cancel_sent then
+            it.cancel_sent = true
+            log.info(("stopping: cancelling the migration of %s/%s"):format(it.namespace, it.name),
+              { vmi = it.namespace .. "/" .. it.name })
+            local ok, err = pcall(it.handle.cancel, it.handle)
+            if not ok and not vmrun.is_error(err, "not_found") then
+              log.warn("cannot cancel a migration", { vmi = it.namespace .. "/" .. it.name, error = tostring(err) })
+            end
+          end
+        end
+      end
+      if running == 0 then
+        local left = 0
+        for _, it in ipairs(self.items) do
+          if it.state ~= "done" and it.state ~= "failed" and it.state ~= "skipped" then
+            it.state, it.reason, left = "aborted", abort, left + 1
+          end
+        end
+        vmrun.error("aborted", ("q:run: stopped (%s): %d migration(s) not done"):format(abort, left),
+          { level = 2 })
+      end
+    end
     if may_start then self:count_foreign() end
     while may_start do
       local id, target = self.core:next(now)

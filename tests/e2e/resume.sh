@@ -39,7 +39,7 @@ one() {
   mkdir -p "$d"
   serve "$d"
   [ -n "$base" ] || { echo "FAIL $seed: the server did not start: $(cat "$d/serve.err")"; return; }
-  at=$((3 + (seed * 131) % 250)) # the journal's record count at which the run is killed
+  at=${KILL_AT:-$((3 + (seed * 131) % 250))} # the journal's record count at which the run is killed
   "$vmrun" --kubeconfig "$d/kubeconfig" --state-dir "$d/state" "$playbook" >"$d/out1" 2>"$d/err1" &
   client=$!
   lines=0
@@ -113,7 +113,7 @@ sed -n 's/^vmi \([^ ]*\) Running on .*/\1/p' "$tmp/reference.out" >"$tmp/referen
 [ -s "$tmp/reference" ] || { echo "FAIL: no VMI runs after the uninterrupted run"; exit 1; }
 
 results=$tmp/results
-for seed in $(seq 1 "$seeds"); do
+for seed in ${SEED_LIST:-$(seq 1 "$seeds")}; do
   one "$seed" >>"$results" &
   if [ $((seed % 2)) -eq 0 ]; then wait; fi
 done
