@@ -29,6 +29,7 @@ const vr_builtin_module vr_builtin_modules[] = {
 const vr_lua_global vr_lua_globals[] = {
     {"cbt", "vmrun.cbt"},         /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
     {"cluster", "vmrun.cluster"}, /* stdlib-lua/vmrun/cluster.lua, over vmrun.cluster.core */
+    {"lock", "vmrun.lock"},       /* stdlib-lua/vmrun/lock.lua, over cluster */
     {"maintenance", "vmrun.maintenance"}, /* stdlib-lua/vmrun/maintenance.lua */
     {"node", "vmrun.node"},               /* stdlib-lua/vmrun/node.lua, over cluster */
     {"preflight", "vmrun.preflight"},     /* stdlib-lua/vmrun/preflight.lua, over cluster */
