@@ -27,6 +27,7 @@ const vr_builtin_module vr_builtin_modules[] = {
 };
 
 const vr_lua_global vr_lua_globals[] = {
+    {"actors", "vmrun.actors"},   /* stdlib-lua/vmrun/actors.lua, over cluster */
     {"cbt", "vmrun.cbt"},         /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
     {"cluster", "vmrun.cluster"}, /* stdlib-lua/vmrun/cluster.lua, over vmrun.cluster.core */
     {"lock", "vmrun.lock"},       /* stdlib-lua/vmrun/lock.lua, over cluster */

@@ -11,21 +11,12 @@
 sim.load((os.getenv("VMRUN_SOURCE_DIR") or ".") .. "/tests/lua/fixtures/coordination_cluster.yaml")
 
 local k8stime = require("vmrun.k8stime")
+local helpers = require("spec_helpers")
 
 local function lease(name) return cluster.get("Lease", "kube-system", name) end
 
--- Runs fn with log.info/warn/error recorded (and not written); returns {info, warn, error}.
-local function logged(fn)
-  local seen, saved = { info = {}, warn = {}, error = {} }, {}
-  for level in pairs(seen) do
-    saved[level] = log[level]
-    log[level] = function(msg) table.insert(seen[level], tostring(msg)) end
-  end
-  local ok, err = pcall(fn)
-  for level, f in pairs(saved) do log[level] = f end
-  if not ok then error(err, 0) end
-  return seen
-end
+-- Runs fn with log.info, log.warn and log.error recorded (and not written).
+local function logged(fn) return helpers.logged({ "info", "warn", "error" }, fn) end
 
 -- Runs fn with cluster[name] replaced by wrap(original), restored afterwards.
 local function wrapped(name, wrap, fn)

@@ -1,5 +1,6 @@
 -- spec_helpers.lua: helpers shared by the Lua specs (not a spec itself): running a child vmrun
--- with the same binary and runtime as the current run, temporary directories, line splitting.
+-- with the same binary and runtime as the current run, temporary directories, line splitting,
+-- log lines recorded in-process.
 local M = {}
 
 -- The vmrun binary: $VMRUN_BINARY_DIR/vmrun (set by ctest), else the host's own argv[0].
@@ -61,6 +62,20 @@ function M.write_file(path, text)
   local f = assert(io.open(path, "wb"))
   f:write(text)
   f:close()
+end
+
+-- Runs fn with the log lines of each level in `levels` ({"warn", "error", ...}) recorded instead
+-- of written; returns {[level] = {message, ...}}. The log functions come back even when fn raises.
+function M.logged(levels, fn)
+  local seen, saved = {}, {}
+  for _, level in ipairs(levels) do
+    seen[level], saved[level] = {}, log[level]
+    log[level] = function(msg) table.insert(seen[level], tostring(msg)) end
+  end
+  local ok, err = pcall(fn)
+  for level, f in pairs(saved) do log[level] = f end
+  if not ok then error(err, 0) end
+  return seen
 end
 
 return M
