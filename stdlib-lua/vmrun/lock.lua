@@ -326,8 +326,8 @@ end
 -- Ends the heartbeat (unless it is the caller) and clears the Lease if it is still ours, once; a
 -- later call waits for the heartbeat when it is the one releasing (the run's cancellation).
 local function release(self)
-  local hb, me = self.heartbeat_task, task.current()
-  local running = hb ~= nil and hb ~= me and not finished(hb)
+  local hb, me = self.heartbeat_task, task.current().id -- (handles of one task need not be equal)
+  local running = hb ~= nil and hb.id ~= me and not finished(hb)
   if not self.released then
     self.released, self.releaser = true, me
     -- the heartbeat ends first: a renewal in flight would otherwise meet the cleared Lease
@@ -339,7 +339,7 @@ local function release(self)
     return self.cleared
   end
   if running then
-    if self.releaser ~= hb then hb:cancel("lock released") end
+    if self.releaser ~= hb.id then hb:cancel("lock released") end
     pcall(hb.wait, hb)
   end
   return self.cleared == true
@@ -514,6 +514,7 @@ function M.acquire(opts)
       log.info(("lock %s acquired"):format(where), { lock = where, holder = self.holder,
         run_id = self.run_id, ttl = self.ttl_seconds })
       self.heartbeat_task = task.spawn(heartbeat, self)
+      task.yield() -- the heartbeat starts now: a task cancelled before it started has no cleanup
       return self
     end
     -- another run wrote the Lease between our read and our write (a 409, or it vanished): read it

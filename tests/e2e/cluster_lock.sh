@@ -3,11 +3,11 @@
 # (`vmrun serve` over HTTP on 127.0.0.1, real time): a run holds the lock past its TTL through the
 # heartbeat's renewals (PATCHes with a resourceVersion precondition); a second run is refused
 # (exit 1) naming holder, host, pid, run id and playbook, and changes nothing; the release clears
-# the holder, and a third run takes it. Bad input: a run killed while holding the lock (its process
-# is gone, its Lease is not): the next run is refused with a message saying that process is gone,
-# and takes the lock over with a warning once it expired. Then actors.detect through the REST
-# backend: a node cordoned by someone else is reported, the kinds the server does not serve read
-# as none. Usage:
+# the holder, and a third run takes it; Ctrl-C releases it (with and without <close>). Bad input: a
+# run killed while holding the lock (its process is gone, its Lease is not): the next run is
+# refused with a message saying that process is gone, and takes the lock over with a warning once
+# it expired. Then actors.detect through the REST backend: a node cordoned by someone else is
+# reported, the kinds the server does not serve read as none. Usage:
 #   bash tests/e2e/cluster_lock.sh PATH/TO/vmrun
 set -uo pipefail
 vmrun=${1:?usage: cluster_lock.sh PATH/TO/vmrun}
@@ -63,6 +63,22 @@ curl -s "$lease_url" | lua_json 'assert(doc.spec.holderIdentity == nil, "holder 
   assert(doc.metadata.annotations["vmrun.io/pid"] == nil, "pid left")' || fail "release: $(curl -s "$lease_url")"
 out=$("$vmrun" --kubeconfig "$kc" -e 'local l = lock.acquire() assert(l:release())' 2>&1) ||
   fail "a run after the release could not take the lock: $out"
+
+# --- Ctrl-C releases the lock: through <close> and the heartbeat's cleanup, or the latter alone -----
+for playbook in "$tmp/hold.lua" "$tmp/forgets.lua"; do
+  printf '%s\n' 'local dir = ...' 'lock.acquire({ ttl = 5 })' 'io.open(dir .. "/held", "w"):close()' \
+    'task.sleep(60)' >"$tmp/forgets.lua"
+  rm -f "$tmp/held" "$tmp/go"
+  "$vmrun" --kubeconfig "$kc" "$playbook" "$tmp" 5 >"$tmp/a.out" 2>"$tmp/a.err" &
+  holder=$!
+  wait_held
+  kill -INT "$holder"
+  wait "$holder"
+  rc=$?
+  [ "$rc" -eq 130 ] || fail "$(basename "$playbook") exited $rc after Ctrl-C: $(cat "$tmp/a.err")"
+  curl -s "$lease_url" | lua_json 'assert(doc.spec.holderIdentity == nil, "holder left")' ||
+    fail "Ctrl-C did not release the lock of $(basename "$playbook"): $(cat "$tmp/a.err")"
+done
 
 # --- a run killed while it holds the lock ------------------------------------------------------------
 rm -f "$tmp/held" "$tmp/go"

@@ -390,13 +390,34 @@ describe("l:release", function()
     expect(lock.status({ name = "scoped" }).state).to_be("free")
   end)
 
-  it("happens by itself when the task that took the lock ends", function()
+  it("happens by itself when the task that took the lock ends (through a slow API)", function()
     local t = task.spawn(function() return lock.acquire({ name = "orphan", ttl = 30 }) end)
     local l = t:wait()
     expect(lock.status({ name = "orphan" }).state).to_be("live")
-    task.sleep(11) -- the heartbeat's next tick, 10 s after the acquire
+    local logs = logged(function()
+      wrapped("get", slow_reads, function() task.sleep(11) end) -- the heartbeat's tick, 10 s after the acquire
+    end)
+    expect(logs.warn).to_equal({})
     expect(lock.status({ name = "orphan" }).state).to_be("free")
     expect(l:held()).to_be(false)
     expect(l.heartbeat_task:status()).to_be("done")
+  end)
+
+  it("when the run cancels the heartbeat, its cleanup releases the lock, and a release meanwhile waits for it", function()
+    local l = lock.acquire({ name = "interrupted" })
+    local released
+    local logs = logged(function()
+      wrapped("get", slow_reads, function()
+        expect(l.heartbeat_task:status()).to_be("waiting") -- it has started: it renews
+        l.heartbeat_task:cancel("interrupted by signal")
+        task.yield() -- the heartbeat's cleanup starts releasing, and waits for the API
+        released = l:release()
+      end)
+    end)
+    expect(released).to_be(true)
+    expect(logs.warn).to_equal({})
+    expect(logs.info).to_equal({ "lock kube-system/interrupted released" })
+    expect(lock.status({ name = "interrupted" }).state).to_be("free")
+    expect(l.heartbeat_task:status()).to_be("cancelled")
   end)
 end)
