@@ -575,11 +575,10 @@ int vr_schedule_next_run(const vr_schedule *s, const vr_runbook *rb, int64_t aft
       run->window = w;
       return 1;
     }
-    if (run->skipped == VR_SKIP_NONE) {
-      run->skipped = why;
-      run->freeze = f;
-      run->exclusion = e;
-    }
+    if (run->skipped == VR_SKIP_NONE) run->skipped = why;
+    run->skipped_all |= 1u << why;
+    if (run->freeze == NULL) run->freeze = f;
+    if (run->exclusion == NULL) run->exclusion = e;
     /* jump over what stands in the way instead of trying each cron time */
     if (why == VR_SKIP_OUTSIDE_WINDOW) {
       vr_window next;

@@ -177,12 +177,15 @@ vr_skip vr_schedule_may_start(const vr_schedule *s, const vr_runbook *rb, int64_
 
 typedef struct vr_schedule_run {
   const vr_runbook *runbook;
-  int64_t cron_time;       /* the first cron time after the previous run (or after now) */
-  int64_t start;           /* the first cron time from cron_time on that may start */
-  vr_window window;        /* window runbooks: the window start is in; zeros otherwise */
-  vr_skip skipped;         /* why cron_time could not start; VR_SKIP_NONE when start == cron_time */
-  const vr_freeze *freeze; /* skipped == VR_SKIP_FROZEN */
-  const vr_exclusion *exclusion; /* skipped == VR_SKIP_EXCLUDED */
+  int64_t cron_time; /* the first cron time after the previous run (or after now) */
+  int64_t start;     /* the first cron time from cron_time on that may start */
+  vr_window window;  /* window runbooks: the window start is in; zeros otherwise */
+  /* why cron_time could not start (VR_SKIP_NONE when start == cron_time), and bit 1 << reason
+   * for every reason met from cron_time to start */
+  vr_skip skipped;
+  unsigned skipped_all;
+  const vr_freeze *freeze;       /* the first freeze met (skipped_all has VR_SKIP_FROZEN) */
+  const vr_exclusion *exclusion; /* the first excluded date met */
 } vr_schedule_run;
 
 /* The first run of rb after `after` (strictly): 1, or 0 when it has none within
