@@ -32,8 +32,7 @@ struct vr_blocked {
 
 static const char *const day_abbr[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 
-/* ---- errors ------------------------------------------------------------------------------------
- */
+/* ---- errors ---------------------------------------------------------------------------------- */
 
 static int set_error(vr_schedule_error *err, const char *file, int line, int column,
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -72,8 +71,7 @@ static void format_duration(int64_t secs, char *buf, size_t len) {
   if ((m > 0 || o == 0) && o < len) snprintf(buf + o, len - o, "%lldm", (long long)m);
 }
 
-/* ---- cron: parsing ------------------------------------------------------------------------------
- */
+/* ---- cron: parsing --------------------------------------------------------------------------- */
 
 static const char *const month_names[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
                                           "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
@@ -298,8 +296,7 @@ int vr_cron_parse(const char *text, vr_cron *cron, vr_schedule_error *err) {
   return cron_from_fields(&cp, fields, ends, cron);
 }
 
-/* ---- cron: matching and next times --------------------------------------------------------------
- */
+/* ---- cron: matching and next times ----------------------------------------------------------- */
 
 static int day_matches(const vr_cron *c, int mday, int wday) {
   int dom = (int)(c->mdays >> mday & 1), dow = c->wdays >> wday & 1;
@@ -407,11 +404,13 @@ static int64_t block_end_in(const vr_schedule *s, int64_t a, int64_t b) {
   return best;
 }
 
-/* The occurrence of weekly window w on local date day. */
+/* The occurrence of weekly window w on local date day: from its start to start + duration, both
+ * on the wall clock (so that touching windows stay touching across a DST change). */
 static void occurrence(const vr_schedule *s, const vr_weekly_window *w, int64_t day, int64_t *start,
                        int64_t *end) {
-  *start = vr_tz_utc(s->tz, day * 86400 + (int64_t)w->start * 60);
-  *end = *start + w->duration;
+  int64_t local = day * 86400 + (int64_t)w->start * 60;
+  *start = vr_tz_utc(s->tz, local);
+  *end = vr_tz_utc(s->tz, local + w->duration);
 }
 
 typedef struct cover {
@@ -523,8 +522,7 @@ int64_t vr_schedule_time_left(const vr_schedule *s, int64_t t) {
   return vr_schedule_window_at(s, t, &w) ? w.end - t : 0;
 }
 
-/* ---- runs
- * ---------------------------------------------------------------------------------------- */
+/* ---- runs ------------------------------------------------------------------------------------ */
 
 const char *vr_skip_name(vr_skip skip) {
   switch (skip) {
@@ -635,8 +633,7 @@ int vr_schedule_check_runs(const vr_schedule *s, int64_t now, vr_schedule_error 
   return 0;
 }
 
-/* ---- the schedule file: YAML nodes -------------------------------------------------------------
- */
+/* ---- the schedule file: YAML nodes ----------------------------------------------------------- */
 
 typedef struct sreader {
   yaml_document_t doc;
@@ -820,8 +817,7 @@ static int resolve_path(sreader *r, yaml_node_t *v, const char *what, const char
   return *out == NULL ? oom(r) : 0;
 }
 
-/* ---- the schedule file: values -----------------------------------------------------------------
- */
+/* ---- the schedule file: values --------------------------------------------------------------- */
 
 static const char *const month_full[] = {"January",   "February", "March",    "April",
                                          "May",       "June",     "July",     "August",
@@ -904,8 +900,7 @@ static int parse_day(sreader *r, yaml_node_t *v, const char *what, int *wday) {
   return fail(r, v, "%s: unknown day '%s' (expected Mon, Tue, Wed, Thu, Fri, Sat or Sun)", what, t);
 }
 
-/* ---- the schedule file: sections ----------------------------------------------------------------
- */
+/* ---- the schedule file: sections ------------------------------------------------------------- */
 
 static const char *const weekly_keys[] = {"days", "start", "duration"};
 enum { WK_DAYS, WK_START, WK_DURATION, WK_N };

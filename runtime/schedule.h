@@ -10,7 +10,8 @@
  * Times are int64 seconds since 1970-01-01T00:00:00Z. Cron fields and windows are read on the
  * schedule's wall clock. A local time that the clocks skip (spring forward) happens at the instant
  * they jump; a local time that happens twice (fall back) happens at its first occurrence only (so
- * a cron time never fires twice and is never lost). A window lasts its duration in real time. */
+ * a cron time never fires twice and is never lost). A window ends at its start plus its duration
+ * on the wall clock, by the same rules. */
 #ifndef VMRUN_SCHEDULE_H
 #define VMRUN_SCHEDULE_H
 
@@ -37,8 +38,7 @@ typedef struct vr_schedule_error {
 /* "file:line:column: message", "file:line: message", "file: message" or "message". */
 void vr_schedule_error_format(const vr_schedule_error *err, char *buf, size_t len);
 
-/* ---- cron -------------------------------------------------------------------------------------
- */
+/* ---- cron ------------------------------------------------------------------------------------ */
 
 /* Five fields: minute hour day-of-month month day-of-week, each '*', a number, a name (JAN-DEC,
  * SUN-SAT, any case), a range a-b, a step (*\/n, a-b/n), or a list of those; day-of-week 0 and 7
@@ -63,8 +63,7 @@ int64_t vr_cron_next(const vr_cron *cron, const vr_tz *tz, int64_t after);
 /* Whether local wall-clock time `local` (seconds, see tz.h) matches, to the minute. */
 int vr_cron_matches(const vr_cron *cron, int64_t local);
 
-/* ---- the schedule ------------------------------------------------------------------------------
- */
+/* ---- the schedule ---------------------------------------------------------------------------- */
 
 typedef struct vr_weekly_window {
   uint8_t days;     /* bit d: weekday d (0 Sunday ... 6 Saturday) */
@@ -137,8 +136,7 @@ vr_schedule *vr_schedule_parse(const char *text, size_t len, const char *path,
                                vr_schedule_error *err);
 void vr_schedule_free(vr_schedule *s);
 
-/* ---- windows -----------------------------------------------------------------------------------
- */
+/* ---- windows --------------------------------------------------------------------------------- */
 
 /* A stretch of maintenance time [start, end): the union of the weekly windows' occurrences (ones
  * that touch or overlap join), less the excluded dates and the freezes. */
@@ -157,8 +155,7 @@ int vr_schedule_next_window(const vr_schedule *s, int64_t t, vr_window *w);
 /* Seconds left in the window at t (0 outside a window). */
 int64_t vr_schedule_time_left(const vr_schedule *s, int64_t t);
 
-/* ---- runs --------------------------------------------------------------------------------------
- */
+/* ---- runs ------------------------------------------------------------------------------------ */
 
 typedef enum vr_skip {
   VR_SKIP_NONE = 0,

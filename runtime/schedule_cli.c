@@ -49,8 +49,7 @@ static int usage_error(const char *fmt, const char *arg) {
   return EXIT_USAGE;
 }
 
-/* ---- times ------------------------------------------------------------------------------------
- */
+/* ---- times ----------------------------------------------------------------------------------- */
 
 /* n digits at *p into *out. */
 static int digits(const char **p, int n, int *out) {
@@ -133,8 +132,7 @@ static void format_day(int64_t day, char *buf, size_t len) {
   snprintf(buf, len, "%04lld-%02d-%02d", (long long)y, m, d);
 }
 
-/* ---- checks -----------------------------------------------------------------------------------
- */
+/* ---- checks ---------------------------------------------------------------------------------- */
 
 static void report(const vr_schedule_error *err) {
   char buf[1200];
@@ -170,8 +168,7 @@ static int check_files(const vr_schedule *s) {
   return 0;
 }
 
-/* ---- --list ------------------------------------------------------------------------------------
- */
+/* ---- --list ---------------------------------------------------------------------------------- */
 
 enum { COL_RUNBOOK, COL_START, COL_START_UTC, COL_WINDOW_END, COL_SKIPPED, NCOLS };
 #define CELL 320
@@ -257,7 +254,9 @@ static int list_runs(const vr_schedule *s, int64_t now, size_t count) {
     snprintf(cells[i][COL_RUNBOOK], CELL, "%s", runs[i].runbook->name);
     format_local(s->tz, runs[i].start, cells[i][COL_START], CELL);
     format_utc(runs[i].start, cells[i][COL_START_UTC], CELL);
-    if (runs[i].runbook->window)
+    if (runs[i].runbook->window && runs[i].window.end >= runs[i].start + VR_SCHEDULE_HORIZON_S)
+      snprintf(cells[i][COL_WINDOW_END], CELL, "not within 400 days");
+    else if (runs[i].runbook->window)
       format_local(s->tz, runs[i].window.end, cells[i][COL_WINDOW_END], CELL);
     else
       snprintf(cells[i][COL_WINDOW_END], CELL, "-");
@@ -286,8 +285,7 @@ static int list_runs(const vr_schedule *s, int64_t now, size_t count) {
   return 0;
 }
 
-/* ---- the command -------------------------------------------------------------------------------
- */
+/* ---- the command ----------------------------------------------------------------------------- */
 
 int vr_schedule_main(int argc, char **argv) {
   const char *file = NULL, *now_text = NULL;

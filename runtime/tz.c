@@ -94,8 +94,7 @@ int vr_days_in_month(int64_t year, int month) {
   return month == 2 && is_leap(year) ? 29 : dim[month - 1];
 }
 
-/* ---- POSIX TZ rules (the TZif footer) ---------------------------------------------------------
- */
+/* ---- POSIX TZ rules (the TZif footer) -------------------------------------------------------- */
 
 static const char *parse_abbr(const char *p, char out[16]) {
   size_t n = 0;
@@ -244,8 +243,7 @@ static int rule_next_change(const tz_rule *r, int64_t t, int64_t *when) {
   return 1;
 }
 
-/* ---- lookups ----------------------------------------------------------------------------------
- */
+/* ---- lookups --------------------------------------------------------------------------------- */
 
 static const tz_type utc_type = {0, 0, "UTC"};
 
@@ -334,8 +332,7 @@ int64_t vr_tz_utc(const vr_tz *tz, int64_t local) {
   return first;
 }
 
-/* ---- loading ----------------------------------------------------------------------------------
- */
+/* ---- loading --------------------------------------------------------------------------------- */
 
 const char *vr_tz_name(const vr_tz *tz) {
   return tz != NULL ? tz->name : "UTC";

@@ -78,8 +78,7 @@ static void test_calendar(void) {
   CHECK(vr_floor_div(59, 60) == 0);
 }
 
-/* ---- zones -------------------------------------------------------------------------------------
- */
+/* ---- zones ----------------------------------------------------------------------------------- */
 
 /* Offsets and DST flags as glibc gives them, every ~7 hours from 1925 to 2100 (the table, then
  * the footer's rule after 2037), and local -> UTC round trips. */
@@ -182,8 +181,7 @@ static void test_zones(void) {
   unsetenv("TZDIR");
 }
 
-/* ---- cron --------------------------------------------------------------------------------------
- */
+/* ---- cron ------------------------------------------------------------------------------------ */
 
 static void test_cron_parse(void) {
   static const struct {
@@ -399,8 +397,99 @@ static void test_cron_next(void) {
   }
 }
 
-/* ---- schedules
- * ----------------------------------------------------------------------------------- */
+/* Deterministic pseudo-random numbers for the property tests. */
+static uint64_t rng_state = 88172645463325252ull;
+static int rnd(int n) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (int)(rng_state % (uint64_t)n);
+}
+
+/* A random field item for [lo, hi]: *, *\/k, a, a-b, a-b/k. */
+static int random_item(char *buf, size_t len, int lo, int hi) {
+  int a = lo + rnd(hi - lo + 1), b = a + rnd(hi - a + 1), k = 1 + rnd(4 * (hi - lo) / 10 + 1);
+  switch (rnd(5)) {
+  case 0:
+    return snprintf(buf, len, "*");
+  case 1:
+    return snprintf(buf, len, "*/%d", k);
+  case 2:
+    return snprintf(buf, len, "%d", a);
+  case 3:
+    return snprintf(buf, len, "%d-%d", a, b);
+  default:
+    return snprintf(buf, len, "%d-%d/%d", a, b, k);
+  }
+}
+
+static void random_cron(char *buf, size_t len) {
+  static const int lo[5] = {0, 0, 1, 1, 0}, hi[5] = {59, 23, 31, 12, 7};
+  size_t o = 0;
+  int f, items;
+  for (f = 0; f < 5; f++) {
+    if (f > 0) buf[o++] = ' ';
+    /* mostly '*' for the days and months, so that a few days hold matches */
+    if ((f >= 2 && rnd(3) != 0) || (f == 1 && rnd(3) == 0)) {
+      buf[o++] = '*';
+      continue;
+    }
+    for (items = 1 + rnd(2); items > 0; items--) {
+      o += (size_t)random_item(buf + o, len - o, lo[f], hi[f]);
+      if (items > 1) buf[o++] = ',';
+    }
+  }
+  buf[o] = '\0';
+}
+
+/* The next run by brute force, minute by minute: an instant whose local time matches and is not
+ * the second showing of that local time (the clock read the same an hour earlier), or an instant
+ * where the clock jumped over a local minute that matches. VR_NEVER within `minutes`. */
+static int64_t brute_next(const vr_cron *c, const vr_tz *tz, int64_t after, int minutes) {
+  int64_t t = vr_floor_div(after, 60) * 60 + 60, end = t + (int64_t)minutes * 60;
+  for (; t <= end; t += 60) {
+    int64_t local = vr_tz_local(tz, t), before = vr_tz_local(tz, t - 60), skipped;
+    if (vr_cron_matches(c, local) && vr_tz_local(tz, t - 3600) != local) return t;
+    for (skipped = before + 60; skipped < local; skipped += 60)
+      if (vr_cron_matches(c, skipped)) return t;
+  }
+  return VR_NEVER;
+}
+
+/* vr_cron_next against brute_next for random expressions within 90 minutes of a DST change (in
+ * its zone: before, in a skipped or repeated hour, after), and around Feb 29 in UTC. */
+static void test_cron_brute_force(void) {
+  static const struct {
+    const char *zone, *at;
+  } around[] = {
+      {"Europe/Berlin", "2026-03-29T01:00Z"},    {"Europe/Berlin", "2026-10-25T01:00Z"},
+      {"America/New_York", "2026-03-08T07:00Z"}, {"America/New_York", "2026-11-01T06:00Z"},
+      {"Europe/Berlin", "2045-10-29T01:00Z"},    {"UTC", "2028-02-28T23:00Z"}};
+  vr_tz *tzs[6];
+  int n, i, bad = 0, compared = 0;
+  for (i = 0; i < 6; i++) tzs[i] = zone(around[i].zone);
+  for (n = 0; n < 600; n++) {
+    int k = rnd(6);
+    char expr[128];
+    vr_cron c;
+    vr_schedule_error e;
+    int64_t after = utc(around[k].at) + (int64_t)(rnd(180) - 90) * 60 + rnd(60), got, want;
+    random_cron(expr, sizeof expr);
+    if (vr_cron_parse(expr, &c, &e) != 0) continue;
+    want = brute_next(&c, tzs[k], after, 4 * 1440);
+    got = vr_cron_next(&c, tzs[k], after);
+    compared++;
+    if (want != VR_NEVER ? got != want : got <= after + 4 * 86400)
+      if (bad++ < 5)
+        fprintf(stderr, "  '%s' in %s after %s: %s, brute force %s\n", expr, around[k].zone,
+                iso(after), iso(got), iso(want));
+  }
+  for (i = 0; i < 6; i++) vr_tz_free(tzs[i]);
+  CHECK(bad == 0);
+  CHECK(compared > 450);
+}
+
+/* ---- schedules ------------------------------------------------------------------------------- */
 
 static vr_schedule *parse(const char *text) {
   vr_schedule_error e;
@@ -696,8 +785,7 @@ static void test_file_errors(void) {
               "file");
 }
 
-/* ---- windows
- * ------------------------------------------------------------------------------------- */
+/* ---- windows --------------------------------------------------------------------------------- */
 
 static void test_windows(void) {
   static const char text[] =
@@ -732,11 +820,13 @@ static void test_windows(void) {
       {"2026-12-19T22:30Z", 1, "2026-12-19T21:00Z", "2026-12-19T23:00Z"},
       {"2026-12-19T23:00Z", 0, "2027-01-04T23:00Z", "2027-01-06T23:00Z"},
       {"2027-01-02T21:30Z", 0, "2027-01-04T23:00Z", "2027-01-06T23:00Z"},
-      /* DST: Sat 2026-10-24 22:00 CEST = 20:00Z, 6 hours later it is 03:00 CET = 02:00Z */
-      {"2026-10-25T01:59Z", 1, "2026-10-24T20:00Z", "2026-10-25T02:00Z"},
-      {"2026-10-25T02:00Z", 0, "2026-10-26T23:00Z", "2026-10-28T23:00Z"},
-      /* spring: Sat 2026-03-28 22:00 CET = 21:00Z + 6h = 03:00Z (05:00 CEST) */
-      {"2026-03-29T02:59Z", 1, "2026-03-28T21:00Z", "2026-03-29T03:00Z"},
+      /* DST, fall back: Sat 2026-10-24 22:00 CEST = 20:00Z to Sun 04:00 CET = 03:00Z (7 hours) */
+      {"2026-10-25T02:59Z", 1, "2026-10-24T20:00Z", "2026-10-25T03:00Z"},
+      {"2026-10-25T03:00Z", 0, "2026-10-26T23:00Z", "2026-10-28T23:00Z"},
+      /* spring forward: Sat 2026-03-28 22:00 CET = 21:00Z to Sun 04:00 CEST = 02:00Z (5 hours);
+       * the next, Tue+Wed in summer time, from Mon 22:00Z */
+      {"2026-03-29T01:59Z", 1, "2026-03-28T21:00Z", "2026-03-29T02:00Z"},
+      {"2026-03-29T02:00Z", 0, "2026-03-30T22:00Z", "2026-04-01T22:00Z"},
   };
   vr_schedule *s = parse(text);
   size_t i;
@@ -797,13 +887,192 @@ static void test_windows(void) {
     if (s == NULL) return;
     CHECK(vr_schedule_next_window(s, utc("2026-03-28T12:00Z"), &w) == 1);
     CHECK_STR(iso(w.start), "2026-03-29T01:00Z");
-    CHECK_STR(iso(w.end), "2026-03-29T02:00Z");
+    CHECK_STR(iso(w.end), "2026-03-29T01:30Z"); /* 03:30 CEST: the end is on the wall clock */
+    vr_schedule_free(s);
+    /* in Berlin too: the day of 25 hours and the day of 23 leave no gap between the days */
+    s = parse("timezone: Europe/Berlin\n"
+              "cluster: {context: prod}\n"
+              "windows: {weekly: [{days: [Mon, Tue, Wed, Thu, Fri, Sat, Sun], start: '00:00', "
+              "duration: 24h}]}\n" RB);
+    if (s == NULL) return;
+    t = utc("2027-10-31T12:00Z");
+    CHECK(vr_schedule_window_at(s, t, &w) == 1);
+    CHECK(w.start == t - VR_SCHEDULE_HORIZON_S && w.end == t + VR_SCHEDULE_HORIZON_S);
     vr_schedule_free(s);
   }
 }
 
-/* ---- runs
- * ---------------------------------------------------------------------------------------- */
+/* Windows by brute force: the occurrences and blocked intervals of a random schedule listed
+ * around a DST change; whether an instant is open; and, since openness changes only at their
+ * edges, each window found by scanning the sorted edges (not by following chains of openings as
+ * schedule.c does). */
+typedef struct brute_windows {
+  int64_t occ[400][2], blocked[8][2], edges[820];
+  int nocc, nblocked, nedges;
+} brute_windows;
+
+static int brute_open(const brute_windows *b, int64_t t) {
+  int i, in = 0;
+  for (i = 0; i < b->nblocked; i++)
+    if (b->blocked[i][0] <= t && t < b->blocked[i][1]) return 0;
+  for (i = 0; i < b->nocc && !in; i++) in = b->occ[i][0] <= t && t < b->occ[i][1];
+  return in;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void brute_build(brute_windows *b, const vr_schedule *s, int64_t base_day) {
+  int64_t day;
+  size_t i;
+  b->nocc = b->nblocked = b->nedges = 0;
+  for (day = base_day - 20; day <= base_day + 20; day++)
+    for (i = 0; i < s->nweekly; i++) {
+      int64_t local = day * 86400 + s->weekly[i].start * 60;
+      if (!(s->weekly[i].days >> vr_weekday(day) & 1) || b->nocc == 400) continue;
+      b->occ[b->nocc][0] = vr_tz_utc(s->tz, local);
+      b->occ[b->nocc++][1] = vr_tz_utc(s->tz, local + s->weekly[i].duration);
+    }
+  for (i = 0; i < s->nexcluded; i++, b->nblocked++) {
+    b->blocked[b->nblocked][0] = vr_tz_utc(s->tz, s->excluded[i].day * 86400);
+    b->blocked[b->nblocked][1] = vr_tz_utc(s->tz, (s->excluded[i].day + 1) * 86400);
+  }
+  for (i = 0; i < s->nfreezes; i++, b->nblocked++) {
+    b->blocked[b->nblocked][0] = vr_tz_utc(s->tz, s->freezes[i].from * 86400);
+    b->blocked[b->nblocked][1] = vr_tz_utc(s->tz, (s->freezes[i].to + 1) * 86400);
+  }
+  for (i = 0; i < (size_t)b->nocc; i++) {
+    b->edges[b->nedges++] = b->occ[i][0];
+    b->edges[b->nedges++] = b->occ[i][1];
+  }
+  for (i = 0; i < (size_t)b->nblocked; i++) {
+    b->edges[b->nedges++] = b->blocked[i][0];
+    b->edges[b->nedges++] = b->blocked[i][1];
+  }
+  qsort(b->edges, (size_t)b->nedges, sizeof b->edges[0], cmp_i64);
+}
+
+/* The window holding t (open): from the last edge at or before t after which it is open all
+ * the way, to the first edge after t where it closes. */
+static void brute_window(const brute_windows *b, int64_t t, int64_t *start, int64_t *end) {
+  int i;
+  *start = *end = VR_NEVER;
+  for (i = 0; i < b->nedges; i++)
+    if (b->edges[i] > t && !brute_open(b, b->edges[i])) {
+      *end = b->edges[i];
+      break;
+    }
+  for (i = b->nedges - 1; i >= 0; i--)
+    if (b->edges[i] <= t && !brute_open(b, b->edges[i] - 1)) {
+      *start = b->edges[i];
+      break;
+    }
+}
+
+static void test_windows_brute_force(void) {
+  static const struct {
+    const char *zone, *at;
+  } around[] = {{"Europe/Berlin", "2026-03-29T01:00Z"},
+                {"Europe/Berlin", "2026-10-25T01:00Z"},
+                {"America/New_York", "2026-03-08T07:00Z"},
+                {"America/New_York", "2026-11-01T06:00Z"},
+                {"UTC", "2026-06-15T00:00Z"}};
+  static brute_windows b;
+  int n, k, bad = 0, samples = 0, inside_samples = 0;
+  for (n = 0; n < 200; n++) {
+    char text[2048], date[16], date2[16];
+    int64_t at, base_day;
+    size_t o;
+    int w, nw = 1 + rnd(2), e;
+    vr_schedule *s;
+    vr_schedule_error err;
+    k = rnd(5);
+    at = utc(around[k].at);
+    base_day = vr_floor_div(at, 86400);
+    o = (size_t)snprintf(text, sizeof text,
+                         "timezone: %s\ncluster: {context: x}\nwindows:\n"
+                         "  weekly:\n",
+                         around[k].zone);
+    for (w = 0; w < nw; w++) {
+      int days = 1 + rnd(127), d, first = 1;
+      o += (size_t)snprintf(text + o, sizeof text - o, "    - {days: [");
+      for (d = 0; d < 7; d++)
+        if (days >> d & 1) {
+          static const char *const names[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+          o += (size_t)snprintf(text + o, sizeof text - o, "%s%s", first ? "" : ", ", names[d]);
+          first = 0;
+        }
+      /* a quarter of them whole days (00:00 for 24h), which join into longer windows */
+      e = rnd(4) == 0 ? 0 : rnd(48) * 30;
+      o += (size_t)snprintf(text + o, sizeof text - o, "], start: '%02d:%02d', duration: %dm}\n",
+                            e / 60, e % 60, e == 0 ? 1440 : 30 * (1 + rnd(48)));
+    }
+    o += (size_t)snprintf(text + o, sizeof text - o, "  exclude: [");
+    for (e = rnd(3); e > 0; e--) {
+      {
+        int64_t y;
+        int m, d;
+        vr_civil_from_days(base_day - 8 + rnd(16), &y, &m, &d);
+        snprintf(date, sizeof date, "%04lld-%02d-%02d", (long long)y, m, d);
+      }
+      o += (size_t)snprintf(text + o, sizeof text - o, "%s%s", date, e > 1 ? ", " : "");
+    }
+    o += (size_t)snprintf(text + o, sizeof text - o, "]\n  freeze: [");
+    if (rnd(2)) {
+      int64_t from = base_day - 8 + rnd(16), y;
+      int m, d;
+      vr_civil_from_days(from, &y, &m, &d);
+      snprintf(date, sizeof date, "%04lld-%02d-%02d", (long long)y, m, d);
+      vr_civil_from_days(from + rnd(3), &y, &m, &d);
+      snprintf(date2, sizeof date2, "%04lld-%02d-%02d", (long long)y, m, d);
+      o += (size_t)snprintf(text + o, sizeof text - o, "{from: %s, to: %s}", date, date2);
+    }
+    snprintf(text + o, sizeof text - o, "]\n" RB);
+    if ((s = vr_schedule_parse(text, strlen(text), "s.yaml", &err)) == NULL) continue;
+    brute_build(&b, s, base_day);
+    for (e = 0; e < 25; e++) {
+      int64_t t = at + (int64_t)(rnd(14 * 1440) - 7 * 1440) * 60, bs, be;
+      vr_window win;
+      int inside = vr_schedule_window_at(s, t, &win), want = brute_open(&b, t);
+      samples++;
+      if (inside != want) {
+        if (bad++ < 5)
+          fprintf(stderr, "  at %s: inside %d, brute force %d\n%s", iso(t), inside, want, text);
+        continue;
+      }
+      if (inside) {
+        inside_samples++;
+        brute_window(&b, t, &bs, &be);
+        if (vr_schedule_time_left(s, t) != win.end - t) bad++;
+      } else {
+        int i, found = vr_schedule_next_window(s, t, &win);
+        bs = be = VR_NEVER;
+        for (i = 0; i < b.nedges; i++)
+          if (b.edges[i] > t && brute_open(&b, b.edges[i])) {
+            bs = b.edges[i];
+            brute_window(&b, bs, &bs, &be);
+            break;
+          }
+        if (bs == VR_NEVER || bs > at + 10 * 86400) continue; /* beyond what is listed */
+        if (!found) bad++;
+      }
+      /* only where the brute-force lists reach */
+      if (bs < at - 12 * 86400 || be == VR_NEVER || be > at + 12 * 86400) continue;
+      if (win.start != bs || win.end != be)
+        if (bad++ < 5)
+          fprintf(stderr, "  at %s (inside %d): %s to %s, brute force %s to %s\n%s", iso(t), inside,
+                  iso(win.start), iso(win.end), iso(bs), iso(be), text);
+    }
+    vr_schedule_free(s);
+  }
+  CHECK(bad == 0);
+  CHECK(samples > 1000);
+  CHECK(inside_samples > 200);
+}
+
+/* ---- runs ------------------------------------------------------------------------------------ */
 
 static void test_runs(void) {
   static const char text[] =
@@ -856,6 +1125,11 @@ static void test_runs(void) {
       fprintf(stderr, "  run %zu skipped %s\n", i + 1, vr_skip_name(runs[i].skipped));
   }
   CHECK(runs[5].freeze == &s->freezes[0] && runs[5].exclusion == NULL);
+  CHECK(runs[5].skipped_all == 1u << VR_SKIP_FROZEN);
+  /* nightly from Dec 14: outside the window until Sunday Dec 20, which is frozen */
+  CHECK(runs[7].skipped_all == (1u << VR_SKIP_OUTSIDE_WINDOW | 1u << VR_SKIP_FROZEN));
+  CHECK(runs[7].freeze == &s->freezes[0]);
+  CHECK(runs[0].skipped_all == 0 && runs[0].freeze == NULL);
   CHECK_STR(vr_skip_name(VR_SKIP_OUTSIDE_WINDOW), "outside window");
   CHECK_STR(vr_skip_name(VR_SKIP_NONE), "");
 
@@ -943,9 +1217,11 @@ int main(void) {
   test_zones();
   test_cron_parse();
   test_cron_next();
+  test_cron_brute_force();
   test_file();
   test_file_errors();
   test_windows();
+  test_windows_brute_force();
   test_runs();
   test_load();
   return CHECK_DONE();

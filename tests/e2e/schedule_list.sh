@@ -71,6 +71,18 @@ out=$("$vmrun" schedule --list "$fixture" --now 2027-06-30T12:00Z --count 1 2>&1
 grep -qE '^cbt-audit +Thu 2027-07-01 07:00 CEST +2027-07-01 05:00 UTC +-$' <<<"$out" ||
   fail "summer time: $out"
 
+# a window that never closes: every day, touching, across the DST change of 2027-03-28
+cat >"$tmp/always.yaml" <<EOF
+timezone: Europe/Berlin
+cluster: {context: prod}
+windows: {weekly: [{days: [Mon, Tue, Wed, Thu, Fri, Sat, Sun], start: "00:00", duration: 24h}]}
+runbooks: [{name: any, playbook: $src/playbooks/hello.lua, cron: "*/30 * * * *"}]
+EOF
+out=$("$vmrun" schedule --list "$tmp/always.yaml" --now 2027-03-28T00:10Z --count 4 2>&1)
+grep -qE '^any +Sun 2027-03-28 03:00 CEST +2027-03-28 01:00 UTC +not within 400 days$' <<<"$out" ||
+  fail "always-open window over the spring DST change: $out"
+[ "$(grep -c '^any ' <<<"$out")" -eq 4 ] || fail "always-open --count 4: $out"
+
 expect 0 "^$fixture: ok \(3 runbooks, 1 weekly window, 1 excluded date, 1 freeze; time zone Europe/Berlin\)$" -- --check "$fixture"
 expect 0 'usage: vmrun schedule --list FILE' -- --help
 
