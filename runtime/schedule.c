@@ -356,8 +356,8 @@ int64_t vr_cron_next(const vr_cron *cron, const vr_tz *tz, int64_t after) {
 
 /* ---- windows --------------------------------------------------------------------------------- */
 
-static int blocked_at(const vr_schedule *s, int64_t t, const vr_freeze **freeze,
-                      const vr_exclusion **exclusion) {
+int vr_schedule_blocked(const vr_schedule *s, int64_t t, const vr_freeze **freeze,
+                        const vr_exclusion **exclusion) {
   const vr_freeze *f = NULL;
   const vr_exclusion *e = NULL;
   size_t i;
@@ -370,11 +370,6 @@ static int blocked_at(const vr_schedule *s, int64_t t, const vr_freeze **freeze,
   if (freeze != NULL) *freeze = f;
   if (exclusion != NULL) *exclusion = f == NULL ? e : NULL;
   return f != NULL || e != NULL;
-}
-
-int vr_schedule_blocked(const vr_schedule *s, int64_t t, const vr_freeze **freeze,
-                        const vr_exclusion **exclusion) {
-  return blocked_at(s, t, freeze, exclusion);
 }
 
 /* The first instant at or after t that is neither frozen nor excluded. */
@@ -440,7 +435,7 @@ static cover cover_at(const vr_schedule *s, int64_t x) {
 }
 
 static int is_open(const vr_schedule *s, int64_t x) {
-  return s->nweekly > 0 && !blocked_at(s, x, NULL, NULL) && cover_at(s, x).any;
+  return s->nweekly > 0 && !vr_schedule_blocked(s, x, NULL, NULL) && cover_at(s, x).any;
 }
 
 /* The end of the window that holds t (t must be open), at most VR_SCHEDULE_HORIZON_S away. */
@@ -453,7 +448,7 @@ static int64_t stretch_end(const vr_schedule *s, int64_t t) {
     if ((b = block_start_in(s, x, c.max_end)) != VR_NEVER) return b < limit ? b : limit;
     x = c.max_end;
     if (x >= limit) return limit;
-    if (blocked_at(s, x, NULL, NULL)) return x;
+    if (vr_schedule_blocked(s, x, NULL, NULL)) return x;
   }
 }
 
@@ -547,7 +542,7 @@ vr_skip vr_schedule_may_start(const vr_schedule *s, const vr_runbook *rb, int64_
   w->start = w->end = 0;
   if (freeze != NULL) *freeze = NULL;
   if (exclusion != NULL) *exclusion = NULL;
-  if (blocked_at(s, t, &f, &e)) {
+  if (vr_schedule_blocked(s, t, &f, &e)) {
     if (freeze != NULL) *freeze = f;
     if (exclusion != NULL) *exclusion = e;
     return f != NULL ? VR_SKIP_FROZEN : VR_SKIP_EXCLUDED;
