@@ -74,7 +74,7 @@ end
 
 local CONFIG_KEYS = { step = true, step_timeout = true, ready_timeout = true, settle = true,
   failure_budget = true, skip_blocked = true, batch = true, nodes = true, selector = true, drain = true,
-  on_abort = true }
+  on_abort = true, lock = true, others = true, notify = true }
 
 local opts = {}
 if cli.config then

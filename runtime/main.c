@@ -12,6 +12,7 @@
 #include "args.h"
 #include "journal.h"
 #include "json_pool.h"
+#include "schedule_cli.h"
 #include "serve.h"
 #include "vmrun.h"
 
@@ -23,6 +24,7 @@ static const char usage_text[] =
     "       vmrun resume [RUN_ID] [--state-dir DIR]\n"
     "       vmrun abort RUN_ID [--state-dir DIR]\n"
     "       vmrun undo RUN_ID [--state-dir DIR]\n"
+    "       vmrun schedule --list|--check FILE   (vmrun schedule --help)\n"
     "\n"
     "Runs a Lua maintenance playbook (PLAYBOOK \"-\" reads it from standard input). Options of\n"
     "the playbook itself come after PLAYBOOK.\n"
@@ -331,6 +333,7 @@ int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "resume") == 0) return resume_main(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "abort") == 0) return abort_main(argc, argv);
   if (argc >= 2 && strcmp(argv[1], "undo") == 0) return undo_main(argc, argv);
+  if (argc >= 2 && strcmp(argv[1], "schedule") == 0) return vr_schedule_main(argc - 1, argv + 1);
   if (argc < 2 || strcmp(argv[1], "serve") != 0) return run(argc, argv, NULL);
   rc = vr_serve_main(argc - 1, argv + 1, demo_cluster());
   vr_json_pool_begin_exit();

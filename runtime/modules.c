@@ -19,6 +19,7 @@ const vr_builtin_module vr_builtin_modules[] = {
     {"vmrun.queue.core", luaopen_vmrun_queue_core, NULL},
     {"vmrun.drain.core", luaopen_vmrun_drain_core, NULL},
     {"vmrun.journal.core", luaopen_vmrun_journal_core, NULL},
+    {"vmrun.notify.core", luaopen_vmrun_notify_core, NULL},
     {"vmrun.migration.model", luaopen_vmrun_migration_model, NULL},
     {"vmrun.cbt.core", luaopen_vmrun_cbt_core, NULL},
     {"vmrun.cbt.tracker", luaopen_vmrun_cbt_tracker, NULL},

@@ -463,7 +463,9 @@ end
 -- lock.run_id()), host, pid and playbook (default arg[0]) in its annotations. Creates the Lease, or
 -- takes a free or expired one (an expired one with a warning naming its last holder), with the
 -- resourceVersion read as a precondition: of two runs racing, one wins and the other reads it.
--- on_lost(l, reason) is called (in the heartbeat task) when the lock is lost. The lock is held
+-- A live lock of this same run id whose process on this host is gone (a `vmrun resume` after a
+-- crash) is taken back at once, logged. on_lost(l, reason) is called (in the heartbeat task) when
+-- the lock is lost. The lock is held
 -- until l:release() (or `<close>`), or until the task that took it ends. Raises kind "locked" when
 -- another holder's lock is live or cannot be judged (holder, host, pid, run_id, since, renewed,
 -- expires on the error; the message says what to do), "not_found" when the namespace is missing,
@@ -494,8 +496,12 @@ function M.acquire(opts)
     else
       local d = describe(lease)
       local state = judge(d, now)
+      -- this very run, resumed on this host after its earlier process died: taken back at once
+      if (state == "live" or state == "unknown") and d.run_id == run_id and holder_gone(d) == true then
+        state = "ours"
+      end
       if state == "live" or state == "unknown" then refuse(opts, d, state, now, 2) end
-      if state == "expired" then previous = d end
+      if state == "expired" or state == "ours" then previous = d end
       done, result = pcall(cluster.patch, "Lease", opts.namespace, opts.name, takeover_patch(d, self, now),
         { type = "merge" })
       if not done and not vmrun.is_error(result, "conflict") and not vmrun.is_error(result, "not_found") then
@@ -504,7 +510,11 @@ function M.acquire(opts)
     end
     if done then
       self.acquired, self.renewed, self.expires = now, now, now + self.ttl_seconds
-      if previous then
+      if previous and previous.run_id == run_id and judge(previous, now) ~= "expired" then
+        self.took_over = status_of(previous, now)
+        log.info(("lock %s: taken back from this run's earlier process (pid %s on %s), which is gone")
+          :format(where, tostring(previous.pid), tostring(previous.host)), { lock = where, run_id = run_id })
+      elseif previous then
         self.took_over = status_of(previous, now)
         log.warn(("lock %s: took over the expired lock of %s, last renewed %s, expired at %s (%s ago)")
           :format(where, holder_text(previous), when(previous.renewed), when(previous.expires),

@@ -22,6 +22,9 @@ local exec = require("vmrun.exec")
 local sim = require("vmrun.sim")
 local key_list = require("vmrun.keys")
 local journal = require("vmrun.journal")
+local lock = require("vmrun.lock")
+local notify = require("vmrun.notify")
+local actors = require("vmrun.actors")
 
 local M = {}
 
@@ -58,6 +61,7 @@ local OPTIONS = {
   settle = "duration", skip_blocked = "boolean", failure_budget = "table", hooks = "table",
   drain = "table", on_event = "function", step_timeout = "duration", ready_timeout = "duration",
   include_control_plane = "boolean", reboots = "boolean", journal = "boolean", on_abort = "string",
+  lock = "lock", others = "others", notify = "notify",
 }
 local HOOKS = { before_batch = true, after_batch = true, before_node = true, after_node = true }
 
@@ -86,6 +90,18 @@ local function check_options(opts)
       local ok, s = pcall(time.duration, v)
       if not ok then usage(3, "maintenance.rolling: option %s: %s", k, strip_where(s)) end
       v = s
+    elseif want == "lock" then
+      if type(v) ~= "boolean" and type(v) ~= "table" then
+        usage(3, "maintenance.rolling: lock must be true, false or lock.acquire's options ({name=, namespace=, ttl=})")
+      end
+    elseif want == "notify" then
+      if type(v) ~= "string" and type(v) ~= "table" then
+        usage(3, "maintenance.rolling: notify must be a webhook URL or {url=, events=, timeout=}")
+      end
+    elseif want == "others" then
+      if type(v) ~= "string" and type(v) ~= "table" then
+        usage(3, "maintenance.rolling: others must be actors.check's policy (\"refuse\", \"warn\", \"ignore\" or a table per kind)")
+      end
     elseif type(v) ~= want then
       usage(3, "maintenance.rolling: option %s must be a %s", k, want)
     end
@@ -756,6 +772,7 @@ end
 --- maintenance.rolling([opts]) -> report — waits
 -- See docs/lua-api.md.
 local rolling
+local notifier -- the run's webhook (notify.lua), made by the outermost call
 
 function M.rolling(opts)
   return rolling(opts, nil)
@@ -797,6 +814,45 @@ function rolling(opts, phase, done_before)
   -- attempts did and leaves the nodes they finished (done or failed) out, in the planned order
   local jr = (opts.journal == true or (opts.journal == nil and journal.wanted())) and journal.current()
     or nil
+  -- (opened first: a resumed run's journal is checked before anything, the lock included, changes)
+  if jr and phase == nil then jr:open() end
+  -- the cluster lock and the other maintenance actors, once a run (a resumed run's phases run
+  -- under it), before anything changes; by default on a cluster that outlives the run
+  local want_lock = phase == nil and opts.lock
+  if phase == nil and want_lock == nil then want_lock = jr ~= nil end
+  local lock_opts = { run_id = jr and jr.id or nil,
+    on_lost = function(_, why) vmrun.request_abort("the cluster lock was lost: " .. tostring(why)) end }
+  for k, v in pairs(type(want_lock) == "table" and want_lock or {}) do lock_opts[k] = v end
+  local held <close> = want_lock and lock.acquire(lock_opts) or nil
+  if held then
+    report.lock = held.namespace .. "/" .. held.name
+    if jr then jr:record("lock", { lease = report.lock }) end
+  end
+  if phase == nil then
+    local n = opts.notify
+    if n == nil then n = os.getenv("VMRUN_NOTIFY_URL") end
+    local nopts = type(n) == "table" and n or {}
+    local ok, made = pcall(notify.webhook, type(n) == "table" and n.url or n, { events = nopts.events,
+      timeout = nopts.timeout, context = { run = jr and jr.id or nil, cluster = cluster.target().identity } })
+    if not ok then usage(3, "maintenance.rolling: notify: %s", strip_where(made)) end
+    notifier = made
+    local policy = opts.others
+    if policy == nil then policy = jr and "refuse" or "warn" end
+    local leave = actors.check(actors.detect({ nodes = names }), policy)
+    if #leave > 0 then
+      local out = {}
+      for _, n in ipairs(leave) do out[n] = true end
+      local kept = {}
+      for _, n in ipairs(names) do
+        if out[n] then
+          report.skipped[#report.skipped + 1] = { name = n, reason = "another maintenance actor holds it" }
+        else
+          kept[#kept + 1] = n
+        end
+      end
+      names = kept
+    end
+  end
   local earlier = { state = {}, step = {}, step_done = {}, order = nil, stopped = {}, stopped_on = {} }
   if jr and jr.resuming then
     for _, r in ipairs(jr:previous()) do
@@ -849,8 +905,13 @@ function rolling(opts, phase, done_before)
       local rest = #untouched > 0 and not first.stopped
         and rolling(with_nodes(untouched), "rest", done_first) or nil
       if rest == nil then
-        jr:finish(first.aborted and "aborted" or first.stopped and "stopped"
-          or (first.failed_nodes > 0 and "failed" or "done"))
+        local status = first.aborted and "aborted" or first.stopped and "stopped"
+          or (first.failed_nodes > 0 and "failed" or "done")
+        jr:finish(status)
+        if notifier then
+          notifier:send("end", { status = status, nodes_failed = first.failed_nodes, stopped = first.stopped })
+          notifier:flush(30)
+        end
         return first
       end
       -- one report: the batches of both, numbered on
@@ -1046,6 +1107,9 @@ function rolling(opts, phase, done_before)
   log.info(("rolling maintenance of %d node(s) in about %d batch(es) of up to %d"):format(#run_nodes,
     #batches, batch_size), { nodes = #run_nodes, batches = #batches, batch = batch_size })
   emit({ type = "planned", nodes = run_nodes, batches = batches, batch = batch_size })
+  if notifier and phase ~= "rest" then
+    notifier:send("start", { nodes = run_nodes, batches = #batches, resumed = jr and jr.resuming or nil })
+  end
   if jr then jr:record("planned", { nodes = run_nodes, batch = batch_size }) end
   -- the whole run's pre-flight (every VM's targets) is not needed past the plan: let it go
   pf, report_of, fits = nil, nil, nil
@@ -1263,6 +1327,10 @@ function rolling(opts, phase, done_before)
           if v.state == "failed" then failed_vms = failed_vms + 1 end
         end
         emit({ type = ok and "node_done" or "node_failed", node = name, record = rec })
+        if notifier then
+          notifier:send("node", { node = name, state = rec.state, error = rec.error, seconds = rec.seconds })
+          if rec.state == "failed" then notifier:send("failure", { node = name, error = rec.error }) end
+        end
         return rec
       end
     end
@@ -1282,6 +1350,7 @@ function rolling(opts, phase, done_before)
     brec.finished = time.now()
     if not good then
       log.error(("health gate after batch %d failed: %s"):format(bi, why), { batch = bi })
+      if notifier then notifier:send("failure", { batch = bi, error = "health gate: " .. tostring(why) }) end
       failed_nodes = failed_nodes + 1
     end
     if opts.hooks.after_batch then opts.hooks.after_batch(batch, brec) end
@@ -1291,10 +1360,19 @@ function rolling(opts, phase, done_before)
         .. "(failure budget: %d nodes, %d VMs)"):format(bi, failed_nodes, failed_vms,
         opts.failure_budget.nodes, opts.failure_budget.vms)
       log.error(report.stopped, {})
+      if notifier then notifier:send("failure", { error = report.stopped }) end
       break
     end
   end
   report.left_off = stopped_at_end
+  if notifier and phase ~= "resume" then
+    local done_n = 0
+    for _, r in ipairs(report.nodes) do if r.state == "done" then done_n = done_n + 1 end end
+    notifier:send("end", { status = report.aborted and "aborted" or report.stopped and "stopped"
+      or (failed_nodes > 0 and "failed" or "done"), nodes_done = done_n, nodes_failed = failed_nodes,
+      stopped = report.stopped, seconds = time.now() - started })
+    notifier:flush(30)
+  end
   if jr and phase ~= "resume" then
     jr:finish(report.aborted and "aborted" or report.stopped and "stopped"
       or (failed_nodes > 0 and "failed" or "done"))

@@ -22,7 +22,8 @@ normalize() {
     -e '/ connected to vmrun serve at /d' \
     -e '/^INFO  simulating cluster .* \([0-9]+ nodes, [0-9]+ VMs, [0-9]+ pods\)$/d' \
     -e 's/; [0-9.]+ s of CPU//' \
-    -e 's/run [0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}: journal .*$/run RUN: journal/' \
+    -e 's#journal /[^ ]*\.jsonl#journal JOURNAL#' \
+    -e 's/[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}/RUN/g' \
     -e "s#vmrun serve at http://127\\.0\\.0\\.1:[0-9]+ \\(([^)]*)\\)#\\1#g" "$1"
 }
 
