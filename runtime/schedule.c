@@ -917,7 +917,7 @@ static int read_weekly_window(sreader *r, yaml_node_t *v, size_t index, vr_weekl
   }
   for (i = 0; i < ndays; i++) {
     yaml_node_t *d = f[WK_DAYS]->type == YAML_SEQUENCE_NODE ? item(r, f[WK_DAYS], i) : f[WK_DAYS];
-    int wd;
+    int wd = 0;
     if (parse_day(r, d, sub, &wd) < 0) return -1;
     if (w->days >> wd & 1) return fail(r, d, "%s: %s is listed twice", sub, day_abbr[wd]);
     w->days |= (uint8_t)(1u << wd);
@@ -1000,7 +1000,7 @@ enum { WN_WEEKLY, WN_EXCLUDE, WN_FREEZE, WN_N };
 static int read_windows(sreader *r, yaml_node_t *v) {
   vr_schedule *s = r->s;
   yaml_node_t *f[WN_N];
-  size_t i, n;
+  size_t i, n = 0;
   if (read_fields(r, v, "windows", windows_keys, WN_N, f) < 0) return -1;
   if (f[WN_WEEKLY] != NULL) {
     if (get_list(r, f[WN_WEEKLY], "windows.weekly", &n) < 0) return -1;
@@ -1203,7 +1203,7 @@ static int read_schedule(sreader *r, yaml_node_t *root) {
   yaml_node_t *f[TOP_N];
   const char *tzname, *history;
   char msg[400];
-  size_t i, n;
+  size_t i, n = 0;
   if (root->type != YAML_MAPPING_NODE)
     return fail(r, root,
                 "a schedule must be a mapping (timezone, cluster, windows, runbooks, "
