@@ -75,8 +75,9 @@ local function check_pod(where, spec)
   if #(spec.containers or {}) ~= 1 then problem("%s: expected one container", where) return end
   local c = spec.containers[1]
   local csc = c.securityContext or {}
-  if type(c.image) ~= "string" or not c.image:match("^[%w./:-]+:[%w.-]+$") or c.image:match(":latest$") then
-    problem("%s: the image %s is not a tagged image reference", where, tostring(c.image))
+  local image = type(c.image) == "string" and c.image or ""
+  if not (image:match("^[%w./:_-]+:[%w._-]+$") or image:match("^[%w./:_-]+@sha256:%x+$")) or image:match(":latest$") then
+    problem("%s: the image %s is not a reference with a tag (not latest) or a digest", where, tostring(c.image))
   end
   if not (type(c.command) == "table" and c.command[1] == "vmrun") then problem("%s: the command is not vmrun", where) end
   if csc.readOnlyRootFilesystem ~= true then problem("%s: readOnlyRootFilesystem is not true", where) end
