@@ -186,12 +186,13 @@ static int run_process(const char *path, char *host, size_t hlen) {
   return pid;
 }
 
-/* 1 when pid is a live vmrun process of this host (its command's name says vmrun). */
+/* 1 when pid is a live vmrun process of this host (its command's name says vmrun) other than
+ * this one (in a container every vmrun may be pid 1: the run's own pid is this process's then). */
 static int vmrun_alive(int pid) {
   char path[64], cmd[256];
   FILE *f;
   size_t n;
-  if (pid <= 0 || kill(pid, 0) != 0) return 0;
+  if (pid <= 0 || pid == (int)getpid() || kill(pid, 0) != 0) return 0;
   snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
   if ((f = fopen(path, "r")) == NULL) return 0;
   n = fread(cmd, 1, sizeof cmd - 1, f);
@@ -272,11 +273,22 @@ static int undo_main(int argc, char **argv) {
   int n = 0, rc = find_run(argc, argv, &found), pid;
   if (rc != 0) return rc;
   pid = run_process(found.path, host, sizeof host);
-  if (vmrun_alive(pid)) {
-    fprintf(stderr, "vmrun undo: run %s is still running (pid %d): `vmrun abort %s` first\n",
-            found.id, pid, found.id);
-    cJSON_Delete(found.header);
-    return VMRUN_EXIT_USAGE;
+  {
+    char here[256] = "";
+    if (gethostname(here, sizeof here) != 0) here[0] = '\0';
+    here[sizeof here - 1] = '\0';
+    if (host[0] && strcmp(host, here) != 0) {
+      /* another host (another pod): its process cannot be seen from here */
+      fprintf(stderr,
+              "vmrun undo: run %s ran on host %s (pid %d): make sure it is not running there any "
+              "more\n",
+              found.id, host, pid);
+    } else if (vmrun_alive(pid)) {
+      fprintf(stderr, "vmrun undo: run %s is still running (pid %d): `vmrun abort %s` first\n",
+              found.id, pid, found.id);
+      cJSON_Delete(found.header);
+      return VMRUN_EXIT_USAGE;
+    }
   }
   opts = cJSON_GetObjectItemCaseSensitive(found.header, "options");
   cwd = cJSON_GetObjectItemCaseSensitive(found.header, "cwd");

@@ -832,7 +832,8 @@ function rolling(opts, phase, done_before)
     local n = opts.notify
     if n == nil then n = os.getenv("VMRUN_NOTIFY_URL") end
     local nopts = type(n) == "table" and n or {}
-    local ok, made = pcall(notify.webhook, type(n) == "table" and n.url or n, { events = nopts.events,
+    local url = type(n) == "table" and (n.url or os.getenv("VMRUN_NOTIFY_URL")) or n
+    local ok, made = pcall(notify.webhook, url, { events = nopts.events,
       timeout = nopts.timeout, context = { run = jr and jr.id or nil, cluster = cluster.target().identity } })
     if not ok then usage(3, "maintenance.rolling: notify: %s", strip_where(made)) end
     notifier = made
