@@ -861,6 +861,7 @@ function rolling(opts, phase, done_before)
       if r.type == "step" and r.node and r.phase == "begin" then earlier.step[r.node] = r end
       if r.type == "step" and r.node and r.phase == "end" and r.ok then earlier.step_done[r.node] = true end
       if r.type == "planned" then earlier.order = r.nodes end
+      if r.type == "batch" then earlier.batch = r.nodes end -- (the last one: the batch it was in)
       if r.type == "vm_stop" and r.node and r.vm then -- (its node's job starts it as its policy says)
         earlier.stopped[r.vm] = true
         earlier.stopped_on[r.node] = earlier.stopped_on[r.node] or {}
@@ -885,8 +886,11 @@ function rolling(opts, phase, done_before)
     end
     names = keep
     local begun, untouched = {}, {}
+    -- the batch it was in goes again as it was placed: its nodes begun, and those not yet
+    local in_batch = {}
+    for _, n in ipairs(earlier.batch or {}) do in_batch[n] = true end
     for _, n in ipairs(names) do
-      if earlier.state[n] ~= nil then begun[#begun + 1] = n else untouched[#untouched + 1] = n end
+      if earlier.state[n] ~= nil or in_batch[n] then begun[#begun + 1] = n else untouched[#untouched + 1] = n end
     end
     if phase == nil and #begun > 0 then
       local function with_nodes(list)
@@ -1142,6 +1146,7 @@ function rolling(opts, phase, done_before)
     local brec = { index = bi, nodes = batch, started = time.now() }
     report.batches[#report.batches + 1] = brec
     log.info(("batch %d/%d: %s"):format(bi, estimate, table.concat(batch, ", ")), { batch = bi })
+    if jr then jr:record("batch", { batch = bi, nodes = batch }) end
     emit({ type = "batch_started", batch = bi, batches = estimate, nodes = batch, waited = waited })
     if opts.hooks.before_batch then opts.hooks.before_batch(batch) end
     local in_batch = {}
