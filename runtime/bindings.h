@@ -18,6 +18,7 @@ int luaopen_vmrun_queue_core(lua_State *L);
 int luaopen_vmrun_drain_core(lua_State *L);
 int luaopen_vmrun_journal_core(lua_State *L);
 int luaopen_vmrun_notify_core(lua_State *L);
+int luaopen_vmrun_gate_core(lua_State *L);
 /* The registry key of the table the host fills for vmrun.journal.core's run(): id, resuming,
  * state_dir, playbook, cwd, argv. */
 #define VR_RUN_INFO_KEY "vmrun.run"

@@ -20,6 +20,7 @@ const vr_builtin_module vr_builtin_modules[] = {
     {"vmrun.drain.core", luaopen_vmrun_drain_core, NULL},
     {"vmrun.journal.core", luaopen_vmrun_journal_core, NULL},
     {"vmrun.notify.core", luaopen_vmrun_notify_core, NULL},
+    {"vmrun.gate.core", luaopen_vmrun_gate_core, NULL},
     {"vmrun.migration.model", luaopen_vmrun_migration_model, NULL},
     {"vmrun.cbt.core", luaopen_vmrun_cbt_core, NULL},
     {"vmrun.cbt.tracker", luaopen_vmrun_cbt_tracker, NULL},
@@ -31,6 +32,7 @@ const vr_lua_global vr_lua_globals[] = {
     {"actors", "vmrun.actors"},   /* stdlib-lua/vmrun/actors.lua, over cluster */
     {"cbt", "vmrun.cbt"},         /* stdlib-lua/vmrun/cbt.lua, over vmrun.cbt.core */
     {"cluster", "vmrun.cluster"}, /* stdlib-lua/vmrun/cluster.lua, over vmrun.cluster.core */
+    {"gate", "vmrun.gate"},       /* stdlib-lua/vmrun/gate.lua, over vmrun.gate.core */
     {"lock", "vmrun.lock"},       /* stdlib-lua/vmrun/lock.lua, over cluster */
     {"maintenance", "vmrun.maintenance"}, /* stdlib-lua/vmrun/maintenance.lua */
     {"node", "vmrun.node"},               /* stdlib-lua/vmrun/node.lua, over cluster */
