@@ -9,6 +9,7 @@ local core = require("vmrun.gate.core")
 local vmrun = require("vmrun")
 local log = require("vmrun.log")
 local time = require("vmrun.time")
+local json = require("vmrun.json")
 
 local M = {}
 
@@ -17,10 +18,12 @@ M.HTTP_ENV = "VMRUN_APPROVAL_HTTP"
 
 local OPTIONS = { timeout = true, default = true, file = true, http = true, tty = true }
 
--- Raises kind "usage" at the line that called gate.approve.
-local function usage(fmt, ...)
-  vmrun.error("usage", "gate.approve: " .. fmt:format(...), { level = 3 })
+-- Raises kind "usage" at the line that called gate.approve (depth: the functions between
+-- gate.approve and usage_at, gate.approve counted).
+local function usage_at(depth, fmt, ...)
+  vmrun.error("usage", "gate.approve: " .. fmt:format(...), { level = depth + 2 })
 end
+local function usage(fmt, ...) usage_at(2, fmt, ...) end
 
 local function seconds(s)
   if s >= 60 and s % 60 == 0 then return ("%d min"):format(s // 60) end
@@ -36,7 +39,8 @@ local function source(value, env, name)
     return v
   end
   if type(value) ~= "string" or value == "" then
-    usage("%s must be a non-empty string, or false for none (got %s)", name, type(value))
+    usage_at(2, "%s must be a non-empty string, or false for none (got %s)", name,
+      value == "" and '""' or type(value))
   end
   return value
 end
@@ -97,18 +101,18 @@ function M.approve(message, opts)
         .. "to POST /approve or /deny to), pass tty = true on a terminal, or default= to answer "
         .. "without asking (docs/gates.md)", message, why_not, M.FILE_ENV, M.HTTP_ENV)
     end
-    record({ phase = "begin", message = message, sources = {}, default = default })
+    record({ phase = "begin", message = message, sources = json.array(), default = default })
     return answered(message, default, "default", "the default: " .. why_not)
   end
 
   local reason = vmrun.abort_requested()
   if reason then
-    record({ phase = "begin", message = message, sources = {} })
+    record({ phase = "begin", message = message, sources = json.array() })
     return answered(message, false, "abort", reason)
   end
 
   local g <close> = core.open({ message = message, tty = tty, file = file, http = http })
-  local sources, fields = {}, { timeout = timeout and seconds(timeout) or nil }
+  local sources, fields = json.array(), { timeout = timeout and seconds(timeout) or nil }
   if tty then
     sources[#sources + 1] = "terminal"
     fields.terminal = terminal
