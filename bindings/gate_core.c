@@ -66,6 +66,7 @@ typedef struct gate_req {
   char line[LINE_MAX_LEN];
   size_t line_len;
   int line_over;
+  int by_line; /* a typed line answered: the prompt's line is ended already */
   char tty_name[64];
   /* the answer file */
   char *path;
@@ -172,11 +173,11 @@ static void tty_close(gate_req *r) {
   if (r->saved_fl != -1) (void)fcntl(STDIN_FILENO, F_SETFL, r->saved_fl);
   if (r->saved_fd != -1) (void)fcntl(STDIN_FILENO, F_SETFD, r->saved_fd);
   if (r->have_termios) {
-    /* a line typed half-way when another source answered is not left to the shell */
-    if (!r->answered || strcmp(r->how, "terminal") != 0) (void)tcflush(STDIN_FILENO, TCIFLUSH);
+    /* a line typed half-way when something else answered is not left to the shell */
+    if (!r->by_line) (void)tcflush(STDIN_FILENO, TCIFLUSH);
     (void)tcsetattr(STDIN_FILENO, TCSANOW, &r->saved_termios);
   }
-  if (!r->answered || strcmp(r->how, "terminal") != 0) tty_write("\n"); /* ends the prompt */
+  if (!r->by_line) tty_write("\n"); /* ends the prompt's line */
 }
 
 static void tty_line(gate_req *r) {
@@ -191,6 +192,7 @@ static void tty_line(gate_req *r) {
   user_name(getuid(), who, sizeof who);
   snprintf(who + strlen(who), sizeof who - strlen(who), " on %s", r->tty_name);
   uv_read_stop((uv_stream_t *)&r->tty); /* what is typed later is not this gate's */
+  r->by_line = 1;
   answer(r, a, "terminal", who);
 }
 
@@ -203,10 +205,17 @@ static void on_tty_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_tty_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   gate_req *r = s->data;
   ssize_t i;
-  if (nread < 0) { /* end of input (Ctrl-D, a hang-up): the other sources may still answer */
+  if (nread < 0) { /* end of input (Ctrl-D, a hang-up) */
+    char who[200];
     uv_read_stop(s);
-    vr_logf(r->log, VR_LOG_WARN, "gate: the terminal closed (%s): no answer from it",
-            nread == UV_EOF ? "end of input" : uv_strerror((int)nread));
+    if (r->poll_on || r->server != NULL) { /* the other sources may still answer */
+      vr_logf(r->log, VR_LOG_WARN, "gate: the terminal closed (%s): no answer from it",
+              nread == UV_EOF ? "end of input" : uv_strerror((int)nread));
+      return;
+    }
+    user_name(getuid(), who, sizeof who);
+    snprintf(who + strlen(who), sizeof who - strlen(who), " on %s (end of input)", r->tty_name);
+    answer(r, 0, "terminal", who); /* nothing else can answer: no */
     return;
   }
   for (i = 0; i < nread && r->tty_on && !r->answered; i++) {

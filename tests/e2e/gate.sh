@@ -6,7 +6,8 @@
 # $VMRUN_APPROVAL_FILE (junk is reported and waited past; the answer is removed), by its timeout
 # (the default, or false without one), by Ctrl-C while it waits (exit 130, nothing left
 # listening), and on a terminal with script(1) (util-linux; skipped with a message without it):
-# "y" approves, "maybe" asks again and "no" denies, Ctrl-C at the prompt exits 130, the terminal
+# "y" approves, "maybe" asks again and "no" denies, so does Ctrl-D (the end of input) when nothing
+# else can answer, Ctrl-C at the prompt exits 130, the terminal
 # is left as it was (stty -g, and stdin blocking again for the next read), and a simulated run
 # (the virtual clock) is not asked on a terminal unless tty = true. Built with ASan, a leak or a
 # handle left open would change the exit codes checked here.
@@ -176,6 +177,10 @@ grep -q "^vmrun-exit=0$" "$tmp/yes.tty" || fail "y: $(cat "$tmp/yes.tty")"
 # anything else asks again; "no" denies
 on_tty no 'print(gate.approve("go?", {timeout = 30}))' -- '\[y/n\] $=>maybe\n' 'Please answer yes or no: $=>NO\n'
 grep -qE "^false	terminal	" "$tmp/no.tty" || fail "maybe, no: $(cat "$tmp/no.tty")"
+
+# the end of input (Ctrl-D) with nothing else to answer: no
+on_tty eof 'print(gate.approve("go?"))' -- '\[y/n\] $=>\004'
+grep -qE "^false	terminal	[^ ]+ on /dev/pts/[0-9]+ \(end of input\)$" "$tmp/eof.tty" || fail "Ctrl-D: $(cat "$tmp/eof.tty")"
 
 # Ctrl-C at the prompt (the terminal sends SIGINT): exit 130
 on_tty ctrlc 'print(gate.approve("go?", {http = "127.0.0.1:0"}))' -- '\[y/n\] $=>\003'
