@@ -26,6 +26,7 @@ end
 local function usage(fmt, ...) usage_at(2, fmt, ...) end
 
 local function seconds(s)
+  if s >= 3600 and s % 3600 == 0 then return ("%d h"):format(s // 3600) end
   if s >= 60 and s % 60 == 0 then return ("%d min"):format(s // 60) end
   return ("%g s"):format(s)
 end

@@ -6,11 +6,11 @@
 # $VMRUN_APPROVAL_FILE (junk is reported and waited past; the answer is removed), by its timeout
 # (the default, or false without one), by Ctrl-C while it waits (exit 130, nothing left
 # listening), and on a terminal with script(1) (util-linux; skipped with a message without it):
-# "y" approves, "maybe" asks again and "no" denies, so does Ctrl-D (the end of input) when nothing
-# else can answer, Ctrl-C at the prompt exits 130, the terminal
-# is left as it was (stty -g, and stdin blocking again for the next read), and a simulated run
-# (the virtual clock) is not asked on a terminal unless tty = true. Built with ASan, a leak or a
-# handle left open would change the exit codes checked here.
+# "y" approves, "maybe" asks again and "no" denies, so does Ctrl-D (the end of input) when
+# nothing else can answer, Ctrl-C at the prompt exits 130, the terminal is left as it was (stty -g,
+# and stdin blocking again for the next read), and a simulated run (the virtual clock) is not
+# asked on a terminal unless tty = true. Built with ASan, a leak or a handle left open would
+# change the exit codes checked here.
 #   bash tests/e2e/gate.sh PATH/TO/vmrun
 set -uo pipefail
 vmrun=${1:?usage: gate.sh PATH/TO/vmrun}
