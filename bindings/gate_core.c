@@ -82,6 +82,9 @@ typedef struct gate_req {
   int abort_on;
 } gate_req;
 
+/* The gate that reads the terminal now: two readers of one terminal would split its lines. */
+static const gate_req *tty_owner;
+
 typedef struct gate_box {
   gate_req *req; /* NULL once collected */
 } gate_box;
@@ -168,6 +171,7 @@ static void tty_close(gate_req *r) {
   if (!r->tty_on) return;
   r->tty_on = 0;
   r->tty_done = 1;
+  if (tty_owner == r) tty_owner = NULL;
   uv_read_stop((uv_stream_t *)&r->tty);
   uv_close((uv_handle_t *)&r->tty, on_handle_closed); /* closes libuv's own fd now */
   if (r->saved_fl != -1) (void)fcntl(STDIN_FILENO, F_SETFL, r->saved_fl);
@@ -233,6 +237,10 @@ static void on_tty_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 /* Starts asking on the terminal. 0, or a libuv error. */
 static int tty_open(gate_req *r) {
   int rc;
+  if (tty_owner != NULL) {
+    r->tty_done = 1;
+    return UV_EBUSY;
+  }
   if (ttyname_r(STDIN_FILENO, r->tty_name, sizeof r->tty_name) != 0)
     snprintf(r->tty_name, sizeof r->tty_name, "the terminal");
   r->saved_fl = fcntl(STDIN_FILENO, F_GETFL);
@@ -246,6 +254,7 @@ static int tty_open(gate_req *r) {
   r->tty.data = r;
   r->refs++;
   r->tty_on = 1;
+  tty_owner = r;
   rc = uv_read_start((uv_stream_t *)&r->tty, on_tty_alloc, on_tty_read);
   if (rc != 0) {
     tty_close(r);
@@ -684,7 +693,12 @@ static int l_wait(lua_State *L) {
   }
   if (r->tty_wanted && !r->tty_on && !r->tty_done) {
     int rc = tty_open(r);
-    if (rc != 0)
+    if (rc == UV_EBUSY)
+      vr_logf(r->log, VR_LOG_WARN,
+              "gate: another gate asks on the terminal: \"%s\" is not asked "
+              "there",
+              r->message);
+    else if (rc != 0)
       vr_logf(r->log, VR_LOG_WARN, "gate: cannot read the terminal: %s", uv_strerror(rc));
   }
   if (!r->tty_on && !r->poll_on && r->server == NULL && timeout < 0) {

@@ -7,10 +7,10 @@
 # (the default, or false without one), by Ctrl-C while it waits (exit 130, nothing left
 # listening), and on a terminal with script(1) (util-linux; skipped with a message without it):
 # "y" approves, "maybe" asks again and "no" denies, so does Ctrl-D (the end of input) when
-# nothing else can answer, Ctrl-C at the prompt exits 130, the terminal is left as it was (stty -g,
-# and stdin blocking again for the next read), and a simulated run (the virtual clock) is not
-# asked on a terminal unless tty = true. Built with ASan, a leak or a handle left open would
-# change the exit codes checked here.
+# nothing else can answer, one gate at a time reads the terminal, Ctrl-C at the prompt exits 130,
+# the terminal is left as it was (stty -g, and stdin blocking again for the next read), and a
+# simulated run (the virtual clock) is not asked on a terminal unless tty = true. Built with ASan,
+# a leak or a handle left open would change the exit codes checked here.
 #   bash tests/e2e/gate.sh PATH/TO/vmrun
 set -uo pipefail
 vmrun=${1:?usage: gate.sh PATH/TO/vmrun}
@@ -177,6 +177,14 @@ grep -q "^vmrun-exit=0$" "$tmp/yes.tty" || fail "y: $(cat "$tmp/yes.tty")"
 # anything else asks again; "no" denies
 on_tty no 'print(gate.approve("go?", {timeout = 30}))' -- '\[y/n\] $=>maybe\n' 'Please answer yes or no: $=>NO\n'
 grep -qE "^false	terminal	" "$tmp/no.tty" || fail "maybe, no: $(cat "$tmp/no.tty")"
+
+# two gates at once: only the first reads the terminal; the second waits for its timeout
+on_tty two 'local t = task.spawn(function() return gate.approve("first?", {timeout = 20}) end)
+task.yield()
+print(gate.approve("second?", {timeout = 0.5}))
+print(t:wait())' -- 'second\?" is not asked there=>y\n'
+grep -q '^false	timeout	no answer in 0.5 s; denied as no default was given$' "$tmp/two.tty" || fail "two gates: $(cat "$tmp/two.tty")"
+grep -qE '^true	terminal	' "$tmp/two.tty" || fail "two gates: $(cat "$tmp/two.tty")"
 
 # the end of input (Ctrl-D) with nothing else to answer: no
 on_tty eof 'print(gate.approve("go?"))' -- '\[y/n\] $=>\004'
