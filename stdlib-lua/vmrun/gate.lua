@@ -141,7 +141,8 @@ function M.approve(message, opts)
 
   local ok, approved, how, who = pcall(g.wait, g, timeout)
   if not ok then
-    record({ phase = "end", message = message, approved = false, how = "cancelled" })
+    record({ phase = "end", message = message, approved = false,
+      how = vmrun.is_error(approved, "cancelled") and "cancelled" or "error" })
     error(approved, 0)
   end
   if how == "timeout" then

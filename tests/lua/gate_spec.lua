@@ -62,6 +62,15 @@ describe("gate.approve options", function()
     expect(vmrun.stats().real_pending).to_be(0)
   end)
 
+  it("raises kind io for a port that is taken", function()
+    local g <close> = core.open({ message = "first", http = "127.0.0.1:0" })
+    local port = g:url():match(":(%d+)$")
+    local err = expect(function() gate.approve("go?", { http = "127.0.0.1:" .. port, tty = false }) end)
+      .to_fail_with("io", "gate: http = 127%.0%.0%.1:" .. port .. ": cannot listen on 127%.0%.0%.1:" .. port
+        .. ": address already in use")
+    expect(err.resource).to_be("127.0.0.1:" .. port)
+  end)
+
   it("says how to answer when nobody can be asked and no default is given", function()
     local err = expect(function() gate.approve("drain batch 2?", NONE) end).to_fail_with("usage",
       "nobody can answer \"drain batch 2%?\": the terminal is not asked %(tty = false%), and no answer "
