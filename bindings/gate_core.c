@@ -59,6 +59,8 @@ typedef struct gate_req {
   char who[320];
   /* the terminal */
   int tty_wanted, tty_on, tty_done;
+  int tty_queued;            /* waits for the terminal (another gate reads it) */
+  struct gate_req *tty_next; /* the next gate in that queue */
   uv_tty_t tty;
   struct termios saved_termios;
   int have_termios, saved_fl, saved_fd;
@@ -82,8 +84,33 @@ typedef struct gate_req {
   int abort_on;
 } gate_req;
 
-/* The gate that reads the terminal now: two readers of one terminal would split its lines. */
+/* The gate that reads the terminal now (two readers of one terminal would split its lines), and
+ * the gates waiting to ask there next, in the order they asked. */
 static const gate_req *tty_owner;
+static gate_req *tty_queue;
+
+static int tty_open(gate_req *r);
+
+static void tty_unqueue(gate_req *r) {
+  gate_req **p = &tty_queue;
+  if (!r->tty_queued) return;
+  r->tty_queued = 0;
+  while (*p != NULL && *p != r) p = &(*p)->tty_next;
+  if (*p == r) *p = r->tty_next;
+  r->tty_next = NULL;
+}
+
+/* The terminal is free: the first gate in the queue asks there now. Only from a task's
+ * continuation of a run that goes on (not while the run is being cancelled, nor from __gc). */
+static void tty_next_asks(void) {
+  gate_req *next = tty_queue;
+  int rc;
+  if (next == NULL || tty_owner != NULL) return;
+  tty_unqueue(next);
+  rc = tty_open(next);
+  if (rc != 0)
+    vr_logf(next->log, VR_LOG_WARN, "gate: cannot read the terminal: %s", uv_strerror(rc));
+}
 
 typedef struct gate_box {
   gate_req *req; /* NULL once collected */
@@ -171,7 +198,6 @@ static void tty_close(gate_req *r) {
   if (!r->tty_on) return;
   r->tty_on = 0;
   r->tty_done = 1;
-  if (tty_owner == r) tty_owner = NULL;
   uv_read_stop((uv_stream_t *)&r->tty);
   uv_close((uv_handle_t *)&r->tty, on_handle_closed); /* closes libuv's own fd now */
   if (r->saved_fl != -1) (void)fcntl(STDIN_FILENO, F_SETFL, r->saved_fl);
@@ -181,7 +207,8 @@ static void tty_close(gate_req *r) {
     if (!r->by_line) (void)tcflush(STDIN_FILENO, TCIFLUSH);
     (void)tcsetattr(STDIN_FILENO, TCSANOW, &r->saved_termios);
   }
-  if (!r->by_line) tty_write("\n"); /* ends the prompt's line */
+  if (!r->by_line) tty_write("\n");     /* ends the prompt's line */
+  if (tty_owner == r) tty_owner = NULL; /* the next gate asks once this one's wait ends */
 }
 
 static void tty_line(gate_req *r) {
@@ -237,10 +264,6 @@ static void on_tty_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 /* Starts asking on the terminal. 0, or a libuv error. */
 static int tty_open(gate_req *r) {
   int rc;
-  if (tty_owner != NULL) {
-    r->tty_done = 1;
-    return UV_EBUSY;
-  }
   if (ttyname_r(STDIN_FILENO, r->tty_name, sizeof r->tty_name) != 0)
     snprintf(r->tty_name, sizeof r->tty_name, "the terminal");
   r->saved_fl = fcntl(STDIN_FILENO, F_GETFL);
@@ -500,6 +523,7 @@ static void close_sources(gate_req *r) {
     vr_clock_real_end(r->clock);
   }
   stop_abort_poll(r);
+  tty_unqueue(r);
   tty_close(r);
   if (r->poll_on) {
     r->poll_on = 0;
@@ -523,6 +547,7 @@ static gate_box *check_gate(lua_State *L) {
   return luaL_checkudata(L, 1, GATE_MT);
 }
 
+/* __gc: closes the sources and lets go of the gate (its memory goes with the last libuv handle). */
 static int gate_gc(lua_State *L) {
   gate_box *b = check_gate(L);
   gate_req *r = b->req;
@@ -658,6 +683,7 @@ static int gate_k(lua_State *L, int status, lua_KContext ctx) {
   (void)ctx;
   r->waiting = 0;
   close_sources(r);
+  if (vr_sched_stop_code(r->sched) < 0) tty_next_asks();
   if (r->op.status == VR_OP_TIMEOUT) {
     r->op.status = VR_OP_IDLE;
     r->op.task = NULL;
@@ -691,17 +717,21 @@ static int l_wait(lua_State *L) {
     close_sources(r);
     return push_answer(L, r);
   }
-  if (r->tty_wanted && !r->tty_on && !r->tty_done) {
-    int rc = tty_open(r);
-    if (rc == UV_EBUSY)
-      vr_logf(r->log, VR_LOG_WARN,
-              "gate: another gate asks on the terminal: \"%s\" is not asked "
-              "there",
-              r->message);
-    else if (rc != 0)
-      vr_logf(r->log, VR_LOG_WARN, "gate: cannot read the terminal: %s", uv_strerror(rc));
+  if (r->tty_wanted && !r->tty_on && !r->tty_done && !r->tty_queued) {
+    if (tty_owner != NULL) { /* asks once the gate there now is answered */
+      gate_req **p = &tty_queue;
+      while (*p != NULL) p = &(*p)->tty_next;
+      *p = r;
+      r->tty_queued = 1;
+      vr_logf(r->log, VR_LOG_INFO,
+              "gate: another gate asks on the terminal: \"%s\" is asked there next", r->message);
+    } else {
+      int rc = tty_open(r);
+      if (rc != 0)
+        vr_logf(r->log, VR_LOG_WARN, "gate: cannot read the terminal: %s", uv_strerror(rc));
+    }
   }
-  if (!r->tty_on && !r->poll_on && r->server == NULL && timeout < 0) {
+  if (!r->tty_on && !r->tty_queued && !r->poll_on && r->server == NULL && timeout < 0) {
     close_sources(r);
     return vr_error_raise_for(L, "usage", NULL, "gate: nothing can answer this gate");
   }
@@ -717,8 +747,8 @@ static int l_wait(lua_State *L) {
   return vr_await(L, &r->op, "gate.approve", timeout, gate_k, 0);
 }
 
-/* g:close() — closes the sources (again: nothing); an answer already given stays readable with
- * g:wait(). Misuse error while a task waits on the gate. */
+/* g:close(), __close — closes the sources (again: nothing); an answer already given stays readable
+ * with g:wait(). Misuse error while a task waits on the gate. */
 static int l_close(lua_State *L) {
   gate_box *b = check_gate(L);
   if (b->req == NULL) return 0;
