@@ -414,7 +414,7 @@ static void respond_answer(gate_req *r, vr_http_conn *c, vr_http_request *req, i
                             "?token=TOKEN"));
     return;
   }
-  if (!token_equal(given, r->token)) {
+  if (r->token[0] == '\0' || !token_equal(given, r->token)) {
     vr_logf(r->log, VR_LOG_WARN, "gate: refused POST %s from %s: wrong token (403)", req->path,
             vr_http_conn_peer(c));
     vr_secret_wipe(given, sizeof given);
@@ -446,6 +446,17 @@ static void respond_answer(gate_req *r, vr_http_conn *c, vr_http_request *req, i
   respond_json(c, 200, NULL, o);
 }
 
+/* The request's copies of a token (the Authorization header, the query) are wiped before it is
+ * freed. */
+static void wipe_token(vr_http_request *req) {
+  size_t i;
+  for (i = 0; i < req->nheaders; i++)
+    if (strcmp(req->headers[i].name, "authorization") == 0)
+      vr_secret_wipe(req->headers[i].value, strlen(req->headers[i].value));
+  vr_secret_wipe(req->query, strlen(req->query));
+  vr_secret_wipe(req->target, strlen(req->target));
+}
+
 static void on_request(void *ctx, vr_http_conn *c, vr_http_request *req) {
   gate_req *r = ctx;
   int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
@@ -463,6 +474,7 @@ static void on_request(void *ctx, vr_http_conn *c, vr_http_request *req) {
   } else {
     respond_json(c, 404, NULL, error_body("no such path: GET / says how to answer"));
   }
+  wipe_token(req);
   vr_http_request_free(req);
 }
 
