@@ -1,6 +1,6 @@
 /* gate_core.c: vmrun.gate.core, the waiting side of the approval gates of
  * stdlib-lua/vmrun/gate.lua. A gate is answered by the first of: a line on the terminal (stdin,
- * only when it is one), an answer file that appears (watched with uv_fs_poll and removed once
+ * only when it is one), an answer file that appears (looked at every half second, removed once
  * taken), an HTTP POST on a loopback address carrying the gate's one-time token
  * (runtime/http_server.h), or the run being asked to stop (vmrun.request_abort, the first Ctrl-C of
  * a maintenance); the task waits meanwhile (vr_await), with the wait's timeout. Everything a gate
@@ -72,7 +72,7 @@ typedef struct gate_req {
   char tty_name[64];
   /* the answer file */
   char *path;
-  uv_fs_poll_t poll;
+  uv_timer_t poll; /* looks at the file every FILE_POLL_MS */
   int poll_on;
   char reported[96]; /* the last content reported as no answer, so that it is reported once */
   /* HTTP */
@@ -341,10 +341,11 @@ static void file_check(gate_req *r) {
   answer(r, a, "file", who);
 }
 
-static void on_poll(uv_fs_poll_t *h, int status, const uv_stat_t *prev, const uv_stat_t *curr) {
-  (void)prev;
-  (void)curr;
-  if (status == 0) file_check(h->data);
+/* A timer rather than uv_fs_poll: that one takes the file as it first finds it for its baseline
+ * and calls back only on a change, so an answer written just before its first look would wait
+ * for another change. */
+static void on_poll(uv_timer_t *t) {
+  file_check(t->data);
 }
 
 /* --- HTTP ----------------------------------------------------------------------------------- */
@@ -539,7 +540,7 @@ static void close_sources(gate_req *r) {
   tty_close(r);
   if (r->poll_on) {
     r->poll_on = 0;
-    uv_fs_poll_stop(&r->poll);
+    uv_timer_stop(&r->poll);
     uv_close((uv_handle_t *)&r->poll, on_handle_closed);
   }
   if (r->server != NULL) {
@@ -664,12 +665,12 @@ static int l_open(lua_State *L) {
     snprintf(r->url, sizeof r->url, "http://%s:%d", host, bound);
   }
   if (r->path != NULL) {
-    int rc = uv_fs_poll_init(r->loop, &r->poll);
+    int rc = uv_timer_init(r->loop, &r->poll);
     if (rc == 0) {
       r->poll.data = r;
       r->refs++;
       r->poll_on = 1;
-      rc = uv_fs_poll_start(&r->poll, on_poll, r->path, FILE_POLL_MS);
+      rc = uv_timer_start(&r->poll, on_poll, FILE_POLL_MS, FILE_POLL_MS);
     }
     if (rc != 0) {
       close_sources(r);
