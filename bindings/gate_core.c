@@ -171,7 +171,7 @@ static void answer(gate_req *r, int approved, const char *how, const char *who) 
   r->answered = 1;
   r->approved = approved;
   snprintf(r->how, sizeof r->how, "%s", how);
-  snprintf(r->who, sizeof r->who, "%s", who);
+  snprintf(r->who, sizeof r->who, "%.*s", (int)sizeof r->who - 1, who); /* cut, not overrun */
   vr_op_complete(&r->op);
 }
 
