@@ -5,6 +5,7 @@
 --
 --   vmrun [--cluster FILE] playbooks/rolling-maintenance.lua [--nodes A,B,...] [--selector SEL]
 --       [--batch N|auto] [--config FILE] [--report DIR] [--skip-blocked] [--on-abort finish|cancel]
+--       [--approve run|batch]
 --
 -- Without --cluster, vmrun simulates the demo cluster. --config names a YAML or JSON file with
 -- the run's settings: step (an argv template such as [ssh, "{node}", sudo, systemctl, reboot];
@@ -15,10 +16,15 @@
 -- node was maintained, 1 when one failed, was skipped or the run stopped, 2 for bad arguments or
 -- a bad config file, 130 when it was stopped by Ctrl-C or `vmrun abort` (the first interrupt stops
 -- starting new work; --on-abort finish lets the migrations in flight end, cancel cancels them;
--- `vmrun resume` continues the run, `vmrun undo` puts back what it changed: docs/journal.md).
+-- `vmrun resume` continues the run, `vmrun undo` puts back what it changed: docs/journal.md), 4
+-- when it paused at the end of its maintenance window (`vmrun --window-end TIME`, given by
+-- `vmrun schedule`): a batch that would not end in time is not started, and `vmrun resume`
+-- continues in the next window. --approve run|batch (config approve: the same or gate.approve's
+-- options with before = run|batch) asks for approval (docs/gates.md) before the first batch or
+-- before each; a denial stops the run before that batch (exit 1; `vmrun resume` asks again).
 local USAGE = "usage: vmrun [--cluster FILE] playbooks/rolling-maintenance.lua [--nodes A,B,...] "
   .. "[--selector SEL] [--batch N|auto] [--config FILE] [--report DIR] [--skip-blocked] "
-  .. "[--on-abort finish|cancel]\n"
+  .. "[--on-abort finish|cancel] [--approve run|batch]\n"
 
 local function fail_usage(message)
   io.stderr:write("rolling-maintenance: " .. message .. "\n" .. USAGE)
@@ -57,6 +63,9 @@ while i <= #args do
     end
   elseif name == "config" then
     cli.config = value()
+  elseif name == "approve" then
+    cli.approve = value()
+    if cli.approve ~= "run" and cli.approve ~= "batch" then fail_usage("--approve needs run or batch") end
   elseif name == "on-abort" then
     cli.on_abort = value()
     if cli.on_abort ~= "finish" and cli.on_abort ~= "cancel" then fail_usage("--on-abort needs finish or cancel") end
@@ -74,7 +83,7 @@ end
 
 local CONFIG_KEYS = { step = true, step_timeout = true, ready_timeout = true, settle = true,
   failure_budget = true, skip_blocked = true, batch = true, nodes = true, selector = true, drain = true,
-  on_abort = true, lock = true, others = true, notify = true }
+  on_abort = true, lock = true, others = true, notify = true, step_estimate = true, approve = true }
 
 local opts = {}
 if cli.config then
@@ -103,6 +112,9 @@ end
 if cli.nodes or cli.selector then opts.nodes, opts.selector = nil, nil end -- the command line decides
 for _, k in ipairs({ "nodes", "selector", "batch", "skip_blocked", "on_abort" }) do
   if cli[k] ~= nil then opts[k] = cli[k] end
+end
+if cli.approve then -- (the config's gate settings, timeout and answer file, stay)
+  if type(opts.approve) == "table" then opts.approve.before = cli.approve else opts.approve = cli.approve end
 end
 -- KubeVirt's documented drain flags for its nodes (--delete-emptydir-data --ignore-daemonsets
 -- --force): virt-launcher pods have emptyDirs; pods without a controller are deleted, with a
@@ -306,6 +318,10 @@ end
 local all_done = report.stopped == nil and #report.skipped == 0
 for _, rec in ipairs(report.nodes) do
   if rec.state ~= "done" then all_done = false end
+end
+if report.paused then
+  io.stderr:write(("rolling-maintenance: %s\n"):format(report.paused))
+  vmrun.exit(4)
 end
 if report.aborted then
   io.stderr:write(("rolling-maintenance: stopped (%s); `vmrun resume` continues the run, `vmrun undo "

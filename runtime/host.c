@@ -464,6 +464,8 @@ static void set_run_info(lua_State *L, const vr_host *h, const run_args *a) {
   lua_createtable(L, 0, 6);
   if (h->cfg.resume_run != NULL)
     snprintf(id, sizeof id, "%s", h->cfg.resume_run);
+  else if (h->cfg.run_id != NULL)
+    snprintf(id, sizeof id, "%s", h->cfg.run_id);
   else
     vr_run_id_new(id);
   lua_pushstring(L, id);
@@ -473,6 +475,14 @@ static void set_run_info(lua_State *L, const vr_host *h, const run_args *a) {
   if (h->cfg.state_dir != NULL) {
     lua_pushstring(L, h->cfg.state_dir);
     lua_setfield(L, -2, "state_dir");
+  }
+  if (h->cfg.run_id != NULL) { /* named by the caller: its journal must be new */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "named");
+  }
+  if (h->cfg.window_end != 0) { /* the window's end on the wall clock (seconds since the epoch) */
+    lua_pushinteger(L, (lua_Integer)h->cfg.window_end);
+    lua_setfield(L, -2, "window_end");
   }
   if (a->path != NULL && strcmp(a->path, "-") != 0) {
     char *full = realpath(a->path, NULL);

@@ -12,6 +12,7 @@
 #include "args.h"
 #include "journal.h"
 #include "json_pool.h"
+#include "schedule.h"
 #include "schedule_cli.h"
 #include "serve.h"
 #include "vmrun.h"
@@ -53,11 +54,16 @@ static const char usage_text[] =
     "                          nothing changes on the cluster; docs/rehearse.md)\n"
     "  --state-dir DIR         where the run's journal goes (default: .vmrun beside the\n"
     "                          playbook); `vmrun resume` continues a run from it\n"
+    "  --window-end TIME       the maintenance window ends at TIME (ISO 8601, e.g.\n"
+    "                          2026-12-20T04:00Z; no offset: UTC): a rolling maintenance\n"
+    "                          starts no batch that would not end in time (docs/schedule.md)\n"
+    "  --run-id ID             the id of this new run (default: the time and random digits)\n"
     "  --dev-runtime DIR       load the stdlib-lua modules from DIR instead of the binary\n"
     "  --version               print the version and exit\n"
     "  -h, --help              print this help and exit\n"
     "\n"
-    "exit codes: 0 ok, 1 playbook failed, 2 usage or input error, 3 timeout, 130 interrupted\n";
+    "exit codes: 0 ok, 1 playbook failed, 2 usage or input error, 3 timeout, 4 paused at the\n"
+    "window's end (`vmrun resume` continues), 130 interrupted\n";
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "vmrun: ");
@@ -84,10 +90,11 @@ static void free_argv(char **argv, int n) {
   free(argv);
 }
 
-/* vmrun resume [RUN_ID] [--state-dir DIR]: the journal's command line, run again in its folder
- * as the same run (its journal says what is done already). */
+/* vmrun resume [RUN_ID] [--state-dir DIR] [--window-end TIME]: the journal's command line, run
+ * again in its folder as the same run (its journal says what is done already), in the window
+ * given now (the recorded command line has none). */
 static int resume_main(int argc, char **argv) {
-  const char *run_id = NULL, *state_dir = NULL, *v;
+  const char *run_id = NULL, *state_dir = NULL, *window_end = NULL, *v;
   char err[1200];
   vr_journal_found found;
   const cJSON *args, *cwd, *item;
@@ -95,13 +102,17 @@ static int resume_main(int argc, char **argv) {
   int i, missing = 0, n = 0, rc;
   for (i = 2; i < argc; i++) {
     if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-      fputs("usage: vmrun resume [RUN_ID] [--state-dir DIR]\n\nContinues an interrupted run from "
-            "its journal (docs/journal.md): the newest unfinished one\nwithout RUN_ID.\n",
+      fputs("usage: vmrun resume [RUN_ID] [--state-dir DIR] [--window-end TIME]\n\nContinues an "
+            "interrupted or paused run from its journal (docs/journal.md): the newest\nunfinished "
+            "one without RUN_ID. --window-end: the window this attempt runs in.\n",
             stdout);
       return 0;
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--state-dir", &missing)) != NULL) {
       if (missing || v[0] == '\0') return usage_error("option '%s' needs a DIR", "--state-dir");
       state_dir = v;
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--window-end", &missing)) != NULL) {
+      if (missing || v[0] == '\0') return usage_error("option '%s' needs a TIME", "--window-end");
+      window_end = v;
     } else if (argv[i][0] == '-' || run_id != NULL) {
       return usage_error("vmrun resume: unexpected argument '%s'", argv[i]);
     } else {
@@ -127,12 +138,21 @@ static int resume_main(int argc, char **argv) {
     cJSON_Delete(found.header);
     return VMRUN_EXIT_USAGE;
   }
-  new_argv = calloc((size_t)cJSON_GetArraySize(args) + 2, sizeof *new_argv);
+  new_argv = calloc((size_t)cJSON_GetArraySize(args) + 4, sizeof *new_argv);
   if (new_argv == NULL) {
     cJSON_Delete(found.header);
     return VMRUN_EXIT_FAILED;
   }
   new_argv[n++] = argv[0];
+  if (window_end != NULL) { /* (checked by run, as any --window-end) */
+    new_argv[n++] = strdup("--window-end");
+    new_argv[n++] = strdup(window_end);
+    if (new_argv[1] == NULL || new_argv[2] == NULL) {
+      free_argv(new_argv, n);
+      cJSON_Delete(found.header);
+      return VMRUN_EXIT_FAILED;
+    }
+  }
   cJSON_ArrayForEach(item, args) {
     if (!cJSON_IsString(item)) {
       fprintf(stderr, "vmrun resume: %s:1: the recorded command line is not a list of strings\n",
@@ -144,7 +164,8 @@ static int resume_main(int argc, char **argv) {
     if ((new_argv[n] = strdup(item->valuestring)) == NULL) break;
     n++;
   }
-  if (n != cJSON_GetArraySize(args) + 1 || chdir(cwd->valuestring) != 0) {
+  if (n != cJSON_GetArraySize(args) + 1 + (window_end != NULL ? 2 : 0) ||
+      chdir(cwd->valuestring) != 0) {
     fprintf(stderr, "vmrun resume: cannot go to the run's folder %s: %s\n", cwd->valuestring,
             strerror(errno));
     free_argv(new_argv, n);
@@ -353,19 +374,40 @@ int main(int argc, char **argv) {
   return rc;
 }
 
+static int run_parsed(int argc, char **argv, const char *resume_run, char *per_attempt,
+                      char **recorded);
+
 /* The command line of a run: options, then the playbook, -e CODE or test. */
 static int run(int argc, char **argv, const char *resume_run) {
+  int rc;
+  char *per_attempt = calloc((size_t)argc + 1, 1); /* 1: not recorded (--window-end, --run-id) */
+  char **recorded = calloc((size_t)argc + 1, sizeof *recorded);
+  if (per_attempt == NULL || recorded == NULL) {
+    free(per_attempt);
+    free(recorded);
+    return VMRUN_EXIT_FAILED;
+  }
+  rc = run_parsed(argc, argv, resume_run, per_attempt, recorded);
+  free(per_attempt);
+  free(recorded);
+  return rc;
+}
+
+/* run's work. per_attempt (argc bytes, zeroed) marks the arguments that the journal does not
+ * record; recorded (argc pointers) receives the others. */
+static int run_parsed(int argc, char **argv, const char *resume_run, char *per_attempt,
+                      char **recorded) {
   vr_host_config cfg;
   vr_host *host;
   const char *code = NULL;
-  int i, missing = 0, rc, run_tests = 0;
+  int i, j, missing = 0, rc, run_tests = 0, nrecorded = 0, host_recorded = 0;
+  int64_t window_end;
   vr_host_config_init(&cfg);
   cfg.handle_signals = 1;
-  cfg.run_argc = argc - 1;
-  cfg.run_argv = argv + 1;
   cfg.resume_run = resume_run;
   for (i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
+    int opt_at = i;
     if (a[0] != '-' || strcmp(a, "-") == 0) break;
     if (strcmp(a, "--") == 0) {
       i++;
@@ -430,6 +472,19 @@ static int run(int argc, char **argv, const char *resume_run) {
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--dev-runtime", &missing)) != NULL) {
       if (missing) return usage_error("option '%s' needs a DIR", a);
       cfg.dev_runtime = v;
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--window-end", &missing)) != NULL) {
+      if (missing || v[0] == '\0') return usage_error("option '%s' needs a TIME", a);
+      if (vr_schedule_parse_time(v, NULL, &window_end) != 0)
+        return usage_error("bad --window-end '%s': expected an ISO 8601 time such as "
+                           "2026-12-20T04:00Z or 2026-12-20T05:00+01:00",
+                           v);
+      cfg.window_end = (long long)window_end;
+      memset(per_attempt + opt_at, 1, (size_t)(i - opt_at + 1));
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--run-id", &missing)) != NULL) {
+      if (missing || !vr_run_id_valid(v))
+        return usage_error("bad --run-id '%s': letters, digits, '-' and '_', at most 47", v);
+      cfg.run_id = v;
+      memset(per_attempt + opt_at, 1, (size_t)(i - opt_at + 1));
     } else {
       return usage_error("unknown option '%s'", a);
     }
@@ -459,8 +514,18 @@ static int run(int argc, char **argv, const char *resume_run) {
   } else {
     cfg.default_cluster = demo_cluster();
   }
-  cfg.host_argc = i - (code != NULL);
-  cfg.host_argv = argv;
+  if (cfg.run_id != NULL && resume_run != NULL)
+    return usage_error("%s: a resumed run keeps its id", "--run-id");
+  /* the command line the journal records, without the options of this attempt alone */
+  for (j = 0; j < argc; j++) {
+    if (per_attempt[j]) continue;
+    recorded[nrecorded++] = argv[j];
+    if (j < i - (code != NULL)) host_recorded++;
+  }
+  cfg.host_argc = host_recorded;
+  cfg.host_argv = recorded;
+  cfg.run_argc = nrecorded - 1;
+  cfg.run_argv = recorded + 1;
   host = vr_host_new(&cfg);
   if (host == NULL) return VMRUN_EXIT_FAILED;
   if (run_tests) {

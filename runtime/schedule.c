@@ -1386,3 +1386,78 @@ void vr_schedule_free(vr_schedule *s) {
   free(s->blocked_);
   free(s);
 }
+
+/* ---- times ------------------------------------------------------------------------------------
+ */
+
+/* n digits at *p into *out. */
+static int digits(const char **p, int n, int *out) {
+  int v = 0, i;
+  for (i = 0; i < n; i++) {
+    if (!isdigit((unsigned char)(*p)[i])) return -1;
+    v = v * 10 + ((*p)[i] - '0');
+  }
+  *p += n;
+  *out = v;
+  return 0;
+}
+
+int vr_schedule_parse_time(const char *text, const vr_tz *tz, int64_t *out) {
+  const char *p = text;
+  int y, mo, d, h = 0, mi = 0, s = 0, oh, om, sign;
+  int64_t local;
+  if (digits(&p, 4, &y) < 0 || *p++ != '-' || digits(&p, 2, &mo) < 0 || *p++ != '-' ||
+      digits(&p, 2, &d) < 0)
+    return -1;
+  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > vr_days_in_month(y, mo)) return -1;
+  if (*p == 'T' || *p == ' ') {
+    p++;
+    if (digits(&p, 2, &h) < 0 || *p++ != ':' || digits(&p, 2, &mi) < 0) return -1;
+    if (*p == ':') {
+      p++;
+      if (digits(&p, 2, &s) < 0) return -1;
+      if (*p == '.' || *p == ',')
+        for (p++; isdigit((unsigned char)*p); p++) continue;
+    }
+    if (h > 23 || mi > 59 || s > 59) return -1;
+  }
+  local = vr_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+  if (*p == '\0') {
+    *out = vr_tz_utc(tz, local);
+    return 0;
+  }
+  if (*p == 'Z' && p[1] == '\0') {
+    *out = local;
+    return 0;
+  }
+  if (*p != '+' && *p != '-') return -1;
+  sign = *p++ == '-' ? -1 : 1;
+  if (digits(&p, 2, &oh) < 0) return -1;
+  if (*p == ':') p++;
+  if (digits(&p, 2, &om) < 0 || *p != '\0' || oh > 23 || om > 59) return -1;
+  *out = local - sign * (oh * 3600 + om * 60);
+  return 0;
+}
+
+/* "Sat 2026-12-19 22:00 CET" (seconds only when not zero). */
+void vr_format_local(const vr_tz *tz, int64_t t, char *buf, size_t len) {
+  static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  vr_tz_info info;
+  int64_t local = t + vr_tz_info_at(tz, t, &info), day = vr_floor_div(local, 86400), y;
+  int sec = (int)(local - day * 86400), m, d;
+  char secs[8] = "";
+  vr_civil_from_days(day, &y, &m, &d);
+  if (sec % 60 != 0) snprintf(secs, sizeof secs, ":%02d", sec % 60);
+  snprintf(buf, len, "%s %04lld-%02d-%02d %02d:%02d%s %s", days[vr_weekday(day)], (long long)y, m,
+           d, sec / 3600, sec % 3600 / 60, secs, info.abbr);
+}
+
+void vr_format_utc(int64_t t, char *buf, size_t len) {
+  int64_t day = vr_floor_div(t, 86400), y;
+  int sec = (int)(t - day * 86400), m, d;
+  char secs[8] = "";
+  vr_civil_from_days(day, &y, &m, &d);
+  if (sec % 60 != 0) snprintf(secs, sizeof secs, ":%02d", sec % 60);
+  snprintf(buf, len, "%04lld-%02d-%02d %02d:%02d%s UTC", (long long)y, m, d, sec / 3600,
+           sec % 3600 / 60, secs);
+}

@@ -196,4 +196,13 @@ size_t vr_schedule_next_runs(const vr_schedule *s, int64_t now, size_t n, vr_sch
  * after now (its cron times are all frozen, excluded or outside the windows). */
 int vr_schedule_check_runs(const vr_schedule *s, int64_t now, vr_schedule_error *err);
 
+/* ISO 8601: YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|(+|-)HH[:]MM]; without an offset the time is
+ * tz's wall-clock time (tz NULL: UTC). Returns 0 with *out the instant, or -1 when text is not
+ * such a time. */
+int vr_schedule_parse_time(const char *text, const vr_tz *tz, int64_t *out);
+/* "Sat 2026-12-19 22:00 CET" on tz's wall clock (seconds only when not zero). */
+void vr_format_local(const vr_tz *tz, int64_t t, char *buf, size_t len);
+/* "2026-12-19 21:00 UTC" */
+void vr_format_utc(int64_t t, char *buf, size_t len);
+
 #endif

@@ -1,11 +1,10 @@
-/* schedule_cli.c: `vmrun schedule --list FILE [--now TIME] [--count N]` and `vmrun schedule
- * --check FILE` (see schedule_cli.h, docs/schedule.md): reads the schedule (schedule.h), checks
- * that its playbooks and simulated cluster file can be read and that every runbook runs again,
- * and prints the next runs as a table.
+/* schedule_cli.c: the `vmrun schedule` command (see schedule_cli.h, docs/schedule.md): reads the
+ * schedule (schedule.h), checks that its playbooks and simulated cluster file can be read and
+ * that every runbook runs again; `--list` prints the next runs as a table, `--check` only checks,
+ * and without either the schedule runs (schedule_run.h).
  *
- * It may not run a runbook, contact a cluster, take a lock or write history: running a schedule
- * is being built next, and `vmrun schedule FILE` says so. Output goes to stdout, errors to
- * stderr as one line. */
+ * It may not run a runbook, contact a cluster or write history itself. Output goes to stdout,
+ * errors to stderr as one line. */
 #include "schedule_cli.h"
 
 #include <ctype.h>
@@ -16,20 +15,30 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "args.h"
 #include "schedule.h"
+#include "schedule_run.h"
 
 #define EXIT_USAGE    2
 #define DEFAULT_COUNT 10
 #define MAX_COUNT     1000
 
 static const char usage_text[] =
-    "usage: vmrun schedule --list FILE [--now TIME] [--count N]\n"
+    "usage: vmrun schedule FILE [--once | --run RUNBOOK]\n"
+    "       vmrun schedule --list FILE [--now TIME] [--count N]\n"
     "       vmrun schedule --check FILE [--now TIME]\n"
     "\n"
     "Reads a schedule file: runbooks with cron times, maintenance windows, excluded dates and\n"
-    "freezes, in the schedule's time zone (docs/schedule.md).\n"
+    "freezes, in the schedule's time zone (docs/schedule.md). Without --list or --check it runs\n"
+    "the schedule until SIGINT or SIGTERM: each runbook at its times, one run at a time, with\n"
+    "the end of its window (a rolling maintenance starts no batch that would overrun it, and a\n"
+    "run paused there is resumed in the next window), the history as JSON lines.\n"
     "\n"
+    "  --once          run the schedule until one run has ended, then exit with its code\n"
+    "  --run RUNBOOK   start RUNBOOK now, under the schedule's rules (its window, freezes,\n"
+    "                  excluded dates; a paused run of it is resumed), and exit with its code\n"
     "  --list          print the next runs: the runbook, its start in the schedule's time zone\n"
     "                  and in UTC, the end of the window it starts in, and why the cron times\n"
     "                  before it were skipped (frozen, excluded, outside window)\n"
@@ -39,8 +48,8 @@ static const char usage_text[] =
     "  --count N       how many runs to list (default 10, at most 1000)\n"
     "  -h, --help      print this help and exit\n"
     "\n"
-    "Running the runbooks (vmrun schedule FILE) is being built next.\n"
-    "exit codes: 0 ok, 2 usage error or a bad schedule file (file:line:column: what is wrong)\n";
+    "exit codes: 0 ok, 2 usage error, a bad schedule file (file:line:column: what is wrong) or\n"
+    "a history another vmrun schedule holds; with --once and --run, the run's own code\n";
 
 static int usage_error(const char *fmt, const char *arg) {
   fprintf(stderr, "vmrun schedule: ");
@@ -50,80 +59,6 @@ static int usage_error(const char *fmt, const char *arg) {
 }
 
 /* ---- times ----------------------------------------------------------------------------------- */
-
-/* n digits at *p into *out. */
-static int digits(const char **p, int n, int *out) {
-  int v = 0, i;
-  for (i = 0; i < n; i++) {
-    if (!isdigit((unsigned char)(*p)[i])) return -1;
-    v = v * 10 + ((*p)[i] - '0');
-  }
-  *p += n;
-  *out = v;
-  return 0;
-}
-
-/* ISO 8601: YYYY-MM-DD[(T| )HH:MM[:SS[.fff]]][Z|(+|-)HH[:]MM]; without an offset the time is
- * the schedule's wall-clock time. Returns 0, or -1 when text is not such a time. */
-static int parse_time(const char *text, const vr_tz *tz, int64_t *out) {
-  const char *p = text;
-  int y, mo, d, h = 0, mi = 0, s = 0, oh, om, sign;
-  int64_t local;
-  if (digits(&p, 4, &y) < 0 || *p++ != '-' || digits(&p, 2, &mo) < 0 || *p++ != '-' ||
-      digits(&p, 2, &d) < 0)
-    return -1;
-  if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > vr_days_in_month(y, mo)) return -1;
-  if (*p == 'T' || *p == ' ') {
-    p++;
-    if (digits(&p, 2, &h) < 0 || *p++ != ':' || digits(&p, 2, &mi) < 0) return -1;
-    if (*p == ':') {
-      p++;
-      if (digits(&p, 2, &s) < 0) return -1;
-      if (*p == '.' || *p == ',')
-        for (p++; isdigit((unsigned char)*p); p++) continue;
-    }
-    if (h > 23 || mi > 59 || s > 59) return -1;
-  }
-  local = vr_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
-  if (*p == '\0') {
-    *out = vr_tz_utc(tz, local);
-    return 0;
-  }
-  if (*p == 'Z' && p[1] == '\0') {
-    *out = local;
-    return 0;
-  }
-  if (*p != '+' && *p != '-') return -1;
-  sign = *p++ == '-' ? -1 : 1;
-  if (digits(&p, 2, &oh) < 0) return -1;
-  if (*p == ':') p++;
-  if (digits(&p, 2, &om) < 0 || *p != '\0' || oh > 23 || om > 59) return -1;
-  *out = local - sign * (oh * 3600 + om * 60);
-  return 0;
-}
-
-/* "Sat 2026-12-19 22:00 CET" (seconds only when not zero). */
-static void format_local(const vr_tz *tz, int64_t t, char *buf, size_t len) {
-  static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  vr_tz_info info;
-  int64_t local = t + vr_tz_info_at(tz, t, &info), day = vr_floor_div(local, 86400), y;
-  int sec = (int)(local - day * 86400), m, d;
-  char secs[8] = "";
-  vr_civil_from_days(day, &y, &m, &d);
-  if (sec % 60 != 0) snprintf(secs, sizeof secs, ":%02d", sec % 60);
-  snprintf(buf, len, "%s %04lld-%02d-%02d %02d:%02d%s %s", days[vr_weekday(day)], (long long)y, m,
-           d, sec / 3600, sec % 3600 / 60, secs, info.abbr);
-}
-
-static void format_utc(int64_t t, char *buf, size_t len) {
-  int64_t day = vr_floor_div(t, 86400), y;
-  int sec = (int)(t - day * 86400), m, d;
-  char secs[8] = "";
-  vr_civil_from_days(day, &y, &m, &d);
-  if (sec % 60 != 0) snprintf(secs, sizeof secs, ":%02d", sec % 60);
-  snprintf(buf, len, "%04lld-%02d-%02d %02d:%02d%s UTC", (long long)y, m, d, sec / 3600,
-           sec % 3600 / 60, secs);
-}
 
 static void format_day(int64_t day, char *buf, size_t len) {
   int64_t y;
@@ -181,7 +116,7 @@ static void skipped_text(const vr_schedule *s, const vr_schedule_run *run, char 
   int first = 1, why;
   buf[0] = '\0';
   if (run->skipped == VR_SKIP_NONE) return;
-  format_local(s->tz, run->cron_time, when, sizeof when);
+  vr_format_local(s->tz, run->cron_time, when, sizeof when);
   o = (size_t)snprintf(buf, len, "since %s:", when);
   for (why = VR_SKIP_FROZEN; why <= VR_SKIP_OUTSIDE_WINDOW && o < len; why++) {
     if (!(run->skipped_all >> why & 1)) continue;
@@ -252,12 +187,12 @@ static int list_runs(const vr_schedule *s, int64_t now, size_t count) {
   for (c = 0; c < NCOLS; c++) widths[c] = strlen(headers[c]);
   for (i = 0; i < n; i++) {
     snprintf(cells[i][COL_RUNBOOK], CELL, "%s", runs[i].runbook->name);
-    format_local(s->tz, runs[i].start, cells[i][COL_START], CELL);
-    format_utc(runs[i].start, cells[i][COL_START_UTC], CELL);
+    vr_format_local(s->tz, runs[i].start, cells[i][COL_START], CELL);
+    vr_format_utc(runs[i].start, cells[i][COL_START_UTC], CELL);
     if (runs[i].runbook->window && runs[i].window.end >= runs[i].start + VR_SCHEDULE_HORIZON_S)
       snprintf(cells[i][COL_WINDOW_END], CELL, "not within 400 days");
     else if (runs[i].runbook->window)
-      format_local(s->tz, runs[i].window.end, cells[i][COL_WINDOW_END], CELL);
+      vr_format_local(s->tz, runs[i].window.end, cells[i][COL_WINDOW_END], CELL);
     else
       snprintf(cells[i][COL_WINDOW_END], CELL, "-");
     skipped_text(s, &runs[i], cells[i][COL_SKIPPED], CELL);
@@ -265,13 +200,13 @@ static int list_runs(const vr_schedule *s, int64_t now, size_t count) {
     for (c = 0; c < NCOLS; c++)
       if (strlen(cells[i][c]) > widths[c]) widths[c] = strlen(cells[i][c]);
   }
-  format_local(s->tz, now, line, sizeof line);
+  vr_format_local(s->tz, now, line, sizeof line);
   cluster_text(&s->cluster, cluster, sizeof cluster);
   printf("schedule %s: %zu runbook%s on cluster %s\n", s->file, s->nrunbooks,
          s->nrunbooks == 1 ? "" : "s", cluster);
   {
     char utc[48];
-    format_utc(now, utc, sizeof utc);
+    vr_format_utc(now, utc, sizeof utc);
     printf("next %zu run%s after %s (%s):\n\n", n, n == 1 ? "" : "s", line, utc);
   }
   print_row(headers, widths, any_skipped ? NCOLS : NCOLS - 1);
@@ -290,6 +225,9 @@ static int list_runs(const vr_schedule *s, int64_t now, size_t count) {
 int vr_schedule_main(int argc, char **argv) {
   const char *file = NULL, *now_text = NULL;
   int i, missing = 0, list = 0, check = 0, rc;
+  vr_schedule_daemon_options run_opts = {NULL, NULL, 0};
+  char self[4096];
+  size_t self_len = sizeof self;
   long count = DEFAULT_COUNT;
   int64_t now;
   vr_schedule_error err;
@@ -304,6 +242,11 @@ int vr_schedule_main(int argc, char **argv) {
       list = 1;
     } else if (strcmp(a, "--check") == 0) {
       check = 1;
+    } else if (strcmp(a, "--once") == 0) {
+      run_opts.once = 1;
+    } else if ((v = vr_cli_option_value(argc, argv, &i, "--run", &missing)) != NULL) {
+      if (missing || !v[0]) return usage_error("option '%s' needs a RUNBOOK name", a);
+      run_opts.runbook = v;
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--now", &missing)) != NULL) {
       if (missing || !v[0])
         return usage_error("option '%s' needs a TIME such as 2026-12-19T21:00Z", a);
@@ -329,17 +272,20 @@ int vr_schedule_main(int argc, char **argv) {
     fputs(usage_text, stderr);
     return EXIT_USAGE;
   }
-  if (!list && !check) {
-    fprintf(stderr, "vmrun schedule: running a schedule (vmrun schedule FILE) is being built; "
-                    "for now use --list or --check (see vmrun schedule --help)\n");
-    return EXIT_USAGE;
-  }
+  if ((list || check) && (run_opts.once || run_opts.runbook != NULL))
+    return usage_error("%s: --once and --run run the schedule; --list and --check only read it",
+                       list ? "--list" : "--check");
+  if (run_opts.once && run_opts.runbook != NULL)
+    return usage_error("%s: give --once or --run, not both", "--once");
+  if (!list && !check && now_text != NULL)
+    return usage_error("%s: a schedule runs on the clock (--now is for --list and --check)",
+                       "--now");
   if ((s = vr_schedule_load(file, &err)) == NULL) {
     report(&err);
     return EXIT_USAGE;
   }
   now = (int64_t)time(NULL);
-  if (now_text != NULL && parse_time(now_text, s->tz, &now) != 0) {
+  if (now_text != NULL && vr_schedule_parse_time(now_text, s->tz, &now) != 0) {
     vr_schedule_free(s);
     return usage_error("bad --now '%s': expected an ISO 8601 time such as 2026-12-19T21:00Z, "
                        "2026-12-19T22:00+01:00 or 2026-12-19T22:00 (the schedule's time zone)",
@@ -350,6 +296,14 @@ int vr_schedule_main(int argc, char **argv) {
   } else if (vr_schedule_check_runs(s, now, &err) < 0) {
     report(&err);
     rc = EXIT_USAGE;
+  } else if (!list && !check) {
+    if (uv_exepath(self, &self_len) != 0) {
+      fprintf(stderr, "vmrun schedule: cannot find the vmrun binary to start runs with\n");
+      rc = EXIT_USAGE;
+    } else {
+      run_opts.self = self;
+      rc = vr_schedule_daemon(s, &run_opts);
+    }
   } else if (check) {
     printf("%s: ok (%zu runbook%s, %zu weekly window%s, %zu excluded date%s, %zu freeze%s; time "
            "zone %s)\n",

@@ -1,5 +1,6 @@
 /* schedule_cli.h: the `vmrun schedule` command (docs/schedule.md): --list prints a schedule
- * file's next runs, --check only checks the file. Running the runbooks is not here yet. No Lua. */
+ * file's next runs, --check only checks the file, and without them the schedule runs
+ * (schedule_run.h). No Lua. */
 #ifndef VMRUN_SCHEDULE_CLI_H
 #define VMRUN_SCHEDULE_CLI_H
 

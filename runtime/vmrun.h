@@ -63,6 +63,11 @@ typedef struct vr_host_config {
   char **run_argv;
   const char *state_dir;
   const char *resume_run;
+  /* --run-id: the id of a new run (NULL: a fresh one); `vmrun schedule` names its runs. */
+  const char *run_id;
+  /* --window-end: the end of the maintenance window this attempt runs in, as seconds since the
+   * epoch (0: none). Not part of the recorded command line: each attempt has its own window. */
+  long long window_end;
 } vr_host_config;
 
 void vr_host_config_init(vr_host_config *cfg);

@@ -13,7 +13,9 @@ local journal_core = {}
 ---@field state_dir? string --state-dir
 ---@field playbook? string the playbook's full path
 ---@field cwd? string the folder the run started in
----@field argv string[] vmrun's command line (after the program's name)
+---@field argv string[] vmrun's command line (after the program's name), without --window-end and --run-id
+---@field named? boolean the id was given (--run-id): the run's journal must be new
+---@field window_end? integer --window-end: the window's end, seconds since the epoch (wall clock)
 
 ---What the host said of this run (a copy). Never fails.
 ---@return vmrun.RunInfo

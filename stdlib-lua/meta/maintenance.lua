@@ -22,7 +22,15 @@ maintenance = {}
 ---@field failure_budget? {nodes?: integer, vms?: integer} failures tolerated before the run stops (default 0)
 ---@field hooks? {before_batch?: fun(batch: string[]), after_batch?: fun(batch: string[], rec: table), before_node?: fun(node: string), after_node?: fun(node: string, rec: table)}
 ---@field drain? vmrun.DrainOptions node.drain's options for every node
----@field on_event? fun(ev: table) planned, batch_started, node_done, node_failed, batch_done
+---@field on_event? fun(ev: table) planned, batch_started, node_done, node_failed, batch_done, paused, approval, not_approved
+---@field journal? boolean journal the run (default: on a real cluster or with --state-dir)
+---@field on_abort? "finish"|"cancel" the migrations in flight on Ctrl-C / vmrun abort (default "finish")
+---@field lock? boolean|{name?: string, namespace?: string, ttl?: vmrun.Duration} the cluster lock (default: when journaling)
+---@field others? string|table actors.check's policy for other maintenance actors
+---@field notify? string|{url?: string, events?: string[], timeout?: vmrun.Duration} the webhook
+---@field window_end? number|string the window's end: a time on the run's clock or RFC 3339 (default: --window-end)
+---@field step_estimate? vmrun.Duration step + Ready for the window's budget until a node has shown it (default 10m)
+---@field approve? boolean|"run"|"batch"|table approval gates (gate.approve's options and before = "run"|"batch")
 
 ---Maintains the nodes batch by batch: pre-flight of the whole run first; per batch cordon, drain
 ---(VMs through the queue, steered to nodes already done), the step, wait for Ready, uncordon, the
@@ -31,7 +39,7 @@ maintenance = {}
 ---for bad options, policies or nodes. A failed node stays cordoned and is in the report.
 ---@async
 ---@param opts? vmrun.RollingOptions
----@return table report {nodes, batches, skipped, left_off, stopped?, failed_nodes, failed_vms, batch_size, seconds}
+---@return table report {nodes, batches, skipped, left_off, stopped?, paused?, aborted?, failed_nodes, failed_vms, batch_size, seconds}
 function maintenance.rolling(opts) end
 
 ---The least time the run could have taken under the migration limits: the migrations' own time

@@ -108,6 +108,10 @@ function Journal:open()
       #records), { run = self.id })
     return
   end
+  if self.run.named and core.read(self.path) ~= nil then
+    vmrun.error("input", ("run %s has a journal already (%s): a new run needs a new --run-id")
+      :format(self.id, self.path), { level = 3 })
+  end
   self.file = core.open(self.path)
   self.earlier = {}
   local run = self.run
@@ -166,10 +170,13 @@ function Journal:previous(rtype)
   return out
 end
 
---- journal:finish(status) -- the "end" record: "done" (resume refuses it), "failed", "stopped".
-function Journal:finish(status)
+--- journal:finish(status [, fields]) -- the "end" record: "done" (resume refuses it), "failed",
+-- "stopped", "aborted", "paused" (at the window's end); fields (a table) go into the record.
+function Journal:finish(status, fields)
   if self.file == nil then return end -- nothing was journaled: nothing changed
-  self:write({ type = "end", status = status })
+  local rec = { type = "end", status = status }
+  for k, v in pairs(fields or {}) do rec[k] = v end
+  self:write(rec)
 end
 
 --- journal.undo(path) -> exit code

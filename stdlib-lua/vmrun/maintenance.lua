@@ -25,6 +25,8 @@ local journal = require("vmrun.journal")
 local lock = require("vmrun.lock")
 local notify = require("vmrun.notify")
 local actors = require("vmrun.actors")
+local k8stime = require("vmrun.k8stime")
+local journal_core = require("vmrun.journal.core")
 
 local M = {}
 
@@ -61,7 +63,8 @@ local OPTIONS = {
   settle = "duration", skip_blocked = "boolean", failure_budget = "table", hooks = "table",
   drain = "table", on_event = "function", step_timeout = "duration", ready_timeout = "duration",
   include_control_plane = "boolean", reboots = "boolean", journal = "boolean", on_abort = "string",
-  lock = "lock", others = "others", notify = "notify",
+  lock = "lock", others = "others", notify = "notify", window_end = "window_end",
+  step_estimate = "duration", approve = "approve",
 }
 local HOOKS = { before_batch = true, after_batch = true, before_node = true, after_node = true }
 
@@ -98,6 +101,32 @@ local function check_options(opts)
       if type(v) ~= "string" and type(v) ~= "table" then
         usage(3, "maintenance.rolling: notify must be a webhook URL or {url=, events=, timeout=}")
       end
+    elseif want == "approve" then
+      if v == true then v = { before = "run" } end
+      if v == "run" or v == "batch" then v = { before = v } end
+      if type(v) ~= "table" then
+        usage(3, "maintenance.rolling: approve must be true, \"run\", \"batch\" or {before=, "
+          .. "timeout=, default=, file=, http=, tty=} (gate.approve's options)")
+      end
+      local a = {}
+      for ak, av in pairs(v) do a[ak] = av end
+      a.before = a.before or "run"
+      if a.before ~= "run" and a.before ~= "batch" then
+        usage(3, "maintenance.rolling: approve.before must be \"run\" (once, before the first batch) or \"batch\" (before each)")
+      end
+      v = a
+    elseif want == "window_end" then
+      if type(v) == "string" then
+        local ok, t = pcall(k8stime.parse, v)
+        if not ok or t == nil then
+          usage(3, "maintenance.rolling: window_end %q is not an RFC 3339 time (2026-12-20T04:00:00Z)", v)
+        end
+        -- a wall-clock time: on the run's clock, as much later than now as it is on the wall
+        v = time.now() + (t - os.time())
+      elseif type(v) ~= "number" then
+        usage(3, "maintenance.rolling: window_end must be a time on the run's clock (a number, as "
+          .. "time.now() gives) or an RFC 3339 string")
+      end
     elseif want == "others" then
       if type(v) ~= "string" and type(v) ~= "table" then
         usage(3, "maintenance.rolling: others must be actors.check's policy (\"refuse\", \"warn\", \"ignore\" or a table per kind)")
@@ -124,6 +153,8 @@ local function check_options(opts)
   out.ready_timeout = out.ready_timeout or 1800
   out.hooks = out.hooks or {}
   out.on_abort = out.on_abort or "finish"
+  -- (a step and the wait for Ready: until a node of this run has shown how long they take)
+  out.step_estimate = out.step_estimate or 600
   if out.on_abort ~= "finish" and out.on_abort ~= "cancel" then
     usage(3, "maintenance.rolling: on_abort must be \"finish\" or \"cancel\"")
   end
@@ -639,6 +670,39 @@ local function next_batch(pending, size, done, stopping)
   return batch, later, assigned, waited
 end
 
+-- "1h05m", "12m30s", "40s"
+local function human_duration(s)
+  s = math.floor(s + 0.5)
+  if s >= 3600 then return ("%dh%02dm"):format(s // 3600, s % 3600 // 60) end
+  if s >= 60 then return ("%dm%02ds"):format(s // 60, s % 60) end
+  return ("%ds"):format(s)
+end
+
+-- The time a batch is expected to take, and how that was reckoned: its nodes go in parallel, so
+-- its slowest node's drain (the pre-flight's estimate, scaled up by how much longer this run's
+-- drains took than estimated) plus the step and the wait for Ready (the longest this run has seen,
+-- else step_estimate), then the settle time and the longest health gate seen.
+local function batch_estimate(batch, drain_estimate, report, opts)
+  local ratio, step_ready, gate_s, seen = 1, nil, 0, 0
+  for _, rec in ipairs(report.nodes) do
+    if rec.state == "done" then
+      seen = seen + 1
+      local est = drain_estimate[rec.name]
+      if est and est > 0 and rec.drain_s then ratio = math.max(ratio, rec.drain_s / est) end
+      if rec.step_s and rec.ready_s then step_ready = math.max(step_ready or 0, rec.step_s + rec.ready_s) end
+    end
+  end
+  for _, b in ipairs(report.batches) do gate_s = math.max(gate_s, b.gate_s or 0) end
+  local longest = 0
+  for _, n in ipairs(batch) do longest = math.max(longest, (drain_estimate[n] or 0) * ratio) end
+  local how = seen > 0
+    and ("drain %s, step and Ready %s as seen on %d node(s)"):format(human_duration(longest),
+      human_duration(step_ready or opts.step_estimate), seen)
+    or ("drain %s, step and Ready %s by step_estimate"):format(human_duration(longest),
+      human_duration(opts.step_estimate))
+  return longest + (step_ready or opts.step_estimate) + opts.settle + gate_s, how
+end
+
 --- maintenance.lower_bound(report) -> seconds
 -- The least time the run could have taken under the migration limits: its migrations' own time
 -- spread over the cluster limit (or over a node's outbound limit, whichever is longer), plus, per
@@ -773,6 +837,7 @@ end
 -- See docs/lua-api.md.
 local rolling
 local notifier -- the run's webhook (notify.lua), made by the outermost call
+local run_approved -- approve.before = "run": asked already in this attempt (a resume asks again)
 
 function M.rolling(opts)
   return rolling(opts, nil)
@@ -781,9 +846,22 @@ end
 -- phase: nil for a run; "resume" for the nodes a resumed run's earlier attempt had begun (seen
 -- through first: until they are back, the nodes whose VMs can only go to them look blocked),
 -- "rest" for the others afterwards.
+-- The journal's and the notifications' word for how a run ended.
+local function status_of(report, failed_nodes)
+  return report.paused and "paused" or report.aborted and "aborted" or report.stopped and "stopped"
+    or ((failed_nodes or report.failed_nodes or 0) > 0 and "failed" or "done")
+end
+
 function rolling(opts, phase, done_before)
   local given = opts
   opts = check_options(opts)
+  if phase == nil then run_approved = false end
+  if phase == nil and opts.window_end == nil then
+    -- --window-end (vmrun schedule gives it): the window's end on the wall clock, mapped onto the
+    -- run's clock once, so that a simulated run measures what is left of it in simulated time
+    local we = journal_core.run().window_end
+    if we ~= nil then opts.window_end = time.now() + (we - os.time()) end
+  end
   -- Ctrl-C or `vmrun abort`: no new node, batch or migration; what is in flight ends (or, with
   -- on_abort = "cancel", its migrations are cancelled); each node stays as docs/journal.md says
   vmrun.stop_gracefully()
@@ -896,7 +974,7 @@ function rolling(opts, phase, done_before)
       local function with_nodes(list)
         local o = {}
         for k, v in pairs(given or {}) do o[k] = v end
-        o.nodes, o.selector = list, nil
+        o.nodes, o.selector, o.window_end = list, nil, opts.window_end
         return o
       end
       log.info(("resuming run %s: first the node(s) it had begun: %s"):format(jr.id,
@@ -910,9 +988,8 @@ function rolling(opts, phase, done_before)
       local rest = #untouched > 0 and not first.stopped
         and rolling(with_nodes(untouched), "rest", done_first) or nil
       if rest == nil then
-        local status = first.aborted and "aborted" or first.stopped and "stopped"
-          or (first.failed_nodes > 0 and "failed" or "done")
-        jr:finish(status)
+        local status = status_of(first)
+        jr:finish(status, first.paused and { reason = "window", left = first.paused_left } or nil)
         if notifier then
           notifier:send("end", { status = status, nodes_failed = first.failed_nodes, stopped = first.stopped })
           notifier:flush(30)
@@ -933,6 +1010,7 @@ function rolling(opts, phase, done_before)
       first.failed_nodes = first.failed_nodes + rest.failed_nodes
       first.failed_vms = first.failed_vms + rest.failed_vms
       first.stopped, first.finished, first.aborted = rest.stopped, rest.finished, rest.aborted
+      first.paused, first.paused_left = rest.paused, rest.paused_left
       first.seconds = first.finished - first.started
       return first
     end
@@ -1116,6 +1194,9 @@ function rolling(opts, phase, done_before)
     notifier:send("start", { nodes = run_nodes, batches = #batches, resumed = jr and jr.resuming or nil })
   end
   if jr then jr:record("planned", { nodes = run_nodes, batch = batch_size }) end
+  -- each node's estimated drain, for the window's budget
+  local drain_estimate = {}
+  for n, r in pairs(report_of) do drain_estimate[n] = r.estimated_drain_seconds end
   -- the whole run's pre-flight (every VM's targets) is not needed past the plan: let it go
   pf, report_of, fits = nil, nil, nil
 
@@ -1136,6 +1217,53 @@ function rolling(opts, phase, done_before)
     end
     local batch, assigned, waited
     batch, to_do, assigned, waited = next_batch(to_do, batch_size, done, stopping)
+    if opts.window_end then
+      -- the window's budget: a batch that would not end before the window does is not started
+      local need, how = batch_estimate(batch, drain_estimate, report, opts)
+      local left = opts.window_end - time.now()
+      if need > left then
+        report.paused_left = #to_do + #batch
+        report.paused = ("paused before batch %d (%s): it needs about %s (%s) and the window "
+          .. "ends in %s; %d node(s) not started, for `vmrun resume` in the next window")
+          :format(bi + 1, table.concat(batch, ", "), human_duration(need), how,
+            human_duration(math.max(0, left)), #to_do + #batch)
+        report.stopped = report.paused
+        log.warn(report.paused, { batch = bi + 1 })
+        if jr then
+          jr:record("window", { batch = bi + 1, nodes = batch, need = math.ceil(need),
+            left = math.floor(math.max(0, left)) })
+        end
+        emit({ type = "paused", batch = bi + 1, nodes = batch, need = need, left = left })
+        break
+      end
+    end
+    if opts.approve and (opts.approve.before == "batch" or not run_approved) then
+      -- an approval gate (docs/gates.md): before the run's first batch, or before each
+      local gate_opts = {}
+      for k, v in pairs(opts.approve) do if k ~= "before" then gate_opts[k] = v end end
+      local question
+      if opts.approve.before == "batch" then
+        question = ("Start batch %d of about %d of %s (%s)?"):format(bi + 1,
+          math.max(estimate, bi + 1), jr and ("run " .. jr.id) or "the rolling maintenance",
+          table.concat(batch, ", "))
+      else
+        question = ("%s the rolling maintenance of %d node(s) on %s%s?"):format(
+          jr and jr.resuming and ("Resume run " .. jr.id .. ":") or "Start",
+          #to_do + #batch, cluster.target().identity,
+          opts.window_end and (", window ends in " .. human_duration(math.max(0, opts.window_end - time.now()))) or "")
+      end
+      local approved, how, who = require("vmrun.gate").approve(question, gate_opts)
+      run_approved = true
+      emit({ type = "approval", batch = bi + 1, nodes = batch, approved = approved, how = how, who = who })
+      if not approved then
+        report.stopped = ("batch %d (%s) not approved (%s: %s): %d node(s) not started; `vmrun resume` "
+          .. "asks again"):format(bi + 1, table.concat(batch, ", "), how, who, #to_do + #batch)
+        if how == "abort" then report.aborted = who end
+        log.warn(report.stopped, { batch = bi + 1 })
+        emit({ type = "not_approved", batch = bi + 1, nodes = batch, how = how, who = who })
+        break
+      end
+    end
     bi = bi + 1
     -- the estimate grows when the room made a batch smaller than planned
     estimate = math.max(estimate, bi + (#to_do + batch_size - 1) // batch_size)
@@ -1374,14 +1502,13 @@ function rolling(opts, phase, done_before)
   if notifier and phase ~= "resume" then
     local done_n = 0
     for _, r in ipairs(report.nodes) do if r.state == "done" then done_n = done_n + 1 end end
-    notifier:send("end", { status = report.aborted and "aborted" or report.stopped and "stopped"
-      or (failed_nodes > 0 and "failed" or "done"), nodes_done = done_n, nodes_failed = failed_nodes,
+    notifier:send("end", { status = status_of(report, failed_nodes), nodes_done = done_n, nodes_failed = failed_nodes,
       stopped = report.stopped, seconds = time.now() - started })
     notifier:flush(30)
   end
   if jr and phase ~= "resume" then
-    jr:finish(report.aborted and "aborted" or report.stopped and "stopped"
-      or (failed_nodes > 0 and "failed" or "done"))
+    jr:finish(status_of(report, failed_nodes),
+      report.paused and { reason = "window", left = report.paused_left } or nil)
   end
   report.finished = time.now()
   report.seconds = report.finished - started

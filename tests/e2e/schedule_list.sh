@@ -84,7 +84,8 @@ grep -qE '^any +Sun 2027-03-28 03:00 CEST +2027-03-28 01:00 UTC +not within 400 
 [ "$(grep -c '^any ' <<<"$out")" -eq 4 ] || fail "always-open --count 4: $out"
 
 expect 0 "^$fixture: ok \(3 runbooks, 1 weekly window, 1 excluded date, 1 freeze; time zone Europe/Berlin\)$" -- --check "$fixture"
-expect 0 'usage: vmrun schedule --list FILE' -- --help
+expect 0 'usage: vmrun schedule FILE \[--once \| --run RUNBOOK\]' -- --help
+expect 0 'vmrun schedule --list FILE \[--now TIME\]' -- --help
 
 # bad files: exit 2, one line with file:line:column
 pb="$src/playbooks/hello.lua"
@@ -129,7 +130,9 @@ expect 2 "option '--now' needs a TIME" -- --list "$fixture" --now
 expect 2 "unknown option '--bogus'" -- --list "$fixture" --bogus
 expect 2 "give --list or --check, not both" -- --list --check "$fixture"
 expect 2 "one schedule FILE at a time" -- --list "$fixture" "$fixture"
-expect 2 'running a schedule \(vmrun schedule FILE\) is being built' -- "$fixture"
+expect 2 "a schedule runs on the clock" -- "$fixture" --now 2026-12-19T12:00Z
+expect 2 "give --once or --run, not both" -- "$fixture" --once --run rolling-patch
+expect 2 "--once and --run run the schedule; --list and --check only read it" -- --list "$fixture" --once
 expect 2 'usage: vmrun schedule' --
 
 if [ "$failures" -ne 0 ]; then
