@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "args.h"
@@ -22,10 +23,10 @@ static const char usage_text[] =
     "       vmrun [options] -e CODE [ARGS...]\n"
     "       vmrun [options] test SPEC.lua...\n"
     "       vmrun serve [serve options]   (vmrun serve --help)\n"
-    "       vmrun resume [RUN_ID] [--state-dir DIR]\n"
+    "       vmrun resume [RUN_ID] [--state-dir DIR] [--window-end TIME]\n"
     "       vmrun abort RUN_ID [--state-dir DIR]\n"
     "       vmrun undo RUN_ID [--state-dir DIR]\n"
-    "       vmrun schedule --list|--check FILE   (vmrun schedule --help)\n"
+    "       vmrun schedule FILE | --list FILE | --check FILE   (vmrun schedule --help)\n"
     "\n"
     "Runs a Lua maintenance playbook (PLAYBOOK \"-\" reads it from standard input). Options of\n"
     "the playbook itself come after PLAYBOOK.\n"
@@ -55,8 +56,9 @@ static const char usage_text[] =
     "  --state-dir DIR         where the run's journal goes (default: .vmrun beside the\n"
     "                          playbook); `vmrun resume` continues a run from it\n"
     "  --window-end TIME       the maintenance window ends at TIME (ISO 8601, e.g.\n"
-    "                          2026-12-20T04:00Z; no offset: UTC): a rolling maintenance\n"
-    "                          starts no batch that would not end in time (docs/schedule.md)\n"
+    "                          2026-12-20T04:00Z; no offset: UTC) or in +DURATION (+4h):\n"
+    "                          a rolling maintenance starts no batch that would not end in\n"
+    "                          time, and pauses (exit 4; docs/schedule.md)\n"
     "  --run-id ID             the id of this new run (default: the time and random digits)\n"
     "  --dev-runtime DIR       load the stdlib-lua modules from DIR instead of the binary\n"
     "  --version               print the version and exit\n"
@@ -473,11 +475,16 @@ static int run_parsed(int argc, char **argv, const char *resume_run, char *per_a
       if (missing) return usage_error("option '%s' needs a DIR", a);
       cfg.dev_runtime = v;
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--window-end", &missing)) != NULL) {
+      double in;
       if (missing || v[0] == '\0') return usage_error("option '%s' needs a TIME", a);
-      if (vr_schedule_parse_time(v, NULL, &window_end) != 0)
+      if (v[0] == '+' && vr_parse_duration(v + 1, &in) == 0 && in > 0) {
+        window_end = (int64_t)time(NULL) + (int64_t)in; /* "+4h": from now */
+      } else if (vr_schedule_parse_time(v, NULL, &window_end) != 0) {
         return usage_error("bad --window-end '%s': expected an ISO 8601 time such as "
-                           "2026-12-20T04:00Z or 2026-12-20T05:00+01:00",
+                           "2026-12-20T04:00Z or 2026-12-20T05:00+01:00, or +DURATION from now "
+                           "such as +4h",
                            v);
+      }
       cfg.window_end = (long long)window_end;
       memset(per_attempt + opt_at, 1, (size_t)(i - opt_at + 1));
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--run-id", &missing)) != NULL) {

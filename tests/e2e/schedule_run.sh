@@ -199,6 +199,14 @@ rc=$?
 "$vmrun" --window-end tomorrow -e 'print(1)' >/dev/null 2>"$tmp/we.err"
 rc=$?
 [ "$rc" -eq 2 ] && grep -q "bad --window-end 'tomorrow'" "$tmp/we.err" || fail "--window-end tomorrow: exit $rc: $(cat "$tmp/we.err")"
+"$vmrun" --window-end +0s -e 'print(1)' >/dev/null 2>"$tmp/we.err"
+rc=$?
+[ "$rc" -eq 2 ] && grep -q "bad --window-end '+0s'" "$tmp/we.err" || fail "--window-end +0s: exit $rc: $(cat "$tmp/we.err")"
+# +DURATION from now: the run's journal knows the window's end, its recorded command line does not
+"$vmrun" --window-end +2h -e 'local r = require("vmrun.journal.core").run()
+  assert(math.abs(r.window_end - (os.time() + 7200)) <= 5, "window_end " .. tostring(r.window_end))
+  for _, a in ipairs(r.argv) do assert(a ~= "--window-end" and a ~= "+2h", "recorded: " .. a) end' \
+  2>"$tmp/we2.err" || fail "--window-end +2h: $(cat "$tmp/we2.err")"
 "$vmrun" --run-id 'a b' -e 'print(1)' >/dev/null 2>"$tmp/id.err"
 rc=$?
 [ "$rc" -eq 2 ] && grep -q "bad --run-id 'a b'" "$tmp/id.err" || fail "--run-id 'a b': exit $rc: $(cat "$tmp/id.err")"
