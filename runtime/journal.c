@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,4 +299,44 @@ int vr_journal_find(const char *state_dir, const char *run_id, vr_journal_found 
     return -1;
   }
   return 0;
+}
+
+/* The process a journal's run last ran as: the pid and host of its newest "run" or "resumed"
+ * record; 0 when none says. */
+int vr_journal_run_process(const char *path, char *host, size_t hlen) {
+  vr_journal_lines j;
+  size_t i;
+  int pid = 0;
+  host[0] = '\0';
+  if (vr_journal_read(path, &j) != 0) return 0;
+  for (i = 0; i < j.n; i++) {
+    cJSON *rec = cJSON_Parse(j.lines[i]);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "type");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(rec, "pid");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(rec, "host");
+    if (cJSON_IsString(t) &&
+        (strcmp(t->valuestring, "run") == 0 || strcmp(t->valuestring, "resumed") == 0) &&
+        cJSON_IsNumber(p)) {
+      pid = p->valueint;
+      snprintf(host, hlen, "%s", cJSON_IsString(h) ? h->valuestring : "");
+    }
+    cJSON_Delete(rec);
+  }
+  vr_journal_lines_free(&j);
+  return pid;
+}
+
+/* 1 when pid is a live vmrun process of this host (its command's name says vmrun) other than
+ * this one (in a container every vmrun may be pid 1: the run's own pid is this process's then). */
+int vr_vmrun_alive(int pid) {
+  char path[64], cmd[256];
+  FILE *f;
+  size_t n;
+  if (pid <= 0 || pid == (int)getpid() || kill(pid, 0) != 0) return 0;
+  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+  if ((f = fopen(path, "r")) == NULL) return 0;
+  n = fread(cmd, 1, sizeof cmd - 1, f);
+  fclose(f);
+  cmd[n] = '\0';
+  return strstr(cmd, "vmrun") != NULL;
 }

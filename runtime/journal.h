@@ -52,4 +52,10 @@ typedef struct vr_journal_found {
 int vr_journal_find(const char *state_dir, const char *run_id, vr_journal_found *out, char *err,
                     size_t errlen);
 
+/* The process a journal's run last ran as: the pid and host of its newest "run" or "resumed"
+ * record; 0 (host "") when none says or the journal cannot be read. */
+int vr_journal_run_process(const char *path, char *host, size_t hlen);
+/* 1 when pid is a live vmrun process of this host other than this one (see journal.c). */
+int vr_vmrun_alive(int pid);
+
 #endif

@@ -184,46 +184,6 @@ static int resume_main(int argc, char **argv) {
   return rc;
 }
 
-/* The process a journal's run last ran as: the pid and host of its newest "run" or "resumed"
- * record; 0 when none says. */
-static int run_process(const char *path, char *host, size_t hlen) {
-  vr_journal_lines j;
-  size_t i;
-  int pid = 0;
-  host[0] = '\0';
-  if (vr_journal_read(path, &j) != 0) return 0;
-  for (i = 0; i < j.n; i++) {
-    cJSON *rec = cJSON_Parse(j.lines[i]);
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "type");
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(rec, "pid");
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(rec, "host");
-    if (cJSON_IsString(t) &&
-        (strcmp(t->valuestring, "run") == 0 || strcmp(t->valuestring, "resumed") == 0) &&
-        cJSON_IsNumber(p)) {
-      pid = p->valueint;
-      snprintf(host, hlen, "%s", cJSON_IsString(h) ? h->valuestring : "");
-    }
-    cJSON_Delete(rec);
-  }
-  vr_journal_lines_free(&j);
-  return pid;
-}
-
-/* 1 when pid is a live vmrun process of this host (its command's name says vmrun) other than
- * this one (in a container every vmrun may be pid 1: the run's own pid is this process's then). */
-static int vmrun_alive(int pid) {
-  char path[64], cmd[256];
-  FILE *f;
-  size_t n;
-  if (pid <= 0 || pid == (int)getpid() || kill(pid, 0) != 0) return 0;
-  snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-  if ((f = fopen(path, "r")) == NULL) return 0;
-  n = fread(cmd, 1, sizeof cmd - 1, f);
-  fclose(f);
-  cmd[n] = '\0';
-  return strstr(cmd, "vmrun") != NULL;
-}
-
 /* vmrun abort|undo RUN_ID [--state-dir DIR]: its journal, or exit 2 (the message printed). */
 static int find_run(int argc, char **argv, vr_journal_found *found) {
   const char *run_id = NULL, *state_dir = NULL, *v;
@@ -261,7 +221,7 @@ static int abort_main(int argc, char **argv) {
   int pid, rc = find_run(argc, argv, &found);
   if (rc != 0) return rc;
   cJSON_Delete(found.header);
-  pid = run_process(found.path, host, sizeof host);
+  pid = vr_journal_run_process(found.path, host, sizeof host);
   if (gethostname(here, sizeof here) != 0) here[0] = '\0';
   here[sizeof here - 1] = '\0';
   if (pid > 0 && host[0] && strcmp(host, here) != 0) {
@@ -269,7 +229,7 @@ static int abort_main(int argc, char **argv) {
             host, pid);
     return VMRUN_EXIT_USAGE;
   }
-  if (!vmrun_alive(pid)) {
+  if (!vr_vmrun_alive(pid)) {
     fprintf(stderr,
             "vmrun abort: run %s is not running%s: `vmrun resume %s` continues it, `vmrun undo "
             "%s` puts back what it changed\n",
@@ -295,7 +255,7 @@ static int undo_main(int argc, char **argv) {
   char **new_argv;
   int n = 0, rc = find_run(argc, argv, &found), pid;
   if (rc != 0) return rc;
-  pid = run_process(found.path, host, sizeof host);
+  pid = vr_journal_run_process(found.path, host, sizeof host);
   {
     char here[256] = "";
     if (gethostname(here, sizeof here) != 0) here[0] = '\0';
@@ -306,7 +266,7 @@ static int undo_main(int argc, char **argv) {
               "vmrun undo: run %s ran on host %s (pid %d): make sure it is not running there any "
               "more\n",
               found.id, host, pid);
-    } else if (vmrun_alive(pid)) {
+    } else if (vr_vmrun_alive(pid)) {
       fprintf(stderr, "vmrun undo: run %s is still running (pid %d): `vmrun abort %s` first\n",
               found.id, pid, found.id);
       cJSON_Delete(found.header);

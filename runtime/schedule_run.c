@@ -28,7 +28,8 @@
 #define EXIT_USAGE  2
 #define WAKE_MAX_S  60 /* the longest sleep between looks at the clock (it may be set, or jump) */
 #define MAX_ARGS    32 /* the arguments vmrun adds before a runbook's own */
-#define MAX_RESUMES 3  /* attempts at a run cut short again and again (a crash each time) */
+#define MAX_RESUMES 3  /* failed resumes of a run in a row before it is left to the operator */
+#define RETRY_S     60 /* the wait before the first retry of a failed resume (then doubled) */
 
 typedef struct schedule_daemon {
   vr_schedule *s;
@@ -38,17 +39,17 @@ typedef struct schedule_daemon {
   uv_loop_t loop;
   uv_timer_t timer;
   uv_signal_t sig_int, sig_term;
-  uv_process_t child;
-  int child_running;
-  int signals;                    /* SIGINT and SIGTERM received */
-  int exit_code;                  /* what the daemon exits with */
-  int finishing;                  /* the handles are being closed */
-  int64_t *after;                 /* per runbook: its cron times up to this one are past */
-  char (*pending)[VR_RUN_ID_MAX]; /* per runbook: a run to resume; "" none */
-  int64_t
-      *not_before; /* per runbook: its run is resumed no earlier (a paused run: its window's end) */
-  int *resumes;    /* per runbook: resumes of its pending run so far */
-  size_t logged_rb; /* the next run last announced (so as to say it once) */
+  uv_process_t *child; /* the run in progress (its own handle: freed when closed); NULL none */
+  int signals;         /* SIGINT and SIGTERM received */
+  int exit_code;       /* what the daemon exits with */
+  int finishing;       /* the handles are being closed */
+  int64_t *after;      /* per runbook: its cron times up to this one are past */
+  /* per runbook, its run to resume: */
+  char (*pending)[VR_RUN_ID_MAX]; /* the run's id; "" none */
+  int64_t *paused_end; /* paused: the end of the window it paused in (it needs a later one); 0 */
+  int64_t *retry_at;   /* not before this time (a failed resume's back-off); 0 */
+  int *failures;       /* resumes of it that failed in a row */
+  size_t logged_rb;    /* the next run last announced (so as to say it once) */
   int64_t logged_due;
   /* the run in progress */
   size_t rb;
@@ -119,7 +120,7 @@ static int history_append(schedule_daemon *d, cJSON *rec) {
   }
   if (rc == 0 && fsync(d->history_fd) != 0) rc = -1;
   if (rc != 0) say("cannot write the history %s: %s", d->s->history_path, strerror(errno));
-  free(line);
+  cJSON_free(line); /* (cJSON's allocator: the json pool's, in vmrun) */
   return rc;
 }
 
@@ -181,6 +182,7 @@ static int history_open(schedule_daemon *d) {
   const char *path = d->s->history_path;
   vr_journal_lines j;
   char(*open_run)[VR_RUN_ID_MAX];
+  int64_t *window_end_of; /* per runbook: the window_end of its last "start" record */
   size_t i;
   if (vr_make_parent_folders(path) != 0) {
     fprintf(stderr, "vmrun schedule: cannot create the folder of %s: %s\n", path, strerror(errno));
@@ -211,7 +213,10 @@ static int history_open(schedule_daemon *d) {
     }
   }
   open_run = calloc(d->s->nrunbooks, sizeof *open_run);
-  if (open_run == NULL) {
+  window_end_of = calloc(d->s->nrunbooks, sizeof *window_end_of);
+  if (open_run == NULL || window_end_of == NULL) {
+    free(open_run);
+    free(window_end_of);
     vr_journal_lines_free(&j);
     return -1;
   }
@@ -229,6 +234,7 @@ static int history_open(schedule_daemon *d) {
               path, i + 1);
       cJSON_Delete(rec);
       free(open_run);
+      free(window_end_of);
       vr_journal_lines_free(&j);
       return -1;
     }
@@ -238,16 +244,17 @@ static int history_open(schedule_daemon *d) {
         const cJSON *we = cJSON_GetObjectItemCaseSensitive(rec, "window_end");
         int64_t end = 0;
         snprintf(open_run[k], VR_RUN_ID_MAX, "%s", run->valuestring);
-        /* a run that pauses goes on in the window after the one it ran in */
         if (!cJSON_IsString(we) || vr_schedule_parse_time(we->valuestring, NULL, &end) != 0)
           end = 0;
-        d->not_before[k] = end;
+        window_end_of[k] = end;
       } else if (strcmp(t->valuestring, "end") == 0) {
         open_run[k][0] = '\0';
-        if (cJSON_IsString(st) && resumable(d, st->valuestring))
+        d->pending[k][0] = '\0';
+        if (cJSON_IsString(st) && resumable(d, st->valuestring)) {
           snprintf(d->pending[k], VR_RUN_ID_MAX, "%s", run->valuestring);
-        else
-          d->pending[k][0] = '\0';
+          /* a paused run goes on in a window after the one it ran in; one cut short at once */
+          d->paused_end[k] = strcmp(st->valuestring, "paused") == 0 ? window_end_of[k] : 0;
+        }
       }
     }
     cJSON_Delete(rec);
@@ -270,38 +277,41 @@ static int history_open(schedule_daemon *d) {
          cJSON_AddStringToObject(rec, "note", "recorded at the daemon's next start"),
          history_append(d, rec)) != 0) {
       free(open_run);
+      free(window_end_of);
       return -1;
     }
-    if (resumable(d, status)) snprintf(d->pending[i], VR_RUN_ID_MAX, "%s", open_run[i]);
-    if (strcmp(status, "interrupted") == 0) d->not_before[i] = 0; /* cut short: at once */
+    if (resumable(d, status)) {
+      snprintf(d->pending[i], VR_RUN_ID_MAX, "%s", open_run[i]);
+      d->paused_end[i] = strcmp(status, "paused") == 0 ? window_end_of[i] : 0;
+    }
   }
   free(open_run);
+  free(window_end_of);
   return 0;
 }
 
 /* ---- when ------------------------------------------------------------------------------------ */
 
-/* When runbook i is due next, and whether as a resume. A run to resume goes as soon as its
- * runbook may start with more time than it had: a window runbook's paused run (not_before: the
- * end of the window it paused in) now if the window it is in now ends later (the schedule's
- * windows changed), else at the next window's start; a run cut short (not_before 0) now if the
- * runbook may start now; otherwise from not_before on as its runbook may start. Else the
- * runbook's next cron run. VR_NEVER when none. */
+/* When runbook i is due next, and whether as a resume. A run to resume goes, from its retry_at
+ * on, as soon as its runbook may start with more time than it had: a window runbook's paused run
+ * when the window it is in then ends after the one it paused in (the next window; or this one,
+ * when the schedule's windows changed), a run cut short at once; a runbook without windows when
+ * it may start, else at its next cron time. Otherwise the runbook's next cron run. VR_NEVER when
+ * there is none. */
 static int64_t due_of(const schedule_daemon *d, size_t i, int64_t now, int *resume) {
   const vr_runbook *rb = &d->s->runbooks[i];
   vr_schedule_run run;
   vr_window w;
+  int64_t from = d->retry_at[i] > now ? d->retry_at[i] : now;
   *resume = d->pending[i][0] != '\0';
   if (*resume) {
-    if (rb->window) {
-      if (vr_schedule_may_start(d->s, rb, now, &w, NULL, NULL) == VR_SKIP_NONE &&
-          w.end > d->not_before[i])
-        return now;
-      return vr_schedule_next_window(d->s, now, &w) ? w.start : VR_NEVER;
-    }
-    if (d->not_before[i] <= now &&
-        vr_schedule_may_start(d->s, rb, now, &w, NULL, NULL) == VR_SKIP_NONE)
-      return now;
+    if (vr_schedule_may_start(d->s, rb, from, &w, NULL, NULL) == VR_SKIP_NONE &&
+        (!rb->window || w.end > d->paused_end[i]))
+      return from;
+    if (rb->window) return vr_schedule_next_window(d->s, from, &w) ? w.start : VR_NEVER;
+    return vr_schedule_next_run(d->s, rb, d->after[i] > from - 1 ? d->after[i] : from - 1, &run)
+               ? run.start
+               : VR_NEVER;
   }
   return vr_schedule_next_run(d->s, rb, d->after[i], &run) ? run.start : VR_NEVER;
 }
@@ -345,6 +355,10 @@ static void close_cb(uv_handle_t *h) {
   (void)h;
 }
 
+static void free_process(uv_handle_t *h) {
+  free(h);
+}
+
 static void finish(schedule_daemon *d, int code) {
   if (d->finishing) return;
   d->finishing = 1;
@@ -355,6 +369,49 @@ static void finish(schedule_daemon *d, int code) {
   uv_close((uv_handle_t *)&d->sig_term, close_cb);
 }
 
+/* What comes of runbook rb's run after it ended with status (js: journal_status's answer) and
+ * code: done with it, or to be resumed (when, and after how many failed resumes). */
+static void after_run(schedule_daemon *d, const char *status, int js, int code, int64_t now) {
+  const vr_runbook *rb = &d->s->runbooks[d->rb];
+  size_t i = d->rb;
+  int paused = strcmp(status, "paused") == 0;
+  if (!resumable(d, status) || js < 0) {
+    d->pending[i][0] = '\0';
+    d->failures[i] = 0;
+    if (paused)
+      say("run %s simulated its cluster (cluster.file) or kept no journal: it cannot be resumed; "
+          "%s runs anew at its next time",
+          d->run_id, rb->name);
+    return;
+  }
+  snprintf(d->pending[i], VR_RUN_ID_MAX, "%s", d->run_id);
+  if (d->resuming && !(paused && code == 4)) {
+    /* the resume did not get on: cut short again, or refused or unable to reach the cluster
+     * before it began (its journal still says paused) */
+    if (++d->failures[i] >= MAX_RESUMES) {
+      d->pending[i][0] = '\0';
+      d->failures[i] = 0;
+      say("run %s: %d resumes in a row failed (see above): no longer tried; fix the cause, then "
+          "`vmrun resume %s --state-dir %s` (or `vmrun undo %s`)",
+          d->run_id, MAX_RESUMES, d->run_id, d->state_dir, d->run_id);
+      return;
+    }
+    d->retry_at[i] = now + ((int64_t)RETRY_S << (d->failures[i] - 1));
+    say("run %s: resume %d of %d failed; tried again when %s may run, from %lld s on", d->run_id,
+        d->failures[i], MAX_RESUMES, rb->name, (long long)(d->retry_at[i] - now));
+    return;
+  }
+  d->failures[i] = 0;
+  d->retry_at[i] = 0;
+  d->paused_end[i] = paused ? d->window_end : 0;
+  if (paused && !rb->window) { /* (its own window_end): at its next cron time */
+    vr_schedule_run next;
+    d->retry_at[i] = vr_schedule_next_run(d->s, rb, now, &next) ? next.start : VR_NEVER;
+  }
+  say("run %s is resumed %s", d->run_id,
+      paused ? "in the next window it may run in" : "at once (it was cut short)");
+}
+
 static void run_exited(uv_process_t *p, int64_t exit_status, int term_signal) {
   schedule_daemon *d = p->data;
   const vr_runbook *rb = &d->s->runbooks[d->rb];
@@ -363,8 +420,8 @@ static void run_exited(uv_process_t *p, int64_t exit_status, int term_signal) {
   int js = journal_status(d, d->run_id, status, sizeof status);
   int code = term_signal != 0 ? 128 + term_signal : (int)exit_status;
   cJSON *rec;
-  d->child_running = 0;
-  uv_close((uv_handle_t *)p, close_cb);
+  d->child = NULL;
+  uv_close((uv_handle_t *)p, free_process);
   if (js == 0) {
     snprintf(status, sizeof status, "interrupted");
   } else if (js < 0) { /* a playbook that journals nothing: its exit code says */
@@ -383,36 +440,39 @@ static void run_exited(uv_process_t *p, int64_t exit_status, int term_signal) {
     cJSON_AddNumberToObject(rec, "seconds", (double)(now - d->started));
     history_append(d, rec);
   }
-  if (d->resuming && code == 2) { /* `vmrun resume` refused it (said above): not again */
-    d->pending[d->rb][0] = '\0';
-    say("run %s cannot be resumed (see above): no longer tried; `vmrun resume %s --state-dir %s` "
-        "after fixing the cause, or `vmrun undo`",
-        d->run_id, d->run_id, d->state_dir);
-  } else if (strcmp(status, "interrupted") == 0 && d->resuming &&
-             d->resumes[d->rb] >= MAX_RESUMES) {
-    d->pending[d->rb][0] = '\0';
-    say("run %s was cut short %d times in a row: no longer resumed; see its journal and resume it "
-        "by hand (`vmrun resume %s --state-dir %s`)",
-        d->run_id, d->resumes[d->rb] + 1, d->run_id, d->state_dir);
-  } else if (resumable(d, status) && js >= 0) {
-    snprintf(d->pending[d->rb], VR_RUN_ID_MAX, "%s", d->run_id);
-    /* paused: in the window after this one; cut short: at once */
-    d->not_before[d->rb] = strcmp(status, "paused") == 0 ? d->window_end : 0;
-    say("run %s is resumed when %s may next run%s", d->run_id, rb->name,
-        strcmp(status, "paused") == 0 ? " (in its next window)" : "");
-  } else {
-    d->pending[d->rb][0] = '\0';
-    if (strcmp(status, "paused") == 0)
-      say("run %s simulated its cluster (cluster.file): it cannot be resumed; %s runs anew at its "
-          "next time",
-          d->run_id, rb->name);
-  }
+  after_run(d, status, js, code, now);
   if (d->o->runbook == NULL) record_missed(d, now); /* (--run is no daemon: it missed nothing) */
-  if (d->o->once || d->o->runbook != NULL || d->signals > 0) {
+  if (d->signals > 0) {
+    finish(d, 130);
+  } else if (d->o->once || d->o->runbook != NULL) {
     finish(d, code);
-    return;
+  } else {
+    plan(d);
   }
-  plan(d);
+}
+
+/* Whether a resume of run_id may go now: 1 yes; 0 not now (its process still runs: retry_at is
+ * moved on) or not at all (its journal says it ended: no longer pending), both said. */
+static int resume_ready(schedule_daemon *d, size_t i, int64_t now) {
+  char status[32], path[4200], host[256], here[256];
+  int pid, js = journal_status(d, d->pending[i], status, sizeof status);
+  if (js == 1 && strcmp(status, "paused") != 0) {
+    say("run %s ended meanwhile (%s): nothing to resume", d->pending[i], status);
+    d->pending[i][0] = '\0';
+    return 0;
+  }
+  snprintf(path, sizeof path, "%s/runs/%s.jsonl", d->state_dir, d->pending[i]);
+  pid = vr_journal_run_process(path, host, sizeof host);
+  if (gethostname(here, sizeof here) != 0) here[0] = '\0';
+  here[sizeof here - 1] = '\0';
+  if (pid > 0 && strcmp(host, here) == 0 && vr_vmrun_alive(pid)) {
+    if (d->retry_at[i] <= now)
+      say("run %s still runs (pid %d, started before this daemon): its resume waits for it",
+          d->pending[i], pid);
+    d->retry_at[i] = now + RETRY_S;
+    return 0;
+  }
+  return 1;
 }
 
 /* Starts runbook i now (resume: its pending run). 0, or -1 when it could not start (recorded). */
@@ -437,10 +497,8 @@ static int launch(schedule_daemon *d, size_t i, int resume) {
   }
   if (resume) {
     snprintf(d->run_id, sizeof d->run_id, "%s", d->pending[i]);
-    d->resumes[i]++;
   } else {
     vr_run_id_new(d->run_id);
-    d->resumes[i] = 0;
   }
   argv = calloc(MAX_ARGS + rb->nargs + 1, sizeof *argv);
   if (argv == NULL) return -1;
@@ -496,12 +554,17 @@ static int launch(schedule_daemon *d, size_t i, int resume) {
   opts.stdio = stdio;
   opts.stdio_count = 3;
   opts.flags = UV_PROCESS_DETACHED; /* its own session: a terminal's Ctrl-C reaches us alone */
-  d->child.data = d;
-  rc = uv_spawn(&d->loop, &d->child, &opts);
+  if ((d->child = calloc(1, sizeof *d->child)) == NULL) {
+    free(argv);
+    return -1;
+  }
+  d->child->data = d;
+  rc = uv_spawn(&d->loop, d->child, &opts);
   free(argv);
   if (rc != 0) {
     say("cannot start %s: %s", d->o->self, uv_strerror(rc));
-    uv_close((uv_handle_t *)&d->child, close_cb);
+    uv_close((uv_handle_t *)d->child, free_process); /* (an initialized handle, all the same) */
+    d->child = NULL;
     if ((rec = record("end", rb, d->run_id)) != NULL) {
       cJSON_AddStringToObject(rec, "status", "failed");
       cJSON_AddStringToObject(rec, "error", uv_strerror(rc));
@@ -509,7 +572,6 @@ static int launch(schedule_daemon *d, size_t i, int resume) {
     }
     return -1;
   }
-  d->child_running = 1;
   return 0;
 }
 
@@ -522,7 +584,7 @@ static void plan(schedule_daemon *d) {
   int64_t now = (int64_t)time(NULL), best = VR_NEVER, due;
   size_t i, best_i = 0;
   int resume, best_resume = 0;
-  if (d->finishing || d->child_running) return;
+  if (d->finishing || d->child != NULL) return;
   for (i = 0; i < d->s->nrunbooks; i++) {
     due = due_of(d, i, now, &resume);
     if (due < best) best = due, best_i = i, best_resume = resume;
@@ -539,6 +601,10 @@ static void plan(schedule_daemon *d) {
     const vr_freeze *fr = NULL;
     const vr_exclusion *ex = NULL;
     vr_skip why = vr_schedule_may_start(d->s, rb, now, &w, &fr, &ex);
+    if (best_resume && !resume_ready(d, best_i, now)) { /* (said) */
+      plan(d);
+      return;
+    }
     if (!best_resume) d->after[best_i] = best; /* this cron time is taken (or skipped) */
     if (why != VR_SKIP_NONE) { /* late (the machine slept, the clock jumped): not now */
       cJSON *rec = record("skipped", rb, NULL);
@@ -576,11 +642,11 @@ static void plan(schedule_daemon *d) {
 static void signal_cb(uv_signal_t *h, int signum) {
   schedule_daemon *d = h->data;
   d->signals++;
-  if (d->child_running) {
+  if (d->child != NULL) {
     /* the run's first signal stops it gracefully, a second cancels, a third ends it */
     say("signal %d: run %s is asked to stop (%d); the daemon exits after it", signum, d->run_id,
         d->signals);
-    uv_process_kill(&d->child, SIGINT);
+    uv_process_kill(d->child, SIGINT);
     return;
   }
   say("signal %d: stopping (no run in progress)", signum);
@@ -602,13 +668,16 @@ int vr_schedule_daemon(vr_schedule *s, const vr_schedule_daemon_options *o) {
   if ((slash = strrchr(d.state_dir, '/')) != NULL) *slash = '\0'; /* (the path is absolute) */
   d.after = calloc(s->nrunbooks, sizeof *d.after);
   d.pending = calloc(s->nrunbooks, sizeof *d.pending);
-  d.not_before = calloc(s->nrunbooks, sizeof *d.not_before);
-  d.resumes = calloc(s->nrunbooks, sizeof *d.resumes);
-  if (d.after == NULL || d.pending == NULL || d.not_before == NULL || d.resumes == NULL) {
+  d.paused_end = calloc(s->nrunbooks, sizeof *d.paused_end);
+  d.retry_at = calloc(s->nrunbooks, sizeof *d.retry_at);
+  d.failures = calloc(s->nrunbooks, sizeof *d.failures);
+  if (d.after == NULL || d.pending == NULL || d.paused_end == NULL || d.retry_at == NULL ||
+      d.failures == NULL) {
     rc = 1;
     goto out;
   }
-  for (i = 0; i < s->nrunbooks; i++) d.after[i] = now - 1; /* a cron time of this minute counts */
+  /* (cron times strictly after now - 1: one at this very second counts) */
+  for (i = 0; i < s->nrunbooks; i++) d.after[i] = now - 1;
   if (history_open(&d) != 0) {
     rc = EXIT_USAGE;
     goto out;
@@ -641,6 +710,11 @@ int vr_schedule_daemon(vr_schedule *s, const vr_schedule_daemon_options *o) {
                 vr_skip_name(why), fr != NULL && fr->reason != NULL ? ", " : "",
                 fr != NULL && fr->reason != NULL ? fr->reason : "");
       finish(&d, EXIT_USAGE);
+    } else if (d.pending[k][0] != '\0' && !resume_ready(&d, (size_t)k, now) &&
+               d.pending[k][0] != '\0') {
+      fprintf(stderr, "vmrun schedule: --run %s: its run %s still runs\n", o->runbook,
+              d.pending[k]);
+      finish(&d, EXIT_USAGE);
     } else if (launch(&d, (size_t)k, d.pending[k][0] != '\0') != 0) {
       finish(&d, 1);
     }
@@ -654,7 +728,8 @@ out:
   if (d.history_fd >= 0) close(d.history_fd); /* (the lock goes with it) */
   free(d.after);
   free(d.pending);
-  free(d.not_before);
-  free(d.resumes);
+  free(d.paused_end);
+  free(d.retry_at);
+  free(d.failures);
   return rc;
 }

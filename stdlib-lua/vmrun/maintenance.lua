@@ -1217,26 +1217,28 @@ function rolling(opts, phase, done_before)
     end
     local batch, assigned, waited
     batch, to_do, assigned, waited = next_batch(to_do, batch_size, done, stopping)
-    if opts.window_end then
-      -- the window's budget: a batch that would not end before the window does is not started
+    -- the window's budget: a batch that would not end before the window does is not started
+    -- (but the batch a resumed run had begun goes on: its nodes are cordoned)
+    local function out_of_window()
+      if not opts.window_end or phase == "resume" then return false end
       local need, how = batch_estimate(batch, drain_estimate, report, opts)
       local left = opts.window_end - time.now()
-      if need > left then
-        report.paused_left = #to_do + #batch
-        report.paused = ("paused before batch %d (%s): it needs about %s (%s) and the window "
-          .. "ends in %s; %d node(s) not started, for `vmrun resume` in the next window")
-          :format(bi + 1, table.concat(batch, ", "), human_duration(need), how,
-            human_duration(math.max(0, left)), #to_do + #batch)
-        report.stopped = report.paused
-        log.warn(report.paused, { batch = bi + 1 })
-        if jr then
-          jr:record("window", { batch = bi + 1, nodes = batch, need = math.ceil(need),
-            left = math.floor(math.max(0, left)) })
-        end
-        emit({ type = "paused", batch = bi + 1, nodes = batch, need = need, left = left })
-        break
+      if need <= left then return false end
+      report.paused_left = #to_do + #batch
+      report.paused = ("paused before batch %d (%s): it needs about %s (%s) and the window "
+        .. "ends in %s; %d node(s) not started, for `vmrun resume` in the next window")
+        :format(bi + 1, table.concat(batch, ", "), human_duration(need), how,
+          human_duration(math.max(0, left)), #to_do + #batch)
+      report.stopped = report.paused
+      log.warn(report.paused, { batch = bi + 1 })
+      if jr then
+        jr:record("window", { batch = bi + 1, nodes = batch, need = math.ceil(need),
+          left = math.floor(math.max(0, left)) })
       end
+      emit({ type = "paused", batch = bi + 1, nodes = batch, need = need, left = left })
+      return true
     end
+    if out_of_window() then break end
     if opts.approve and (opts.approve.before == "batch" or not run_approved) then
       -- an approval gate (docs/gates.md): before the run's first batch, or before each
       local gate_opts = {}
@@ -1263,6 +1265,8 @@ function rolling(opts, phase, done_before)
         emit({ type = "not_approved", batch = bi + 1, nodes = batch, how = how, who = who })
         break
       end
+      -- (the answer may have taken a while)
+      if out_of_window() then break end
     end
     bi = bi + 1
     -- the estimate grows when the room made a batch smaller than planned
