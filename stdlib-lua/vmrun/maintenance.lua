@@ -1260,6 +1260,10 @@ function rolling(opts, phase, done_before)
       if not approved then
         report.stopped = ("batch %d (%s) not approved (%s: %s): %d node(s) not started; `vmrun resume` "
           .. "asks again"):format(bi + 1, table.concat(batch, ", "), how, who, #to_do + #batch)
+        if phase == "resume" then -- (the earlier attempt's batch: its nodes are cordoned)
+          report.stopped = report.stopped .. "; the nodes the earlier attempt had begun stay as it "
+            .. "left them (cordoned): `vmrun undo " .. jr.id .. "` puts them back"
+        end
         if how == "abort" then report.aborted = who end
         log.warn(report.stopped, { batch = bi + 1 })
         emit({ type = "not_approved", batch = bi + 1, nodes = batch, how = how, who = who })
