@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <lauxlib.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,4 +204,11 @@ const char *vr_cli_option_value(int argc, char **argv, int *i, const char *name,
   }
   (*i)++;
   return argv[*i];
+}
+
+int vr_cli_usage_error(const char *command, const char *fmt, const char *arg) {
+  fprintf(stderr, "%s: ", command);
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, " (see %s --help)\n", command);
+  return 2;
 }

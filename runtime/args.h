@@ -17,6 +17,9 @@ int vr_parse_size(const char *text, size_t *bytes);
  * past the value. Returns the value; NULL when argv[*i] is not this option; "" with *missing
  * set when the value is missing. */
 const char *vr_cli_option_value(int argc, char **argv, int *i, const char *name, int *missing);
+/* A command-line usage error on stderr, one line: "COMMAND: " fmt (with arg) " (see COMMAND
+ * --help)", where COMMAND is "vmrun", "vmrun serve", ... Returns 2, the usage exit code. */
+int vr_cli_usage_error(const char *command, const char *fmt, const char *arg);
 
 /* A duration argument: a non-negative number of seconds or a duration string. Raises
  * "bad duration 'x' for <what>: ..." */

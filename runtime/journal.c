@@ -189,11 +189,42 @@ void vr_journal_lines_free(vr_journal_lines *j) {
   memset(j, 0, sizeof *j);
 }
 
+/* The status of the "end" record that is the last record of j that parses (from line `from` on,
+ * 0-based): 1 with it in status, or 0 when that record is no end (status ""). */
+static int end_status(const vr_journal_lines *j, size_t from, char *status, size_t len) {
+  size_t i;
+  int rc = 0;
+  status[0] = '\0';
+  for (i = j->n; i-- > from;) {
+    cJSON *rec = cJSON_Parse(j->lines[i]);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "type");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, "status");
+    if (rec == NULL) continue;
+    if (cJSON_IsString(t) && strcmp(t->valuestring, "end") == 0 && cJSON_IsString(st)) {
+      snprintf(status, len, "%s", st->valuestring);
+      rc = 1;
+    }
+    cJSON_Delete(rec);
+    break;
+  }
+  return rc;
+}
+
+int vr_journal_end_status(const char *path, char *status, size_t len) {
+  vr_journal_lines j;
+  int rc;
+  status[0] = '\0';
+  if (vr_journal_read(path, &j) != 0) return -1;
+  rc = end_status(&j, 0, status, len);
+  vr_journal_lines_free(&j);
+  return rc;
+}
+
 /* Reads a journal's header and end into f (f->path set); 0, or -1 with err. */
 static int inspect(vr_journal_found *f, char *err, size_t errlen) {
   vr_journal_lines j;
   const cJSON *type, *id;
-  size_t i;
+  char status[32];
   if (vr_journal_read(f->path, &j) != 0) {
     snprintf(err, errlen, "cannot read the journal %s: %s", f->path, strerror(errno));
     return -1;
@@ -211,17 +242,7 @@ static int inspect(vr_journal_found *f, char *err, size_t errlen) {
     return -1;
   }
   snprintf(f->id, sizeof f->id, "%s", id->valuestring);
-  f->finished = 0;
-  for (i = j.n; i-- > 1;) { /* the last record that parses */
-    cJSON *rec = cJSON_Parse(j.lines[i]);
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "type");
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, "status");
-    if (rec == NULL) continue;
-    f->finished = cJSON_IsString(t) && strcmp(t->valuestring, "end") == 0 && cJSON_IsString(st) &&
-                  strcmp(st->valuestring, "done") == 0;
-    cJSON_Delete(rec);
-    break;
-  }
+  f->finished = end_status(&j, 1, status, sizeof status) == 1 && strcmp(status, "done") == 0;
   vr_journal_lines_free(&j);
   return 0;
 }

@@ -52,6 +52,10 @@ typedef struct vr_journal_found {
 int vr_journal_find(const char *state_dir, const char *run_id, vr_journal_found *out, char *err,
                     size_t errlen);
 
+/* How the journal at path ended: 1 with the status of its "end" record when that is its last
+ * record that parses; 0 when its last record is no end (the run was cut short, or runs); -1 when
+ * it cannot be read (errno: ENOENT, there is none). */
+int vr_journal_end_status(const char *path, char *status, size_t len);
 /* The process a journal's run last ran as: the pid and host of its newest "run" or "resumed"
  * record; 0 (host "") when none says or the journal cannot be read. */
 int vr_journal_run_process(const char *path, char *host, size_t hlen);

@@ -68,10 +68,7 @@ static const char usage_text[] =
     "window's end (`vmrun resume` continues), 130 interrupted\n";
 
 static int usage_error(const char *fmt, const char *arg) {
-  fprintf(stderr, "vmrun: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, " (see vmrun --help)\n");
-  return VMRUN_EXIT_USAGE;
+  return vr_cli_usage_error("vmrun", fmt, arg);
 }
 
 /* The demo cluster's file: $VMRUN_DEMO_CLUSTER (set but empty: none), else the installed copy,

@@ -52,10 +52,7 @@ static const char usage_text[] =
     "a history another vmrun schedule holds; with --once and --run, the run's own code\n";
 
 static int usage_error(const char *fmt, const char *arg) {
-  fprintf(stderr, "vmrun schedule: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, " (see vmrun schedule --help)\n");
-  return EXIT_USAGE;
+  return vr_cli_usage_error("vmrun schedule", fmt, arg);
 }
 
 /* ---- times ----------------------------------------------------------------------------------- */

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "durable.h"
 #include "journal.h"
 
 #define EXIT_USAGE  2
@@ -97,8 +98,8 @@ static void say(const char *fmt, ...) {
 /* Appends rec (consumed) with its "at" to the history and fsyncs it: 0, or -1 (said). */
 static int history_append(schedule_daemon *d, cJSON *rec) {
   char at[32], *line;
-  size_t n, off = 0;
-  int rc = 0;
+  size_t n;
+  int rc;
   iso_utc((int64_t)time(NULL), at, sizeof at);
   cJSON_AddStringToObject(rec, "at", at);
   line = cJSON_PrintUnformatted(rec);
@@ -109,16 +110,8 @@ static int history_append(schedule_daemon *d, cJSON *rec) {
   }
   n = strlen(line);
   line[n] = '\n'; /* (the terminator becomes the line's end: written by length) */
-  while (off < n + 1) {
-    ssize_t w = write(d->history_fd, line + off, n + 1 - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      rc = -1;
-      break;
-    }
-    off += (size_t)w;
-  }
-  if (rc == 0 && fsync(d->history_fd) != 0) rc = -1;
+  rc = vr_write_full(d->history_fd, line, n + 1);
+  if (rc == 0) rc = fdatasync(d->history_fd);
   if (rc != 0) say("cannot write the history %s: %s", d->s->history_path, strerror(errno));
   cJSON_free(line); /* (cJSON's allocator: the json pool's, in vmrun) */
   return rc;
@@ -133,30 +126,12 @@ static cJSON *record(const char *type, const vr_runbook *rb, const char *run_id)
   return rec;
 }
 
-/* What a run's journal says: -1 when it has none (the run changed nothing it journals), 0 when it
- * has no "end" record (the run was cut short), 1 with its end status in status. */
+/* What a run's journal says (vr_journal_end_status): -1 when it has none (the run changed nothing
+ * it journals), 0 when it has no "end" record (the run was cut short), 1 with its end status. */
 static int journal_status(const schedule_daemon *d, const char *run_id, char *status, size_t len) {
   char path[4200];
-  vr_journal_lines j;
-  size_t i;
-  int rc = 0;
-  status[0] = '\0';
   snprintf(path, sizeof path, "%s/runs/%s.jsonl", d->state_dir, run_id);
-  if (vr_journal_read(path, &j) != 0) return -1;
-  for (i = j.n; i-- > 0;) {
-    cJSON *rec = cJSON_Parse(j.lines[i]);
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "type");
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(rec, "status");
-    if (rec == NULL) continue;
-    if (cJSON_IsString(t) && strcmp(t->valuestring, "end") == 0 && cJSON_IsString(st)) {
-      snprintf(status, len, "%s", st->valuestring);
-      rc = 1;
-    }
-    cJSON_Delete(rec);
-    break;
-  }
-  vr_journal_lines_free(&j);
-  return rc;
+  return vr_journal_end_status(path, status, len);
 }
 
 static long runbook_index(const vr_schedule *s, const char *name) {
@@ -184,12 +159,14 @@ static int history_open(schedule_daemon *d) {
   char(*open_run)[VR_RUN_ID_MAX];
   int64_t *window_end_of; /* per runbook: the window_end of its last "start" record */
   size_t i;
+  int existed;
   if (vr_make_parent_folders(path) != 0) {
     fprintf(stderr, "vmrun schedule: cannot create the folder of %s: %s\n", path, strerror(errno));
     return -1;
   }
+  existed = access(path, F_OK) == 0;
   d->history_fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-  if (d->history_fd < 0) {
+  if (d->history_fd < 0 || (!existed && vr_sync_parent_folder(path) != 0)) {
     fprintf(stderr, "vmrun schedule: cannot open the history %s: %s\n", path, strerror(errno));
     return -1;
   }

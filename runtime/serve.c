@@ -70,10 +70,7 @@ typedef struct serve {
 } serve;
 
 static int usage_error(const char *fmt, const char *arg) {
-  fprintf(stderr, "vmrun serve: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, " (see vmrun serve --help)\n");
-  return EXIT_USAGE;
+  return vr_cli_usage_error("vmrun serve", fmt, arg);
 }
 
 /* Moves the simulation to the present: virtual_start plus the real time since, times speed. */

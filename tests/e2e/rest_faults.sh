@@ -42,22 +42,11 @@ one() {
   # the end state, from the server itself: no node cordoned, and the VMs running that run at
   # the end of the same maintenance without faults (in-process: $tmp/reference)
   "$vmrun" -q -e '
-    local function get(p) return json.decode((exec.run({ "curl", "-sf", "--retry", "30", "--retry-delay", "0", "--retry-all-errors", arg[1] .. p }, { check = true }).stdout)) end
-    local bad, running, want = {}, {}, {}
-    for line in io.lines(arg[2]) do want[line] = true end
-    for _, n in ipairs(get("/api/v1/nodes").items) do
-      if n.spec.unschedulable == true then bad[#bad + 1] = "node " .. n.metadata.name .. " cordoned" end
-    end
-    for _, v in ipairs(get("/apis/kubevirt.io/v1/virtualmachineinstances").items) do
-      local key = v.metadata.namespace .. "/" .. v.metadata.name
-      if v.status.phase == "Running" then running[key] = true end
-      if v.status.phase == "Running" and not want[key] then bad[#bad + 1] = key .. " runs, not without faults" end
-    end
-    for key in pairs(want) do
-      if not running[key] then bad[#bad + 1] = "VM " .. key .. " is not running" end
-    end
+    local bad = dofile(arg[3])(arg[1], arg[2], "not without faults",
+      { "--retry", "30", "--retry-delay", "0", "--retry-all-errors" })
     table.sort(bad)
-    if #bad > 0 then print(table.concat(bad, "; ")) os.exit(1) end' "$base" "$tmp/reference" >"$d/state" 2>&1
+    if #bad > 0 then print(table.concat(bad, "; ")) os.exit(1) end' "$base" "$tmp/reference" \
+    "$src/tests/e2e/lib/end_state.lua" >"$d/state" 2>&1
   local state_rc=$?
   kill "$srv"
   wait "$srv" 2>/dev/null
