@@ -140,7 +140,10 @@ if ! command -v script >/dev/null; then
 fi
 # on_tty NAME LUA [--virtual] -- FEED...: runs the playbook LUA in a pseudo-terminal, between two
 # `stty -g`; each FEED is "PATTERN=>TEXT": once the output has PATTERN, TEXT (printf format) is typed.
-# The output (CRs removed) is in $tmp/NAME.tty.
+# The output (CRs removed) is in $tmp/NAME.tty. script(1) runs the command with $SHELL, /bin/sh
+# when it is unset (dash on Debian): dash is killed by the Ctrl-C typed for vmrun and would not
+# report vmrun's exit, so bash is named.
+bash=$(command -v bash)
 on_tty() {
   local name=$1 code=$2 clock=--real-time
   shift 2
@@ -159,7 +162,7 @@ on_tty() {
       printf "${step#*=>}"
     done
     wait_for "$tmp/$name.raw" "^stty-after" >&2
-  } | timeout 60 script -qec "stty -g; $vmrun $clock $tmp/$name.lua; echo vmrun-exit=\$?; echo stty-after; stty -g" /dev/null >"$tmp/$name.raw"
+  } | SHELL=$bash timeout 60 script -qec "stty -g; $vmrun $clock $tmp/$name.lua; echo vmrun-exit=\$?; echo stty-after; stty -g" /dev/null >"$tmp/$name.raw"
   tr -d '\r' <"$tmp/$name.raw" >"$tmp/$name.tty"
   local before after
   before=$(sed -n 1p "$tmp/$name.tty")
