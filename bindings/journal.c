@@ -29,7 +29,7 @@ static journal_file *check_file(lua_State *L) {
   return f;
 }
 
-/* core.run() -> {id, resuming, state_dir, playbook, cwd, argv, named, window_end}
+/* core.run() -> {id, resuming, state_dir, playbook, cwd, argv, named, window_end, retry_failed}
  * What the host said of this run (runtime/host.c fills the registry's "vmrun.run"); a copy. Never
  * fails. */
 static int l_run(lua_State *L) {

@@ -480,6 +480,10 @@ static void set_run_info(lua_State *L, const vr_host *h, const run_args *a) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "named");
   }
+  if (h->cfg.retry_failed && h->cfg.resume_run != NULL) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "retry_failed");
+  }
   if (h->cfg.window_end != 0) { /* the window's end on the wall clock (seconds since the epoch) */
     lua_pushinteger(L, (lua_Integer)h->cfg.window_end);
     lua_setfield(L, -2, "window_end");

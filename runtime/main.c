@@ -23,7 +23,7 @@ static const char usage_text[] =
     "       vmrun [options] -e CODE [ARGS...]\n"
     "       vmrun [options] test SPEC.lua...\n"
     "       vmrun serve [serve options]   (vmrun serve --help)\n"
-    "       vmrun resume [RUN_ID] [--state-dir DIR] [--window-end TIME]\n"
+    "       vmrun resume [RUN_ID] [--state-dir DIR] [--window-end TIME] [--retry-failed]\n"
     "       vmrun abort RUN_ID [--state-dir DIR]\n"
     "       vmrun undo RUN_ID [--state-dir DIR]\n"
     "       vmrun schedule FILE | --list FILE | --check FILE   (vmrun schedule --help)\n"
@@ -89,23 +89,29 @@ static void free_argv(char **argv, int n) {
   free(argv);
 }
 
-/* vmrun resume [RUN_ID] [--state-dir DIR] [--window-end TIME]: the journal's command line, run
- * again in its folder as the same run (its journal says what is done already), in the window
- * given now (the recorded command line has none). */
+/* vmrun resume [RUN_ID] [--state-dir DIR] [--window-end TIME] [--retry-failed]: the journal's
+ * command line, run again in its folder as the same run (its journal says what is done already),
+ * in the window given now (the recorded command line has none), taking up the nodes that failed
+ * in earlier attempts again when asked. */
 static int resume_main(int argc, char **argv) {
   const char *run_id = NULL, *state_dir = NULL, *window_end = NULL, *v;
   char err[1200];
   vr_journal_found found;
   const cJSON *args, *cwd, *item;
   char **new_argv, id[VR_RUN_ID_MAX];
-  int i, missing = 0, n = 0, rc;
+  int i, missing = 0, n = 0, rc, retry_failed = 0, added;
   for (i = 2; i < argc; i++) {
     if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-      fputs("usage: vmrun resume [RUN_ID] [--state-dir DIR] [--window-end TIME]\n\nContinues an "
-            "interrupted or paused run from its journal (docs/journal.md): the newest\nunfinished "
-            "one without RUN_ID. --window-end: the window this attempt runs in.\n",
+      fputs("usage: vmrun resume [RUN_ID] [--state-dir DIR] [--window-end TIME] [--retry-failed]"
+            "\n\nContinues an interrupted, stopped or paused run from its journal "
+            "(docs/journal.md):\nthe newest unfinished one without RUN_ID. --window-end: the "
+            "window this attempt runs\nin. --retry-failed: the nodes that failed in earlier "
+            "attempts are maintained again,\nbefore the nodes not started yet (without it they "
+            "stay failed).\n",
             stdout);
       return 0;
+    } else if (strcmp(argv[i], "--retry-failed") == 0) {
+      retry_failed = 1;
     } else if ((v = vr_cli_option_value(argc, argv, &i, "--state-dir", &missing)) != NULL) {
       if (missing || v[0] == '\0') return usage_error("option '%s' needs a DIR", "--state-dir");
       state_dir = v;
@@ -137,7 +143,7 @@ static int resume_main(int argc, char **argv) {
     cJSON_Delete(found.header);
     return VMRUN_EXIT_USAGE;
   }
-  new_argv = calloc((size_t)cJSON_GetArraySize(args) + 4, sizeof *new_argv);
+  new_argv = calloc((size_t)cJSON_GetArraySize(args) + 5, sizeof *new_argv);
   if (new_argv == NULL) {
     cJSON_Delete(found.header);
     return VMRUN_EXIT_FAILED;
@@ -146,7 +152,11 @@ static int resume_main(int argc, char **argv) {
   if (window_end != NULL) { /* (checked by run, as any --window-end) */
     new_argv[n++] = strdup("--window-end");
     new_argv[n++] = strdup(window_end);
-    if (new_argv[1] == NULL || new_argv[2] == NULL) {
+  }
+  if (retry_failed) new_argv[n++] = strdup("--retry-failed");
+  added = n - 1;
+  for (i = 1; i < n; i++) {
+    if (new_argv[i] == NULL) {
       free_argv(new_argv, n);
       cJSON_Delete(found.header);
       return VMRUN_EXIT_FAILED;
@@ -163,8 +173,7 @@ static int resume_main(int argc, char **argv) {
     if ((new_argv[n] = strdup(item->valuestring)) == NULL) break;
     n++;
   }
-  if (n != cJSON_GetArraySize(args) + 1 + (window_end != NULL ? 2 : 0) ||
-      chdir(cwd->valuestring) != 0) {
+  if (n != cJSON_GetArraySize(args) + 1 + added || chdir(cwd->valuestring) != 0) {
     fprintf(stderr, "vmrun resume: cannot go to the run's folder %s: %s\n", cwd->valuestring,
             strerror(errno));
     free_argv(new_argv, n);
@@ -339,7 +348,8 @@ static int run_parsed(int argc, char **argv, const char *resume_run, char *per_a
 /* The command line of a run: options, then the playbook, -e CODE or test. */
 static int run(int argc, char **argv, const char *resume_run) {
   int rc;
-  char *per_attempt = calloc((size_t)argc + 1, 1); /* 1: not recorded (--window-end, --run-id) */
+  /* 1: not recorded (--window-end, --run-id, --retry-failed) */
+  char *per_attempt = calloc((size_t)argc + 1, 1);
   char **recorded = calloc((size_t)argc + 1, sizeof *recorded);
   if (per_attempt == NULL || recorded == NULL) {
     free(per_attempt);
@@ -449,6 +459,12 @@ static int run_parsed(int argc, char **argv, const char *resume_run, char *per_a
         return usage_error("bad --run-id '%s': letters, digits, '-' and '_', at most 47", v);
       cfg.run_id = v;
       memset(per_attempt + opt_at, 1, (size_t)(i - opt_at + 1));
+    } else if (strcmp(a, "--retry-failed") == 0) {
+      if (resume_run == NULL)
+        return usage_error("%s belongs to `vmrun resume`: a new run has no failed nodes",
+                           "--retry-failed");
+      cfg.retry_failed = 1;
+      per_attempt[opt_at] = 1;
     } else {
       return usage_error("unknown option '%s'", a);
     }

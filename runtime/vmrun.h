@@ -68,6 +68,9 @@ typedef struct vr_host_config {
   /* --window-end: the end of the maintenance window this attempt runs in, as seconds since the
    * epoch (0: none). Not part of the recorded command line: each attempt has its own window. */
   long long window_end;
+  /* `vmrun resume --retry-failed`: the nodes that failed in earlier attempts of the resumed run
+   * are maintained again (run info retry_failed; maintenance.rolling's retry_failed). */
+  int retry_failed;
 } vr_host_config;
 
 void vr_host_config_init(vr_host_config *cfg);

@@ -103,7 +103,8 @@ function Journal:open()
       if type(r.seq) == "number" and r.seq > self.seq then self.seq = r.seq end
     end
     self.file = core.open(self.path, valid)
-    self:write({ type = "resumed", at = iso(os.time()), pid = self.run.pid, host = self.run.host })
+    self:write({ type = "resumed", at = iso(os.time()), pid = self.run.pid, host = self.run.host,
+      retry_failed = self.run.retry_failed or nil })
     log.info(("run %s resumed: journal %s (%d earlier records)"):format(self.id, self.path,
       #records), { run = self.id })
     return

@@ -64,7 +64,7 @@ local OPTIONS = {
   drain = "table", on_event = "function", step_timeout = "duration", ready_timeout = "duration",
   include_control_plane = "boolean", reboots = "boolean", journal = "boolean", on_abort = "string",
   lock = "lock", others = "others", notify = "notify", window_end = "window_end",
-  step_estimate = "duration", approve = "approve",
+  step_estimate = "duration", approve = "approve", retry_failed = "boolean",
 }
 local HOOKS = { before_batch = true, after_batch = true, before_node = true, after_node = true }
 
@@ -486,13 +486,30 @@ local function host_models()
   return models_seen.models
 end
 
+-- Whether a node is cordoned by vmrun (its mark): the maintenance uncordons it when its turn is
+-- done. A node someone else cordoned stays cordoned.
+local function comes_back(n)
+  local u = n and type(n.spec) == "table" and n.spec.unschedulable
+  local a = n and type(n.metadata) == "table" and null_to_nil(n.metadata.annotations)
+  return (u == true or u == "true") and type(a) == "table" and a[node.OWNER_ANNOTATION] == "vmrun"
+end
+
+-- Whether a VM's pre-flight report blocks its drain only because no node may take it now (it
+-- migrates once a target is back or has room).
+local function no_target_now(r)
+  return #r.reasons == 1 and r.reasons[1] == "NoFeasibleTarget"
+end
+
 -- The VMs on the nodes that their drains will migrate (not those their policy stops), by node:
--- {[node] = {{key, targets, memory, cpu, source}}}, from one pre-flight of them all. free: what
--- the nodes have free now (free_resources).
-local function movers_of(names, stopping, free)
-  local running, out = {}, {}
+-- {[node] = {{key, targets, memory, cpu, source}}}, from one pre-flight of them all; and, by node,
+-- the VMs that would migrate but no node may take now, while a node of returning (names: nodes
+-- cordoned now that this run will bring back, a failed node retried say) could by the scheduling
+-- rules ({[node] = {"ns/name", ...}}). A VM that nothing will take is neither: it does not hold
+-- its node back, and its drain says why. free: what the nodes have free now (free_resources).
+local function movers_of(names, stopping, free, returning)
+  local running, out, stuck = {}, {}, {}
   for _, name in ipairs(names) do
-    out[name] = {}
+    out[name], stuck[name] = {}, {}
     for _, vmi in ipairs(cluster.vmis({ node = name })) do
       local vm = vm_of(vmi)
       if vmi.status and vmi.status.phase == "Running"
@@ -504,6 +521,7 @@ local function movers_of(names, stopping, free)
   -- the rules' targets: place weighs the room itself, with what the batch's others take. A VM
   -- that no allowed node has room for now is no mover: pre-flight with its room check would say
   -- NoFeasibleTarget, and its drain would not migrate it.
+  local maybe = {}
   for i, r in ipairs(preflight.vms(running, { room = false })) do
     local room = false
     if r.drain_action == "migrate" then
@@ -512,14 +530,30 @@ local function movers_of(names, stopping, free)
         if f and f.memory >= (r.memory or 0) and f.cpu >= (r.cpu or 0) then room = true break end
       end
     end
+    local vmi = running[i]
+    local source, key = vmi.status.nodeName, vmi.metadata.namespace .. "/" .. vmi.metadata.name
     if room then
-      local vmi = running[i]
-      local source = vmi.status.nodeName
-      table.insert(out[source], { key = vmi.metadata.namespace .. "/" .. vmi.metadata.name,
-        targets = r.targets, memory = r.memory or 0, cpu = r.cpu or 0, source = source })
+      table.insert(out[source], { key = key, targets = r.targets, memory = r.memory or 0,
+        cpu = r.cpu or 0, source = source })
+    elseif #returning > 0 and (r.drain_action == "migrate" or (r.drain_action == "block" and no_target_now(r))) then
+      maybe[#maybe + 1] = vmi
     end
   end
-  return out
+  -- (usually none: only while a node this run brings back is cordoned)
+  if #maybe > 0 then
+    local back = {}
+    for _, n in ipairs(returning) do back[n] = true end
+    for i, r in ipairs(preflight.vms(maybe, { room = false, schedulable = returning })) do
+      for _, t in ipairs(r.targets) do
+        if back[t] then
+          local vmi = maybe[i]
+          table.insert(stuck[vmi.status.nodeName], vmi.metadata.namespace .. "/" .. vmi.metadata.name)
+          break
+        end
+      end
+    end
+  end
+  return out, stuck
 end
 
 -- The nodes in the order place prefers them for VMs from nodes of one host CPU model: done
@@ -635,29 +669,44 @@ end
 
 -- The next batch from the nodes still to do, in their order: a node joins while the VMs that
 -- migrate off the batch's nodes all find room outside it, up to size nodes (looking at no more
--- than 4 x size candidates). A node whose VMs find no room even alone waits for a later batch;
+-- than 4 x size candidates). A node whose VMs find no room even alone, or that has a VM only a
+-- node still to do and cordoned now could take (a failed node retried), waits for a later batch;
 -- when none fits, the first node goes alone, and its drain says which VMs cannot move.
 -- Returns the batch, the nodes left in order, the targets and the nodes that waited.
 local function next_batch(pending, size, done, stopping)
   local free, model_of, orders = free_resources(), host_models(), {}
+  -- the nodes still to do that are cordoned now by vmrun: they come back when their turn is done
+  local returning, to_do = {}, {}
+  for _, n in ipairs(pending) do to_do[n] = true end
+  for _, n in ipairs((snapshot.nodes())) do
+    if to_do[n.metadata.name] and comes_back(n) then returning[#returning + 1] = n.metadata.name end
+  end
   -- the first size candidates in one pre-flight (usually the batch), any further one alone
   local first = {}
   for i = 1, math.min(#pending, size) do first[i] = pending[i] end
-  local movers_by_node = movers_of(first, stopping, free)
+  local movers_by_node, stuck_by_node = movers_of(first, stopping, free, returning)
   local batch, assigned, waited, later = {}, {}, {}, {}
   for i, n in ipairs(pending) do
     if #batch >= size or i > 4 * size then
       later[#later + 1] = n
     else
-      if movers_by_node[n] == nil then movers_by_node[n] = movers_of({ n }, stopping, free)[n] end
-      batch[#batch + 1] = n
-      local try, unplaced = place(batch, movers_by_node, free, done, model_of, orders)
-      if #unplaced == 0 then
-        assigned = try
-      else
-        batch[#batch] = nil
+      if movers_by_node[n] == nil then
+        local movers, stuck = movers_of({ n }, stopping, free, returning)
+        movers_by_node[n], stuck_by_node[n] = movers[n], stuck[n]
+      end
+      if #stuck_by_node[n] > 0 then
         later[#later + 1] = n
-        waited[#waited + 1] = { node = n, vms = unplaced }
+        waited[#waited + 1] = { node = n, vms = stuck_by_node[n] }
+      else
+        batch[#batch + 1] = n
+        local try, unplaced = place(batch, movers_by_node, free, done, model_of, orders)
+        if #unplaced == 0 then
+          assigned = try
+        else
+          batch[#batch] = nil
+          later[#later + 1] = n
+          waited[#waited + 1] = { node = n, vms = unplaced }
+        end
       end
     end
   end
@@ -932,10 +981,18 @@ function rolling(opts, phase, done_before)
       names = kept
     end
   end
-  local earlier = { state = {}, step = {}, step_done = {}, order = nil, stopped = {}, stopped_on = {} }
+  local earlier = { state = {}, step = {}, step_done = {}, order = nil, stopped = {}, stopped_on = {},
+    failed_at = {} }
+  -- nodes that failed in an earlier attempt: left failed, or (`vmrun resume --retry-failed`)
+  -- maintained again, first, from where they are (cordoned, maybe half drained)
+  local retry = opts.retry_failed
+  if retry == nil then retry = journal_core.run().retry_failed == true end
   if jr and jr.resuming then
     for _, r in ipairs(jr:previous()) do
       if r.type == "node" and r.node then earlier.state[r.node] = r.state end
+      if r.type == "node" and r.node and r.state == "failed" then
+        earlier.failed_at[r.node] = earlier.failed_at[r.node] or r.seq or 0
+      end
       if r.type == "step" and r.node and r.phase == "begin" then earlier.step[r.node] = r end
       if r.type == "step" and r.node and r.phase == "end" and r.ok then earlier.step_done[r.node] = true end
       if r.type == "planned" then earlier.order = r.nodes end
@@ -946,10 +1003,11 @@ function rolling(opts, phase, done_before)
         table.insert(earlier.stopped_on[r.node], { vm = r.vm, policy = r.policy })
       end
     end
-    local keep, finished = {}, {}
+    local keep, finished, retried = {}, {}, {}
     for _, n in ipairs(names) do
       local st = earlier.state[n]
-      if st == "done" or st == "failed" then
+      if st == "failed" and retry then retried[#retried + 1] = n end
+      if st == "done" or (st == "failed" and not retry) then
         finished[#finished + 1] = n .. " (" .. st .. ")"
         if st == "failed" then -- (done ones are simply done: the summary of the run's first attempt)
           report.skipped[#report.skipped + 1] = { name = n, reason = ("failed earlier in run %s"):format(jr.id) }
@@ -961,6 +1019,11 @@ function rolling(opts, phase, done_before)
     if phase == nil then
       log.info(("resuming run %s: %d node(s) finished earlier%s, %d left"):format(jr.id, #finished,
         #finished > 0 and (" (" .. table.concat(finished, ", ") .. ")") or "", #keep), { run = jr.id })
+      if #retried > 0 then
+        log.info(("resuming run %s: the node(s) that failed earlier are tried again, before the nodes "
+          .. "not started yet: %s"):format(
+          jr.id, table.concat(retried, ", ")), { run = jr.id })
+      end
     end
     names = keep
     local begun, untouched = {}, {}
@@ -968,7 +1031,13 @@ function rolling(opts, phase, done_before)
     local in_batch = {}
     for _, n in ipairs(earlier.batch or {}) do in_batch[n] = true end
     for _, n in ipairs(names) do
-      if earlier.state[n] ~= nil or in_batch[n] then begun[#begun + 1] = n else untouched[#untouched + 1] = n end
+      -- (a retried failed node goes with the rest, first, in the order the nodes failed: batches
+      -- of the run's size, not one batch of every node that ever failed)
+      if earlier.state[n] ~= "failed" and (in_batch[n] or earlier.state[n] ~= nil) then
+        begun[#begun + 1] = n
+      else
+        untouched[#untouched + 1] = n
+      end
     end
     if phase == nil and #begun > 0 then
       local function with_nodes(list)
@@ -1059,9 +1128,16 @@ function rolling(opts, phase, done_before)
   local pf_opts = {}
   for k, v in pairs(opts.drain) do if k ~= "on_event" and k ~= "vm_targets" then pf_opts[k] = v end end
   pf_opts.nodes = run_nodes
-  -- a resumed run's nodes that its earlier attempt cordoned come back when it finishes them
-  local ours = {}
-  for n, st in pairs(earlier.state) do if st ~= "done" and st ~= "failed" then ours[#ours + 1] = n end end
+  -- the run's nodes that are cordoned now and come back when it finishes them: those its
+  -- earlier attempt cordoned, and those vmrun's mark says vmrun cordoned (a node cordoned by
+  -- someone else stays so)
+  local ours, seen_ours = {}, {}
+  for n, st in pairs(earlier.state) do
+    if st ~= "done" and (st ~= "failed" or retry) then ours[#ours + 1], seen_ours[n] = n, true end
+  end
+  for _, n in ipairs(run_nodes) do
+    if not seen_ours[n] and comes_back(cluster.get("Node", n)) then ours[#ours + 1], seen_ours[n] = n, true end
+  end
   if #ours > 0 then pf_opts.schedulable = ours end
   local pf = preflight.cluster(pf_opts)
   -- a VM that its policy shuts down before the drain does not block it, nor does its pod
@@ -1138,7 +1214,13 @@ function rolling(opts, phase, done_before)
   if earlier.order then
     local rank = {}
     for i, n in ipairs(earlier.order) do rank[n] = i end
-    local function key(n) return (earlier.state[n] == "started" and 0 or 1e6) + (rank[n] or 5e5) end
+    -- nodes begun earlier first (cordoned: their capacity is missing until they are done); nodes
+    -- retried after a failure before them, in the order they failed (a node that failed for want
+    -- of room often waited for one that had failed before it)
+    local function key(n)
+      if retry and earlier.state[n] == "failed" then return earlier.failed_at[n] / 1e9 end
+      return (earlier.state[n] ~= nil and 1 or 2e6) + (rank[n] or 1e6)
+    end
     table.sort(run_nodes, function(a, b)
       if key(a) ~= key(b) then return key(a) < key(b) end
       return a < b

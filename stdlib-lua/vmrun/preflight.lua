@@ -412,7 +412,8 @@ end
 -- The verdicts of each placement key, kept across contexts (one cluster per Lua state): when
 -- nodes changed since, only those are checked again (cluster.changed), and the record is reused
 -- as it is when none of them changed its verdict; all nodes are checked again when a node came or
--- went. key -> {node_rev, position, placed_names, refused, by_own}.
+-- went. key -> {node_rev, position, placed_names, refused, by_own}. Only for contexts that count
+-- no cordoned node as schedulable (the verdicts depend on it): the others work theirs out.
 local kept_verdicts = {}
 
 -- The names of the nodes written after revision since, once per context; nil when nodes were
@@ -434,7 +435,8 @@ local function verdicts(vmi, ctx)
   local key = placement_key(vmi, ctx)
   local v = ctx.placement[key]
   if v ~= nil then return v end
-  local kept = kept_verdicts[key]
+  local shared = next(ctx.schedulable) == nil
+  local kept = shared and kept_verdicts[key] or nil
   local changed = kept ~= nil and kept.position == ctx.node_position and kept.node_rev ~= ctx.node_rev
     and nodes_changed_since(ctx, kept.node_rev)
   if kept ~= nil and kept.node_rev == ctx.node_rev then
@@ -475,7 +477,7 @@ local function verdicts(vmi, ctx)
       end
     end
   end
-  kept_verdicts[key] = v
+  if shared then kept_verdicts[key] = v end
   ctx.placement[key] = v
   return v
 end
@@ -709,19 +711,29 @@ function M.vm(vmi)
   return vm_report(vmi, context())
 end
 
---- preflight.vms(vmis [, {room=}]) -> reports
+--- preflight.vms(vmis [, {room=, schedulable=}]) -> reports
 -- preflight.vm for each VMI object of the list, from one reading of the cluster (what a caller
 -- checking many VMs at once wants: each preflight.vm reads every node and pod). room = false:
--- targets by the scheduling rules alone, for a caller that weighs the room itself.
+-- targets by the scheduling rules alone, for a caller that weighs the room itself. schedulable:
+-- node names cordoned now that are counted as targets (they will be back), as
+-- preflight.cluster's.
 function M.vms(vmis, opts)
   if type(vmis) ~= "table" then usage(2, "preflight.vms: a list of VMI objects is needed") end
-  if opts ~= nil and type(opts) ~= "table" then usage(2, "preflight.vms: options must be a table (room)") end
+  if opts ~= nil and type(opts) ~= "table" then
+    usage(2, "preflight.vms: options must be a table (room, schedulable)")
+  end
   for k, val in pairs(opts or {}) do
-    if k ~= "room" then usage(2, "preflight.vms: unknown option %s (room)", tostring(k)) end
-    if type(val) ~= "boolean" then usage(2, "preflight.vms: option room must be a boolean") end
+    if k ~= "room" and k ~= "schedulable" then
+      usage(2, "preflight.vms: unknown option %s (room, schedulable)", tostring(k))
+    end
+    if k == "room" and type(val) ~= "boolean" then usage(2, "preflight.vms: option room must be a boolean") end
+    if k == "schedulable" and type(val) ~= "table" then
+      usage(2, "preflight.vms: option schedulable must be a list of node names")
+    end
   end
   local ctx, out = context(), {}
   ctx.room = not (opts and opts.room == false)
+  for _, n in ipairs(opts and opts.schedulable or {}) do ctx.schedulable[n] = true end
   for i, vmi in ipairs(vmis) do
     out[i] = vm_report(resolve_vmi("preflight.vms", vmi, 2), ctx)
   end

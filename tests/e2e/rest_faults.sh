@@ -16,21 +16,15 @@ seeds=${2:-20}
 src=${VMRUN_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=tests/e2e/lib/demo_server.sh
+. "$src/tests/e2e/lib/demo_server.sh"
 faults='error@get+list+watch=0.03:500,error=0.02:503,latency=0.05:100ms,drop=0.01,conflict=0.05,throttle=0.02:1,watch-cut=15s'
 
 # one SEED: prints "ok SEED" or "FAIL SEED: why" (the server is this function's own)
 one() {
   local seed=$1 d=$tmp/seed-$1 srv base rc
   mkdir -p "$d"
-  "$vmrun" serve --cluster "$src/playbooks/clusters/demo.yaml" --listen 127.0.0.1:0 --clock client \
-    --no-settle --seed "$seed" --faults "$faults" --log "$d/requests.log" \
-    --kubeconfig-out "$d/kubeconfig" >"$d/serve.out" 2>"$d/serve.err" &
-  srv=$!
-  for _ in $(seq 1 300); do
-    grep -q 'on http://127.0.0.1:' "$d/serve.out" 2>/dev/null && break
-    sleep 0.1
-  done
-  base=$(sed -n 's/.* on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$d/serve.out")
+  serve_demo "$d" --seed "$seed" --faults "$faults"
   if [ -z "$base" ]; then
     kill "$srv" 2>/dev/null
     echo "FAIL $seed: the server did not start: $(cat "$d/serve.err")"

@@ -20,24 +20,14 @@ trap "[ -n \"${KEEP:-}\" ] || rm -rf \"$tmp\"" EXIT
 export VMRUN_RUN_INDEX=$tmp/runs.tsv # (not the user's index)
 playbook=$src/playbooks/rolling-maintenance.lua
 
-# serve DIR: a server for one seed; sets srv and base
-serve() {
-  local d=$1
-  "$vmrun" serve --cluster "$src/playbooks/clusters/demo.yaml" --listen 127.0.0.1:0 --clock client \
-    --no-settle --log "$d/requests.log" --kubeconfig-out "$d/kubeconfig" >"$d/serve.out" 2>"$d/serve.err" &
-  srv=$!
-  for _ in $(seq 1 300); do
-    grep -q 'on http://127.0.0.1:' "$d/serve.out" 2>/dev/null && break
-    sleep 0.1
-  done
-  base=$(sed -n 's/.* on \(http:\/\/127\.0\.0\.1:[0-9]*\)$/\1/p' "$d/serve.out")
-}
+# shellcheck source=tests/e2e/lib/demo_server.sh
+. "$src/tests/e2e/lib/demo_server.sh"
 
 # one SEED: prints "ok SEED ..." or "FAIL SEED: why"
 one() {
   local seed=$1 d=$tmp/seed-$1 srv base client rc at lines journal
   mkdir -p "$d"
-  serve "$d"
+  serve_demo "$d"
   [ -n "$base" ] || { echo "FAIL $seed: the server did not start: $(cat "$d/serve.err")"; return; }
   at=${KILL_AT:-$((3 + (seed * 131) % 250))} # the journal's record count at which the run is killed
   "$vmrun" --kubeconfig "$d/kubeconfig" --state-dir "$d/state" "$playbook" >"$d/out1" 2>"$d/err1" &
@@ -59,25 +49,13 @@ one() {
   timeout 600 "$vmrun" resume --state-dir "$d/state" >"$d/out2" 2>"$d/err2"
   rc=$?
   "$vmrun" -q -e '
-    local bad, get = dofile(arg[4])(arg[1], arg[2], "not after an uninterrupted run")
-    local reboots = {}
-    for _, n in ipairs(get("/api/v1/nodes").items) do
-      if n.metadata.name:match("^worker") then reboots[n.metadata.name] = 0 end
-    end
+    local bad, get = dofile(arg[4])(arg[1], arg[2], "not after an uninterrupted run", nil, arg[3])
     for _, m in ipairs(get("/apis/kubevirt.io/v1/virtualmachineinstancemigrations").items) do
       local by = (m.metadata.labels or {})["app.kubernetes.io/managed-by"]
       local phase = m.status and m.status.phase
       if by == "vmrun" and phase ~= "Succeeded" and phase ~= "Failed" then
         bad[#bad + 1] = "migration " .. m.metadata.name .. " left " .. tostring(phase)
       end
-    end
-    for line in io.lines(arg[3]) do
-      local r = json.decode(line)
-      local node = r.path:match("^/apis/sim%.vmrun%.io/v1/nodes/([^/]+)/reboot$")
-      if node and r.method == "POST" and r.status < 300 then reboots[node] = (reboots[node] or 0) + 1 end
-    end
-    for n, c in pairs(reboots) do
-      if c ~= 1 then bad[#bad + 1] = ("%s rebooted %d times"):format(n, c) end
     end
     table.sort(bad)
     if #bad > 0 then print(table.concat(bad, "; ")) os.exit(1) end' "$base" "$tmp/reference" "$d/requests.log" \
@@ -117,7 +95,7 @@ failed=$(grep -c '^FAIL' "$results")
 # --- what resume refuses, changing nothing ---------------------------------------------------
 d=$tmp/refuse
 mkdir -p "$d"
-serve "$d"
+serve_demo "$d"
 [ -n "$base" ] || { echo "FAIL: the server did not start"; exit 1; }
 fail() { echo "FAIL: $*"; kill "$srv" 2>/dev/null; exit 1; }
 "$vmrun" --kubeconfig "$d/kubeconfig" --state-dir "$d/state" "$playbook" --nodes worker-01 >"$d/out" 2>"$d/err" ||
