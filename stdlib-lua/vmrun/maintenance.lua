@@ -711,8 +711,19 @@ local function next_batch(pending, size, done, stopping)
     end
   end
   if #batch == 0 then
-    local first = table.remove(later, 1)
+    -- the first node that comes back when done (the others may wait for it), else the first
+    local at = 1
+    local back = {}
+    for _, n in ipairs(returning) do back[n] = true end
+    for i, n in ipairs(later) do
+      if back[n] then
+        at = i
+        break
+      end
+    end
+    local first = table.remove(later, at)
     batch[1] = first
+    if movers_by_node[first] == nil then movers_by_node[first] = movers_of({ first }, stopping, free, returning)[first] end
     assigned = place(batch, movers_by_node, free, done, model_of, orders)
     waited = {}
   end
@@ -896,9 +907,12 @@ end
 -- through first: until they are back, the nodes whose VMs can only go to them look blocked),
 -- "rest" for the others afterwards.
 -- The journal's and the notifications' word for how a run ended.
+-- A node that failed in an earlier attempt and was not retried keeps the run "failed", so that a
+-- later `vmrun resume --retry-failed` can still take it up.
 local function status_of(report, failed_nodes)
   return report.paused and "paused" or report.aborted and "aborted" or report.stopped and "stopped"
-    or ((failed_nodes or report.failed_nodes or 0) > 0 and "failed" or "done")
+    or (((failed_nodes or report.failed_nodes or 0) > 0 or (report.failed_before or 0) > 0) and "failed"
+      or "done")
 end
 
 function rolling(opts, phase, done_before)
@@ -1004,6 +1018,12 @@ function rolling(opts, phase, done_before)
       end
     end
     local keep, finished, retried = {}, {}, {}
+    -- (every node of the run that failed earlier, in this call's nodes or not: a resumed run's
+    -- phases each see them)
+    report.failed_before = 0
+    for _, st in pairs(earlier.state) do
+      if st == "failed" and not retry then report.failed_before = report.failed_before + 1 end
+    end
     for _, n in ipairs(names) do
       local st = earlier.state[n]
       if st == "failed" and retry then retried[#retried + 1] = n end
@@ -1020,6 +1040,7 @@ function rolling(opts, phase, done_before)
       log.info(("resuming run %s: %d node(s) finished earlier%s, %d left"):format(jr.id, #finished,
         #finished > 0 and (" (" .. table.concat(finished, ", ") .. ")") or "", #keep), { run = jr.id })
       if #retried > 0 then
+        table.sort(retried, function(a, b) return earlier.failed_at[a] < earlier.failed_at[b] end)
         log.info(("resuming run %s: the node(s) that failed earlier are tried again, before the nodes "
           .. "not started yet: %s"):format(
           jr.id, table.concat(retried, ", ")), { run = jr.id })
@@ -1084,7 +1105,7 @@ function rolling(opts, phase, done_before)
       return first
     end
     if #names == 0 then
-      jr:finish("done")
+      jr:finish(status_of(report, 0))
       report.finished, report.seconds = time.now(), time.now() - started
       report.failed_nodes, report.failed_vms, report.left_off, report.batch_size = 0, 0, {}, 0
       return report
@@ -1214,9 +1235,9 @@ function rolling(opts, phase, done_before)
   if earlier.order then
     local rank = {}
     for i, n in ipairs(earlier.order) do rank[n] = i end
-    -- nodes begun earlier first (cordoned: their capacity is missing until they are done); nodes
-    -- retried after a failure before them, in the order they failed (a node that failed for want
-    -- of room often waited for one that had failed before it)
+    -- nodes begun earlier first (cordoned: their capacity is missing until they are done); in the
+    -- phase of the other nodes, the failed nodes retried come first, in the order they failed (a
+    -- node that failed for want of room often waited for one that had failed before it)
     local function key(n)
       if retry and earlier.state[n] == "failed" then return earlier.failed_at[n] / 1e9 end
       return (earlier.state[n] ~= nil and 1 or 2e6) + (rank[n] or 1e6)
@@ -1480,9 +1501,12 @@ function rolling(opts, phase, done_before)
           -- boot, or the node down (rebooting), says so, and the step is not run twice
           local old_boot = boot_id(cluster.get("Node", name))
           local began = earlier.step[name]
+          -- (a failed node retried: a step that "succeeded" without the node booting anew runs
+          -- again, else the wait for a new boot would fail as it did)
+          local trust_done = earlier.step_done[name] and not (retry and earlier.state[name] == "failed")
           local good, why = true, nil
           t0 = time.now()
-          if began and (earlier.step_done[name] or boot_id(cluster.get("Node", name)) ~= began.boot
+          if began and (trust_done or boot_id(cluster.get("Node", name)) ~= began.boot
               or not node_ready(cluster.get("Node", name))) then
             old_boot = began.boot
             log.info(("maintenance step on %s: begun by the earlier attempt of run %s, not run again")

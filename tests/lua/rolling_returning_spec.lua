@@ -4,7 +4,8 @@
 -- whose VM only that node could take (w2: its VM y selects gpu=yes, and the other gpu node, w1,
 -- is cordoned) until the cordoned node is done, instead of draining it into a failure; and
 -- preflight.vms counts the nodes it is told will be back as targets, without that verdict
--- sticking to later calls that are not told so.
+-- sticking to later calls that are not told so. (rolling_returning_last_spec.lua: the node they
+-- wait for comes last.)
 sim.load((os.getenv("VMRUN_SOURCE_DIR") or ".") .. "/tests/lua/fixtures/rolling_returning_cluster.yaml")
 cluster.settle()
 
