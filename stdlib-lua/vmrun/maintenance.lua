@@ -486,12 +486,18 @@ local function host_models()
   return models_seen.models
 end
 
+-- Whether a node object is cordoned: unschedulable as the field selector spec.unschedulable!=true
+-- reads it, true or "true".
+local function is_cordoned(n)
+  local u = type(n.spec) == "table" and n.spec.unschedulable
+  return u == true or u == "true"
+end
+
 -- Whether a node is cordoned by vmrun (its mark): the maintenance uncordons it when its turn is
 -- done. A node someone else cordoned stays cordoned.
 local function comes_back(n)
-  local u = n and type(n.spec) == "table" and n.spec.unschedulable
-  local a = n and type(n.metadata) == "table" and null_to_nil(n.metadata.annotations)
-  return (u == true or u == "true") and type(a) == "table" and a[node.OWNER_ANNOTATION] == "vmrun"
+  local a = type(n.metadata) == "table" and null_to_nil(n.metadata.annotations)
+  return is_cordoned(n) and type(a) == "table" and a[node.OWNER_ANNOTATION] == "vmrun"
 end
 
 -- Whether a VM's pre-flight report blocks its drain only because no node may take it now (it
@@ -1156,8 +1162,11 @@ function rolling(opts, phase, done_before)
   for n, st in pairs(earlier.state) do
     if st ~= "done" and (st ~= "failed" or retry) then ours[#ours + 1], seen_ours[n] = n, true end
   end
-  for _, n in ipairs(run_nodes) do
-    if not seen_ours[n] and comes_back(cluster.get("Node", n)) then ours[#ours + 1], seen_ours[n] = n, true end
+  local in_run = {}
+  for _, n in ipairs(run_nodes) do in_run[n] = true end
+  for _, n in ipairs((snapshot.nodes())) do -- (one reading of the nodes, not one per node)
+    local name = n.metadata.name
+    if in_run[name] and not seen_ours[name] and comes_back(n) then ours[#ours + 1], seen_ours[name] = name, true end
   end
   if #ours > 0 then pf_opts.schedulable = ours end
   local pf = preflight.cluster(pf_opts)
@@ -1394,10 +1403,7 @@ function rolling(opts, phase, done_before)
     local targets, prefer = {}, {}
     for _, n in ipairs((snapshot.nodes())) do -- in cluster.names order
       local name = n.metadata.name
-      -- unschedulable as the field selector spec.unschedulable!=true reads it: true or "true"
-      local u = type(n.spec) == "table" and n.spec.unschedulable
-      local cordoned = u == true or u == "true"
-      if not in_batch[name] and not cordoned then
+      if not in_batch[name] and not is_cordoned(n) then
         targets[#targets + 1] = name
       end
     end

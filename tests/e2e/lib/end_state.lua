@@ -17,7 +17,8 @@ return function(base, reference, why, curl_options, requests_log)
   end
   local bad, running, want = {}, {}, {}
   for line in io.lines(reference) do want[line] = true end
-  for _, n in ipairs(get("/api/v1/nodes").items) do
+  local nodes = get("/api/v1/nodes").items
+  for _, n in ipairs(nodes) do
     if n.spec.unschedulable == true then bad[#bad + 1] = "node " .. n.metadata.name .. " cordoned" end
   end
   for _, v in ipairs(get("/apis/kubevirt.io/v1/virtualmachineinstances").items) do
@@ -32,7 +33,7 @@ return function(base, reference, why, curl_options, requests_log)
   end
   if requests_log then
     local reboots = {}
-    for _, n in ipairs(get("/api/v1/nodes").items) do
+    for _, n in ipairs(nodes) do
       if n.metadata.name:match("^worker") then reboots[n.metadata.name] = 0 end
     end
     for line in io.lines(requests_log) do
